@@ -1,0 +1,5 @@
+import sys
+
+from llmledger.cli import main
+
+sys.exit(main())

@@ -1,0 +1,156 @@
+"""Core schema, as ordered migrations recorded in `_migrations` (areas add their own, see db.py).
+
+`spans` keeps every span as received. `calls` holds one row per model call, produced by the
+convention mapping at load time; its attribution columns are resolved across the trace after each
+load (see telemetry/attribution.py). `llm_calls` is the contract view; pricing replaces it with one
+that computes `cost_usd` at query time under the active sheet.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+DIMENSIONS = ("feature", "team", "user_id", "session_id", "service", "environment")
+
+
+def m001_spans(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE spans (
+            trace_id VARCHAR NOT NULL,
+            span_id VARCHAR NOT NULL,
+            parent_span_id VARCHAR,
+            name VARCHAR,
+            kind VARCHAR,
+            start_time TIMESTAMPTZ,
+            end_time TIMESTAMPTZ,
+            duration_ms DOUBLE,
+            status_code VARCHAR,
+            status_message VARCHAR,
+            service VARCHAR,
+            scope_name VARCHAR,
+            scope_version VARCHAR,
+            resource JSON,
+            attributes JSON,
+            events JSON,
+            is_demo BOOLEAN DEFAULT false,
+            batch_id VARCHAR,
+            ingested_at TIMESTAMPTZ DEFAULT now(),
+            PRIMARY KEY (trace_id, span_id)
+        )
+        """
+    )
+    # Attribution values found on a span itself ('span') or on its resource ('resource').
+    con.execute(
+        """
+        CREATE TABLE span_dims (
+            trace_id VARCHAR NOT NULL,
+            span_id VARCHAR NOT NULL,
+            level VARCHAR NOT NULL,
+            dim VARCHAR NOT NULL,
+            value VARCHAR NOT NULL,
+            PRIMARY KEY (trace_id, span_id, level, dim)
+        )
+        """
+    )
+
+
+def m002_calls(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE calls (
+            trace_id VARCHAR NOT NULL,
+            span_id VARCHAR NOT NULL,
+            parent_span_id VARCHAR,
+            start_time TIMESTAMPTZ,
+            duration_ms DOUBLE,
+            provider VARCHAR,
+            operation VARCHAR,
+            request_model VARCHAR,
+            response_model VARCHAR,
+            input_tokens BIGINT,
+            output_tokens BIGINT,
+            cache_read_tokens BIGINT,
+            cache_write_tokens BIGINT,
+            reasoning_tokens BIGINT,
+            usage_source VARCHAR NOT NULL,
+            convention VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            reported_cost_usd DECIMAL(18, 9),
+            input_text VARCHAR,
+            output_text VARCHAR,
+            service VARCHAR,
+            environment VARCHAR,
+            feature VARCHAR,
+            team VARCHAR,
+            user_id VARCHAR,
+            session_id VARCHAR,
+            is_demo BOOLEAN DEFAULT false,
+            PRIMARY KEY (trace_id, span_id)
+        )
+        """
+    )
+    con.execute("CREATE INDEX calls_start ON calls (start_time)")
+
+
+def m003_rules_settings_log(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE attribution_rules (
+            dim VARCHAR NOT NULL,
+            key VARCHAR NOT NULL,
+            json_field VARCHAR NOT NULL DEFAULT '',
+            level VARCHAR NOT NULL DEFAULT 'any',
+            priority INTEGER NOT NULL DEFAULT 100,
+            enabled BOOLEAN NOT NULL DEFAULT true,
+            PRIMARY KEY (dim, key, json_field)
+        )
+        """
+    )
+    con.execute("CREATE TABLE settings (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    con.execute(
+        """
+        CREATE TABLE ingest_log (
+            batch_id VARCHAR PRIMARY KEY,
+            source VARCHAR,
+            received_at TIMESTAMPTZ,
+            loaded_at TIMESTAMPTZ DEFAULT now(),
+            spans_read BIGINT,
+            spans_new BIGINT,
+            calls_new BIGINT,
+            duplicates BIGINT,
+            rejects BIGINT,
+            reject_reasons JSON
+        )
+        """
+    )
+    from llmledger.telemetry.attribution import DEFAULT_RULES
+
+    con.executemany(
+        "INSERT INTO attribution_rules (dim, key, json_field, level, priority) VALUES (?, ?, ?, ?, ?)",
+        [list(r) for r in DEFAULT_RULES],
+    )
+
+
+def m004_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
+    # Placeholder cost column; pricing's migration replaces this view with one that prices calls.
+    con.execute(
+        """
+        CREATE OR REPLACE VIEW llm_calls AS
+        SELECT trace_id, span_id, parent_span_id, start_time, duration_ms,
+               service, environment, feature, team, user_id, session_id,
+               provider, operation, request_model, response_model,
+               input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+               usage_source, convention, status, reported_cost_usd,
+               CAST(NULL AS DECIMAL(18, 9)) AS cost_usd, is_demo
+        FROM calls
+        """
+    )
+
+
+MIGRATIONS = [
+    ("m001_spans", m001_spans),
+    ("m002_calls", m002_calls),
+    ("m003_rules_settings_log", m003_rules_settings_log),
+    ("m004_llm_calls_view", m004_llm_calls_view),
+]

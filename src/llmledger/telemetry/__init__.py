@@ -1,0 +1,1 @@
+"""OTLP decoding, convention mapping, attribution, the receiver, its spool and the loader."""

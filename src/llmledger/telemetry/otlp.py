@@ -1,0 +1,337 @@
+"""Decode OTLP trace payloads (protobuf, OTLP/JSON, Collector JSON Lines, gzip) into plain spans.
+
+Every decoder yields the same plain shape, `Span` below, so mapping and loading never see an
+encoding. A payload that cannot be decoded at all raises PayloadError (HTTP 400); a single span
+that is unusable (bad id, say) is rejected with a reason and the rest are kept (OTLP partial
+success).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Iterator
+
+from llmledger.errors import PayloadError
+
+KINDS = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
+STATUS = ["UNSET", "OK", "ERROR"]
+
+
+@dataclass(slots=True)
+class Span:
+    trace_id: str  # 32 lowercase hex
+    span_id: str  # 16 lowercase hex
+    parent_span_id: str | None
+    name: str
+    kind: str  # one of KINDS
+    start_ns: int
+    end_ns: int
+    status_code: str  # one of STATUS
+    status_message: str | None
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    scope_name: str
+    scope_version: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Decoded:
+    spans: list[Span]
+    rejects: list[str]  # one reason per rejected span
+
+    @property
+    def rejected(self) -> int:
+        return len(self.rejects)
+
+
+# ---------------------------------------------------------------- bytes and encodings
+
+def gunzip(body: bytes, limit: int | None = None) -> bytes:
+    """Decompress gzip, refusing to inflate past `limit` bytes (a zip bomb is a 413, not an OOM)."""
+    try:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = d.decompress(body, limit + 1 if limit else 0)
+        if limit and len(out) > limit:
+            raise PayloadTooLarge(f"decompressed body exceeds {limit} bytes")
+        if not d.eof:
+            raise PayloadError("gzip body is truncated")
+        return out
+    except zlib.error as exc:
+        raise PayloadError(f"body is not valid gzip: {exc}") from exc
+
+
+class PayloadTooLarge(PayloadError):
+    title = "Payload too large"
+
+
+def _hex_id(raw: Any, width: int, what: str) -> str:
+    """OTLP/JSON ids are hex; some emitters send base64 (the generic protobuf JSON mapping)."""
+    if raw is None or raw == "":
+        raise ValueError(f"missing {what}")
+    if not isinstance(raw, str):
+        raise ValueError(f"{what} is not a string")
+    s = raw.strip()
+    if len(s) == width * 2:
+        try:
+            int(s, 16)
+            return s.lower()
+        except ValueError:
+            pass
+    try:
+        b = base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{what} {raw!r} is neither {width * 2} hex digits nor base64") from None
+    if len(b) != width:
+        raise ValueError(f"{what} {raw!r} decodes to {len(b)} bytes, expected {width}")
+    return b.hex()
+
+
+def _enum(raw: Any, names: list[str], prefix: str) -> str:
+    if raw is None:
+        return names[0]
+    if isinstance(raw, int):
+        return names[raw] if 0 <= raw < len(names) else names[0]
+    s = str(raw)
+    if s.isdigit():
+        return _enum(int(s), names, prefix)
+    s = s.removeprefix(prefix)
+    return s if s in names else names[0]
+
+
+def _int(raw: Any) -> int:
+    if raw is None or raw == "":
+        return 0
+    return int(raw)
+
+
+# ---------------------------------------------------------------- OTLP/JSON
+
+def json_value(v: Any) -> Any:
+    """An OTLP/JSON AnyValue to a plain Python value."""
+    if not isinstance(v, dict):
+        return v
+    if "stringValue" in v:
+        return v["stringValue"]
+    if "intValue" in v:
+        return int(v["intValue"])
+    if "doubleValue" in v:
+        return float(v["doubleValue"])
+    if "boolValue" in v:
+        return bool(v["boolValue"])
+    if "arrayValue" in v:
+        return [json_value(x) for x in (v["arrayValue"] or {}).get("values", []) or []]
+    if "kvlistValue" in v:
+        return json_attrs((v["kvlistValue"] or {}).get("values", []))
+    if "bytesValue" in v:
+        return v["bytesValue"]
+    return None
+
+
+def json_attrs(kvs: Iterable[dict] | None) -> dict[str, Any]:
+    out = {}
+    for kv in kvs or []:
+        key = kv.get("key")
+        if key is not None:
+            out[key] = json_value(kv.get("value"))
+    return out
+
+
+def decode_json_request(doc: Any) -> Decoded:
+    """One ExportTraceServiceRequest in OTLP/JSON."""
+    if not isinstance(doc, dict) or "resourceSpans" not in doc and "resource_spans" not in doc:
+        raise PayloadError("JSON body has no 'resourceSpans' (not an OTLP trace export request)")
+    spans: list[Span] = []
+    rejects: list[str] = []
+    rss = doc.get("resourceSpans", doc.get("resource_spans")) or []
+    if not isinstance(rss, list):
+        raise PayloadError("'resourceSpans' is not a list")
+    for rs in rss:
+        if not isinstance(rs, dict):
+            rejects.append("resourceSpans entry is not an object")
+            continue
+        resource = json_attrs((rs.get("resource") or {}).get("attributes"))
+        for ss in rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []:
+            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+            sname, sver = scope.get("name") or "", scope.get("version") or ""
+            for s in ss.get("spans") or []:
+                try:
+                    spans.append(_json_span(s, resource, sname, sver))
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    sid = s.get("spanId") if isinstance(s, dict) else None
+                    rejects.append(f"span {sid or '?'}: {exc}")
+    return Decoded(spans, rejects)
+
+
+def _json_span(s: dict, resource: dict, sname: str, sver: str) -> Span:
+    status = s.get("status") or {}
+    parent = s.get("parentSpanId") or None
+    return Span(
+        trace_id=_hex_id(s.get("traceId"), 16, "traceId"),
+        span_id=_hex_id(s.get("spanId"), 8, "spanId"),
+        parent_span_id=_hex_id(parent, 8, "parentSpanId") if parent else None,
+        name=str(s.get("name") or ""),
+        kind=_enum(s.get("kind"), KINDS, "SPAN_KIND_"),
+        start_ns=_int(s.get("startTimeUnixNano")),
+        end_ns=_int(s.get("endTimeUnixNano")),
+        status_code=_enum(status.get("code"), STATUS, "STATUS_CODE_"),
+        status_message=status.get("message") or None,
+        attributes=json_attrs(s.get("attributes")),
+        resource=resource,
+        scope_name=sname,
+        scope_version=sver,
+        events=[
+            {"name": e.get("name"), "time_ns": _int(e.get("timeUnixNano")), "attributes": json_attrs(e.get("attributes"))}
+            for e in s.get("events") or []
+        ],
+    )
+
+
+def decode_json(body: bytes | str) -> Decoded:
+    """An OTLP/JSON body: one request, or JSON Lines of requests (the Collector's file exporter)."""
+    try:
+        text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
+    except UnicodeDecodeError as exc:
+        raise PayloadError(f"JSON body is not UTF-8: {exc}") from exc
+    try:
+        return decode_json_request(json.loads(text))
+    except json.JSONDecodeError as exc:
+        if "Extra data" not in str(exc):
+            raise PayloadError(f"body is not valid JSON: {exc}") from exc
+    return decode_jsonl(text.splitlines())
+
+
+def decode_jsonl(lines: Iterable[str]) -> Decoded:
+    spans: list[Span] = []
+    rejects: list[str] = []
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            d = decode_json_request(json.loads(line))
+        except json.JSONDecodeError as exc:
+            rejects.append(f"line {n}: not valid JSON ({exc.msg})")
+            continue
+        except PayloadError as exc:
+            rejects.append(f"line {n}: {exc.msg}")
+            continue
+        spans.extend(d.spans)
+        rejects.extend(f"line {n}: {r}" for r in d.rejects)
+    return Decoded(spans, rejects)
+
+
+# ---------------------------------------------------------------- protobuf
+
+def _pb_value(v) -> Any:
+    which = v.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "array_value":
+        return [_pb_value(x) for x in v.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _pb_value(kv.value) for kv in v.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(v.bytes_value).decode()
+    return getattr(v, which)
+
+
+def _pb_attrs(kvs) -> dict[str, Any]:
+    return {kv.key: _pb_value(kv.value) for kv in kvs}
+
+
+def decode_protobuf(body: bytes) -> Decoded:
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    req = ExportTraceServiceRequest()
+    try:
+        req.ParseFromString(body)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise PayloadError(f"body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
+    spans: list[Span] = []
+    rejects: list[str] = []
+    for rs in req.resource_spans:
+        resource = _pb_attrs(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            sname, sver = ss.scope.name, ss.scope.version
+            for s in ss.spans:
+                if len(s.trace_id) != 16 or not any(s.trace_id):
+                    rejects.append(f"span {s.span_id.hex() or '?'}: trace_id must be 16 non-zero bytes")
+                    continue
+                if len(s.span_id) != 8 or not any(s.span_id):
+                    rejects.append(f"span {s.span_id.hex() or '?'}: span_id must be 8 non-zero bytes")
+                    continue
+                spans.append(
+                    Span(
+                        trace_id=s.trace_id.hex(),
+                        span_id=s.span_id.hex(),
+                        parent_span_id=s.parent_span_id.hex() if s.parent_span_id else None,
+                        name=s.name,
+                        kind=KINDS[s.kind] if 0 <= s.kind < len(KINDS) else "UNSPECIFIED",
+                        start_ns=s.start_time_unix_nano,
+                        end_ns=s.end_time_unix_nano,
+                        status_code=STATUS[s.status.code] if 0 <= s.status.code < 3 else "UNSET",
+                        status_message=s.status.message or None,
+                        attributes=_pb_attrs(s.attributes),
+                        resource=resource,
+                        scope_name=sname,
+                        scope_version=sver,
+                        events=[
+                            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _pb_attrs(e.attributes)}
+                            for e in s.events
+                        ],
+                    )
+                )
+    return Decoded(spans, rejects)
+
+
+# ---------------------------------------------------------------- by content type / file name
+
+def decode_body(body: bytes, content_type: str, content_encoding: str = "", limit: int | None = None) -> Decoded:
+    """Decode an HTTP request body by its headers (the receiver's entry point)."""
+    if content_encoding.strip().lower() == "gzip":
+        body = gunzip(body, limit)
+    ctype = content_type.split(";")[0].strip().lower()
+    if ctype == "application/x-protobuf":
+        return decode_protobuf(body)
+    if ctype == "application/json":
+        return decode_json(body)
+    raise UnsupportedMediaType(
+        f"unsupported Content-Type {content_type!r}: send application/x-protobuf or application/json"
+    )
+
+
+class UnsupportedMediaType(PayloadError):
+    title = "Unsupported media type"
+
+
+def decode_file_bytes(name: str, data: bytes) -> Decoded:
+    """Decode a file by its name: .json, .jsonl/.ndjson, .pb/.binpb/.proto, each optionally .gz."""
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise PayloadError(f"{name}: not valid gzip ({exc})") from exc
+        lower = lower[:-3]
+    if lower.endswith((".pb", ".binpb", ".protobuf")):
+        return decode_protobuf(data)
+    if lower.endswith((".jsonl", ".ndjson")):
+        try:
+            return decode_jsonl(data.decode("utf-8").splitlines())
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"{name}: not UTF-8 ({exc})") from exc
+    if lower.endswith(".json"):
+        return decode_json(data)
+    raise PayloadError(f"{name}: unknown file type (expected .json, .jsonl, .pb, optionally .gz)")
+
+
+def iter_chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

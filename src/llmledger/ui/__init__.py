@@ -1,0 +1,1 @@
+"""Streamlit glue only: cached resources, shared widgets, formatting. The only place that imports streamlit."""

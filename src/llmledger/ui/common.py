@@ -1,0 +1,66 @@
+"""Shared page setup: the one DuckDB connection, the embedded receiver, and error display."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import streamlit as st
+
+from llmledger import config
+from llmledger.errors import LedgerError
+
+
+@st.cache_resource(show_spinner=False)
+def _resources(db_path: str):
+    """One connection per process (DuckDB has one writer); receiver and loader share it."""
+    from llmledger.store.db import connect
+
+    con = connect(db_path)
+    service = None
+    if config.receiver_enabled():
+        try:
+            from llmledger.telemetry.service import Service
+
+            service = Service(con, db_path=db_path)
+            service.on_loaded.append(lambda: st.cache_data.clear())
+            service.start()
+        except (ImportError, OSError, LedgerError) as exc:  # the dashboard still works without it
+            service = _Unavailable(str(exc))
+    return {"con": con, "service": service, "lock": threading.Lock()}
+
+
+class _Unavailable:
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def stats(self) -> dict:
+        return {"running": False, "last_error": self.reason}
+
+
+def resources() -> dict:
+    return _resources(str(config.db_path()))
+
+
+def connection():
+    """A fresh cursor on the shared connection (each query gets its own)."""
+    return resources()["con"].cursor()
+
+
+def service():
+    return resources()["service"]
+
+
+def page_setup(title: str, icon: str = "📒", layout: str = "wide") -> None:
+    """Idempotent: safe when the page runs alone under AppTest or inside st.navigation."""
+    with contextlib.suppress(st.errors.StreamlitAPIException):
+        st.set_page_config(page_title=f"{title} · LLM Ledger", page_icon=icon, layout=layout)
+
+
+@contextlib.contextmanager
+def show_errors():
+    """Turn LedgerError into st.error with its title; anything else still surfaces."""
+    try:
+        yield
+    except LedgerError as exc:
+        st.error(f"**{exc.title}**: {exc.msg}")
