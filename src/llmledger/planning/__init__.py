@@ -1,0 +1,1 @@
+"""Requirements capture, model shortlist, monthly-bill projection and plan vs actual."""

@@ -1,0 +1,109 @@
+"""The small price interface planning computes with: per-1M-token prices and model limits.
+
+`ModelPrice` is what projection, shortlist and plan-vs-actual need from a price sheet. The
+adapter `sheet_models()` reads it from the pricing package (the sheets in DuckDB), so the maths
+here stays testable with hand-made prices.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import duckdb
+
+from llmledger.errors import PlanningError
+
+LOCAL_PROVIDERS = {"local", "llama.cpp", "llama_cpp", "ollama", "self-hosted", "self_hosted", "vllm",
+                   "huggingface_local", "lm_studio", "llamafile", "gguf"}
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    model: str
+    provider: str = ""
+    input_per_1m: float | None = None
+    output_per_1m: float | None = None
+    cache_read_per_1m: float | None = None
+    batch_input_per_1m: float | None = None
+    batch_output_per_1m: float | None = None
+    context_window: int | None = None
+    max_output: int | None = None
+    modalities: tuple[str, ...] = field(default=("text",))
+    self_hosted: bool = False
+
+    @property
+    def priced(self) -> bool:
+        return self.input_per_1m is not None and self.output_per_1m is not None
+
+
+def is_self_hosted(provider: str, model: str = "") -> bool:
+    p = (provider or "").lower()
+    return p in LOCAL_PROVIDERS or p.startswith("local") or model.lower().endswith(".gguf")
+
+
+def _num(v) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _get(obj, *names):
+    for n in names:
+        if isinstance(obj, dict) and obj.get(n) is not None:
+            return obj[n]
+        if not isinstance(obj, dict) and getattr(obj, n, None) is not None:
+            return getattr(obj, n)
+    return None
+
+
+def from_record(rec) -> ModelPrice:
+    """Build a ModelPrice from a pricing row (dict or object), per-1M or per-token prices."""
+    model = str(_get(rec, "model", "name", "model_name"))
+
+    def price(per_1m: tuple[str, ...], per_token: tuple[str, ...]) -> float | None:
+        v = _num(_get(rec, *per_1m))
+        if v is not None:
+            return v
+        v = _num(_get(rec, *per_token))
+        return None if v is None else v * 1e6
+
+    provider = str(_get(rec, "provider", "litellm_provider") or "")
+    mods = _get(rec, "modalities", "input_modalities") or ("text",)
+    if isinstance(mods, str):
+        mods = [m.strip() for m in mods.replace(";", ",").split(",") if m.strip()]
+    ctx = _num(_get(rec, "context_window", "max_input_tokens"))
+    mo = _num(_get(rec, "max_output", "max_output_tokens"))
+    sh = _get(rec, "self_hosted", "is_local")
+    return ModelPrice(
+        model=model,
+        provider=provider,
+        input_per_1m=price(("input_per_1m", "input_usd_per_1m", "input_price_per_1m"),
+                           ("input_cost_per_token",)),
+        output_per_1m=price(("output_per_1m", "output_usd_per_1m", "output_price_per_1m"),
+                            ("output_cost_per_token",)),
+        cache_read_per_1m=price(("cache_read_per_1m", "cache_read_usd_per_1m"),
+                                ("cache_read_input_token_cost",)),
+        batch_input_per_1m=price(("batch_input_per_1m", "batch_input_usd_per_1m"),
+                                 ("input_cost_per_token_batches",)),
+        batch_output_per_1m=price(("batch_output_per_1m", "batch_output_usd_per_1m"),
+                                  ("output_cost_per_token_batches",)),
+        context_window=int(ctx) if ctx else None,
+        max_output=int(mo) if mo else None,
+        modalities=tuple(sorted({str(m).lower() for m in mods} | {"text"})),
+        self_hosted=bool(sh) if sh is not None else is_self_hosted(provider, model),
+    )
+
+
+def sheet_models(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> dict[str, ModelPrice]:
+    """Every model of a price sheet (default: the active one), keyed by model name."""
+    try:
+        from llmledger.pricing import sheets as pricing_sheets
+    except ImportError as exc:
+        raise PlanningError("price sheets are not available yet (pricing package missing)") from exc
+    rows = pricing_sheets.sheet_models(con, sheet) if hasattr(pricing_sheets, "sheet_models") else []
+    return {p.model: p for p in (from_record(r) for r in rows)}
