@@ -1,0 +1,1 @@
+"""Local quantized model lab: llama.cpp variants, latency runs, quality, memory and price."""
