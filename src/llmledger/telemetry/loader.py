@@ -7,6 +7,7 @@ between commit and unlink) adds nothing; so does any span already stored.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 
 import duckdb
@@ -16,6 +17,7 @@ from llmledger.telemetry import attribution, conventions
 from llmledger.telemetry.otlp import Decoded, Span
 
 DEMO_ATTRIBUTE = "llmledger.demo"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,162 +59,253 @@ def _dumps(obj) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def build_tables(spans: list[Span], extractor: attribution.Extractor):
-    """Column tables for spans, span_dims and calls (unique keys, first occurrence wins)."""
+_CALL_FIELDS = ("provider", "operation", "request_model", "response_model", "input_tokens",
+                "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+                "usage_source", "convention", "status", "input_text", "output_text")
+_INT_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_STR_COLS = ("reported_cost_usd", "input_text", "output_text", "provider", "operation", "request_model",
+             "response_model", "parent_span_id", "status_message", "events")
+
+
+def _column(name: str, values: list) -> pa.Array:
+    if name in ("start_ns", "end_ns"):
+        return pa.array(values, _TS)
+    if name in _INT_COLS:
+        return pa.array(values, pa.int64())
+    if name in _STR_COLS:
+        return pa.array(values, pa.string())
+    return pa.array(values)
+
+
+def build_tables(groups, extractor: attribution.Extractor):
+    """Column tables for spans, span_dims and calls (unique keys, first occurrence wins).
+
+    `groups` is a list of (batch_id, spans); each span row carries its batch's id. A bare list of
+    spans is accepted too (batch_id NULL).
+    """
+    if groups and isinstance(groups[0], Span):
+        groups = [(None, groups)]
     seen: set[tuple[str, str]] = set()
     sc = {k: [] for k in (
         "trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "duration_ms",
         "status_code", "status_message", "service", "scope_name", "scope_version", "resource",
-        "attributes", "events", "is_demo")}
+        "attributes", "events", "is_demo", "batch_id")}
     dims = {k: [] for k in ("trace_id", "span_id", "level", "dim", "value")}
-    cc = {k: [] for k in (
-        "trace_id", "span_id", "parent_span_id", "start_ns", "duration_ms", "provider", "operation",
-        "request_model", "response_model", "input_tokens", "output_tokens", "cache_read_tokens",
-        "cache_write_tokens", "reasoning_tokens", "usage_source", "convention", "status",
-        "reported_cost_usd", "input_text", "output_text", "is_demo")}
-    res_cache: dict[int, tuple[str, dict, bool]] = {}
+    cc = {k: [] for k in ("trace_id", "span_id", "parent_span_id", "start_ns", "duration_ms",
+                          *_CALL_FIELDS, "reported_cost_usd", "is_demo")}
+    # Bound appends: this loop runs once per span, so attribute lookups add up.
+    (a_tid, a_sid, a_par, a_name, a_kind, a_start, a_end, a_dur, a_stc, a_stm, a_svc, a_scn, a_scv,
+     a_res, a_attr, a_ev, a_demo, a_bid) = (sc[k].append for k in sc)
+    d_tid, d_sid, d_lvl, d_dim, d_val = (dims[k].append for k in dims)
+    c_app = [cc[k].append for k in _CALL_FIELDS]
+    res_cache: dict[int, tuple[str, list, bool, object]] = {}
+    dumps = _dumps
+    span_dims = extractor.span
+    map_span = conventions.map_span
     dup_in_batch = 0
-    for s in spans:
-        key = (s.trace_id, s.span_id)
-        if key in seen:
-            dup_in_batch += 1
-            continue
-        seen.add(key)
-        rid = id(s.resource)
-        if rid not in res_cache:
-            res_cache[rid] = (_dumps(s.resource), extractor.resource(s.resource), _is_demo(s.resource))
-        res_json, res_dims, demo = res_cache[rid]
-        dur = (s.end_ns - s.start_ns) / 1e6 if s.end_ns and s.start_ns else None
-        sc["trace_id"].append(s.trace_id)
-        sc["span_id"].append(s.span_id)
-        sc["parent_span_id"].append(s.parent_span_id)
-        sc["name"].append(s.name)
-        sc["kind"].append(s.kind)
-        sc["start_ns"].append(s.start_ns or None)
-        sc["end_ns"].append(s.end_ns or None)
-        sc["duration_ms"].append(dur)
-        sc["status_code"].append(s.status_code)
-        sc["status_message"].append(s.status_message)
-        sc["service"].append(s.resource.get("service.name"))
-        sc["scope_name"].append(s.scope_name)
-        sc["scope_version"].append(s.scope_version)
-        sc["resource"].append(res_json)
-        sc["attributes"].append(_dumps(s.attributes))
-        sc["events"].append(_dumps(s.events) if s.events else None)
-        sc["is_demo"].append(demo)
-        for level, found in (("span", extractor.span(s.attributes)), ("resource", res_dims)):
-            for dim, value in found.items():
-                dims["trace_id"].append(s.trace_id)
-                dims["span_id"].append(s.span_id)
-                dims["level"].append(level)
-                dims["dim"].append(dim)
-                dims["value"].append(value)
-        call = conventions.map_span(s)
-        if call is None:
-            continue
-        cc["trace_id"].append(s.trace_id)
-        cc["span_id"].append(s.span_id)
-        cc["parent_span_id"].append(s.parent_span_id)
-        cc["start_ns"].append(s.start_ns or None)
-        cc["duration_ms"].append(dur)
-        for k in ("provider", "operation", "request_model", "response_model", "input_tokens",
-                  "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-                  "usage_source", "convention", "status", "input_text", "output_text"):
-            cc[k].append(getattr(call, k))
-        cc["reported_cost_usd"].append(str(call.reported_cost_usd) if call.reported_cost_usd is not None else None)
-        cc["is_demo"].append(demo)
-    int_cols = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-    span_t = pa.table({k: (pa.array(v, _TS) if k in ("start_ns", "end_ns") else pa.array(v)) for k, v in sc.items()}) if sc["trace_id"] else None
+    map_errors = 0
+    for batch_id, spans in groups:
+        for s in spans:
+            tid, sid = s.trace_id, s.span_id
+            key = (tid, sid)
+            if key in seen:
+                dup_in_batch += 1
+                continue
+            seen.add(key)
+            res = s.resource
+            rid = id(res)
+            cached = res_cache.get(rid)
+            if cached is None or cached[3] is not res:
+                cached = res_cache[rid] = (dumps(res), list(extractor.resource(res).items()), _is_demo(res), res)
+            res_json, res_dims, demo, _ = cached
+            start, end = s.start_ns, s.end_ns
+            dur = (end - start) / 1e6 if end and start else None
+            a_tid(tid)
+            a_sid(sid)
+            a_par(s.parent_span_id)
+            a_name(s.name)
+            a_kind(s.kind)
+            a_start(start or None)
+            a_end(end or None)
+            a_dur(dur)
+            a_stc(s.status_code)
+            a_stm(s.status_message)
+            a_svc(res.get("service.name"))
+            a_scn(s.scope_name)
+            a_scv(s.scope_version)
+            a_res(res_json)
+            a_attr(dumps(s.attributes))
+            a_ev(dumps(s.events) if s.events else None)
+            a_demo(demo)
+            a_bid(batch_id)
+            for level, found in (("span", span_dims(s.attributes).items()), ("resource", res_dims)):
+                for dim, value in found:
+                    d_tid(tid)
+                    d_sid(sid)
+                    d_lvl(level)
+                    d_dim(dim)
+                    d_val(value)
+            try:
+                call = map_span(s)
+            except Exception as exc:  # a mapping bug must not block the batch: keep the raw span
+                map_errors += 1
+                if map_errors == 1:
+                    log.warning("convention mapping failed on span %s/%s: %r", tid, sid, exc)
+                continue
+            if call is None:
+                continue
+            cc["trace_id"].append(tid)
+            cc["span_id"].append(sid)
+            cc["parent_span_id"].append(s.parent_span_id)
+            cc["start_ns"].append(start or None)
+            cc["duration_ms"].append(dur)
+            for app, k in zip(c_app, _CALL_FIELDS):
+                app(getattr(call, k))
+            cc["reported_cost_usd"].append(str(call.reported_cost_usd) if call.reported_cost_usd is not None else None)
+            cc["is_demo"].append(demo)
+    span_t = pa.table({k: _column(k, v) for k, v in sc.items()}) if sc["trace_id"] else None
     dims_t = pa.table(dims) if dims["trace_id"] else None
-    call_t = pa.table({
-        k: (pa.array(v, _TS) if k == "start_ns" else pa.array(v, pa.int64()) if k in int_cols
-            else pa.array(v, pa.string()) if k in ("reported_cost_usd", "input_text", "output_text", "provider",
-                                                   "operation", "request_model", "response_model", "parent_span_id")
-            else pa.array(v))
-        for k, v in cc.items()
-    }) if cc["trace_id"] else None
+    call_t = pa.table({k: _column(k, v) for k, v in cc.items()}) if cc["trace_id"] else None
     return span_t, dims_t, call_t, dup_in_batch
+
+
+@dataclass
+class Batch:
+    """One unit of idempotency: its batch_id is recorded in ingest_log in the same transaction."""
+
+    decoded: Decoded
+    batch_id: str
+    source: str
+    received_at: object = None  # datetime, or None for now()
 
 
 def load(con: duckdb.DuckDBPyConnection, decoded: Decoded, batch_id: str, source: str,
          received_at=None) -> LoadResult:
     """Load one batch in one transaction. Safe to call again with the same batch_id."""
-    result = LoadResult(spans_read=len(decoded.spans) + len(decoded.rejects), rejects=list(decoded.rejects))
+    return load_batches(con, [Batch(decoded, batch_id, source, received_at)])
+
+
+def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadResult:
+    """Load several batches in ONE transaction, each logged under its own batch_id.
+
+    Batches whose batch_id is already in ingest_log are skipped whole (a replay); any span already
+    stored is skipped too (`ON CONFLICT DO NOTHING` on the primary key, an index lookup rather
+    than a scan of `spans`, so the cost does not grow with the table).
+    """
+    result = LoadResult()
+    for b in batches:
+        result.spans_read += len(b.decoded.spans) + len(b.decoded.rejects)
+        result.rejects.extend(b.decoded.rejects)
     cur = con.cursor()
-    if cur.execute("SELECT 1 FROM ingest_log WHERE batch_id = ?", [batch_id]).fetchone():
-        result.duplicates = len(decoded.spans)
-        result.already_loaded = True
-        return result
-    extractor = attribution.Extractor(attribution.load_rules(cur))
-    span_t, dims_t, call_t, dup_in_batch = build_tables(decoded.spans, extractor)
-    cur.execute("BEGIN")
     try:
-        new = 0
-        calls_new = 0
-        if span_t is not None:
-            cur.register("batch_spans", span_t)
-            cur.execute(
-                """CREATE OR REPLACE TEMP TABLE batch_new AS
-                   SELECT b.trace_id, b.span_id FROM batch_spans b
-                   ANTI JOIN spans s ON s.trace_id = b.trace_id AND s.span_id = b.span_id"""
+        ids = [b.batch_id for b in batches]
+        done = {r[0] for r in cur.execute(
+            "SELECT batch_id FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()}
+        todo = []
+        for b in batches:
+            if b.batch_id in done:
+                result.duplicates += len(b.decoded.spans)
+            else:
+                todo.append(b)
+        if not todo:
+            result.already_loaded = True
+            return result
+        extractor = attribution.Extractor(attribution.load_rules(cur))
+        span_t, dims_t, call_t, _ = build_tables([(b.batch_id, b.decoded.spans) for b in todo], extractor)
+        cur.execute("BEGIN")
+        try:
+            new_by_batch, calls_by_batch, calls_new = _insert(cur, span_t, dims_t, call_t)
+            new = sum(new_by_batch.values())
+            result.spans_new = new
+            result.calls_new = calls_new
+            result.duplicates += sum(len(b.decoded.spans) for b in todo) - new
+            log_rows = []
+            for b in todo:
+                n_new = new_by_batch.get(b.batch_id, 0)
+                log_rows.append([
+                    b.batch_id, b.source, b.received_at, len(b.decoded.spans) + len(b.decoded.rejects), n_new,
+                    calls_by_batch.get(b.batch_id, 0), len(b.decoded.spans) - n_new, len(b.decoded.rejects),
+                    _dumps(b.decoded.rejects[:100])])
+            cur.executemany(
+                """INSERT INTO ingest_log (batch_id, source, received_at, spans_read, spans_new, calls_new,
+                       duplicates, rejects, reject_reasons) VALUES (?, ?, coalesce(?, now()), ?, ?, ?, ?, ?, ?)""",
+                log_rows,
             )
-            new = cur.execute("SELECT count(*) FROM batch_new").fetchone()[0]
-            if new:
-                cur.execute(
-                    """INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, start_time, end_time,
-                           duration_ms, status_code, status_message, service, scope_name, scope_version,
-                           resource, attributes, events, is_demo, batch_id)
-                       SELECT b.trace_id, b.span_id, b.parent_span_id, b.name, b.kind, b.start_ns, b.end_ns,
-                           b.duration_ms, b.status_code, b.status_message, b.service, b.scope_name,
-                           b.scope_version, b.resource, b.attributes, b.events, b.is_demo, ?
-                       FROM batch_spans b SEMI JOIN batch_new n ON n.trace_id = b.trace_id AND n.span_id = b.span_id""",
-                    [batch_id],
-                )
-                if dims_t is not None:
-                    cur.register("batch_dims", dims_t)
-                    cur.execute(
-                        """INSERT INTO span_dims SELECT d.trace_id, d.span_id, d.level, d.dim, d.value
-                           FROM batch_dims d SEMI JOIN batch_new n ON n.trace_id = d.trace_id AND n.span_id = d.span_id"""
-                    )
-                    cur.unregister("batch_dims")
-                if call_t is not None:
-                    cur.register("batch_calls", call_t)
-                    calls_new = cur.execute(
-                        """INSERT INTO calls (trace_id, span_id, parent_span_id, start_time, duration_ms, provider,
-                               operation, request_model, response_model, input_tokens, output_tokens,
-                               cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, convention,
-                               status, reported_cost_usd, input_text, output_text, is_demo)
-                           SELECT c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.duration_ms, c.provider,
-                               c.operation, c.request_model, c.response_model, c.input_tokens, c.output_tokens,
-                               c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens, c.usage_source,
-                               c.convention, c.status, CAST(c.reported_cost_usd AS DECIMAL(18, 9)),
-                               c.input_text, c.output_text, c.is_demo
-                           FROM batch_calls c SEMI JOIN batch_new n ON n.trace_id = c.trace_id AND n.span_id = c.span_id"""
-                    ).fetchone()[0]
-                    cur.unregister("batch_calls")
-                touched = cur.execute("SELECT DISTINCT trace_id FROM batch_new").fetchall()
-                trace_ids = [r[0] for r in touched]
-                calls_new -= conventions.drop_nested_duplicates(cur, trace_ids)
-                attribution.resolve(cur, trace_ids)
-            cur.unregister("batch_spans")
-            cur.execute("DROP TABLE IF EXISTS batch_new")
-        result.spans_new = new
-        result.calls_new = calls_new
-        result.duplicates = len(decoded.spans) - new
-        cur.execute(
-            """INSERT INTO ingest_log (batch_id, source, received_at, spans_read, spans_new, calls_new,
-                   duplicates, rejects, reject_reasons) VALUES (?, ?, coalesce(?, now()), ?, ?, ?, ?, ?, ?)""",
-            [batch_id, source, received_at, result.spans_read, new, calls_new, result.duplicates,
-             len(result.rejects), _dumps(result.rejects[:100])],
-        )
-        cur.execute("COMMIT")
-    except Exception:
-        cur.execute("ROLLBACK")
-        raise
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
     finally:
         cur.close()
-    del dup_in_batch
     return result
+
+
+INSERT_SPANS_SQL = """
+INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, start_time, end_time,
+    duration_ms, status_code, status_message, service, scope_name, scope_version,
+    resource, attributes, events, is_demo, batch_id)
+SELECT trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, duration_ms, status_code,
+    status_message, service, scope_name, scope_version, resource, attributes, events, is_demo, batch_id
+FROM batch_spans
+ON CONFLICT DO NOTHING
+RETURNING trace_id, span_id, batch_id
+"""
+
+INSERT_CALLS_SQL = """
+INSERT INTO calls (trace_id, span_id, parent_span_id, start_time, duration_ms, provider,
+    operation, request_model, response_model, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, convention,
+    status, reported_cost_usd, input_text, output_text, is_demo)
+SELECT c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.duration_ms, c.provider,
+    c.operation, c.request_model, c.response_model, c.input_tokens, c.output_tokens,
+    c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens, c.usage_source,
+    c.convention, c.status, CAST(c.reported_cost_usd AS DECIMAL(18, 9)),
+    c.input_text, c.output_text, c.is_demo
+FROM batch_calls c SEMI JOIN batch_new n ON n.trace_id = c.trace_id AND n.span_id = c.span_id
+"""
+
+
+def _insert(cur, span_t, dims_t, call_t):
+    """Inside the caller's transaction: returns (new spans by batch, new calls by batch, calls net)."""
+    if span_t is None:
+        return {}, {}, 0
+    cur.register("batch_spans", span_t)
+    try:
+        # Only the rows actually inserted come back: those are the spans this load owns.
+        rows = cur.execute(INSERT_SPANS_SQL).fetchall()
+    finally:
+        cur.unregister("batch_spans")
+    if not rows:
+        return {}, {}, 0
+    tids, sids, bids = zip(*rows)
+    new_by_batch: dict[str, int] = {}
+    for b in bids:
+        new_by_batch[b] = new_by_batch.get(b, 0) + 1
+    cur.register("batch_new", pa.table({"trace_id": tids, "span_id": sids, "batch_id": bids}))
+    calls_by_batch: dict[str, int] = {}
+    calls_new = 0
+    try:
+        if dims_t is not None:
+            cur.register("batch_dims", dims_t)
+            cur.execute(
+                """INSERT INTO span_dims SELECT d.trace_id, d.span_id, d.level, d.dim, d.value
+                   FROM batch_dims d SEMI JOIN batch_new n ON n.trace_id = d.trace_id AND n.span_id = d.span_id"""
+            ).fetchall()
+            cur.unregister("batch_dims")
+        if call_t is not None:
+            cur.register("batch_calls", call_t)
+            calls_new = cur.execute(INSERT_CALLS_SQL).fetchall()[0][0]
+            cur.unregister("batch_calls")
+        trace_ids = sorted(set(tids))
+        calls_new -= conventions.drop_nested_duplicates(cur, trace_ids)
+        attribution.resolve(cur, trace_ids)
+        if calls_new:
+            calls_by_batch = dict(cur.execute(
+                """SELECT n.batch_id, count(*) FROM calls c JOIN batch_new n
+                   ON n.trace_id = c.trace_id AND n.span_id = c.span_id GROUP BY 1""").fetchall())
+    finally:
+        cur.unregister("batch_new")
+    return new_by_batch, calls_by_batch, calls_new
 
 
 def remove_demo(con: duckdb.DuckDBPyConnection) -> int:
@@ -220,7 +313,7 @@ def remove_demo(con: duckdb.DuckDBPyConnection) -> int:
     cur = con.cursor()
     cur.execute("BEGIN")
     try:
-        n = cur.execute("SELECT count(*) FROM calls WHERE is_demo").fetchone()[0]
+        n = cur.execute("SELECT count(*) FROM calls WHERE is_demo").fetchall()[0][0]
         cur.execute("DELETE FROM span_dims WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans WHERE is_demo)")
         cur.execute("DELETE FROM calls WHERE is_demo")
         cur.execute("DELETE FROM spans WHERE is_demo")

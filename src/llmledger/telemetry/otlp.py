@@ -79,16 +79,21 @@ def _hex_id(raw: Any, width: int, what: str) -> str:
     s = raw.strip()
     if len(s) == width * 2:
         try:
-            int(s, 16)
-            return s.lower()
+            n = int(s, 16)
         except ValueError:
             pass
+        else:
+            if n == 0:
+                raise ValueError(f"{what} is all zeros")
+            return s.lower()
     try:
         b = base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError):
         raise ValueError(f"{what} {raw!r} is neither {width * 2} hex digits nor base64") from None
     if len(b) != width:
         raise ValueError(f"{what} {raw!r} decodes to {len(b)} bytes, expected {width}")
+    if not any(b):
+        raise ValueError(f"{what} is all zeros")
     return b.hex()
 
 
@@ -151,18 +156,32 @@ def decode_json_request(doc: Any) -> Decoded:
     rss = doc.get("resourceSpans", doc.get("resource_spans")) or []
     if not isinstance(rss, list):
         raise PayloadError("'resourceSpans' is not a list")
-    for rs in rss:
+    for i, rs in enumerate(rss):
         if not isinstance(rs, dict):
-            rejects.append("resourceSpans entry is not an object")
+            rejects.append(f"resourceSpans[{i}] is not an object")
             continue
-        resource = json_attrs((rs.get("resource") or {}).get("attributes"))
-        for ss in rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []:
-            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
-            sname, sver = scope.get("name") or "", scope.get("version") or ""
-            for s in ss.get("spans") or []:
+        try:
+            resource = json_attrs((rs.get("resource") or {}).get("attributes"))
+            sss = rs.get("scopeSpans", rs.get("scope_spans", rs.get("instrumentationLibrarySpans"))) or []
+            if not isinstance(sss, list):
+                raise TypeError("'scopeSpans' is not a list")
+        except (ValueError, TypeError, AttributeError) as exc:
+            rejects.append(f"resourceSpans[{i}]: {exc}")
+            continue
+        for ss in sss:
+            try:
+                scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+                sname, sver = str(scope.get("name") or ""), str(scope.get("version") or "")
+                ss_spans = ss.get("spans") or []
+                if not isinstance(ss_spans, list):
+                    raise TypeError("'spans' is not a list")
+            except (ValueError, TypeError, AttributeError) as exc:
+                rejects.append(f"resourceSpans[{i}].scopeSpans: {exc}")
+                continue
+            for s in ss_spans:
                 try:
                     spans.append(_json_span(s, resource, sname, sver))
-                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                except (ValueError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
                     sid = s.get("spanId") if isinstance(s, dict) else None
                     rejects.append(f"span {sid or '?'}: {exc}")
     return Decoded(spans, rejects)
@@ -171,6 +190,8 @@ def decode_json_request(doc: Any) -> Decoded:
 def _json_span(s: dict, resource: dict, sname: str, sver: str) -> Span:
     status = s.get("status") or {}
     parent = s.get("parentSpanId") or None
+    if isinstance(parent, str) and not parent.strip("0"):
+        parent = None  # some emitters send zeros for a root span
     return Span(
         trace_id=_hex_id(s.get("traceId"), 16, "traceId"),
         span_id=_hex_id(s.get("spanId"), 8, "spanId"),
@@ -200,6 +221,8 @@ def decode_json(body: bytes | str) -> Decoded:
         raise PayloadError(f"JSON body is not UTF-8: {exc}") from exc
     try:
         return decode_json_request(json.loads(text))
+    except RecursionError as exc:
+        raise PayloadError("JSON body is nested too deeply") from exc
     except json.JSONDecodeError as exc:
         if "Extra data" not in str(exc):
             raise PayloadError(f"body is not valid JSON: {exc}") from exc
@@ -215,6 +238,9 @@ def decode_jsonl(lines: Iterable[str]) -> Decoded:
             continue
         try:
             d = decode_json_request(json.loads(line))
+        except RecursionError:
+            rejects.append(f"line {n}: JSON nested too deeply")
+            continue
         except json.JSONDecodeError as exc:
             rejects.append(f"line {n}: not valid JSON ({exc.msg})")
             continue
@@ -246,13 +272,12 @@ def _pb_attrs(kvs) -> dict[str, Any]:
 
 
 def decode_protobuf(body: bytes) -> Decoded:
-    from google.protobuf.message import DecodeError
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
     req = ExportTraceServiceRequest()
     try:
         req.ParseFromString(body)
-    except (DecodeError, RuntimeError, ValueError) as exc:
+    except Exception as exc:  # DecodeError, and whatever else upb raises on hostile bytes
         raise PayloadError(f"body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
     spans: list[Span] = []
     rejects: list[str] = []

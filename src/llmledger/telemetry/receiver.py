@@ -1,0 +1,384 @@
+"""OTLP/HTTP trace receiver: `POST /v1/traces`, protobuf or JSON, optionally gzip.
+
+Responses follow the OTLP/HTTP spec:
+- 200 with an ExportTraceServiceResponse in the request's encoding; `partial_success` carries
+  the number of rejected spans and why, when some spans were unusable;
+- 400 (malformed body), 401 (bearer token missing or wrong), 404 (other paths), 405 (other
+  methods), 411 (no length), 413 (body over the limit, raw or after gunzip), 415 (content type or
+  encoding not OTLP), 503 (the spool could not store the request: retryable), each with a
+  google.rpc.Status body (protobuf for protobuf requests, JSON otherwise).
+
+The receiver only decodes and hands the request to a `sink`, which must make it durable before
+returning (the spool does); the 200 goes out after that. Any failure is answered and logged; the
+server keeps serving.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from llmledger.errors import LedgerError, PayloadError
+from llmledger.telemetry import otlp
+
+log = logging.getLogger(__name__)
+
+PATH = "/v1/traces"
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+#: A refused body up to this size is read and discarded so the client sees our answer rather
+#: than a connection reset; a bigger one gets the answer and the connection is closed.
+DRAIN_LIMIT = 64 * 1024 * 1024
+# google.rpc.Code values for the Status body.
+GRPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
+
+#: sink(body, encoding 'protobuf'|'json', gzipped, decoded) stores the request durably or raises.
+Sink = Callable[[bytes, str, bool, otlp.Decoded], None]
+
+
+class Reply(Exception):
+    """An HTTP error answer, raised anywhere in request handling."""
+
+    def __init__(self, status: int, message: str, close: bool = False, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.close, self.headers = status, message, close, headers or {}
+
+
+def status_body(status: int, message: str, as_protobuf: bool) -> bytes:
+    """A google.rpc.Status {code, message}, hand-encoded (two fields, no extra dependency)."""
+    code = GRPC_CODES.get(status, 2)
+    if not as_protobuf:
+        return json.dumps({"code": code, "message": message}).encode()
+    msg = message.encode("utf-8")
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(msg)) + msg
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def success_body(decoded: otlp.Decoded, as_protobuf: bool) -> bytes:
+    """ExportTraceServiceResponse; partial_success only when spans were rejected."""
+    n = decoded.rejected
+    message = ""
+    if n:
+        shown = "; ".join(decoded.rejects[:5])
+        more = f" (and {n - 5} more)" if n > 5 else ""
+        message = f"{n} span(s) rejected: {shown}{more}"
+    if as_protobuf:
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as ts
+
+        resp = ts.ExportTraceServiceResponse()
+        if n:
+            resp.partial_success.rejected_spans = n
+            resp.partial_success.error_message = message
+        return resp.SerializeToString()
+    if not n:
+        return b"{}"
+    # proto3 JSON mapping: int64 as a decimal string.
+    return json.dumps({"partialSuccess": {"rejectedSpans": str(n), "errorMessage": message}}).encode()
+
+
+class Counters:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.accepted_spans = 0
+        self.rejected_spans = 0
+        self.errors_by_status: dict[int, int] = {}
+        self.last_error: str | None = None
+        self.last_request_at: float | None = None
+        self.recent: list[tuple[float, int]] = []  # (time, spans accepted), last 10 s
+
+    def request(self) -> None:
+        with self.lock:
+            self.requests += 1
+            self.last_request_at = time.time()
+
+    def accepted(self, spans: int, rejected: int, reason: str | None) -> None:
+        now = time.time()
+        with self.lock:
+            self.accepted_spans += spans
+            self.rejected_spans += rejected
+            if reason:
+                self.last_error = reason
+            self.recent.append((now, spans))
+            cutoff = now - 10
+            while self.recent and self.recent[0][0] < cutoff:
+                self.recent.pop(0)
+
+    def error(self, status: int, message: str) -> None:
+        with self.lock:
+            self.errors_by_status[status] = self.errors_by_status.get(status, 0) + 1
+            self.last_error = f"{status}: {message}"
+
+    def spans_per_s(self, window: float = 10.0) -> float:
+        now = time.time()
+        with self.lock:
+            n = sum(k for t, k in self.recent if t >= now - window)
+        return n / window
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr, sink: Sink, token: str | None, max_bytes: int):
+        self.sink = sink
+        self.token = token
+        self.max_bytes = max_bytes
+        self.counters = Counters()
+        self.closing = False
+        super().__init__(addr, Handler)
+
+    def handle_error(self, request, client_address) -> None:  # never a traceback on stderr
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "llmledger-otlp/1"
+    sys_version = ""
+    timeout = 30  # seconds a client may idle mid-request or between keep-alive requests
+    server: _Server
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s %s", self.address_string(), format % args)
+
+    # ------------------------------------------------------------ routing
+    def _path(self) -> str:
+        return self.path.split("?", 1)[0].rstrip("/") or "/"
+
+    def _not_post(self) -> None:
+        self._run(lambda: self._reject_method())
+
+    def _reject_method(self) -> None:
+        if self._path() != PATH:
+            raise Reply(404, f"no such endpoint {self._path()!r}: OTLP traces go to POST {PATH}")
+        raise Reply(405, f"method {self.command} not allowed: use POST", headers={"Allow": "POST"})
+
+    do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_post
+
+    def do_HEAD(self) -> None:
+        self._not_post()
+
+    def do_POST(self) -> None:
+        self._run(self._post)
+
+    def handle_expect_100(self) -> bool:
+        # Refuse before the client sends the body when the headers already say no.
+        try:
+            self._precheck()
+        except Reply as r:
+            self._answer(r.status, status_body(r.status, r.message, self._wants_protobuf()),
+                         close=True, headers=r.headers)
+            return False
+        return super().handle_expect_100()
+
+    # ------------------------------------------------------------ request handling
+    def _wants_protobuf(self) -> bool:
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower() == PROTOBUF
+
+    def _run(self, fn) -> None:
+        self._body_consumed = False  # one handler serves every request of a keep-alive connection
+        self.server.counters.request()
+        try:
+            fn()
+        except Reply as r:
+            self.server.counters.error(r.status, r.message)
+            if r.status >= 400 and not r.close:
+                r.close = not self._drain()
+            self._answer(r.status, status_body(r.status, r.message, self._wants_protobuf()),
+                         close=r.close, headers=r.headers)
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception as exc:  # a bug must not take the server down
+            log.exception("OTLP request failed")
+            self.server.counters.error(500, repr(exc))
+            self._answer(500, status_body(500, f"internal error: {exc!r}", self._wants_protobuf()), close=True)
+
+    def _precheck(self) -> None:
+        if self._path() != PATH:
+            raise Reply(404, f"no such endpoint {self._path()!r}: OTLP traces go to POST {PATH}")
+        if self.command != "POST":
+            raise Reply(405, f"method {self.command} not allowed: use POST", headers={"Allow": "POST"})
+        if self.server.closing:
+            raise Reply(503, "receiver is shutting down", close=True, headers={"Retry-After": "5"})
+        token = self.server.token
+        if token:
+            auth = self.headers.get("Authorization") or ""
+            scheme, _, given = auth.partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                raise Reply(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
+                            headers={"WWW-Authenticate": 'Bearer realm="otlp"'})
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype not in (PROTOBUF, JSON):
+            raise Reply(415, f"unsupported Content-Type {ctype or '(none)'!r}: send {PROTOBUF} or {JSON}")
+        enc = (self.headers.get("Content-Encoding") or "identity").strip().lower()
+        if enc not in ("gzip", "identity", ""):
+            raise Reply(415, f"unsupported Content-Encoding {enc!r}: send gzip or no encoding")
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            try:
+                n = int(length)
+                if n < 0:
+                    raise ValueError
+            except ValueError:
+                raise Reply(400, f"bad Content-Length {length!r}", close=True) from None
+            if n > self.server.max_bytes:
+                raise Reply(413, f"body of {n} bytes exceeds the limit of {self.server.max_bytes} bytes")
+
+    def _post(self) -> None:
+        self._precheck()
+        body = self._read_body()
+        self._body_consumed = True
+        gzipped = (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip"
+        as_pb = self._wants_protobuf()
+        try:
+            raw = otlp.gunzip(body, self.server.max_bytes) if gzipped else body
+            decoded = otlp.decode_protobuf(raw) if as_pb else otlp.decode_json(raw)
+        except otlp.PayloadTooLarge as exc:
+            raise Reply(413, exc.msg) from exc
+        except PayloadError as exc:
+            raise Reply(400, exc.msg) from exc
+        except Exception as exc:  # hostile input must stay a 400
+            log.debug("decode failed", exc_info=True)
+            raise Reply(400, f"cannot decode body: {exc!r}") from exc
+        if decoded.spans:
+            try:
+                self.server.sink(body, "protobuf" if as_pb else "json", gzipped, decoded)
+            except (OSError, LedgerError) as exc:
+                log.error("cannot spool OTLP request: %s", exc)
+                raise Reply(503, f"cannot store the request right now ({exc}); retry later",
+                            headers={"Retry-After": "5"}) from exc
+        reason = decoded.rejects[0] if decoded.rejects else None
+        self.server.counters.accepted(len(decoded.spans), decoded.rejected, reason)
+        self._answer(200, success_body(decoded, as_pb), ctype=PROTOBUF if as_pb else JSON)
+
+    def _read_body(self) -> bytes:
+        limit = self.server.max_bytes
+        length = self.headers.get("Content-Length")
+        if length is not None:
+            n = int(length)
+            body = self.rfile.read(n)
+            if len(body) < n:
+                raise ConnectionError("client closed the connection mid-body")
+            return body
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked(limit)
+        raise Reply(411, "Content-Length or chunked Transfer-Encoding required", close=True)
+
+    def _read_chunked(self, limit: int) -> bytes:
+        parts, total = [], 0
+        while True:
+            line = self.rfile.readline(1024)
+            if not line:
+                raise ConnectionError("client closed the connection mid-body")
+            try:
+                size = int(line.split(b";", 1)[0].strip(), 16)
+            except ValueError:
+                raise Reply(400, "malformed chunked body", close=True) from None
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(parts)
+            total += size
+            if total > limit:
+                raise Reply(413, f"body exceeds the limit of {limit} bytes", close=True)
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise ConnectionError("client closed the connection mid-body")
+            parts.append(chunk)
+            self.rfile.readline(16)  # CRLF after the chunk
+
+    def _drain(self) -> bool:
+        """Read and drop an unread body so keep-alive stays in sync; False if we should close."""
+        if getattr(self, "_body_consumed", False) or self.command in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            return True
+        length = self.headers.get("Content-Length")
+        try:
+            n = int(length) if length is not None else -1
+        except ValueError:
+            return False
+        if n < 0 or n > DRAIN_LIMIT:
+            return False
+        self.connection.settimeout(5)
+        while n > 0:
+            chunk = self.rfile.read(min(n, 1 << 20))
+            if not chunk:
+                return False
+            n -= len(chunk)
+        self._body_consumed = True
+        return True
+
+    def _answer(self, status: int, body: bytes, close: bool = False, headers: dict | None = None,
+                ctype: str | None = None) -> None:
+        if ctype is None:
+            ctype = PROTOBUF if self._wants_protobuf() else JSON
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except (ConnectionError, TimeoutError, OSError):
+            self.close_connection = True
+
+
+class Receiver:
+    """The HTTP server on its own thread; one handler thread per connection."""
+
+    def __init__(self, sink: Sink, host: str, port: int, token: str | None, max_bytes: int):
+        self.sink, self.host, self.requested_port = sink, host, port
+        self.token, self.max_bytes = token, max_bytes
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1] if self._server else self.requested_port
+
+    @property
+    def counters(self) -> Counters:
+        return self._server.counters if self._server else Counters()
+
+    def start(self) -> None:
+        try:
+            self._server = _Server((self.host, self.requested_port), self.sink, self.token, self.max_bytes)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot listen on {self.host}:{self.requested_port} ({exc.strerror or exc}); "
+                "is another receiver running? Set LLMLEDGER_OTLP_PORT or --port.",
+                title="Receiver unavailable") from exc
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+                                        name="otlp-receiver", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if not self._server:
+            return
+        self._server.closing = True
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
