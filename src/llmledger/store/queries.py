@@ -1,0 +1,421 @@
+"""Every query the Calls and Ingest pages run, behind one narrow interface.
+
+Each function takes a DB-API-like connection (a DuckDB cursor here) and plain values, and returns
+a pandas DataFrame or plain Python values. Nothing here knows about Streamlit. A ClickHouse
+backend would implement the same functions over the same `llm_calls` columns (DESIGN.md).
+
+Values are always bound as parameters. Only structure the code itself chooses (a dimension's
+column expression from `DIMENSIONS`, a time bucket from `BUCKETS`, a ranking from `TRACE_RANKS`)
+is formatted into the SQL text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Iterable
+
+import pandas as pd
+
+from llmledger.errors import StoreError
+from llmledger.store.migrations import DIMENSIONS as RULE_DIMENSIONS
+
+#: Shown (and selectable in filters) for a call whose dimension value is NULL.
+UNATTRIBUTED = "(unattributed)"
+#: Groups beyond the top N of a time series are summed into this one.
+OTHER = "(other)"
+
+#: Groupable / filterable dimensions: label -> SQL expression over `llm_calls`.
+DIMENSIONS: dict[str, str] = {
+    "feature": "feature",
+    "team": "team",
+    "user": "user_id",
+    "service": "service",
+    "environment": "environment",
+    "model": "coalesce(request_model, response_model)",
+    "provider": "provider",
+    "convention": "convention",
+}
+
+#: Time buckets a series may use, chosen from the date range by `bucket_for`.
+BUCKETS = ("hour", "day", "week")
+
+RULE_LEVELS = ("any", "span", "resource")
+
+_TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
+
+
+class RuleError(StoreError):
+    title = "Invalid attribution rule"
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    """Which calls a page looks at. Plain, hashable values only (it keys st.cache_data)."""
+
+    start: date | None = None  # inclusive, UTC day
+    end: date | None = None  # inclusive, UTC day
+    values: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (dimension, selected values)
+
+    @classmethod
+    def build(cls, start: date | None = None, end: date | None = None,
+              values: dict[str, Iterable[str]] | None = None) -> "CallFilter":
+        picked = tuple(sorted((d, tuple(sorted(v))) for d, v in (values or {}).items() if v))
+        for dim, _ in picked:
+            _dim_expr(dim)
+        return cls(start, end, picked)
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL predicate over llm_calls columns and its parameters."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.start:
+            clauses.append("start_time >= ?")
+            params.append(datetime.combine(self.start, time(), UTC))
+        if self.end:
+            clauses.append("start_time < ?")
+            params.append(datetime.combine(self.end + timedelta(days=1), time(), UTC))
+        for dim, selected in self.values:
+            expr = _dim_expr(dim)
+            real = [v for v in selected if v != UNATTRIBUTED]
+            parts = []
+            if real:
+                parts.append(f"{expr} IN ({', '.join('?' * len(real))})")
+                params.extend(real)
+            if UNATTRIBUTED in selected:
+                parts.append(f"{expr} IS NULL")
+            clauses.append("(" + " OR ".join(parts) + ")")
+        return (" AND ".join(clauses) or "TRUE"), params
+
+
+def _dim_expr(dim: str) -> str:
+    try:
+        return DIMENSIONS[dim]
+    except KeyError:
+        raise StoreError(f"unknown dimension {dim!r}; expected one of {', '.join(DIMENSIONS)}") from None
+
+
+def _df(con, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+# ------------------------------------------------------------------ overview
+
+def call_count(con, demo_only: bool = False) -> int:
+    sql = "SELECT count(*) FROM llm_calls" + (" WHERE is_demo" if demo_only else "")
+    return int(con.execute(sql).fetchone()[0])
+
+
+def date_bounds(con) -> tuple[date, date] | None:
+    """First and last UTC day that has a call, or None on an empty ledger."""
+    lo, hi = con.execute(
+        "SELECT min(start_time)::DATE, max(start_time)::DATE FROM llm_calls"
+    ).fetchone()
+    return (lo, hi) if lo else None
+
+
+def dimension_values(con) -> dict[str, list[str]]:
+    """Every value of every dimension (most calls first), UNATTRIBUTED last where NULLs exist."""
+    parts = [
+        f"SELECT {i} AS dim, CAST({expr} AS VARCHAR) AS value, count(*) AS calls FROM llm_calls GROUP BY ALL"
+        for i, expr in enumerate(DIMENSIONS.values())
+    ]
+    rows = con.execute(" UNION ALL ".join(parts) + " ORDER BY dim, calls DESC, value").fetchall()
+    out: dict[str, list[str]] = {d: [] for d in DIMENSIONS}
+    names = list(DIMENSIONS)
+    nulls = set()
+    for i, value, _ in rows:
+        if value is None:
+            nulls.add(i)
+        else:
+            out[names[i]].append(value)
+    for i in nulls:
+        out[names[i]].append(UNATTRIBUTED)
+    return out
+
+
+SUMMARY_SQL = """
+SELECT count(*) AS calls,
+       sum(input_tokens) AS input_tokens,
+       sum(output_tokens) AS output_tokens,
+       sum(cost_usd)::DOUBLE AS cost_usd,
+       count(cost_usd) AS priced_calls,
+       quantile_cont(duration_ms, 0.5) AS p50_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms,
+       count_if(status = 'error') AS errors,
+       count_if(usage_source = 'missing') AS missing_usage,
+       count_if(is_demo) AS demo_calls,
+       count(DISTINCT trace_id) AS traces
+FROM llm_calls
+WHERE {where}
+"""
+
+
+def summary(con, f: CallFilter) -> dict[str, Any]:
+    where, params = f.where()
+    row = _df(con, SUMMARY_SQL.format(where=where), params).iloc[0].to_dict()
+    return {k: (None if pd.isna(v) else v) for k, v in row.items()}
+
+
+def bucket_for(start: date, end: date) -> str:
+    """Hourly up to 3 days, daily up to ~6 months, weekly beyond."""
+    days = (end - start).days + 1
+    return "hour" if days <= 3 else "day" if days <= 190 else "week"
+
+
+TIMESERIES_SQL = """
+WITH base AS (
+    SELECT date_trunc('{bucket}', start_time) AS bucket,
+           coalesce(CAST({expr} AS VARCHAR), ?) AS grp,
+           input_tokens, output_tokens, cost_usd, duration_ms, status
+    FROM llm_calls
+    WHERE {where}
+),
+top AS (
+    SELECT grp FROM base GROUP BY grp ORDER BY count(*) DESC, grp LIMIT {top_n}
+)
+SELECT bucket,
+       CASE WHEN grp IN (SELECT grp FROM top) THEN grp ELSE ? END AS grp,
+       count(*) AS calls,
+       coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
+       sum(cost_usd)::DOUBLE AS cost_usd,
+       quantile_cont(duration_ms, 0.5) AS p50_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms,
+       count_if(status = 'error') AS errors
+FROM base
+GROUP BY ALL
+ORDER BY bucket, grp
+"""
+
+
+def timeseries(con, f: CallFilter, group_by: str, bucket: str = "day", top_n: int = 8) -> pd.DataFrame:
+    """Calls, tokens, cost and latency per time bucket and group (top N groups, rest OTHER)."""
+    if bucket not in BUCKETS:
+        raise StoreError(f"unknown time bucket {bucket!r}")
+    where, params = f.where()
+    sql = TIMESERIES_SQL.format(bucket=bucket, expr=_dim_expr(group_by), where=where, top_n=int(top_n))
+    return _df(con, sql, [UNATTRIBUTED, *params, OTHER])
+
+
+BREAKDOWN_SQL = """
+SELECT coalesce(CAST({expr} AS VARCHAR), ?) AS grp,
+       count(*) AS calls,
+       count(*) / sum(count(*)) OVER () AS share,
+       coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       sum(cost_usd)::DOUBLE AS cost_usd,
+       quantile_cont(duration_ms, 0.5) AS p50_ms,
+       quantile_cont(duration_ms, 0.95) AS p95_ms,
+       count_if(status = 'error') / count(*) AS error_rate,
+       count_if(usage_source = 'missing') AS missing_usage
+FROM llm_calls
+WHERE {where}
+GROUP BY ALL
+ORDER BY calls DESC, grp
+LIMIT {limit}
+"""
+
+
+def breakdown(con, f: CallFilter, group_by: str, limit: int = 200) -> pd.DataFrame:
+    where, params = f.where()
+    sql = BREAKDOWN_SQL.format(expr=_dim_expr(group_by), where=where, limit=int(limit))
+    return _df(con, sql, [UNATTRIBUTED, *params])
+
+
+# ------------------------------------------------------------------ traces
+
+#: How top traces can be ranked: name -> SQL ordering over the per-trace aggregate.
+TRACE_RANKS = {
+    "tokens": "tokens DESC NULLS LAST",
+    "cost": "cost_usd DESC NULLS LAST, tokens DESC",
+    "latency": "llm_window_ms DESC NULLS LAST",
+}
+
+TOP_TRACES_SQL = """
+WITH t AS (
+    SELECT trace_id,
+           count(*) AS calls,
+           sum({tokens}) AS tokens,
+           sum(cost_usd)::DOUBLE AS cost_usd,
+           min(start_time) AS started,
+           max(epoch_ms(start_time) + duration_ms) - min(epoch_ms(start_time)) AS llm_window_ms,
+           arg_min(feature, start_time) AS feature,
+           arg_min(service, start_time) AS service,
+           count_if(status = 'error') AS errors
+    FROM llm_calls
+    WHERE {where}
+    GROUP BY trace_id
+    ORDER BY {order}
+    LIMIT {limit}
+),
+roots AS (
+    SELECT s.trace_id, arg_min(s.name, s.start_time) AS root_name,
+           max(s.end_time) AS ended, min(s.start_time) AS first_start
+    FROM spans s SEMI JOIN t ON t.trace_id = s.trace_id
+    GROUP BY s.trace_id
+)
+SELECT t.trace_id, coalesce(r.root_name, '') AS root_name, t.started, t.calls, t.tokens, t.cost_usd,
+       t.llm_window_ms,
+       epoch_ms(r.ended) - epoch_ms(r.first_start) AS trace_ms,
+       coalesce(t.feature, ?) AS feature, coalesce(t.service, ?) AS service, t.errors
+FROM t LEFT JOIN roots r USING (trace_id)
+ORDER BY {order}
+"""
+
+
+def top_traces(con, f: CallFilter, by: str = "tokens", limit: int = 20) -> pd.DataFrame:
+    """The traces with the most tokens, cost or LLM latency (first call start to last call end)."""
+    if by not in TRACE_RANKS:
+        raise StoreError(f"cannot rank traces by {by!r}; expected one of {', '.join(TRACE_RANKS)}")
+    where, params = f.where()
+    sql = TOP_TRACES_SQL.format(tokens=_TOKENS, where=where, order=TRACE_RANKS[by], limit=int(limit))
+    return _df(con, sql, [*params, UNATTRIBUTED, UNATTRIBUTED])
+
+
+TRACE_SPANS_SQL = """
+WITH RECURSIVE
+t AS (SELECT * FROM spans WHERE trace_id = ?),
+tree(span_id, depth, path) AS (
+    SELECT span_id, 0, [lpad(CAST(epoch_ns(start_time) AS VARCHAR), 20, '0') || span_id]
+    FROM t
+    WHERE parent_span_id IS NULL OR parent_span_id NOT IN (SELECT span_id FROM t)
+    UNION ALL
+    SELECT c.span_id, p.depth + 1,
+           list_append(p.path, lpad(CAST(epoch_ns(c.start_time) AS VARCHAR), 20, '0') || c.span_id)
+    FROM t c JOIN tree p ON c.parent_span_id = p.span_id
+    WHERE p.depth < 64
+),
+c AS (SELECT * FROM llm_calls WHERE trace_id = ?)
+SELECT t.span_id, t.parent_span_id, t.name, t.kind, t.service, t.status_code,
+       t.start_time, t.end_time, t.duration_ms, tree.depth,
+       (epoch_us(t.start_time) - min(epoch_us(t.start_time)) OVER ()) / 1000.0 AS offset_ms,
+       c.span_id IS NOT NULL AS is_llm,
+       coalesce(c.response_model, c.request_model) AS model, c.provider, c.convention,
+       c.input_tokens, c.output_tokens, c.usage_source, c.cost_usd::DOUBLE AS cost_usd
+FROM tree JOIN t USING (span_id) LEFT JOIN c USING (span_id)
+ORDER BY tree.path
+"""
+
+
+def trace_spans(con, trace_id: str) -> pd.DataFrame:
+    """One trace's spans in tree order (parents before children, siblings by start), with depth,
+    offset from the trace start, and the model call each span is (if any)."""
+    return _df(con, TRACE_SPANS_SQL, [trace_id, trace_id])
+
+
+# ------------------------------------------------------------------ data quality
+
+DATA_QUALITY_SQL = """
+SELECT convention, coalesce(service, ?) AS service,
+       count(*) AS calls,
+       count_if(usage_source = 'missing') AS missing_usage,
+       count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS unpriced,
+       count_if(feature IS NULL) AS unattributed_feature,
+       count_if(status = 'error') AS errors
+FROM llm_calls
+WHERE {where}
+GROUP BY ALL
+ORDER BY calls DESC, convention, service
+"""
+
+
+def data_quality(con, f: CallFilter) -> pd.DataFrame:
+    """Per convention and service: calls with missing usage, no price (tokens but no cost_usd:
+    unknown model), or no feature."""
+    where, params = f.where()
+    return _df(con, DATA_QUALITY_SQL.format(where=where), [UNATTRIBUTED, *params])
+
+
+UNPRICED_MODELS_SQL = """
+SELECT coalesce(response_model, request_model, ?) AS model, coalesce(provider, ?) AS provider,
+       count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens
+FROM llm_calls
+WHERE cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AND {where}
+GROUP BY ALL
+ORDER BY calls DESC, model
+LIMIT {limit}
+"""
+
+
+def unpriced_models(con, f: CallFilter, limit: int = 50) -> pd.DataFrame:
+    where, params = f.where()
+    return _df(con, UNPRICED_MODELS_SQL.format(where=where, limit=int(limit)), [UNATTRIBUTED, UNATTRIBUTED, *params])
+
+
+# ------------------------------------------------------------------ ingest
+
+def recent_ingests(con, limit: int = 20) -> pd.DataFrame:
+    return _df(
+        con,
+        """SELECT loaded_at, source, spans_read, spans_new, calls_new, duplicates, rejects
+           FROM ingest_log ORDER BY loaded_at DESC LIMIT ?""",
+        [int(limit)],
+    )
+
+
+RULE_COLUMNS = ["dim", "key", "json_field", "level", "priority", "enabled"]
+
+
+def attribution_rules(con) -> pd.DataFrame:
+    return _df(con, f"SELECT {', '.join(RULE_COLUMNS)} FROM attribution_rules ORDER BY dim, priority, key")
+
+
+def validate_rules(rows: Iterable[dict[str, Any]]) -> list[tuple]:
+    """Normalise editor rows to tuples; raise RuleError naming the first bad row (1-based)."""
+    out: list[tuple] = []
+    seen: set[tuple[str, str, str]] = set()
+    for n, r in enumerate(rows, 1):
+        dim = str(r.get("dim") or "").strip()
+        key = str(r.get("key") or "").strip()
+        if not dim and not key:
+            continue  # an empty row the editor added
+        field_ = r.get("json_field")
+        field_ = "" if field_ is None or (isinstance(field_, float) and pd.isna(field_)) else str(field_).strip()
+        level = str(r.get("level") or "any").strip()
+        prio = r.get("priority")
+        enabled = r.get("enabled")
+        if dim not in RULE_DIMENSIONS:
+            raise RuleError(f"row {n}: dimension {dim!r} is not one of {', '.join(RULE_DIMENSIONS)}")
+        if not key:
+            raise RuleError(f"row {n}: the attribute key is empty")
+        if level not in RULE_LEVELS:
+            raise RuleError(f"row {n}: level {level!r} is not one of {', '.join(RULE_LEVELS)}")
+        try:
+            prio = 100 if prio is None or pd.isna(prio) else int(prio)
+        except (TypeError, ValueError):
+            raise RuleError(f"row {n}: priority {prio!r} is not a whole number") from None
+        if (dim, key, field_) in seen:
+            raise RuleError(f"row {n}: duplicate rule for {dim} / {key} / {field_ or '-'}")
+        seen.add((dim, key, field_))
+        out.append((dim, key, field_, level, prio, True if enabled is None or pd.isna(enabled) else bool(enabled)))
+    if not out:
+        raise RuleError("at least one attribution rule is needed")
+    return out
+
+
+def save_attribution_rules(con, rows: Iterable[dict[str, Any]]) -> int:
+    """Replace all rules in one transaction; returns the number saved. Callers re-apply them
+    (telemetry.attribution.reextract_all)."""
+    rules = validate_rules(rows)
+    con.execute("BEGIN")
+    try:
+        con.execute("DELETE FROM attribution_rules")
+        con.executemany(
+            f"INSERT INTO attribution_rules ({', '.join(RULE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
+            [list(r) for r in rules],
+        )
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return len(rules)
+
+
+def default_attribution_rules() -> list[dict[str, Any]]:
+    from llmledger.telemetry.attribution import DEFAULT_RULES
+
+    return [dict(zip(RULE_COLUMNS, (*r, True))) for r in DEFAULT_RULES]
+
