@@ -137,6 +137,22 @@ def norm_provider(v: Any) -> str | None:
     return _PROVIDERS.get(head, s)
 
 
+# Provider implied by an instrumentation that wraps one provider's SDK, when no attribute says.
+SCOPE_PROVIDERS = {
+    "openai": "openai", "openai_v2": "openai", "anthropic": "anthropic", "vertexai": "gcp.vertex_ai",
+    "google_genai": "gcp.gemini", "bedrock": "aws.bedrock", "botocore": "aws.bedrock",
+    "mistralai": "mistral_ai", "groq": "groq", "cohere": "cohere",
+}
+
+
+def scope_provider(scope: str) -> str | None:
+    tail = scope.rsplit(".", 1)[-1] if scope.startswith(("openinference.instrumentation.",
+                                                         "opentelemetry.instrumentation.")) else ""
+    if tail in ("v1", "v0"):  # OpenLLMetry's opentelemetry.instrumentation.openai.v1
+        tail = scope.rsplit(".", 2)[-2]
+    return SCOPE_PROVIDERS.get(tail)
+
+
 # ---------------------------------------------------------------- operations
 
 _OPERATIONS = {

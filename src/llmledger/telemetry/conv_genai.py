@@ -8,7 +8,7 @@ from typing import Any
 
 from llmledger.telemetry.conv_common import (
     NOT_CALL_OPERATIONS, Call, first_int, first_str, indexed_values, join_text, maybe_json,
-    norm_operation, norm_provider, normalise_cache, set_usage_source, to_decimal,
+    norm_operation, norm_provider, normalise_cache, scope_provider, set_usage_source, to_decimal,
 )
 from llmledger.telemetry.otlp import Span
 
@@ -87,7 +87,8 @@ def map_genai(span: Span, a: dict) -> Call | None:
         return None
     c = Call(
         convention=conv,
-        provider=norm_provider(a.get("gen_ai.provider.name") or a.get("gen_ai.system") or a.get("llm.vendor")),
+        provider=norm_provider(a.get("gen_ai.provider.name") or a.get("gen_ai.system") or a.get("llm.vendor"))
+        or scope_provider(span.scope_name),
         operation=op or "chat",
         request_model=request_model,
         response_model=response_model,

@@ -9,7 +9,7 @@ from typing import Any
 
 from llmledger.telemetry.conv_common import (
     Call, first_int, first_str, join_text, maybe_json, norm_provider, normalise_cache,
-    set_usage_source, to_decimal, to_int,
+    scope_provider, set_usage_source, to_decimal, to_int,
 )
 from llmledger.telemetry.conv_genai import map_genai
 from llmledger.telemetry.otlp import Span
@@ -19,6 +19,14 @@ from llmledger.telemetry.otlp import Span
 # Old BeeAI instrumentation (<0.2) emits one LLM span per emitter event; the `start` event span
 # carries the request and stands for the call, the other events repeat it.
 _BEEAI_ECHO_EVENTS = frozenset({"finish", "success", "newToken", "partialUpdate", "error", "retry"})
+
+
+def _beeai_echo(span: Span, a: dict) -> bool:
+    # The event is in the `name` attribute, and in the span name: 'backend.openai.chat.success-16'
+    ev = a.get("name") if "target" in a else span.name.rsplit(".", 1)[-1].split("-", 1)[0]
+    return ev in _BEEAI_ECHO_EVENTS
+
+
 _DIGITS = re.compile(r"\d+")  # only used on the few message keys of an LLM span, for ordering
 
 
@@ -30,14 +38,14 @@ def map_openinference(span: Span, a: dict, kind: Any) -> Call | None:
         op = "chat"
     else:
         return None  # CHAIN, AGENT, TOOL, RETRIEVER, RERANKER, GUARDRAIL, EVALUATOR: wrappers
-    if "target" in a and a.get("name") in _BEEAI_ECHO_EVENTS:
+    if span.scope_name == "openinference.instrumentation.beeai" and _beeai_echo(span, a):
         return None
     params = maybe_json(a.get("llm.invocation_parameters"))
     asked = params.get("model") or params.get("model_name") if isinstance(params, dict) else None
     model = first_str(a, ("llm.model_name", "embedding.model_name"))
     c = Call(
         convention="openinference",
-        provider=norm_provider(a.get("llm.provider") or a.get("llm.system")),
+        provider=norm_provider(a.get("llm.provider") or a.get("llm.system")) or scope_provider(span.scope_name),
         operation=op,
         # llm.model_name is what the instrumentation saw last: the response's model when there
         # was one. The invocation parameters keep what was asked for.
