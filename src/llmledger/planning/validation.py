@@ -104,7 +104,7 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
     for f, lo, hi in (("cached_input_share", 0, 1), ("batch_share", 0, 1), ("min_quality", 0, 1)):
         v = getattr(uc, f)
         if v is not None and not lo <= v <= hi:
-            hint = " (enter 0.85 for 85%)" if v > 1 and v <= 100 else ""
+            hint = f" (enter {v / 100:g} for {v:g}%)" if 2 <= v <= 100 else ""
             err(w, f, f"{_label(f)} must be between {lo} and {hi}, not {v:g}{hint}")
     if uc.growth_pct_per_month <= -100:
         err(w, "growth_pct_per_month", f"growth of {uc.growth_pct_per_month:g}%/month would drive volume to zero or below")

@@ -1,0 +1,132 @@
+"""Model shortlist: which models of a price sheet meet a use case's constraints, cheapest first.
+
+Every model is checked against every constraint, and an excluded model keeps *all* its reasons,
+so a product manager sees whether relaxing one requirement would bring it back.
+Latency is checked only where a measurement exists (the local lab's runs); a model without one
+is kept and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from llmledger.planning.prices import ModelPrice
+from llmledger.planning.projection import per_token_rates, volume
+from llmledger.planning.requirements import RequirementSet, UseCase
+
+
+@dataclass(frozen=True)
+class Latency:
+    """A measured latency for a model (from the local lab), in milliseconds."""
+    p95_ms: float | None = None
+    ttft_ms: float | None = None
+    source: str = "local lab"
+
+
+@dataclass
+class Shortlist:
+    use_case: str
+    eligible: pd.DataFrame
+    excluded: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+ELIGIBLE_COLUMNS = ["rank", "model", "provider", "cost_per_request_usd", "first_month_usd",
+                    "horizon_total_usd", "context_window", "max_output", "measured_p95_ms", "note"]
+EXCLUDED_COLUMNS = ["model", "provider", "first_month_usd", "reasons"]
+
+
+def _money(v: float) -> str:
+    return f"${v:,.2f}" if v >= 1 else f"${v:.4g}"
+
+
+def reasons_for(uc: UseCase, p: ModelPrice, lat: Latency | None, cpr: float, first_month: float) -> list[str]:
+    """Why `p` cannot serve `uc` (empty list: it can)."""
+    r: list[str] = []
+    if not p.priced:
+        r.append("no input/output price in this sheet")
+    need = uc.required_context
+    if p.context_window and need > p.context_window:
+        r.append(f"context window {p.context_window:,} < {need:,.0f} needed")
+    if p.max_output and uc.max_output_tokens > p.max_output:
+        r.append(f"max output {p.max_output:,} < {uc.max_output_tokens:,.0f} per request")
+    missing = [m for m in uc.modalities if m not in p.modalities]
+    if missing:
+        r.append(f"no {'/'.join(missing)} input")
+    prov = (p.provider or "").lower()
+    allow = [a.lower() for a in uc.provider_allow]
+    deny = [d.lower() for d in uc.provider_deny]
+    if allow and prov not in allow:
+        r.append(f"provider {p.provider or '?'} not in the allow list")
+    if prov and prov in deny:
+        r.append(f"provider {p.provider} is denied")
+    if uc.privacy == "no_third_party_api" and not p.self_hosted:
+        r.append("hosted third-party API, but the privacy rule allows only self-hosted/local")
+    if lat is not None:
+        if uc.p95_latency_ms and lat.p95_ms is not None and lat.p95_ms > uc.p95_latency_ms:
+            r.append(f"measured p95 {lat.p95_ms:,.0f} ms > SLO {uc.p95_latency_ms:,.0f} ms")
+        if uc.ttft_ms and lat.ttft_ms is not None and lat.ttft_ms > uc.ttft_ms:
+            r.append(f"measured TTFT {lat.ttft_ms:,.0f} ms > SLO {uc.ttft_ms:,.0f} ms")
+    if p.priced and np.isfinite(cpr):
+        if uc.cost_per_txn_target_usd is not None and cpr > uc.cost_per_txn_target_usd:
+            r.append(f"{_money(cpr)} per request > target {_money(uc.cost_per_txn_target_usd)}")
+        if uc.roi_target and uc.value_per_success_usd is not None and cpr > 0:
+            roi = uc.value_per_success_usd / cpr
+            if roi < uc.roi_target:
+                r.append(f"ROI {roi:,.1f}× < target {uc.roi_target:g}×")
+        if uc.monthly_budget_usd is not None and first_month > uc.monthly_budget_usd:
+            r.append(f"first month {_money(first_month)} > budget {_money(uc.monthly_budget_usd)}")
+    return r
+
+
+def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
+              latency: dict[str, Latency] | None = None) -> Shortlist:
+    """Rank the sheet's models for one use case by projected cost; explain every exclusion."""
+    latency = latency or {}
+    uc = rs.use_case(use_case)
+    one = RequirementSet(start_month=rs.start_month, horizon_months=rs.horizon_months, use_cases=[uc])
+    req = volume(one)[0]                                              # (T,)
+    names = sorted(prices)
+    alpha, beta = per_token_rates([[n] for n in names], prices, np.array([uc.cached_input_share]),
+                                  np.array([uc.batch_share]))
+    cpr = (alpha[:, 0] * uc.mean_input_tokens + beta[:, 0] * uc.mean_output_tokens)  # (M,)
+    fixed = np.full(req.shape, uc.fixed_monthly_usd)
+    if len(fixed):
+        fixed[0] += uc.one_off_usd
+    monthly = cpr[:, None] * req[None, :] + fixed[None, :]
+    first, total = monthly[:, 0], monthly.sum(axis=1)
+
+    ok, bad = [], []
+    for i, n in enumerate(names):
+        p = prices[n]
+        lat = latency.get(n)
+        why = reasons_for(uc, p, lat, float(cpr[i]), float(first[i]))
+        if why:
+            bad.append({"model": n, "provider": p.provider, "first_month_usd": first[i],
+                        "reasons": "; ".join(why)})
+        else:
+            note = "" if lat is not None or not (uc.p95_latency_ms or uc.ttft_ms) else "latency not measured"
+            ok.append({"model": n, "provider": p.provider, "cost_per_request_usd": cpr[i],
+                       "first_month_usd": first[i], "horizon_total_usd": total[i],
+                       "context_window": p.context_window, "max_output": p.max_output,
+                       "measured_p95_ms": lat.p95_ms if lat else None, "note": note})
+    eligible = pd.DataFrame(ok, columns=[c for c in ELIGIBLE_COLUMNS if c != "rank"])
+    eligible = eligible.sort_values(["horizon_total_usd", "model"], kind="stable").reset_index(drop=True)
+    eligible.insert(0, "rank", np.arange(1, len(eligible) + 1))
+    excluded = pd.DataFrame(bad, columns=EXCLUDED_COLUMNS)
+
+    notes = []
+    if uc.lock_in == "multi_model":
+        provs = {p for p in eligible["provider"] if p}
+        notes.append(f"Multi-model stance: {len(provs)} provider(s) remain eligible"
+                     + ("" if len(provs) >= 2 else " — fewer than the 2 a multi-model plan needs"))
+    elif uc.lock_in == "avoid_lock_in":
+        local = int(sum(prices[m].self_hosted for m in eligible["model"]))
+        notes.append(f"Avoid lock-in: {local} eligible model(s) are self-hosted/local.")
+    if uc.data_residency:
+        notes.append(f"Data residency '{uc.data_residency}' is recorded but not checked: the price "
+                     "sheet carries no region per model.")
+    return Shortlist(uc.name, eligible, excluded, notes)

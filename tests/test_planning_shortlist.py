@@ -1,0 +1,92 @@
+"""Shortlist: constraints filter the sheet's models, the rest are ranked by projected cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from llmledger.planning.prices import ModelPrice, from_record
+from llmledger.planning.requirements import RequirementSet, UseCase
+from llmledger.planning.shortlist import Latency, shortlist
+
+PRICES = {p.model: p for p in [
+    ModelPrice("mini", "openai", 0.15, 0.60, context_window=128_000, max_output=16_384,
+               modalities=("image", "text")),
+    ModelPrice("big", "openai", 2.50, 10.0, context_window=128_000, max_output=16_384,
+               modalities=("image", "text")),
+    ModelPrice("haiku", "anthropic", 0.80, 4.0, context_window=200_000, max_output=8_192),
+    ModelPrice("tiny-ctx", "acme", 0.05, 0.10, context_window=4_096, max_output=4_096),
+    ModelPrice("smol-q4", "local", 0.0, 0.0, context_window=8_192, max_output=2_048, self_hosted=True),
+    ModelPrice("mystery", "acme"),
+]}
+
+
+def rs_with(**kw) -> RequirementSet:
+    base = dict(name="chat", requests_per_day=1000, input_tokens=3000, output_tokens=500)
+    base.update(kw)
+    return RequirementSet(start_month="2026-01", horizon_months=12, use_cases=[UseCase(**base)])
+
+
+def test_ranked_by_projected_cost_with_reasons_for_every_exclusion():
+    s = shortlist(rs_with(), "chat", PRICES)
+    assert list(s.eligible["model"]) == ["smol-q4", "tiny-ctx", "mini", "haiku", "big"]
+    assert list(s.eligible["rank"]) == [1, 2, 3, 4, 5]
+    # mini: 3000 × 0.15e-6 + 500 × 0.6e-6 = $0.00075 per request; Jan 31,000 requests = $23.25
+    mini = s.eligible.set_index("model").loc["mini"]
+    assert mini["cost_per_request_usd"] == pytest.approx(0.00075)
+    assert mini["first_month_usd"] == pytest.approx(23.25)
+    assert mini["horizon_total_usd"] == pytest.approx(0.00075 * 1000 * 365)
+    assert dict(zip(s.excluded["model"], s.excluded["reasons"])) == {
+        "mystery": "no input/output price in this sheet"}
+
+
+def test_context_max_output_and_modalities():
+    s = shortlist(rs_with(input_tokens=6000, output_tokens=3000, modalities=["text", "image"]), "chat", PRICES)
+    why = dict(zip(s.excluded["model"], s.excluded["reasons"]))
+    assert why["tiny-ctx"] == "context window 4,096 < 9,000 needed; no image input"
+    assert why["smol-q4"] == ("context window 8,192 < 9,000 needed; max output 2,048 < 3,000 per request; "
+                              "no image input")
+    assert why["haiku"] == "no image input"
+    assert list(s.eligible["model"]) == ["mini", "big"]
+
+
+def test_no_third_party_api_leaves_only_self_hosted():
+    s = shortlist(rs_with(privacy="no_third_party_api"), "chat", PRICES)
+    assert list(s.eligible["model"]) == ["smol-q4"]
+    why = dict(zip(s.excluded["model"], s.excluded["reasons"]))
+    assert why["mini"] == "hosted third-party API, but the privacy rule allows only self-hosted/local"
+
+
+def test_provider_allow_and_deny_lists():
+    s = shortlist(rs_with(provider_allow=["openai", "anthropic"], provider_deny=["anthropic"]), "chat", PRICES)
+    assert list(s.eligible["model"]) == ["mini", "big"]
+    why = dict(zip(s.excluded["model"], s.excluded["reasons"]))
+    assert why["haiku"] == "provider anthropic is denied"
+    assert why["smol-q4"] == "provider local not in the allow list"
+
+
+def test_latency_only_where_measured_and_business_targets():
+    lat = {"smol-q4": Latency(p95_ms=9000, ttft_ms=120)}
+    s = shortlist(rs_with(p95_latency_ms=3000, ttft_ms=500, cost_per_txn_target_usd=0.003), "chat", PRICES, lat)
+    why = dict(zip(s.excluded["model"], s.excluded["reasons"]))
+    assert why["smol-q4"] == "measured p95 9,000 ms > SLO 3,000 ms"
+    # big: 3000 × 2.5e-6 + 500 × 10e-6 = $0.0125 per request
+    assert why["big"] == "$0.0125 per request > target $0.003"
+    assert set(s.eligible["note"]) == {"latency not measured"}
+    budget = shortlist(rs_with(monthly_budget_usd=100), "chat", PRICES)
+    why_b = dict(zip(budget.excluded["model"], budget.excluded["reasons"]))
+    assert why_b["big"] == "first month $387.50 > budget $100.00"      # 31,000 × $0.0125
+
+
+def test_multi_model_stance_counts_providers():
+    s = shortlist(rs_with(lock_in="multi_model", provider_allow=["openai"]), "chat", PRICES)
+    assert s.notes == ["Multi-model stance: 1 provider(s) remain eligible — fewer than the 2 a multi-model plan needs"]
+
+
+def test_from_record_reads_per_token_and_per_million_prices():
+    p = from_record({"model": "x", "litellm_provider": "openai", "input_cost_per_token": 2.5e-6,
+                     "output_cost_per_token": 1e-5, "max_input_tokens": 128000, "max_output_tokens": 16384,
+                     "supports_vision": True})
+    assert (p.input_per_1m, p.output_per_1m, p.context_window, p.max_output) == (2.5, 10.0, 128000, 16384)
+    assert not p.self_hosted
+    q = from_record({"model": "y.gguf", "provider": "local", "input_per_1m": 0, "output_per_1m": 0})
+    assert q.self_hosted and q.priced
