@@ -1,0 +1,206 @@
+"""The cost engine: one pure function for a single usage, and the SQL that prices `calls`.
+
+Token semantics (OTel GenAI): input_tokens includes cache reads and writes, output_tokens includes
+reasoning. So for one call, with the sheet's row for its service tier and long-context tier:
+
+    uncached input  = input - cache_read - cache_write          x input price
+    cache reads     x cache_read price   (no such price: the input price, never $0)
+    cache writes    x cache_write price  (5 min; 1 h writes x cache_write_1h price)
+    output          = output - reasoning x output price, reasoning x reasoning price when the sheet
+                      prices reasoning apart (otherwise reasoning is simply part of output)
+    + the per-request fee
+
+Every part is exact (DECIMAL(38,15) in SQL, Decimal in Python); cost_usd rounds the sum half away
+from zero to DECIMAL(18,9). A part with tokens but no price makes the cost NULL (Python: raises).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+import duckdb
+
+from llmledger.errors import PricingError
+from llmledger.pricing.model import ModelEntry, PriceRow
+
+NANO = Decimal("0.000000001")
+MILLION = Decimal(1_000_000)
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0  # includes cache reads and writes
+    output_tokens: int = 0  # includes reasoning
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0  # 5-minute writes (or writes of unknown TTL)
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    requests: int = 1
+
+
+@dataclass
+class CostBreakdown:
+    input_usd: Decimal
+    cache_read_usd: Decimal
+    cache_write_usd: Decimal
+    output_usd: Decimal
+    reasoning_usd: Decimal
+    request_usd: Decimal
+    row: PriceRow = field(repr=False)
+
+    @property
+    def cache_usd(self) -> Decimal:
+        return self.cache_read_usd + self.cache_write_usd
+
+    @property
+    def exact_total(self) -> Decimal:
+        return (self.input_usd + self.cache_read_usd + self.cache_write_usd + self.output_usd
+                + self.reasoning_usd + self.request_usd)
+
+    @property
+    def total(self) -> Decimal:
+        """Rounded like llm_calls.cost_usd: DECIMAL(18,9), half away from zero."""
+        return self.exact_total.quantize(NANO, rounding=ROUND_HALF_UP)
+
+    def as_dict(self) -> dict:
+        return {"input_usd": self.input_usd, "cache_read_usd": self.cache_read_usd,
+                "cache_write_usd": self.cache_write_usd, "output_usd": self.output_usd,
+                "reasoning_usd": self.reasoning_usd, "request_usd": self.request_usd, "total_usd": self.total}
+
+
+def _part(tokens: int, price: Decimal | None, what: str) -> Decimal:
+    if tokens == 0:
+        return Decimal(0)
+    if price is None:
+        raise PricingError(f"the sheet has no {what} price for {tokens} {what} tokens")
+    return tokens * price / MILLION
+
+
+def cost_of_usage(price: PriceRow | ModelEntry, usage: Usage, service_tier: str = "standard") -> CostBreakdown:
+    """Cost of one usage under one model's prices (a ModelEntry picks the service tier and the
+    long-context row from the call's total input tokens)."""
+    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+                 "cache_write_1h_tokens", "reasoning_tokens", "requests"):
+        if getattr(usage, name) < 0:
+            raise PricingError(f"{name} is negative ({getattr(usage, name)})")
+    if isinstance(price, ModelEntry):
+        row = price.row(service_tier, usage.input_tokens)
+        if row is None:
+            raise PricingError(f"model {price.model_id!r} has no {service_tier} price")
+    else:
+        row = price
+    cached = usage.cache_read_tokens + usage.cache_write_tokens + usage.cache_write_1h_tokens
+    if cached > usage.input_tokens:
+        raise PricingError(f"cache tokens ({cached}) exceed input tokens ({usage.input_tokens}); "
+                           "input_tokens must include cache reads and writes")
+    uncached = usage.input_tokens - cached
+    reasoning_apart = min(usage.reasoning_tokens, usage.output_tokens) if row.reasoning_mtok is not None else 0
+    fallback_in = row.input_mtok
+    return CostBreakdown(
+        input_usd=_part(uncached, row.input_mtok, "input"),
+        cache_read_usd=_part(usage.cache_read_tokens, row.cache_read_mtok if row.cache_read_mtok is not None else fallback_in, "cache read"),
+        cache_write_usd=_part(usage.cache_write_tokens, row.cache_write_mtok if row.cache_write_mtok is not None else fallback_in, "cache write")
+        + _part(usage.cache_write_1h_tokens, row.cache_write_1h_mtok, "1-hour cache write"),
+        output_usd=_part(usage.output_tokens - reasoning_apart, row.output_mtok, "output"),
+        reasoning_usd=_part(reasoning_apart, row.reasoning_mtok, "reasoning"),
+        request_usd=(row.request_usd or Decimal(0)) * usage.requests,
+        row=row,
+    )
+
+
+# --------------------------------------------------------------------------- SQL
+
+ACTIVE_SHEET_SQL = "(SELECT coalesce(max(value), 'litellm') FROM settings WHERE key = 'active_sheet')"
+
+# {sheet} / {as_of}: a bound parameter or, for the view, the active-sheet subquery and NULL.
+# {swap_join} / {where}: empty, or joins/filters whose values are bound parameters.
+# {in_expr} etc.: the token columns (scaled for model swaps).
+PRICED_CALLS_TEMPLATE = """
+WITH sel AS (SELECT {sheet} AS sheet, CAST({as_of} AS TIMESTAMPTZ) AS as_of),
+vers AS (
+    SELECT v.version_id, v.sheet, v.effective_from,
+           lead(v.effective_from) OVER (ORDER BY v.effective_from) AS effective_to
+    FROM price_versions v JOIN sel ON v.sheet = sel.sheet
+),
+base AS (
+    SELECT c.*, {model_req} AS k_req, {model_resp} AS k_resp, {model_prov} AS k_prov,
+           {in_expr} AS t_in, {out_expr} AS t_out, {token_mapping} AS token_mapping,
+           coalesce(sel.as_of, c.start_time, TIMESTAMPTZ '9999-12-31') AS price_at
+    FROM calls c CROSS JOIN sel {swap_join}
+    {where}
+),
+j AS (
+    SELECT b.*, v.sheet AS price_sheet, v.version_id AS price_version, r.model_id AS priced_model,
+           r.match_kind, p.input_mtok, p.output_mtok, p.cache_read_mtok, p.cache_write_mtok,
+           p.reasoning_mtok, p.request_usd AS request_fee,
+           greatest(coalesce(b.t_in, 0) - coalesce(b.cache_read_tokens, 0) - coalesce(b.cache_write_tokens, 0), 0) AS n_uncached,
+           coalesce(b.cache_read_tokens, 0) AS n_cr, coalesce(b.cache_write_tokens, 0) AS n_cw,
+           CASE WHEN p.reasoning_mtok IS NULL THEN 0 ELSE least(coalesce(b.reasoning_tokens, 0), coalesce(b.t_out, 0)) END AS n_rs,
+           r.model_id IS NULL OR p.model_id IS NULL AS price_missing
+    FROM base b
+    LEFT JOIN vers v ON b.price_at >= v.effective_from AND (v.effective_to IS NULL OR b.price_at < v.effective_to)
+    LEFT JOIN price_resolution r ON r.version_id = v.version_id AND r.request_model = b.k_req
+         AND r.response_model = b.k_resp AND r.provider = b.k_prov
+    LEFT JOIN model_prices p ON p.version_id = v.version_id AND p.model_id = r.model_id
+         AND p.service_tier = 'standard'
+         AND (p.above_input_tokens = 0 OR coalesce(b.t_in, 0) > p.above_input_tokens)
+         AND (p.upto_input_tokens IS NULL OR coalesce(b.t_in, 0) <= p.upto_input_tokens)
+),
+x AS (
+    SELECT j.*,
+        CASE WHEN n_uncached = 0 THEN 0 ELSE n_uncached * input_mtok * {m} END AS x_in,
+        CASE WHEN n_cr = 0 THEN 0 ELSE n_cr * coalesce(cache_read_mtok, input_mtok) * {m} END
+          + CASE WHEN n_cw = 0 THEN 0 ELSE n_cw * coalesce(cache_write_mtok, input_mtok) * {m} END AS x_cache,
+        CASE WHEN coalesce(t_out, 0) - n_rs = 0 THEN 0 ELSE (coalesce(t_out, 0) - n_rs) * output_mtok * {m} END
+          + CASE WHEN n_rs = 0 THEN 0 ELSE n_rs * reasoning_mtok * {m} END AS x_out,
+        coalesce(request_fee, 0) AS x_req,
+        price_missing OR (t_in IS NULL AND t_out IS NULL AND request_fee IS NULL) AS x_null
+    FROM j
+)
+SELECT trace_id, span_id, parent_span_id, start_time, duration_ms,
+       service, environment, feature, team, user_id, session_id,
+       provider, operation, request_model, response_model,
+       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
+       usage_source, convention, status, reported_cost_usd,
+       CASE WHEN x_null THEN NULL ELSE CAST(x_in + x_cache + x_out + x_req AS DECIMAL(18, 9)) END AS cost_usd,
+       is_demo,
+       CASE WHEN x_null THEN NULL ELSE CAST(x_in AS DECIMAL(18, 9)) END AS input_cost_usd,
+       CASE WHEN x_null THEN NULL ELSE CAST(x_cache AS DECIMAL(18, 9)) END AS cache_cost_usd,
+       CASE WHEN x_null THEN NULL ELSE CAST(x_out AS DECIMAL(18, 9)) END AS output_cost_usd,
+       CASE WHEN x_null THEN NULL ELSE CAST(x_req AS DECIMAL(18, 9)) END AS request_cost_usd,
+       price_missing,
+       CASE WHEN x_null THEN NULL ELSE CAST(x_in + x_cache + x_out + x_req AS DECIMAL(18, 9)) END
+         - reported_cost_usd AS cost_diff_usd,
+       price_sheet, price_version, priced_model, match_kind, token_mapping, t_in AS priced_input_tokens,
+       t_out AS priced_output_tokens
+FROM x
+"""
+_M = "CAST(0.000001 AS DECIMAL(7, 6))"
+_PLAIN = dict(model_req="coalesce(c.request_model, '')", model_resp="coalesce(c.response_model, '')",
+              model_prov="coalesce(c.provider, '')", in_expr="c.input_tokens", out_expr="c.output_tokens",
+              token_mapping="CAST(NULL AS VARCHAR)", swap_join="")
+
+
+def _render(sheet: str, as_of: str, where: str = "", **over) -> str:
+    parts = dict(_PLAIN, **over)
+    return PRICED_CALLS_TEMPLATE.format(sheet=sheet, as_of=as_of, where=where, m=_M, **parts)
+
+
+def create_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
+    """The contract view: every DESIGN.md column, cost_usd under the active sheet (settings)."""
+    con.execute("CREATE OR REPLACE VIEW llm_calls AS " + _render(ACTIVE_SHEET_SQL, "NULL"))
+
+
+def priced_calls_sql(sheet: str, as_of=None, period: tuple | None = None) -> tuple[str, list]:
+    """(sql, params) pricing every call under `sheet`: at each call's start_time, or with the
+    version in effect at `as_of` for all calls. Same columns as llm_calls."""
+    where, params = _period_where(period)
+    return _render("?", "?", where=where), [sheet, as_of] + params
+
+
+def _period_where(period: tuple | None) -> tuple[str, list]:
+    if not period:
+        return "", []
+    start, end = period
+    return "WHERE (CAST(? AS TIMESTAMPTZ) IS NULL OR c.start_time >= ?) AND (CAST(? AS TIMESTAMPTZ) IS NULL OR c.start_time < ?)", [start, start, end, end]

@@ -1,0 +1,241 @@
+"""Which price in a sheet belongs to a model name seen in telemetry.
+
+Tried in this order, first hit wins (the `kind` recorded in price_resolution):
+1. `provider`  the provider-qualified key (`azure` + `gpt-4o` -> `azure/gpt-4o`) when the sheet has one
+2. `exact`     the name itself, case-insensitively
+3. `regex`     a sheet-provided pattern (Langfuse matchPattern, a user's match_regex), in sheet order
+4. `rule`      genai-prices match clauses: provider by id/provider_match (else by model_match), then
+               the provider's models in order, then its fallback providers, then every provider
+5. `prefixed`  the name without its routing prefix (`openai/gpt-4o`, `openrouter/openai/gpt-4o`)
+6. `normalized` Bedrock / Vertex ids (`us.anthropic.claude-...-v2:0`, `claude-3-5-sonnet@20240620`)
+7. `snapshot`  a dated snapshot (`gpt-4o-2024-08-06`) falls back to its base name (`gpt-4o`), only
+               when nothing above matched the snapshot itself.
+No match means no price: the model is listed by `unknown_models`, never priced at $0.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import duckdb
+
+from llmledger.pricing.model import ModelEntry, Sheet
+
+# OTel GenAI provider names -> the prefixes price sheets use for the same route.
+PROVIDER_ALIASES = {
+    "aws.bedrock": "bedrock", "bedrock": "bedrock", "gcp.vertex_ai": "vertex_ai", "vertex_ai": "vertex_ai",
+    "gcp.gemini": "gemini", "gcp.gen_ai": "gemini", "azure.ai.openai": "azure", "az.ai.openai": "azure",
+    "azure": "azure", "azure.ai.inference": "azure_ai", "openrouter": "openrouter", "groq": "groq",
+    "mistral_ai": "mistral", "mistral": "mistral", "x_ai": "xai", "xai": "xai", "deepseek": "deepseek",
+    "perplexity": "perplexity", "cohere": "cohere", "together_ai": "together_ai", "fireworks_ai": "fireworks_ai",
+}
+_REGION = re.compile(r"^(?:us|eu|apac|ap|global|us-gov|jp|au|ca)\.")
+_VENDOR = re.compile(r"^(?:anthropic|meta|amazon|mistral|cohere|ai21|deepseek|qwen|openai|writer|twelvelabs)\.")
+_VERSION = re.compile(r"(?:-v\d+(?::\d+)?|:\d+)$")
+_SNAPSHOT = re.compile(r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})|-latest|-preview-\d{2}-\d{2})$")
+
+
+@dataclass(frozen=True)
+class Match:
+    model_id: str
+    kind: str
+    name: str  # the name (request or response model) that matched
+
+
+def normalize(name: str) -> str:
+    n = name.strip().lower().rsplit("/", 1)[-1]
+    n = _VENDOR.sub("", _REGION.sub("", n))
+    n = _VERSION.sub("", n)
+    return n.replace("@", "-")
+
+
+def base_name(name: str) -> str | None:
+    n = normalize(name)
+    b = _SNAPSHOT.sub("", n)
+    return b if b != n else None
+
+
+def clause_match(clause: dict, text: str) -> bool:
+    """genai-prices match logic (evaluated on the lower-cased model reference)."""
+    if "equals" in clause:
+        return text == clause["equals"]
+    if "starts_with" in clause:
+        return text.startswith(clause["starts_with"])
+    if "ends_with" in clause:
+        return text.endswith(clause["ends_with"])
+    if "contains" in clause:
+        return clause["contains"] in text
+    if "regex" in clause:
+        return re.search(clause["regex"], text) is not None
+    if "or" in clause:
+        return any(clause_match(c, text) for c in clause["or"])
+    if "and" in clause:
+        return all(clause_match(c, text) for c in clause["and"])
+    return False
+
+
+class Matcher:
+    """Resolve model names against one version of a sheet (default: the latest)."""
+
+    def __init__(self, sheet: Sheet, models: list[ModelEntry] | None = None):
+        self.models = models if models is not None else sheet.latest().models
+        self.providers = sheet.providers
+        self.exact: dict[str, str] = {}
+        self.norm: dict[str, list[ModelEntry]] = {}
+        self.regex: list[tuple[re.Pattern, str]] = []
+        self.by_provider: dict[str, list[ModelEntry]] = {}
+        for m in self.models:
+            self.exact.setdefault(m.model_id.lower(), m.model_id)
+            if m.match_regex:
+                self.regex.append((re.compile(m.match_regex), m.model_id))
+            if m.match_rule is not None:
+                self.by_provider.setdefault(m.provider or "", []).append(m)
+            else:
+                self.norm.setdefault(normalize(m.model_id), []).append(m)
+
+    def resolve(self, name: str | None, provider: str | None = None) -> Match | None:
+        if not name or not name.strip():
+            return None
+        hit = self._direct(name, provider)
+        if hit:
+            return Match(hit[0], hit[1], name)
+        base = base_name(name)
+        if base:
+            hit = self._direct(base, provider)
+            if hit:
+                return Match(hit[0], "snapshot", name)
+        return None
+
+    def _direct(self, name: str, provider: str | None) -> tuple[str, str] | None:
+        low = name.strip().lower()
+        alias = PROVIDER_ALIASES.get((provider or "").lower())
+        if alias and "/" not in low and (mid := self.exact.get(f"{alias}/{low}")):
+            return mid, "provider"
+        if mid := self.exact.get(low):
+            return mid, "exact"
+        for pattern, mid in self.regex:
+            if pattern.search(name) or pattern.search(low):
+                return mid, "regex"
+        if self.by_provider and (mid := self._rules(low, provider)):
+            return mid, "rule"
+        stripped = low.rsplit("/", 1)[-1]
+        if stripped != low and (mid := self.exact.get(stripped)):
+            return mid, "prefixed"
+        cands = self.norm.get(normalize(low))
+        if cands:
+            return self._prefer(cands, alias).model_id, "normalized"
+        return None
+
+    @staticmethod
+    def _prefer(cands: list[ModelEntry], alias: str | None) -> ModelEntry:
+        if alias:
+            for m in cands:
+                if (m.provider or "").startswith(alias):
+                    return m
+        for m in cands:  # first-party entries (no routing prefix) before resellers
+            if "/" not in m.model_id:
+                return m
+        return cands[0]
+
+    def _rules(self, low: str, provider: str | None) -> str | None:
+        attempts = [(low, provider)]
+        if "/" in low:  # 'openai/gpt-4o': the prefix names the provider
+            prefix, _, rest = low.rpartition("/")
+            attempts += [(rest, prefix.split("/")[-1]), (rest, provider)]
+        attempts.append((normalize(low), provider))
+        for ref, prov in attempts:
+            if mid := self._rule(ref, prov):
+                return mid
+        for p in self.providers:  # beyond genai-prices: any provider that lists the name
+            if mid := self._provider_model(p, low, fallback=False):
+                return mid
+        return None
+
+    def _rule(self, ref: str, provider: str | None) -> str | None:
+        """genai-prices: provider by id/provider_match, else by model_match; then its models."""
+        prov = self._find_provider(provider) if provider else None
+        if prov is None:
+            prov = next((p for p in self.providers if p.get("model_match") and clause_match(p["model_match"], ref)), None)
+        return self._provider_model(prov, ref, fallback=True) if prov is not None else None
+
+    def _find_provider(self, provider: str) -> dict | None:
+        pid = provider.lower().strip()
+        for p in self.providers:
+            if p["id"] == pid:
+                return p
+        for p in self.providers:
+            if p.get("provider_match") and clause_match(p["provider_match"], pid):
+                return p
+        return None
+
+    def _provider_model(self, prov: dict, ref: str, fallback: bool) -> str | None:
+        for m in self.by_provider.get(prov["id"], []):
+            if clause_match(m.match_rule, ref):
+                return m.model_id
+        if fallback:
+            for pid in prov.get("fallback_model_providers") or []:
+                other = next((p for p in self.providers if p["id"] == pid), None)
+                if other and (mid := self._provider_model(other, ref, fallback=False)):
+                    return mid
+        return None
+
+
+# --------------------------------------------------------------------------- resolution table
+
+PENDING_TRIPLES_SQL = """
+SELECT DISTINCT coalesce(c.request_model, '') AS request_model, coalesce(c.response_model, '') AS response_model,
+       coalesce(c.provider, '') AS provider
+FROM calls c
+WHERE NOT EXISTS (
+    SELECT 1 FROM price_resolution r
+    WHERE r.version_id = ? AND r.request_model = coalesce(c.request_model, '')
+      AND r.response_model = coalesce(c.response_model, '') AND r.provider = coalesce(c.provider, ''))
+"""
+VERSION_MODELS_SQL = """
+SELECT model_id, provider, match_regex, match_rule FROM sheet_models WHERE version_id = ? ORDER BY ordinal
+"""
+VERSIONS_SQL = "SELECT version_id, sheet FROM price_versions WHERE (? IS NULL OR sheet = ?)"
+SHEET_PROVIDERS_SQL = "SELECT providers FROM price_sheets WHERE sheet = ?"
+INSERT_RESOLUTION_SQL = """
+INSERT OR REPLACE INTO price_resolution (version_id, request_model, response_model, provider, model_id, match_kind, matched_name)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def matcher_for_version(con: duckdb.DuckDBPyConnection, version_id: int, sheet_name: str) -> Matcher:
+    rows = con.execute(VERSION_MODELS_SQL, [version_id]).fetchall()
+    models = [ModelEntry(model_id=r[0], provider=r[1], match_regex=r[2],
+                         match_rule=json.loads(r[3]) if r[3] else None) for r in rows]
+    prov = con.execute(SHEET_PROVIDERS_SQL, [sheet_name]).fetchone()
+    providers = json.loads(prov[0]) if prov and prov[0] else []
+    return Matcher(Sheet(sheet_name, "", "", [], providers=providers), models)
+
+
+def resolve_triple(matcher: Matcher, request_model: str, response_model: str, provider: str) -> Match | None:
+    prov = provider or None
+    for name in (response_model, request_model):
+        if name and (hit := matcher.resolve(name, prov)):
+            return hit
+    return None
+
+
+def refresh_resolutions(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> int:
+    """Resolve every (request_model, response_model, provider) seen in calls that a sheet version
+    has not resolved yet. Returns the number of rows added. Runs on `con` as given (the caller
+    owns the transaction)."""
+    added = 0
+    for version_id, sheet_name in con.execute(VERSIONS_SQL, [sheet, sheet]).fetchall():
+        pending = con.execute(PENDING_TRIPLES_SQL, [version_id]).fetchall()
+        if not pending:
+            continue
+        matcher = matcher_for_version(con, version_id, sheet_name)
+        rows = []
+        for req, resp, prov in pending:
+            hit = resolve_triple(matcher, req, resp, prov)
+            rows.append([version_id, req, resp, prov, hit.model_id if hit else None,
+                         hit.kind if hit else "unknown", hit.name if hit else None])
+        con.executemany(INSERT_RESOLUTION_SQL, rows)
+        added += len(rows)
+    return added
