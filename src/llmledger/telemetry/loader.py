@@ -28,8 +28,12 @@ class LoadResult:
     calls_new: int = 0
     rejects: list[str] = field(default_factory=list)
     already_loaded: bool = False
+    files_read: int = 0  # file imports: files that could be read (even partly)
+    files_failed: int = 0  # file imports: files rejected whole
 
     def add(self, other: "LoadResult") -> None:
+        self.files_read += other.files_read
+        self.files_failed += other.files_failed
         self.spans_read += other.spans_read
         self.spans_new += other.spans_new
         self.duplicates += other.duplicates
@@ -44,6 +48,8 @@ class LoadResult:
             "duplicates_skipped": self.duplicates,
             "rejected": len(self.rejects),
             "reject_reasons": self.rejects[:100],
+            "files_read": self.files_read,
+            "files_failed": self.files_failed,
         }
 
 

@@ -229,10 +229,11 @@ def decode_json(body: bytes | str) -> Decoded:
     return decode_jsonl(text.splitlines())
 
 
-def decode_jsonl(lines: Iterable[str]) -> Decoded:
+def decode_jsonl(lines: Iterable[str | bytes], first_line: int = 1) -> Decoded:
+    """JSON Lines, one ExportTraceServiceRequest per line; a bad line is a reject, not an error."""
     spans: list[Span] = []
     rejects: list[str] = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(lines, first_line):
         line = line.strip()
         if not line:
             continue
@@ -243,6 +244,9 @@ def decode_jsonl(lines: Iterable[str]) -> Decoded:
             continue
         except json.JSONDecodeError as exc:
             rejects.append(f"line {n}: not valid JSON ({exc.msg})")
+            continue
+        except UnicodeDecodeError as exc:
+            rejects.append(f"line {n}: not UTF-8 ({exc.reason})")
             continue
         except PayloadError as exc:
             rejects.append(f"line {n}: {exc.msg}")
