@@ -67,22 +67,23 @@ WHERE p.version_id = ? AND p.model_id = n.model_id AND p.service_tier = n.servic
 """
 
 
-def _tx(con: duckdb.DuckDBPyConnection):
-    """BEGIN unless the caller already holds a transaction (the loader's hook does)."""
-    try:
-        con.execute("BEGIN")
-        return True
-    except duckdb.TransactionException:
+def _tx(con: duckdb.DuckDBPyConnection, in_transaction: bool) -> bool:
+    """BEGIN unless the caller already holds a transaction (the loader's hook does). DuckDB has
+    no way to ask, and a failed BEGIN aborts the open transaction, so the caller says so."""
+    if in_transaction:
         return False
+    con.execute("BEGIN")
+    return True
 
 
-def save_sheet(con: duckdb.DuckDBPyConnection, sheet: Sheet, replace: bool = False) -> list[int]:
+def save_sheet(con: duckdb.DuckDBPyConnection, sheet: Sheet, replace: bool = False,
+               in_transaction: bool = False) -> list[int]:
     """Store a sheet; each of its versions replaces a stored version with the same effective date.
     `replace=True` drops every stored version first. Returns the version ids written."""
     if not sheet.name or not str(sheet.name).strip():
         raise PricingError("a price sheet needs a name")
-    cur = con.cursor()
-    own = _tx(cur)
+    cur = con  # not a new cursor: the loader's hook calls this inside its transaction
+    own = _tx(cur, in_transaction)
     try:
         existing = cur.execute(SHEET_ROW_SQL, [sheet.name]).fetchone()
         if existing and existing[1] != sheet.kind and not replace:
@@ -103,8 +104,6 @@ def save_sheet(con: duckdb.DuckDBPyConnection, sheet: Sheet, replace: bool = Fal
         if own:
             cur.execute("ROLLBACK")
         raise
-    finally:
-        cur.close()
 
 
 def _save_version(cur, sheet: Sheet, version: SheetVersion) -> int:
@@ -178,10 +177,9 @@ def sheet_names(con) -> list[str]:
     return [r[0] for r in con.cursor().execute("SELECT sheet FROM price_sheets ORDER BY sheet").fetchall()]
 
 
-def ensure_default_sheet(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_default_sheet(con: duckdb.DuckDBPyConnection, in_transaction: bool = False) -> None:
     """Import the installed litellm's map as 'litellm' if absent or from an older litellm."""
-    cur = con.cursor()
-    have = cur.execute(
+    have = con.execute(
         "SELECT source FROM price_versions WHERE sheet = ? ORDER BY effective_from DESC LIMIT 1",
         [DEFAULT_SHEET]).fetchone()
     version = importers.litellm_version()
@@ -190,7 +188,7 @@ def ensure_default_sheet(con: duckdb.DuckDBPyConnection) -> None:
     sheet = importers.litellm_sheet()
     if have:  # a newer litellm: its prices apply from now on
         sheet.versions[0].effective_from = datetime.now(timezone.utc)
-    save_sheet(con, sheet)
+    save_sheet(con, sheet, in_transaction=in_transaction)
 
 
 def list_sheets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -208,9 +206,8 @@ def set_active_sheet(con: duckdb.DuckDBPyConnection, name: str) -> None:
         ensure_default_sheet(con)
     if name not in sheet_names(con):
         raise PricingError(f"unknown price sheet {name!r}; known: {', '.join(sheet_names(con))}")
-    cur = con.cursor()
-    cur.execute(SET_SETTING_SQL, [ACTIVE_KEY, name])
-    refresh_resolutions(cur, name)
+    con.execute(SET_SETTING_SQL, [ACTIVE_KEY, name])
+    refresh_resolutions(con, name)
 
 
 def delete_sheet(con: duckdb.DuckDBPyConnection, name: str) -> None:
@@ -218,8 +215,8 @@ def delete_sheet(con: duckdb.DuckDBPyConnection, name: str) -> None:
         raise PricingError(f"unknown price sheet {name!r}")
     if name == get_active_sheet(con):
         raise PricingError(f"sheet {name!r} is the active sheet; activate another one before deleting it")
-    cur = con.cursor()
-    own = _tx(cur)
+    cur = con
+    own = _tx(cur, False)
     try:
         for (vid, _) in cur.execute(SHEET_VERSIONS_SQL, [name]).fetchall():
             for q in DELETE_VERSION_SQL:
@@ -312,10 +309,9 @@ def unknown_models(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> 
         ensure_default_sheet(con)
     elif sheet not in sheet_names(con):
         raise PricingError(f"unknown price sheet {sheet!r}")
-    cur = con.cursor()
-    refresh_resolutions(cur, sheet)
+    refresh_resolutions(con, sheet)
     sql, params = priced_calls_sql(sheet)
-    return cur.execute(UNKNOWN_MODELS_SQL.format(priced=sql), params).df()
+    return con.cursor().execute(UNKNOWN_MODELS_SQL.format(priced=sql), params).df()
 
 
 def model_catalog(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> pd.DataFrame:
