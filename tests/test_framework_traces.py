@@ -186,3 +186,18 @@ def test_agent_and_orchestration_spans_with_summed_usage_are_not_calls():
                 assert conventions.map_span(s) is None, (path.name, o["name"])
                 seen += 1
     assert seen == 7
+
+
+@pytest.mark.parametrize("trace,column,value", [
+    # LangSmith puts the conversation id on the root chain span; calls inherit it from there.
+    ("claude-agent-2025-12-22", "session_id", "6fb9b4b8-dd4d-4d41-8d4f-c0c0799a6559"),
+    # Microsoft.Extensions.AI copies deployment.environment.name onto the orchestration span.
+    ("csharp-agent-with-gemini-2026-03-09", "environment", "preprod"),
+    # OpenInference session.id on the agno Agent.run span.
+    ("agno-2025-06-11", "session_id", "35cc6c90-b657-4819-b66c-c931c03ad569"),
+])
+def test_attribution_from_ancestors(con, trace, column, value):
+    obs, spans = load_trace(DATA / f"{trace}.trace.json")
+    loader.load(con, otlp.Decoded(spans, []), batch_id=trace, source="test")
+    got = con.execute(f"SELECT DISTINCT {column} FROM llm_calls").fetchall()
+    assert got == [(value,)]

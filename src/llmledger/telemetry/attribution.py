@@ -29,6 +29,7 @@ DEFAULT_RULES: list[tuple[str, str, str, str, int]] = [
     ("feature", "langfuse.trace.name", "", "span", 70),
     ("feature", "ai.telemetry.functionId", "", "span", 60),
     ("feature", "traceloop.workflow.name", "", "span", 80),
+    ("feature", "gen_ai.agent.name", "", "span", 85),  # the agent as a feature when nothing names one
     ("feature", "litellm.model_group", "", "span", 90),
     # team
     ("team", "app.team", "", "any", 10),
@@ -47,6 +48,8 @@ DEFAULT_RULES: list[tuple[str, str, str, str, int]] = [
     ("user_id", "traceloop.association.properties.user_id", "", "span", 40),
     ("user_id", "metadata", "user_id", "span", 50),
     ("user_id", "ai.telemetry.metadata.userId", "", "span", 60),
+    ("user_id", "ai.telemetry.metadata.user_id", "", "span", 61),
+    ("user_id", "metadata.user_api_key_end_user_id", "", "span", 65),  # LiteLLM: the request's `user`
     ("user_id", "metadata.user_api_key_user_id", "", "span", 70),
     # session
     ("session_id", "session.id", "", "any", 10),
@@ -55,6 +58,8 @@ DEFAULT_RULES: list[tuple[str, str, str, str, int]] = [
     ("session_id", "traceloop.association.properties.session_id", "", "span", 40),
     ("session_id", "metadata", "session_id", "span", 50),
     ("session_id", "ai.telemetry.metadata.sessionId", "", "span", 60),
+    ("session_id", "ai.telemetry.metadata.session_id", "", "span", 61),
+    ("session_id", "langsmith.metadata.session_id", "", "span", 65),
     # service
     ("service", "service.name", "", "resource", 10),
     ("service", "service.namespace", "", "resource", 20),
@@ -62,6 +67,7 @@ DEFAULT_RULES: list[tuple[str, str, str, str, int]] = [
     ("environment", "deployment.environment.name", "", "any", 10),
     ("environment", "deployment.environment", "", "any", 20),
     ("environment", "langfuse.environment", "", "span", 30),
+    ("environment", "gen_ai.environment", "", "span", 35),  # OpenLIT
     ("environment", "environment", "", "any", 40),
 ]
 

@@ -199,16 +199,18 @@ def set_usage_source(c: Call) -> None:
 
 # ---------------------------------------------------------------- text
 
-_TEXT_KEYS = ("content", "text", "parts", "arguments", "args", "input", "contents", "message",
-              "messages", "prompt", "system", "result", "output")
+_TEXT_KEYS = frozenset({"content", "text", "parts", "arguments", "args", "input", "contents", "message",
+                        "messages", "prompt", "system", "result", "output"})
+_ARG_KEYS = frozenset({"arguments", "args", "input"})  # tool-call arguments: text the model wrote
 
 
 def collect_text(obj: Any, out: list[str], budget: list[int], depth: int = 0) -> None:
     """Gather the human/model text inside a message structure (OTel parts, OpenAI messages,
     Vercel content parts), skipping roles, ids and other metadata."""
-    if budget[0] <= 0 or depth > 12 or obj is None:
+    if budget[0] <= 0 or depth > 12:
         return
-    if isinstance(obj, str):
+    t = type(obj)
+    if t is str:
         if obj[:1] in ("[", "{"):
             parsed = maybe_json(obj)
             if parsed is not obj:
@@ -216,24 +218,21 @@ def collect_text(obj: Any, out: list[str], budget: list[int], depth: int = 0) ->
                 collect_text(parsed, out, budget, depth + 1)
                 if len(out) > before:
                     return
-        if obj:  # plain text, or JSON with no message text in it (tool arguments)
+        if obj:  # plain text, or JSON with no message text in it
             out.append(obj)
             budget[0] -= len(obj)
-        return
-    if isinstance(obj, list):
+    elif t is list:
         for x in obj:
             collect_text(x, out, budget, depth + 1)
-        return
-    if isinstance(obj, dict):
-        for k in _TEXT_KEYS:
-            if k in obj:
-                v = obj[k]
-                if k in ("arguments", "args", "input") and isinstance(v, (dict, list)):
+    elif t is dict:
+        for k, v in obj.items():
+            if k in _TEXT_KEYS:
+                if k in _ARG_KEYS and type(v) in (dict, list):
                     v = json.dumps(v, ensure_ascii=False)
-                collect_text(v, out, budget, depth + 1)
-        return
-    if isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        return
+                    out.append(v)
+                    budget[0] -= len(v)
+                else:
+                    collect_text(v, out, budget, depth + 1)
 
 
 def join_text(pieces: Iterable[Any]) -> str | None:
