@@ -1,0 +1,152 @@
+"""The CLI contract for ingest, serve-otlp and sql, run as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from conftest import free_port, subprocess_env
+
+SAMPLES = Path(__file__).parent / "data" / "otlp"
+
+
+def cli(*args, db: Path, timeout: float = 120, **env) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llmledger", *map(str, args)], capture_output=True, text=True,
+                          env=subprocess_env(LLMLEDGER_DB=db, **env), timeout=timeout)
+
+
+def one_line_error(p: subprocess.CompletedProcess, code: int = 1) -> str:
+    assert p.returncode == code, (p.returncode, p.stdout, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def request_json(n: int, seed: int) -> bytes:
+    spans = [{"traceId": f"{seed + 1:08x}{i:024x}", "spanId": f"{i + 1:016x}", "name": "chat",
+              "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                             {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "9"}}]}
+             for i in range(n)]
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()
+
+
+# ------------------------------------------------------------------ ingest
+def test_ingest_reports_and_json_shape(db_path):
+    p = cli("ingest", SAMPLES, db=db_path)
+    assert p.returncode == 0, p.stderr
+    assert "spans read: 9" in p.stdout and "LLM calls: 5" in p.stdout and "duplicates skipped: 0" in p.stdout
+    p = cli("ingest", SAMPLES, "--json", db=db_path)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert {"spans_read", "spans_new", "llm_calls", "duplicates_skipped", "rejected", "reject_reasons",
+            "files_read", "files_failed"} <= set(doc)
+    assert (doc["spans_read"], doc["spans_new"], doc["llm_calls"], doc["duplicates_skipped"]) == (9, 0, 0, 9)
+    assert doc["rejected"] == 0 and doc["reject_reasons"] == []
+
+
+def test_ingest_partial_rejects_exit_zero(db_path, tmp_path):
+    (tmp_path / "good.json").write_bytes(request_json(3, 1))
+    (tmp_path / "bad.pb").write_bytes(b"\xff\xff\xff\xff")
+    p = cli("ingest", tmp_path / "good.json", tmp_path / "bad.pb", "--json", "--db", db_path, db=tmp_path / "other")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["spans_new"] == 3 and doc["rejected"] == 1
+    assert doc["reject_reasons"][0].startswith(str(tmp_path / "bad.pb"))
+    assert not (tmp_path / "other").exists()  # --db wins over LLMLEDGER_DB
+
+
+def test_ingest_bad_input_one_line(db_path, tmp_path):
+    line = one_line_error(cli("ingest", tmp_path / "missing.json", db=db_path))
+    assert "missing.json: no such file or directory" in line
+    assert not db_path.exists()  # nothing created for a typo
+    (tmp_path / "junk.json").write_text('{"resourceSpans": [')
+    line = one_line_error(cli("ingest", tmp_path / "junk.json", db=db_path))
+    assert "nothing readable" in line and "junk.json" in line
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert "no importable files" in one_line_error(cli("ingest", empty, db=db_path))
+    one_line_error(cli("ingest", db=db_path), code=2)  # argparse: PATH is required
+
+
+# ------------------------------------------------------------------ sql
+def test_sql_contract(db_path):
+    assert "does not exist" in one_line_error(cli("sql", "SELECT 1", db=db_path))
+    assert cli("ingest", SAMPLES, db=db_path).returncode == 0
+    p = cli("sql", "SELECT count(*) AS n FROM llm_calls", "--json", db=db_path)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"columns": ["n"], "rows": [[5]]}
+    assert "query failed" in one_line_error(cli("sql", "SELECT * FROM no_such_table", db=db_path))
+    one_line_error(cli("sql", "DELETE FROM spans", db=db_path))  # read-only
+    assert json.loads(cli("sql", "SELECT count(*) FROM spans", "--json", db=db_path).stdout)["rows"] == [[9]]
+
+
+# ------------------------------------------------------------------ serve-otlp
+def start_server(db_path: Path, port: int, *extra) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=subprocess_env(LLMLEDGER_DB=db_path))
+    line = proc.stdout.readline()
+    assert "OTLP receiver on http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc
+
+
+def test_serve_otlp_receives_and_stops_cleanly(db_path):
+    port = free_port()
+    proc = start_server(db_path, port)
+    try:
+        for k in range(3):
+            r = requests.post(f"http://127.0.0.1:{port}/v1/traces", data=request_json(4, k),
+                              headers={"Content-Type": "application/json"}, timeout=10)
+            assert r.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "12 spans accepted" in out
+    p = cli("sql", "SELECT count(*) FROM spans", "--json", db=db_path)
+    assert json.loads(p.stdout)["rows"] == [[12]]
+    assert not list(Path(str(db_path) + ".spool").glob("*.json"))  # flushed at shutdown
+
+
+def test_serve_otlp_port_in_use(db_path):
+    port = free_port()
+    proc = start_server(db_path.with_name("first.duckdb"), port)
+    try:
+        line = one_line_error(cli("serve-otlp", "--port", port, db=db_path, timeout=60))
+        assert f"cannot listen on 127.0.0.1:{port}" in line
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
+# ------------------------------------------------------------------ a database held by another process
+@pytest.fixture
+def held_db(db_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+                               "sys.stdin.read()", str(db_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=subprocess_env())
+    assert holder.stdout.readline().strip() == "held"
+    yield db_path
+    holder.stdin.close()
+    holder.wait(timeout=30)
+
+
+@pytest.mark.parametrize("args", [("ingest", SAMPLES), ("serve-otlp", "--port", "0"), ("sql", "SELECT 1")],
+                         ids=["ingest", "serve-otlp", "sql"])
+def test_locked_database_says_so(held_db, args):
+    t0 = time.monotonic()
+    line = one_line_error(cli(*args, db=held_db, timeout=60))
+    assert "held by another process" in line and str(held_db) in line
+    assert time.monotonic() - t0 < 60
