@@ -8,7 +8,16 @@ import pytest
 
 from llmledger.errors import PlanningError
 from llmledger.planning import store
-from llmledger.planning.requirements import RequirementSet, UseCase, example_set
+from llmledger.planning.requirements import RequirementSet, UseCase
+
+
+def example_set() -> RequirementSet:
+    return RequirementSet(
+        name="Example plan", description="Support assistant and document summaries",
+        start_month="2026-03", candidates=["gpt-4o-mini"],
+        use_cases=[UseCase(name="Support chat", requests_per_day=20_000, input_tokens=1800,
+                           output_tokens=250, monthly_budget_usd=1500.0, feature_tag="support"),
+                   UseCase(name="Nightly summaries", requests_per_day=800, batch_share=1.0)])
 
 
 def test_migration_creates_the_versions_table(con):

@@ -64,6 +64,20 @@ FEATURES_SQL = """
     GROUP BY 1 ORDER BY 2 DESC, 1
 """
 
+EXPLANATION = """
+**How the variance is split.** Starting from the planned token cost, each step swaps one planned
+figure for the actual one, and the step's change in cost is that driver's effect:
+1. **Volume**: actual number of calls instead of planned, at the planned cost per call.
+2. **Input / output tokens per call**: actual average tokens instead of planned, still on the planned model.
+3. **Model mix**: the models actually called (with their own tokens per call) instead of the planned
+   model, all priced on the plan's sheet with the plan's cache and batch shares.
+4. **Price**: recorded cost minus step 3 — sheet or price changes, real cache hits and batch use
+   that differ from the plan, long-context tiers.
+
+The effects add up exactly to actual − planned. Fixed and one-off costs are not in telemetry and are
+left out of both sides.
+"""
+
 EFFECTS = ("volume", "input tokens per call", "output tokens per call", "model mix", "price")
 
 
@@ -78,6 +92,14 @@ class PlanVsActual:
     by_model: pd.DataFrame            # actual calls per model with plan-sheet prices
     by_day: pd.DataFrame              # day, planned_calls, actual_calls, planned_cost, actual_cost
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def planned_cost(self) -> float:
+        return float(self.comparison.set_index("metric").loc["token cost (USD)", "planned"])
+
+    @property
+    def actual_cost(self) -> float:
+        return float(self.comparison.set_index("metric").loc["token cost (USD)", "actual"])
 
     @property
     def cost_variance(self) -> float:

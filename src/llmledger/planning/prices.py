@@ -38,7 +38,9 @@ class ModelPrice:
 
 
 def is_self_hosted(provider: str, model: str = "") -> bool:
-    p = (provider or "").lower()
+    p, m = (provider or "").lower(), model.lower()
+    if m.endswith("-cloud") or ":cloud" in m:      # e.g. Ollama's hosted "…:120b-cloud" models
+        return False
     return p in LOCAL_PROVIDERS or p.startswith("local") or model.lower().endswith(".gguf")
 
 
@@ -99,11 +101,56 @@ def from_record(rec) -> ModelPrice:
     )
 
 
+#: Sheet modes whose models answer prompts with text (embeddings, image generation etc. are not).
+TEXT_MODES = {None, "", "chat", "completion", "responses"}
+
+
+def _f(d) -> float | None:
+    return None if d is None else float(d)
+
+
+def from_entry(entry, self_hosted_sheet: bool = False) -> ModelPrice:
+    """A pricing `ModelEntry` (base tier, standard and batch rows) as a planning ModelPrice."""
+    std = entry.row("standard")
+    batch = entry.row("batch")
+    mods = entry.input_modalities or ["text"]
+    provider = entry.provider or ""
+    return ModelPrice(
+        model=entry.model_id, provider=provider,
+        input_per_1m=_f(std.input_mtok) if std else None,
+        output_per_1m=_f(std.output_mtok) if std else None,
+        cache_read_per_1m=_f(std.cache_read_mtok) if std else None,
+        batch_input_per_1m=_f(batch.input_mtok) if batch else None,
+        batch_output_per_1m=_f(batch.output_mtok) if batch else None,
+        context_window=entry.context_window, max_output=entry.max_output_tokens,
+        modalities=tuple(sorted({str(m).lower() for m in mods} | {"text"})),
+        self_hosted=self_hosted_sheet or is_self_hosted(provider, entry.model_id),
+    )
+
+
+def sheet_names(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Stored sheets, the default one imported first if needed; the active sheet comes first."""
+    from llmledger.pricing import sheets
+
+    sheets.ensure_default_sheet(con)
+    names = sheets.sheet_names(con)
+    active = sheets.get_active_sheet(con)
+    return [active] + [n for n in names if n != active] if active in names else names
+
+
 def sheet_models(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> dict[str, ModelPrice]:
-    """Every model of a price sheet (default: the active one), keyed by model name."""
+    """Text models of a price sheet's latest version (default: the active sheet), by name."""
+    from llmledger.errors import PricingError
+    from llmledger.pricing import sheets
+
     try:
-        from llmledger.pricing import sheets as pricing_sheets
-    except ImportError as exc:
-        raise PlanningError("price sheets are not available yet (pricing package missing)") from exc
-    rows = pricing_sheets.sheet_models(con, sheet) if hasattr(pricing_sheets, "sheet_models") else []
-    return {p.model: p for p in (from_record(r) for r in rows)}
+        name = sheet or sheets.get_active_sheet(con)
+        s = sheets.load_sheet(con, name)
+    except PricingError as exc:
+        raise PlanningError(exc.msg) from exc
+    local = s.kind == "self-hosted"
+    out = {}
+    for e in s.latest().models:
+        if e.mode in TEXT_MODES and not e.deprecated:
+            out[e.model_id] = from_entry(e, local)
+    return out

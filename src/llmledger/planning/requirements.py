@@ -107,6 +107,10 @@ class UseCase:
                           help="The `feature` value its calls carry in llm_calls (plan vs actual).")
 
     # Token figures the projection uses: sample means when samples exist, else typed numbers.
+    def copy(self, **changes) -> "UseCase":
+        """A deep copy (lists included), with some fields changed."""
+        return use_case_from_dict({**dataclasses.asdict(self), **changes})
+
     @property
     def mean_input_tokens(self) -> float:
         return _mean(self.input_token_samples, self.input_tokens)
@@ -207,6 +211,41 @@ def parse_samples(text: str) -> list[int]:
     return out
 
 
+def parse_numbers(text: str) -> list[float]:
+    out = []
+    for tok in text.replace(",", " ").replace(";", " ").split():
+        try:
+            out.append(float(tok))
+        except ValueError:
+            raise ValueError(f"'{tok}' is not a number") from None
+    return out
+
+
+def to_form(uc: UseCase, name: str):
+    """A field's value as its form widget shows it (lists of numbers/names become text)."""
+    v = getattr(uc, name)
+    kind = UseCase.__dataclass_fields__[name].metadata["kind"]
+    if kind in ("samples", "seasonality"):
+        return ", ".join(f"{x:g}" for x in v)
+    if kind == "list":
+        return ", ".join(v)
+    if isinstance(v, int) and "float" in str(UseCase.__dataclass_fields__[name].type):
+        return float(v)     # a float widget, so 0.5 can be typed into it
+    return v
+
+
+def from_form(name: str, value):
+    """Inverse of to_form; raises ValueError with a message fit for the form."""
+    kind = UseCase.__dataclass_fields__[name].metadata["kind"]
+    if kind == "samples":
+        return parse_samples(value or "")
+    if kind == "seasonality":
+        return parse_numbers(value or "")
+    if kind == "list":
+        return [x.strip() for x in (value or "").split(",") if x.strip()]
+    return value
+
+
 def split_prompts(text: str) -> list[str]:
     """Sample prompts pasted into one box, separated by a line holding only `---`."""
     parts, cur = [], []
@@ -233,20 +272,28 @@ def measure_prompts(prompts: list[str], model: str | None = None, tokenizer: str
     return counts, ", ".join(sorted(names)), exact
 
 
-def example_set() -> RequirementSet:
-    """A starting point for the page: two typical use cases, nothing measured."""
+def example_set(today: dt.date | None = None) -> RequirementSet:
+    """A starting point for the page: two use cases tagged like the demo traffic's features,
+    starting two months back so the demo's recent calls fall inside the plan."""
+    today = today or dt.date.today()
+    m = today.year * 12 + today.month - 1 - 2
     return RequirementSet(
         name="Example plan",
         description="Support assistant and document summaries",
+        start_month=f"{m // 12:04d}-{m % 12 + 1:02d}",
         horizon_months=12,
+        candidates=["gpt-4o-mini", "gpt-4.1-mini", "claude-haiku-4-5", "gemini/gemini-2.5-flash"],
         use_cases=[
             UseCase(name="Support chat", task="Answer customer questions from the help centre",
                     value_per_success_usd=0.5, cost_per_txn_target_usd=0.01,
-                    monthly_budget_usd=1500.0, p95_latency_ms=4000, ttft_ms=800,
-                    requests_per_day=20000, input_tokens=1800, output_tokens=250,
-                    growth_pct_per_month=5.0, cached_input_share=0.5, feature_tag="support-chat"),
-            UseCase(name="Nightly summaries", task="Summarise yesterday's tickets per team",
-                    monthly_budget_usd=300.0, requests_per_day=800, input_tokens=6000,
-                    output_tokens=400, batch_share=1.0, feature_tag="summaries"),
+                    monthly_budget_usd=150.0, p95_latency_ms=4000, ttft_ms=800,
+                    requests_per_day=100, input_tokens=1800, output_tokens=220,
+                    output_token_samples=[120, 180, 220, 260, 400],
+                    growth_pct_per_month=8.0, cached_input_share=0.5, model="gpt-4o-mini",
+                    feature_tag="demo-support-chat"),
+            UseCase(name="Document summaries", task="Summarise long documents for the docs team",
+                    monthly_budget_usd=60.0, requests_per_day=45, input_tokens=6000,
+                    output_tokens=450, batch_share=0.5, model="claude-haiku-4-5",
+                    feature_tag="demo-doc-summary"),
         ],
     )

@@ -20,10 +20,42 @@ from llmledger.planning.requirements import RequirementSet, UseCase
 
 @dataclass(frozen=True)
 class Latency:
-    """A measured latency for a model (from the local lab), in milliseconds."""
+    """A measured latency for a model, in milliseconds. `p95_ms` is a whole response; when only
+    TTFT and per-token speed were measured, a use case's p95 is estimated as
+    ttft_ms + output tokens × ms_per_token (both p95 over the lab's runs)."""
     p95_ms: float | None = None
     ttft_ms: float | None = None
-    source: str = "local lab"
+    ms_per_token: float | None = None
+    runs: int = 0
+
+    def p95_for(self, output_tokens: float) -> float | None:
+        if self.p95_ms is not None:
+            return self.p95_ms
+        if self.ttft_ms is not None and self.ms_per_token is not None:
+            return self.ttft_ms + output_tokens * self.ms_per_token
+        return None
+
+
+#: The local lab's timed runs, per model variant; runs name a variant '<model>-<variant>' in spans.
+LAB_LATENCY_SQL = """
+    SELECT model || '-' || variant AS name,
+           quantile_cont(ttft_ms, 0.95) AS ttft_p95_ms,
+           quantile_cont(1000.0 / nullif(gen_tps, 0), 0.95) AS ms_per_token_p95,
+           count(*) AS runs
+    FROM local_runs WHERE ttft_ms IS NOT NULL
+    GROUP BY model, variant
+"""
+
+
+def lab_latency(con) -> dict[str, Latency]:
+    """Measured latency per local model variant (empty when the lab has no runs or no table)."""
+    import duckdb
+
+    try:
+        rows = con.cursor().execute(LAB_LATENCY_SQL).fetchall()
+    except duckdb.CatalogException:
+        return {}
+    return {name: Latency(ttft_ms=ttft, ms_per_token=mspt, runs=int(n)) for name, ttft, mspt, n in rows}
 
 
 @dataclass
@@ -66,8 +98,10 @@ def reasons_for(uc: UseCase, p: ModelPrice, lat: Latency | None, cpr: float, fir
     if uc.privacy == "no_third_party_api" and not p.self_hosted:
         r.append("hosted third-party API, but the privacy rule allows only self-hosted/local")
     if lat is not None:
-        if uc.p95_latency_ms and lat.p95_ms is not None and lat.p95_ms > uc.p95_latency_ms:
-            r.append(f"measured p95 {lat.p95_ms:,.0f} ms > SLO {uc.p95_latency_ms:,.0f} ms")
+        p95 = lat.p95_for(uc.mean_output_tokens)
+        if uc.p95_latency_ms and p95 is not None and p95 > uc.p95_latency_ms:
+            how = "measured" if lat.p95_ms is not None else "lab-estimated"
+            r.append(f"{how} p95 {p95:,.0f} ms > SLO {uc.p95_latency_ms:,.0f} ms")
         if uc.ttft_ms and lat.ttft_ms is not None and lat.ttft_ms > uc.ttft_ms:
             r.append(f"measured TTFT {lat.ttft_ms:,.0f} ms > SLO {uc.ttft_ms:,.0f} ms")
     if p.priced and np.isfinite(cpr):
@@ -112,7 +146,7 @@ def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
             ok.append({"model": n, "provider": p.provider, "cost_per_request_usd": cpr[i],
                        "first_month_usd": first[i], "horizon_total_usd": total[i],
                        "context_window": p.context_window, "max_output": p.max_output,
-                       "measured_p95_ms": lat.p95_ms if lat else None, "note": note})
+                       "measured_p95_ms": lat.p95_for(uc.mean_output_tokens) if lat else None, "note": note})
     eligible = pd.DataFrame(ok, columns=[c for c in ELIGIBLE_COLUMNS if c != "rank"])
     eligible = eligible.sort_values(["horizon_total_usd", "model"], kind="stable").reset_index(drop=True)
     eligible.insert(0, "rank", np.arange(1, len(eligible) + 1))
