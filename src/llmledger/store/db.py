@@ -44,7 +44,8 @@ def _area_modules():
         try:
             mods.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            # Only "this area does not exist (yet)" is tolerated, not a broken import inside it.
+            if exc.name is None or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise
     return mods
 

@@ -148,9 +148,21 @@ def m004_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def m005_default_rules_refresh(con: duckdb.DuckDBPyConnection) -> None:
+    # Databases created before a default rule was added get it too (user edits are kept).
+    from llmledger.telemetry.attribution import DEFAULT_RULES
+
+    con.executemany(
+        "INSERT INTO attribution_rules (dim, key, json_field, level, priority) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        [list(r) for r in DEFAULT_RULES],
+    )
+
+
 MIGRATIONS = [
     ("m001_spans", m001_spans),
     ("m002_calls", m002_calls),
     ("m003_rules_settings_log", m003_rules_settings_log),
     ("m004_llm_calls_view", m004_llm_calls_view),
+    ("m005_default_rules_refresh", m005_default_rules_refresh),
 ]

@@ -26,11 +26,11 @@ DEFAULT_RULES: list[tuple[str, str, str, str, int]] = [
     ("feature", "traceloop.association.properties.feature", "", "span", 30),
     ("feature", "metadata", "feature", "span", 40),
     ("feature", "langfuse.trace.metadata.feature", "", "span", 45),
+    ("feature", "metadata.feature", "", "span", 46),  # LiteLLM flattens request metadata to metadata.*
     ("feature", "langfuse.trace.name", "", "span", 70),
     ("feature", "ai.telemetry.functionId", "", "span", 60),
     ("feature", "traceloop.workflow.name", "", "span", 80),
     ("feature", "gen_ai.agent.name", "", "span", 85),  # the agent as a feature when nothing names one
-    ("feature", "litellm.model_group", "", "span", 90),
     # team
     ("team", "app.team", "", "any", 10),
     ("team", "team", "", "any", 20),
