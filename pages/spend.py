@@ -1,0 +1,95 @@
+"""Spend: where the money went, month to date with a run-rate projection, and exports."""
+
+import streamlit as st
+
+from llmledger.store.queries import bucket_for
+from llmledger.store.spend_queries import SPEND_DIMENSIONS
+from llmledger.ui import format as fmt
+from llmledger.ui import money_charts, spend_widgets, widgets
+from llmledger.ui.common import page_setup, show_errors
+
+page_setup("Spend", "💸")
+st.title("💸 Spend")
+st.caption("What the calls cost under the active price sheet: over time and by feature, team, user, model, "
+           "provider and service. Cost is computed at query time, so switching the sheet reprices all history.")
+
+with show_errors():
+    widgets.show_flash()
+    with st.sidebar:
+        sheet = spend_widgets.sheet_picker("spend_sheet")
+    if not widgets.query("call_count"):
+        st.info("No LLM calls yet. Send traces to the receiver or import files on the Ingest page, "
+                "or generate clearly labelled demo traffic to explore.")
+        if widgets.demo_generate("spend"):
+            st.rerun()
+        st.stop()
+
+    widgets.demo_banner(widgets.query("call_count", True))
+    bounds = widgets.query("date_bounds")
+    f = widgets.call_filters(widgets.query("dimension_values"), bounds, key="spend")
+    totals = spend_widgets.spend("spend_totals", f)
+    as_of = spend_widgets.spend("default_as_of")
+    run = spend_widgets.spend("month_to_date", f, as_of)
+    spend_widgets.spend_kpis(totals, run)
+    st.caption(f"Sheet **{sheet}**. {run.method}")
+
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    group = c1.segmented_control("Break down by", list(SPEND_DIMENSIONS), format_func=widgets.DIM_TITLES.get,
+                                 default="feature", required=True, key="spend_group_by")
+    top_n = c2.number_input("Top N (rest is “(other)”)", min_value=1, max_value=50, value=8, key="spend_top_n")
+    kind = c3.radio("Chart", ["area", "bar"], horizontal=True, key="spend_chart_kind")
+    label = widgets.DIM_TITLES[group].lower()
+    bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
+
+    tab_time, tab_top, tab_reported, tab_unpriced, tab_export = st.tabs(
+        ["Over time & breakdown", "Most expensive", "Reported vs computed", "Unknown prices", "Export"])
+
+    with tab_time:
+        series = spend_widgets.spend("spend_series", f, group, bucket, int(top_n))
+        st.plotly_chart(money_charts.spend_over_time(series, label, kind), key="spend_fig_time")
+        table = spend_widgets.spend("spend_breakdown", f, group, int(top_n))
+        left, right = st.columns([2, 3])
+        left.plotly_chart(money_charts.spend_by(table, label), key="spend_fig_by")
+        right.dataframe(table, hide_index=True, key="spend_breakdown",
+                        column_config=spend_widgets.breakdown_columns(widgets.DIM_TITLES[group]))
+        st.caption(f"Per {bucket}. Cost per successful call = cost of successful priced calls ÷ their number.")
+
+    with tab_top:
+        st.subheader("Most expensive traces")
+        st.dataframe(widgets.query("top_traces", f, "cost"), hide_index=True, key="spend_top_traces",
+                     column_config=spend_widgets.TRACE_COLUMNS)
+        st.subheader("Most expensive calls")
+        st.dataframe(spend_widgets.spend("top_calls", f), hide_index=True, key="spend_top_calls",
+                     column_config=spend_widgets.CALL_COLUMNS)
+
+    with tab_reported:
+        rep, counts = spend_widgets.spend("reported_vs_computed", f)
+        if counts["compared_calls"]:
+            diff = rep["difference_usd"].sum()
+            st.metric("Computed − reported", fmt.usd(diff), help="Over calls that carry both costs")
+            st.plotly_chart(money_charts.reported_vs_computed(rep), key="spend_fig_reported")
+            st.dataframe(rep, hide_index=True, key="spend_reported", column_config=spend_widgets.REPORTED_COLUMNS)
+        st.caption(f"{fmt.count(counts['compared_calls'])} calls carry both a cost reported by their "
+                   f"instrumentation and one computed from **{sheet}**; {fmt.count(counts['reported_only_calls'])} "
+                   f"carry only a reported cost ({fmt.usd(counts['reported_only_usd'])}), because the sheet has "
+                   "no price for their model.")
+
+    with tab_unpriced:
+        unpriced = spend_widgets.spend("unpriced_calls", f)
+        if unpriced.empty:
+            st.success(f"Every call with usage has a price on **{sheet}**.")
+        else:
+            st.warning(f"{fmt.count(unpriced['calls'].sum())} calls use models **{sheet}** has no price for. "
+                       "They are left out of every total above (never counted as $0). Import a sheet that "
+                       "prices them, or choose another sheet.")
+            st.dataframe(unpriced, hide_index=True, key="spend_unpriced", column_config=spend_widgets.UNPRICED_COLUMNS)
+
+    with tab_export:
+        n = spend_widgets.spend("export_count", f)
+        st.write(f"{fmt.count(n)} calls match the filters (the `llm_calls` columns, cost under **{sheet}**).")
+        d1, d2 = st.columns(2)
+        d1.download_button("Download CSV", lambda: spend_widgets.export_bytes("csv", f), file_name="llm_calls.csv",
+                           mime="text/csv", key="spend_export_csv", disabled=not n, on_click="ignore")
+        d2.download_button("Download Parquet", lambda: spend_widgets.export_bytes("parquet", f),
+                           file_name="llm_calls.parquet", mime="application/vnd.apache.parquet",
+                           key="spend_export_parquet", disabled=not n, on_click="ignore")

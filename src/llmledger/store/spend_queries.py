@@ -1,0 +1,405 @@
+"""The Spend page's queries: where the money went, the month's run rate, exports.
+
+Every function takes a DuckDB cursor and a `CallFilter` (store/queries.py) and returns a pandas
+DataFrame or plain values; nothing here knows about Streamlit. They read only `llm_calls`
+columns of the contract (DESIGN.md), so a ClickHouse backend could implement them as well.
+
+Cost is whatever `llm_calls.cost_usd` says under the active price sheet. A call with tokens but
+no `cost_usd` is *unpriced* (its model is not on the sheet): it is counted apart and never
+summed as $0. Sums of cost are therefore "priced calls only" and the pages say so.
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import pandas as pd
+
+from llmledger.errors import StoreError
+from llmledger.store.queries import DIMENSIONS, OTHER, UNATTRIBUTED, CallFilter, bucket_for
+
+#: Dimensions the Spend page breaks money down by (labels of queries.DIMENSIONS).
+SPEND_DIMENSIONS = ("feature", "team", "user", "model", "provider", "service")
+BUCKETS = ("hour", "day", "week", "month")
+
+#: A call that has usage but no price under the active sheet.
+_UNPRICED = "cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)"
+_TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
+
+#: Columns written by the CSV / Parquet export (the contract columns of `llm_calls`).
+EXPORT_COLUMNS = (
+    "trace_id", "span_id", "start_time", "duration_ms", "service", "environment", "feature", "team",
+    "user_id", "session_id", "provider", "operation", "request_model", "response_model",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+    "usage_source", "convention", "status", "reported_cost_usd", "cost_usd",
+)
+
+
+def _dim(dim: str) -> str:
+    if dim not in DIMENSIONS:
+        raise StoreError(f"unknown dimension {dim!r}; expected one of {', '.join(DIMENSIONS)}")
+    return DIMENSIONS[dim]
+
+
+# DuckDB 2.0.0's compressed materialization mis-types sums over the priced `llm_calls` view
+# before an ORDER BY (a BIGINT sum comes back wrapped to TINYINT, or raises "INT128 ... out of
+# range for INT8"). Turning that one optimizer off fixes it; the setting is database-wide, so
+# store/db.connect should own it (asked in the report) and this becomes a no-op.
+_GUARD = "SET disabled_optimizers = 'compressed_materialization'"
+
+
+def _guard(con) -> None:
+    con.execute(_GUARD)
+
+
+def _df(con, sql: str, params: list[Any]) -> pd.DataFrame:
+    _guard(con)
+    return con.execute(sql, params).df()
+
+
+# ------------------------------------------------------------------ totals
+
+TOTALS_SQL = f"""
+SELECT count(*) AS calls,
+       count_if(status = 'ok') AS ok_calls,
+       count(cost_usd) AS priced_calls,
+       count_if({_UNPRICED}) AS unpriced_calls,
+       count_if(input_tokens IS NULL AND output_tokens IS NULL) AS no_usage_calls,
+       count_if(usage_source = 'estimated') AS estimated_usage_calls,
+       sum(cost_usd)::DOUBLE AS cost_usd,
+       sum(cost_usd) FILTER (WHERE status = 'ok')::DOUBLE AS ok_cost_usd,
+       count(cost_usd) FILTER (WHERE status = 'ok') AS ok_priced_calls,
+       sum(reported_cost_usd)::DOUBLE AS reported_cost_usd,
+       count(reported_cost_usd) AS reported_calls,
+       count(DISTINCT trace_id) AS traces
+FROM llm_calls
+WHERE {{where}}
+"""
+
+
+def spend_totals(con, f: CallFilter) -> dict[str, Any]:
+    """Headline numbers for the filtered calls.
+
+    `cost_per_ok_call` is the cost of successful priced calls divided by their number (failed
+    calls' cost is money spent on nothing, so it is left out of the unit cost; it is still in
+    `cost_usd`). It is None when no successful call has a price.
+    """
+    where, params = f.where()
+    row = _df(con, TOTALS_SQL.format(where=where), params).iloc[0].to_dict()
+    out = {k: (None if pd.isna(v) else v) for k, v in row.items()}
+    for k in ("calls", "ok_calls", "priced_calls", "unpriced_calls", "no_usage_calls",
+              "estimated_usage_calls", "ok_priced_calls", "reported_calls", "traces"):
+        out[k] = int(out[k] or 0)
+    n = out["ok_priced_calls"]
+    out["cost_per_ok_call"] = (out["ok_cost_usd"] / n) if n and out["ok_cost_usd"] is not None else None
+    return out
+
+
+# ------------------------------------------------------------------ over time and by dimension
+
+SERIES_SQL = """
+WITH base AS (
+    SELECT date_trunc('{bucket}', start_time) AS bucket,
+           coalesce(CAST({expr} AS VARCHAR), ?) AS grp,
+           cost_usd
+    FROM llm_calls
+    WHERE {where}
+),
+top AS (
+    SELECT grp FROM base GROUP BY grp
+    ORDER BY sum(cost_usd) DESC NULLS LAST, count(*) DESC, grp LIMIT {top_n}
+)
+SELECT bucket,
+       CASE WHEN grp IN (SELECT grp FROM top) THEN grp ELSE ? END AS grp,
+       coalesce(sum(cost_usd), 0)::DOUBLE AS cost_usd,
+       count(*) AS calls,
+       count(cost_usd) AS priced_calls
+FROM base
+GROUP BY ALL
+ORDER BY bucket, grp
+"""
+
+
+def spend_series(con, f: CallFilter, group_by: str, bucket: str | None = None, top_n: int = 8) -> pd.DataFrame:
+    """Cost per time bucket and group: the `top_n` groups by cost, the rest summed as OTHER.
+
+    `cost_usd` here is the sum over priced calls (0 for a bucket with only unpriced calls;
+    `priced_calls` next to `calls` says how many were priced). `bucket` defaults to one chosen
+    from the filter's date range (queries.bucket_for).
+    """
+    if bucket is None:
+        bucket = bucket_for(f.start, f.end) if f.start and f.end else "day"
+    if bucket not in BUCKETS:
+        raise StoreError(f"unknown time bucket {bucket!r}; expected one of {', '.join(BUCKETS)}")
+    if int(top_n) < 1:
+        raise StoreError("top N must be at least 1")
+    where, params = f.where()
+    sql = SERIES_SQL.format(bucket=bucket, expr=_dim(group_by), where=where, top_n=int(top_n))
+    return _df(con, sql, [UNATTRIBUTED, *params, OTHER])
+
+
+BREAKDOWN_SQL = f"""
+SELECT coalesce(CAST({{expr}} AS VARCHAR), ?) AS grp,
+       count(*) AS calls,
+       count_if(status = 'ok') AS ok_calls,
+       count(cost_usd) AS priced_calls,
+       count_if({_UNPRICED}) AS unpriced_calls,
+       sum(cost_usd)::DOUBLE AS cost_usd,
+       sum(cost_usd) FILTER (WHERE status = 'ok')::DOUBLE AS ok_cost_usd,
+       count(cost_usd) FILTER (WHERE status = 'ok') AS ok_priced_calls,
+       sum({_TOKENS})::BIGINT AS tokens
+FROM llm_calls
+WHERE {{where}}
+GROUP BY 1
+ORDER BY cost_usd DESC NULLS LAST, calls DESC, grp
+"""
+
+_SUMMED = ["calls", "ok_calls", "priced_calls", "unpriced_calls", "cost_usd", "ok_cost_usd",
+           "ok_priced_calls", "tokens"]
+
+
+def spend_breakdown(con, f: CallFilter, group_by: str, top_n: int = 10) -> pd.DataFrame:
+    """Cost per group, most expensive first; groups past `top_n` are one OTHER row.
+
+    Columns: grp, calls, ok_calls, priced_calls, unpriced_calls, cost_usd (priced calls only,
+    NULL when none is priced), cost_per_ok_call, tokens, share (of the priced cost).
+    The fold into OTHER happens here rather than in SQL: the result has one row per group
+    (small), and DuckDB 2.0.0 mis-sums BIGINTs grouped by a CASE over a window rank.
+    """
+    if int(top_n) < 1:
+        raise StoreError("top N must be at least 1")
+    where, params = f.where()
+    df = _df(con, BREAKDOWN_SQL.format(expr=_dim(group_by), where=where), [UNATTRIBUTED, *params])
+    if len(df) > top_n:
+        rest = df.iloc[int(top_n):]
+        other = {c: rest[c].sum(min_count=1) for c in _SUMMED}
+        other["grp"] = OTHER
+        df = pd.concat([df.iloc[: int(top_n)], pd.DataFrame([other])], ignore_index=True)
+    df["cost_per_ok_call"] = df["ok_cost_usd"] / df["ok_priced_calls"].where(df["ok_priced_calls"] > 0)
+    total = df["cost_usd"].sum(skipna=True)
+    df["share"] = df["cost_usd"] / total if total else float("nan")
+    return df.drop(columns=["ok_cost_usd", "ok_priced_calls"])
+
+
+# ------------------------------------------------------------------ month to date
+
+@dataclass(frozen=True)
+class RunRate:
+    month_start: date
+    days_in_month: int
+    as_of: datetime
+    days_elapsed: float  # since the month began, to `as_of` (fractional)
+    mtd_cost_usd: float  # priced calls only
+    mtd_calls: int
+    mtd_unpriced_calls: int
+    projected_cost_usd: float | None  # None when too little of the month has passed
+    complete: bool  # the month is over: the projection is the actual
+
+    @property
+    def method(self) -> str:
+        if self.complete:
+            return (f"{self.month_start:%B %Y} is over: the month's total is its actual spend "
+                    f"(priced calls only).")
+        if self.projected_cost_usd is None:
+            return "Less than an hour of the month has passed: too early to project."
+        return (f"Run rate = month-to-date spend ÷ {self.days_elapsed:.2f} days elapsed "
+                f"(since {self.month_start:%b} 1, 00:00 UTC, to {self.as_of:%b %d %H:%M} UTC) "
+                f"× {self.days_in_month} days in {self.month_start:%B}. It assumes the rest of the "
+                "month runs at the average daily rate so far; priced calls only.")
+
+
+MTD_SQL = f"""
+SELECT coalesce(sum(cost_usd), 0)::DOUBLE, count(*), count_if({_UNPRICED})
+FROM llm_calls
+WHERE start_time >= ? AND start_time < ? AND {{where}}
+"""
+
+
+def month_to_date(con, f: CallFilter, as_of: datetime | None = None) -> RunRate:
+    """Spend of the month containing `as_of` (default now, UTC) up to `as_of`, and its
+    projection to the whole month at the same daily rate.
+
+    The filter's dimension values apply; its date range does not (the month defines it).
+    """
+    as_of = (as_of or datetime.now(UTC))
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    as_of = as_of.astimezone(UTC)
+    start = datetime(as_of.year, as_of.month, 1, tzinfo=UTC)
+    days = calendar.monthrange(as_of.year, as_of.month)[1]
+    month_end = start + timedelta(days=days)
+    upto = min(as_of, month_end)
+    where, params = CallFilter(values=f.values).where()
+    _guard(con)
+    cost, calls, unpriced = con.execute(MTD_SQL.format(where=where), [start, upto, *params]).fetchone()
+    elapsed = (upto - start).total_seconds() / 86400
+    complete = upto >= month_end
+    if complete:
+        projected = float(cost)
+    elif elapsed < 1 / 24:
+        projected = None
+    else:
+        projected = float(cost) / elapsed * days
+    return RunRate(start.date(), days, upto, elapsed, float(cost), int(calls), int(unpriced),
+                   projected, complete)
+
+
+def default_as_of(con, now: datetime | None = None) -> datetime:
+    """`now`, unless the ledger has no call this month: then the end of the last call's day
+    (so a ledger of old traces still shows a month). Returns `now` on an empty ledger."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    last = con.execute("SELECT max(start_time) FROM llm_calls").fetchone()[0]
+    if last is None:
+        return now
+    last = pd.Timestamp(last).tz_convert(UTC).to_pydatetime()
+    if (last.year, last.month) == (now.year, now.month) or last > now:
+        return now
+    return datetime.combine(last.date() + timedelta(days=1), time(), UTC)
+
+
+# ------------------------------------------------------------------ the expensive ones
+
+TOP_CALLS_SQL = f"""
+SELECT start_time, trace_id, span_id,
+       coalesce(response_model, request_model, ?) AS model,
+       coalesce(provider, ?) AS provider,
+       coalesce(feature, ?) AS feature, coalesce(team, ?) AS team,
+       coalesce(user_id, ?) AS user_id,
+       input_tokens, output_tokens, usage_source, status,
+       cost_usd::DOUBLE AS cost_usd, reported_cost_usd::DOUBLE AS reported_cost_usd
+FROM llm_calls
+WHERE cost_usd IS NOT NULL AND {{where}}
+ORDER BY cost_usd DESC, start_time DESC
+LIMIT {{limit}}
+"""
+
+
+def top_calls(con, f: CallFilter, limit: int = 20) -> pd.DataFrame:
+    """The most expensive priced calls."""
+    where, params = f.where()
+    u = UNATTRIBUTED
+    return _df(con, TOP_CALLS_SQL.format(where=where, limit=int(limit)), [u, u, u, u, u, *params])
+
+
+REPORTED_SQL = """
+SELECT coalesce(response_model, request_model, ?) AS model,
+       count(*) AS calls,
+       sum(reported_cost_usd)::DOUBLE AS reported_usd,
+       sum(cost_usd)::DOUBLE AS computed_usd,
+       (sum(cost_usd) - sum(reported_cost_usd))::DOUBLE AS difference_usd
+FROM llm_calls
+WHERE reported_cost_usd IS NOT NULL AND cost_usd IS NOT NULL AND {where}
+GROUP BY 1
+ORDER BY abs(sum(cost_usd) - sum(reported_cost_usd)) DESC, model
+LIMIT {limit}
+"""
+
+REPORTED_ONLY_SQL = """
+SELECT count_if(reported_cost_usd IS NOT NULL AND cost_usd IS NOT NULL),
+       count_if(reported_cost_usd IS NOT NULL AND cost_usd IS NULL),
+       sum(reported_cost_usd) FILTER (WHERE cost_usd IS NULL)::DOUBLE
+FROM llm_calls WHERE {where}
+"""
+
+
+def reported_vs_computed(con, f: CallFilter, limit: int = 50) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per model, over calls that carry both a reported and a computed cost: both sums and the
+    difference (computed − reported; positive = the sheet charges more than the
+    instrumentation said). The dict counts calls compared and calls with a reported cost only
+    (their model has no price on the sheet)."""
+    where, params = f.where()
+    df = _df(con, REPORTED_SQL.format(where=where, limit=int(limit)), [UNATTRIBUTED, *params])
+    df["difference_pct"] = df["difference_usd"] / df["reported_usd"].where(df["reported_usd"] != 0)
+    both, only, only_usd = con.execute(REPORTED_ONLY_SQL.format(where=where), params).fetchone()
+    return df, {"compared_calls": int(both or 0), "reported_only_calls": int(only or 0),
+                "reported_only_usd": float(only_usd) if only_usd is not None else None}
+
+
+UNPRICED_SQL = f"""
+SELECT coalesce(request_model, response_model, ?) AS request_model,
+       coalesce(response_model, ?) AS response_model,
+       coalesce(provider, ?) AS provider,
+       count(*) AS calls,
+       coalesce(sum(input_tokens), 0) AS input_tokens,
+       coalesce(sum(output_tokens), 0) AS output_tokens,
+       min(start_time) AS first_seen, max(start_time) AS last_seen
+FROM llm_calls
+WHERE {_UNPRICED} AND {{where}}
+GROUP BY ALL
+ORDER BY calls DESC, request_model
+LIMIT {{limit}}
+"""
+
+
+def unpriced_calls(con, f: CallFilter, limit: int = 50) -> pd.DataFrame:
+    """Models whose calls have usage but no price on the active sheet (never counted as $0)."""
+    where, params = f.where()
+    u = UNATTRIBUTED
+    return _df(con, UNPRICED_SQL.format(where=where, limit=int(limit)), [u, u, u, *params])
+
+
+# ------------------------------------------------------------------ export
+
+EXPORT_SQL = """
+SELECT {cols}
+FROM llm_calls
+WHERE {where}
+ORDER BY start_time, trace_id, span_id
+"""
+
+
+def _export_sql(f: CallFilter) -> tuple[str, list[Any]]:
+    where, params = f.where()
+    cols = ", ".join(f"{c}::DOUBLE AS {c}" if c.endswith("cost_usd") else c for c in EXPORT_COLUMNS)
+    return EXPORT_SQL.format(cols=cols, where=where), params
+
+
+def export_count(con, f: CallFilter) -> int:
+    where, params = f.where()
+    return int(con.execute(f"SELECT count(*) FROM llm_calls WHERE {where}", params).fetchone()[0])
+
+
+def export_csv(con, f: CallFilter) -> bytes:
+    """The filtered calls as CSV (UTF-8, header row, ISO timestamps; empty cells for NULL)."""
+    sql, params = _export_sql(f)
+    _guard(con)
+    table = _arrow(con.execute(sql, params))
+    import pyarrow.csv as pacsv
+
+    buf = io.BytesIO()
+    pacsv.write_csv(_as_table(table), buf)
+    return buf.getvalue()
+
+
+def export_parquet(con, f: CallFilter) -> bytes:
+    """The filtered calls as Parquet (types kept: TIMESTAMPTZ, BIGINT tokens, DOUBLE cost)."""
+    sql, params = _export_sql(f)
+    _guard(con)
+    table = _arrow(con.execute(sql, params))
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(_as_table(table), buf, compression="zstd")
+    return buf.getvalue()
+
+
+def _arrow(result):
+    """A pyarrow Table from an executed DuckDB result (the method's name moved in DuckDB 2.0)."""
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        fn = getattr(result, name, None)
+        if fn is not None:
+            return fn()
+    raise StoreError("this DuckDB build cannot return Arrow tables")
+
+
+def _as_table(obj):
+    """DuckDB returns a RecordBatchReader from `.arrow()` in newer releases, a Table in older."""
+    import pyarrow as pa
+
+    if isinstance(obj, pa.Table):
+        return obj
+    return obj.read_all()

@@ -1,0 +1,234 @@
+"""Plotly figures for the Estimate, Spend and Reprice pages: pure functions, fresh figures.
+
+Nothing here is cached or imports Streamlit. Money axes carry a "$" prefix; anything estimated
+says so in the title or the hover text.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from llmledger.store.queries import OTHER, UNATTRIBUTED
+from llmledger.ui import format as fmt
+from llmledger.ui.charts import GREY, PALETTE, empty, group_colors
+
+ACTUAL_COLOR, REPRICED_COLOR = "#2b6cb0", "#dd6b20"
+UP_COLOR, DOWN_COLOR = "#e53e3e", "#38a169"
+
+
+def _layout(fig: go.Figure, title: str, height: int = 340, hovermode: str = "x unified") -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 48, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right",
+                "title": None},
+        hovermode=hovermode,
+    )
+    return fig
+
+
+def _money_axis(fig: go.Figure, axis: str = "y") -> None:
+    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
+    update(tickprefix="$", tickformat=",.4~f", separatethousands=True, rangemode="tozero",
+           title=None, automargin=True)
+
+
+def _order(df: pd.DataFrame, grp: str, value: str) -> list[str]:
+    totals = df.groupby(grp)[value].sum().sort_values(ascending=False)
+    return [str(g) for g in totals.index if g not in GREY] + [str(g) for g in totals.index if g in GREY]
+
+
+# ------------------------------------------------------------------ Spend
+
+def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") -> go.Figure:
+    """Stacked cost per time bucket and group (`spend_queries.spend_series`): area or bars."""
+    title = f"Spend over time by {group_label} (priced calls)"
+    if series.empty or not series["cost_usd"].fillna(0).any():
+        return empty(title, "No priced calls in this selection")
+    order = _order(series, "grp", "cost_usd")
+    colors = group_colors(order)
+    wide = series.pivot_table(index="bucket", columns="grp", values="cost_usd", aggfunc="sum").fillna(0)
+    fig = go.Figure()
+    for g in order:
+        if g not in wide.columns:
+            continue
+        hover = f"{group_label}: {g}<br>$%{{y:,.2f}}<extra></extra>"
+        if kind == "area":
+            fig.add_scatter(x=wide.index, y=wide[g], name=g, mode="lines", stackgroup="spend",
+                            line={"width": 0.5, "color": colors[g]}, hovertemplate=hover)
+        else:
+            fig.add_bar(x=wide.index, y=wide[g], name=g, marker_color=colors[g], hovertemplate=hover)
+    fig.update_layout(barmode="stack", bargap=0.1)
+    _money_axis(fig)
+    fig.update_xaxes(title=None)
+    return _layout(fig, title)
+
+
+def spend_by(table: pd.DataFrame, group_label: str) -> go.Figure:
+    """Horizontal bars of cost per group (`spend_queries.spend_breakdown`), largest on top."""
+    title = f"Spend by {group_label} (priced calls)"
+    data = table.dropna(subset=["cost_usd"])
+    if data.empty:
+        return empty(title, "No priced calls in this selection")
+    colors = group_colors([str(g) for g in table["grp"]])
+    data = data.iloc[::-1]
+    fig = go.Figure(go.Bar(
+        x=data["cost_usd"], y=data["grp"].astype(str), orientation="h",
+        marker_color=[colors[str(g)] for g in data["grp"]],
+        text=[f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
+        textposition="auto", hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
+    ))
+    _money_axis(fig, "x")
+    fig.update_yaxes(title=None, automargin=True)
+    return _layout(fig, title, max(220, 70 + 28 * len(data)), hovermode="closest")
+
+
+def reported_vs_computed(table: pd.DataFrame) -> go.Figure:
+    """Reported and computed cost per model side by side (`spend_queries.reported_vs_computed`)."""
+    title = "Reported vs computed cost, per model"
+    if table.empty:
+        return empty(title, "No call carries both a reported and a computed cost")
+    data = table.head(12)
+    fig = go.Figure()
+    fig.add_bar(x=data["model"], y=data["reported_usd"], name="reported by instrumentation",
+                marker_color="#a0aec0", hovertemplate="%{x}<br>reported $%{y:,.4f}<extra></extra>")
+    fig.add_bar(x=data["model"], y=data["computed_usd"], name="computed from the sheet",
+                marker_color=ACTUAL_COLOR, hovertemplate="%{x}<br>computed $%{y:,.4f}<extra></extra>")
+    fig.update_layout(barmode="group")
+    _money_axis(fig)
+    fig.update_xaxes(title=None)
+    return _layout(fig, title, hovermode="closest")
+
+
+# ------------------------------------------------------------------ Estimate
+
+def tokens_by_tokenizer(counts: pd.DataFrame) -> go.Figure:
+    """Token count per tokenizer (columns: tokenizer, tokens)."""
+    title = "Tokens per tokenizer (counted locally)"
+    if counts.empty:
+        return empty(title, "Nothing counted yet")
+    data = counts.sort_values("tokens")
+    fig = go.Figure(go.Bar(x=data["tokens"], y=data["tokenizer"], orientation="h",
+                           marker_color=ACTUAL_COLOR, text=[fmt.count(v) for v in data["tokens"]],
+                           textposition="auto", hovertemplate="%{y}: %{x:,} tokens<extra></extra>"))
+    fig.update_xaxes(title=None, rangemode="tozero")
+    fig.update_yaxes(title=None, automargin=True)
+    return _layout(fig, title, max(200, 70 + 28 * len(data)), hovermode="closest")
+
+
+def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet") -> go.Figure:
+    """Grouped bars: x = model, one bar per sheet (columns: model, sheet, cost_usd, estimated).
+
+    Models a sheet has no price for are left out of the bars (not drawn as $0) and named in
+    the title instead.
+    """
+    if table.empty:
+        return empty(title, "Choose at least one model and one sheet")
+    priced = table.dropna(subset=["cost_usd"])
+    missing = table[table["cost_usd"].isna()]
+    if not missing.empty:
+        names = ", ".join(sorted({f"{m} ({s})" for m, s in zip(missing["model"], missing["sheet"])}))
+        title = f"{title}<br><sup>no price: {names}</sup>"
+    if priced.empty:
+        return empty(title, "None of these models has a price on these sheets")
+    fig = go.Figure()
+    for i, sheet in enumerate(dict.fromkeys(priced["sheet"])):
+        part = priced[priced["sheet"] == sheet]
+        fig.add_bar(x=part["model"], y=part["cost_usd"], name=str(sheet), marker_color=PALETTE[i % len(PALETTE)],
+                    text=[fmt.usd(v) for v in part["cost_usd"]], textposition="auto",
+                    hovertemplate=f"{sheet}<br>%{{x}}: $%{{y:,.6f}}<extra></extra>")
+    fig.update_layout(barmode="group")
+    _money_axis(fig)
+    fig.update_xaxes(title=None)
+    return _layout(fig, title, 360, hovermode="closest")
+
+
+def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> go.Figure:
+    """Bars per month (stacked by what the money pays for when those columns exist) plus the
+    cumulative total on a second axis. Columns: month, cost_usd and optionally input_usd,
+    output_usd, cumulative_usd."""
+    if bill.empty or "cost_usd" not in bill:
+        return empty(title, "No bill to show")
+    x = bill["month"].astype(str)
+    fig = go.Figure()
+    parts = [c for c in ("input_usd", "cached_input_usd", "output_usd", "batch_usd", "request_usd") if c in bill]
+    if parts:
+        for i, c in enumerate(parts):
+            fig.add_bar(x=x, y=bill[c], name=c.removesuffix("_usd").replace("_", " "),
+                        marker_color=PALETTE[i % len(PALETTE)], hovertemplate="$%{y:,.2f}<extra></extra>")
+    else:
+        fig.add_bar(x=x, y=bill["cost_usd"], name="monthly cost", marker_color=ACTUAL_COLOR,
+                    hovertemplate="$%{y:,.2f}<extra></extra>")
+    cumulative = bill["cumulative_usd"] if "cumulative_usd" in bill else bill["cost_usd"].cumsum()
+    fig.add_scatter(x=x, y=cumulative, name="cumulative", mode="lines+markers", yaxis="y2",
+                    line={"color": "#2d3748", "width": 2}, hovertemplate="$%{y:,.2f} so far<extra></extra>")
+    fig.update_layout(barmode="stack", yaxis2={"overlaying": "y", "side": "right", "tickprefix": "$",
+                                                "showgrid": False, "rangemode": "tozero"})
+    _money_axis(fig)
+    fig.update_xaxes(title=None)
+    return _layout(fig, title)
+
+
+def token_tax(tax: pd.DataFrame) -> go.Figure:
+    """Tokens relative to English per language, one bar per tokenizer (`tokens.token_tax`)."""
+    title = "Token tax: tokens for the same message, relative to English"
+    if tax.empty:
+        return empty(title, "Choose at least one tokenizer")
+    order = (tax.groupby("language")["ratio_vs_english"].mean().sort_values(ascending=False).index.tolist())
+    fig = go.Figure()
+    for i, tok in enumerate(dict.fromkeys(tax["tokenizer"])):
+        part = tax[tax["tokenizer"] == tok].set_index("language").reindex(order)
+        fig.add_bar(x=order, y=part["ratio_vs_english"], name=str(tok), marker_color=PALETTE[i % len(PALETTE)],
+                    customdata=part["tokens"],
+                    hovertemplate=f"{tok}<br>%{{x}}: %{{y:.2f}}× English (%{{customdata}} tokens)<extra></extra>")
+    fig.add_hline(y=1, line_dash="dot", line_color="#718096")
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(title=None, ticksuffix="×", rangemode="tozero")
+    fig.update_xaxes(title=None)
+    return _layout(fig, title, 360, hovermode="closest")
+
+
+# ------------------------------------------------------------------ Reprice
+
+def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
+    """Per group: actual and repriced cost side by side, the delta in the hover.
+    Columns: grp, actual_usd, repriced_usd, delta_usd."""
+    title = f"Actual vs repriced, by {group_label}"
+    data = table.dropna(subset=["actual_usd", "repriced_usd"], how="all")
+    if data.empty:
+        return empty(title, "No priced calls in this period")
+    data = data.head(15)
+    x = data["grp"].astype(str)
+    fig = go.Figure()
+    fig.add_bar(x=x, y=data["actual_usd"], name="actual", marker_color=ACTUAL_COLOR,
+                hovertemplate="%{x}<br>actual $%{y:,.4f}<extra></extra>")
+    fig.add_bar(x=x, y=data["repriced_usd"], name="repriced", marker_color=REPRICED_COLOR,
+                customdata=data["delta_usd"],
+                hovertemplate="%{x}<br>repriced $%{y:,.4f}<br>delta $%{customdata:+,.4f}<extra></extra>")
+    fig.update_layout(barmode="group")
+    _money_axis(fig)
+    fig.update_xaxes(title=None)
+    return _layout(fig, title, hovermode="closest")
+
+
+def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
+    """Horizontal bars of repriced − actual per group: red costs more, green saves."""
+    title = f"Change per {group_label} (repriced − actual)"
+    data = table.dropna(subset=["delta_usd"])
+    if data.empty:
+        return empty(title, "Nothing to compare")
+    data = data.head(15).iloc[::-1]
+    fig = go.Figure(go.Bar(
+        x=data["delta_usd"], y=data["grp"].astype(str), orientation="h",
+        marker_color=[UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]],
+        text=[("+" if v > 0 else "") + fmt.usd(v) for v in data["delta_usd"]], textposition="auto",
+        hovertemplate="%{y}: $%{x:+,.4f}<extra></extra>"))
+    fig.update_xaxes(tickprefix="$", title=None, zeroline=True, zerolinecolor="#718096")
+    fig.update_yaxes(title=None, automargin=True)
+    return _layout(fig, title, max(220, 70 + 28 * len(data)), hovermode="closest")
+
+
+__all__ = ["spend_over_time", "spend_by", "reported_vs_computed", "tokens_by_tokenizer", "cost_per_model",
+           "monthly_bill", "token_tax", "actual_vs_repriced", "delta_bars", "OTHER", "UNATTRIBUTED"]
