@@ -223,6 +223,8 @@ def _gp_prices_at(model: dict, when: datetime) -> dict:
 
 
 def _gp_rows(prices: dict, what: str) -> list[PriceRow]:
+    if not prices:  # genai-prices lists free models (e.g. OpenRouter ':free') with empty prices
+        return [PriceRow("standard", 0, input_mtok=Decimal(0), output_mtok=Decimal(0))]
     starts = {0}
     for v in prices.values():
         if isinstance(v, dict):
