@@ -632,3 +632,24 @@ def test_tokens_package_does_not_import_streamlit():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"
+
+
+def test_gemma3_chunks_assemble_atomically(tmp_path, monkeypatch):
+    target = tmp_path / "cache" / gguf.GEMMA3_FILE
+    monkeypatch.setattr(gguf, "gemma3_target", lambda: target)
+    assert gguf.gemma3_path(assemble=False) is None
+    path = gguf.gemma3_path()
+    assert path == target and path.stat().st_size == sum(c.stat().st_size for c in gguf.gemma3_chunks())
+    assert path.read_bytes()[:4] == b"GGUF"
+    assert [p.name for p in target.parent.iterdir()] == [gguf.GEMMA3_FILE]  # no temp file left
+    assert gguf.GGUFTokenizer("g", path).encode("Hello world") == get("gemma3").encode("Hello world")
+
+
+def test_reregistering_a_name_replaces_the_cached_tokenizer(registered, tmp_path):
+    registered(gguf.smollm2_path(), "swap-me")
+    first = get("Swap-Me")
+    unregister_gguf("swap-me")
+    with pytest.raises(TokenizerError, match="unknown tokenizer"):
+        get("Swap-Me")
+    registered(gguf.smollm2_path(), "swap-me")
+    assert get("Swap-Me") is not first

@@ -114,6 +114,13 @@ def gemma3_path(assemble: bool = True) -> Path | None:
         return target
     if not assemble:
         return None
+    try:
+        return _assemble(chunks, target, size)
+    except OSError as exc:
+        raise TokenizerError(f"cannot assemble {GEMMA3_FILE} into {target.parent}: {exc.strerror}") from exc
+
+
+def _assemble(chunks: list[Path], target: Path, size: int) -> Path:
     with _assemble_lock:
         if target.is_file() and target.stat().st_size == size:
             return target

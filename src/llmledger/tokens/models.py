@@ -129,8 +129,8 @@ def _from_registered(normalised: str, raw: str) -> TokenizerChoice | None:
 def tokenizer_for_model(model: str) -> TokenizerChoice:
     """The tokenizer to count `model`'s tokens with; `exact` says whether it is the model's own."""
     m = normalise_model(model)
-    if registry.is_available(m):  # a tokenizer name used as a model ('cl100k_base')
-        return TokenizerChoice(registry.resolve_name(m), True, "tokenizer named directly")
+    if registry.BUILTINS.get(m, ("",))[0] == "tiktoken" and registry.is_available(m):
+        return TokenizerChoice(m, True, "tokenizer named directly")  # e.g. 'cl100k_base'
     reg = _from_registered(m, model)
     if reg is not None:
         return reg

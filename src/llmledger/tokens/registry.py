@@ -253,7 +253,7 @@ def register_gguf(path: str | os.PathLike, name: str | None = None) -> Tokenizer
         raise TokenizerError(f"'{key}' is a built-in tokenizer name; choose another name")
     with _state_lock:
         _registered[key] = p
-        _loaded.pop(key, None)
+        _forget(key)
     from llmledger.tokens import models  # mapping results depend on what is registered
 
     models.clear_cache()
@@ -264,10 +264,16 @@ def unregister_gguf(name: str) -> None:
     key = name.strip().lower()
     with _state_lock:
         _registered.pop(key, None)
-        _loaded.pop(key, None)
+        _forget(key)
     from llmledger.tokens import models
 
     models.clear_cache()
+
+
+def _forget(key: str) -> None:
+    """Drop a loaded tokenizer and every spelling it was cached under."""
+    for k in [k for k, v in _loaded.items() if k == key or getattr(v, "name", None) == key]:
+        _loaded.pop(k, None)
 
 
 def registered_ggufs() -> dict[str, Path]:
@@ -276,7 +282,7 @@ def registered_ggufs() -> dict[str, Path]:
 
 def get(name: str) -> Tokenizer:
     """The loaded tokenizer `name` (cached per process, thread-safe)."""
-    tok = _loaded.get(name)  # fast path: a plain dict read, no lock
+    tok = _loaded.get(name) if isinstance(name, str) else None  # fast path: no lock
     if tok is not None:
         return tok
     key = resolve_name(name)
