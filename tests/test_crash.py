@@ -1,0 +1,138 @@
+"""kill -9 the headless receiver at varied moments; every acknowledged span survives exactly once.
+
+Each round starts `python -m llmledger serve-otlp`, has several threads send batches (recording
+which requests were answered 200, and replaying some acknowledged ones), then SIGKILLs the
+process: right after the first acknowledgement, mid-stream, and while big batches are loading.
+A final clean run loads what the spool still holds. Then every acknowledged span must be in
+`spans` exactly once, with exactly one call each.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import requests
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from conftest import free_port, subprocess_env
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+def batch(round_no: int, sender: int, k: int, n: int) -> tuple[bytes, list[tuple[str, str]]]:
+    req = ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", "crash"
+    ss = rs.scope_spans.add()
+    keys = []
+    for i in range(n):
+        tid = f"{round_no + 1:04x}{sender + 1:04x}{k + 1:08x}{i + 1:016x}"
+        sid = f"{i + 1:016x}"
+        s = ss.spans.add()
+        s.trace_id, s.span_id, s.name, s.kind = bytes.fromhex(tid), bytes.fromhex(sid), "chat", 3
+        s.start_time_unix_nano, s.end_time_unix_nano = 1_700_000_000_000_000_000, 1_700_000_000_100_000_000
+        for key, val in (("gen_ai.request.model", "gpt-4o-mini"), ("gen_ai.operation.name", "chat")):
+            a = s.attributes.add()
+            a.key, a.value.string_value = key, val
+        a = s.attributes.add()
+        a.key, a.value.int_value = "gen_ai.usage.input_tokens", 10
+        keys.append((tid, sid))
+    return req.SerializeToString(), keys
+
+
+def start(db: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=subprocess_env(LLMLEDGER_DB=db))
+    line = proc.stdout.readline()
+    assert "OTLP receiver on" in line, line
+    return proc
+
+
+def test_kill_9_loses_and_duplicates_nothing(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    spool = Path(str(db) + ".spool")
+    port = free_port()
+    acked: set[tuple[str, str]] = set()
+    acked_lock = threading.Lock()
+    # (round, spans per request, when to kill: seconds after the first acknowledgement)
+    rounds = [(0, 20, 0.0), (1, 50, 0.4), (2, 500, 0.8), (3, 2000, 1.2), (4, 200, 0.25), (5, 1000, 2.0)]
+    spool_nonempty_at_kill = 0
+    for round_no, size, kill_after in rounds:
+        proc = start(db, port)
+        first_ack = threading.Event()
+        stop = threading.Event()
+        rnd = random.Random(round_no)
+
+        def send(sender: int) -> None:
+            done: list[bytes] = []
+            with requests.Session() as s:
+                for k in range(10_000):
+                    if stop.is_set():
+                        return
+                    if done and rnd.random() < 0.2:  # replay an acknowledged request: adds nothing
+                        body, keys = rnd.choice(done), []
+                    else:
+                        body, keys = batch(round_no, sender, k, size)
+                    try:
+                        r = s.post(f"http://127.0.0.1:{port}/v1/traces", data=body, headers=PB, timeout=20)
+                    except requests.RequestException:
+                        return  # the server died mid-request: not acknowledged
+                    if r.status_code == 200:
+                        with acked_lock:
+                            acked.update(keys)
+                        done.append(body)
+                        first_ack.set()
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        assert first_ack.wait(60), "no request was acknowledged"
+        time.sleep(kill_after)
+        pending = [p for p in spool.glob("*.pb")] if spool.exists() else []
+        spool_nonempty_at_kill += bool(pending)
+        os.kill(proc.pid, signal.SIGKILL)  # really kill: no cleanup, no flush
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+
+    # The loader was interrupted with work queued at least once (so replay really happened).
+    assert spool_nonempty_at_kill >= 1
+    final = start(db, port)
+    final.send_signal(signal.SIGTERM)
+    final.communicate(timeout=120)
+    assert final.returncode == 0
+    assert not list(spool.glob("*.pb")), "a clean stop leaves nothing in the spool"
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        con.execute("CREATE TEMP TABLE acked (trace_id VARCHAR, span_id VARCHAR)")
+        con.executemany("INSERT INTO acked VALUES (?, ?)", sorted(acked))
+        stored = con.execute(
+            "SELECT count(*) FROM spans s SEMI JOIN acked a USING (trace_id, span_id)").fetchall()[0][0]
+        rows, distinct = con.execute(
+            "SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").fetchall()[0]
+        calls, calls_distinct = con.execute(
+            "SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM calls").fetchall()[0]
+        acked_calls = con.execute(
+            "SELECT count(*) FROM calls c SEMI JOIN acked a USING (trace_id, span_id)").fetchall()[0][0]
+        logged = con.execute("SELECT sum(spans_new) FROM ingest_log").fetchall()[0][0]
+    finally:
+        con.close()
+    assert len(acked) > 1000
+    assert stored == len(acked), f"{len(acked) - stored} acknowledged spans lost"
+    assert rows == distinct and calls == calls_distinct
+    assert calls == rows  # every stored span is one chat call, counted once
+    assert acked_calls == len(acked)
+    assert logged == rows  # ingest_log agrees: nothing counted twice
