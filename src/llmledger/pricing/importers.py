@@ -121,8 +121,9 @@ def _int(v) -> int | None:
 # --------------------------------------------------------------------------- Langfuse
 
 _LF_FIELDS = {  # PriceRow field -> Langfuse usage keys, first present wins
-    "input_mtok": ("input", "input_tokens", "input_text", "prompt_token_count", "promptTokenCount"),
-    "output_mtok": ("output", "output_tokens", "output_text", "candidates_token_count", "candidatesTokenCount"),
+    "input_mtok": ("input", "input_tokens", "input_text", "input_text_tokens", "prompt_token_count", "promptTokenCount"),
+    "output_mtok": ("output", "output_tokens", "output_text", "output_text_tokens", "candidates_token_count",
+                    "candidatesTokenCount"),
     "cache_read_mtok": ("input_cache_read", "input_cached_tokens", "cache_read_input_tokens",
                         "cached_content_token_count", "input_cached_text_tokens"),
     "cache_write_mtok": ("input_cache_creation_5m", "input_cache_creation", "cache_creation_input_tokens",

@@ -193,7 +193,7 @@ def ensure_default_sheet(con: duckdb.DuckDBPyConnection, in_transaction: bool = 
 
 def list_sheets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ensure_default_sheet(con)
-    return con.cursor().execute(LIST_SHEETS_SQL, [get_active_sheet(con)]).df()
+    return con.cursor().execute(LIST_SHEETS_SQL, [get_active_sheet(con)]).fetch_arrow_table().to_pandas()
 
 
 def get_active_sheet(con: duckdb.DuckDBPyConnection) -> str:
@@ -311,7 +311,7 @@ def unknown_models(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> 
         raise PricingError(f"unknown price sheet {sheet!r}")
     refresh_resolutions(con, sheet)
     sql, params = priced_calls_sql(sheet)
-    return con.cursor().execute(UNKNOWN_MODELS_SQL.format(priced=sql), params).df()
+    return con.cursor().execute(UNKNOWN_MODELS_SQL.format(priced=sql), params).fetch_arrow_table().to_pandas()
 
 
 def model_catalog(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> pd.DataFrame:
@@ -319,7 +319,7 @@ def model_catalog(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> p
     sheet = sheet or get_active_sheet(con)
     if sheet == DEFAULT_SHEET:
         ensure_default_sheet(con)
-    return con.cursor().execute(CATALOG_SQL, [sheet]).df()
+    return con.cursor().execute(CATALOG_SQL, [sheet]).fetch_arrow_table().to_pandas()
 
 
 CATALOG_SQL = """
