@@ -49,6 +49,32 @@ def run_model_name(v: Variant) -> str:
     return f"{base_model_name(v.path)}-{v.name}"
 
 
+class TextStream:
+    """Collects streamed pieces and hands the text so far to `emit` at most every `interval_s`
+    (a page redraw per token would cost more than the token). `close()` emits the rest."""
+
+    def __init__(self, emit: Callable[[str], None], interval_s: float = 0.1):
+        self.emit, self.interval_s = emit, interval_s
+        self.parts: list[str] = []
+        self._last = 0.0
+
+    def reset(self) -> None:
+        self.parts.clear()
+        self._last = 0.0
+
+    def __call__(self, piece: str) -> None:
+        self.parts.append(piece)
+        now = time.perf_counter()
+        if now - self._last >= self.interval_s:
+            self._last = now
+            self.emit("".join(self.parts))
+
+    def close(self) -> str:
+        text = "".join(self.parts)
+        self.emit(text)
+        return text
+
+
 @dataclass
 class Matrix:
     batch_id: str

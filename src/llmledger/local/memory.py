@@ -250,3 +250,16 @@ def architecture_from_gguf(info: GGUFInfo) -> Architecture:
 def estimate_table(n_params: float, file_types=("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K"),
                    arch: Architecture | None = None) -> list[dict]:
     return [estimate_weights(n_params, ft, arch).to_dict() for ft in file_types]
+
+
+def memory_table(n_params: float, file_types, arch: Architecture, n_ctx: int, kv_type: str = "F16",
+                 measured_bpw: dict | None = None) -> list[dict]:
+    """Weights per file type plus the KV cache of `arch` at `n_ctx`. The recipe runs on `arch`
+    itself when `n_params` is its own size, otherwise on the nearest published layout."""
+    same = abs(n_params - arch.n_params) / arch.n_params < 0.02
+    rows = estimate_table(n_params, tuple(file_types), arch if same else None)
+    kv_gb = kv_cache_bytes(arch, n_ctx, kv_type) / GB
+    for r in rows:
+        r.update(kv_gb=kv_gb, total_gb=r["gb"] + kv_gb,
+                 measured_bpw_here=(measured_bpw or {}).get(r["file_type"]))
+    return rows

@@ -25,6 +25,9 @@ PRESETS = {
     "Cloud GPU, NVIDIA H100": Decimal("6.90"),
 }
 
+#: API models set beside local by default (when the price sheet has them).
+DEFAULT_API_MODELS = ("gpt-4.1-nano", "gpt-4o-mini", "gemini-2.5-flash-lite", "claude-haiku-4-5")
+
 
 def _dec(v, what: str) -> Decimal:
     try:
@@ -123,3 +126,17 @@ def self_hosted_sheet(name: str, r: LocalRates, models: list[str]):
     from llmledger.pricing.importers import self_hosted_sheet as make
 
     return make(name, r.usd_per_hour, r.input_tps, r.output_tps, models)
+
+
+def comparison(r: LocalRates, local_label: str, apis: dict[str, tuple], output_share) -> tuple[list[dict], dict]:
+    """Rows of $/1M tokens for local and each API, and each API's break-even volume."""
+    table = [{"option": local_label, "input $/1M": float(r.input_mtok), "output $/1M": float(r.output_mtok),
+              "blended $/1M": float(r.blended_mtok(output_share)), "break-even (M tokens/month)": None}]
+    bes: dict[str, float | None] = {}
+    for name, (pi, po) in apis.items():
+        be = break_even_mtok(r, pi, po, output_share)
+        bes[name] = float(be) if be is not None else None
+        table.append({"option": name, "input $/1M": float(pi), "output $/1M": float(po),
+                      "blended $/1M": float(api_mtok(pi, po, output_share)),
+                      "break-even (M tokens/month)": bes[name]})
+    return table, bes
