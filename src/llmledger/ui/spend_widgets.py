@@ -58,16 +58,17 @@ def active_sheet() -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _sheet_table(db: str, marker: int) -> pd.DataFrame:
+def _sheet_names(db: str) -> list[str]:
     from llmledger.pricing import sheets
 
-    return sheets.list_sheets(common.resources()["con"])
+    con = common.resources()["con"]
+    sheets.ensure_default_sheet(con)
+    return sheets.sheet_names(con)
 
 
 def sheet_names() -> list[str]:
-    table = _sheet_table(str(config.db_path()), st.session_state.get("_money_sheets_marker", 0))
-    col = "sheet" if "sheet" in table.columns else table.columns[0]
-    return [str(s) for s in table[col]]
+    """Stored price sheets (the default one imported on first use)."""
+    return list(_sheet_names(str(config.db_path())))
 
 
 def sheet_picker(key: str, label: str = "Price sheet (active)") -> str:
@@ -168,3 +169,213 @@ UNPRICED_COLUMNS = {
     "first_seen": st.column_config.DatetimeColumn("First seen", format="YYYY-MM-DD"),
     "last_seen": st.column_config.DatetimeColumn("Last seen", format="YYYY-MM-DD"),
 }
+
+
+# ------------------------------------------------------------------ Estimate page
+
+#: The largest monthly volume the calculator accepts: past a trillion requests a month the input
+#: is a typo, not a plan.
+MAX_REQUESTS = 1e12
+MAX_TOKENS = 1e9  # per request; no model reads or writes more
+
+
+def check_plan(requests: float, input_tokens: float, output_tokens: float, growth_pct: float,
+               months: int) -> None:
+    """Reject absurd calculator inputs with one clear sentence (shown by show_errors)."""
+    from llmledger.errors import PricingError
+
+    if requests is None or requests < 0:
+        raise PricingError("Requests per month cannot be negative.", "Check the inputs")
+    if requests > MAX_REQUESTS:
+        raise PricingError(f"{requests:,.0f} requests a month is more than a trillion: check the number.",
+                           "Check the inputs")
+    for what, v in (("Input tokens per request", input_tokens), ("Output tokens per request", output_tokens)):
+        if v is None or v < 0:
+            raise PricingError(f"{what} cannot be negative.", "Check the inputs")
+        if v > MAX_TOKENS:
+            raise PricingError(f"{what} above {MAX_TOKENS:,.0f} is beyond any model's context.", "Check the inputs")
+    if growth_pct is None or growth_pct <= -100 or growth_pct > 1000:
+        raise PricingError("Monthly growth must be above −100% and at most 1000%.", "Check the inputs")
+    if not 1 <= int(months) <= 120:
+        raise PricingError("Project between 1 and 120 months.", "Check the inputs")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _sheet_obj(db: str, sheet: str, versions_marker: str):
+    """A stored sheet read into memory once per process (read-only data, not a figure)."""
+    from llmledger.pricing import sheets
+
+    return sheets.load_sheet(common.resources()["con"], sheet)
+
+
+def sheet_obj(sheet: str):
+    marker = common.connection().execute(
+        "SELECT count(*)::VARCHAR || '/' || coalesce(max(imported_at)::VARCHAR, '') FROM price_versions WHERE sheet = ?",
+        [sheet]).fetchone()[0]
+    return _sheet_obj(str(config.db_path()), sheet, marker)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def model_options(db: str, sheet: str) -> list[str]:
+    from llmledger.pricing import sheets
+
+    return [str(m) for m in sheets.model_catalog(common.resources()["con"], sheet)["model_id"]]
+
+
+def bill(model: str, sheet: str, input_tokens: float, output_tokens: float, requests: float,
+         cached_share: float = 0.0, batch_share: float = 0.0, growth_pct: float = 0.0, months: int = 1):
+    from llmledger.pricing.estimate import monthly_bill
+
+    return monthly_bill(model, input_tokens, output_tokens, requests, sheet=sheet_obj(sheet),
+                        cached_input_share=cached_share, batch_share=batch_share, growth_pct=growth_pct,
+                        months=int(months))
+
+
+def bill_frame(b) -> pd.DataFrame:
+    """One row per month of a MonthlyBill, money as float for charts and tables."""
+    rows = [{"month": f"Month {m.month}", "requests": float(m.requests), "input_usd": float(m.input_usd),
+             "cached_input_usd": float(m.cache_usd), "output_usd": float(m.output_usd),
+             "request_usd": float(m.request_fee_usd), "cost_usd": float(m.total_usd)} for m in b.months]
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["cumulative_usd"] = df["cost_usd"].cumsum()
+        df = df.drop(columns=[c for c in ("request_usd",) if not df[c].any()])
+    return df
+
+
+def cost_table(rows: list[tuple[str, float, int, str, bool]], output_per_request: float,
+               sheets_: list[str]) -> pd.DataFrame:
+    """Cost of the counted input under each model × sheet.
+
+    `rows` = (model, input tokens in total, requests, tokenizer, tokenizer is the model's own).
+    Output tokens are the user's assumption per request. A model a sheet cannot price gets
+    cost_usd None and the reason, never $0."""
+    from llmledger.errors import LedgerError
+
+    out = []
+    for model, n_in, requests, tokenizer, own in rows:
+        for sheet in sheets_:
+            rec = {"model": model, "sheet": sheet, "input_tokens": int(n_in), "requests": int(requests),
+                   "output_tokens": int(round(output_per_request * requests)), "tokenizer": tokenizer,
+                   "estimate": "counted with the model's tokenizer" if own else
+                               f"approximate: {tokenizer} stands in for {model}'s tokenizer",
+                   "priced_as": None, "cost_usd": None, "per_request_usd": None, "note": ""}
+            try:
+                b = bill(model, sheet, n_in / max(requests, 1), output_per_request, requests)
+            except LedgerError as exc:
+                rec["note"] = f"no price: {exc.msg}"
+            else:
+                rec["priced_as"] = b.priced_model
+                rec["cost_usd"] = float(b.total_usd)
+                rec["per_request_usd"] = float(b.total_usd) / max(requests, 1)
+                rec["note"] = "; ".join(b.notes)
+            out.append(rec)
+    return pd.DataFrame(out, columns=["model", "sheet", "cost_usd", "per_request_usd", "input_tokens",
+                                      "output_tokens", "requests", "tokenizer", "estimate", "priced_as", "note"])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def count_tokenizers(text: str, names: tuple[str, ...]) -> pd.DataFrame:
+    """Tokens of `text` under each named tokenizer."""
+    from llmledger import tokens
+
+    info = {i.name: i for i in tokens.list_tokenizers()}
+    rows = []
+    for n in names:
+        tok = tokens.get(n)
+        rows.append({"tokenizer": tok.name, "tokens": tok.count(text), "kind": info[tok.name].kind,
+                     "exact for": info[tok.name].exact_for})
+    return pd.DataFrame(rows, columns=["tokenizer", "tokens", "kind", "exact for"])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def count_for_models(text: str, models: tuple[str, ...], messages: bool = False) -> pd.DataFrame:
+    """Per model: the tokenizer that counted, whether it is the model's own, and the count.
+
+    With `messages`, `text` is a chat messages JSON and counts include the chat framing."""
+    from llmledger import tokens
+
+    parsed = parse_messages(text) if messages else None
+    rows = []
+    for m in models:
+        tc = tokens.count_messages(parsed, m) if messages else tokens.count_text(text, model=m)
+        rows.append({"model": m, "tokens": tc.tokens, "tokenizer": tc.tokenizer,
+                     "tokenizer_is": OWN if tc.exact else APPROX, "note": tc.note})
+    return pd.DataFrame(rows, columns=MODEL_COUNT_COLUMNS)
+
+
+OWN, APPROX = "the model's own", "an approximation"
+MODEL_COUNT_COLUMNS = ["model", "tokens", "tokenizer", "tokenizer_is", "note"]
+
+
+def corpus_tokenizer_frame(totals: dict[str, int], names: list[str]) -> pd.DataFrame:
+    from llmledger import tokens
+
+    info = {i.name: i for i in tokens.list_tokenizers()}
+    return pd.DataFrame([{"tokenizer": n, "tokens": totals[n], "kind": info[n].kind, "exact for": info[n].exact_for}
+                         for n in names if n in totals], columns=["tokenizer", "tokens", "kind", "exact for"])
+
+
+def corpus_model_frame(totals: dict[str, int], choices: dict) -> pd.DataFrame:
+    """Per model: the corpus total under the model's tokenizer (`choices`: model -> TokenizerChoice)."""
+    return pd.DataFrame([{"model": m, "tokens": totals[c.name], "tokenizer": c.name,
+                          "tokenizer_is": OWN if c.exact else APPROX, "note": c.note}
+                         for m, c in choices.items()], columns=MODEL_COUNT_COLUMNS)
+
+
+def parse_messages(text: str) -> list:
+    """A chat messages JSON (a list, or an object with "messages") or a TokenizerError."""
+    import json
+
+    from llmledger.errors import TokenizerError
+
+    if not text.strip():
+        raise TokenizerError("Paste a messages JSON first.", "Nothing to count")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TokenizerError(f"The messages JSON is broken at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
+                             "Broken JSON") from None
+    if isinstance(doc, dict) and "messages" in doc:
+        doc = doc["messages"]
+    if not isinstance(doc, list) or not doc:
+        raise TokenizerError('Expected a non-empty list of messages like [{"role": "user", "content": "…"}].',
+                             "Not a messages list")
+    return doc
+
+
+def messages_text(messages: list) -> str:
+    """The text contents of messages joined, for per-tokenizer counts (no chat framing)."""
+    parts = []
+    for m in messages:
+        c = m.get("content") if isinstance(m, dict) else m
+        if isinstance(c, list):
+            c = "\n".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in c)
+        if c:
+            parts.append(str(c))
+    return "\n".join(parts)
+
+
+def count_corpus(docs: list[str], names: list[str], progress_text: str = "Counting") -> dict[str, int]:
+    """Total tokens of `docs` under each tokenizer, with a progress bar per tokenizer."""
+    from llmledger import tokens
+
+    totals = {}
+    bar = st.progress(0.0, text=progress_text)
+    for i, name in enumerate(names):
+        def progress(done: int, total: int, i=i, name=name) -> None:
+            frac = (i + (done / total if total else 1)) / len(names)
+            bar.progress(min(1.0, frac), text=f"{progress_text}: {name} {done:,} / {total:,} documents")
+
+        totals[name] = int(sum(tokens.count_many(docs, name, progress=progress)))
+    bar.empty()
+    return totals
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def token_tax_table(names: tuple[str, ...]) -> pd.DataFrame:
+    from llmledger import tokens
+
+    df = tokens.token_tax(tokens.load_samples(), list(names))
+    df["extra_vs_english"] = df["ratio_vs_english"] - 1
+    return df
