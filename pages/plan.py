@@ -4,6 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
+from llmledger import config
 from llmledger.planning import actuals, prices, store
 from llmledger.planning.projection import PLAN, project
 from llmledger.planning.requirements import (GROUPS, LOCK_IN, MAX_CANDIDATES, MODALITIES, PRIVACY, UseCase,
@@ -20,13 +21,13 @@ st.caption("Capture what each use case needs, shortlist models that meet it, pro
            "12–24 months, then compare the plan with what telemetry recorded.")
 
 
-@st.cache_data(show_spinner="Loading price sheet…")
-def sheet_prices(sheet: str) -> dict:
+@st.cache_data(show_spinner="Loading price sheet…", ttl=300)
+def sheet_prices(db: str, sheet: str) -> dict:
     return prices.sheet_models(connection(), sheet)
 
 
-@st.cache_data(show_spinner=False)
-def sheet_list() -> list[str]:
+@st.cache_data(show_spinner=False, ttl=30)
+def sheet_list(db: str) -> list[str]:
     return prices.sheet_names(connection())
 
 
@@ -76,7 +77,8 @@ rs = st.session_state.plan_rs
 
 with show_errors():
     con = connection()
-    sheets = sheet_list()
+    db = str(config.db_path())
+    sheets = sheet_list(db)
     head = st.columns([2, 1, 1, 2])
     rs.name = head[0].text_input("Plan name", value=rs.name, key="pf_plan_name")
     start = head[1].date_input("Start month", value=dt.date.fromisoformat(rs.start_month + "-01"), key="pf_start")
@@ -84,7 +86,7 @@ with show_errors():
     rs.horizon_months = head[2].slider("Horizon (months)", 12, 24, value=rs.horizon_months, key="pf_horizon")
     rs.sheet = head[3].selectbox("Price sheet", sheets, index=sheets.index(rs.sheet) if rs.sheet in sheets else 0,
                                  key="pf_sheet")
-    sheet = sheet_prices(rs.sheet)
+    sheet = sheet_prices(db, rs.sheet)
     models = sorted(sheet)
     rs.candidates = st.multiselect(f"Candidate models (up to {MAX_CANDIDATES}, compared side by side)",
                                    sorted(set(models) | set(rs.candidates)), default=rs.candidates,

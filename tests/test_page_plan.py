@@ -1,0 +1,174 @@
+"""The Plan page under AppTest (widgets found by key), and served in headless Chromium."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, free_port, subprocess_env
+
+PAGE = str(ROOT / "pages" / "plan.py")
+
+
+def run_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def frame(at: AppTest, *columns: str):
+    """The dataframe showing all these columns (AppTest keeps no key on read-only dataframes)."""
+    for d in at.dataframe:
+        if set(columns) <= set(d.value.columns):
+            return d.value
+    raise AssertionError(f"no dataframe with columns {columns}")
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_page_renders_the_example_plan_with_a_bill():
+    at = run_page()
+    assert at.title[0].value.startswith("Plan")
+    assert at.text_input(key="pf_0_name").value == "Support chat"
+    assert metric(at, "First month").startswith("$")
+    assert metric(at, "12-month total").startswith("$")
+    scen = at.radio(key="pf_scenario")
+    assert scen.options[0] == "Plan" and len(scen.options) == 5      # plan + 4 candidate models
+    assert len(at.get("plotly_chart")) >= 3
+    assert not at.error
+
+
+def test_validation_messages_appear_beside_the_form():
+    at = run_page()
+    at.number_input(key="pf_0_requests_per_day").set_value(-5.0).run()
+    assert "Support chat: Requests per day cannot be negative (-5)" in [e.value for e in at.error]
+    at.text_input(key="pf_0_output_token_samples").input("200, 50000").run()   # samples replace the typed figure
+    errors = [e.value for e in at.error]
+    assert any("above gpt-4o-mini's limit of 16,384 output tokens" in e for e in errors)
+
+
+def test_editing_changes_the_projection():
+    at = run_page()
+    before = frame(at, "use_case", "cost_per_request_usd").set_index("use_case")["horizon_total_usd"]
+    at.number_input(key="pf_0_requests_per_day").set_value(10_000.0).run()      # 100 → 10,000 a day
+    after = frame(at, "use_case", "cost_per_request_usd").set_index("use_case")["horizon_total_usd"]
+    assert after["Support chat"] == pytest.approx(100 * before["Support chat"])  # bill is linear in volume
+    assert after["Document summaries"] == pytest.approx(before["Document summaries"])
+    at.slider(key="pf_horizon").set_value(24).run()
+    assert any(m.label == "24-month total" for m in at.metric)
+
+
+def test_add_use_case_save_versions_and_compare(db_path):
+    at = run_page()
+    at.button(key="pf_add").click().run()
+    assert not at.exception
+    assert at.selectbox(key="pf_uc").value == 2
+    assert at.text_input(key="pf_2_name").value == "Use case 3"
+    at.text_input(key="pf_note").input("first").run()
+    at.button(key="pf_save").click().run()
+    at.number_input(key="pf_2_requests_per_day").set_value(5000.0).run()
+    at.button(key="pf_save").click().run()
+    assert not at.exception
+    at.run()
+    vers = frame(at, "version", "note")
+    assert list(vers["version"]) == [2, 1]
+    diff = frame(at, "where", "field")
+    assert {"where": "Use case 3", "field": "requests_per_day"}.items() <= diff.iloc[0].to_dict().items()
+    assert diff.iloc[0]["b"] == "5,000"
+
+
+def test_plan_vs_actual_tab_on_demo_traffic(db_path):
+    from llmledger.store.db import connect
+    from llmledger.telemetry import demo
+
+    con = connect(db_path)
+    demo.generate(con, n_calls=2500, days=45)
+    con.close()
+    at = run_page()
+    cmp_ = frame(at, "metric", "planned").set_index("metric")
+    assert cmp_.loc["calls", "actual"] > 0
+    assert "How the variance is split" in "".join(m.value for m in at.markdown)
+    models = frame(at, "model", "cost_per_call_at_plan_prices")
+    assert "gpt-4o-mini" in set(models["model"])
+
+
+def test_measure_sample_prompts_with_the_tokenizer_registry():
+    at = run_page()
+    at.text_area(key="plan_prompts_0").input("Where is my order #123?\n---\nHow do I reset my password, please?").run()
+    at.button(key="pf_measure_0").click().run()
+    assert not at.exception
+    samples = at.text_input(key="pf_0_input_token_samples").value
+    counts = [int(x) for x in samples.split(",")]
+    assert len(counts) == 2 and all(3 < c < 20 for c in counts)
+
+
+# ----------------------------------------------------------------------------- browser
+
+@pytest.mark.browser
+def test_plan_page_in_chromium(tmp_path, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    from llmledger.store.db import connect
+    from llmledger.telemetry import demo
+
+    db = tmp_path / "ledger.duckdb"
+    con = connect(db)
+    demo.generate(con, n_calls=3000, days=60)
+    con.close()
+    port = free_port()
+    env = subprocess_env(LLMLEDGER_DB=db, LLMLEDGER_RECEIVER="1", LLMLEDGER_OTLP_PORT=free_port(),
+                         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(tmp_path / "streamlit.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+                             "--server.port", str(port), "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                assert time.time() < deadline, "streamlit did not start"
+                time.sleep(0.5)
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = b.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(f"http://127.0.0.1:{port}/plan", timeout=120_000)
+            page.wait_for_selector("text=Plan: from requirements to a monthly bill", timeout=120_000)
+            page.wait_for_selector("text=Requests per day", timeout=120_000)
+            shots = {}
+            for tab, marker in (("Requirements", "Save new version"), ("Projection", "Candidate models side by side"),
+                                ("Plan vs actual", "How the variance is split"), ("Shortlist", "and why")):
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_selector(f"text={marker}", timeout=120_000)
+                page.wait_for_timeout(1500)          # let Plotly draw
+                assert page.locator('[data-testid="stException"]').count() == 0
+                out = artifacts / f"plan-{tab.lower().replace(' ', '-')}.png"
+                page.screenshot(path=str(out), full_page=True)
+                shots[tab] = out
+            if page.locator(".js-plotly-plot").count() == 0:
+                raise AssertionError("no Plotly chart was drawn")
+            b.close()
+        for out in shots.values():
+            assert out.stat().st_size > 20_000
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
