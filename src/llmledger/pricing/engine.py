@@ -182,6 +182,11 @@ _PLAIN = dict(model_req="coalesce(c.request_model, '')", model_resp="coalesce(c.
               token_mapping="CAST(NULL AS VARCHAR)", swap_join="")
 
 
+def query_frame(con, sql: str, params: list | None = None):
+    """A DataFrame keeping DECIMAL money as Decimal (through Arrow, not float64)."""
+    return con.sql(sql, params=params or []).to_arrow_table().to_pandas()
+
+
 def _render(sheet: str, as_of: str, where: str = "", **over) -> str:
     parts = dict(_PLAIN, **over)
     return PRICED_CALLS_TEMPLATE.format(sheet=sheet, as_of=as_of, where=where, m=_M, **parts)

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from llmledger.errors import PricingError
-from llmledger.pricing.engine import _period_where, _render
+from llmledger.pricing.engine import _period_where, _render, query_frame
 from llmledger.pricing.matching import matcher_for_version
 from llmledger.pricing.sheets import DEFAULT_SHEET, ensure_default_sheet, get_active_sheet, sheet_names
 from llmledger.pricing.matching import refresh_resolutions
@@ -182,7 +182,7 @@ def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap
                              order=", ".join(f"s.{g} NULLS LAST" for g in groups) if groups else "calls")
     params = [sheet, as_of, *wparams, active, *wparams, factor, factor]
     try:
-        df = cur.execute(sql, params).fetch_arrow_table().to_pandas()
+        df = query_frame(cur, sql, params)
     finally:
         if model_swap:
             cur.unregister("_swaps")

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from llmledger.errors import PricingError
 from llmledger.pricing import importers
+from llmledger.pricing.engine import query_frame
 from llmledger.pricing.matching import refresh_resolutions
 from llmledger.pricing.model import (EPOCH, PRICE_FIELDS, ModelEntry, PriceRow, Sheet, SheetVersion)
 
@@ -193,7 +194,7 @@ def ensure_default_sheet(con: duckdb.DuckDBPyConnection, in_transaction: bool = 
 
 def list_sheets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     ensure_default_sheet(con)
-    return con.cursor().execute(LIST_SHEETS_SQL, [get_active_sheet(con)]).fetch_arrow_table().to_pandas()
+    return query_frame(con.cursor(), LIST_SHEETS_SQL, [get_active_sheet(con)])
 
 
 def get_active_sheet(con: duckdb.DuckDBPyConnection) -> str:
@@ -311,7 +312,7 @@ def unknown_models(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> 
         raise PricingError(f"unknown price sheet {sheet!r}")
     refresh_resolutions(con, sheet)
     sql, params = priced_calls_sql(sheet)
-    return con.cursor().execute(UNKNOWN_MODELS_SQL.format(priced=sql), params).fetch_arrow_table().to_pandas()
+    return query_frame(con.cursor(), UNKNOWN_MODELS_SQL.format(priced=sql), params)
 
 
 def model_catalog(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> pd.DataFrame:
@@ -319,7 +320,7 @@ def model_catalog(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> p
     sheet = sheet or get_active_sheet(con)
     if sheet == DEFAULT_SHEET:
         ensure_default_sheet(con)
-    return con.cursor().execute(CATALOG_SQL, [sheet]).fetch_arrow_table().to_pandas()
+    return query_frame(con.cursor(), CATALOG_SQL, [sheet])
 
 
 CATALOG_SQL = """
