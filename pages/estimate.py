@@ -13,7 +13,7 @@ st.title("🧮 Estimate")
 st.caption("Token counts come from local tokenizers, so every figure here is an **estimate** of what a provider "
            "would bill; each row says which tokenizer counted and whether it is the model's own.")
 
-DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "claude-3-5-haiku-20241022"]
+DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"]
 tab_count, tab_bill, tab_tax = st.tabs(["Count & price", "Monthly bill", "Token tax"])
 
 with tab_count, show_errors():

@@ -66,7 +66,7 @@ with show_errors():
         rep, counts = spend_widgets.spend("reported_vs_computed", f)
         if counts["compared_calls"]:
             diff = rep["difference_usd"].sum()
-            st.metric("Computed − reported", fmt.usd(diff), help="Over calls that carry both costs")
+            st.metric("Computed − reported", spend_widgets.signed_usd(diff), help="Over calls that carry both costs")
             st.plotly_chart(money_charts.reported_vs_computed(rep), key="spend_fig_reported")
             st.dataframe(rep, hide_index=True, key="spend_reported", column_config=spend_widgets.REPORTED_COLUMNS)
         st.caption(f"{fmt.count(counts['compared_calls'])} calls carry both a cost reported by their "

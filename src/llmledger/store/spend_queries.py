@@ -403,3 +403,36 @@ def _as_table(obj):
     if isinstance(obj, pa.Table):
         return obj
     return obj.read_all()
+
+
+# ------------------------------------------------------------------ reprice support
+
+SWAP_MAPPING_SQL = """
+SELECT count_if(input_text IS NOT NULL OR output_text IS NOT NULL) AS by_tokenizer,
+       count_if(input_text IS NULL AND output_text IS NULL) AS token_for_token
+FROM calls
+WHERE {match} AND (CAST(? AS TIMESTAMPTZ) IS NULL OR start_time >= ?)
+  AND (CAST(? AS TIMESTAMPTZ) IS NULL OR start_time < ?)
+"""
+_SWAP_MATCH = {"feature": "feature = ?", "model": "(request_model = ? OR response_model = ?)"}
+
+
+def swap_mapping_counts(con, kind: str, key: str, period: tuple | None = None) -> dict[str, int]:
+    """How a model swap of `kind` ('feature' | 'model') `key` maps tokens, in calls counts:
+    `by_tokenizer` calls carry their text (re-counted with the target model's tokenizer),
+    `token_for_token` calls do not (their token counts carry over unchanged). Mirrors
+    pricing.reprice's rule so the page can say how many calls each way."""
+    if kind not in _SWAP_MATCH:
+        raise StoreError(f"swap kind must be feature or model, not {kind!r}")
+    start, end = period or (None, None)
+    keys = [key] * _SWAP_MATCH[kind].count("?")
+    _guard(con)
+    a, b = con.execute(SWAP_MAPPING_SQL.format(match=_SWAP_MATCH[kind]), [*keys, start, start, end, end]).fetchone()
+    return {"by_tokenizer": int(a or 0), "token_for_token": int(b or 0)}
+
+
+def period_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """UTC day range [start 00:00, end+1 00:00) as timestamps (None = open)."""
+    lo = datetime.combine(start, time(), UTC) if start else None
+    hi = datetime.combine(end + timedelta(days=1), time(), UTC) if end else None
+    return lo, hi

@@ -16,7 +16,8 @@ from llmledger.ui import widgets
 
 #: Spend queries the pages may run through st.cache_data.
 CACHED = frozenset({"spend_totals", "spend_series", "spend_breakdown", "month_to_date", "default_as_of",
-                    "top_calls", "reported_vs_computed", "unpriced_calls", "export_count"})
+                    "top_calls", "reported_vs_computed", "unpriced_calls", "export_count",
+                    "swap_mapping_counts"})
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -112,6 +113,12 @@ def spend_kpis(t: dict[str, Any], run: spend_queries.RunRate) -> None:
                 help="Cost of successful priced calls ÷ their number. Failed calls' cost stays in the total.")
     c[4].metric("Unknown-price calls", fmt.count(t["unpriced_calls"]),
                 help="Calls with token usage whose model is not on the active sheet.")
+
+
+def signed_usd(x: Any) -> str:
+    """+$1.23 / −$1.23 for deltas."""
+    text = fmt.usd(abs(x)) if x is not None else fmt.DASH
+    return text if x is None or text == fmt.DASH else ("+" if x > 0 else "−" if x < 0 else "") + text
 
 
 def money(title: str, **kw) -> Any:
@@ -379,3 +386,48 @@ def token_tax_table(names: tuple[str, ...]) -> pd.DataFrame:
     df = tokens.token_tax(tokens.load_samples(), list(names))
     df["extra_vs_english"] = df["ratio_vs_english"] - 1
     return df
+
+
+# ------------------------------------------------------------------ Reprice page
+
+@st.cache_data(show_spinner="Repricing…", max_entries=32)
+def _reprice(db: str, active: str, sheet: str, swap: tuple, discount: float, period: tuple, group: str):
+    from llmledger.pricing.reprice import reprice
+
+    return reprice(common.connection(), sheet=sheet, model_swap=dict(swap) or None,
+                   discount_pct=discount or None, period=period, group_by=(group,))
+
+
+def reprice(sheet: str, swap: tuple, discount: float, period: tuple, group: str) -> pd.DataFrame:
+    """pricing.reprice, cached per database, active sheet and scenario."""
+    return _reprice(str(config.db_path()), active_sheet(), sheet, swap, discount, period, group)
+
+
+def reprice_frame(df: pd.DataFrame, group: str) -> pd.DataFrame:
+    """pricing.reprice's summary as plain floats with `grp` labels, most expensive first."""
+    out = pd.DataFrame({
+        "grp": [fmt.label(v) for v in df[group]],
+        "calls": df["calls"].astype("int64"),
+        "actual_usd": pd.to_numeric(df["baseline_usd"], errors="coerce").astype(float),
+        "repriced_usd": pd.to_numeric(df["scenario_usd"], errors="coerce").astype(float),
+        "delta_usd": pd.to_numeric(df["delta_usd"], errors="coerce").astype(float),
+        "unpriced_actual": df["unpriced_baseline"].astype("int64"),
+        "unpriced_repriced": df["unpriced_scenario"].astype("int64"),
+        "swapped_to": df["swapped_to"], "token_mapping": df["token_mapping"],
+    })
+    out["delta_pct"] = out["delta_usd"] / out["actual_usd"].where(out["actual_usd"] != 0)
+    return out.sort_values("actual_usd", ascending=False, na_position="last").reset_index(drop=True)
+
+
+REPRICE_COLUMNS = {
+    "grp": st.column_config.TextColumn("Group"),
+    "calls": _n("Calls"),
+    "actual_usd": st.column_config.NumberColumn("Actual", format="$%.4f"),
+    "repriced_usd": st.column_config.NumberColumn("Repriced", format="$%.4f"),
+    "delta_usd": st.column_config.NumberColumn("Delta", format="$%+.4f"),
+    "delta_pct": st.column_config.NumberColumn("Delta %", format="percent"),
+    "unpriced_actual": _n("Unpriced (actual)", help="Calls the active sheet cannot price"),
+    "unpriced_repriced": _n("Unpriced (repriced)", help="Calls the scenario cannot price"),
+    "swapped_to": st.column_config.TextColumn("Swapped to"),
+    "token_mapping": st.column_config.TextColumn("Token mapping"),
+}

@@ -1,0 +1,84 @@
+"""Reprice: what would a period have cost under another sheet, another model for a feature or model,
+or a discount? Repricing is a query over the same calls, never a rewrite."""
+
+import streamlit as st
+
+from llmledger import config
+from llmledger.store.queries import UNATTRIBUTED
+from llmledger.store.spend_queries import period_bounds
+from llmledger.ui import format as fmt
+from llmledger.ui import money_charts, spend_widgets, widgets
+from llmledger.ui.common import page_setup, show_errors
+
+page_setup("Reprice", "🔁")
+st.title("🔁 Reprice")
+st.caption("Actual cost is the active sheet's price of each call; the repriced cost applies the scenario to the "
+           "same calls. Nothing is rewritten, so you can try as many scenarios as you like.")
+
+GROUPS = {"feature": "Feature", "request_model": "Model", "team": "Team", "provider": "Provider",
+          "service": "Service"}
+
+with show_errors():
+    if not widgets.query("call_count"):
+        st.info("No LLM calls yet to reprice. Import traces on the Ingest page or generate demo traffic.")
+        if widgets.demo_generate("reprice"):
+            st.rerun()
+        st.stop()
+    widgets.demo_banner(widgets.query("call_count", True))
+    bounds = widgets.query("date_bounds")
+    dims = widgets.query("dimension_values")
+    active = spend_widgets.active_sheet()
+    names = spend_widgets.sheet_names()
+
+    with st.sidebar:
+        st.subheader("Period")
+        picked = st.date_input("Dates (UTC)", value=bounds, min_value=bounds[0], max_value=bounds[1],
+                               key="reprice_period")
+        picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+        start, end = (picked[0] if picked else bounds[0]), (picked[1] if len(picked) > 1 else bounds[1])
+    period = period_bounds(start, end)
+
+    st.subheader("Scenario")
+    c1, c2, c3 = st.columns([2, 2, 1])
+    sheet = c1.selectbox("Price sheet", names, index=names.index(active) if active in names else 0,
+                         key="reprice_sheet", help=f"Actual cost uses the active sheet, {active}.")
+    discount = c3.number_input("Discount %", value=0.0, step=5.0, key="reprice_discount",
+                               help="Taken off the repriced cost (e.g. a negotiated rate)")
+    kind = c2.radio("Swap the model of", ["nothing", "a feature", "a model"], horizontal=True, key="reprice_swap_kind")
+    swap, swap_kind, swap_key = (), None, None
+    if kind != "nothing":
+        s1, s2 = st.columns(2)
+        swap_kind = "feature" if kind == "a feature" else "model"
+        options = [v for v in dims[swap_kind] if v != UNATTRIBUTED]
+        swap_key = s1.selectbox(f"Which {swap_kind}", options, key="reprice_swap_key")
+        targets = spend_widgets.model_options(str(config.db_path()), sheet)
+        target = s2.selectbox("Target model", targets, accept_new_options=True, key="reprice_swap_target",
+                              index=targets.index("gpt-4o-mini") if "gpt-4o-mini" in targets else 0)
+        if swap_key and target:
+            swap = ((f"{swap_kind}:{swap_key}", target),)
+    group = st.segmented_control("Compare by", list(GROUPS), format_func=GROUPS.get, default="feature",
+                                 required=True, key="reprice_group")
+
+    raw = spend_widgets.reprice(sheet, swap, float(discount), period, group)
+    table = spend_widgets.reprice_frame(raw, group)
+    actual, repriced = float(raw.attrs["total_baseline_usd"]), float(raw.attrs["total_scenario_usd"])
+    m1, m2, m3 = st.columns(3)
+    m1.metric(f"Actual ({active})", fmt.usd(actual), help="Priced calls only")
+    m2.metric("Repriced", fmt.usd(repriced), help="Priced calls only")
+    m3.metric("Delta", spend_widgets.signed_usd(repriced - actual), delta=fmt.share(repriced - actual, actual) if actual else None,
+              delta_color="inverse")
+    scenario = [f"sheet **{sheet}**"] + ([f"{discount:g}% off"] if discount else [])
+    if swap:
+        counts = spend_widgets.spend("swap_mapping_counts", swap_kind, swap_key, period)
+        scenario.append(f"{swap_kind} **{swap_key}** → **{swap[0][1]}**")
+        st.info(f"Token mapping for the swapped calls: **{fmt.count(counts['by_tokenizer'])}** re-counted with "
+                f"{swap[0][1]}'s tokenizer (their text was captured), **{fmt.count(counts['token_for_token'])}** "
+                "token-for-token (no text captured: the original counts carry over, an estimate).")
+    st.caption(f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC) · scenario: {', '.join(scenario)} · "
+               f"{fmt.count(table['unpriced_repriced'].sum())} calls the scenario cannot price and "
+               f"{fmt.count(table['unpriced_actual'].sum())} the active sheet cannot are left out of the totals.")
+    left, right = st.columns(2)
+    left.plotly_chart(money_charts.actual_vs_repriced(table, GROUPS[group].lower()), key="reprice_fig_bars")
+    right.plotly_chart(money_charts.delta_bars(table, GROUPS[group].lower()), key="reprice_fig_delta")
+    st.dataframe(table, hide_index=True, key="reprice_table",
+                 column_config=dict(spend_widgets.REPRICE_COLUMNS, grp=st.column_config.TextColumn(GROUPS[group])))
