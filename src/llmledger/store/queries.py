@@ -117,7 +117,7 @@ def date_bounds(con) -> tuple[date, date] | None:
 def dimension_values(con) -> dict[str, list[str]]:
     """Every value of every dimension (most calls first), UNATTRIBUTED last where NULLs exist."""
     parts = [
-        f"SELECT {i} AS dim, CAST({expr} AS VARCHAR) AS value, count(*) AS calls FROM llm_calls GROUP BY ALL"
+        f"SELECT {i} AS dim, CAST({expr} AS VARCHAR) AS value, count(*)::BIGINT AS calls FROM llm_calls GROUP BY ALL"
         for i, expr in enumerate(DIMENSIONS.values())
     ]
     rows = con.execute(" UNION ALL ".join(parts) + " ORDER BY dim, calls DESC, value").fetchall()
@@ -135,16 +135,16 @@ def dimension_values(con) -> dict[str, list[str]]:
 
 
 SUMMARY_SQL = """
-SELECT count(*) AS calls,
-       sum(input_tokens) AS input_tokens,
-       sum(output_tokens) AS output_tokens,
+SELECT count(*)::BIGINT AS calls,
+       sum(input_tokens)::BIGINT AS input_tokens,
+       sum(output_tokens)::BIGINT AS output_tokens,
        sum(cost_usd)::DOUBLE AS cost_usd,
        count(cost_usd) AS priced_calls,
        quantile_cont(duration_ms, 0.5) AS p50_ms,
        quantile_cont(duration_ms, 0.95) AS p95_ms,
-       count_if(status = 'error') AS errors,
-       count_if(usage_source = 'missing') AS missing_usage,
-       count_if(is_demo) AS demo_calls,
+       count_if(status = 'error')::BIGINT AS errors,
+       count_if(usage_source = 'missing')::BIGINT AS missing_usage,
+       count_if(is_demo)::BIGINT AS demo_calls,
        count(DISTINCT trace_id) AS traces
 FROM llm_calls
 WHERE {where}
@@ -153,8 +153,9 @@ WHERE {where}
 
 def summary(con, f: CallFilter) -> dict[str, Any]:
     where, params = f.where()
-    row = _df(con, SUMMARY_SQL.format(where=where), params).iloc[0].to_dict()
-    return {k: (None if pd.isna(v) else v) for k, v in row.items()}
+    cur = con.execute(SUMMARY_SQL.format(where=where), params)
+    names = [d[0] for d in cur.description]
+    return dict(zip(names, cur.fetchone()))
 
 
 def bucket_for(start: date, end: date) -> str:
@@ -176,14 +177,14 @@ top AS (
 )
 SELECT bucket,
        CASE WHEN grp IN (SELECT grp FROM top) THEN grp ELSE ? END AS grp,
-       count(*) AS calls,
-       coalesce(sum(input_tokens), 0) AS input_tokens,
-       coalesce(sum(output_tokens), 0) AS output_tokens,
-       coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0) AS tokens,
+       count(*)::BIGINT AS calls,
+       coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+       coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+       (coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0))::BIGINT AS tokens,
        sum(cost_usd)::DOUBLE AS cost_usd,
        quantile_cont(duration_ms, 0.5) AS p50_ms,
        quantile_cont(duration_ms, 0.95) AS p95_ms,
-       count_if(status = 'error') AS errors
+       count_if(status = 'error')::BIGINT AS errors
 FROM base
 GROUP BY ALL
 ORDER BY bucket, grp
@@ -201,15 +202,15 @@ def timeseries(con, f: CallFilter, group_by: str, bucket: str = "day", top_n: in
 
 BREAKDOWN_SQL = """
 SELECT coalesce(CAST({expr} AS VARCHAR), ?) AS grp,
-       count(*) AS calls,
-       count(*) / sum(count(*)) OVER () AS share,
-       coalesce(sum(input_tokens), 0) AS input_tokens,
-       coalesce(sum(output_tokens), 0) AS output_tokens,
+       count(*)::BIGINT AS calls,
+       count(*)::DOUBLE / sum(count(*)) OVER () AS share,
+       coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+       coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
        sum(cost_usd)::DOUBLE AS cost_usd,
        quantile_cont(duration_ms, 0.5) AS p50_ms,
        quantile_cont(duration_ms, 0.95) AS p95_ms,
-       count_if(status = 'error') / count(*) AS error_rate,
-       count_if(usage_source = 'missing') AS missing_usage
+       count_if(status = 'error')::DOUBLE / count(*) AS error_rate,
+       count_if(usage_source = 'missing')::BIGINT AS missing_usage
 FROM llm_calls
 WHERE {where}
 GROUP BY ALL
@@ -234,44 +235,50 @@ TRACE_RANKS = {
 }
 
 TOP_TRACES_SQL = """
-WITH t AS (
-    SELECT trace_id,
-           count(*) AS calls,
-           sum({tokens}) AS tokens,
-           sum(cost_usd)::DOUBLE AS cost_usd,
-           min(start_time) AS started,
-           max(epoch_ms(start_time) + duration_ms) - min(epoch_ms(start_time)) AS llm_window_ms,
-           arg_min(feature, start_time) AS feature,
-           arg_min(service, start_time) AS service,
-           count_if(status = 'error') AS errors
-    FROM llm_calls
-    WHERE {where}
-    GROUP BY trace_id
-    ORDER BY {order}
-    LIMIT {limit}
-),
-roots AS (
-    SELECT s.trace_id, arg_min(s.name, s.start_time) AS root_name,
-           max(s.end_time) AS ended, min(s.start_time) AS first_start
-    FROM spans s SEMI JOIN t ON t.trace_id = s.trace_id
-    GROUP BY s.trace_id
-)
-SELECT t.trace_id, coalesce(r.root_name, '') AS root_name, t.started, t.calls, t.tokens, t.cost_usd,
-       t.llm_window_ms,
-       epoch_ms(r.ended) - epoch_ms(r.first_start) AS trace_ms,
-       coalesce(t.feature, ?) AS feature, coalesce(t.service, ?) AS service, t.errors
-FROM t LEFT JOIN roots r USING (trace_id)
-ORDER BY {order}
+SELECT trace_id,
+       count(*)::BIGINT AS calls,
+       sum({tokens})::BIGINT AS tokens,
+       sum(cost_usd)::DOUBLE AS cost_usd,
+       min(start_time) AS started,
+       max(epoch_ms(start_time) + duration_ms) - min(epoch_ms(start_time)) AS llm_window_ms,
+       coalesce(arg_min(feature, start_time), ?) AS feature,
+       coalesce(arg_min(service, start_time), ?) AS service,
+       count_if(status = 'error')::BIGINT AS errors
+FROM llm_calls
+WHERE {where}
+GROUP BY trace_id
+ORDER BY {order}, trace_id
+LIMIT {limit}
 """
+
+TRACE_ROOTS_SQL = """
+SELECT trace_id, arg_min(name, start_time) AS root_name,
+       epoch_ms(max(end_time)) - epoch_ms(min(start_time)) AS trace_ms
+FROM spans
+WHERE trace_id IN ({marks})
+GROUP BY trace_id
+"""
+
+_TOP_TRACE_COLUMNS = ["trace_id", "root_name", "started", "calls", "tokens", "cost_usd", "llm_window_ms",
+                      "trace_ms", "feature", "service", "errors"]
 
 
 def top_traces(con, f: CallFilter, by: str = "tokens", limit: int = 20) -> pd.DataFrame:
-    """The traces with the most tokens, cost or LLM latency (first call start to last call end)."""
+    """The traces with the most tokens, cost or LLM latency (first call start to last call end),
+    with each trace's root span name and whole duration."""
     if by not in TRACE_RANKS:
         raise StoreError(f"cannot rank traces by {by!r}; expected one of {', '.join(TRACE_RANKS)}")
     where, params = f.where()
     sql = TOP_TRACES_SQL.format(tokens=_TOKENS, where=where, order=TRACE_RANKS[by], limit=int(limit))
-    return _df(con, sql, [*params, UNATTRIBUTED, UNATTRIBUTED])
+    top = _df(con, sql, [UNATTRIBUTED, UNATTRIBUTED, *params])
+    # Root names come from a second small query: joining them onto the ranked CTE and sorting again
+    # hits a DuckDB 2.0.0 bug (compressed materialization truncates the sums to INT8).
+    ids = list(top["trace_id"])
+    roots = _df(con, TRACE_ROOTS_SQL.format(marks=", ".join("?" * len(ids))), ids) if ids else \
+        pd.DataFrame(columns=["trace_id", "root_name", "trace_ms"])
+    out = top.merge(roots, on="trace_id", how="left")
+    out["root_name"] = out["root_name"].fillna("")
+    return out[_TOP_TRACE_COLUMNS]
 
 
 TRACE_SPANS_SQL = """
@@ -309,11 +316,11 @@ def trace_spans(con, trace_id: str) -> pd.DataFrame:
 
 DATA_QUALITY_SQL = """
 SELECT convention, coalesce(service, ?) AS service,
-       count(*) AS calls,
-       count_if(usage_source = 'missing') AS missing_usage,
-       count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) AS unpriced,
-       count_if(feature IS NULL) AS unattributed_feature,
-       count_if(status = 'error') AS errors
+       count(*)::BIGINT AS calls,
+       count_if(usage_source = 'missing')::BIGINT AS missing_usage,
+       count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))::BIGINT AS unpriced,
+       count_if(feature IS NULL)::BIGINT AS unattributed_feature,
+       count_if(status = 'error')::BIGINT AS errors
 FROM llm_calls
 WHERE {where}
 GROUP BY ALL
@@ -330,8 +337,8 @@ def data_quality(con, f: CallFilter) -> pd.DataFrame:
 
 UNPRICED_MODELS_SQL = """
 SELECT coalesce(response_model, request_model, ?) AS model, coalesce(provider, ?) AS provider,
-       count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens,
-       coalesce(sum(output_tokens), 0) AS output_tokens
+       count(*)::BIGINT AS calls, coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+       coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens
 FROM llm_calls
 WHERE cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL) AND {where}
 GROUP BY ALL

@@ -1,0 +1,171 @@
+"""Plotly figures for the Calls page: pure functions from DataFrames to new figures.
+
+No Streamlit here and nothing cached: every call builds a fresh figure, so sessions never share a
+mutable one.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from llmledger.store.queries import OTHER, UNATTRIBUTED
+from llmledger.ui import format as fmt
+
+PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#d69e2e",
+           "#e53e3e", "#5a67d8", "#718096"]
+GREY = {OTHER: "#a0aec0", UNATTRIBUTED: "#cbd5e0"}
+LLM_COLOR, SPAN_COLOR, ERROR_COLOR = "#dd6b20", "#90cdf4", "#e53e3e"
+
+#: metric -> (axis title, additive?)
+METRICS = {
+    "calls": ("Calls", True),
+    "tokens": ("Tokens (input + output)", True),
+    "input_tokens": ("Input tokens", True),
+    "output_tokens": ("Output tokens", True),
+    "cost_usd": ("Cost (USD)", True),
+    "errors": ("Error calls", True),
+    "p50_ms": ("Median latency (ms)", False),
+    "p95_ms": ("p95 latency (ms)", False),
+}
+
+
+EMPTY_METRIC = {"cost_usd": "No priced calls: no price sheet covers these models yet",
+                "tokens": "No token usage reported", "errors": "No error calls"}
+
+
+def group_colors(groups: list[str]) -> dict[str, str]:
+    """Stable colours: real groups take the palette in order, OTHER/UNATTRIBUTED are grey."""
+    out: dict[str, str] = {}
+    i = 0
+    for g in groups:
+        if g in GREY:
+            out[g] = GREY[g]
+        else:
+            out[g] = PALETTE[i % len(PALETTE)]
+            i += 1
+    return out
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0, "font": {"size": 15}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left",
+                "title": None, "font": {"size": 11}},
+        hovermode="x unified",
+    )
+    return fig
+
+
+def empty(title: str, message: str = "No calls in this selection") -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "#718096"},
+                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, 220)
+
+
+def group_order(series: pd.DataFrame) -> list[str]:
+    """Groups by total calls (largest first), OTHER and UNATTRIBUTED last."""
+    totals = series.groupby("grp")["calls"].sum().sort_values(ascending=False)
+    order = [g for g in totals.index if g not in GREY] + [g for g in totals.index if g in GREY]
+    return [str(g) for g in order]
+
+
+def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | None = None) -> go.Figure:
+    """Stacked bars for additive metrics, one line per group for latency."""
+    axis, additive = METRICS[metric]
+    title = title or axis
+    data = series.dropna(subset=[metric]) if not additive else series
+    if data.empty or (additive and not data[metric].fillna(0).any()):
+        return empty(title, "No calls in this selection" if series.empty else EMPTY_METRIC.get(metric, "Nothing reported"))
+    order = group_order(series)
+    colors = group_colors(order)
+    fig = go.Figure()
+    for g in order:
+        part = data[data["grp"] == g]
+        if part.empty:
+            continue
+        hover = f"{group_label}: {g}<br>%{{y:,.0f}}<extra></extra>" if metric != "cost_usd" else \
+            f"{group_label}: {g}<br>$%{{y:,.2f}}<extra></extra>"
+        if additive:
+            fig.add_bar(x=part["bucket"], y=part[metric].fillna(0), name=g, marker_color=colors[g],
+                        hovertemplate=hover)
+        else:
+            fig.add_scatter(x=part["bucket"], y=part[metric], name=g, mode="lines",
+                            line={"color": colors[g], "width": 2}, hovertemplate=hover)
+    fig.update_layout(barmode="stack", bargap=0.1)
+    fig.update_yaxes(title=None, rangemode="tozero")
+    fig.update_xaxes(title=None)
+    return _layout(fig, title)
+
+
+def breakdown_bar(table: pd.DataFrame, metric: str, group_label: str) -> go.Figure:
+    """Horizontal bars per group (largest on top) of one metric of `queries.breakdown`."""
+    axis, _ = METRICS[metric]
+    title = f"{axis} by {group_label}"
+    data = table.dropna(subset=[metric]).head(15)
+    if data.empty:
+        return empty(title)
+    data = data.sort_values(metric)
+    colors = group_colors(list(table["grp"].astype(str)))
+    fig = go.Figure(go.Bar(
+        x=data[metric], y=data["grp"].astype(str), orientation="h",
+        marker_color=[colors[str(g)] for g in data["grp"]],
+        text=[fmt.compact(v) if metric != "cost_usd" else fmt.usd(v) for v in data[metric]],
+        textposition="auto", hovertemplate="%{y}: %{x:,.0f}<extra></extra>",
+    ))
+    fig.update_xaxes(title=None)
+    fig.update_yaxes(title=None, automargin=True)
+    fig = _layout(fig, title, max(220, 60 + 26 * len(data)))
+    fig.update_layout(hovermode="closest")
+    return fig
+
+
+def _span_hover(row) -> str:
+    lines = [f"<b>{row['name']}</b>", f"service: {fmt.label(row['service'])}",
+             f"start: +{fmt.ms(row['offset_ms'])}", f"duration: {fmt.ms(row['duration_ms'])}"]
+    if row["is_llm"]:
+        lines += [f"model: {fmt.label(row['model'])} ({fmt.label(row['provider'])})",
+                  f"tokens: {fmt.count(row['input_tokens'])} in, {fmt.count(row['output_tokens'])} out"
+                  f" ({row['usage_source']})",
+                  f"convention: {row['convention']}"]
+        if not pd.isna(row.get("cost_usd")):
+            lines.append(f"cost: {fmt.usd(row['cost_usd'])}")
+    if row["status_code"] == "ERROR":
+        lines.append("<span style='color:#e53e3e'>status: ERROR</span>")
+    return "<br>".join(lines)
+
+
+def waterfall(spans: pd.DataFrame, title: str = "Trace waterfall") -> go.Figure:
+    """One trace's span tree: a bar per span from its start to its end, indented by depth, model
+    calls highlighted; hover shows model and tokens. `spans` is `queries.trace_spans`."""
+    if spans.empty:
+        return empty(title, "No spans stored for this trace")
+    rows = spans.reset_index(drop=True)
+    labels = ["\u2003" * int(d) + ("◆ " if llm else "") + str(n)
+              for d, llm, n in zip(rows["depth"], rows["is_llm"], rows["name"])]
+    colors = [ERROR_COLOR if s == "ERROR" else LLM_COLOR if llm else SPAN_COLOR
+              for s, llm in zip(rows["status_code"], rows["is_llm"])]
+    durations = rows["duration_ms"].fillna(0).clip(lower=0)
+    total = float((rows["offset_ms"] + durations).max() or 1)
+    text = [
+        f"{fmt.label(m)} · {fmt.compact(i)}→{fmt.compact(o)}" if llm else fmt.ms(d)
+        for llm, m, i, o, d in zip(rows["is_llm"], rows["model"], rows["input_tokens"],
+                                   rows["output_tokens"], durations)
+    ]
+    fig = go.Figure(go.Bar(
+        y=list(range(len(rows))), x=durations.clip(lower=total / 400), base=rows["offset_ms"],
+        orientation="h", marker_color=colors, text=text, textposition="auto",
+        insidetextanchor="start", hovertext=[_span_hover(r) for _, r in rows.iterrows()],
+        hoverinfo="text", cliponaxis=False,
+    ))
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels,
+                     autorange="reversed", automargin=True, title=None, tickfont={"family": "monospace"})
+    fig.update_xaxes(title="ms since trace start", range=[0, total * 1.06], rangemode="tozero")
+    fig = _layout(fig, title, max(240, 90 + 30 * len(rows)))
+    fig.update_layout(hovermode="closest", showlegend=False, bargap=0.25)
+    return fig

@@ -1,0 +1,122 @@
+"""Formatting for what users read: counts, tokens, money, durations, receiver status.
+
+Pure functions (no Streamlit), so they are tested directly and shared by every page.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from llmledger.store.queries import UNATTRIBUTED
+
+DASH = "—"
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
+def label(value: Any) -> str:
+    """A dimension value as shown: NULL reads "(unattributed)"."""
+    return UNATTRIBUTED if _missing(value) or value == "" else str(value)
+
+
+def count(n: Any) -> str:
+    return DASH if _missing(n) else f"{int(n):,}"
+
+
+def compact(n: Any) -> str:
+    """1234 -> 1.2k, 5_600_000 -> 5.6M."""
+    if _missing(n):
+        return DASH
+    n = float(n)
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def usd(x: Any) -> str:
+    if _missing(x):
+        return DASH
+    x = float(x)
+    if x != 0 and abs(x) < 0.01:
+        return f"${x:.4f}"
+    return f"${x:,.2f}"
+
+
+def ms(x: Any) -> str:
+    if _missing(x):
+        return DASH
+    x = float(x)
+    if x >= 60_000:
+        return f"{x / 60_000:.1f} min"
+    if x >= 10_000:
+        return f"{x / 1000:.1f} s"
+    if x >= 1000:
+        return f"{x / 1000:.2f} s"
+    return f"{x:.0f} ms"
+
+
+def pct(x: Any, digits: int = 1) -> str:
+    return DASH if _missing(x) else f"{float(x) * 100:.{digits}f}%"
+
+
+def share(part: Any, whole: Any) -> str:
+    if _missing(part) or _missing(whole) or not whole:
+        return DASH
+    return pct(float(part) / float(whole))
+
+
+def ago(ts: Any, now: float) -> str:
+    """An epoch-seconds time as "12 s ago" / "3.0 min ago"."""
+    if _missing(ts):
+        return "never"
+    return f"{ms(max(0.0, now - float(ts)) * 1000)} ago"
+
+
+def receiver_rows(stats: dict[str, Any], now: float | None = None) -> list[tuple[str, str]]:
+    """The receiver's stats() as (label, value) rows; keys it does not report are left out."""
+    import time
+
+    now = time.time() if now is None else now
+    when = lambda v: ago(v, now)  # noqa: E731
+    rows: list[tuple[str, str]] = []
+    if "running" in stats:
+        rows.append(("State", "running" if stats["running"] else "stopped"))
+    endpoint = stats.get("endpoint")
+    if not endpoint and stats.get("port"):
+        endpoint = f"http://{stats.get('host') or '127.0.0.1'}:{stats['port']}/v1/traces"
+    if endpoint:
+        rows.append(("Endpoint", str(endpoint)))
+    rate = lambda v: f"{float(v):,.1f}"  # noqa: E731
+    for key, title, fmt in (
+        ("requests", "Requests received", count),
+        ("accepted_spans", "Spans accepted", count),
+        ("rejected_spans", "Spans rejected", count),
+        ("spans_per_s", "Spans/s received", rate),
+        ("loaded_spans", "Spans loaded", count),
+        ("loaded_spans_per_s", "Spans/s loaded (last 10 s)", rate),
+        ("pending_batches", "Batches waiting to load", count),
+        ("quarantined_batches", "Batches quarantined", count),
+        ("last_request_at", "Last request", when),
+        ("last_loaded_at", "Last load", when),
+        ("spool_dir", "Spool", str),
+    ):
+        if key in stats and not _missing(stats[key]):
+            rows.append((title, fmt(stats[key])))
+    errors = stats.get("errors_by_status")
+    if errors:
+        rows.append(("Errors by HTTP status", ", ".join(f"{k}: {v}" for k, v in sorted(errors.items()))))
+    rows.append(("Last error", str(stats.get("last_error") or "none")))
+    return rows
+
+
+def load_summary(result: dict[str, Any]) -> str:
+    """One line for a LoadResult.as_dict()."""
+    text = (f"{count(result.get('spans_read'))} spans read, {count(result.get('spans_new'))} new, "
+            f"{count(result.get('llm_calls'))} LLM calls, "
+            f"{count(result.get('duplicates_skipped'))} duplicates skipped, "
+            f"{count(result.get('rejected'))} rejected")
+    return text

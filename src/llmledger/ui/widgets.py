@@ -1,0 +1,229 @@
+"""Shared Streamlit widgets for the Calls and Ingest pages: cached queries, filters, banners,
+demo-data controls and table column settings. Streamlit glue only; logic lives below ui/."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from llmledger import config
+from llmledger.store import queries
+from llmledger.telemetry import demo
+from llmledger.ui import common
+from llmledger.ui import format as fmt
+
+#: Read-only queries the pages may run through the cache (keyed by db path and plain arguments).
+CACHED_QUERIES = frozenset({
+    "call_count", "date_bounds", "dimension_values", "summary", "timeseries", "breakdown",
+    "top_traces", "trace_spans", "data_quality", "unpriced_models", "recent_ingests",
+    "attribution_rules",
+})
+
+DIM_TITLES = {"feature": "Feature", "team": "Team", "user": "User", "service": "Service",
+              "environment": "Environment", "model": "Model", "provider": "Provider",
+              "convention": "Convention"}
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _cached(db: str, name: str, args: tuple) -> Any:
+    cur = common.connection()
+    try:
+        return getattr(queries, name)(cur, *args)
+    finally:
+        cur.close()
+
+
+def query(name: str, *args: Any) -> Any:
+    """Run `queries.<name>(cursor, *args)` through st.cache_data (cleared when data lands)."""
+    if name not in CACHED_QUERIES:
+        raise ValueError(f"{name} is not a cached read query")
+    return _cached(str(config.db_path()), name, args)
+
+
+def data_changed() -> None:
+    """New rows landed or rules changed: every cached result is stale."""
+    st.cache_data.clear()
+
+
+def flash(message: str, kind: str = "success") -> None:
+    """Show `message` on the next run (survives st.rerun)."""
+    st.session_state["_llmledger_flash"] = (kind, message)
+
+
+def show_flash() -> None:
+    kind, message = st.session_state.pop("_llmledger_flash", (None, None))
+    if message:
+        getattr(st, kind)(message)
+
+
+# ------------------------------------------------------------------ filters
+
+def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None,
+                 key: str = "calls") -> queries.CallFilter:
+    """Sidebar: a UTC date range and one multiselect per dimension (empty = all)."""
+    start = end = None
+    with st.sidebar:
+        st.subheader("Filters")
+        if bounds:
+            picked = st.date_input("Dates (UTC)", value=bounds, min_value=bounds[0], max_value=bounds[1],
+                                   key=f"{key}_dates")
+            picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
+            start = picked[0] if picked else bounds[0]
+            end = picked[1] if len(picked) > 1 else bounds[1]
+        selected = {}
+        for dim, values in options.items():
+            if values:
+                selected[dim] = st.multiselect(DIM_TITLES[dim], values, key=f"{key}_f_{dim}",
+                                               placeholder="All")
+    return queries.CallFilter.build(start, end, selected)
+
+
+def demo_banner(n_demo: int) -> None:
+    if n_demo:
+        st.warning(
+            f"**DEMO DATA** · {n_demo:,} calls here are generated demo traffic (services, features, "
+            "teams and users named `demo-…`). Remove them on the Ingest page.",
+            icon="🧪",
+        )
+
+
+# ------------------------------------------------------------------ demo data
+
+def demo_generate(key: str) -> dict | None:
+    """Size input + button; generates demo traffic with a progress bar. Returns the load summary."""
+    cols = st.columns([1, 1, 2], vertical_alignment="bottom")
+    n = cols[0].number_input("Demo calls to generate", min_value=100, max_value=200_000,
+                             value=demo.DEFAULT_CALLS, step=1000, key=f"{key}_demo_n")
+    if not cols[1].button("Generate demo data", key=f"{key}_demo_generate", type="primary"):
+        return None
+    bar = st.progress(0.0, text="Generating ~90 days of demo traffic…")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.progress(min(1.0, done / max(total, 1)), text=message)
+
+    result = demo.generate(common.resources()["con"], n_calls=int(n), progress=progress).as_dict()
+    data_changed()
+    flash(f"Demo data generated: {fmt.load_summary(result)}")
+    return result
+
+
+def demo_remove(key: str, n_demo: int) -> int | None:
+    if not st.button(f"Remove demo data ({n_demo:,} calls)", key=f"{key}_demo_remove", disabled=not n_demo):
+        return None
+    removed = demo.remove(common.resources()["con"])
+    data_changed()
+    flash(f"Removed {removed:,} demo calls.")
+    return removed
+
+
+# ------------------------------------------------------------------ summaries and tables
+
+def kpis(s: dict[str, Any]) -> None:
+    """The headline numbers of `queries.summary`."""
+    c = st.columns(7)
+    c[0].metric("Calls", fmt.compact(s["calls"]), help=f"{fmt.count(s['calls'])} calls in "
+                f"{fmt.count(s['traces'])} traces")
+    c[1].metric("Input tokens", fmt.compact(s["input_tokens"]), help=fmt.count(s["input_tokens"]))
+    c[2].metric("Output tokens", fmt.compact(s["output_tokens"]), help=fmt.count(s["output_tokens"]))
+    priced = f"{fmt.count(s['priced_calls'])} of {fmt.count(s['calls'])} calls priced"
+    c[3].metric("Cost", fmt.usd(s["cost_usd"]) if s["priced_calls"] else "unpriced", help=priced)
+    c[4].metric("Median latency", fmt.ms(s["p50_ms"]))
+    c[5].metric("p95 latency", fmt.ms(s["p95_ms"]))
+    c[6].metric("Errors", fmt.share(s["errors"], s["calls"]), help=f"{fmt.count(s['errors'])} error calls; "
+                f"{fmt.count(s['missing_usage'])} calls without usage")
+
+
+def _num(title: str, format: str = "localized", **kw) -> Any:
+    return st.column_config.NumberColumn(title, format=format, **kw)
+
+
+def breakdown_columns(group_label: str) -> dict:
+    return {
+        "grp": st.column_config.TextColumn(group_label),
+        "calls": _num("Calls"),
+        "share": st.column_config.ProgressColumn("Share of calls", format="percent", min_value=0, max_value=1),
+        "input_tokens": _num("Input tokens", "compact"),
+        "output_tokens": _num("Output tokens", "compact"),
+        "cost_usd": _num("Cost", "dollar"),
+        "p50_ms": _num("p50 ms", "%.0f"),
+        "p95_ms": _num("p95 ms", "%.0f"),
+        "error_rate": _num("Errors", "percent"),
+        "missing_usage": _num("No usage"),
+    }
+
+
+TRACE_COLUMNS = {
+    "trace_id": st.column_config.TextColumn("Trace", width="small"),
+    "root_name": st.column_config.TextColumn("Root span"),
+    "started": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+    "calls": _num("Calls"),
+    "tokens": _num("Tokens"),
+    "cost_usd": _num("Cost", "dollar"),
+    "llm_window_ms": _num("LLM ms", "%.0f", help="First call start to last call end"),
+    "trace_ms": _num("Trace ms", "%.0f", help="Whole trace, from its spans"),
+    "feature": st.column_config.TextColumn("Feature"),
+    "service": st.column_config.TextColumn("Service"),
+    "errors": _num("Errors"),
+}
+
+QUALITY_COLUMNS = {
+    "convention": st.column_config.TextColumn("Convention"),
+    "service": st.column_config.TextColumn("Service"),
+    "calls": _num("Calls"),
+    "missing_usage": _num("Missing usage", help="No token counts reported"),
+    "unpriced": _num("Unknown model", help="Tokens reported but no price: cost_usd is empty"),
+    "unattributed_feature": _num("No feature", help="No feature attribute on the span, its ancestors or resource"),
+    "errors": _num("Errors"),
+}
+
+
+def rules_changed(editor_key: str, message: str) -> None:
+    """After saving rules: drop the editor's pending edits (now saved) and show the fresh table."""
+    st.session_state.pop(editor_key, None)
+    data_changed()
+    flash(message)
+    st.rerun()
+
+
+def rule_columns() -> dict:
+    return {
+        "dim": st.column_config.SelectboxColumn("Dimension", options=list(queries.RULE_DIMENSIONS), required=True),
+        "key": st.column_config.TextColumn("Attribute key", required=True, width="large"),
+        "json_field": st.column_config.TextColumn("JSON field", default=""),
+        "level": st.column_config.SelectboxColumn("Where", options=list(queries.RULE_LEVELS), default="any",
+                                                  required=True),
+        "priority": st.column_config.NumberColumn("Priority", min_value=0, max_value=10_000, step=1, default=100),
+        "enabled": st.column_config.CheckboxColumn("On", default=True),
+    }
+
+
+def trace_label(row: pd.Series) -> str:
+    started = row["started"].strftime("%b %d %H:%M") if not pd.isna(row["started"]) else ""
+    return (f"{row['root_name'] or row['trace_id'][:12]} · {fmt.label(row['feature'])} · {started} · "
+            f"{fmt.compact(row['tokens'])} tokens · {fmt.ms(row['llm_window_ms'])}")
+
+
+def quality_metrics(dq: pd.DataFrame) -> None:
+    calls = int(dq["calls"].sum()) if not dq.empty else 0
+    c = st.columns(3)
+    for col, name, title in ((c[0], "missing_usage", "Missing usage"), (c[1], "unpriced", "Unknown model (no price)"),
+                             (c[2], "unattributed_feature", "No feature")):
+        n = int(dq[name].sum()) if not dq.empty else 0
+        col.metric(title, fmt.count(n), help=f"{fmt.share(n, calls)} of {fmt.count(calls)} calls")
+
+
+def receiver_status(service: Any) -> None:
+    """The embedded OTLP receiver: disabled, unavailable (with its reason) or its live stats."""
+    if service is None:
+        st.info(f"The embedded OTLP receiver is off ({config.ENV_RECEIVER}=0). "
+                "Import files below, or run `python -m llmledger serve-otlp` against another database.")
+        return
+    stats = service.stats()
+    if not stats.get("running"):
+        st.warning(f"The OTLP receiver is not running: {stats.get('last_error') or 'unknown reason'}")
+    rows = fmt.receiver_rows(stats)
+    st.dataframe(pd.DataFrame(rows, columns=["", "Value"]), hide_index=True, width="stretch",
+                 key="ingest_receiver_table")

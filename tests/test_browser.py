@@ -1,0 +1,198 @@
+"""The served app in headless Chromium: every page renders without an exception; screenshots.
+
+Starts `streamlit run app.py` on a free port against a temporary ledger pre-filled with demo data
+(and the embedded receiver on another free port), visits each page in app.PAGES, waits until the
+script has finished running, checks that no exception box shows, and writes a full-page screenshot
+to tests/artifacts/<page>.png. The app process is always terminated.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, free_port, subprocess_env
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+START_TIMEOUT_S = 120
+PAGE_TIMEOUT_MS = 120_000
+
+
+def app_pages() -> list[tuple[str, str]]:
+    """(file, title) from app.PAGES, read without running app.py (it calls st.navigation)."""
+    tree = ast.parse((ROOT / "app.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
+            return [(p, t) for p, t, _ in ast.literal_eval(node.value) if (ROOT / p).exists()]
+    raise AssertionError("app.py has no PAGES list")
+
+
+def url_path(page_file: str) -> str:
+    return Path(page_file).stem  # st.navigation's default url path for a page file
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    from llmledger.store.db import connect
+    from llmledger.telemetry import demo
+
+    path = tmp_path_factory.mktemp("browser") / "ledger.duckdb"
+    con = connect(path)
+    result = demo.generate(con, n_calls=4000)
+    assert result.calls_new > 3000
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def served_app(demo_db):
+    port, otlp_port = free_port(), free_port()
+    env = subprocess_env(LLMLEDGER_DB=demo_db, LLMLEDGER_RECEIVER="1", LLMLEDGER_OTLP_PORT=otlp_port,
+                         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log = open(demo_db.with_suffix(".streamlit.log"), "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + START_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"streamlit exited with {proc.returncode}: "
+                                     f"{demo_db.with_suffix('.streamlit.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise AssertionError("streamlit did not start serving in time")
+            time.sleep(0.5)
+        yield base, otlp_port
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(served_app, browser) -> str:
+    """The app's base URL, after one visit to "/": until app.py has run st.navigation once, a fresh
+    server resolves a deep link such as /calls by the pages/ folder instead of the app's navigation."""
+    base, _ = served_app
+    page = browser.new_page()
+    try:
+        page.goto(base, timeout=PAGE_TIMEOUT_MS)
+        wait_rendered(page)
+    finally:
+        page.close()
+    return base
+
+
+def wait_rendered(page) -> None:
+    """Until the app has drawn a title and its script is no longer running."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector("h1", timeout=PAGE_TIMEOUT_MS)
+    deadline = time.time() + PAGE_TIMEOUT_MS / 1000
+    quiet_since = None
+    while time.time() < deadline:
+        busy = page.evaluate(
+            "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
+            " return (w ? w.innerText : '') + '|' + document.querySelectorAll('[data-testid=\"stSkeleton\"]').length; }"
+        )
+        status, skeletons = busy.rsplit("|", 1)
+        if "Running" in status or int(skeletons):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.time()
+        elif time.time() - quiet_since > 2.0:  # settled: no rerun started meanwhile
+            break
+        time.sleep(0.25)
+    else:
+        raise AssertionError("page kept running past the timeout")
+
+
+def full_screenshot(page, path: Path) -> None:
+    """Streamlit scrolls inside its main container, so grow the viewport to its full height."""
+    height = page.evaluate(
+        "() => { const els = [...document.querySelectorAll('[data-testid=\"stMain\"], "
+        "[data-testid=\"stMainBlockContainer\"], [data-testid=\"stSidebarContent\"]')];"
+        " return Math.max(document.body.scrollHeight,"
+        " ...els.map(e => e.scrollHeight + e.getBoundingClientRect().top)); }"
+    )
+    page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 12000)})
+    page.wait_for_timeout(800)  # charts re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
+
+
+@pytest.mark.parametrize("page_file,title", app_pages())
+def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title):
+    base = app_url
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        page.goto(f"{base}/{url_path(page_file)}", timeout=PAGE_TIMEOUT_MS)
+        wait_rendered(page)
+        exceptions = page.locator('[data-testid="stException"]')
+        assert exceptions.count() == 0, exceptions.first.inner_text()
+        assert page.locator("h1").first.inner_text().strip(), "page has no title"
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert title in nav, f"sidebar shows {nav!r}, not the app's navigation"
+        if page_file == "pages/calls.py":
+            assert page.get_by_text("DEMO DATA").count() >= 1
+            page.wait_for_selector(".js-plotly-plot", timeout=PAGE_TIMEOUT_MS)
+            assert page.locator(".js-plotly-plot").count() >= 4
+        if page_file == "pages/ingest.py":
+            assert page.get_by_text("/v1/traces").count() >= 1  # the live receiver's endpoint
+        full_screenshot(page, artifacts / f"{url_path(page_file)}.png")
+    finally:
+        page.close()
+
+
+def test_calls_trace_drilldown_in_chromium(app_url, browser, artifacts):
+    """Open the Top traces tab and check the waterfall draws bars for the selected trace."""
+    base = app_url
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        page.goto(f"{base}/calls", timeout=PAGE_TIMEOUT_MS)
+        wait_rendered(page)
+        page.get_by_role("tab", name="Top traces").click()
+        page.wait_for_timeout(500)
+        wait_rendered(page)
+        plot = page.locator(".js-plotly-plot").filter(has_text="Trace ")
+        plot.first.wait_for(timeout=PAGE_TIMEOUT_MS)
+        assert plot.first.locator("g.point").count() >= 2  # one bar per span
+        full_screenshot(page, artifacts / "calls-top-traces.png")
+    finally:
+        page.close()
