@@ -296,12 +296,12 @@ def csv_sheet(text: str, name: str, effective_from: datetime | None = None, base
             rows.append(({k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}, f"CSV line {i}"))
     except csv.Error as exc:
         raise PricingError(f"sheet {name!r}: malformed CSV: {exc}") from None
+    if "model" not in cols:
+        raise PricingError(f"sheet {name!r}: the CSV needs a 'model' column")
     unknown = [c for c in cols if c not in USER_COLUMNS]
     if unknown:
         raise PricingError(f"sheet {name!r}: unknown CSV column(s) {', '.join(unknown)}; "
                            f"allowed: {', '.join(USER_COLUMNS)}")
-    if "model" not in cols:
-        raise PricingError(f"sheet {name!r}: the CSV needs a 'model' column")
     return user_sheet(rows, name, "csv", source, effective_from, base, discount_pct)
 
 
