@@ -69,6 +69,14 @@ def field_widget(f, uc: UseCase, i: int, models: list[str]):
     return st.number_input(label, key=key, help=help_, min_value=None, step=None, format="%g")
 
 
+MONEY = {c: st.column_config.NumberColumn(format="$%.2f") for c in (
+    "first_month_usd", "last_month_usd", "horizon_total_usd", "horizon_p90_usd", "monthly_budget_usd",
+    "cost_usd", "p50_usd", "p90_usd", "budget_usd", "actual_cost_usd", "planned_cost_usd")}
+MONEY |= {c: st.column_config.NumberColumn(format="$%.5f") for c in (
+    "cost_per_request_usd", "cost_per_call_at_plan_prices")}
+NUM = {c: st.column_config.NumberColumn(format="%.5g") for c in ("planned", "actual", "variance", "variance_pct")}
+NUM |= {"requests": st.column_config.NumberColumn(format="%.0f"), "share": st.column_config.NumberColumn(format="%.2f")}
+
 if "plan_pending" in st.session_state:
     _apply_pending()
 if "plan_rs" not in st.session_state:
@@ -99,13 +107,13 @@ with show_errors():
         names = [u.name for u in rs.use_cases]
         bar = st.columns([3, 1, 1, 1])
         idx = bar[0].selectbox("Use case", range(len(names)), format_func=lambda i: names[i], key="pf_uc") if names else None
-        if bar[1].button("➕ Add", key="pf_add", use_container_width=True):
+        if bar[1].button("Add", icon=":material/add:", key="pf_add", use_container_width=True):
             rs.use_cases.append(UseCase(name=f"Use case {len(names) + 1}"))
             open_plan(rs, len(names))
-        if idx is not None and bar[2].button("⧉ Duplicate", key="pf_dup", use_container_width=True):
+        if idx is not None and bar[2].button("Duplicate", icon=":material/content_copy:", key="pf_dup", use_container_width=True):
             rs.use_cases.append(rs.use_cases[idx].copy(name=names[idx] + " (copy)"))
             open_plan(rs, len(names))
-        if idx is not None and bar[3].button("🗑 Remove", key="pf_del", use_container_width=True):
+        if idx is not None and bar[3].button("Remove", icon=":material/delete:", key="pf_del", use_container_width=True):
             del rs.use_cases[idx]
             open_plan(rs, 0)
         if idx is not None:
@@ -136,7 +144,7 @@ with show_errors():
             st.success("No problems found in these requirements.")
         save = st.columns([3, 1])
         note = save[0].text_input("Version note", key="pf_note", placeholder="what changed")
-        if save[1].button("💾 Save new version", key="pf_save", type="primary", use_container_width=True):
+        if save[1].button("Save new version", icon=":material/save:", key="pf_save", type="primary", use_container_width=True):
             v = store.save(con, rs, note=note, prices=sheet)
             st.toast(f"Saved {rs.name} v{v}")
 
@@ -152,12 +160,9 @@ with show_errors():
                 st.info(n)
             if len(sl.eligible):
                 st.plotly_chart(charts.shortlist_chart(sl.eligible), key="pf_short_chart")
-            st.dataframe(sl.eligible, hide_index=True, key="pf_short_ok",
-                         column_config={"cost_per_request_usd": st.column_config.NumberColumn(format="$%.5f"),
-                                        "first_month_usd": st.column_config.NumberColumn(format="$%.2f"),
-                                        "horizon_total_usd": st.column_config.NumberColumn(format="$%.2f")})
+            st.dataframe(sl.eligible, hide_index=True, key="pf_short_ok", column_config=MONEY)
             st.subheader(f"Excluded ({len(sl.excluded)}) and why")
-            st.dataframe(sl.excluded, hide_index=True, key="pf_short_bad")
+            st.dataframe(sl.excluded, hide_index=True, key="pf_short_bad", column_config=MONEY)
 
     with t_proj:
         scen = st.radio("Scenario", proj.scenarios, horizontal=True, key="pf_scenario",
@@ -174,15 +179,15 @@ with show_errors():
             st.warning(n)
         st.plotly_chart(charts.projection_chart(proj, scen), key="pf_proj_chart")
         summary = proj.summary(scen)
-        st.dataframe(summary, hide_index=True, key="pf_proj_summary")
+        st.dataframe(summary, hide_index=True, key="pf_proj_summary", column_config=MONEY)
         if proj.use_cases:
             band_uc = st.selectbox("Use case detail (P50/P90 band from token samples)", proj.use_cases, key="pf_band_uc")
             st.plotly_chart(charts.use_case_band_chart(proj, band_uc, scen), key="pf_band_chart")
         st.subheader("Candidate models side by side")
         st.plotly_chart(charts.candidates_chart(proj), key="pf_cand_chart")
-        st.dataframe(proj.compare(), hide_index=True, key="pf_cand_table")
+        st.dataframe(proj.compare(), hide_index=True, key="pf_cand_table", column_config=MONEY)
         with st.expander("Month-by-month table"):
-            st.dataframe(proj.frame(scen), hide_index=True, key="pf_proj_frame")
+            st.dataframe(proj.frame(scen), hide_index=True, key="pf_proj_frame", column_config=MONEY | NUM)
 
     with t_pva:
         tagged = [u.name for u in rs.use_cases if u.feature_tag]
@@ -203,12 +208,12 @@ with show_errors():
                     pva = actuals.plan_vs_actual(con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1))
                     for n in pva.notes:
                         st.info(n)
-                    st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp")
+                    st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)
                     st.plotly_chart(charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost),
                                     key="pf_pva_waterfall")
                     st.markdown(actuals.EXPLANATION)
                     st.plotly_chart(charts.daily_chart(pva.by_day), key="pf_pva_daily")
-                    st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models")
+                    st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models", column_config=MONEY | NUM)
 
     with t_ver:
         saved = store.list_plans(con)
@@ -235,8 +240,8 @@ with show_errors():
                                  hide_index=True, key="pf_diff")
         with right:
             st.subheader("Export / import")
-            st.download_button("⬇ Markdown", store.to_markdown(rs), f"{rs.name}.md", key="pf_dl_md")
-            st.download_button("⬇ JSON", store.to_json(rs), f"{rs.name}.json", key="pf_dl_json")
+            st.download_button("Markdown", store.to_markdown(rs), f"{rs.name}.md", icon=":material/download:", key="pf_dl_md")
+            st.download_button("JSON", store.to_json(rs), f"{rs.name}.json", icon=":material/download:", key="pf_dl_json")
             up = st.file_uploader("Import a JSON export", type=["json"], key="pf_upload")
             if up is not None and st.button("Open imported plan", key="pf_import"):
                 open_plan(store.from_json_text(up.getvalue().decode("utf-8")))

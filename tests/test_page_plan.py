@@ -146,7 +146,7 @@ def test_plan_page_in_chromium(tmp_path, artifacts):
             b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"])
-            page = b.new_page(viewport={"width": 1500, "height": 1100})
+            page = b.new_page(viewport={"width": 1500, "height": 2600})
             page.goto(f"http://127.0.0.1:{port}/plan", timeout=120_000)
             page.wait_for_selector("text=Plan: from requirements to a monthly bill", timeout=120_000)
             page.wait_for_selector("text=Requests per day", timeout=120_000)

@@ -17,6 +17,7 @@ PRICES = {p.model: p for p in [
     ModelPrice("tiny-ctx", "acme", 0.05, 0.10, context_window=4_096, max_output=4_096),
     ModelPrice("smol-q4", "local", 0.0, 0.0, context_window=8_192, max_output=2_048, self_hosted=True),
     ModelPrice("mystery", "acme"),
+    ModelPrice("free-preview", "acme", 0.0, 0.0, context_window=1_000_000),
 ]}
 
 
@@ -36,7 +37,9 @@ def test_ranked_by_projected_cost_with_reasons_for_every_exclusion():
     assert mini["first_month_usd"] == pytest.approx(23.25)
     assert mini["horizon_total_usd"] == pytest.approx(0.00075 * 1000 * 365)
     assert dict(zip(s.excluded["model"], s.excluded["reasons"])) == {
-        "mystery": "no input/output price in this sheet"}
+        "mystery": "no input/output price in this sheet",
+        "free-preview": "listed at $0 (a free or preview entry, not a price to plan on)"}
+    assert s.eligible.set_index("model").loc["smol-q4", "note"] == "self-hosted: add hosting as a fixed cost"
 
 
 def test_context_max_output_and_modalities():
@@ -71,7 +74,7 @@ def test_latency_only_where_measured_and_business_targets():
     assert why["smol-q4"] == "measured p95 9,000 ms > SLO 3,000 ms"
     # big: 3000 × 2.5e-6 + 500 × 10e-6 = $0.0125 per request
     assert why["big"] == "$0.0125 per request > target $0.003"
-    assert set(s.eligible["note"]) == {"latency not measured"}
+    assert set(s.eligible["note"]) == {"latency not measured"}      # tiny-ctx and mini
     budget = shortlist(rs_with(monthly_budget_usd=100), "chat", PRICES)
     why_b = dict(zip(budget.excluded["model"], budget.excluded["reasons"]))
     assert why_b["big"] == "first month $387.50 > budget $100.00"      # 31,000 × $0.0125
@@ -90,3 +93,25 @@ def test_from_record_reads_per_token_and_per_million_prices():
     assert not p.self_hosted
     q = from_record({"model": "y.gguf", "provider": "local", "input_per_1m": 0, "output_per_1m": 0})
     assert q.self_hosted and q.priced
+
+
+def test_latency_measured_by_the_local_lab_excludes_a_slow_variant(con):
+    from llmledger.planning.shortlist import lab_latency
+
+    # Two timed runs of one variant, as the local lab records them: TTFT 200/300 ms, 50/40 tokens/s
+    for i, (ttft, tps) in enumerate(((200.0, 50.0), (300.0, 40.0))):
+        con.execute("INSERT INTO local_runs (run_id, batch_id, started_at, model, variant, ttft_ms, gen_tps) "
+                    "VALUES (?, 'b', now(), 'SmolLM2-135M-Instruct', 'Q4_1', ?, ?)", [f"r{i}", ttft, tps])
+    lat = lab_latency(con)
+    got = lat["SmolLM2-135M-Instruct-Q4_1"]
+    assert got.runs == 2
+    assert got.ttft_ms == pytest.approx(295.0)          # p95 of 200, 300 (linear interpolation)
+    assert got.ms_per_token == pytest.approx(24.75)     # p95 of 20 and 25 ms per token
+    prices = {"SmolLM2-135M-Instruct-Q4_1": ModelPrice("SmolLM2-135M-Instruct-Q4_1", "self-hosted", 0.02, 0.05,
+                                                       context_window=8192, max_output=2048, self_hosted=True)}
+    # 500 output tokens: 295 + 500 × 24.75 = 12,670 ms against a 5 s SLO
+    s = shortlist(rs_with(p95_latency_ms=5000), "chat", prices, lat)
+    assert s.excluded["reasons"][0] == "lab-estimated p95 12,670 ms > SLO 5,000 ms"
+    ok = shortlist(rs_with(p95_latency_ms=20_000), "chat", prices, lat)
+    assert ok.eligible["measured_p95_ms"][0] == pytest.approx(12_670)
+    assert ok.eligible["note"][0] == "self-hosted: add hosting as a fixed cost"

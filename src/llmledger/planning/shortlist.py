@@ -80,6 +80,8 @@ def reasons_for(uc: UseCase, p: ModelPrice, lat: Latency | None, cpr: float, fir
     r: list[str] = []
     if not p.priced:
         r.append("no input/output price in this sheet")
+    elif not p.self_hosted and p.input_per_1m == 0 and p.output_per_1m == 0:
+        r.append("listed at $0 (a free or preview entry, not a price to plan on)")
     need = uc.required_context
     if p.context_window and need > p.context_window:
         r.append(f"context window {p.context_window:,} < {need:,.0f} needed")
@@ -142,7 +144,12 @@ def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
             bad.append({"model": n, "provider": p.provider, "first_month_usd": first[i],
                         "reasons": "; ".join(why)})
         else:
-            note = "" if lat is not None or not (uc.p95_latency_ms or uc.ttft_ms) else "latency not measured"
+            notes_ = []
+            if p.self_hosted:
+                notes_.append("self-hosted: add hosting as a fixed cost")
+            if lat is None and (uc.p95_latency_ms or uc.ttft_ms):
+                notes_.append("latency not measured")
+            note = "; ".join(notes_)
             ok.append({"model": n, "provider": p.provider, "cost_per_request_usd": cpr[i],
                        "first_month_usd": first[i], "horizon_total_usd": total[i],
                        "context_window": p.context_window, "max_output": p.max_output,
