@@ -239,12 +239,12 @@ def month_to_date(con, f: CallFilter, as_of: datetime | None = None) -> RunRate:
     elapsed = (upto - start).total_seconds() / 86400
     complete = upto >= month_end
     if complete:
-        projected = float(cost)
+        projected = float(cost or 0)
     elif elapsed < 1 / 24:
         projected = None
     else:
-        projected = float(cost) / elapsed * days
-    return RunRate(start.date(), days, upto, elapsed, float(cost), int(calls), int(unpriced),
+        projected = float(cost or 0) / elapsed * days
+    return RunRate(start.date(), days, upto, elapsed, float(cost or 0), int(calls or 0), int(unpriced or 0),
                    projected, complete)
 
 
