@@ -125,3 +125,34 @@ def test_golden_prices(genai_sheet):
     assert rate >= 0.985
     assert set(classes) == {"modality", "time_of_day"}
     assert classes["modality"] == 44 and classes["time_of_day"] == 3
+
+
+def _generations(x):
+    if isinstance(x, dict):
+        if isinstance(x.get("usageDetails"), dict) and x["usageDetails"]:
+            yield x
+        for v in x.values():
+            yield from _generations(v)
+    elif isinstance(x, list):
+        for v in x:
+            yield from _generations(v)
+
+
+def test_langfuse_usage_details_from_framework_traces():
+    """Langfuse's stored usageDetails (42+ real generations): input/output with OTel semantics
+    must add up to Langfuse's own `total`, with cache reads inside input, reasoning inside output."""
+    from llmledger.pricing.usage import langfuse_usage
+
+    seen = with_reasoning = 0
+    for f in sorted((ROOT / "tests/data/framework-traces").glob("*.trace.json")):
+        for gen in _generations(json.loads(f.read_text())):
+            d = gen["usageDetails"]
+            u = to_call_usage(langfuse_usage(d))
+            if "total" in d and u.output_tokens is not None:
+                assert (u.input_tokens or 0) + u.output_tokens == d["total"], (f.name, d)
+            if u.reasoning_tokens:
+                with_reasoning += 1
+                assert u.reasoning_tokens <= u.output_tokens
+            seen += 1
+    print(f"\nLangfuse usageDetails checked: {seen} generations, {with_reasoning} with reasoning tokens")
+    assert seen >= 42 and with_reasoning >= 1

@@ -22,11 +22,10 @@ from llmledger.pricing.matching import clause_match
 
 GENAI_DATA = PROJECT_ROOT / "data" / "pricing" / "genai-prices" / "data.json"
 
-#: Langfuse / LiteLLM usage blobs, which carry no `usage` root of a provider format.
-_LANGFUSE_KEYS = {"input": "input_tokens", "output": "output_tokens", "input_cached_tokens": "cache_read_tokens",
-                  "input_cache_read": "cache_read_tokens", "cache_read_input_tokens": "cache_read_tokens",
-                  "input_cache_creation": "cache_write_tokens", "cache_creation_input_tokens": "cache_write_tokens",
-                  "output_reasoning_tokens": "output_reasoning_tokens", "output_reasoning": "output_reasoning_tokens"}
+#: Langfuse usageDetails keys (and OpenInference-style details) -> genai-prices usage keys.
+_LF_CACHE_READ = ("input_cache_read", "input_cached_tokens", "cache_read_input_tokens", "prompt_details.cache_read")
+_LF_CACHE_WRITE = ("input_cache_creation", "cache_creation_input_tokens", "prompt_details.cache_write")
+_LF_REASONING = ("output_reasoning", "output_reasoning_tokens", "completion_details.reasoning")
 
 
 class ExtractionError(ValueError):
@@ -194,18 +193,37 @@ def _provider_for_model(model: str) -> str | None:
 
 def _looks_langfuse(body: Mapping) -> bool:
     u = body.get("usage") if isinstance(body.get("usage"), Mapping) else body
-    return isinstance(u, Mapping) and "input" in u and "output" in u and "input_tokens" not in u
+    return (isinstance(u, Mapping) and "input" in u and "input_tokens" not in u and "prompt_tokens" not in u
+            and "inputTokens" not in u)
+
+
+def langfuse_usage(details: Mapping) -> dict[str, int]:
+    """Langfuse `usageDetails` -> usage keys with OTel semantics. Langfuse keeps disjoint buckets
+    (`input` excludes cache reads, `output` excludes reasoning; `total` is their sum); when the
+    buckets do not add up to `total` but input + output does, the details are already inside. A
+    total above input + output is output the provider billed without itemising it (Gemini's
+    thinking on Vertex): it is added to output as reasoning."""
+    vals = {k: v for k, v in details.items() if _is_int(v)}
+    parts = {k: v for k, v in vals.items() if k != "total"}
+    ins = sum(v for k, v in parts.items() if k.startswith(("input", "prompt_details.")))
+    outs = sum(v for k, v in parts.items() if k.startswith(("output", "completion_details.")))
+    nested = "total" in vals and ins + outs != vals["total"] and vals.get("input", 0) + vals.get("output", 0) == vals["total"]
+    out = {
+        "input_tokens": vals.get("input", 0) if nested else ins,
+        "output_tokens": vals.get("output", 0) if nested else outs,
+        "cache_read_tokens": sum(vals.get(k, 0) for k in _LF_CACHE_READ),
+        "cache_write_tokens": sum(v for k, v in vals.items() if k in _LF_CACHE_WRITE or k.startswith("input_cache_creation_")),
+        "output_reasoning_tokens": sum(vals.get(k, 0) for k in _LF_REASONING),
+    }
+    hidden = vals.get("total", 0) - out["input_tokens"] - out["output_tokens"]
+    if hidden > 0 and "output" in vals:  # e.g. Vertex Gemini: thinking tokens counted only in total
+        out["output_tokens"] += hidden
+        out["output_reasoning_tokens"] += hidden
+    return {k: v for k, v in out.items() if v}
 
 
 def _langfuse_usage(body: Mapping) -> dict[str, int]:
-    u = body.get("usage") if isinstance(body.get("usage"), Mapping) else body
-    out: dict[str, int] = {}
-    for k, dest in _LANGFUSE_KEYS.items():
-        if _is_int(u.get(k)) and dest not in out:
-            out[dest] = u[k]
-    # Langfuse's `input` is the uncached part: fold cache into input (OTel semantics).
-    out["input_tokens"] = out.get("input_tokens", 0) + out.get("cache_read_tokens", 0) + out.get("cache_write_tokens", 0)
-    return {k: v for k, v in out.items() if v}
+    return langfuse_usage(body.get("usage") if isinstance(body.get("usage"), Mapping) else body)
 
 
 def to_call_usage(usage: dict[str, int]) -> CallUsage:
