@@ -173,8 +173,9 @@ with show_errors():
         m[1].metric("Last month", f"${tot[-1]:,.0f}")
         m[2].metric(f"{rs.horizon_months}-month total", f"${tot.sum():,.0f}",
                     help=f"P90 ${proj.total_p90(scen).sum():,.0f}")
-        breach = proj.compare().set_index("scenario").loc[scen, "budget_exceeded_in"]
-        m[3].metric("Budget exceeded in", breach or "never")
+        m[3].metric("Budget exceeded in", proj.budget_breach(scen) or "never",
+                    help="First month the budgeted use cases together cost more than their summed budgets; "
+                         "per use case in the table below.")
         for n in proj.notes:
             st.warning(n)
         st.plotly_chart(charts.projection_chart(proj, scen), key="pf_proj_chart")

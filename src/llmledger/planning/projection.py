@@ -99,19 +99,24 @@ class Projection:
             "budget_exceeded_in": [self.months[i] if i >= 0 else None for i in breach],
         })
 
+    def budget_breach(self, scenario: str = PLAN) -> str | None:
+        """First month the budgeted use cases together cost more than their summed budgets."""
+        s = self.scenario_index(scenario)
+        budgeted = ~np.isnan(self.budget)
+        if not budgeted.any():
+            return None
+        i = first_breach(np.nansum(self.cost[s][budgeted], axis=0)[None, :],
+                         np.array([self.budget[budgeted].sum()]))[0]
+        return self.months[i] if i >= 0 else None
+
     def compare(self) -> pd.DataFrame:
         """Side by side of the scenarios: horizon total, first/last month, budget breach."""
         rows = []
-        budgeted = ~np.isnan(self.budget)
         for sc in self.scenarios:
             s = self.scenario_index(sc)
             tot = self.total(sc)
             priced = int((~np.isnan(self.cost[s, :, 0])).sum())
-            bmonth = None
-            if budgeted.any():
-                i = first_breach(np.nansum(self.cost[s][budgeted], axis=0)[None, :],
-                                 np.array([self.budget[budgeted].sum()]))[0]
-                bmonth = self.months[i] if i >= 0 else None
+            bmonth = self.budget_breach(sc)
             rows.append({"scenario": sc, "first_month_usd": tot[0], "last_month_usd": tot[-1],
                          "horizon_total_usd": tot.sum(), "horizon_p90_usd": self.total_p90(sc).sum(),
                          "use_cases_priced": f"{priced}/{len(self.use_cases)}",
