@@ -33,6 +33,7 @@ PROTOBUF = (".pb", ".binpb", ".protobuf")
 EXTENSIONS = JSONL + JSON + PROTOBUF
 CHUNK_BYTES = 16 * 1024 * 1024
 CHUNK_SPANS = 50_000
+GROUP_SPANS = 50_000
 
 Progress = Callable[[int, int, str], None]
 
@@ -82,16 +83,17 @@ class _Ticker:
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | Path],
                  progress: Progress | None = None) -> loader.LoadResult:
-    """Import files and folders; progress(done_bytes, total_bytes, message) after each chunk."""
+    """Import files and folders; progress(done_bytes, total_bytes, message) as it goes."""
     files = expand(paths)
     sizes = [_size(f) for f in files]
     tick = _Ticker(sum(sizes), progress)
-    result = loader.LoadResult()
+    group = _Group(con, tick)
     for f, size in zip(files, sizes):
-        _one(con, str(f), lambda f=f: open(f, "rb"), size, f"file:{f.name}", result, tick)
+        _one(con, str(f), lambda f=f: open(f, "rb"), size, f"file:{f.name}", group, tick)
+    group.flush()
     if progress:
         progress(tick.total, tick.total, f"done: {len(files)} file(s)")
-    return result
+    return group.result
 
 
 def ingest_blobs(con: duckdb.DuckDBPyConnection, blobs: Iterable[tuple[str, bytes]], source: str,
@@ -99,12 +101,13 @@ def ingest_blobs(con: duckdb.DuckDBPyConnection, blobs: Iterable[tuple[str, byte
     """Import in-memory files (uploads): (name, bytes) pairs, typed by their names like files."""
     blobs = list(blobs)
     tick = _Ticker(sum(len(b) for _, b in blobs), progress)
-    result = loader.LoadResult()
+    group = _Group(con, tick)
     for name, data in blobs:
-        _one(con, name, lambda d=data: io.BytesIO(d), len(data), f"{source}:{name}", result, tick)
+        _one(con, name, lambda d=data: io.BytesIO(d), len(data), f"{source}:{name}", group, tick)
+    group.flush()
     if progress:
         progress(tick.total, tick.total, f"done: {len(blobs)} file(s)")
-    return result
+    return group.result
 
 
 def _size(p: Path) -> int:
@@ -114,10 +117,47 @@ def _size(p: Path) -> int:
         return 0
 
 
-def _one(con, name: str, opener, size: int, source: str, result: loader.LoadResult, tick: _Ticker) -> None:
-    """Import one file into `result`; every file-level failure becomes a reject."""
+class _Group:
+    """Chunks of one or more files, committed together once GROUP_SPANS spans are waiting.
+
+    One transaction per chunk would spend most of the time on per-transaction work (commit,
+    attribution, duplicate checks) when files are small; each chunk keeps its own batch id.
+    """
+
+    def __init__(self, con, tick: _Ticker):
+        self.con, self.tick = con, tick
+        self.result = loader.LoadResult()
+        self.batches: list[loader.Batch] = []
+        self.ids: set[str] = set()
+        self.spans = 0
+
+    def add(self, batch: loader.Batch) -> None:
+        if batch.batch_id in self.ids:  # the same content twice in one import
+            self.result.add(loader.LoadResult(spans_read=len(batch.decoded.spans) + len(batch.decoded.rejects),
+                                              duplicates=len(batch.decoded.spans)))
+            return
+        self.batches.append(batch)
+        self.ids.add(batch.batch_id)
+        self.spans += len(batch.decoded.spans)
+        if self.spans >= GROUP_SPANS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batches:
+            return
+        try:
+            self.result.add(loader.load_batches(self.con, self.batches))
+        except duckdb.Error as exc:
+            raise StoreError(f"loading {len(self.batches)} chunk(s) failed: {exc}") from exc
+        self.tick(0, f"loaded {self.result.spans_new} new spans")
+        self.batches, self.ids, self.spans = [], set(), 0
+
+
+def _one(con, name: str, opener, size: int, source: str, group: _Group, tick: _Ticker) -> None:
+    """Queue one file's chunks on `group`; every file-level failure becomes a reject."""
     kind, gz = kind_of(name)
     before = tick.done
+    result = group.result
     try:
         if kind is None:
             raise PayloadError("unknown file type (expected .json, .jsonl, .pb, optionally .gz)")
@@ -133,18 +173,14 @@ def _one(con, name: str, opener, size: int, source: str, result: loader.LoadResu
             chunks = _jsonl_chunks(opener, gz, tick, known)
         else:
             chunks = _whole_chunks(opener, kind, gz)
-        got = loader.LoadResult()
         for index, decoded in chunks:
             if isinstance(decoded, _Known):  # imported before: count, don't decode or load
-                got.duplicates += decoded.spans
-                got.spans_read += decoded.read
+                result.duplicates += decoded.spans
+                result.spans_read += decoded.read
                 continue
             decoded.rejects = [f"{name}: {r}" for r in decoded.rejects]
-            got.add(loader.load_batches(con, [loader.Batch(decoded, f"file:{digest}:{index}", source)]))
-            if kind != "jsonl":
-                tick(0, f"{name}: {got.spans_read} spans")
-        got.files_read = 1
-        result.add(got)
+            group.add(loader.Batch(decoded, f"file:{digest}:{index}", source))
+        result.files_read += 1
     except PayloadError as exc:
         result.files_failed += 1
         msg = exc.msg if exc.msg.startswith(name) else f"{name}: {exc.msg}"
@@ -152,9 +188,7 @@ def _one(con, name: str, opener, size: int, source: str, result: loader.LoadResu
     except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         result.files_failed += 1
         result.rejects.append(f"{name}: cannot read ({exc})")
-    except duckdb.Error as exc:
-        raise StoreError(f"loading {name} failed: {exc}") from exc
-    tick(max(0, size - (tick.done - before)), f"{name}: done")
+    tick(max(0, size - (tick.done - before)), f"{name}: read")
 
 
 class _Known:

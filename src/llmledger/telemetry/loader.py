@@ -61,8 +61,27 @@ def _is_demo(resource: dict) -> bool:
     return v is True or str(v).lower() in ("true", "1")
 
 
-def _dumps(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+try:
+    import orjson
+
+    _OPTS = orjson.OPT_NON_STR_KEYS
+
+    def _dumps(obj) -> str:
+        # orjson also writes NaN/Infinity as null, which keeps the JSON columns valid.
+        try:
+            return orjson.dumps(obj, default=str, option=_OPTS).decode()
+        except TypeError:  # e.g. an integer past 64 bits
+            return _std_dumps(obj)
+except ImportError:  # pragma: no cover
+    def _dumps(obj) -> str:
+        return _std_dumps(obj)
+
+
+def _std_dumps(obj) -> str:
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
+    # The stdlib writes NaN/Infinity, which is not JSON; DuckDB's JSON type would refuse the batch.
+    return text if "NaN" not in text and "Infinity" not in text else json.dumps(
+        json.loads(text, parse_constant=lambda _: None), separators=(",", ":"), ensure_ascii=False)
 
 
 _CALL_FIELDS = ("provider", "operation", "request_model", "response_model", "input_tokens",
@@ -209,10 +228,11 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadRe
             "SELECT batch_id FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()}
         todo = []
         for b in batches:
-            if b.batch_id in done:
+            if b.batch_id in done:  # loaded before, or twice in this list
                 result.duplicates += len(b.decoded.spans)
             else:
                 todo.append(b)
+                done.add(b.batch_id)
         if not todo:
             result.already_loaded = True
             return result

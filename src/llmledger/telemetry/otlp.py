@@ -18,6 +18,18 @@ from typing import Any, Iterable, Iterator
 
 from llmledger.errors import PayloadError
 
+try:  # 2-3x faster parsing; the stdlib parser stays the fallback and gives the error messages
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover
+    _fast_loads = json.loads
+
+
+def _loads(text: str | bytes) -> Any:
+    try:
+        return _fast_loads(text)
+    except ValueError:
+        return json.loads(text)  # raises the stdlib's error (and accepts what orjson refuses)
+
 KINDS = ["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
 STATUS = ["UNSET", "OK", "ERROR"]
 
@@ -220,7 +232,7 @@ def decode_json(body: bytes | str) -> Decoded:
     except UnicodeDecodeError as exc:
         raise PayloadError(f"JSON body is not UTF-8: {exc}") from exc
     try:
-        return decode_json_request(json.loads(text))
+        return decode_json_request(_loads(text))
     except RecursionError as exc:
         raise PayloadError("JSON body is nested too deeply") from exc
     except json.JSONDecodeError as exc:
@@ -238,7 +250,7 @@ def decode_jsonl(lines: Iterable[str | bytes], first_line: int = 1) -> Decoded:
         if not line:
             continue
         try:
-            d = decode_json_request(json.loads(line))
+            d = decode_json_request(_loads(line))
         except RecursionError:
             rejects.append(f"line {n}: JSON nested too deeply")
             continue
@@ -272,7 +284,23 @@ def _pb_value(v) -> Any:
 
 
 def _pb_attrs(kvs) -> dict[str, Any]:
-    return {kv.key: _pb_value(kv.value) for kv in kvs}
+    # The hot loop of protobuf decoding: scalar values inline, nested ones through _pb_value.
+    out = {}
+    for kv in kvs:
+        v = kv.value
+        which = v.WhichOneof("value")
+        if which == "string_value":
+            out[kv.key] = v.string_value
+        elif which == "int_value":
+            out[kv.key] = v.int_value
+        elif which is None:
+            out[kv.key] = None
+        else:
+            out[kv.key] = _pb_value(v)
+    return out
+
+
+_NO_EVENTS: list = []
 
 
 def decode_protobuf(body: bytes) -> Decoded:
@@ -285,38 +313,40 @@ def decode_protobuf(body: bytes) -> Decoded:
         raise PayloadError(f"body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
     spans: list[Span] = []
     rejects: list[str] = []
+    append = spans.append
+    n_kinds = len(KINDS)
     for rs in req.resource_spans:
         resource = _pb_attrs(rs.resource.attributes)
         for ss in rs.scope_spans:
             sname, sver = ss.scope.name, ss.scope.version
             for s in ss.spans:
-                if len(s.trace_id) != 16 or not any(s.trace_id):
-                    rejects.append(f"span {s.span_id.hex() or '?'}: trace_id must be 16 non-zero bytes")
+                tid, sid = s.trace_id, s.span_id
+                if len(tid) != 16 or not any(tid):
+                    rejects.append(f"span {sid.hex() or '?'}: trace_id must be 16 non-zero bytes")
                     continue
-                if len(s.span_id) != 8 or not any(s.span_id):
-                    rejects.append(f"span {s.span_id.hex() or '?'}: span_id must be 8 non-zero bytes")
+                if len(sid) != 8 or not any(sid):
+                    rejects.append(f"span {sid.hex() or '?'}: span_id must be 8 non-zero bytes")
                     continue
-                spans.append(
-                    Span(
-                        trace_id=s.trace_id.hex(),
-                        span_id=s.span_id.hex(),
-                        parent_span_id=s.parent_span_id.hex() if s.parent_span_id else None,
-                        name=s.name,
-                        kind=KINDS[s.kind] if 0 <= s.kind < len(KINDS) else "UNSPECIFIED",
-                        start_ns=s.start_time_unix_nano,
-                        end_ns=s.end_time_unix_nano,
-                        status_code=STATUS[s.status.code] if 0 <= s.status.code < 3 else "UNSET",
-                        status_message=s.status.message or None,
-                        attributes=_pb_attrs(s.attributes),
-                        resource=resource,
-                        scope_name=sname,
-                        scope_version=sver,
-                        events=[
-                            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _pb_attrs(e.attributes)}
-                            for e in s.events
-                        ],
-                    )
-                )
+                parent = s.parent_span_id
+                kind = s.kind
+                status = s.status
+                code = status.code
+                append(Span(
+                    tid.hex(), sid.hex(),
+                    parent.hex() if len(parent) == 8 and any(parent) else None,
+                    s.name,
+                    KINDS[kind] if 0 <= kind < n_kinds else "UNSPECIFIED",
+                    s.start_time_unix_nano,
+                    s.end_time_unix_nano,
+                    STATUS[code] if 0 <= code < 3 else "UNSET",
+                    status.message or None,
+                    _pb_attrs(s.attributes),
+                    resource,
+                    sname,
+                    sver,
+                    [{"name": e.name, "time_ns": e.time_unix_nano, "attributes": _pb_attrs(e.attributes)}
+                     for e in s.events] if len(s.events) else _NO_EVENTS,
+                ))
     return Decoded(spans, rejects)
 
 
