@@ -179,6 +179,8 @@ def spend_breakdown(con, f: CallFilter, group_by: str, top_n: int = 10) -> pd.Da
         other = {c: rest[c].sum(min_count=1) for c in _SUMMED}
         other["grp"] = OTHER
         df = pd.concat([df.iloc[: int(top_n)], pd.DataFrame([other])], ignore_index=True)
+    for c in ("calls", "ok_calls", "priced_calls", "unpriced_calls", "ok_priced_calls", "tokens"):
+        df[c] = df[c].fillna(0).astype("int64")
     df["cost_per_ok_call"] = df["ok_cost_usd"] / df["ok_priced_calls"].where(df["ok_priced_calls"] > 0)
     total = df["cost_usd"].sum(skipna=True)
     df["share"] = df["cost_usd"] / total if total else float("nan")
