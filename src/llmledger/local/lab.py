@@ -56,11 +56,11 @@ class TextStream:
     def __init__(self, emit: Callable[[str], None], interval_s: float = 0.1):
         self.emit, self.interval_s = emit, interval_s
         self.parts: list[str] = []
-        self._last = 0.0
+        self._last = float("-inf")
 
     def reset(self) -> None:
         self.parts.clear()
-        self._last = 0.0
+        self._last = float("-inf")
 
     def __call__(self, piece: str) -> None:
         self.parts.append(piece)

@@ -97,13 +97,12 @@ def capacity_mtok_per_month(r: LocalRates, output_share) -> Decimal:
 def break_even_mtok(r: LocalRates, api_input_mtok, api_output_mtok, output_share) -> Decimal | None:
     """Monthly volume (M tokens) above which one always-on machine is cheaper than the API.
 
-    None when the machine never wins: either the API is cheaper per token even at full
-    utilisation, or the break-even volume exceeds what one machine can serve."""
+    None when the machine never wins: the API is cheaper per token even at full utilisation
+    (equivalently, the break-even volume would exceed what one machine can serve)."""
     api = api_mtok(api_input_mtok, api_output_mtok, output_share)
     if api <= 0 or api <= r.blended_mtok(output_share):
         return None
-    volume = HOURS_PER_MONTH * r.usd_per_hour / api
-    return volume if volume <= capacity_mtok_per_month(r, output_share) else None
+    return HOURS_PER_MONTH * r.usd_per_hour / api
 
 
 def break_even_curve(r: LocalRates, apis: dict[str, tuple], output_share, max_mtok=None, points: int = 60) -> list[dict]:
