@@ -77,6 +77,159 @@ MONEY |= {c: st.column_config.NumberColumn(format="$%.5f") for c in (
 NUM = {c: st.column_config.NumberColumn(format="%.5g") for c in ("planned", "actual", "variance", "variance_pct")}
 NUM |= {"requests": st.column_config.NumberColumn(format="%.0f"), "share": st.column_config.NumberColumn(format="%.2f")}
 
+def headline(rs, proj, scen: str = PLAN) -> None:
+    tot, tag = proj.total(scen), "" if scen == PLAN else f" · {scen}"
+    m = st.columns(4)
+    m[0].metric("First month" + tag, f"${tot[0]:,.0f}")
+    m[1].metric("Last month" + tag, f"${tot[-1]:,.0f}")
+    m[2].metric(f"{rs.horizon_months}-month total" + tag, f"${tot.sum():,.0f}",
+                help=f"P90 ${proj.total_p90(scen).sum():,.0f}")
+    m[3].metric("Budget exceeded in" + tag, proj.budget_breach(scen) or "never",
+                help="First month the budgeted use cases together cost more than their summed budgets.")
+
+
+def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
+    names = [u.name for u in rs.use_cases]
+    bar = st.columns([3, 1, 1, 1])
+    idx = bar[0].selectbox("Use case", range(len(names)), format_func=lambda i: names[i], key="pf_uc") if names else None
+    if bar[1].button("Add", icon=":material/add:", key="pf_add", use_container_width=True):
+        rs.use_cases.append(UseCase(name=f"Use case {len(names) + 1}"))
+        open_plan(rs, len(names))
+    if idx is not None and bar[2].button("Duplicate", icon=":material/content_copy:", key="pf_dup", use_container_width=True):
+        rs.use_cases.append(rs.use_cases[idx].copy(name=names[idx] + " (copy)"))
+        open_plan(rs, len(names))
+    if idx is not None and bar[3].button("Remove", icon=":material/delete:", key="pf_del", use_container_width=True):
+        del rs.use_cases[idx]
+        open_plan(rs, 0)
+    if idx is not None:
+        uc = rs.use_cases[idx]
+        cols = st.columns(4)
+        for col, group in zip(cols, GROUPS):
+            col.subheader(group)
+            with col:
+                for f in use_case_fields(group):
+                    raw = field_widget(f, uc, idx, models)
+                    try:
+                        setattr(uc, f.name, from_form(f.name, raw))
+                    except ValueError as exc:
+                        st.error(f"{f.metadata['label']}: {exc}")
+        with st.expander("Measure input tokens from sample prompts (tokenizer registry)"):
+            text = st.text_area("Sample prompts, separated by a line containing only ---", key=f"plan_prompts_{idx}")
+            if st.button("Measure", key=f"pf_measure_{idx}"):
+                counts, tok, exact = measure_prompts(split_prompts(text), model=uc.model or None)
+                uc.input_token_samples = counts
+                st.session_state[f"plan_measured_{idx}"] = f"{len(counts)} prompt(s) with {tok}" + ("" if exact else " (approximate)")
+                open_plan(rs, idx)
+            if f"plan_measured_{idx}" in st.session_state:
+                st.caption("Measured " + st.session_state[f"plan_measured_{idx}"])
+    issues = validate(rs, sheet)
+    for i in issues:
+        (st.error if i.level == "error" else st.warning)(str(i))
+    if not issues:
+        st.success("No problems found in these requirements.")
+    save = st.columns([3, 1])
+    note = save[0].text_input("Version note", key="pf_note", placeholder="what changed")
+    if save[1].button("Save new version", icon=":material/save:", key="pf_save", type="primary", use_container_width=True):
+        v = store.save(con, rs, note=note, prices=sheet)
+        st.toast(f"Saved {rs.name} v{v}")
+
+
+def shortlist_tab(rs, sheet: dict, con) -> None:
+    if rs.use_cases:
+        which = st.selectbox("Use case", [u.name for u in rs.use_cases], key="pf_short_uc")
+        sl = shortlist(rs, which, sheet, lab_latency(con))
+        st.markdown(f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of *{which}*, "
+                    "cheapest first over the horizon.")
+        for n in sl.notes:
+            st.info(n)
+        if len(sl.eligible):
+            st.plotly_chart(charts.shortlist_chart(sl.eligible), key="pf_short_chart")
+        st.dataframe(sl.eligible, hide_index=True, key="pf_short_ok", column_config=MONEY)
+        st.subheader(f"Excluded ({len(sl.excluded)}) and why")
+        st.dataframe(sl.excluded, hide_index=True, key="pf_short_bad", column_config=MONEY)
+
+
+def projection_tab(rs, proj) -> None:
+    scen = st.radio("Scenario", proj.scenarios, horizontal=True, key="pf_scenario",
+                    help="Plan: each use case under its selected model; otherwise one model for all.")
+    if scen != PLAN:
+        headline(rs, proj, scen)
+    for n in proj.notes:
+        st.warning(n)
+    st.plotly_chart(charts.projection_chart(proj, scen), key="pf_proj_chart")
+    summary = proj.summary(scen)
+    st.dataframe(summary, hide_index=True, key="pf_proj_summary", column_config=MONEY)
+    if proj.use_cases:
+        band_uc = st.selectbox("Use case detail (P50/P90 band from token samples)", proj.use_cases, key="pf_band_uc")
+        st.plotly_chart(charts.use_case_band_chart(proj, band_uc, scen), key="pf_band_chart")
+    st.subheader("Candidate models side by side")
+    st.plotly_chart(charts.candidates_chart(proj), key="pf_cand_chart")
+    st.dataframe(proj.compare(), hide_index=True, key="pf_cand_table", column_config=MONEY)
+    with st.expander("Month-by-month table"):
+        st.dataframe(proj.frame(scen), hide_index=True, key="pf_proj_frame", column_config=MONEY | NUM)
+
+
+def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
+    tagged = [u.name for u in rs.use_cases if u.feature_tag]
+    feats = actuals.features(con)
+    if not tagged:
+        st.info("Give a use case a telemetry feature tag (Technical column) to compare it with actual calls.")
+    else:
+        which = st.selectbox("Use case", tagged, key="pf_pva_uc")
+        tag = rs.use_case(which).feature_tag
+        span = actuals.feature_span(con, tag)
+        if span is None:
+            st.info(f"No calls carry feature '{tag}' yet. Features seen: "
+                    + (", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"))
+        else:
+            lo, hi, _ = span
+            period = st.date_input("Period", value=(lo, hi - dt.timedelta(days=1)), key="pf_pva_period")
+            if len(period) == 2:
+                pva = actuals.plan_vs_actual(con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1))
+                for n in pva.notes:
+                    st.info(n)
+                st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)
+                st.plotly_chart(charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost),
+                                key="pf_pva_waterfall")
+                st.markdown(actuals.EXPLANATION)
+                st.plotly_chart(charts.daily_chart(pva.by_day), key="pf_pva_daily")
+                st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models", column_config=MONEY | NUM)
+
+
+def versions_tab(rs, con) -> None:
+    saved = store.list_plans(con)
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Saved plans")
+        st.dataframe(saved, hide_index=True, key="pf_saved")
+        if len(saved):
+            pick = st.selectbox("Plan", list(saved["plan"]), key="pf_pick")
+            vers = store.list_versions(con, pick)
+            st.dataframe(vers, hide_index=True, key="pf_versions")
+            ver = st.selectbox("Version", list(vers["version"]), key="pf_ver")
+            b = st.columns(2)
+            if b[0].button("Open this version", key="pf_open"):
+                open_plan(store.load(con, pick, int(ver)))
+            new = b[1].text_input("Duplicate as", key="pf_dup_name", placeholder="new plan name")
+            if b[1].button("Duplicate", key="pf_dup_go") and new:
+                open_plan(store.duplicate(con, pick, new, int(ver)))
+            if len(vers) > 1:
+                va, vb = st.columns(2)
+                a = va.selectbox("Compare version", list(vers["version"]), index=1, key="pf_cmp_a")
+                z = vb.selectbox("with version", list(vers["version"]), index=0, key="pf_cmp_b")
+                st.dataframe(store.compare(store.load(con, pick, int(a)), store.load(con, pick, int(z))),
+                             hide_index=True, key="pf_diff")
+    with right:
+        st.subheader("Export / import")
+        st.download_button("Markdown", store.to_markdown(rs), f"{rs.name}.md", icon=":material/download:", key="pf_dl_md")
+        st.download_button("JSON", store.to_json(rs), f"{rs.name}.json", icon=":material/download:", key="pf_dl_json")
+        up = st.file_uploader("Import a JSON export", type=["json"], key="pf_upload")
+        if up is not None and st.button("Open imported plan", key="pf_import"):
+            open_plan(store.from_json_text(up.getvalue().decode("utf-8")))
+        with st.expander("Markdown preview"):
+            st.markdown(store.to_markdown(rs))
+
+
 if "plan_pending" in st.session_state:
     _apply_pending()
 if "plan_rs" not in st.session_state:
@@ -100,151 +253,18 @@ with show_errors():
                                    sorted(set(models) | set(rs.candidates)), default=rs.candidates,
                                    max_selections=MAX_CANDIDATES, key="pf_candidates")
 
-    t_req, t_short, t_proj, t_pva, t_ver = st.tabs(
-        ["Requirements", "Shortlist", "Projection", "Plan vs actual", "Versions & export"])
-
-    with t_req:
-        names = [u.name for u in rs.use_cases]
-        bar = st.columns([3, 1, 1, 1])
-        idx = bar[0].selectbox("Use case", range(len(names)), format_func=lambda i: names[i], key="pf_uc") if names else None
-        if bar[1].button("Add", icon=":material/add:", key="pf_add", use_container_width=True):
-            rs.use_cases.append(UseCase(name=f"Use case {len(names) + 1}"))
-            open_plan(rs, len(names))
-        if idx is not None and bar[2].button("Duplicate", icon=":material/content_copy:", key="pf_dup", use_container_width=True):
-            rs.use_cases.append(rs.use_cases[idx].copy(name=names[idx] + " (copy)"))
-            open_plan(rs, len(names))
-        if idx is not None and bar[3].button("Remove", icon=":material/delete:", key="pf_del", use_container_width=True):
-            del rs.use_cases[idx]
-            open_plan(rs, 0)
-        if idx is not None:
-            uc = rs.use_cases[idx]
-            cols = st.columns(4)
-            for col, group in zip(cols, GROUPS):
-                col.subheader(group)
-                with col:
-                    for f in use_case_fields(group):
-                        raw = field_widget(f, uc, idx, models)
-                        try:
-                            setattr(uc, f.name, from_form(f.name, raw))
-                        except ValueError as exc:
-                            st.error(f"{f.metadata['label']}: {exc}")
-            with st.expander("Measure input tokens from sample prompts (tokenizer registry)"):
-                text = st.text_area("Sample prompts, separated by a line containing only ---", key=f"plan_prompts_{idx}")
-                if st.button("Measure", key=f"pf_measure_{idx}"):
-                    counts, tok, exact = measure_prompts(split_prompts(text), model=uc.model or None)
-                    uc.input_token_samples = counts
-                    st.session_state[f"plan_measured_{idx}"] = f"{len(counts)} prompt(s) with {tok}" + ("" if exact else " (approximate)")
-                    open_plan(rs, idx)
-                if f"plan_measured_{idx}" in st.session_state:
-                    st.caption("Measured " + st.session_state[f"plan_measured_{idx}"])
-        issues = validate(rs, sheet)
-        for i in issues:
-            (st.error if i.level == "error" else st.warning)(str(i))
-        if not issues:
-            st.success("No problems found in these requirements.")
-        save = st.columns([3, 1])
-        note = save[0].text_input("Version note", key="pf_note", placeholder="what changed")
-        if save[1].button("Save new version", icon=":material/save:", key="pf_save", type="primary", use_container_width=True):
-            v = store.save(con, rs, note=note, prices=sheet)
-            st.toast(f"Saved {rs.name} v{v}")
-
+    top = st.container()    # the bill's headline, filled once the requirements are read
+    tabs = st.tabs(["Requirements", "Shortlist", "Projection", "Plan vs actual", "Versions & export"],
+                   key="pf_tab", on_change="rerun")     # only the open tab runs: edits stay fast
+    t_req, t_short, t_proj, t_pva, t_ver = tabs
+    if t_req.open:
+        with t_req:
+            requirements_tab(rs, sheet, models, con)
     proj = project(rs, sheet)
-
-    with t_short:
-        if rs.use_cases:
-            which = st.selectbox("Use case", [u.name for u in rs.use_cases], key="pf_short_uc")
-            sl = shortlist(rs, which, sheet, lab_latency(con))
-            st.markdown(f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of *{which}*, "
-                        "cheapest first over the horizon.")
-            for n in sl.notes:
-                st.info(n)
-            if len(sl.eligible):
-                st.plotly_chart(charts.shortlist_chart(sl.eligible), key="pf_short_chart")
-            st.dataframe(sl.eligible, hide_index=True, key="pf_short_ok", column_config=MONEY)
-            st.subheader(f"Excluded ({len(sl.excluded)}) and why")
-            st.dataframe(sl.excluded, hide_index=True, key="pf_short_bad", column_config=MONEY)
-
-    with t_proj:
-        scen = st.radio("Scenario", proj.scenarios, horizontal=True, key="pf_scenario",
-                        help="Plan: each use case under its selected model; otherwise one model for all.")
-        tot = proj.total(scen)
-        m = st.columns(4)
-        m[0].metric("First month", f"${tot[0]:,.0f}")
-        m[1].metric("Last month", f"${tot[-1]:,.0f}")
-        m[2].metric(f"{rs.horizon_months}-month total", f"${tot.sum():,.0f}",
-                    help=f"P90 ${proj.total_p90(scen).sum():,.0f}")
-        m[3].metric("Budget exceeded in", proj.budget_breach(scen) or "never",
-                    help="First month the budgeted use cases together cost more than their summed budgets; "
-                         "per use case in the table below.")
-        for n in proj.notes:
-            st.warning(n)
-        st.plotly_chart(charts.projection_chart(proj, scen), key="pf_proj_chart")
-        summary = proj.summary(scen)
-        st.dataframe(summary, hide_index=True, key="pf_proj_summary", column_config=MONEY)
-        if proj.use_cases:
-            band_uc = st.selectbox("Use case detail (P50/P90 band from token samples)", proj.use_cases, key="pf_band_uc")
-            st.plotly_chart(charts.use_case_band_chart(proj, band_uc, scen), key="pf_band_chart")
-        st.subheader("Candidate models side by side")
-        st.plotly_chart(charts.candidates_chart(proj), key="pf_cand_chart")
-        st.dataframe(proj.compare(), hide_index=True, key="pf_cand_table", column_config=MONEY)
-        with st.expander("Month-by-month table"):
-            st.dataframe(proj.frame(scen), hide_index=True, key="pf_proj_frame", column_config=MONEY | NUM)
-
-    with t_pva:
-        tagged = [u.name for u in rs.use_cases if u.feature_tag]
-        feats = actuals.features(con)
-        if not tagged:
-            st.info("Give a use case a telemetry feature tag (Technical column) to compare it with actual calls.")
-        else:
-            which = st.selectbox("Use case", tagged, key="pf_pva_uc")
-            tag = rs.use_case(which).feature_tag
-            span = actuals.feature_span(con, tag)
-            if span is None:
-                st.info(f"No calls carry feature '{tag}' yet. Features seen: "
-                        + (", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"))
-            else:
-                lo, hi, _ = span
-                period = st.date_input("Period", value=(lo, hi - dt.timedelta(days=1)), key="pf_pva_period")
-                if len(period) == 2:
-                    pva = actuals.plan_vs_actual(con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1))
-                    for n in pva.notes:
-                        st.info(n)
-                    st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)
-                    st.plotly_chart(charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost),
-                                    key="pf_pva_waterfall")
-                    st.markdown(actuals.EXPLANATION)
-                    st.plotly_chart(charts.daily_chart(pva.by_day), key="pf_pva_daily")
-                    st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models", column_config=MONEY | NUM)
-
-    with t_ver:
-        saved = store.list_plans(con)
-        left, right = st.columns(2)
-        with left:
-            st.subheader("Saved plans")
-            st.dataframe(saved, hide_index=True, key="pf_saved")
-            if len(saved):
-                pick = st.selectbox("Plan", list(saved["plan"]), key="pf_pick")
-                vers = store.list_versions(con, pick)
-                st.dataframe(vers, hide_index=True, key="pf_versions")
-                ver = st.selectbox("Version", list(vers["version"]), key="pf_ver")
-                b = st.columns(2)
-                if b[0].button("Open this version", key="pf_open"):
-                    open_plan(store.load(con, pick, int(ver)))
-                new = b[1].text_input("Duplicate as", key="pf_dup_name", placeholder="new plan name")
-                if b[1].button("Duplicate", key="pf_dup_go") and new:
-                    open_plan(store.duplicate(con, pick, new, int(ver)))
-                if len(vers) > 1:
-                    va, vb = st.columns(2)
-                    a = va.selectbox("Compare version", list(vers["version"]), index=1, key="pf_cmp_a")
-                    z = vb.selectbox("with version", list(vers["version"]), index=0, key="pf_cmp_b")
-                    st.dataframe(store.compare(store.load(con, pick, int(a)), store.load(con, pick, int(z))),
-                                 hide_index=True, key="pf_diff")
-        with right:
-            st.subheader("Export / import")
-            st.download_button("Markdown", store.to_markdown(rs), f"{rs.name}.md", icon=":material/download:", key="pf_dl_md")
-            st.download_button("JSON", store.to_json(rs), f"{rs.name}.json", icon=":material/download:", key="pf_dl_json")
-            up = st.file_uploader("Import a JSON export", type=["json"], key="pf_upload")
-            if up is not None and st.button("Open imported plan", key="pf_import"):
-                open_plan(store.from_json_text(up.getvalue().decode("utf-8")))
-            with st.expander("Markdown preview"):
-                st.markdown(store.to_markdown(rs))
+    with top:
+        headline(rs, proj)
+    for tab, draw, args in ((t_short, shortlist_tab, (rs, sheet, con)), (t_proj, projection_tab, (rs, proj)),
+                            (t_pva, plan_vs_actual_tab, (rs, sheet, con)), (t_ver, versions_tab, (rs, con))):
+        if tab.open:
+            with tab:
+                draw(*args)

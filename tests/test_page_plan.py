@@ -18,8 +18,18 @@ from conftest import ROOT, free_port, subprocess_env
 PAGE = str(ROOT / "pages" / "plan.py")
 
 
-def run_page() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180).run()
+def run_page(tab: str | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    if tab:
+        at.session_state["pf_tab"] = tab      # tabs run lazily: only the open one renders
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    at.session_state["pf_tab"] = tab
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -42,10 +52,23 @@ def test_page_renders_the_example_plan_with_a_bill():
     assert at.text_input(key="pf_0_name").value == "Support chat"
     assert metric(at, "First month").startswith("$")
     assert metric(at, "12-month total").startswith("$")
+    assert not at.get("plotly_chart")                  # hidden tabs did not run
+    open_tab(at, "Projection")
     scen = at.radio(key="pf_scenario")
     assert scen.options[0] == "Plan" and len(scen.options) == 5      # plan + 4 candidate models
     assert len(at.get("plotly_chart")) >= 3
     assert not at.error
+
+
+def test_shortlist_tab_ranks_models_and_explains_exclusions():
+    at = run_page("Shortlist")
+    ok = frame(at, "rank", "model", "horizon_total_usd")
+    assert list(ok["rank"][:3]) == [1, 2, 3]
+    assert ok["horizon_total_usd"].is_monotonic_increasing
+    bad = frame(at, "model", "reasons")
+    assert len(bad) > 0 and bad["reasons"].str.len().min() > 0
+    # the example's $2 monthly budget for support chat rules out the expensive models, with the reason shown
+    assert bad["reasons"].str.contains("> budget $2.00", regex=False).any()
 
 
 def test_validation_messages_appear_beside_the_form():
@@ -58,9 +81,11 @@ def test_validation_messages_appear_beside_the_form():
 
 
 def test_editing_changes_the_projection():
-    at = run_page()
+    at = run_page("Projection")
     before = frame(at, "use_case", "cost_per_request_usd").set_index("use_case")["horizon_total_usd"]
+    open_tab(at, "Requirements")
     at.number_input(key="pf_0_requests_per_day").set_value(10_000.0).run()      # 100 → 10,000 a day
+    open_tab(at, "Projection")
     after = frame(at, "use_case", "cost_per_request_usd").set_index("use_case")["horizon_total_usd"]
     assert after["Support chat"] == pytest.approx(100 * before["Support chat"])  # bill is linear in volume
     assert after["Document summaries"] == pytest.approx(before["Document summaries"])
@@ -79,7 +104,7 @@ def test_add_use_case_save_versions_and_compare(db_path):
     at.number_input(key="pf_2_requests_per_day").set_value(5000.0).run()
     at.button(key="pf_save").click().run()
     assert not at.exception
-    at.run()
+    open_tab(at, "Versions & export")
     vers = frame(at, "version", "note")
     assert list(vers["version"]) == [2, 1]
     diff = frame(at, "where", "field")
@@ -94,7 +119,7 @@ def test_plan_vs_actual_tab_on_demo_traffic(db_path):
     con = connect(db_path)
     demo.generate(con, n_calls=2500, days=45)
     con.close()
-    at = run_page()
+    at = run_page("Plan vs actual")
     cmp_ = frame(at, "metric", "planned").set_index("metric")
     assert cmp_.loc["calls", "actual"] > 0
     assert "How the variance is split" in "".join(m.value for m in at.markdown)
