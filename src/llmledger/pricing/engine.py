@@ -10,8 +10,8 @@ reasoning. So for one call, with the sheet's row for its service tier and long-c
                       prices reasoning apart (otherwise reasoning is simply part of output)
     + the per-request fee
 
-Every part is exact (DECIMAL(38,15) in SQL, Decimal in Python); cost_usd rounds the sum half away
-from zero to DECIMAL(18,9). A part with tokens but no price makes the cost NULL (Python: raises).
+Every part is exact (integer femto-dollars in SQL, Decimal in Python); cost_usd rounds the sum
+half up to DECIMAL(18,9). A part with tokens but no price makes the cost NULL (Python: raises).
 """
 
 from __future__ import annotations
@@ -116,12 +116,28 @@ ACTIVE_SHEET_SQL = "(SELECT coalesce(max(value), 'litellm') FROM settings WHERE 
 # {sheet} / {as_of}: a bound parameter or, for the view, the active-sheet subquery and NULL.
 # {swap_join} / {where}: empty, or joins/filters whose values are bound parameters.
 # {in_expr} etc.: the token columns (scaled for model swaps).
+#
+# Arithmetic is exact and in integers, because DuckDB rounds wide DECIMALs slowly: a price of
+# DECIMAL(18,9) USD per 1M tokens is an integer number of femto-dollars (1e-15 USD) per token, so
+# tokens x price is an exact BIGINT of femto-dollars; the sum is rounded half up to nano-dollars
+# and becomes DECIMAL(18,9). Calls above MAX_TOKENS tokens (garbage) get a NULL cost rather than an
+# overflow; importers refuse prices above $30,000 per 1M tokens for the same reason.
 PRICED_CALLS_TEMPLATE = """
 WITH sel AS (SELECT {sheet} AS sheet, CAST({as_of} AS TIMESTAMPTZ) AS as_of),
 vers AS (
-    SELECT v.version_id, v.sheet, v.effective_from,
-           lead(v.effective_from) OVER (ORDER BY v.effective_from) AS effective_to
+    SELECT v.version_id, v.sheet, v.effective_from
     FROM price_versions v JOIN sel ON v.sheet = sel.sheet
+),
+prices AS (
+    SELECT r.version_id, r.request_model, r.response_model, r.provider, r.model_id, r.match_kind,
+           p.above_input_tokens, p.upto_input_tokens,
+           CAST(CAST(p.input_mtok AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_in, CAST(CAST(p.output_mtok AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_out,
+           CAST(CAST(coalesce(p.cache_read_mtok, p.input_mtok) AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_cr,
+           CAST(CAST(coalesce(p.cache_write_mtok, p.input_mtok) AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_cw,
+           CAST(CAST(p.reasoning_mtok AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_rs,
+           CAST(CAST(p.request_usd AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS nano_req
+    FROM price_resolution r JOIN vers v ON v.version_id = r.version_id
+    JOIN model_prices p ON p.version_id = r.version_id AND p.model_id = r.model_id AND p.service_tier = 'standard'
 ),
 base AS (
     SELECT c.*, {model_req} AS k_req, {model_resp} AS k_resp, {model_prov} AS k_prov,
@@ -130,32 +146,31 @@ base AS (
     FROM calls c CROSS JOIN sel {swap_join}
     {where}
 ),
+bv AS (
+    SELECT b.*, v.sheet AS price_sheet, v.version_id AS price_version
+    FROM base b ASOF LEFT JOIN vers v ON b.price_at >= v.effective_from
+),
 j AS (
-    SELECT b.*, v.sheet AS price_sheet, v.version_id AS price_version, r.model_id AS priced_model,
-           r.match_kind, p.input_mtok, p.output_mtok, p.cache_read_mtok, p.cache_write_mtok,
-           p.reasoning_mtok, p.request_usd AS request_fee,
+    SELECT b.*, p.model_id AS priced_model, p.match_kind, p.f_in, p.f_out, p.f_cr, p.f_cw, p.f_rs, p.nano_req,
            greatest(coalesce(b.t_in, 0) - coalesce(b.cache_read_tokens, 0) - coalesce(b.cache_write_tokens, 0), 0) AS n_uncached,
            coalesce(b.cache_read_tokens, 0) AS n_cr, coalesce(b.cache_write_tokens, 0) AS n_cw,
-           CASE WHEN p.reasoning_mtok IS NULL THEN 0 ELSE least(coalesce(b.reasoning_tokens, 0), coalesce(b.t_out, 0)) END AS n_rs,
-           r.model_id IS NULL OR p.model_id IS NULL AS price_missing
-    FROM base b
-    LEFT JOIN vers v ON b.price_at >= v.effective_from AND (v.effective_to IS NULL OR b.price_at < v.effective_to)
-    LEFT JOIN price_resolution r ON r.version_id = v.version_id AND r.request_model = b.k_req
-         AND r.response_model = b.k_resp AND r.provider = b.k_prov
-    LEFT JOIN model_prices p ON p.version_id = v.version_id AND p.model_id = r.model_id
-         AND p.service_tier = 'standard'
+           CASE WHEN p.f_rs IS NULL THEN 0 ELSE least(coalesce(b.reasoning_tokens, 0), coalesce(b.t_out, 0)) END AS n_rs,
+           p.model_id IS NULL AS price_missing
+    FROM bv b
+    LEFT JOIN prices p ON p.version_id = b.price_version AND p.request_model = b.k_req
+         AND p.response_model = b.k_resp AND p.provider = b.k_prov
          AND (p.above_input_tokens = 0 OR coalesce(b.t_in, 0) > p.above_input_tokens)
          AND (p.upto_input_tokens IS NULL OR coalesce(b.t_in, 0) <= p.upto_input_tokens)
 ),
 x AS (
     SELECT j.*,
-        CASE WHEN n_uncached = 0 THEN 0 ELSE n_uncached * input_mtok * {m} END AS x_in,
-        CASE WHEN n_cr = 0 THEN 0 ELSE n_cr * coalesce(cache_read_mtok, input_mtok) * {m} END
-          + CASE WHEN n_cw = 0 THEN 0 ELSE n_cw * coalesce(cache_write_mtok, input_mtok) * {m} END AS x_cache,
-        CASE WHEN coalesce(t_out, 0) - n_rs = 0 THEN 0 ELSE (coalesce(t_out, 0) - n_rs) * output_mtok * {m} END
-          + CASE WHEN n_rs = 0 THEN 0 ELSE n_rs * reasoning_mtok * {m} END AS x_out,
-        coalesce(request_fee, 0) AS x_req,
-        price_missing OR (t_in IS NULL AND t_out IS NULL AND request_fee IS NULL) AS x_null
+        CASE WHEN n_uncached = 0 THEN 0 ELSE n_uncached * f_in END AS x_in,
+        CASE WHEN n_cr = 0 THEN 0 ELSE n_cr * f_cr END + CASE WHEN n_cw = 0 THEN 0 ELSE n_cw * f_cw END AS x_cache,
+        CASE WHEN coalesce(t_out, 0) - n_rs = 0 THEN 0 ELSE (coalesce(t_out, 0) - n_rs) * f_out END
+          + CASE WHEN n_rs = 0 THEN 0 ELSE n_rs * f_rs END AS x_out,
+        coalesce(nano_req, 0) AS x_req,
+        price_missing OR (t_in IS NULL AND t_out IS NULL AND nano_req IS NULL)
+          OR greatest(coalesce(t_in, 0), coalesce(t_out, 0)) > {max_tokens} AS x_null
     FROM j
 )
 SELECT trace_id, span_id, parent_span_id, start_time, duration_ms,
@@ -163,20 +178,29 @@ SELECT trace_id, span_id, parent_span_id, start_time, duration_ms,
        provider, operation, request_model, response_model,
        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens,
        usage_source, convention, status, reported_cost_usd,
-       CASE WHEN x_null THEN NULL ELSE CAST(x_in + x_cache + x_out + x_req AS DECIMAL(18, 9)) END AS cost_usd,
+       {cost} AS cost_usd,
        is_demo,
-       CASE WHEN x_null THEN NULL ELSE CAST(x_in AS DECIMAL(18, 9)) END AS input_cost_usd,
-       CASE WHEN x_null THEN NULL ELSE CAST(x_cache AS DECIMAL(18, 9)) END AS cache_cost_usd,
-       CASE WHEN x_null THEN NULL ELSE CAST(x_out AS DECIMAL(18, 9)) END AS output_cost_usd,
-       CASE WHEN x_null THEN NULL ELSE CAST(x_req AS DECIMAL(18, 9)) END AS request_cost_usd,
+       {in_cost} AS input_cost_usd,
+       {cache_cost} AS cache_cost_usd,
+       {out_cost} AS output_cost_usd,
+       {req_cost} AS request_cost_usd,
        price_missing,
-       CASE WHEN x_null THEN NULL ELSE CAST(x_in + x_cache + x_out + x_req AS DECIMAL(18, 9)) END
-         - reported_cost_usd AS cost_diff_usd,
+       {cost} - reported_cost_usd AS cost_diff_usd,
        price_sheet, price_version, priced_model, match_kind, token_mapping, t_in AS priced_input_tokens,
        t_out AS priced_output_tokens
 FROM x
 """
-_M = "CAST(0.000001 AS DECIMAL(7, 6))"
+MAX_TOKENS = 100_000_000
+
+
+def _nano(expr: str) -> str:
+    """nano-dollars (BIGINT) -> DECIMAL(18,9) without a slow wide-decimal rounding; NULL when x_null."""
+    return f"(CASE WHEN x_null THEN NULL ELSE CAST({expr} AS DECIMAL(18, 0)) * CAST(0.000000001 AS DECIMAL(10, 9)) END)"
+
+
+_COSTS = dict(cost=_nano("(x_in + x_cache + x_out + 500000) // 1000000 + x_req"),
+              in_cost=_nano("(x_in + 500000) // 1000000"), cache_cost=_nano("(x_cache + 500000) // 1000000"),
+              out_cost=_nano("(x_out + 500000) // 1000000"), req_cost=_nano("x_req"))
 _PLAIN = dict(model_req="coalesce(c.request_model, '')", model_resp="coalesce(c.response_model, '')",
               model_prov="coalesce(c.provider, '')", in_expr="c.input_tokens", out_expr="c.output_tokens",
               token_mapping="CAST(NULL AS VARCHAR)", swap_join="")
@@ -189,7 +213,8 @@ def query_frame(con, sql: str, params: list | None = None):
 
 def _render(sheet: str, as_of: str, where: str = "", **over) -> str:
     parts = dict(_PLAIN, **over)
-    return PRICED_CALLS_TEMPLATE.format(sheet=sheet, as_of=as_of, where=where, m=_M, **parts)
+    return PRICED_CALLS_TEMPLATE.format(sheet=sheet, as_of=as_of, where=where, max_tokens=MAX_TOKENS,
+                                        **_COSTS, **parts)
 
 
 def create_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
