@@ -144,6 +144,12 @@ def shortlist_tab(rs, sheet: dict, con) -> None:
             st.info(n)
         if len(sl.eligible):
             st.plotly_chart(charts.shortlist_chart(sl.eligible), key="pf_short_chart")
+            pick = st.columns([3, 1])
+            chosen = pick[0].selectbox("Model for this use case", list(sl.eligible["model"]), key="pf_short_pick")
+            if pick[1].button("Use this model", icon=":material/check:", key="pf_short_use", use_container_width=True):
+                i = [u.name for u in rs.use_cases].index(which)
+                rs.use_cases[i].model = chosen
+                open_plan(rs, i)
         st.dataframe(sl.eligible, hide_index=True, key="pf_short_ok", column_config=MONEY)
         st.subheader(f"Excluded ({len(sl.excluded)}) and why")
         st.dataframe(sl.excluded, hide_index=True, key="pf_short_bad", column_config=MONEY)

@@ -69,6 +69,11 @@ def test_shortlist_tab_ranks_models_and_explains_exclusions():
     assert len(bad) > 0 and bad["reasons"].str.len().min() > 0
     # the example's $2 monthly budget for support chat rules out the expensive models, with the reason shown
     assert bad["reasons"].str.contains("> budget $2.00", regex=False).any()
+    third = ok["model"][2]
+    at.selectbox(key="pf_short_pick").set_value(third).run()
+    at.button(key="pf_short_use").click().run()
+    open_tab(at, "Requirements")
+    assert at.selectbox(key="pf_0_model").value == third
 
 
 def test_validation_messages_appear_beside_the_form():

@@ -40,6 +40,8 @@ def test_growth_compounds_monthly_over_calendar_days():
     assert p.requests[0, 12] == pytest.approx(97_291.2797, rel=1e-8)
     assert p.cost[0, 0, 12] == pytest.approx(194.5826, rel=1e-6)
     assert p.months[0] == "2026-01" and p.months[12] == "2027-01"
+    # busiest month is the last: 1000 × 1.1^12 a day, × peak-to-average 3 (default) / 86,400 s
+    assert p.summary()["peak_requests_per_s"][0] == pytest.approx(1000 * 1.1**12 * 3 / 86400)
 
 
 def test_seasonality_uses_calendar_month_not_plan_month():

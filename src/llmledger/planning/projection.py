@@ -47,6 +47,7 @@ class Projection:
     cost_per_request: np.ndarray             # (S, U)
     budget: np.ndarray                       # (U,), NaN = no budget
     notes: list[str] = field(default_factory=list)
+    peak_rps: np.ndarray | None = None       # (U,) busiest month's average/s × peak-to-average
 
     @property
     def p90(self) -> np.ndarray:
@@ -97,6 +98,7 @@ class Projection:
             "horizon_total_usd": self.cost[s].sum(axis=1),
             "monthly_budget_usd": self.budget,
             "budget_exceeded_in": [self.months[i] if i >= 0 else None for i in breach],
+            "peak_requests_per_s": self.peak_rps if self.peak_rps is not None else np.nan,
         })
 
     def budget_breach(self, scenario: str = PLAN) -> str | None:
@@ -230,8 +232,11 @@ def project(rs: RequirementSet, prices: dict[str, ModelPrice],
             if np.isnan(cpr[s, u]):
                 what = f"model '{models[s][u]}'" if models[s][u] else "no model selected"
                 notes.append(f"{sc}: {uc.name} left out ({what} has no price in the sheet)")
+    p2a = np.array([u.peak_to_avg for u in ucs], dtype=float)
+    days = days_in_months(rs.start_month, T)
+    peak = (req / days[None, :]).max(axis=1) * p2a / 86400.0 if T and U else np.zeros(U)
     return Projection(month_labels(rs.start_month, T), [u.name for u in ucs], scenarios, models,
-                      req, cost, sd, cpr, budget, notes)
+                      req, cost, sd, cpr, budget, notes, peak)
 
 
 def simulate_band(rs: RequirementSet, prices: dict[str, ModelPrice], model: str, use_case: int,
