@@ -29,7 +29,8 @@ def rs_with(**kw) -> RequirementSet:
 
 def test_ranked_by_projected_cost_with_reasons_for_every_exclusion():
     s = shortlist(rs_with(), "chat", PRICES)
-    assert list(s.eligible["model"]) == ["smol-q4", "tiny-ctx", "mini", "haiku", "big"]
+    # smol-q4 costs $0 per token and no hosting cost was entered: ranked after the known bills
+    assert list(s.eligible["model"]) == ["tiny-ctx", "mini", "haiku", "big", "smol-q4"]
     assert list(s.eligible["rank"]) == [1, 2, 3, 4, 5]
     # mini: 3000 × 0.15e-6 + 500 × 0.6e-6 = $0.00075 per request; Jan 31,000 requests = $23.25
     mini = s.eligible.set_index("model").loc["mini"]
@@ -40,6 +41,10 @@ def test_ranked_by_projected_cost_with_reasons_for_every_exclusion():
         "mystery": "no input/output price in this sheet",
         "free-preview": "listed at $0 (a free or preview entry, not a price to plan on)"}
     assert s.eligible.set_index("model").loc["smol-q4", "note"] == "self-hosted: add hosting as a fixed cost"
+    # with hosting entered as a fixed cost ($50/month, added to every option) it ranks on its bill
+    hosted = shortlist(rs_with(fixed_monthly_usd=50), "chat", PRICES)
+    assert list(hosted.eligible["model"]) == ["smol-q4", "tiny-ctx", "mini", "haiku", "big"]
+    assert hosted.eligible["horizon_total_usd"][0] == pytest.approx(600)
 
 
 def test_context_max_output_and_modalities():

@@ -155,7 +155,12 @@ def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
                        "context_window": p.context_window, "max_output": p.max_output,
                        "measured_p95_ms": lat.p95_for(uc.mean_output_tokens) if lat else None, "note": note})
     eligible = pd.DataFrame(ok, columns=[c for c in ELIGIBLE_COLUMNS if c != "rank"])
-    eligible = eligible.sort_values(["horizon_total_usd", "model"], kind="stable").reset_index(drop=True)
+    # A self-hosted model at $0 per token with no hosting cost entered is not "free": rank it after
+    # the models whose bill is known (its note says to add hosting as a fixed cost).
+    eligible["_unknown"] = [prices[m].self_hosted and c == 0 and uc.fixed_monthly_usd == 0
+                            for m, c in zip(eligible["model"], eligible["cost_per_request_usd"])]
+    eligible = (eligible.sort_values(["_unknown", "horizon_total_usd", "model"], kind="stable")
+                .drop(columns="_unknown").reset_index(drop=True))
     eligible.insert(0, "rank", np.arange(1, len(eligible) + 1))
     excluded = pd.DataFrame(bad, columns=EXCLUDED_COLUMNS)
 
