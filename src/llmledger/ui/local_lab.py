@@ -117,6 +117,8 @@ def run_live(variants, prompts, repeats: int, max_tokens: int, settings: runner.
         matrix = lab.run_matrix(host(), variants, prompts, repeats, max_tokens, settings,
                                 on_token=stream, on_progress=on_progress, record=record)
         recorder.flush()
+        header.empty()
+        box.empty()
         bar.progress(1.0, text=f"{len(matrix.runs)}/{matrix.total} runs done")
         s["matrix"], s["variants"] = matrix, variants
         st.cache_data.clear()  # new rows in local_runs (and soon llm_calls)

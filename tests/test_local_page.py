@@ -1,0 +1,62 @@
+"""The Local lab page under AppTest: a short real run, perplexity, memory and price tabs."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.llama
+PAGE = str(ROOT / "pages" / "local_lab.py")
+
+
+def _frames(at):
+    return {tuple(d.value.columns[:2]): d.value for d in at.dataframe}
+
+
+def test_page_runs_a_short_matrix_and_saves_a_sheet():
+    at = AppTest.from_file(PAGE, default_timeout=300)
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="ll_quants").value == ["Q4_1", "Q8_0"]
+    at.number_input(key="ll_threads").set_value(2)
+    at.select_slider(key="ll_ctx").set_value(256)
+    at.number_input(key="ll_repeats").set_value(1)
+    at.number_input(key="ll_max_tokens").set_value(6)
+    at.button(key="ll_run").click().run()
+    assert not at.exception and not at.error
+    state = at.session_state["local_lab"]
+    m = state["matrix"]
+    assert len(m.runs) == 2 * 3 and not m.cancelled and not state["running"]
+    summary = next(d.value for d in at.dataframe if "gen_tps" in d.value.columns)
+    assert list(summary["variant"]) == ["Q4_1", "Q8_0"] and (summary["gen_tps"] > 0).all()
+    assert any("requantized" in c.value for c in at.caption)
+
+    # the price tab now offers the measured variant and saves it as a self-hosted sheet
+    at.selectbox(key="ll_price_variant").set_value("Q8_0")
+    at.run()
+    at.button(key="ll_save_sheet").click().run()
+    assert not at.exception
+    assert any("SmolLM2-135M-Instruct-Q8_0" in s.value for s in at.success)
+    price_table = next(d.value for d in at.dataframe if "blended $/1M" in d.value.columns)
+    assert price_table["option"].iloc[0] == "local Q8_0" and len(price_table) >= 2
+
+    # memory tab: the default 70B layout shows the published sizes
+    mem = next(d.value for d in at.dataframe if "effective_bpw" in d.value.columns).set_index("file_type")
+    assert mem.loc["Q2_K", "gb"] == pytest.approx(26.4, rel=0.05)
+    assert mem.loc["Q8_0", "measured_bpw_here"] == pytest.approx(8.5, abs=0.05)
+
+
+def test_busy_model_is_reported_not_crashed():
+    from llmledger.ui import local_lab
+
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    lock = local_lab.lock()  # the same process-wide resource the page uses
+    assert lock.acquire(blocking=False)
+    try:
+        at.number_input(key="ll_repeats").set_value(1)
+        at.button(key="ll_run").click().run()
+    finally:
+        lock.release()
+    assert not at.exception
+    assert any("Model busy" in e.value for e in at.error)
