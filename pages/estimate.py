@@ -115,9 +115,7 @@ with tab_bill, show_errors():
                f"output price), batch share at the sheet's batch prices; requests grow {growth:g}% a month. "
                + " ".join(b.notes))
     st.plotly_chart(money_charts.monthly_bill(frame, f"Projected bill: {model} on {sheet}"), key="bill_fig")
-    st.dataframe(frame, hide_index=True, key="bill_table",
-                 column_config={c: st.column_config.NumberColumn(format="dollar") for c in frame.columns
-                                if c.endswith("_usd")})
+    st.dataframe(frame, hide_index=True, key="bill_table", column_config=spend_widgets.BILL_COLUMNS)
 
 with tab_tax, show_errors():
     st.caption("The same short paragraph in ten languages (data/token_tax). A ratio of 1.8 means the message "

@@ -29,6 +29,18 @@ def _layout(fig: go.Figure, title: str, height: int = 340, hovermode: str = "x u
     return fig
 
 
+def _signed(v: float) -> str:
+    text = fmt.usd(abs(v))
+    return ("+" if v > 0 else "−" if v < 0 else "") + text
+
+
+def _legend_below(fig: go.Figure, height: int) -> go.Figure:
+    """Many groups: put the legend under the plot so it never covers the title."""
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"},
+                      height=height, margin={"l": 10, "r": 10, "t": 48, "b": 10})
+    return fig
+
+
 def _money_axis(fig: go.Figure, axis: str = "y") -> None:
     update = fig.update_yaxes if axis == "y" else fig.update_xaxes
     update(tickprefix="$", tickformat=",.4~f", separatethousands=True, rangemode="tozero",
@@ -63,7 +75,7 @@ def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") 
     fig.update_layout(barmode="stack", bargap=0.1)
     _money_axis(fig)
     fig.update_xaxes(title=None)
-    return _layout(fig, title)
+    return _legend_below(_layout(fig, title), 420)
 
 
 def spend_by(table: pd.DataFrame, group_label: str) -> go.Figure:
@@ -165,7 +177,8 @@ def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> g
     fig.add_scatter(x=x, y=cumulative, name="cumulative", mode="lines+markers", yaxis="y2",
                     line={"color": "#2d3748", "width": 2}, hovertemplate="$%{y:,.2f} so far<extra></extra>")
     fig.update_layout(barmode="stack", yaxis2={"overlaying": "y", "side": "right", "tickprefix": "$",
-                                                "showgrid": False, "rangemode": "tozero"})
+                                                "tickformat": ",.0f", "showgrid": False,
+                                                "rangemode": "tozero", "title": "cumulative"})
     _money_axis(fig)
     fig.update_xaxes(title=None)
     return _layout(fig, title)
@@ -223,7 +236,7 @@ def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
     fig = go.Figure(go.Bar(
         x=data["delta_usd"], y=data["grp"].astype(str), orientation="h",
         marker_color=[UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]],
-        text=[("+" if v > 0 else "") + fmt.usd(v) for v in data["delta_usd"]], textposition="auto",
+        text=[_signed(v) for v in data["delta_usd"]], textposition="auto",
         hovertemplate="%{y}: $%{x:+,.4f}<extra></extra>"))
     fig.update_xaxes(tickprefix="$", title=None, zeroline=True, zerolinecolor="#718096")
     fig.update_yaxes(title=None, automargin=True)

@@ -431,3 +431,15 @@ REPRICE_COLUMNS = {
     "swapped_to": st.column_config.TextColumn("Swapped to"),
     "token_mapping": st.column_config.TextColumn("Token mapping"),
 }
+
+
+BILL_COLUMNS = {
+    "month": st.column_config.TextColumn("Month"),
+    "requests": _n("Requests", "%.0f"),
+    "input_usd": money("Uncached input"),
+    "cached_input_usd": money("Cached input"),
+    "output_usd": money("Output"),
+    "request_usd": money("Request fees"),
+    "cost_usd": money("Month total"),
+    "cumulative_usd": money("Cumulative"),
+}

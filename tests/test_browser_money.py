@@ -1,0 +1,143 @@
+"""The Estimate, Spend and Reprice pages served by `streamlit run app.py` in headless Chromium,
+on a ledger with real ingested data; interacts with each and writes screenshots to
+tests/artifacts/money-*.png. (tests/test_browser.py renders every page once on demo data.)"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, free_port, subprocess_env
+from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, wait_rendered
+from test_spend_queries import build_ledger
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def money_app(tmp_path_factory):
+    db = tmp_path_factory.mktemp("money_browser") / "ledger.duckdb"
+    build_ledger(db)
+    port = free_port()
+    env = subprocess_env(LLMLEDGER_DB=db, LLMLEDGER_RECEIVER="1", LLMLEDGER_OTLP_PORT=free_port(),
+                         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
+    log_path = db.with_suffix(".streamlit.log")
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            assert proc.poll() is None, log_path.read_text()[-2000:]
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.time() < deadline, "streamlit did not start"
+            time.sleep(0.5)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            try:
+                first = browser.new_page()
+                first.goto(base, timeout=PAGE_TIMEOUT_MS)  # let st.navigation register the pages
+                wait_rendered(first)
+                first.close()
+                yield base, browser
+            finally:
+                browser.close()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+def open_page(money_app, path):
+    base, browser = money_app
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page.goto(f"{base}/{path}", timeout=PAGE_TIMEOUT_MS)
+    wait_rendered(page)
+    return page
+
+
+def no_exception(page) -> None:
+    boxes = page.locator('[data-testid="stException"]')
+    assert boxes.count() == 0, boxes.first.inner_text()
+
+
+def test_spend_in_chromium(money_app, artifacts):
+    page = open_page(money_app, "spend")
+    try:
+        no_exception(page)
+        assert page.get_by_text("Run-rate projection").count() >= 1
+        page.wait_for_selector(".js-plotly-plot", timeout=PAGE_TIMEOUT_MS)
+        assert page.locator(".js-plotly-plot").count() >= 2
+        assert page.locator(".js-plotly-plot").filter(has_text="Spend over time").count() == 1
+        full_screenshot(page, artifacts / "money-spend.png")
+        page.get_by_role("tab", name="Unknown prices").click()
+        wait_rendered(page)
+        assert page.get_by_text("never counted as $0").count() >= 1
+        page.get_by_role("tab", name="Export").click()
+        wait_rendered(page)
+        assert page.get_by_role("button", name="Download Parquet").count() == 1
+        no_exception(page)
+    finally:
+        page.close()
+
+
+def test_estimate_in_chromium(money_app, artifacts):
+    page = open_page(money_app, "estimate")
+    try:
+        no_exception(page)
+        page.get_by_role("textbox", name="Prompt").fill("Summarise this support ticket and suggest a reply. " * 10)
+        page.keyboard.press("Control+Enter")
+        wait_rendered(page)
+        page.locator(".js-plotly-plot").filter(has_text="Estimated cost per model").first.wait_for(
+            timeout=PAGE_TIMEOUT_MS)
+        no_exception(page)
+        full_screenshot(page, artifacts / "money-estimate.png")
+        page.get_by_role("tab", name="Monthly bill").click()
+        wait_rendered(page)
+        assert page.locator(".js-plotly-plot").filter(has_text="Projected bill").count() == 1
+        full_screenshot(page, artifacts / "money-estimate-bill.png")
+        page.get_by_role("tab", name="Token tax").click()
+        wait_rendered(page)
+        assert page.locator(".js-plotly-plot").filter(has_text="Token tax").count() == 1
+        full_screenshot(page, artifacts / "money-estimate-tax.png")
+        no_exception(page)
+    finally:
+        page.close()
+
+
+def test_reprice_in_chromium(money_app, artifacts):
+    page = open_page(money_app, "reprice")
+    try:
+        no_exception(page)
+        page.get_by_role("spinbutton", name="Discount %").fill("25")
+        page.keyboard.press("Enter")
+        wait_rendered(page)
+        page.get_by_text("a feature", exact=True).click()
+        wait_rendered(page)
+        no_exception(page)
+        assert page.get_by_text("Token mapping for the swapped calls").count() == 1
+        assert page.locator(".js-plotly-plot").filter(has_text="Actual vs repriced").count() == 1
+        full_screenshot(page, artifacts / "money-reprice.png")
+    finally:
+        page.close()
