@@ -23,13 +23,13 @@ with show_errors():
     widgets.demo_banner(widgets.query("call_count", True))
     bounds = widgets.query("date_bounds")
     f = widgets.call_filters(widgets.query("dimension_values"), bounds, key="calls")
-    widgets.kpis(widgets.query("summary", f))
+    widgets.kpis(widgets.query("summary", f, True))
 
     group = st.segmented_control("Group by", list(DIMENSIONS), format_func=widgets.DIM_TITLES.get,
                                  default="feature", required=True, key="calls_group_by")
     title = widgets.DIM_TITLES[group].lower()
     bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
-    series = widgets.query("timeseries", f, group, bucket)
+    series = widgets.query("timeseries", f, group, bucket, 8, True)
 
     tab_time, tab_traces, tab_quality = st.tabs(["Over time", "Top traces", "Data quality"])
 
@@ -42,7 +42,7 @@ with show_errors():
                           key="calls_fig_latency")
         right.plotly_chart(charts.over_time(series, "cost_usd", title, f"Cost per {bucket} (USD)"),
                            key="calls_fig_cost")
-        table = widgets.query("breakdown", f, group)
+        table = widgets.query("breakdown", f, group, 200, True)
         st.dataframe(table, hide_index=True, column_config=widgets.breakdown_columns(widgets.DIM_TITLES[group]),
                      key="calls_breakdown")
 

@@ -124,8 +124,7 @@ def demo_remove(key: str, n_demo: int) -> int | None:
 def kpis(s: dict[str, Any]) -> None:
     """The headline numbers of `queries.summary`."""
     c = st.columns(7)
-    c[0].metric("Calls", fmt.compact(s["calls"]), help=f"{fmt.count(s['calls'])} calls in "
-                f"{fmt.count(s['traces'])} traces")
+    c[0].metric("Calls", fmt.compact(s["calls"]), help=f"{fmt.count(s['calls'])} model calls")
     c[1].metric("Input tokens", fmt.compact(s["input_tokens"]), help=fmt.count(s["input_tokens"]))
     c[2].metric("Output tokens", fmt.compact(s["output_tokens"]), help=fmt.count(s["output_tokens"]))
     priced = f"{fmt.count(s['priced_calls'])} of {fmt.count(s['calls'])} calls priced"

@@ -1,0 +1,186 @@
+"""Every page under streamlit.testing's AppTest, on an empty ledger and on one with data.
+
+conftest points LLMLEDGER_DB at a fresh file under tmp_path and sets LLMLEDGER_RECEIVER=0, so
+each test's page opens its own real DuckDB (st.cache_resource and st.cache_data key on the path).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from datetime import UTC, datetime
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from conftest import ROOT, TEST_DATA
+from llmledger.store import queries as q
+from llmledger.ui import format as fmt
+
+TIMEOUT = 180
+NOW = datetime.now(UTC)
+
+
+def app_pages() -> list[str]:
+    """Page files listed in app.PAGES that exist (read without running app.py's st.navigation)."""
+    tree = ast.parse((ROOT / "app.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
+            return [p for p, _, _ in ast.literal_eval(node.value) if (ROOT / p).exists()]
+    raise AssertionError("app.py has no PAGES list")
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=TIMEOUT)
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+@pytest.fixture
+def demo_ledger(db_path):
+    from llmledger.store.db import connect
+    from llmledger.telemetry import demo
+
+    con = connect(db_path)
+    demo.generate(con, n_calls=1500)
+    counts = {
+        "calls": q.call_count(con.cursor()),
+        "unattributed": q.summary(con.cursor(), q.CallFilter.build(values={"feature": [q.UNATTRIBUTED]}))["calls"],
+    }
+    con.close()
+    return counts
+
+
+def db_count(db_path, sql: str) -> int:
+    import duckdb
+
+    # The page's process-wide connection holds the file; a second connection in the same process
+    # shares DuckDB's instance, so this reads what the page wrote.
+    con = duckdb.connect(str(db_path))
+    try:
+        return con.execute(sql).fetchone()[0]
+    finally:
+        con.close()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+# ------------------------------------------------------------------ every page
+
+@pytest.mark.parametrize("filled", [False, True], ids=["empty", "demo"])
+@pytest.mark.parametrize("page_file", app_pages())
+def test_every_page_runs(page_file, filled, request):
+    if filled:
+        request.getfixturevalue("demo_ledger")
+    at = AppTest.from_file(str(ROOT / page_file), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# ------------------------------------------------------------------ Calls
+
+def test_calls_empty_offers_demo_and_generates_it(db_path):
+    at = ok(page("calls.py").run())
+    assert any("No LLM calls yet" in i.value for i in at.info)
+    assert not at.metric
+    at.number_input(key="calls_demo_n").set_value(400)
+    at.button(key="calls_demo_generate").click()
+    ok(at.run())
+    n = db_count(db_path, "SELECT count(*) FROM calls WHERE is_demo")
+    assert n > 300
+    assert metric(at, "Calls") == fmt.compact(n)
+    assert any("DEMO DATA" in w.value for w in at.warning)
+    assert any("Demo data generated" in s.value for s in at.success)
+
+
+def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
+    at = ok(page("calls.py").run())
+    assert metric(at, "Calls") == fmt.compact(demo_ledger["calls"])
+    assert any("DEMO DATA" in w.value for w in at.warning)
+    breakdown = at.dataframe(key="calls_breakdown").value
+    assert breakdown["calls"].sum() == demo_ledger["calls"]
+    assert q.UNATTRIBUTED in set(breakdown["grp"])
+
+    at.segmented_control(key="calls_group_by").set_value("model")
+    ok(at.run())
+    models = set(at.dataframe(key="calls_breakdown").value["grp"])
+    assert {"gpt-4o-mini", "gemini-2.0-flash"} <= models
+
+    at.multiselect(key="calls_f_feature").set_value([q.UNATTRIBUTED])
+    ok(at.run())
+    assert metric(at, "Calls") == fmt.compact(demo_ledger["unattributed"])
+    at.multiselect(key="calls_f_feature").set_value([])
+    ok(at.run())
+
+    at.radio(key="calls_rank_by").set_value("latency")
+    ok(at.run())
+    top = at.dataframe(key="calls_top_traces").value
+    assert list(top["llm_window_ms"]) == sorted(top["llm_window_ms"], reverse=True)
+    second = top["trace_id"].iloc[1]
+    at.selectbox(key="calls_trace").set_value(second)
+    ok(at.run())
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    waterfall = next(c for c in charts if second in c["layout"]["title"]["text"])
+    assert len(waterfall["data"][0]["y"]) >= 2  # the trace's spans, one bar each
+
+    quality = at.dataframe(key="calls_quality").value
+    assert quality["calls"].sum() == demo_ledger["calls"]
+    assert quality["missing_usage"].sum() > 0
+
+
+# ------------------------------------------------------------------ Ingest
+
+def test_ingest_empty_shows_receiver_off_and_generates_demo(db_path):
+    at = ok(page("ingest.py").run())
+    assert any("LLMLEDGER_RECEIVER=0" in i.value for i in at.info)
+    at.number_input(key="ingest_demo_n").set_value(300)
+    at.button(key="ingest_demo_generate").click()
+    ok(at.run())
+    assert db_count(db_path, "SELECT count(*) FROM calls WHERE is_demo") > 200
+    assert any("Demo data generated" in s.value for s in at.success)
+    at.button(key="ingest_demo_remove").click()
+    ok(at.run())
+    assert db_count(db_path, "SELECT count(*) FROM calls") == 0
+    assert any("Removed" in s.value for s in at.success)
+
+
+def test_ingest_upload_imports_files(db_path):
+    at = ok(page("ingest.py").run())
+    files = [(f"{name}.json", (TEST_DATA / "otlp" / name / "in.json").read_bytes(), "application/json")
+             for name in ("raw", "vercel", "openinference")]
+    files.append(("broken.pb", b"\x00not protobuf", "application/octet-stream"))
+    at.file_uploader(key="ingest_files").set_value(files)
+    ok(at.run())
+    at.button(key="ingest_import").click()
+    at.run()
+    assert not at.exception
+    assert db_count(db_path, "SELECT count(*) FROM calls") == 3
+    summary = [m.value for m in (*at.success, *at.warning) if "Imported 4 file(s)" in m.value]
+    assert summary and "3 LLM calls" in summary[0] and "1 rejected" in summary[0]
+
+
+def test_ingest_rules_editor_saves_and_reapplies(db_path):
+    at = ok(page("ingest.py").run())
+    rules = at.dataframe(key="ingest_rules").value
+    row = int(rules.index[(rules["dim"] == "team") & (rules["key"] == "app.team")][0])
+    at.session_state["ingest_rules"] = {"edited_rows": {row: {"priority": 3}}, "added_rows": [], "deleted_rows": []}
+    at.button(key="ingest_rules_save").click()
+    ok(at.run())
+    assert db_count(db_path, "SELECT priority FROM attribution_rules WHERE dim = 'team' AND key = 'app.team'") == 3
+    assert any("Saved" in s.value and "re-applied" in s.value for s in at.success)
+
+    at.session_state["ingest_rules"] = {"edited_rows": {}, "added_rows": [{"dim": "colour", "key": "x"}],
+                                        "deleted_rows": []}
+    at.button(key="ingest_rules_save").click()
+    at.run()
+    assert not at.exception
+    assert any("Invalid attribution rule" in e.value and "colour" in e.value for e in at.error)
+
+    at.button(key="ingest_rules_reset").click()
+    ok(at.run())
+    assert db_count(db_path, "SELECT priority FROM attribution_rules WHERE dim = 'team' AND key = 'app.team'") == 10
