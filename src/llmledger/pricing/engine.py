@@ -125,12 +125,14 @@ ACTIVE_SHEET_SQL = "(SELECT coalesce(max(value), 'litellm') FROM settings WHERE 
 PRICED_CALLS_TEMPLATE = """
 WITH sel AS (SELECT {sheet} AS sheet, CAST({as_of} AS TIMESTAMPTZ) AS as_of),
 vers AS (
-    SELECT v.version_id, v.sheet, v.effective_from
+    SELECT v.version_id, v.sheet, v.effective_from,
+           coalesce(lead(v.effective_from) OVER (ORDER BY v.effective_from), TIMESTAMPTZ 'infinity') AS effective_to
     FROM price_versions v JOIN sel ON v.sheet = sel.sheet
 ),
 prices AS (
-    SELECT r.version_id, r.request_model, r.response_model, r.provider, r.model_id, r.match_kind,
-           p.above_input_tokens, p.upto_input_tokens,
+    SELECT r.version_id, v.sheet, v.effective_from, v.effective_to, r.request_model, r.response_model,
+           r.provider, r.model_id, r.match_kind, p.above_input_tokens,
+           coalesce(p.upto_input_tokens, 9223372036854775807) AS upto_input_tokens,
            CAST(CAST(p.input_mtok AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_in, CAST(CAST(p.output_mtok AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_out,
            CAST(CAST(coalesce(p.cache_read_mtok, p.input_mtok) AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_cr,
            CAST(CAST(coalesce(p.cache_write_mtok, p.input_mtok) AS DECIMAL(38, 9)) * 1000000000 AS BIGINT) AS f_cw,
@@ -146,21 +148,18 @@ base AS (
     FROM calls c CROSS JOIN sel {swap_join}
     {where}
 ),
-bv AS (
-    SELECT b.*, v.sheet AS price_sheet, v.version_id AS price_version
-    FROM base b ASOF LEFT JOIN vers v ON b.price_at >= v.effective_from
-),
 j AS (
-    SELECT b.*, p.model_id AS priced_model, p.match_kind, p.f_in, p.f_out, p.f_cr, p.f_cw, p.f_rs, p.nano_req,
+    SELECT b.*, p.sheet AS price_sheet, p.version_id AS price_version,
+           p.model_id AS priced_model, p.match_kind, p.f_in, p.f_out, p.f_cr, p.f_cw, p.f_rs, p.nano_req,
            greatest(coalesce(b.t_in, 0) - coalesce(b.cache_read_tokens, 0) - coalesce(b.cache_write_tokens, 0), 0) AS n_uncached,
            coalesce(b.cache_read_tokens, 0) AS n_cr, coalesce(b.cache_write_tokens, 0) AS n_cw,
            CASE WHEN p.f_rs IS NULL THEN 0 ELSE least(coalesce(b.reasoning_tokens, 0), coalesce(b.t_out, 0)) END AS n_rs,
            p.model_id IS NULL AS price_missing
-    FROM bv b
-    LEFT JOIN prices p ON p.version_id = b.price_version AND p.request_model = b.k_req
-         AND p.response_model = b.k_resp AND p.provider = b.k_prov
+    FROM base b
+    LEFT JOIN prices p ON p.request_model = b.k_req AND p.response_model = b.k_resp AND p.provider = b.k_prov
+         AND b.price_at >= p.effective_from AND b.price_at < p.effective_to
          AND (p.above_input_tokens = 0 OR coalesce(b.t_in, 0) > p.above_input_tokens)
-         AND (p.upto_input_tokens IS NULL OR coalesce(b.t_in, 0) <= p.upto_input_tokens)
+         AND coalesce(b.t_in, 0) <= p.upto_input_tokens
 ),
 x AS (
     SELECT j.*,

@@ -41,19 +41,21 @@ SWAP_PARTS = dict(
                   "ELSE 'token-for-token' END",
     swap_join=SWAP_JOIN,
 )
+# Each pass is aggregated per group first; only the small per-group results are joined.
 SUMMARY_SQL = """
-WITH s AS ({scenario}), b AS ({baseline})
-SELECT {groups}
-       count(*) AS calls,
-       sum(b.cost_usd) AS baseline_usd,
-       CAST(sum(s.cost_usd) * ? AS DECIMAL(38, 9)) AS scenario_usd,
-       CAST(sum(s.cost_usd) * ? AS DECIMAL(38, 9)) - sum(b.cost_usd) AS delta_usd,
-       count(*) FILTER (WHERE b.cost_usd IS NULL) AS unpriced_baseline,
-       count(*) FILTER (WHERE s.cost_usd IS NULL) AS unpriced_scenario,
-       string_agg(DISTINCT s.priced_model, ', ') FILTER (WHERE s.token_mapping IS NOT NULL) AS swapped_to,
-       string_agg(DISTINCT s.token_mapping, ', ') AS token_mapping
-FROM s JOIN b USING (trace_id, span_id)
-{group_by}
+WITH s AS (
+    SELECT {sel_s} count(*) AS calls, sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
+           string_agg(DISTINCT priced_model, ', ') FILTER (WHERE token_mapping IS NOT NULL) AS swapped_to,
+           string_agg(DISTINCT token_mapping, ', ') AS token_mapping
+    FROM ({scenario}) q {group_by}
+), b AS (
+    SELECT {sel_s} sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
+    FROM ({baseline}) q {group_by}
+)
+SELECT {sel_out} s.calls, b.cost AS baseline_usd, CAST(s.cost * ? AS DECIMAL(38, 9)) AS scenario_usd,
+       CAST(s.cost * ? AS DECIMAL(38, 9)) - b.cost AS delta_usd,
+       b.unpriced AS unpriced_baseline, s.unpriced AS unpriced_scenario, s.swapped_to, s.token_mapping
+FROM s JOIN b ON {on}
 ORDER BY {order}
 """
 SWAP_CANDIDATES_SQL = """
@@ -176,10 +178,12 @@ def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap
     else:
         scenario = _render("?", "?", where=where)
     baseline = _render("?", "CAST(NULL AS TIMESTAMPTZ)", where=where)
-    sel = ", ".join(f"s.{g}" for g in groups)
-    sql = SUMMARY_SQL.format(scenario=scenario, baseline=baseline, groups=(sel + ",") if groups else "",
-                             group_by=f"GROUP BY {sel}" if groups else "",
-                             order=", ".join(f"s.{g} NULLS LAST" for g in groups) if groups else "calls")
+    sql = SUMMARY_SQL.format(
+        scenario=scenario, baseline=baseline,
+        sel_s="".join(f"q.{g}, " for g in groups), sel_out="".join(f"s.{g}, " for g in groups),
+        group_by=f"GROUP BY {', '.join(f'q.{g}' for g in groups)}" if groups else "",
+        on=" AND ".join(f"s.{g} IS NOT DISTINCT FROM b.{g}" for g in groups) or "true",
+        order=", ".join(f"s.{g} NULLS LAST" for g in groups) or "s.calls")
     params = [sheet, as_of, *wparams, active, *wparams, factor, factor]
     try:
         df = query_frame(cur, sql, params)
