@@ -1,4 +1,7 @@
-"""Ingest: receiver status, trace file import, attribution rules, demo data."""
+"""Ingest: receiver status, trace file import, attribution rules, demo data.
+
+Each section has its own error boundary, so a failed import or a bad rule leaves the rest usable.
+"""
 
 import streamlit as st
 
@@ -13,17 +16,18 @@ page_setup("Ingest", "📥")
 st.title("Ingest")
 
 with show_errors():
-    n_calls, n_demo = widgets.query("call_count"), widgets.query("call_count", True)
     widgets.show_flash()
-    widgets.demo_banner(n_demo)
+    widgets.demo_banner(widgets.query("call_count", True))
 
-    st.subheader("OTLP receiver")
-    st.caption("Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /v1/traces`. Every accepted "
-               "request is spooled to disk before the 200, then loaded into DuckDB.")
+st.subheader("OTLP receiver")
+st.caption("Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /v1/traces`. Every accepted "
+           "request is spooled to disk before the 200, then loaded into DuckDB.")
+with show_errors():
     widgets.receiver_status(common.service())
     st.button("Refresh status", key="ingest_refresh")
 
-    st.subheader("Import trace files")
+st.subheader("Import trace files")
+with show_errors():
     files = st.file_uploader("OTLP JSON, Collector JSON Lines or protobuf, optionally gzipped",
                              type=["json", "jsonl", "pb", "gz"], accept_multiple_files=True, key="ingest_files")
     if st.button("Import", key="ingest_import", type="primary", disabled=not files):
@@ -37,31 +41,35 @@ with show_errors():
         if result["reject_reasons"]:
             with st.expander(f"{result['rejected']} rejected", expanded=True):
                 st.code("\n".join(result["reject_reasons"]), language=None)
-
     with st.expander("Recent imports and receiver batches"):
         st.dataframe(widgets.query("recent_ingests"), hide_index=True, key="ingest_log")
 
-    st.subheader("Attribution rules")
-    st.caption("Which attribute gives a call its feature, team, user, session, service and environment. A call "
-               "takes each from its own span, else its nearest ancestor, else its resource; among rules, the "
-               "lowest priority number wins. `json_field` reads a field inside a JSON-valued attribute.")
-    edited = st.data_editor(
-        widgets.query("attribution_rules"), num_rows="dynamic", hide_index=True, key="ingest_rules",
-        column_config=widgets.rule_columns(),
-    )
-    save, reset = st.columns([1, 4])
-    if save.button("Save and re-apply", key="ingest_rules_save", type="primary"):
+st.subheader("Attribution rules")
+st.caption("Which attribute gives a call its feature, team, user, session, service and environment. A call "
+           "takes each from its own span, else its nearest ancestor, else its resource; among rules, the "
+           "lowest priority number wins. `json_field` reads a field inside a JSON-valued attribute.")
+with show_errors():
+    edited = st.data_editor(widgets.query("attribution_rules"), num_rows="dynamic", hide_index=True,
+                            key="ingest_rules", column_config=widgets.rule_columns())
+    left, right = st.columns([1, 4])
+    save = left.button("Save and re-apply", key="ingest_rules_save", type="primary")
+    reset = right.button("Restore defaults", key="ingest_rules_reset")
+    if save:
         saved = queries.save_attribution_rules(common.connection(), edited.to_dict("records"))
         updated = reextract_all(common.resources()["con"])
         widgets.rules_changed("ingest_rules", f"Saved {saved} rules; attribution re-applied to {updated:,} calls.")
-    if reset.button("Restore defaults", key="ingest_rules_reset"):
+    if reset:
         saved = queries.save_attribution_rules(common.connection(), queries.default_attribution_rules())
         updated = reextract_all(common.resources()["con"])
-        widgets.rules_changed("ingest_rules", f"Restored {saved} default rules; attribution re-applied to {updated:,} calls.")
+        widgets.rules_changed("ingest_rules", f"Restored {saved} default rules; attribution re-applied to "
+                                              f"{updated:,} calls.")
 
-    st.subheader("Demo data")
-    st.caption(f"{n_demo:,} of {n_calls:,} calls are demo traffic. Demo rows carry `llmledger.demo=true` and are "
-               "labelled DEMO DATA wherever they show.")
+st.subheader("Demo data")
+with show_errors():
+    n_calls, n_demo = widgets.query("call_count"), widgets.query("call_count", True)
+    st.caption(f"{n_demo:,} of {n_calls:,} calls are demo traffic: ~90 days of several features, teams, "
+               "models and instrumentation conventions, made with the OpenTelemetry SDK. Demo rows carry "
+               "`llmledger.demo=true` and are labelled DEMO DATA wherever they show.")
     if widgets.demo_generate("ingest"):
         st.rerun()
     if widgets.demo_remove("ingest", n_demo) is not None:

@@ -67,6 +67,14 @@ def db_count(db_path, sql: str) -> int:
         con.close()
 
 
+def frame(at: AppTest, *columns: str):
+    """The table whose first columns are `columns` (AppTest keeps no key for display-only tables)."""
+    for d in at.dataframe:
+        if tuple(d.value.columns[: len(columns)]) == columns:
+            return d.value
+    raise AssertionError(f"no table starting with {columns}")
+
+
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
@@ -102,13 +110,13 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     at = ok(page("calls.py").run())
     assert metric(at, "Calls") == fmt.compact(demo_ledger["calls"])
     assert any("DEMO DATA" in w.value for w in at.warning)
-    breakdown = at.dataframe(key="calls_breakdown").value
+    breakdown = frame(at, "grp", "calls")
     assert breakdown["calls"].sum() == demo_ledger["calls"]
     assert q.UNATTRIBUTED in set(breakdown["grp"])
 
     at.segmented_control(key="calls_group_by").set_value("model")
     ok(at.run())
-    models = set(at.dataframe(key="calls_breakdown").value["grp"])
+    models = set(frame(at, "grp", "calls")["grp"])
     assert {"gpt-4o-mini", "gemini-2.0-flash"} <= models
 
     at.multiselect(key="calls_f_feature").set_value([q.UNATTRIBUTED])
@@ -119,7 +127,7 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
 
     at.radio(key="calls_rank_by").set_value("latency")
     ok(at.run())
-    top = at.dataframe(key="calls_top_traces").value
+    top = frame(at, "trace_id", "root_name")
     assert list(top["llm_window_ms"]) == sorted(top["llm_window_ms"], reverse=True)
     second = top["trace_id"].iloc[1]
     at.selectbox(key="calls_trace").set_value(second)
@@ -128,7 +136,7 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     waterfall = next(c for c in charts if second in c["layout"]["title"]["text"])
     assert len(waterfall["data"][0]["y"]) >= 2  # the trace's spans, one bar each
 
-    quality = at.dataframe(key="calls_quality").value
+    quality = frame(at, "convention", "service")
     assert quality["calls"].sum() == demo_ledger["calls"]
     assert quality["missing_usage"].sum() > 0
 
@@ -166,7 +174,7 @@ def test_ingest_upload_imports_files(db_path):
 
 def test_ingest_rules_editor_saves_and_reapplies(db_path):
     at = ok(page("ingest.py").run())
-    rules = at.dataframe(key="ingest_rules").value
+    rules = at.data_editor[0].value
     row = int(rules.index[(rules["dim"] == "team") & (rules["key"] == "app.team")][0])
     at.session_state["ingest_rules"] = {"edited_rows": {row: {"priority": 3}}, "added_rows": [], "deleted_rows": []}
     at.button(key="ingest_rules_save").click()
