@@ -184,19 +184,24 @@ class Matcher:
 
 # --------------------------------------------------------------------------- resolution table
 
+# One scan of calls for every version of the sheet(s): distinct names first, then the anti-join.
 PENDING_TRIPLES_SQL = """
-SELECT DISTINCT coalesce(c.request_model, '') AS request_model, coalesce(c.response_model, '') AS response_model,
-       coalesce(c.provider, '') AS provider
-FROM calls c
+WITH t AS (
+    SELECT DISTINCT coalesce(request_model, '') AS request_model, coalesce(response_model, '') AS response_model,
+           coalesce(provider, '') AS provider
+    FROM calls
+), v AS (SELECT version_id, sheet FROM price_versions WHERE (? IS NULL OR sheet = ?))
+SELECT v.version_id, v.sheet, t.request_model, t.response_model, t.provider
+FROM t CROSS JOIN v
 WHERE NOT EXISTS (
     SELECT 1 FROM price_resolution r
-    WHERE r.version_id = ? AND r.request_model = coalesce(c.request_model, '')
-      AND r.response_model = coalesce(c.response_model, '') AND r.provider = coalesce(c.provider, ''))
+    WHERE r.version_id = v.version_id AND r.request_model = t.request_model
+      AND r.response_model = t.response_model AND r.provider = t.provider)
+ORDER BY v.version_id
 """
 VERSION_MODELS_SQL = """
 SELECT model_id, provider, match_regex, match_rule FROM sheet_models WHERE version_id = ? ORDER BY ordinal
 """
-VERSIONS_SQL = "SELECT version_id, sheet FROM price_versions WHERE (? IS NULL OR sheet = ?)"
 SHEET_PROVIDERS_SQL = "SELECT providers FROM price_sheets WHERE sheet = ?"
 INSERT_RESOLUTION_SQL = """
 INSERT OR REPLACE INTO price_resolution (version_id, request_model, response_model, provider, model_id, match_kind, matched_name)
@@ -225,17 +230,14 @@ def refresh_resolutions(con: duckdb.DuckDBPyConnection, sheet: str | None = None
     """Resolve every (request_model, response_model, provider) seen in calls that a sheet version
     has not resolved yet. Returns the number of rows added. Runs on `con` as given (the caller
     owns the transaction)."""
-    added = 0
-    for version_id, sheet_name in con.execute(VERSIONS_SQL, [sheet, sheet]).fetchall():
-        pending = con.execute(PENDING_TRIPLES_SQL, [version_id]).fetchall()
-        if not pending:
-            continue
-        matcher = matcher_for_version(con, version_id, sheet_name)
-        rows = []
-        for req, resp, prov in pending:
-            hit = resolve_triple(matcher, req, resp, prov)
-            rows.append([version_id, req, resp, prov, hit.model_id if hit else None,
-                         hit.kind if hit else "unknown", hit.name if hit else None])
+    pending = con.execute(PENDING_TRIPLES_SQL, [sheet, sheet]).fetchall()
+    rows, matchers = [], {}
+    for version_id, sheet_name, req, resp, prov in pending:
+        if version_id not in matchers:
+            matchers[version_id] = matcher_for_version(con, version_id, sheet_name)
+        hit = resolve_triple(matchers[version_id], req, resp, prov)
+        rows.append([version_id, req, resp, prov, hit.model_id if hit else None,
+                     hit.kind if hit else "unknown", hit.name if hit else None])
+    if rows:
         con.executemany(INSERT_RESOLUTION_SQL, rows)
-        added += len(rows)
-    return added
+    return len(rows)
