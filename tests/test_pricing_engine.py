@@ -186,3 +186,16 @@ def test_unknown_models_listed_and_null(con):
     assert rows == [(None, True), (None, True)]
     # the OTLP fixtures' models all have a price in the default sheet
     assert con.execute("SELECT count(*) FROM llm_calls WHERE convention <> 'test' AND price_missing").fetchone()[0] == 0
+
+
+def test_pricing_modules_import_without_streamlit():
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "import llmledger.pricing.cli, llmledger.pricing.engine, llmledger.pricing.estimate, "
+            "llmledger.pricing.hooks, llmledger.pricing.importers, llmledger.pricing.matching, "
+            "llmledger.pricing.reprice, llmledger.pricing.schema, llmledger.pricing.sheets, llmledger.pricing.usage\n"
+            "assert 'streamlit' not in sys.modules and 'litellm' not in sys.modules\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
