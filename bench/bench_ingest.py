@@ -157,16 +157,19 @@ def pb_request(groups) -> bytes:
 
 
 def requests_of(n_spans: int, per_request: int = 512, seed: int = 1):
-    """Split the traces into export requests of about `per_request` spans (as an SDK batches)."""
+    """Split the traces into export requests of exactly `per_request` spans (the last may be
+    smaller), as an SDK's batch processor does: a trace may straddle two requests."""
     pending, size = [], 0
     for res, scope, spans in traces(n_spans, seed):
-        for i in range(0, len(spans), per_request):
-            part = spans[i:i + per_request]
-            if size + len(part) > per_request and pending:
+        i = 0
+        while i < len(spans):
+            take = spans[i:i + per_request - size]
+            pending.append((res, scope, take))
+            size += len(take)
+            i += len(take)
+            if size == per_request:
                 yield pending
                 pending, size = [], 0
-            pending.append((res, scope, part))
-            size += len(part)
     if pending:
         yield pending
 

@@ -150,3 +150,23 @@ def test_locked_database_says_so(held_db, args):
     line = one_line_error(cli(*args, db=held_db, timeout=60))
     assert "held by another process" in line and str(held_db) in line
     assert time.monotonic() - t0 < 60
+
+
+def test_ingest_large_file_uses_worker_processes(db_path, tmp_path):
+    """Over 8 MB the CLI decodes in spawned worker processes (the module entry point must allow it)."""
+    from llmledger.telemetry import ingest
+
+    line = json.loads(request_json(40, 1))
+    spans = line["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    for s in spans:
+        s["attributes"].append({"key": "gen_ai.prompt", "value": {"stringValue": "lorem ipsum " * 50}})
+    with open(tmp_path / "big.jsonl", "w") as out:
+        for k in range(300):
+            for i, s in enumerate(spans):
+                s["traceId"] = f"{k + 1:08x}{i:024x}"
+            out.write(json.dumps(line) + "\n")
+    assert (tmp_path / "big.jsonl").stat().st_size > ingest.PARALLEL_MIN_BYTES
+    p = cli("ingest", tmp_path / "big.jsonl", "--json", db=db_path, timeout=600)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert (doc["spans_new"], doc["llm_calls"], doc["rejected"]) == (12_000, 12_000, 0)

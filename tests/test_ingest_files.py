@@ -186,3 +186,32 @@ def test_missing_path_is_an_error_before_anything_loads(con, tmp_path):
     with pytest.raises(LedgerError, match="nope.json: no such file"):
         ingest_paths(con, [tmp_path / "a.json", tmp_path / "nope.json"])
     assert count(con, "SELECT count(*) FROM spans") == 0
+
+
+def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
+    """The same import decoded in 2 spawned worker processes and inline: identical outcome."""
+    from llmledger.store.db import connect
+
+    monkeypatch.setattr(ingest, "CHUNK_BYTES", 30_000)
+    monkeypatch.setattr(ingest, "GROUP_SPANS", 100)
+    files = tmp_path / "in"
+    files.mkdir()
+    (files / "a.jsonl").write_bytes(jsonl_bytes(40, 10, 80))
+    (files / "b.pb.gz").write_bytes(gzip.compress(pb_bytes(120, 81)))
+    (files / "c.json").write_bytes(b'{"resourceSpans": [')
+    (files / "d.pb").write_bytes(pb_bytes(120, 81))  # same spans as b: duplicates
+    outcomes = []
+    for workers in (1, 2):
+        con = connect(tmp_path / f"w{workers}.duckdb")
+        try:
+            r = ingest_paths(con, [files], workers=workers)
+            rows = con.cursor().execute(
+                "SELECT trace_id, span_id, batch_id FROM spans ORDER BY ALL").fetchall()
+            calls = count(con, "SELECT count(*) FROM llm_calls")
+            again = ingest_paths(con, [files], workers=workers)
+        finally:
+            con.close()
+        outcomes.append((r.spans_read, r.spans_new, r.duplicates, r.calls_new, sorted(r.rejects), r.files_read,
+                         r.files_failed, rows, calls, again.spans_new, again.duplicates))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][1] == 400 + 120 and outcomes[0][2] == 120 and outcomes[0][6] == 1

@@ -2,4 +2,5 @@ import sys
 
 from llmledger.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # multiprocessing (spawn) re-imports this module in workers
+    sys.exit(main())

@@ -8,9 +8,12 @@ serialized requests (.pb, .binpb, .protobuf), each optionally gzip-compressed (.
   too, and the rest of the file is kept.
 - JSON Lines are read in chunks of about CHUNK_BYTES, so memory stays bounded whatever the file
   size. A single request (.json, .pb) is decoded whole and loaded CHUNK_SPANS spans at a time.
-- Each chunk is one transaction with batch id `file:<sha256 of the file>:<chunk>`, so importing
-  the same file again adds nothing (reported as duplicates), and an import interrupted halfway
-  resumes where it stopped.
+- Each chunk has the batch id `file:<sha256 of the file>:<chunk>`, logged in ingest_log in the
+  transaction that loads it, so importing the same file again adds nothing (reported as
+  duplicates), and an import interrupted halfway resumes where it stopped. Small chunks (many
+  small files) share a transaction, up to GROUP_SPANS spans.
+- Decoding and mapping are pure Python and CPU-bound, so large imports run them in worker
+  processes (spawned: DuckDB's threads make fork unsafe) while this process only commits.
 """
 
 from __future__ import annotations
@@ -18,14 +21,17 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import multiprocessing
+import os
 import zlib
+from collections import deque
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import duckdb
 
 from llmledger.errors import LedgerError, PayloadError, StoreError
-from llmledger.telemetry import loader, otlp
+from llmledger.telemetry import attribution, loader, otlp
 
 JSONL = (".jsonl", ".ndjson")
 JSON = (".json",)
@@ -34,6 +40,8 @@ EXTENSIONS = JSONL + JSON + PROTOBUF
 CHUNK_BYTES = 16 * 1024 * 1024
 CHUNK_SPANS = 50_000
 GROUP_SPANS = 50_000
+#: Imports smaller than this decode in this process (worker start-up would cost more).
+PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 
 Progress = Callable[[int, int, str], None]
 
@@ -82,32 +90,41 @@ class _Ticker:
 
 
 def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | Path],
-                 progress: Progress | None = None) -> loader.LoadResult:
-    """Import files and folders; progress(done_bytes, total_bytes, message) as it goes."""
+                 progress: Progress | None = None, workers: int | None = None) -> loader.LoadResult:
+    """Import files and folders; progress(done_bytes, total_bytes, message) as it goes.
+
+    Large imports decode in `workers` processes (default: one per CPU, at most 4); DuckDB writes
+    stay in this process, in the order the files were given."""
     files = expand(paths)
     sizes = [_size(f) for f in files]
     tick = _Ticker(sum(sizes), progress)
-    group = _Group(con, tick)
-    for f, size in zip(files, sizes):
-        _one(con, str(f), lambda f=f: open(f, "rb"), size, f"file:{f.name}", group, tick)
-    group.flush()
+    with _Pipeline(con, tick, _workers(workers, tick.total)) as pipe:
+        for f, size in zip(files, sizes):
+            pipe.file(str(f), lambda f=f: open(f, "rb"), size, f"file:{f.name}", path=str(f))
     if progress:
         progress(tick.total, tick.total, f"done: {len(files)} file(s)")
-    return group.result
+    return pipe.result
 
 
 def ingest_blobs(con: duckdb.DuckDBPyConnection, blobs: Iterable[tuple[str, bytes]], source: str,
-                 progress: Progress | None = None) -> loader.LoadResult:
+                 progress: Progress | None = None, workers: int | None = None) -> loader.LoadResult:
     """Import in-memory files (uploads): (name, bytes) pairs, typed by their names like files."""
     blobs = list(blobs)
     tick = _Ticker(sum(len(b) for _, b in blobs), progress)
-    group = _Group(con, tick)
-    for name, data in blobs:
-        _one(con, name, lambda d=data: io.BytesIO(d), len(data), f"{source}:{name}", group, tick)
-    group.flush()
+    with _Pipeline(con, tick, _workers(workers, tick.total)) as pipe:
+        for name, data in blobs:
+            pipe.file(name, lambda d=data: io.BytesIO(d), len(data), f"{source}:{name}", blob=data)
     if progress:
         progress(tick.total, tick.total, f"done: {len(blobs)} file(s)")
-    return group.result
+    return pipe.result
+
+
+def _workers(asked: int | None, total_bytes: int) -> int:
+    if asked is not None:
+        return max(1, asked)
+    if total_bytes < PARALLEL_MIN_BYTES:
+        return 1  # starting processes costs more than it saves
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 def _size(p: Path) -> int:
@@ -117,85 +134,209 @@ def _size(p: Path) -> int:
         return 0
 
 
-class _Group:
-    """Chunks of one or more files, committed together once GROUP_SPANS spans are waiting.
+# ---------------------------------------------------------------- work done in worker processes
+# Each returns (list of loader.Prepared, file-level reject or None); nothing here touches DuckDB.
 
-    One transaction per chunk would spend most of the time on per-transaction work (commit,
-    attribution, duplicate checks) when files are small; each chunk keeps its own batch id.
-    """
+def _work_jsonl(name: str, source: str, digest: str, index: int, first_line: int, blob: bytes,
+                damage: str | None, rules) -> tuple[list, str | None]:
+    decoded = otlp.decode_jsonl(blob.split(b"\n"), first_line)
+    if damage:
+        decoded.rejects.append(damage)
+    decoded.rejects = [f"{name}: {r}" for r in decoded.rejects]
+    return [loader.prepare([loader.Batch(decoded, f"file:{digest}:{index}", source)], rules)], None
 
-    def __init__(self, con, tick: _Ticker):
-        self.con, self.tick = con, tick
+
+def _work_whole(name: str, source: str, digest: str, kind: str, gz: bool, path: str | None,
+                blob: bytes | None, rules) -> tuple[list, str | None]:
+    """A single request (.json or .pb): decoded whole, prepared CHUNK_SPANS spans at a time."""
+    try:
+        data = blob if blob is not None else Path(path).read_bytes()
+        if gz:
+            try:
+                data = gzip.decompress(data)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise PayloadError(f"not valid gzip ({exc})") from exc
+        if kind == "protobuf":
+            decoded = otlp.decode_protobuf(data)
+            if not decoded.spans and not decoded.rejects and data:
+                raise PayloadError("not an OTLP ExportTraceServiceRequest (no resource spans found)")
+        else:
+            decoded = otlp.decode_json(data)
+    except PayloadError as exc:
+        return [], exc.msg if exc.msg.startswith(name) else f"{name}: {exc.msg}"
+    except OSError as exc:
+        return [], f"{name}: cannot read ({exc})"
+    except Exception as exc:  # hostile input must stay a reject, never stop the import
+        return [], f"{name}: cannot decode ({exc!r})"
+    del data
+    spans, rejects = decoded.spans, [f"{name}: {r}" for r in decoded.rejects]
+    out = []
+    for index, start in enumerate(range(0, max(1, len(spans)), CHUNK_SPANS)):
+        chunk = otlp.Decoded(spans[start:start + CHUNK_SPANS], rejects if index == 0 else [])
+        out.append(loader.prepare([loader.Batch(chunk, f"file:{digest}:{index}", source)], rules))
+    return out, None
+
+
+# ---------------------------------------------------------------- the pipeline in this process
+
+class _Done:
+    """A finished result that looks like a Future (the inline, single-process case)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _Pipeline:
+    """Reads files, has chunks prepared (inline or in worker processes), and commits them in
+    submission order, several chunks per transaction (GROUP_SPANS), each under its own batch id."""
+
+    def __init__(self, con, tick: _Ticker, workers: int):
+        self.con, self.tick, self.workers = con, tick, workers
+        self.rules = attribution.load_rules(con)
         self.result = loader.LoadResult()
-        self.batches: list[loader.Batch] = []
-        self.ids: set[str] = set()
-        self.spans = 0
+        self.pool = None
+        if workers > 1:
+            from concurrent.futures import ProcessPoolExecutor
 
-    def add(self, batch: loader.Batch) -> None:
-        if batch.batch_id in self.ids:  # the same content twice in one import
-            self.result.add(loader.LoadResult(spans_read=len(batch.decoded.spans) + len(batch.decoded.rejects),
-                                              duplicates=len(batch.decoded.spans)))
+            # spawn, not fork: this process has DuckDB's threads running.
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        self.inflight: deque = deque()
+        self.pending: list[loader.Prepared] = []
+        self.pending_ids: set[str] = set()
+        self.pending_spans = 0
+
+    def __enter__(self) -> "_Pipeline":
+        return self
+
+    def __exit__(self, exc_type, *rest) -> None:
+        try:
+            if exc_type is None:
+                while self.inflight:
+                    self._collect()
+                self._flush()
+        finally:
+            if self.pool:
+                self.pool.shutdown(cancel_futures=True)
+
+    # -------------------------------------------------------- reading
+    def file(self, name: str, opener, size: int, source: str, path: str | None = None,
+             blob: bytes | None = None) -> None:
+        """Queue one file's chunks; every file-level failure becomes a reject."""
+        kind, gz = kind_of(name)
+        try:
+            if kind is None:
+                raise PayloadError("unknown file type (expected .json, .jsonl, .pb, optionally .gz)")
+            digest = _sha256(opener)
+            if kind == "jsonl":
+                self._jsonl(name, opener, gz, size, source, digest)
+            else:
+                self.result.files_read += 1  # undone if the worker rejects the file
+                self._submit(_work_whole, (name, source, digest, kind, gz, path, blob), size, name)
+                return
+            self.result.files_read += 1
+        except PayloadError as exc:
+            self.result.files_failed += 1
+            self.result.rejects.append(exc.msg if exc.msg.startswith(name) else f"{name}: {exc.msg}")
+            self.tick(size, f"{name}: rejected")
+        except (OSError, EOFError, zlib.error) as exc:
+            self.result.files_failed += 1
+            self.result.rejects.append(f"{name}: cannot read ({exc})")
+            self.tick(size, f"{name}: rejected")
+
+    def _known(self, digest: str, index: int) -> tuple[int, int] | None:
+        rows = self.con.cursor().execute(
+            "SELECT spans_read, rejects FROM ingest_log WHERE batch_id = ?", [f"file:{digest}:{index}"]).fetchall()
+        return (rows[0][0] - rows[0][1], rows[0][0]) if rows else None
+
+    def _jsonl(self, name: str, opener, gz: bool, size: int, source: str, digest: str) -> None:
+        """JSON Lines in chunks of about CHUNK_BYTES (boundaries depend only on the content)."""
+        with opener() as raw:
+            stream = gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
+            index, first_line, line_no, lines, nbytes, last_pos = 0, 1, 0, [], 0, 0
+            damage = None
+            try:
+                for line in stream:
+                    line_no += 1
+                    lines.append(line)
+                    nbytes += len(line)
+                    if nbytes >= CHUNK_BYTES:
+                        last_pos = self._chunk(name, source, digest, index, first_line, lines, None, raw, last_pos)
+                        index, first_line, lines, nbytes = index + 1, line_no + 1, [], 0
+            except (OSError, EOFError, zlib.error) as exc:
+                if gz and index == 0 and not lines:
+                    raise PayloadError(f"not valid gzip ({exc})") from exc
+                damage = f"line {line_no + 1}: file is damaged past this point ({exc})"
+            if lines or index == 0 or damage:
+                self._chunk(name, source, digest, index, first_line, lines, damage, raw, last_pos, size)
+
+    def _chunk(self, name, source, digest, index, first_line, lines, damage, raw, last_pos, size=None) -> int:
+        try:
+            pos = raw.tell() if size is None else size
+        except (OSError, ValueError):
+            pos = last_pos
+        known = None if damage else self._known(digest, index)
+        if known:  # imported before: count it, don't decode or load it again
+            self.result.duplicates += known[0]
+            self.result.spans_read += known[1]
+            self.tick(pos - last_pos, f"{name}: chunk {index + 1} already imported")
+        else:
+            self._submit(_work_jsonl, (name, source, digest, index, first_line, b"".join(lines), damage),
+                         pos - last_pos, f"{name}: chunk {index + 1}")
+        return pos
+
+    # -------------------------------------------------------- preparing and committing
+    def _submit(self, fn, args: tuple, advance: int, label: str) -> None:
+        if self.pool:
+            self.inflight.append((self.pool.submit(fn, *args, self.rules), advance, label))
+        else:
+            self.inflight.append((_Done(fn(*args, self.rules)), advance, label))
+        while len(self.inflight) > 2 * self.workers - 1:
+            self._collect()
+
+    def _collect(self) -> None:
+        fut, advance, label = self.inflight.popleft()
+        prepared, reject = fut.result()
+        if reject:
+            self.result.files_read -= 1
+            self.result.files_failed += 1
+            self.result.rejects.append(reject)
+        for p in prepared:
+            batch_id, _, _, n_spans, rejects = p.metas[0]
+            if batch_id in self.pending_ids:  # the same content twice in one import
+                self._count_duplicate(n_spans, rejects)
+                continue
+            self.pending.append(p)
+            self.pending_ids.add(batch_id)
+            self.pending_spans += n_spans
+            if self.pending_spans >= GROUP_SPANS:
+                self._flush()
+        self.tick(advance, label)
+
+    def _count_duplicate(self, n_spans: int, rejects: list[str]) -> None:
+        self.result.spans_read += n_spans + len(rejects)
+        self.result.duplicates += n_spans
+        self.result.rejects.extend(rejects)
+
+    def _flush(self) -> None:
+        if not self.pending:
             return
-        self.batches.append(batch)
-        self.ids.add(batch.batch_id)
-        self.spans += len(batch.decoded.spans)
-        if self.spans >= GROUP_SPANS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.batches:
+        todo, self.pending, self.pending_ids, self.pending_spans = self.pending, [], set(), 0
+        done = loader._logged(self.con.cursor(), [p.metas[0][0] for p in todo])
+        fresh = []
+        for p in todo:
+            if p.metas[0][0] in done:
+                self._count_duplicate(p.metas[0][3], p.metas[0][4])
+            else:
+                fresh.append(p)
+        if not fresh:
             return
         try:
-            self.result.add(loader.load_batches(self.con, self.batches))
+            self.result.add(loader.commit_prepared(self.con, fresh))
         except duckdb.Error as exc:
-            raise StoreError(f"loading {len(self.batches)} chunk(s) failed: {exc}") from exc
-        self.tick(0, f"loaded {self.result.spans_new} new spans")
-        self.batches, self.ids, self.spans = [], set(), 0
-
-
-def _one(con, name: str, opener, size: int, source: str, group: _Group, tick: _Ticker) -> None:
-    """Queue one file's chunks on `group`; every file-level failure becomes a reject."""
-    kind, gz = kind_of(name)
-    before = tick.done
-    result = group.result
-    try:
-        if kind is None:
-            raise PayloadError("unknown file type (expected .json, .jsonl, .pb, optionally .gz)")
-        digest = _sha256(opener)
-
-        def known(index: int) -> _Known | None:
-            rows = con.cursor().execute(
-                "SELECT spans_read, rejects FROM ingest_log WHERE batch_id = ?", [f"file:{digest}:{index}"]
-            ).fetchall()
-            return _Known(rows[0][0] - rows[0][1], rows[0][0]) if rows else None
-
-        if kind == "jsonl":
-            chunks = _jsonl_chunks(opener, gz, tick, known)
-        else:
-            chunks = _whole_chunks(opener, kind, gz)
-        for index, decoded in chunks:
-            if isinstance(decoded, _Known):  # imported before: count, don't decode or load
-                result.duplicates += decoded.spans
-                result.spans_read += decoded.read
-                continue
-            decoded.rejects = [f"{name}: {r}" for r in decoded.rejects]
-            group.add(loader.Batch(decoded, f"file:{digest}:{index}", source))
-        result.files_read += 1
-    except PayloadError as exc:
-        result.files_failed += 1
-        msg = exc.msg if exc.msg.startswith(name) else f"{name}: {exc.msg}"
-        result.rejects.append(msg)
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
-        result.files_failed += 1
-        result.rejects.append(f"{name}: cannot read ({exc})")
-    tick(max(0, size - (tick.done - before)), f"{name}: read")
-
-
-class _Known:
-    """A chunk whose batch id is already in ingest_log: skipped without decoding."""
-
-    def __init__(self, spans: int, read: int):
-        self.spans, self.read = spans, read
+            raise StoreError(f"loading {len(fresh)} chunk(s) failed: {exc}") from exc
 
 
 def _sha256(opener) -> str:
@@ -204,70 +345,3 @@ def _sha256(opener) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()[:32]
-
-
-def _open_text(raw, gz: bool):
-    return gzip.GzipFile(fileobj=raw, mode="rb") if gz else raw
-
-
-def _whole_chunks(opener, kind: str, gz: bool) -> Iterator[tuple[int, otlp.Decoded]]:
-    """A single request: decoded whole, handed out CHUNK_SPANS spans at a time."""
-    with opener() as raw:
-        data = raw.read()
-    if gz:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise PayloadError(f"not valid gzip ({exc})") from exc
-    if kind == "protobuf":
-        decoded = otlp.decode_protobuf(data)
-        if not decoded.spans and not decoded.rejects and data:
-            raise PayloadError("not an OTLP ExportTraceServiceRequest (no resource spans found)")
-    else:
-        decoded = otlp.decode_json(data)
-    del data
-    spans, rejects = decoded.spans, decoded.rejects
-    if not spans:
-        yield 0, otlp.Decoded([], rejects)
-        return
-    for index, start in enumerate(range(0, len(spans), CHUNK_SPANS)):
-        yield index, otlp.Decoded(spans[start:start + CHUNK_SPANS], rejects if index == 0 else [])
-
-
-def _jsonl_chunks(opener, gz: bool, tick: _Ticker, known) -> Iterator[tuple[int, otlp.Decoded | _Known]]:
-    """JSON Lines in chunks of about CHUNK_BYTES of text (boundaries depend only on content)."""
-    with opener() as raw:
-        stream = _open_text(raw, gz)
-        index, first_line, line_no = 0, 1, 0
-        lines: list[bytes] = []
-        size = 0
-        last_pos = 0
-        try:
-            for line in stream:
-                line_no += 1
-                lines.append(line)
-                size += len(line)
-                if size >= CHUNK_BYTES:
-                    yield index, known(index) or otlp.decode_jsonl(lines, first_line)
-                    last_pos = _advance(raw, last_pos, tick, index)
-                    index, first_line, lines, size = index + 1, line_no + 1, [], 0
-        except (OSError, EOFError, zlib.error) as exc:
-            if gz and index == 0 and not lines:
-                raise PayloadError(f"not valid gzip ({exc})") from exc
-            lines.append(b"")  # keep what was read; report the damage as a reject below
-            tail = otlp.decode_jsonl(lines, first_line)
-            tail.rejects.append(f"line {line_no + 1}: file is damaged past this point ({exc})")
-            yield index, tail
-            return
-        if lines or index == 0:
-            yield index, known(index) or otlp.decode_jsonl(lines, first_line)
-            _advance(raw, last_pos, tick, index)
-
-
-def _advance(raw, last_pos: int, tick: _Ticker, index: int) -> int:
-    try:
-        pos = raw.tell()
-    except (OSError, ValueError):
-        return last_pos
-    tick(pos - last_pos, f"chunk {index + 1}")
-    return pos

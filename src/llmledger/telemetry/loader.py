@@ -126,6 +126,9 @@ def build_tables(groups, extractor: attribution.Extractor):
     res_cache: dict[int, tuple[str, list, bool, object]] = {}
     dumps = _dumps
     span_dims = extractor.span
+    # Most spans carry none of the rule keys: one set test skips the rules loop for them.
+    rule_keys = frozenset(r.key for r in extractor.span_rules)
+    no_dims: dict = {}
     map_span = conventions.map_span
     dup_in_batch = 0
     map_errors = 0
@@ -138,6 +141,7 @@ def build_tables(groups, extractor: attribution.Extractor):
                 continue
             seen.add(key)
             res = s.resource
+            attrs = s.attributes
             rid = id(res)
             cached = res_cache.get(rid)
             if cached is None or cached[3] is not res:
@@ -159,11 +163,12 @@ def build_tables(groups, extractor: attribution.Extractor):
             a_scn(s.scope_name)
             a_scv(s.scope_version)
             a_res(res_json)
-            a_attr(dumps(s.attributes))
+            a_attr(dumps(attrs))
             a_ev(dumps(s.events) if s.events else None)
             a_demo(demo)
             a_bid(batch_id)
-            for level, found in (("span", span_dims(s.attributes).items()), ("resource", res_dims)):
+            found_span = span_dims(attrs) if not rule_keys.isdisjoint(attrs) else no_dims
+            for level, found in (("span", found_span.items()), ("resource", res_dims)):
                 for dim, value in found:
                     d_tid(tid)
                     d_sid(sid)
@@ -217,41 +222,80 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadRe
     stored is skipped too (`ON CONFLICT DO NOTHING` on the primary key, an index lookup rather
     than a scan of `spans`, so the cost does not grow with the table).
     """
-    result = LoadResult()
-    for b in batches:
-        result.spans_read += len(b.decoded.spans) + len(b.decoded.rejects)
-        result.rejects.extend(b.decoded.rejects)
     cur = con.cursor()
     try:
-        ids = [b.batch_id for b in batches]
-        done = {r[0] for r in cur.execute(
-            "SELECT batch_id FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [ids]).fetchall()}
+        done = _logged(cur, [b.batch_id for b in batches])
+        skipped = LoadResult()
         todo = []
         for b in batches:
             if b.batch_id in done:  # loaded before, or twice in this list
-                result.duplicates += len(b.decoded.spans)
+                skipped.spans_read += len(b.decoded.spans) + len(b.decoded.rejects)
+                skipped.duplicates += len(b.decoded.spans)
+                skipped.rejects.extend(b.decoded.rejects)
             else:
                 todo.append(b)
                 done.add(b.batch_id)
         if not todo:
-            result.already_loaded = True
-            return result
-        extractor = attribution.Extractor(attribution.load_rules(cur))
-        span_t, dims_t, call_t, _ = build_tables([(b.batch_id, b.decoded.spans) for b in todo], extractor)
+            skipped.already_loaded = True
+            return skipped
+        prepared = prepare(todo, attribution.load_rules(cur))
+    finally:
+        cur.close()
+    result = commit_prepared(con, [prepared])
+    result.add(skipped)
+    return result
+
+
+def _logged(cur, batch_ids: list[str]) -> set[str]:
+    return {r[0] for r in cur.execute(
+        "SELECT batch_id FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [batch_ids]).fetchall()}
+
+
+@dataclass
+class Prepared:
+    """Batches turned into column tables, ready to commit (picklable: built in worker processes)."""
+
+    metas: list[tuple[str, str, object, int, list[str]]]  # (batch_id, source, received_at, n_spans, rejects)
+    span_t: pa.Table | None
+    dims_t: pa.Table | None
+    call_t: pa.Table | None
+
+
+def prepare(batches: list[Batch], rules) -> Prepared:
+    extractor = attribution.Extractor(rules)
+    span_t, dims_t, call_t, _ = build_tables([(b.batch_id, b.decoded.spans) for b in batches], extractor)
+    metas = [(b.batch_id, b.source, b.received_at, len(b.decoded.spans), list(b.decoded.rejects)) for b in batches]
+    return Prepared(metas, span_t, dims_t, call_t)
+
+
+def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) -> LoadResult:
+    """Insert prepared tables and their ingest_log rows in one transaction (in list order, so the
+    first occurrence of a span wins). The caller has filtered out batch ids already logged."""
+    result = LoadResult()
+    cur = con.cursor()
+    try:
         cur.execute("BEGIN")
         try:
-            new_by_batch, calls_by_batch, calls_new = _insert(cur, span_t, dims_t, call_t)
-            new = sum(new_by_batch.values())
-            result.spans_new = new
-            result.calls_new = calls_new
-            result.duplicates += sum(len(b.decoded.spans) for b in todo) - new
+            new_by_batch: dict[str, int] = {}
+            calls_by_batch: dict[str, int] = {}
+            for p in prepared:
+                nb, cb, calls_new = _insert(cur, p.span_t, p.dims_t, p.call_t)
+                for k, v in nb.items():
+                    new_by_batch[k] = new_by_batch.get(k, 0) + v
+                for k, v in cb.items():
+                    calls_by_batch[k] = calls_by_batch.get(k, 0) + v
+                result.calls_new += calls_new
             log_rows = []
-            for b in todo:
-                n_new = new_by_batch.get(b.batch_id, 0)
-                log_rows.append([
-                    b.batch_id, b.source, b.received_at, len(b.decoded.spans) + len(b.decoded.rejects), n_new,
-                    calls_by_batch.get(b.batch_id, 0), len(b.decoded.spans) - n_new, len(b.decoded.rejects),
-                    _dumps(b.decoded.rejects[:100])])
+            for p in prepared:
+                for batch_id, source, received_at, n_spans, rejects in p.metas:
+                    n_new = new_by_batch.get(batch_id, 0)
+                    result.spans_read += n_spans + len(rejects)
+                    result.spans_new += n_new
+                    result.duplicates += n_spans - n_new
+                    result.rejects.extend(rejects)
+                    log_rows.append([batch_id, source, received_at, n_spans + len(rejects), n_new,
+                                     calls_by_batch.get(batch_id, 0), n_spans - n_new, len(rejects),
+                                     _dumps(rejects[:100])])
             cur.executemany(
                 """INSERT INTO ingest_log (batch_id, source, received_at, spans_read, spans_new, calls_new,
                        duplicates, rejects, reject_reasons) VALUES (?, ?, coalesce(?, now()), ?, ?, ?, ?, ?, ?)""",

@@ -88,8 +88,11 @@ class Service:
         log.info("OTLP receiver on http://%s:%s/v1/traces, spool %s", self.host, self.port, self.spool_dir)
         return self
 
-    def stop(self, timeout: float | None = 60) -> None:
-        """Stop accepting, then load everything already accepted (what fails stays spooled)."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop accepting, then load everything already accepted (what fails stays spooled).
+
+        With a timeout, returns after it even if loading goes on; what is left stays spooled and
+        is loaded by the next start."""
         if not self._running:
             return
         if self.receiver:
