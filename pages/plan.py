@@ -269,6 +269,10 @@ with show_errors():
     proj = project(rs, sheet)
     with top:
         headline(rs, proj)
+        bad = sum(i.level == "error" for i in validate(rs, sheet))
+        if bad:
+            st.warning(f"{bad} error(s) in the requirements (see the Requirements tab): "
+                       "this bill uses the values as typed.")
     for tab, draw, args in ((t_short, shortlist_tab, (rs, sheet, con)), (t_proj, projection_tab, (rs, proj)),
                             (t_pva, plan_vs_actual_tab, (rs, sheet, con)), (t_ver, versions_tab, (rs, con))):
         if tab.open:
