@@ -155,6 +155,7 @@ def test_sql_matches_python_on_hand_cases(con):
     _insert_call(con, "e", "tiered", 500, 10, start="2025-07-01")  # the June version applies
     _insert_call(con, "f", "nobody-prices-me", 5, 5)
     _insert_call(con, "g", "fee", None, None)  # usage unknown: the fee alone is known
+    _insert_call(con, "h", "fee", 200_000_000, 1)  # beyond MAX_TOKENS: garbage, no cost rather than overflow
     sheets.set_active_sheet(con, "hand")
     got = dict(con.execute("SELECT span_id, cost_usd FROM llm_calls").fetchall())
     mem = _hand_sheet()
@@ -168,6 +169,7 @@ def test_sql_matches_python_on_hand_cases(con):
     assert got["e"] == cost_of_usage(v2.models[0], Usage(500, 10)).total == D("0.001560000")
     assert got["f"] is None
     assert got["g"] == D("0.25")
+    assert got["h"] is None
     diff = con.execute("SELECT cost_diff_usd FROM llm_calls WHERE span_id = 'd'").fetchone()[0]
     assert diff == got["d"] - D("0.001")
     # as_of: every call priced with the version in effect then

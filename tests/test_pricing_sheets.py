@@ -53,6 +53,7 @@ models:
 @pytest.mark.parametrize("data, fname, message", [
     (b"model,input_per_mtok,output_per_mtok\ngpt-4o,-1,2\n", "x.csv", "negative price"),
     (b"model,input_per_mtok,output_per_mtok\ngpt-4o,abc,2\n", "x.csv", "'abc' is not a number"),
+    (b"model,input_per_mtok,output_per_mtok\ngpt-4o,2500000,2\n", "x.csv", "check the units"),
     (b"model,input_per_mtok,price\ngpt-4o,1,2\n", "x.csv", "unknown CSV column"),
     (b"name,input_per_mtok\ngpt-4o,1\n", "x.csv", "needs a 'model' column"),
     (b"model,input_per_mtok,output_per_mtok\ngpt-4o,1,2,3\n", "x.csv", "more fields than the header"),

@@ -23,6 +23,9 @@ from llmledger.pricing.matching import refresh_resolutions
 from llmledger.pricing.model import (EPOCH, PRICE_FIELDS, ModelEntry, PriceRow, Sheet, SheetVersion)
 
 DEFAULT_SHEET = "litellm"
+#: Sanity bound (the dearest price in the shipped sheets is under $10,000 per 1M tokens); it also
+#: keeps the engine's integer arithmetic far from overflow.
+MAX_MTOK = 30_000
 ACTIVE_KEY = "active_sheet"
 
 SHEET_ROW_SQL = "SELECT sheet, kind, source, base_sheet, discount_pct, providers FROM price_sheets WHERE sheet = ?"
@@ -126,6 +129,10 @@ def _save_version(cur, sheet: Sheet, version: SheetVersion) -> int:
             v = i if k == "ordinal" else getattr(m, k)
             mcols[k].append(json.dumps(v) if k == "match_rule" and v is not None else v)
         for r in m.prices:
+            for f in PRICE_FIELDS[:-1]:
+                if getattr(r, f) is not None and getattr(r, f) > MAX_MTOK:
+                    raise PricingError(f"sheet {sheet.name!r}: model {m.model_id!r}: {f} {getattr(r, f)} is above "
+                                       f"${MAX_MTOK} per 1M tokens; check the units (prices are USD per 1M tokens)")
             pcols["model_id"].append(m.model_id)
             pcols["service_tier"].append(r.service_tier)
             pcols["above_input_tokens"].append(r.above_input_tokens)
