@@ -369,6 +369,12 @@ def _insert(cur, span_t, dims_t, call_t):
         trace_ids = sorted(set(tids))
         calls_new -= conventions.drop_nested_duplicates(cur, trace_ids)
         attribution.resolve(cur, trace_ids)
+        # Pricing's hook: estimated usage from content, default sheet, model-name resolution,
+        # so llm_calls.cost_usd is a plain join by the time the batch commits.
+        from llmledger.pricing.hooks import after_load
+
+        after_load(cur, trace_ids)
+        calls_new = max(calls_new, 0)  # a batch may remove a wrapper committed by an earlier one
         if calls_new:
             calls_by_batch = dict(cur.execute(
                 """SELECT n.batch_id, count(*) FROM calls c JOIN batch_new n
