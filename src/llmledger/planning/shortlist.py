@@ -75,46 +75,69 @@ def _money(v: float) -> str:
     return f"${v:,.2f}" if v >= 1 else f"${v:.4g}"
 
 
-def reasons_for(uc: UseCase, p: ModelPrice, lat: Latency | None, cpr: float, first_month: float) -> list[str]:
+@dataclass(frozen=True)
+class _Needs:
+    """A use case's constraints, worked out once (not once per model)."""
+    context: float
+    max_output: float
+    mean_output: float
+    modalities: tuple[str, ...]
+    allow: frozenset
+    deny: frozenset
+    local_only: bool
+    p95_ms: float | None
+    ttft_ms: float | None
+    cost_target: float | None
+    roi_target: float | None
+    value: float | None
+    budget: float | None
+
+    @classmethod
+    def of(cls, uc: UseCase) -> "_Needs":
+        return cls(uc.required_context, uc.max_output_tokens, uc.mean_output_tokens, tuple(uc.modalities),
+                   frozenset(a.lower() for a in uc.provider_allow), frozenset(d.lower() for d in uc.provider_deny),
+                   uc.privacy == "no_third_party_api", uc.p95_latency_ms, uc.ttft_ms, uc.cost_per_txn_target_usd,
+                   uc.roi_target, uc.value_per_success_usd, uc.monthly_budget_usd)
+
+
+def reasons_for(uc: UseCase | _Needs, p: ModelPrice, lat: Latency | None, cpr: float, first_month: float) -> list[str]:
     """Why `p` cannot serve `uc` (empty list: it can)."""
+    n = uc if isinstance(uc, _Needs) else _Needs.of(uc)
     r: list[str] = []
     if not p.priced:
         r.append("no input/output price in this sheet")
     elif not p.self_hosted and p.input_per_1m == 0 and p.output_per_1m == 0:
         r.append("listed at $0 (a free or preview entry, not a price to plan on)")
-    need = uc.required_context
-    if p.context_window and need > p.context_window:
-        r.append(f"context window {p.context_window:,} < {need:,.0f} needed")
-    if p.max_output and uc.max_output_tokens > p.max_output:
-        r.append(f"max output {p.max_output:,} < {uc.max_output_tokens:,.0f} per request")
-    missing = [m for m in uc.modalities if m not in p.modalities]
+    if p.context_window and n.context > p.context_window:
+        r.append(f"context window {p.context_window:,} < {n.context:,.0f} needed")
+    if p.max_output and n.max_output > p.max_output:
+        r.append(f"max output {p.max_output:,} < {n.max_output:,.0f} per request")
+    missing = [m for m in n.modalities if m not in p.modalities]
     if missing:
         r.append(f"no {'/'.join(missing)} input")
     prov = (p.provider or "").lower()
-    allow = [a.lower() for a in uc.provider_allow]
-    deny = [d.lower() for d in uc.provider_deny]
-    if allow and prov not in allow:
+    if n.allow and prov not in n.allow:
         r.append(f"provider {p.provider or '?'} not in the allow list")
-    if prov and prov in deny:
+    if prov and prov in n.deny:
         r.append(f"provider {p.provider} is denied")
-    if uc.privacy == "no_third_party_api" and not p.self_hosted:
+    if n.local_only and not p.self_hosted:
         r.append("hosted third-party API, but the privacy rule allows only self-hosted/local")
     if lat is not None:
-        p95 = lat.p95_for(uc.mean_output_tokens)
-        if uc.p95_latency_ms and p95 is not None and p95 > uc.p95_latency_ms:
+        p95 = lat.p95_for(n.mean_output)
+        if n.p95_ms and p95 is not None and p95 > n.p95_ms:
             how = "measured" if lat.p95_ms is not None else "lab-estimated"
-            r.append(f"{how} p95 {p95:,.0f} ms > SLO {uc.p95_latency_ms:,.0f} ms")
-        if uc.ttft_ms and lat.ttft_ms is not None and lat.ttft_ms > uc.ttft_ms:
-            r.append(f"measured TTFT {lat.ttft_ms:,.0f} ms > SLO {uc.ttft_ms:,.0f} ms")
-    if p.priced and np.isfinite(cpr):
-        if uc.cost_per_txn_target_usd is not None and cpr > uc.cost_per_txn_target_usd:
-            r.append(f"{_money(cpr)} per request > target {_money(uc.cost_per_txn_target_usd)}")
-        if uc.roi_target and uc.value_per_success_usd is not None and cpr > 0:
-            roi = uc.value_per_success_usd / cpr
-            if roi < uc.roi_target:
-                r.append(f"ROI {roi:,.1f}× < target {uc.roi_target:g}×")
-        if uc.monthly_budget_usd is not None and first_month > uc.monthly_budget_usd:
-            r.append(f"first month {_money(first_month)} > budget {_money(uc.monthly_budget_usd)}")
+            r.append(f"{how} p95 {p95:,.0f} ms > SLO {n.p95_ms:,.0f} ms")
+        if n.ttft_ms and lat.ttft_ms is not None and lat.ttft_ms > n.ttft_ms:
+            r.append(f"measured TTFT {lat.ttft_ms:,.0f} ms > SLO {n.ttft_ms:,.0f} ms")
+    if p.priced and cpr == cpr:      # not NaN
+        if n.cost_target is not None and cpr > n.cost_target:
+            r.append(f"{_money(cpr)} per request > target {_money(n.cost_target)}")
+        if n.roi_target and n.value is not None and cpr > 0:
+            roi = n.value / cpr
+            if roi < n.roi_target:
+                r.append(f"ROI {roi:,.1f}× < target {n.roi_target:g}×")
+        if n.budget is not None and first_month > n.budget:
+            r.append(f"first month {_money(first_month)} > budget {_money(n.budget)}")
     return r
 
 
@@ -136,12 +159,14 @@ def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
     first, total = monthly[:, 0], monthly.sum(axis=1)
 
     ok, bad = [], []
+    needs = _Needs.of(uc)
+    cpr_l, first_l, total_l = cpr.tolist(), first.tolist(), total.tolist()
     for i, n in enumerate(names):
         p = prices[n]
         lat = latency.get(n)
-        why = reasons_for(uc, p, lat, float(cpr[i]), float(first[i]))
+        why = reasons_for(needs, p, lat, cpr_l[i], first_l[i])
         if why:
-            bad.append({"model": n, "provider": p.provider, "first_month_usd": first[i],
+            bad.append({"model": n, "provider": p.provider, "first_month_usd": first_l[i],
                         "reasons": "; ".join(why)})
         else:
             notes_ = []
@@ -150,8 +175,8 @@ def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
             if lat is None and (uc.p95_latency_ms or uc.ttft_ms):
                 notes_.append("latency not measured")
             note = "; ".join(notes_)
-            ok.append({"model": n, "provider": p.provider, "cost_per_request_usd": cpr[i],
-                       "first_month_usd": first[i], "horizon_total_usd": total[i],
+            ok.append({"model": n, "provider": p.provider, "cost_per_request_usd": cpr_l[i],
+                       "first_month_usd": first_l[i], "horizon_total_usd": total_l[i],
                        "context_window": p.context_window, "max_output": p.max_output,
                        "measured_p95_ms": lat.p95_for(uc.mean_output_tokens) if lat else None, "note": note})
     eligible = pd.DataFrame(ok, columns=[c for c in ELIGIBLE_COLUMNS if c != "rank"])
