@@ -50,7 +50,8 @@ with show_errors():
         by = st.radio("Rank traces by", list(TRACE_RANKS), horizontal=True, key="calls_rank_by",
                       format_func={"tokens": "Tokens", "cost": "Cost", "latency": "LLM latency"}.get)
         top = widgets.query("top_traces", f, by)
-        st.dataframe(top, hide_index=True, column_config=widgets.TRACE_COLUMNS, key="calls_top_traces")
+        st.dataframe(top, hide_index=True, column_config=widgets.TRACE_COLUMNS,
+                     column_order=widgets.trace_column_order(by), key="calls_top_traces")
         if not top.empty:
             labels = {r.trace_id: widgets.trace_label(r) for _, r in top.iterrows()}
             trace_id = st.selectbox("Drill into a trace", list(labels), format_func=labels.get, key="calls_trace")

@@ -17,7 +17,7 @@ st.title("Ingest")
 
 with show_errors():
     widgets.show_flash()
-    widgets.demo_banner(widgets.query("call_count", True))
+    widgets.demo_banner(widgets.query("call_count", True), where="below")
 
 st.subheader("OTLP receiver")
 st.caption("Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /v1/traces`. Every accepted "

@@ -56,7 +56,7 @@ with show_errors():
 
     with tab_top:
         st.subheader("Most expensive traces")
-        st.dataframe(widgets.query("top_traces", f, "cost"), hide_index=True, key="spend_top_traces",
+        st.dataframe(spend_widgets.spend("top_traces", f), hide_index=True, key="spend_top_traces",
                      column_config=spend_widgets.TRACE_COLUMNS)
         st.subheader("Most expensive calls")
         st.dataframe(spend_widgets.spend("top_calls", f), hide_index=True, key="spend_top_calls",

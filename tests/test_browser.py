@@ -40,7 +40,12 @@ def app_pages() -> list[tuple[str, str]]:
 
 
 def url_path(page_file: str) -> str:
-    return Path(page_file).stem  # st.navigation's default url path for a page file
+    """st.navigation's url for a page file: the first page is the app's root, others their stem."""
+    return "" if page_file == app_pages()[0][0] else Path(page_file).stem
+
+
+def shot_name(page_file: str) -> str:
+    return Path(page_file).stem
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +171,7 @@ def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title)
         wait_rendered(page)
         exceptions = page.locator('[data-testid="stException"]')
         assert exceptions.count() == 0, exceptions.first.inner_text()
+        assert page.get_by_text("Page not found").count() == 0, "the url does not name this page"
         assert page.locator("h1").first.inner_text().strip(), "page has no title"
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert title in nav, f"sidebar shows {nav!r}, not the app's navigation"
@@ -175,7 +181,7 @@ def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title)
             assert page.locator(".js-plotly-plot").count() >= 4
         if page_file == "pages/ingest.py":
             assert page.get_by_text("/v1/traces").count() >= 1  # the live receiver's endpoint
-        full_screenshot(page, artifacts / f"{url_path(page_file)}.png")
+        full_screenshot(page, artifacts / f"{shot_name(page_file)}.png")
     finally:
         page.close()
 
@@ -185,7 +191,7 @@ def test_calls_trace_drilldown_in_chromium(app_url, browser, artifacts):
     base = app_url
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
-        page.goto(f"{base}/calls", timeout=PAGE_TIMEOUT_MS)
+        page.goto(f"{base}/{url_path('pages/calls.py')}", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)
         page.get_by_role("tab", name="Top traces").click()
         page.wait_for_timeout(500)

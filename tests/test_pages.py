@@ -192,3 +192,45 @@ def test_ingest_rules_editor_saves_and_reapplies(db_path):
     at.button(key="ingest_rules_reset").click()
     ok(at.run())
     assert db_count(db_path, "SELECT priority FROM attribution_rules WHERE dim = 'team' AND key = 'app.team'") == 10
+
+
+# ------------------------------------------------------------------ Ingest with a receiver
+
+def test_ingest_shows_live_receiver_counts(db_path, monkeypatch):
+    """The embedded receiver on a loopback port: a real OTLP/HTTP POST shows up in its counters."""
+    import time
+    import urllib.request
+
+    from conftest import free_port
+    from llmledger.telemetry import demo, otlp
+
+    port = free_port()
+    monkeypatch.setenv("LLMLEDGER_RECEIVER", "1")
+    monkeypatch.setenv("LLMLEDGER_OTLP_PORT", str(port))
+    at = ok(page("ingest.py").run())
+    assert metric(at, "Requests received") == "0"
+    body = next(demo.generate_batches(n_calls=100, traces_per_batch=1000))[2]
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=body,
+                                 headers={"Content-Type": "application/x-protobuf"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+    deadline = time.time() + 60
+    while db_count(db_path, "SELECT count(*) FROM calls") == 0 and time.time() < deadline:
+        time.sleep(0.2)
+    at.button(key="ingest_refresh").click()
+    ok(at.run())
+    assert metric(at, "Requests received") == "1"
+    assert int(metric(at, "Spans accepted").replace(",", "")) == len(otlp.decode_protobuf(body).spans)
+
+
+def test_ingest_receiver_unavailable_is_explained(db_path, monkeypatch):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        monkeypatch.setenv("LLMLEDGER_RECEIVER", "1")
+        monkeypatch.setenv("LLMLEDGER_OTLP_PORT", str(busy.getsockname()[1]))
+        at = page("ingest.py").run()
+    assert not at.exception
+    assert any("receiver is not running" in w.value for w in at.warning)

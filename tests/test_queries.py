@@ -279,7 +279,9 @@ def test_charts_and_format_from_real_rows(ledger):
     assert list(bar.base) == pytest.approx([0, 10, 1100])
     assert list(bar.marker.color) == [charts.SPAN_COLOR, charts.LLM_COLOR, charts.LLM_COLOR]
     assert "gpt-4o-mini" in bar.hovertext[1] and "100 in, 20 out" in bar.hovertext[1]
-    assert list(wf.layout.yaxis.ticktext)[1].startswith("\u2003◆")
+    ticks = list(wf.layout.yaxis.ticktext)
+    assert ticks[0].startswith("\u00a0\u00a0workflow") and ticks[1].startswith("\u00a0\u00a0◆ chat gpt-4o-mini")
+    assert len(set(map(len, ticks))) == 1  # padded to one width so the indentation shows
     assert fmt.label(None) == q.UNATTRIBUTED and fmt.compact(1_234_567) == "1.2M"
     assert fmt.usd(0.0012) == "$0.0012" and fmt.ms(1500) == "1.50 s"
 

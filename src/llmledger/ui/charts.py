@@ -146,8 +146,13 @@ def waterfall(spans: pd.DataFrame, title: str = "Trace waterfall") -> go.Figure:
     if spans.empty:
         return empty(title, "No spans stored for this trace")
     rows = spans.reset_index(drop=True)
-    labels = ["\u2003" * int(d) + ("◆ " if llm else "") + str(n)
-              for d, llm, n in zip(rows["depth"], rows["is_llm"], rows["name"])]
+    # Tick labels are right-aligned; padding every (monospace) label to one width left-aligns
+    # them, so the indentation by depth shows.
+    names = [str(n) if len(str(n)) <= 48 else str(n)[:47] + "…" for n in rows["name"]]
+    raw = ["\u00a0" * (2 * int(d)) + ("◆ " if llm else "\u00a0\u00a0") + n
+           for d, llm, n in zip(rows["depth"], rows["is_llm"], names)]
+    width = max(len(r) for r in raw)
+    labels = [r + "\u00a0" * (width - len(r)) for r in raw]
     colors = [ERROR_COLOR if s == "ERROR" else LLM_COLOR if llm else SPAN_COLOR
               for s, llm in zip(rows["status_code"], rows["is_llm"])]
     durations = rows["duration_ms"].fillna(0).clip(lower=0)

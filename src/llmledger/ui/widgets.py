@@ -81,11 +81,11 @@ def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None
     return queries.CallFilter.build(start, end, selected)
 
 
-def demo_banner(n_demo: int) -> None:
+def demo_banner(n_demo: int, where: str = "on the Ingest page") -> None:
     if n_demo:
         st.warning(
             f"**DEMO DATA** · {n_demo:,} calls here are generated demo traffic (services, features, "
-            "teams and users named `demo-…`). Remove them on the Ingest page.",
+            f"teams and users named `demo-…`). Remove them {where}.",
             icon="🧪",
         )
 
@@ -128,7 +128,8 @@ def kpis(s: dict[str, Any]) -> None:
     c[1].metric("Input tokens", fmt.compact(s["input_tokens"]), help=fmt.count(s["input_tokens"]))
     c[2].metric("Output tokens", fmt.compact(s["output_tokens"]), help=fmt.count(s["output_tokens"]))
     priced = f"{fmt.count(s['priced_calls'])} of {fmt.count(s['calls'])} calls priced"
-    c[3].metric("Cost", fmt.usd(s["cost_usd"]) if s["priced_calls"] else "unpriced", help=priced)
+    c[3].metric("Cost", fmt.usd(s["cost_usd"]) if s["priced_calls"] else fmt.DASH,
+                help=priced + ("" if s["priced_calls"] else ": no price sheet covers these models yet"))
     c[4].metric("Median latency", fmt.ms(s["p50_ms"]))
     c[5].metric("p95 latency", fmt.ms(s["p95_ms"]))
     c[6].metric("Errors", fmt.share(s["errors"], s["calls"]), help=f"{fmt.count(s['errors'])} error calls; "
@@ -199,6 +200,12 @@ def rule_columns() -> dict:
     }
 
 
+def trace_column_order(by: str) -> list[str]:
+    """Cost is computed only when ranking by it (it needs the pricing view), so show it only then."""
+    cols = list(TRACE_COLUMNS)
+    return cols if by == "cost" else [c for c in cols if c != "cost_usd"]
+
+
 def trace_label(row: pd.Series) -> str:
     started = row["started"].strftime("%b %d %H:%M") if not pd.isna(row["started"]) else ""
     return (f"{row['root_name'] or row['trace_id'][:12]} · {fmt.label(row['feature'])} · {started} · "
@@ -223,6 +230,12 @@ def receiver_status(service: Any) -> None:
     stats = service.stats()
     if not stats.get("running"):
         st.warning(f"The OTLP receiver is not running: {stats.get('last_error') or 'unknown reason'}")
-    rows = fmt.receiver_rows(stats)
-    st.dataframe(pd.DataFrame(rows, columns=["", "Value"]), hide_index=True, width="stretch",
-                 key="ingest_receiver_table")
+    rows = dict(fmt.receiver_rows(stats))
+    c = st.columns(4)
+    for col, name in zip(c, ("Requests received", "Spans accepted", "Spans/s received", "Batches waiting to load")):
+        col.metric(name, rows.get(name, fmt.DASH))
+    if "Endpoint" in rows:
+        st.markdown(f"Endpoint: `{rows['Endpoint']}` · last error: {rows['Last error']}")
+    with st.expander("All receiver counters"):
+        st.dataframe(pd.DataFrame(list(rows.items()), columns=["Counter", "Value"]), hide_index=True,
+                     width="stretch", key="ingest_receiver_table")
