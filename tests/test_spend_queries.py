@@ -34,7 +34,7 @@ def _attr(k, v):
     return {"key": k, "value": {"stringValue": v}}
 
 
-def reported_cost_doc(when: datetime) -> dict:
+def reported_cost_doc(when: datetime, id_base: int = 0) -> dict:
     """Three GenAI calls that carry their own reported cost (gen_ai.usage.cost)."""
     spans = []
     for i, (model, n_in, n_out, cost, feature) in enumerate([
@@ -44,7 +44,7 @@ def reported_cost_doc(when: datetime) -> dict:
     ]):
         start = int((when + timedelta(minutes=i)).timestamp() * 1e9)
         spans.append({
-            "traceId": f"{i + 1:032x}", "spanId": f"{i + 1:016x}", "name": f"chat {model}", "kind": 3,
+            "traceId": f"{id_base + i + 1:032x}", "spanId": f"{id_base + i + 1:016x}", "name": f"chat {model}", "kind": 3,
             "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 500_000_000),
             "attributes": [_attr("gen_ai.operation.name", "chat"), _attr("gen_ai.request.model", model),
                            _attr("gen_ai.response.model", model), _attr("gen_ai.provider.name", "openai"),
@@ -236,3 +236,71 @@ def test_empty_ledger(tmp_path):
     assert sq.default_as_of(con, NOW) == NOW
     assert sq.export_count(con, ALL) == 0
     con.close()
+
+
+def test_top_traces_by_cost(ledger):
+    top = sq.top_traces(ledger, ALL, limit=5)
+    assert len(top) == 5 and top["cost_usd"].is_monotonic_decreasing
+    best = raw(ledger, "SELECT trace_id, sum(cost_usd)::DOUBLE FROM llm_calls GROUP BY 1 "
+                       "HAVING sum(cost_usd) IS NOT NULL ORDER BY 2 DESC LIMIT 1")[0]
+    assert top["trace_id"].iloc[0] == best[0] and top["cost_usd"].iloc[0] == pytest.approx(best[1])
+    assert (top["root_name"] != "").all()  # names come from the trace's spans
+
+
+def _view_totals(con):
+    return raw(con, "SELECT count(*), count(cost_usd), sum(cost_usd)::DOUBLE, count(DISTINCT feature) FROM llm_calls")[0]
+
+
+def _memo_totals(con):
+    t = sq.spend_totals(con, ALL)
+    features = len(sq.spend_breakdown(con, ALL, "feature", 1000))
+    return t["calls"], t["priced_calls"], t["cost_usd"], features
+
+
+def test_memo_follows_loads_sheet_switches_and_removals(tmp_path):
+    """spend_calls must always say what llm_calls says: after loads (incremental), a sheet
+    switch and a removal (rebuilds)."""
+    from llmledger.store import spend_cache
+
+    con = connect(tmp_path / "memo.duckdb")
+    for f in sorted((TEST_DATA / "otlp").glob("*/in.json")):
+        loader.load(con, decode_file_bytes(f.name, f.read_bytes()), f"file-{f.parent.name}", str(f))
+    loader.load(con, decode_json(json.dumps(reported_cost_doc(NOW - timedelta(days=1)))), "costed", "test")
+    sheets.set_active_sheet(con, "litellm")
+    assert spend_cache.refresh(con)["action"] == "rebuild"
+    assert spend_cache.refresh(con)["action"] == "fresh"
+    assert _memo_totals(con)[:2] == _view_totals(con)[:2]
+    # A later batch of known model names: re-read incrementally from its earliest call.
+    loader.load(con, decode_json(json.dumps(reported_cost_doc(NOW, id_base=1000))), "late", "test")
+    assert spend_cache.refresh(con)["action"] == "incremental"
+    assert _memo_totals(con)[:3] == pytest.approx(_view_totals(con)[:3])
+    # A replayed batch adds nothing.
+    loader.load(con, decode_json(json.dumps(reported_cost_doc(NOW, id_base=1000))), "late-again", "test")
+    assert spend_cache.refresh(con)["action"] == "noop"
+    demo.generate(con, n_calls=400, days=60, now=NOW)
+    sheets.set_active_sheet(con, "litellm")  # resolve the demo's model names (a price-token change)
+    memo, view = _memo_totals(con), _view_totals(con)
+    assert memo[:2] == view[:2] and memo[2] == pytest.approx(view[2]) and memo[3] == view[3] + 1  # + (unattributed)
+    # Another sheet: a full rebuild with other prices.
+    name = sheets.import_file(con, TEST_DATA.parent.parent / "data/pricing/langfuse/default-model-prices.json")
+    sheets.set_active_sheet(con, name)
+    assert _memo_totals(con)[2] == pytest.approx(_view_totals(con)[2])
+    # Removing the demo rows shrinks `calls`: rebuild.
+    demo.remove(con)
+    assert spend_cache.refresh(con)["action"] == "rebuild"
+    assert _memo_totals(con)[0] == _view_totals(con)[0] == 5 + 3 + 3
+    con.close()
+
+
+@pytest.mark.parametrize("bucket", ["hour", "day", "week", "month"])
+def test_series_buckets_match_date_trunc(ledger, bucket):
+    f = CallFilter.build(NOW.date() - timedelta(days=40), NOW.date())
+    s = sq.spend_series(ledger, f, "team", bucket, top_n=50)
+    where, params = f.where()
+    expected = ledger.execute(f"""SELECT date_trunc('{bucket}', start_time) AS bucket, count(*) AS calls,
+                                  sum(cost_usd)::DOUBLE AS cost FROM llm_calls WHERE {where}
+                                  GROUP BY 1 ORDER BY 1""", params).df()
+    got = s.groupby("bucket", as_index=False).agg(calls=("calls", "sum"), cost=("cost_usd", "sum"))
+    assert list(got["bucket"]) == list(expected["bucket"])
+    assert list(got["calls"]) == list(expected["calls"])
+    assert got["cost"].to_numpy() == pytest.approx(expected["cost"].fillna(0).to_numpy())

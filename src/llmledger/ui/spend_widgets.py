@@ -17,7 +17,7 @@ from llmledger.ui import widgets
 #: Spend queries the pages may run through st.cache_data.
 CACHED = frozenset({"spend_totals", "spend_series", "spend_breakdown", "month_to_date", "default_as_of",
                     "top_calls", "reported_vs_computed", "unpriced_calls", "export_count",
-                    "swap_mapping_counts"})
+                    "swap_mapping_counts", "top_traces"})
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -154,7 +154,7 @@ CALL_COLUMNS = {
     "usage_source": st.column_config.TextColumn("Usage", help="reported | estimated (counted from text) | missing"),
 }
 
-TRACE_COLUMNS = dict(widgets.TRACE_COLUMNS)
+TRACE_COLUMNS = dict(widgets.TRACE_COLUMNS, unpriced_calls=_n("Unknown price", help="Calls left out of the cost"))
 
 REPORTED_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),
