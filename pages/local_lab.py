@@ -59,11 +59,9 @@ with show_errors():
         if m is not None and m.runs:
             summary = lab.summary(m, s.get("variants") or variants)
             st.subheader("Results" + (" (cancelled run: partial)" if m.cancelled else ""))
-            st.dataframe(summary, hide_index=True, key="ll_summary", column_order=[
-                "variant", "size_mb", "bits_per_weight", "load_s", "peak_rss_mb", "ttft_ms", "ttft_ms_spread",
-                "prompt_tps", "gen_tps", "gen_tps_spread", "perf_gen_tps", "e2e_ms", "e2e_ms_spread",
-                "agreement_prefix", "agreement_exact", "runs"])
-            st.caption("Medians over runs; *_spread = max − min. perf_gen_tps is llama.cpp's own counter for "
+            st.dataframe(summary, hide_index=True, key="ll_summary", column_order=list(ui.SUMMARY_COLUMNS),
+                         column_config=ui.SUMMARY_COLUMNS)
+            st.caption("Medians over runs; ± = slowest − fastest run. The llama.cpp column is its own counter for "
                        f"the same runs. Agreement compares greedy outputs with {summary[-1]['reference']}, the "
                        "least-quantized variant run.")
             g1, g2 = st.columns(2)

@@ -1,5 +1,6 @@
 """The served app in headless Chromium: run the lab for real and screenshot the finished run."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -60,10 +61,23 @@ def test_finished_run_in_the_browser(served_app, artifacts):
         page.get_by_role("button", name="▶ Run").click()
         expect(page.get_by_text("Results", exact=True)).to_be_visible(timeout=600_000)
         expect(page.get_by_text("12/12 runs done")).to_be_visible(timeout=10_000)
-        page.set_viewport_size({"width": 1400, "height": 3400})  # the app scrolls inside; show it all
+        page.set_viewport_size({"width": 1400, "height": 2000})  # the app scrolls inside; show it all
         page.wait_for_timeout(2500)  # let the charts draw
         shot = artifacts / "local_lab.png"
         page.screenshot(path=str(shot), full_page=True)
         assert not page.get_by_text("Traceback").count()
+
+        # a long run, cancelled once it has finished a run: the finished runs are kept
+        box = page.get_by_label("Max new tokens")
+        box.fill("200")
+        box.press("Enter")
+        page.wait_for_timeout(500)
+        page.get_by_role("button", name="▶ Run").click()
+        expect(page.get_by_text(re.compile(r"^[1-9]\d*/12 runs · "))).to_be_visible(timeout=600_000)
+        page.get_by_role("button", name="■ Cancel").click()
+        expect(page.get_by_text(re.compile("Run cancelled after [1-9]"))).to_be_visible(timeout=60_000)
+        expect(page.get_by_text("Results (cancelled run: partial)")).to_be_visible(timeout=10_000)
+        expect(page.get_by_text("Every run")).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(artifacts / "local_lab_cancelled.png"))
         browser.close()
     assert shot.stat().st_size > 20_000

@@ -19,8 +19,14 @@ def _layout(fig: go.Figure, title: str, height: int = 320) -> go.Figure:
     return fig
 
 
-def _half(spread) -> float:
-    return 0.0 if spread is None or (isinstance(spread, float) and math.isnan(spread)) else spread / 2
+def _range(summary: list[dict], key: str) -> dict:
+    """Error bars from the fastest to the slowest run around the median."""
+    def gap(r, end):
+        v = r.get(f"{key}_{end}")
+        return 0.0 if v is None or math.isnan(v) else abs(v - r[key])
+
+    return {"type": "data", "symmetric": False, "array": [gap(r, "max") for r in summary],
+            "arrayminus": [gap(r, "min") for r in summary]}
 
 
 def throughput(summary: list[dict]) -> go.Figure:
@@ -29,11 +35,11 @@ def throughput(summary: list[dict]) -> go.Figure:
     fig = go.Figure()
     for key, label, color in (("prompt_tps", "prompt processing", BLUE), ("gen_tps", "generation", ORANGE)):
         fig.add_bar(x=names, y=[r[key] for r in summary], name=label, marker_color=color,
-                    error_y={"type": "data", "array": [_half(r.get(key + "_spread")) for r in summary]},
+                    error_y=_range(summary, key),
                     hovertemplate="%{x}: %{y:.1f} tokens/s<extra>" + label + "</extra>")
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="tokens/s (median)")
-    return _layout(fig, "Throughput by variant")
+    return _layout(fig, "Throughput by variant (median; bars: fastest to slowest run)")
 
 
 def latency(summary: list[dict]) -> go.Figure:
@@ -41,7 +47,7 @@ def latency(summary: list[dict]) -> go.Figure:
     fig = go.Figure()
     for key, label, color in (("ttft_ms", "time to first token", GREEN), ("e2e_ms", "end to end", GREY)):
         fig.add_bar(x=names, y=[r[key] for r in summary], name=label, marker_color=color,
-                    error_y={"type": "data", "array": [_half(r.get(key + "_spread")) for r in summary]},
+                    error_y=_range(summary, key),
                     hovertemplate="%{x}: %{y:.0f} ms<extra>" + label + "</extra>")
     fig.update_layout(barmode="group")
     fig.update_yaxes(title="ms (median)")

@@ -84,11 +84,12 @@ class Matrix:
     cancelled: bool = False
 
 
-def _median_spread(xs: list[float]) -> tuple[float, float]:
+def _stats(xs: list[float]) -> tuple[float, float, float]:
+    """(median, min, max), NaN when there is nothing to measure."""
     xs = [x for x in xs if x is not None]
     if not xs:
-        return float("nan"), float("nan")
-    return statistics.median(xs), (max(xs) - min(xs))
+        return float("nan"), float("nan"), float("nan")
+    return statistics.median(xs), min(xs), max(xs)
 
 
 def run_matrix(
@@ -178,8 +179,8 @@ def summary(m: Matrix, variants: list[Variant] | None = None) -> list[dict]:
             row.update(size_mb=info[name].size_bytes / 1e6, bits_per_weight=info[name].bits_per_weight,
                        requantized_from=info[name].requantized_from)
         for key in ("ttft_ms", "prompt_tps", "gen_tps", "e2e_ms", "perf_gen_tps"):
-            med, spread = _median_spread([r[key] for r in runs])
-            row[key], row[key + "_spread"] = med, spread
+            med, lo, hi = _stats([r[key] for r in runs])
+            row[key], row[key + "_spread"], row[key + "_min"], row[key + "_max"] = med, hi - lo, lo, hi
         mine = outputs(name)
         common = sorted(set(mine) & set(ref))
         if common:

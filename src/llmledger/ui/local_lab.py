@@ -19,6 +19,26 @@ from llmledger.ui import common
 
 STATE = "local_lab"  # session_state key holding this session's results
 
+_N1, _N0, _N3, _PCT = "%.1f", "%.0f", "%.3f", "%.0f%%"
+SUMMARY_COLUMNS = {
+    "variant": st.column_config.TextColumn("variant"),
+    "size_mb": st.column_config.NumberColumn("size MB", format=_N1),
+    "bits_per_weight": st.column_config.NumberColumn("bits/weight", format="%.2f"),
+    "load_s": st.column_config.NumberColumn("load s", format=_N3),
+    "peak_rss_mb": st.column_config.NumberColumn("peak RSS MB", format=_N0),
+    "ttft_ms": st.column_config.NumberColumn("TTFT ms", format=_N1),
+    "ttft_ms_spread": st.column_config.NumberColumn("TTFT ±", format=_N1),
+    "prompt_tps": st.column_config.NumberColumn("prompt tok/s", format=_N1),
+    "gen_tps": st.column_config.NumberColumn("gen tok/s", format=_N1),
+    "gen_tps_spread": st.column_config.NumberColumn("gen ±", format=_N1),
+    "perf_gen_tps": st.column_config.NumberColumn("llama.cpp gen tok/s", format=_N1),
+    "e2e_ms": st.column_config.NumberColumn("end-to-end ms", format=_N0),
+    "e2e_ms_spread": st.column_config.NumberColumn("e2e ±", format=_N0),
+    "agreement_prefix": st.column_config.ProgressColumn("agreement", format="percent", min_value=0, max_value=1),
+    "agreement_exact": st.column_config.NumberColumn("identical outputs", format="percent"),
+    "runs": st.column_config.NumberColumn("runs"),
+}
+
 
 @st.cache_resource(show_spinner=False)
 def _lab_resources() -> dict:
@@ -94,7 +114,7 @@ def run_live(variants, prompts, repeats: int, max_tokens: int, settings: runner.
                               "finishes (one model runs at a time, so llama.cpp is never shared).",
                               title="Model busy")
     try:
-        s["running"], s["partial"] = True, []
+        s["running"], s["partial"], s["pending_variants"] = True, [], variants
         bar = st.progress(0.0, text="starting…")
         header, box = st.empty(), st.empty()
         stream = lab.TextStream(lambda text: box.code(text or " ", language=None, wrap_lines=True))
@@ -114,16 +134,21 @@ def run_live(variants, prompts, repeats: int, max_tokens: int, settings: runner.
             recorder(row)
             s["partial"].append(row)
 
-        matrix = lab.run_matrix(host(), variants, prompts, repeats, max_tokens, settings,
-                                on_token=stream, on_progress=on_progress, record=record)
+        try:
+            matrix = lab.run_matrix(host(), variants, prompts, repeats, max_tokens, settings,
+                                    on_token=stream, on_progress=on_progress, record=record)
+        except LocalModelError:
+            s["running"] = False  # a real error, not a cancel: nothing to recover
+            raise
         recorder.flush()
         header.empty()
         box.empty()
         bar.progress(1.0, text=f"{len(matrix.runs)}/{matrix.total} runs done")
-        s["matrix"], s["variants"] = matrix, variants
+        s["matrix"], s["variants"], s["running"] = matrix, variants, False
         st.cache_data.clear()  # new rows in local_runs (and soon llm_calls)
     finally:
-        s["running"] = False
+        # Cancel interrupts this script with Streamlit's own exception: `running` stays True so
+        # the next run of the page (recover_cancelled) keeps the finished runs.
         lock().release()
 
 
@@ -136,7 +161,10 @@ def recover_cancelled() -> str | None:
         m = lab.Matrix(batch_id=partial[0]["batch_id"] if partial else "cancelled", runs=partial, cancelled=True)
         for r in partial:
             m.loads.setdefault(r["variant"], {"load_s": r["load_s"]})
-        s["matrix"] = m if partial else s.get("matrix")
+        if partial:
+            s["matrix"] = m
+            if s.get("pending_variants"):
+                s["variants"] = s["pending_variants"]
         return f"Run cancelled after {len(partial)} finished runs; those are kept below."
     return None
 
