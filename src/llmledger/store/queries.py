@@ -180,28 +180,30 @@ def bucket_for(start: date, end: date) -> str:
     return "hour" if days <= 3 else "day" if days <= 190 else "week"
 
 
+TOP_GROUPS_SQL = """
+SELECT coalesce(CAST({expr} AS VARCHAR), ?) AS grp
+FROM {src}
+WHERE {where}
+GROUP BY grp
+ORDER BY count(*) DESC, grp
+LIMIT {top_n}
+"""
+
+# The top groups come from a first, cheap query and are bound back in: a CTE read twice would be
+# materialised (a million rows copied) before the percentiles even start.
 TIMESERIES_SQL = """
-WITH base AS (
-    SELECT date_trunc('{bucket}', start_time) AS bucket,
-           coalesce(CAST({expr} AS VARCHAR), ?) AS grp,
-           input_tokens, output_tokens, {cost_col} AS cost_usd, duration_ms, status
-    FROM {src}
-    WHERE {where}
-),
-top AS (
-    SELECT grp FROM base GROUP BY grp ORDER BY count(*) DESC, grp LIMIT {top_n}
-)
-SELECT bucket,
-       CASE WHEN grp IN (SELECT grp FROM top) THEN grp ELSE ? END AS grp,
+SELECT date_trunc('{bucket}', start_time) AS bucket,
+       CASE WHEN coalesce(CAST({expr} AS VARCHAR), ?) IN ({marks})
+            THEN coalesce(CAST({expr} AS VARCHAR), ?) ELSE ? END AS grp,
        count(*)::BIGINT AS calls,
        coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
        coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
        (coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0))::BIGINT AS tokens,
-       sum(cost_usd)::DOUBLE AS cost_usd,
-       quantile_cont(duration_ms, 0.5) AS p50_ms,
+       {cost} AS cost_usd,
        quantile_cont(duration_ms, 0.95) AS p95_ms,
        count_if(status = 'error')::BIGINT AS errors
-FROM base
+FROM {src}
+WHERE {where}
 GROUP BY ALL
 ORDER BY bucket, grp
 """
@@ -209,14 +211,19 @@ ORDER BY bucket, grp
 
 def timeseries(con, f: CallFilter, group_by: str, bucket: str = "day", top_n: int = 8,
                with_cost: bool = False) -> pd.DataFrame:
-    """Calls, tokens, cost and latency per time bucket and group (top N groups, rest OTHER)."""
+    """Calls, tokens, cost, p95 latency and errors per time bucket and group (top N groups, the
+    rest summed as OTHER)."""
     if bucket not in BUCKETS:
         raise StoreError(f"unknown time bucket {bucket!r}")
     where, params = f.where()
-    src = _src(with_cost)
-    sql = TIMESERIES_SQL.format(bucket=bucket, expr=_dim_expr(group_by), where=where, top_n=int(top_n),
-                                src=src["src"], cost_col="cost_usd" if with_cost else "CAST(NULL AS DOUBLE)")
-    return _df(con, sql, [UNATTRIBUTED, *params, OTHER])
+    src, expr = _src(with_cost), _dim_expr(group_by)
+    top = [r[0] for r in con.execute(
+        TOP_GROUPS_SQL.format(expr=expr, src=src["src"], where=where, top_n=int(top_n)),
+        [UNATTRIBUTED, *params]).fetchall()]
+    if not top:
+        top = [UNATTRIBUTED]  # no rows: the query below returns none either
+    sql = TIMESERIES_SQL.format(bucket=bucket, expr=expr, marks=", ".join("?" * len(top)), where=where, **src)
+    return _df(con, sql, [UNATTRIBUTED, *top, UNATTRIBUTED, OTHER, *params])
 
 
 BREAKDOWN_SQL = """

@@ -25,7 +25,6 @@ METRICS = {
     "output_tokens": ("Output tokens", True),
     "cost_usd": ("Cost (USD)", True),
     "errors": ("Error calls", True),
-    "p50_ms": ("Median latency (ms)", False),
     "p95_ms": ("p95 latency (ms)", False),
 }
 
