@@ -18,6 +18,7 @@ PRICES = {p.model: p for p in [
     ModelPrice("smol-q4", "local", 0.0, 0.0, context_window=8_192, max_output=2_048, self_hosted=True),
     ModelPrice("mystery", "acme"),
     ModelPrice("free-preview", "acme", 0.0, 0.0, context_window=1_000_000),
+    ModelPrice("embedder", "acme", 0.02, 0.0),
 ]}
 
 
@@ -39,7 +40,8 @@ def test_ranked_by_projected_cost_with_reasons_for_every_exclusion():
     assert mini["horizon_total_usd"] == pytest.approx(0.00075 * 1000 * 365)
     assert dict(zip(s.excluded["model"], s.excluded["reasons"])) == {
         "mystery": "no input/output price in this sheet",
-        "free-preview": "listed at $0 (a free or preview entry, not a price to plan on)"}
+        "free-preview": "listed at $0 (a free or preview entry, not a price to plan on)",
+        "embedder": "output priced at $0 (an embedding or other non-generative entry)"}
     assert s.eligible.set_index("model").loc["smol-q4", "note"] == "self-hosted: add hosting as a fixed cost"
     # with hosting entered as a fixed cost ($50/month, added to every option) it ranks on its bill
     hosted = shortlist(rs_with(fixed_monthly_usd=50), "chat", PRICES)
@@ -120,3 +122,18 @@ def test_latency_measured_by_the_local_lab_excludes_a_slow_variant(con):
     ok = shortlist(rs_with(p95_latency_ms=20_000), "chat", prices, lat)
     assert ok.eligible["measured_p95_ms"][0] == pytest.approx(12_670)
     assert ok.eligible["note"][0] == "self-hosted: add hosting as a fixed cost"
+
+
+def test_sheet_models_reads_a_stored_sheet_and_skips_non_text_models(con):
+    from llmledger.planning.prices import sheet_models
+    from llmledger.pricing import sheets
+
+    csv = ("model,provider,input_per_mtok,output_per_mtok,service_tier,context_window,max_output_tokens\n"
+           "gpt-x,openai,2,8,standard,128000,16384\ngpt-x,openai,1,4,batch,,\n"
+           "titan-embed-text-v2,bedrock,0.02,0,standard,,\n")
+    sheets.import_sheet_bytes(con, csv.encode(), "s.csv", "mine")
+    got = sheet_models(con, "mine")
+    assert list(got) == ["gpt-x"]
+    p = got["gpt-x"]
+    assert (p.input_per_1m, p.output_per_1m, p.batch_input_per_1m, p.batch_output_per_1m) == (2.0, 8.0, 1.0, 4.0)
+    assert (p.context_window, p.max_output, p.self_hosted) == (128000, 16384, False)

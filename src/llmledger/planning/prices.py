@@ -103,6 +103,10 @@ def from_record(rec) -> ModelPrice:
 
 #: Sheet modes whose models answer prompts with text (embeddings, image generation etc. are not).
 TEXT_MODES = {None, "", "chat", "completion", "responses"}
+#: Names that mark an image, embedding or speech model even where a sheet calls its mode "chat"
+#: (LiteLLM's map lists e.g. titan-embed and flux-1 entries as chat).
+NON_TEXT_HINTS = ("embed", "flux-", "stable-diffusion", "dall-e", "whisper", "tts-", "rerank", "moderation",
+                  "controlnet", "imagen")
 
 
 def _f(d) -> float | None:
@@ -151,6 +155,6 @@ def sheet_models(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> di
     local = s.kind == "self-hosted"
     out = {}
     for e in s.latest().models:
-        if e.mode in TEXT_MODES and not e.deprecated:
+        if e.mode in TEXT_MODES and not e.deprecated and not any(h in e.model_id.lower() for h in NON_TEXT_HINTS):
             out[e.model_id] = from_entry(e, local)
     return out

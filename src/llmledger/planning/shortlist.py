@@ -108,6 +108,8 @@ def reasons_for(uc: UseCase | _Needs, p: ModelPrice, lat: Latency | None, cpr: f
         r.append("no input/output price in this sheet")
     elif not p.self_hosted and p.input_per_1m == 0 and p.output_per_1m == 0:
         r.append("listed at $0 (a free or preview entry, not a price to plan on)")
+    elif not p.self_hosted and p.output_per_1m == 0:
+        r.append("output priced at $0 (an embedding or other non-generative entry)")
     if p.context_window and n.context > p.context_window:
         r.append(f"context window {p.context_window:,} < {n.context:,.0f} needed")
     if p.max_output and n.max_output > p.max_output:
