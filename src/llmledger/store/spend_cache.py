@@ -30,7 +30,11 @@ COLUMNS = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
     "usage_source", "convention", "status", "reported_cost_usd", "cost_usd", "is_demo",
 )
-_COLS = ", ".join(COLUMNS)
+#: Bumped when the memo's columns change, so an old memo is rebuilt.
+SCHEMA = "2"
+# trace_key: a 64-bit hash of trace_id, computed once here, so ranking 300k traces groups
+# integers instead of 32-character strings.
+_COLS = ", ".join(COLUMNS) + ", hash(trace_id) AS trace_key"
 _lock = threading.Lock()
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -41,7 +45,7 @@ CREATE TABLE IF NOT EXISTS spend_cache_state (
 """
 
 PRICE_TOKEN_SQL = """
-SELECT concat_ws('|', s.sheet,
+SELECT concat_ws('|', ?, s.sheet,
     (SELECT count(*) || ':' || coalesce(max(version_id), 0) || ':' || coalesce(max(imported_at)::VARCHAR, '')
      || ':' || coalesce(max(effective_from)::VARCHAR, '') FROM price_versions WHERE sheet = s.sheet),
     (SELECT count(*) || ':' || count(model_id) FROM price_resolution r
@@ -91,7 +95,7 @@ def refresh(con) -> dict[str, Any]:
 def _refresh(cur) -> dict[str, Any]:
     t0 = time.perf_counter()
     cur.execute(STATE_DDL)
-    price_token = cur.execute(PRICE_TOKEN_SQL).fetchone()[0]
+    price_token = cur.execute(PRICE_TOKEN_SQL, [SCHEMA]).fetchone()[0]
     calls, last_loaded = cur.execute(DATA_TOKEN_SQL).fetchone()
     state = cur.execute("SELECT price_token, calls, last_loaded_at FROM spend_cache_state WHERE id = 1").fetchone()
     exists = _exists(cur)

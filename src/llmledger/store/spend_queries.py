@@ -313,12 +313,15 @@ def top_calls(con, f: CallFilter, limit: int = 20) -> pd.DataFrame:
 
 
 TOP_TRACES_SQL = f"""
+-- Ranking groups ~1/3 as many traces as calls: the memo's 64-bit trace_key and a DOUBLE sum
+-- make that pass far cheaper than VARCHAR keys and DECIMAL sums; the winners are then summed
+-- exactly by their real ids.
 WITH top AS (
-    SELECT trace_id, sum(cost_usd) AS cost
+    SELECT trace_key AS h, sum(cost_usd::DOUBLE) AS cost
     FROM spend_calls
     WHERE cost_usd IS NOT NULL AND {{where}}
-    GROUP BY trace_id
-    ORDER BY cost DESC, trace_id
+    GROUP BY trace_key
+    ORDER BY cost DESC, h
     LIMIT {{limit}}
 ),
 t AS (
@@ -327,12 +330,12 @@ t AS (
            min(start_time) AS started, arg_min(feature, start_time) AS feature,
            arg_min(service, start_time) AS service, count_if(status = 'error') AS errors
     FROM spend_calls
-    WHERE trace_id IN (SELECT trace_id FROM top) AND {{where}}
+    WHERE trace_key IN (SELECT h FROM top) AND {{where}}
     GROUP BY trace_id
 ),
 roots AS (
     SELECT s.trace_id, arg_min(s.name, s.start_time) AS root_name
-    FROM spans s WHERE s.trace_id IN (SELECT trace_id FROM top)
+    FROM spans s WHERE s.trace_id IN (SELECT trace_id FROM t)
     GROUP BY s.trace_id
 )
 SELECT t.trace_id, coalesce(r.root_name, '') AS root_name, t.started, t.calls, t.tokens, t.cost_usd,
