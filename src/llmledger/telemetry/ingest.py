@@ -42,6 +42,8 @@ CHUNK_SPANS = 50_000
 GROUP_SPANS = 50_000
 #: Imports smaller than this decode in this process (worker start-up would cost more).
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
+#: Input bytes handed to workers and not yet committed (bounds memory in parallel imports).
+INFLIGHT_BYTES = 96 * 1024 * 1024
 
 Progress = Callable[[int, int, str], None]
 
@@ -204,6 +206,7 @@ class _Pipeline:
             # spawn, not fork: this process has DuckDB's threads running.
             self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         self.inflight: deque = deque()
+        self.inflight_bytes = 0
         self.pending: list[loader.Prepared] = []
         self.pending_ids: set[str] = set()
         self.pending_spans = 0
@@ -293,11 +296,16 @@ class _Pipeline:
             self.inflight.append((self.pool.submit(fn, *args, self.rules), advance, label))
         else:
             self.inflight.append((_Done(fn(*args, self.rules)), advance, label))
-        while len(self.inflight) > 2 * self.workers - 1:
+        self.inflight_bytes += advance
+        # Keep workers busy while this process commits: bound the work in flight by input bytes
+        # (memory), not by count, so many small files still overlap with a commit.
+        while self.inflight and (self.inflight_bytes > INFLIGHT_BYTES or len(self.inflight) > 64 * self.workers
+                                 or not self.pool):
             self._collect()
 
     def _collect(self) -> None:
         fut, advance, label = self.inflight.popleft()
+        self.inflight_bytes -= advance
         prepared, reject = fut.result()
         if reject:
             self.result.files_read -= 1

@@ -89,7 +89,9 @@ _CALL_FIELDS = ("provider", "operation", "request_model", "response_model", "inp
                 "usage_source", "convention", "status", "input_text", "output_text")
 _INT_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 _STR_COLS = ("reported_cost_usd", "input_text", "output_text", "provider", "operation", "request_model",
-             "response_model", "parent_span_id", "status_message", "events")
+             "response_model", "parent_span_id", "status_message", "events", "batch_id", "service", "name",
+             "kind", "status_code", "scope_name", "scope_version", "resource", "attributes", "usage_source",
+             "convention", "status", "trace_id", "span_id")
 
 
 def _column(name: str, values: list) -> pa.Array:
@@ -115,13 +117,13 @@ def build_tables(groups, extractor: attribution.Extractor):
         "trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "duration_ms",
         "status_code", "status_message", "service", "scope_name", "scope_version", "resource",
         "attributes", "events", "is_demo", "batch_id")}
-    dims = {k: [] for k in ("trace_id", "span_id", "level", "dim", "value")}
+    dims = {k: [] for k in ("trace_id", "span_id", "level", "dim", "value", "batch_id")}
     cc = {k: [] for k in ("trace_id", "span_id", "parent_span_id", "start_ns", "duration_ms",
-                          *_CALL_FIELDS, "reported_cost_usd", "is_demo")}
+                          *_CALL_FIELDS, "reported_cost_usd", "is_demo", "batch_id")}
     # Bound appends: this loop runs once per span, so attribute lookups add up.
     (a_tid, a_sid, a_par, a_name, a_kind, a_start, a_end, a_dur, a_stc, a_stm, a_svc, a_scn, a_scv,
      a_res, a_attr, a_ev, a_demo, a_bid) = (sc[k].append for k in sc)
-    d_tid, d_sid, d_lvl, d_dim, d_val = (dims[k].append for k in dims)
+    d_tid, d_sid, d_lvl, d_dim, d_val, d_bid = (dims[k].append for k in dims)
     c_app = [cc[k].append for k in _CALL_FIELDS]
     res_cache: dict[int, tuple[str, list, bool, object]] = {}
     dumps = _dumps
@@ -171,6 +173,7 @@ def build_tables(groups, extractor: attribution.Extractor):
             for level, found in (("span", found_span.items()), ("resource", res_dims)):
                 for dim, value in found:
                     d_tid(tid)
+                    d_bid(batch_id)
                     d_sid(sid)
                     d_lvl(level)
                     d_dim(dim)
@@ -193,8 +196,10 @@ def build_tables(groups, extractor: attribution.Extractor):
                 app(getattr(call, k))
             cc["reported_cost_usd"].append(str(call.reported_cost_usd) if call.reported_cost_usd is not None else None)
             cc["is_demo"].append(demo)
+            cc["batch_id"].append(batch_id)
     span_t = pa.table({k: _column(k, v) for k, v in sc.items()}) if sc["trace_id"] else None
-    dims_t = pa.table(dims) if dims["trace_id"] else None
+    dims["batch_id"] = pa.array(dims["batch_id"], pa.string())
+    dims_t = pa.table(dims) if len(dims["trace_id"]) else None
     call_t = pa.table({k: _column(k, v) for k, v in cc.items()}) if cc["trace_id"] else None
     return span_t, dims_t, call_t, dup_in_batch
 
@@ -268,6 +273,13 @@ def prepare(batches: list[Batch], rules) -> Prepared:
     return Prepared(metas, span_t, dims_t, call_t)
 
 
+def _concat(tables: list) -> pa.Table | None:
+    tables = [t for t in tables if t is not None]
+    if len(tables) <= 1:
+        return tables[0] if tables else None
+    return pa.concat_tables(tables, promote_options="default")
+
+
 def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) -> LoadResult:
     """Insert prepared tables and their ingest_log rows in one transaction (in list order, so the
     first occurrence of a span wins). The caller has filtered out batch ids already logged."""
@@ -276,15 +288,11 @@ def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) ->
     try:
         cur.execute("BEGIN")
         try:
-            new_by_batch: dict[str, int] = {}
-            calls_by_batch: dict[str, int] = {}
-            for p in prepared:
-                nb, cb, calls_new = _insert(cur, p.span_t, p.dims_t, p.call_t)
-                for k, v in nb.items():
-                    new_by_batch[k] = new_by_batch.get(k, 0) + v
-                for k, v in cb.items():
-                    calls_by_batch[k] = calls_by_batch.get(k, 0) + v
-                result.calls_new += calls_new
+            # One statement per table for the whole group: per-statement work (attribution,
+            # duplicate-call checks) is paid once, not once per file.
+            new_by_batch, calls_by_batch, calls_new = _insert(
+                cur, *(_concat([getattr(p, t) for p in prepared]) for t in ("span_t", "dims_t", "call_t")))
+            result.calls_new += calls_new
             log_rows = []
             for p in prepared:
                 for batch_id, source, received_at, n_spans, rejects in p.metas:
@@ -331,7 +339,8 @@ SELECT c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.duration_ms, c.pro
     c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens, c.usage_source,
     c.convention, c.status, CAST(c.reported_cost_usd AS DECIMAL(18, 9)),
     c.input_text, c.output_text, c.is_demo
-FROM batch_calls c SEMI JOIN batch_new n ON n.trace_id = c.trace_id AND n.span_id = c.span_id
+FROM batch_calls c SEMI JOIN batch_new n
+    ON n.trace_id = c.trace_id AND n.span_id = c.span_id AND n.batch_id IS NOT DISTINCT FROM c.batch_id
 """
 
 
@@ -359,7 +368,8 @@ def _insert(cur, span_t, dims_t, call_t):
             cur.register("batch_dims", dims_t)
             cur.execute(
                 """INSERT INTO span_dims SELECT d.trace_id, d.span_id, d.level, d.dim, d.value
-                   FROM batch_dims d SEMI JOIN batch_new n ON n.trace_id = d.trace_id AND n.span_id = d.span_id"""
+                   FROM batch_dims d SEMI JOIN batch_new n ON n.trace_id = d.trace_id AND n.span_id = d.span_id
+                       AND n.batch_id IS NOT DISTINCT FROM d.batch_id"""
             ).fetchall()
             cur.unregister("batch_dims")
         if call_t is not None:
