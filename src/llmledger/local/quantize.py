@@ -8,6 +8,7 @@ is still Q4_1 quality, only bigger). Each variant says so in `requantized_from`.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import asdict, dataclass
@@ -93,6 +94,9 @@ def quantize(source: str | Path, qtype: str, out_dir: Path | None = None, thread
     """Make (or reuse from the cache) the `qtype` variant of `source`."""
     import llama_cpp
 
+    # llama.cpp logs every tensor (and each fallback) while quantizing: the page shows the type mix,
+    # and a failure is raised below, so its log stays quiet
+    logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
     source = Path(source)
     qtype = qtype.upper()
     if qtype not in FTYPES:
