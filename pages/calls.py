@@ -23,13 +23,14 @@ with show_errors():
     widgets.demo_banner(widgets.query("call_count", True))
     bounds = widgets.query("date_bounds")
     f = widgets.call_filters(widgets.query("dimension_values"), bounds, key="calls")
-    widgets.kpis(widgets.query("summary", f, True))
+    cost = widgets.cost_toggle(widgets.query("call_count"), key="calls_with_cost")
+    widgets.kpis(widgets.query("summary", f, cost))
 
     group = st.segmented_control("Group by", list(DIMENSIONS), format_func=widgets.DIM_TITLES.get,
                                  default="feature", required=True, key="calls_group_by")
     title = widgets.DIM_TITLES[group].lower()
     bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
-    series = widgets.query("timeseries", f, group, bucket, 8, True)
+    series = widgets.query("timeseries", f, group, bucket, 8, cost)
 
     tab_time, tab_traces, tab_quality = st.tabs(["Over time", "Top traces", "Data quality"])
 
@@ -42,7 +43,7 @@ with show_errors():
                           key="calls_fig_latency")
         right.plotly_chart(charts.over_time(series, "cost_usd", title, f"Cost per {bucket} (USD)"),
                            key="calls_fig_cost")
-        table = widgets.query("breakdown", f, group, 200, True)
+        table = widgets.query("breakdown", f, group, 200, cost)
         st.dataframe(table, hide_index=True, column_config=widgets.breakdown_columns(widgets.DIM_TITLES[group]),
                      key="calls_breakdown")
 
@@ -60,9 +61,10 @@ with show_errors():
             st.caption("◆ orange bars are model calls (hover for model and tokens); red bars ended in error.")
 
     with tab_quality:
-        dq = widgets.query("data_quality", f)
+        dq = widgets.query("data_quality", f, cost)
         widgets.quality_metrics(dq)
         st.dataframe(dq, hide_index=True, column_config=widgets.QUALITY_COLUMNS, key="calls_quality")
-        st.subheader("Models without a price")
-        st.caption("Calls that report tokens but have no cost under the active price sheet.")
-        st.dataframe(widgets.query("unpriced_models", f), hide_index=True, key="calls_unpriced")
+        if cost:
+            st.subheader("Models without a price")
+            st.caption("Calls that report tokens but have no cost under the active price sheet.")
+            st.dataframe(widgets.query("unpriced_models", f), hide_index=True, key="calls_unpriced")

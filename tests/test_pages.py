@@ -139,6 +139,14 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     quality = frame(at, "convention", "service")
     assert quality["calls"].sum() == demo_ledger["calls"]
     assert quality["missing_usage"].sum() > 0
+    unpriced = frame(at, "model", "provider")
+    assert unpriced["calls"].sum() == quality["unpriced"].sum()
+
+    at.toggle(key="calls_with_cost").set_value(False)  # large ledgers: skip per-call pricing
+    ok(at.run())
+    assert metric(at, "Cost") == fmt.DASH and metric(at, "Unknown model (no price)") == fmt.DASH
+    assert metric(at, "Calls") == fmt.compact(demo_ledger["calls"])
+    assert not any(d.value.columns[0] == "model" for d in at.dataframe)
 
 
 # ------------------------------------------------------------------ Ingest

@@ -79,6 +79,8 @@ def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | 
     axis, additive = METRICS[metric]
     title = title or axis
     data = series.dropna(subset=[metric]) if not additive else series
+    if metric == "cost_usd" and not series.empty and series[metric].isna().all():
+        return empty(title, "Cost is off, or no price sheet covers these models yet")
     if data.empty or (additive and not data[metric].fillna(0).any()):
         return empty(title, "No calls in this selection" if series.empty else EMPTY_METRIC.get(metric, "Nothing reported"))
     order = group_order(series)

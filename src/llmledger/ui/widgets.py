@@ -81,6 +81,18 @@ def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None
     return queries.CallFilter.build(start, end, selected)
 
 
+#: Above this many calls, cost (priced per call by the pricing view at query time) starts off.
+COST_BY_DEFAULT_UP_TO = 250_000
+
+
+def cost_toggle(n_calls: int, key: str) -> bool:
+    """Sidebar switch for cost columns; on by default unless the ledger is large."""
+    return st.sidebar.toggle(
+        "Include cost", value=n_calls <= COST_BY_DEFAULT_UP_TO, key=key,
+        help="Cost is computed per call under the active price sheet each time it is shown, which "
+             "takes seconds over millions of calls. Everything else on this page reads the calls directly.")
+
+
 def demo_banner(n_demo: int, where: str = "on the Ingest page") -> None:
     if n_demo:
         st.warning(
@@ -127,9 +139,12 @@ def kpis(s: dict[str, Any]) -> None:
     c[0].metric("Calls", fmt.compact(s["calls"]), help=f"{fmt.count(s['calls'])} model calls")
     c[1].metric("Input tokens", fmt.compact(s["input_tokens"]), help=fmt.count(s["input_tokens"]))
     c[2].metric("Output tokens", fmt.compact(s["output_tokens"]), help=fmt.count(s["output_tokens"]))
-    priced = f"{fmt.count(s['priced_calls'])} of {fmt.count(s['calls'])} calls priced"
-    c[3].metric("Cost", fmt.usd(s["cost_usd"]) if s["priced_calls"] else fmt.DASH,
-                help=priced + ("" if s["priced_calls"] else ": no price sheet covers these models yet"))
+    if s["priced_calls"] is None:
+        c[3].metric("Cost", fmt.DASH, help="Turn on “Include cost” in the sidebar")
+    else:
+        priced = f"{fmt.count(s['priced_calls'])} of {fmt.count(s['calls'])} calls priced"
+        c[3].metric("Cost", fmt.usd(s["cost_usd"]) if s["priced_calls"] else fmt.DASH,
+                    help=priced + ("" if s["priced_calls"] else ": no price sheet covers these models yet"))
     c[4].metric("Median latency", fmt.ms(s["p50_ms"]))
     c[5].metric("p95 latency", fmt.ms(s["p95_ms"]))
     c[6].metric("Errors", fmt.share(s["errors"], s["calls"]), help=f"{fmt.count(s['errors'])} error calls; "
@@ -217,6 +232,9 @@ def quality_metrics(dq: pd.DataFrame) -> None:
     c = st.columns(3)
     for col, name, title in ((c[0], "missing_usage", "Missing usage"), (c[1], "unpriced", "Unknown model (no price)"),
                              (c[2], "unattributed_feature", "No feature")):
+        if dq[name].isna().all() and not dq.empty:
+            col.metric(title, fmt.DASH, help="Turn on “Include cost” in the sidebar")
+            continue
         n = int(dq[name].sum()) if not dq.empty else 0
         col.metric(title, fmt.count(n), help=f"{fmt.share(n, calls)} of {fmt.count(calls)} calls")
 
