@@ -24,6 +24,7 @@ with show_errors():
             st.rerun()
         st.stop()
 
+    spend_widgets.ensure_priced()
     widgets.demo_banner(widgets.query("call_count", True))
     bounds = widgets.query("date_bounds")
     f = widgets.call_filters(widgets.query("dimension_values"), bounds, key="spend")

@@ -37,6 +37,15 @@ def spend(name: str, *args: Any) -> Any:
     return _cached(str(config.db_path()), active_sheet(), name, args)
 
 
+def ensure_priced() -> None:
+    """Bring the Spend memo up to date, with a spinner when that means pricing many calls (after
+    a sheet switch: seconds per million calls; otherwise a few milliseconds)."""
+    from llmledger.store import spend_cache
+
+    with st.spinner("Pricing calls under the active sheet…", show_time=True):
+        spend_cache.refresh(common.resources()["con"])
+
+
 @st.cache_data(show_spinner=False, max_entries=8, ttl=600)
 def _export(db: str, sheet: str, kind: str, f) -> bytes:
     cur = common.connection()
