@@ -244,3 +244,40 @@ def test_reprice_sheet_swap_discount_and_period(with_data):
     at.date_input(key="reprice_period").set_value((last - timedelta(days=1), last)).run()
     assert not at.exception and not at.error
     assert _usd(metrics(at)["Actual (litellm)"]) < _usd(before)
+
+
+def test_estimate_prices_side_by_side_under_two_sheets(with_data):
+    from llmledger.pricing import sheets
+    from llmledger.store.db import connect
+
+    con = connect(with_data)
+    sheets.import_file(con, ROOT / "data/pricing/langfuse/default-model-prices.json", name="langfuse")
+    con.close()
+    st.cache_data.clear()
+    at = page("estimate")
+    at.multiselect(key="est_sheets").set_value(["litellm", "langfuse"]).run()
+    at.multiselect(key="est_models").set_value(["gpt-4o-mini", "gpt-4o"]).run()
+    at.text_area(key="est_text").set_value("Compare two price sheets for this prompt.").run()
+    assert not at.exception and not at.error
+    costs = frame(at, "model", "sheet", "cost_usd")
+    assert set(zip(costs["model"], costs["sheet"])) == {(m, s) for m in ("gpt-4o-mini", "gpt-4o")
+                                                         for s in ("litellm", "langfuse")}
+    assert costs["cost_usd"].notna().all()
+
+
+def test_money_charts_never_draw_a_missing_price_as_zero():
+    import pandas as pd
+
+    from llmledger.ui import money_charts
+
+    table = pd.DataFrame({"model": ["a", "b"], "sheet": ["s", "s"], "cost_usd": [0.5, None]})
+    fig = money_charts.cost_per_model(table)
+    assert list(fig.data[0].x) == ["a"]  # b has no bar at all
+    assert "no price: b (s)" in fig.layout.title.text
+    series = pd.DataFrame({"bucket": pd.to_datetime(["2026-01-01", "2026-01-02"]), "grp": ["x", "x"],
+                           "cost_usd": [0.0, 0.0], "calls": [1, 1], "priced_calls": [0, 0]})
+    assert "No priced calls" in money_charts.spend_over_time(series, "feature").layout.annotations[0].text
+    delta = pd.DataFrame({"grp": ["up", "down"], "actual_usd": [1.0, 2.0], "repriced_usd": [1.5, 1.0],
+                          "delta_usd": [0.5, -1.0]})
+    bars = money_charts.delta_bars(delta, "feature")
+    assert list(bars.data[0].text) == ["−$1.00", "+$0.50"]
