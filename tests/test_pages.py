@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import json
-from datetime import UTC, datetime
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -18,7 +17,6 @@ from llmledger.store import queries as q
 from llmledger.ui import format as fmt
 
 TIMEOUT = 180
-NOW = datetime.now(UTC)
 
 
 def app_pages() -> list[str]:

@@ -164,7 +164,11 @@ def test_timeseries_buckets_groups_and_other(ledger):
     assert q.bucket_for(date(2025, 1, 1), date(2026, 3, 31)) == "week"
     hourly = q.timeseries(ledger, everything(), "feature", "hour")
     assert hourly["calls"].sum() == 6
-    assert len(hourly["bucket"].unique()) == 4  # 12:00, 13:00, 14:00 on day one, 12:00 on day two
+    assert sorted(hourly["bucket"].unique()) == [  # 12:00, 13:00, 14:00 on day one, 12:00 on day two
+        T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2), T0 + timedelta(days=1)]
+    weekly = q.timeseries(ledger, everything(), "feature", "week")
+    assert set(weekly["bucket"]) == {datetime(2026, 3, 2, tzinfo=UTC)}  # both days: the Monday
+    assert weekly["calls"].sum() == 6
     top1 = q.timeseries(ledger, everything(), "feature", "day", top_n=1)
     assert set(top1["grp"]) == {"search", q.OTHER}
     assert top1.groupby("grp")["calls"].sum().to_dict() == {"search": 3, q.OTHER: 3}
