@@ -192,13 +192,21 @@ def run_one(path: Path, db: Path) -> dict:
     from llmledger.telemetry.ingest import ingest_paths
 
     con = connect(db)
+    c0 = os.times()
     t0 = time.perf_counter()
     r = ingest_paths(con, [path])
     dt = time.perf_counter() - t0
+    c1 = os.times()
+    # CPU seconds of this process and its (finished) worker processes: a figure that does not
+    # depend on how busy the shared machine was. Ideal throughput on N free cores ~ N x spans/cpu-s.
+    cpu = (c1.user - c0.user) + (c1.system - c0.system) + (c1.children_user - c0.children_user) + (
+        c1.children_system - c0.children_system)
     calls = con.execute("SELECT count(*) FROM llm_calls").fetchall()[0][0]
     con.close()
     return {"spans": r.spans_new, "calls": calls, "rejects": len(r.rejects), "seconds": round(dt, 3),
-            "spans_per_s": round(r.spans_new / dt)}
+            "spans_per_s": round(r.spans_new / dt), "cpu_seconds": round(cpu, 2),
+            "spans_per_cpu_s": round(r.spans_new / cpu) if cpu else None,
+            "load_average": [round(x, 1) for x in os.getloadavg()]}
 
 
 def main() -> None:

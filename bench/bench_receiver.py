@@ -102,6 +102,15 @@ def sender_main(args) -> None:
     print(json.dumps({"sent": sent, "errors": errors, "spans": spans, "elapsed": elapsed, "latencies": lat}))
 
 
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of a live process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -133,9 +142,11 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> di
         stdout=subprocess.PIPE, text=True, env=_env()) for i in range(senders)]
     outs = [json.loads(p.communicate(timeout=seconds + 300)[0]) for p in procs]
     t_stop = time.perf_counter()
+    server_cpu_send = _proc_cpu(server.pid)
     server.send_signal(signal.SIGTERM)
     server.communicate(timeout=600)
     flush_s = time.perf_counter() - t_stop
+    spool_left = len([f for f in Path(str(db) + ".spool").glob("*") if f.is_file()])
     import duckdb
 
     con = duckdb.connect(str(db), read_only=True)
@@ -152,7 +163,10 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> di
         "ack_ms": {"p50": round(_pct(lat, 0.50) * 1e3, 1), "p95": round(_pct(lat, 0.95) * 1e3, 1),
                    "p99": round(_pct(lat, 0.99) * 1e3, 1), "max": round(max(lat) * 1e3, 1)},
         "stored_spans": stored, "stored_calls": calls,
-        "flush_after_senders_s": round(flush_s, 2),
+        "flush_after_senders_s": round(flush_s, 2), "spool_files_left": spool_left,
+        # Server CPU while the senders ran: receive + decode + spool + as much loading as it got to.
+        "server_cpu_s_while_sending": round(server_cpu_send, 2),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
         "loaded_spans_per_s_end_to_end": round(stored / (elapsed + flush_s)),
     }
 

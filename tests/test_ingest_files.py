@@ -215,3 +215,26 @@ def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
                          r.files_failed, rows, calls, again.spans_new, again.duplicates))
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1] == 400 + 120 and outcomes[0][2] == 120 and outcomes[0][6] == 1
+
+
+def test_unguarded_script_falls_back_to_in_process(tmp_path):
+    """A caller's script without `if __name__ == "__main__"` cannot host spawned workers; the
+    import must still finish (in-process) instead of failing."""
+    import subprocess
+    import sys
+
+    from conftest import subprocess_env
+
+    (tmp_path / "a.jsonl").write_bytes(jsonl_bytes(6, 5, 90))
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "import sys\n"
+        "from llmledger.store.db import connect\n"
+        "from llmledger.telemetry.ingest import ingest_paths\n"
+        f"con = connect({str(tmp_path / 'u.duckdb')!r})\n"
+        f"r = ingest_paths(con, [{str(tmp_path / 'a.jsonl')!r}], workers=2)\n"
+        "print('loaded', r.spans_new, len(r.rejects))\n")
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=subprocess_env(),
+                       timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "loaded 30 0" in p.stdout

@@ -24,7 +24,9 @@ import io
 import multiprocessing
 import os
 import zlib
+import logging
 from collections import deque
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -46,6 +48,7 @@ PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 INFLIGHT_BYTES = 96 * 1024 * 1024
 
 Progress = Callable[[int, int, str], None]
+log = logging.getLogger(__name__)
 
 
 def kind_of(name: str) -> tuple[str | None, bool]:
@@ -110,10 +113,13 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | Path],
 
 def ingest_blobs(con: duckdb.DuckDBPyConnection, blobs: Iterable[tuple[str, bytes]], source: str,
                  progress: Progress | None = None, workers: int | None = None) -> loader.LoadResult:
-    """Import in-memory files (uploads): (name, bytes) pairs, typed by their names like files."""
+    """Import in-memory files (uploads): (name, bytes) pairs, typed by their names like files.
+
+    Runs in this process unless `workers` asks for more (a web server's process is no place to
+    spawn workers by default)."""
     blobs = list(blobs)
     tick = _Ticker(sum(len(b) for _, b in blobs), progress)
-    with _Pipeline(con, tick, _workers(workers, tick.total)) as pipe:
+    with _Pipeline(con, tick, workers or 1) as pipe:
         for name, data in blobs:
             pipe.file(name, lambda d=data: io.BytesIO(d), len(data), f"{source}:{name}", blob=data)
     if progress:
@@ -293,9 +299,9 @@ class _Pipeline:
     # -------------------------------------------------------- preparing and committing
     def _submit(self, fn, args: tuple, advance: int, label: str) -> None:
         if self.pool:
-            self.inflight.append((self.pool.submit(fn, *args, self.rules), advance, label))
+            self.inflight.append((self.pool.submit(fn, *args, self.rules), advance, label, fn, args))
         else:
-            self.inflight.append((_Done(fn(*args, self.rules)), advance, label))
+            self.inflight.append((_Done(fn(*args, self.rules)), advance, label, fn, args))
         self.inflight_bytes += advance
         # Keep workers busy while this process commits: bound the work in flight by input bytes
         # (memory), not by count, so many small files still overlap with a commit.
@@ -304,9 +310,18 @@ class _Pipeline:
             self._collect()
 
     def _collect(self) -> None:
-        fut, advance, label = self.inflight.popleft()
+        fut, advance, label, fn, args = self.inflight.popleft()
         self.inflight_bytes -= advance
-        prepared, reject = fut.result()
+        try:
+            prepared, reject = fut.result()
+        except (BrokenProcessPool, OSError) as exc:
+            # Workers could not start or died (e.g. a caller's script without a __main__ guard
+            # under spawn): finish this import in this process rather than fail it.
+            log.warning("ingest worker processes failed (%s); continuing in-process", exc)
+            if self.pool:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = None
+            prepared, reject = fn(*args, self.rules)
         if reject:
             self.result.files_read -= 1
             self.result.files_failed += 1
