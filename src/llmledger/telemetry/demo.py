@@ -197,12 +197,13 @@ class _Generator:
         for feat in FEATURES:
             per_trace = sum(feat.calls_per_trace) / 2 + (1 if feat.embeddings else 0)
             n_traces = max(1, round(n_calls * feat.share / per_trace))
-            live_days = range(feat.launch_day, self.days)
+            launch = min(feat.launch_day, self.days // 3)  # short windows still see every feature
+            live_days = range(launch, self.days)
             # Day weights: +70% growth across the window, a weekly shape, and a ramp after launch.
             day_w = []
             for d in live_days:
                 day = start_day + timedelta(days=d)
-                ramp = min(1.0, (d - feat.launch_day + 1) / 10) if feat.launch_day else 1.0
+                ramp = min(1.0, (d - launch + 1) / 10) if launch else 1.0
                 day_w.append((0.8 + 0.7 * d / self.days) * WEEKDAY[feat.hours][day.weekday()] * ramp)
             hours = HOURLY[feat.hours]
             days_pick = rng.choices(list(live_days), day_w, k=n_traces)
@@ -450,7 +451,8 @@ class _Generator:
             attrs = {"gen_ai.framework": "litellm", "gen_ai.system": system,
                      "gen_ai.operation.name": "acompletion", "llm.request.type": "acompletion",
                      "gen_ai.request.model": model.name, "gen_ai.response.model": model.name,
-                     "litellm.model_group": feat.name,  # LiteLLM names the pool; the rules read it as feature
+                     "litellm.model_group": "demo-pool",  # LiteLLM's model alias group: not a feature
+                     "metadata.feature": feat.name,  # request metadata, flattened by LiteLLM's callback
                      "metadata.user_api_key_team_id": feat.team,
                      "metadata.user_api_key_alias": "demo-enrichment-job"}
             if not n["missing"]:
