@@ -37,8 +37,10 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 # google.rpc.Code values for the Status body.
 GRPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
 
-#: sink(body, encoding 'protobuf'|'json', gzipped, decoded) stores the request durably or raises.
-Sink = Callable[[bytes, str, bool, otlp.Decoded], None]
+#: sink(body as received, encoding 'protobuf'|'json', gzipped, decoded or None, raw body after
+#: gunzip, valid span count) stores the request durably or raises. Protobuf is only checked here
+#: (decoded is None) and decoded by the loader, which keeps acknowledgements fast.
+Sink = Callable[[bytes, str, bool, "otlp.Decoded | None", bytes, int], None]
 
 
 class Reply(Exception):
@@ -70,12 +72,12 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def success_body(decoded: otlp.Decoded, as_protobuf: bool) -> bytes:
+def success_body(rejects: list[str], as_protobuf: bool) -> bytes:
     """ExportTraceServiceResponse; partial_success only when spans were rejected."""
-    n = decoded.rejected
+    n = len(rejects)
     message = ""
     if n:
-        shown = "; ".join(decoded.rejects[:5])
+        shown = "; ".join(rejects[:5])
         more = f" (and {n - 5} more)" if n > 5 else ""
         message = f"{n} span(s) rejected: {shown}{more}"
     if as_protobuf:
@@ -250,7 +252,11 @@ class Handler(BaseHTTPRequestHandler):
         as_pb = self._wants_protobuf()
         try:
             raw = otlp.gunzip(body, self.server.max_bytes) if gzipped else body
-            decoded = otlp.decode_protobuf(raw) if as_pb else otlp.decode_json(raw)
+            if as_pb:
+                decoded, (valid, rejects) = None, otlp.check_protobuf(raw)
+            else:
+                decoded = otlp.decode_json(raw)
+                valid, rejects = len(decoded.spans), decoded.rejects
         except otlp.PayloadTooLarge as exc:
             raise Reply(413, exc.msg) from exc
         except PayloadError as exc:
@@ -258,16 +264,15 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # hostile input must stay a 400
             log.debug("decode failed", exc_info=True)
             raise Reply(400, f"cannot decode body: {exc!r}") from exc
-        if decoded.spans:
+        if valid:
             try:
-                self.server.sink(body, "protobuf" if as_pb else "json", gzipped, decoded)
+                self.server.sink(body, "protobuf" if as_pb else "json", gzipped, decoded, raw, valid)
             except (OSError, LedgerError) as exc:
                 log.error("cannot spool OTLP request: %s", exc)
                 raise Reply(503, f"cannot store the request right now ({exc}); retry later",
                             headers={"Retry-After": "5"}) from exc
-        reason = decoded.rejects[0] if decoded.rejects else None
-        self.server.counters.accepted(len(decoded.spans), decoded.rejected, reason)
-        self._answer(200, success_body(decoded, as_pb), ctype=PROTOBUF if as_pb else JSON)
+        self.server.counters.accepted(valid, len(rejects), rejects[0] if rejects else None)
+        self._answer(200, success_body(rejects, as_pb), ctype=PROTOBUF if as_pb else JSON)
 
     def _read_body(self) -> bytes:
         limit = self.server.max_bytes
