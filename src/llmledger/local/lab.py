@@ -103,8 +103,11 @@ def run_matrix(
     on_progress: Callable[[int, int, dict | None, str], None] | None = None,
     cancel: threading.Event | None = None,
     record: Callable[[dict], None] | None = None,
+    reload: bool = True,
 ) -> Matrix:
-    """Run the matrix; `record(row)` is called after each run (DuckDB, spans)."""
+    """Run the matrix; `record(row)` is called after each run (DuckDB, spans). With `reload`
+    (the default) each variant is loaded afresh so its load time and memory are measured;
+    without it a variant already in memory is reused and its last load figures reported."""
     if not variants or not prompts or repeats < 1:
         raise LocalModelError("choose at least one variant, one prompt and one repeat")
     m = Matrix(batch_id=uuid.uuid4().hex[:12], total=len(variants) * len(prompts) * repeats)
@@ -115,7 +118,7 @@ def run_matrix(
             break
         if on_progress:
             on_progress(done, m.total, None, f"loading {v.label}")
-        load = host.load(v.path, settings, force=True)  # a fresh load each time: load time is measured
+        load = host.load(v.path, settings, force=reload)
         m.loads[v.name] = {"load_s": load.load_s, "peak_rss_mb": load.peak_rss_mb,
                            "rss_before_mb": load.rss_before_mb}
         for pid, text in prompts:

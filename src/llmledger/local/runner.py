@@ -12,6 +12,7 @@ compared (bench/bench_local.py).
 from __future__ import annotations
 
 import codecs
+import functools
 import os
 import threading
 import time
@@ -146,16 +147,21 @@ class ModelHost:
         return self.llm
 
 
+@functools.lru_cache(maxsize=8)
+def _chat_formatter(template: str, eos: str, bos: str):
+    """Compiling a Jinja template costs more than a short generation's overhead budget: once."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    return Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+
+
 def prompt_tokens(llm, prompt: str, chat: bool = True) -> list[int]:
     """Tokens for `prompt`, wrapped in the model's own chat template when it has one."""
     template = llm.metadata.get("tokenizer.chat_template") if chat else None
     if template:
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
         eos = llm.detokenize([llm.token_eos()]).decode("utf-8", "ignore")
         bos = llm.detokenize([llm.token_bos()]).decode("utf-8", "ignore") if llm.token_bos() >= 0 else ""
-        fmt = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        text = fmt(messages=[{"role": "user", "content": prompt}]).prompt
+        text = _chat_formatter(template, eos, bos)(messages=[{"role": "user", "content": prompt}]).prompt
         return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
     return llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
 
