@@ -181,6 +181,7 @@ def main() -> None:
     ap.add_argument("--start-at", type=float)
     ap.add_argument("--prepare", type=int, default=100)
     ap.add_argument("--offset", type=int, default=0)
+    ap.add_argument("--phases", default="paced,max", help="comma-separated: paced, max")
     args = ap.parse_args()
     if args.sender is not None:
         sender_main(args)
@@ -188,6 +189,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_receiver_"))
     results = {}
     for name, rate in (("paced", args.rate), ("max", 0.0)):
+        if name not in args.phases.split(","):
+            continue
         results[name] = phase(name, args.senders, rate, args.seconds, tmp)
         print(name, json.dumps(results[name]), flush=True)
     doc = {"benchmark": "OTLP/HTTP receiver, 512-span protobuf batches, sender processes separate from serve-otlp",

@@ -73,6 +73,9 @@ def run_serve(args):
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    # Handler threads and the loader share one GIL; a shorter switch interval keeps the loader's
+    # long Python loops from delaying acknowledgements (this process does nothing else).
+    sys.setswitchinterval(0.001)
     try:
         service.start()
         print(f"llmledger: OTLP receiver on http://{service.host}:{service.port}/v1/traces "
