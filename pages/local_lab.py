@@ -98,12 +98,11 @@ with show_errors():
                                                                       "Q3_K_M", "Q2_K"], key="ll_mem_fts")
         rows = memory.memory_table(params_b * 1e9, fts, arch, int(kv_ctx), kv_type,
                                    {v.name: v.bits_per_weight for v in variants})
-        st.dataframe(rows, hide_index=True, key="ll_mem_table", column_order=[
-            "file_type", "block_bpw", "effective_bpw", "naive_gb", "gb", "kv_gb", "total_gb", "measured_bpw_here",
-            "layout"])
+        st.dataframe(rows, hide_index=True, key="ll_mem_table", column_order=list(ui.MEMORY_COLUMNS),
+                     column_config=ui.MEMORY_COLUMNS)
         st.caption(f"KV cache: {arch.name}, {arch.n_layer} layers × {arch.n_head_kv} KV heads × {arch.head_size} "
                    f"dims, K and V, {kv_type} (full attention assumed). Effective bits apply llama.cpp's "
-                   "per-tensor rules to the layout; measured_bpw_here is what the variants above really took "
+                   "per-tensor rules to the layout; the last column is what your variants above really took "
                    "(small models keep big embeddings at Q8_0 and fall back where rows don't divide by 256).")
         st.plotly_chart(charts.memory_bars(rows), key="ll_fig_memory")
 
@@ -127,7 +126,7 @@ with show_errors():
         r = price.rates(usd_h, in_tps, out_tps)
         prices = ui.api_prices(cat, apis)
         table, bes = price.comparison(r, f"local {pick}", prices, share)
-        st.dataframe(table, hide_index=True, key="ll_price_table")
+        st.dataframe(table, hide_index=True, key="ll_price_table", column_config=ui.PRICE_COLUMNS)
         st.caption(f"One always-on machine serves up to {float(price.capacity_mtok_per_month(r, share)):,.0f}M "
                    "tokens a month at these rates; an empty break-even means local never wins against that API.")
         st.plotly_chart(charts.break_even(price.break_even_curve(r, prices, share), bes), key="ll_fig_break_even")

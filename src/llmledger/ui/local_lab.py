@@ -38,6 +38,25 @@ SUMMARY_COLUMNS = {
     "agreement_exact": st.column_config.NumberColumn("identical outputs", format="percent"),
     "runs": st.column_config.NumberColumn("runs"),
 }
+MEMORY_COLUMNS = {
+    "file_type": st.column_config.TextColumn("file type"),
+    "block_bpw": st.column_config.NumberColumn("block bits/weight", format="%.3f"),
+    "effective_bpw": st.column_config.NumberColumn("effective bits/weight", format="%.3f"),
+    "naive_gb": st.column_config.NumberColumn("weights GB at block bits", format=_N1),
+    "gb": st.column_config.NumberColumn("weights GB (effective)", format=_N1),
+    "kv_gb": st.column_config.NumberColumn("KV cache GB", format="%.2f"),
+    "total_gb": st.column_config.NumberColumn("total GB", format=_N1),
+    "measured_bpw_here": st.column_config.NumberColumn("bits/weight of your variant", format="%.2f"),
+    "layout": st.column_config.TextColumn("recipe applied to"),
+}
+PRICE_COLUMNS = {
+    "option": st.column_config.TextColumn("option"),
+    "input $/1M": st.column_config.NumberColumn("input $/1M", format="$%.4f"),
+    "output $/1M": st.column_config.NumberColumn("output $/1M", format="$%.4f"),
+    "blended $/1M": st.column_config.NumberColumn("blended $/1M", format="$%.4f"),
+    "break-even (M tokens/month)": st.column_config.NumberColumn("local cheaper above (M tokens/month)",
+                                                                 format="%.1f"),
+}
 
 
 @st.cache_resource(show_spinner=False)
