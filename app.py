@@ -5,13 +5,13 @@ from pathlib import Path
 import streamlit as st
 
 PAGES = [
-    ("pages/calls.py", "Calls", "📞"),
-    ("pages/spend.py", "Spend", "💸"),
-    ("pages/estimate.py", "Estimate", "🧮"),
-    ("pages/reprice.py", "Reprice", "🔁"),
-    ("pages/plan.py", "Plan", "🗓️"),
-    ("pages/local_lab.py", "Local lab", "🧪"),
-    ("pages/ingest.py", "Ingest", "📥"),
+    ("app_pages/calls.py", "Calls", "📞"),
+    ("app_pages/spend.py", "Spend", "💸"),
+    ("app_pages/estimate.py", "Estimate", "🧮"),
+    ("app_pages/reprice.py", "Reprice", "🔁"),
+    ("app_pages/plan.py", "Plan", "🗓️"),
+    ("app_pages/local_lab.py", "Local lab", "🧪"),
+    ("app_pages/ingest.py", "Ingest", "📥"),
 ]
 
 here = Path(__file__).parent

@@ -139,7 +139,7 @@ def page_rerun(page_runs: int) -> dict:
     os.environ["LLMLEDGER_RECEIVER"] = "0"
     clock = _ScriptClock()
     try:
-        at = AppTest.from_file(str(ROOT / "pages" / "plan.py"), default_timeout=300)
+        at = AppTest.from_file(str(ROOT / "app_pages" / "plan.py"), default_timeout=300)
         at.session_state["plan_rs"] = ten_use_cases()
         at.run()
         assert not at.exception, [e.value for e in at.exception]

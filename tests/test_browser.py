@@ -114,13 +114,17 @@ def browser():
 
 @pytest.fixture(scope="module")
 def app_url(served_app, browser) -> str:
-    """The app's base URL, after one visit to "/": until app.py has run st.navigation once, a fresh
-    server resolves a deep link such as /calls by the pages/ folder instead of the app's navigation."""
+    """The app's base URL. The first visit to the fresh server is a deep link (/ingest): the page
+    files live in app_pages/, not pages/, so Streamlit never falls back to its folder-based
+    navigation and a bookmarked page shows the app's own sidebar titles."""
     base, _ = served_app
     page = browser.new_page()
     try:
-        page.goto(base, timeout=PAGE_TIMEOUT_MS)
+        page.goto(f"{base}/ingest", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)
+        nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+        assert "Ingest" in nav and "Local lab" in nav, f"deep link shows {nav!r}"
+        assert page.get_by_text("Page not found").count() == 0
     finally:
         page.close()
     return base
@@ -175,11 +179,11 @@ def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title)
         assert page.locator("h1").first.inner_text().strip(), "page has no title"
         nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
         assert title in nav, f"sidebar shows {nav!r}, not the app's navigation"
-        if page_file == "pages/calls.py":
+        if page_file == "app_pages/calls.py":
             assert page.get_by_text("DEMO DATA").count() >= 1
             page.wait_for_selector(".js-plotly-plot", timeout=PAGE_TIMEOUT_MS)
             assert page.locator(".js-plotly-plot").count() >= 4
-        if page_file == "pages/ingest.py":
+        if page_file == "app_pages/ingest.py":
             assert page.get_by_text("/v1/traces").count() >= 1  # the live receiver's endpoint
         full_screenshot(page, artifacts / f"{shot_name(page_file)}.png")
     finally:
@@ -191,7 +195,7 @@ def test_calls_trace_drilldown_in_chromium(app_url, browser, artifacts):
     base = app_url
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     try:
-        page.goto(f"{base}/{url_path('pages/calls.py')}", timeout=PAGE_TIMEOUT_MS)
+        page.goto(f"{base}/{url_path('app_pages/calls.py')}", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)
         page.get_by_role("tab", name="Top traces").click()
         page.wait_for_timeout(500)

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import ROOT
 
 pytestmark = pytest.mark.llama
-PAGE = str(ROOT / "pages" / "local_lab.py")
+PAGE = str(ROOT / "app_pages" / "local_lab.py")
 
 
 def _frames(at):

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT, free_port, subprocess_env
 
-PAGE = str(ROOT / "pages" / "plan.py")
+PAGE = str(ROOT / "app_pages" / "plan.py")
 
 
 def run_page(tab: str | None = None) -> AppTest:

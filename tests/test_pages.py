@@ -29,7 +29,7 @@ def app_pages() -> list[str]:
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / name), default_timeout=TIMEOUT)
+    return AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=TIMEOUT)
 
 
 def ok(at: AppTest) -> AppTest:

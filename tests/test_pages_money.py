@@ -30,7 +30,7 @@ def with_data(seeded, db_path):
 
 
 def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT)
     at.run()
     assert not at.exception, at.exception
     return at
