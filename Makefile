@@ -33,4 +33,4 @@ test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH)
