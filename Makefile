@@ -27,7 +27,7 @@ browser-deps:
 	fi
 
 run: $(STAMP)
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(BIN)/python -m llmledger.ui.launch --port $(PORT)
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
