@@ -9,17 +9,12 @@ to tests/artifacts/<page>.png. The app process is always terminated.
 from __future__ import annotations
 
 import ast
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port, subprocess_env
+from conftest import ROOT, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -63,41 +58,8 @@ def demo_db(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def served_app(demo_db):
-    port, otlp_port = free_port(), free_port()
-    env = subprocess_env(LLMLEDGER_DB=demo_db, LLMLEDGER_RECEIVER="1", LLMLEDGER_OTLP_PORT=otlp_port,
-                         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(demo_db.with_suffix(".streamlit.log"), "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"streamlit exited with {proc.returncode}: "
-                                     f"{demo_db.with_suffix('.streamlit.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.time() > deadline:
-                raise AssertionError("streamlit did not start serving in time")
-            time.sleep(0.5)
-        yield base, otlp_port
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
+    with serve_app(demo_db, timeout_s=START_TIMEOUT_S) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,10 @@ tests/artifacts/money-*.png. (tests/test_browser.py renders every page once on d
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
-from conftest import ROOT, free_port, subprocess_env
+from conftest import serve_app
 from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, wait_rendered
 from test_spend_queries import build_ledger
 
@@ -24,28 +18,7 @@ pytestmark = pytest.mark.browser
 def money_app(tmp_path_factory):
     db = tmp_path_factory.mktemp("money_browser") / "ledger.duckdb"
     build_ledger(db)
-    port = free_port()
-    env = subprocess_env(LLMLEDGER_DB=db, LLMLEDGER_RECEIVER="1", LLMLEDGER_OTLP_PORT=free_port(),
-                         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log_path = db.with_suffix(".streamlit.log")
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert proc.poll() is None, log_path.read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.time() < deadline, "streamlit did not start"
-            time.sleep(0.5)
+    with serve_app(db) as (base, _):
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
@@ -58,15 +31,6 @@ def money_app(tmp_path_factory):
                 yield base, browser
             finally:
                 browser.close()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        log.close()
 
 
 def open_page(money_app, path):
