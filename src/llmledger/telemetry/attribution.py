@@ -5,8 +5,10 @@ trace that carries it, else from its resource. The attribute keys are rules stor
 (`attribution_rules`), editable on the Ingest page. A rule may name a field inside a JSON-valued
 attribute (OpenInference puts free-form `metadata` there as a JSON string).
 
-Values found on each span are stored in `span_dims` at load time; `resolve()` walks ancestors in
-SQL for the traces a batch touched, so a parent that arrives in a later batch still counts.
+Values found on each span are stored in `attribution_dims` at load time (one row per span and
+level, a column per dimension; resource-level values only for call spans, the only place they are
+read); `resolve()` walks ancestors in SQL for the traces a batch touched, so a parent that arrives
+in a later batch still counts.
 """
 
 from __future__ import annotations
@@ -122,44 +124,43 @@ class Extractor:
         return self._apply(self.resource_rules, attrs)
 
 
+_DIMS = ("feature", "team", "user_id", "session_id", "service", "environment")
+
 RESOLVE_SQL = """
 WITH RECURSIVE
 targets AS (
-    SELECT c.trace_id, c.span_id FROM calls c JOIN touched t USING (trace_id)
+    SELECT c.trace_id, c.span_id FROM calls c SEMI JOIN touched t USING (trace_id)
+),
+tree AS (  -- the touched traces' spans only: the walk below never joins the whole table
+    SELECT trace_id, span_id, parent_span_id FROM spans SEMI JOIN touched USING (trace_id)
+    WHERE parent_span_id IS NOT NULL
 ),
 anc(trace_id, call_id, cur, depth) AS (
     SELECT trace_id, span_id, span_id, 0 FROM targets
     UNION ALL
     SELECT a.trace_id, a.call_id, s.parent_span_id, a.depth + 1
-    FROM anc a JOIN spans s ON s.trace_id = a.trace_id AND s.span_id = a.cur
-    WHERE s.parent_span_id IS NOT NULL AND a.depth < 64
+    FROM anc a JOIN tree s ON s.trace_id = a.trace_id AND s.span_id = a.cur
+    WHERE a.depth < 64
 ),
 candidates AS (
-    SELECT a.trace_id, a.call_id, d.dim, d.value, a.depth AS rank
-    FROM anc a JOIN span_dims d ON d.trace_id = a.trace_id AND d.span_id = a.cur AND d.level = 'span'
+    SELECT a.trace_id, a.call_id, a.depth AS rank, {cols}
+    FROM anc a JOIN attribution_dims d ON d.trace_id = a.trace_id AND d.span_id = a.cur AND d.level = 'span'
     UNION ALL
-    SELECT t.trace_id, t.span_id, d.dim, d.value, 1000 AS rank
-    FROM targets t JOIN span_dims d ON d.trace_id = t.trace_id AND d.span_id = t.span_id AND d.level = 'resource'
-),
-best AS (
-    SELECT trace_id, call_id, dim, arg_min(value, rank) AS value
-    FROM candidates GROUP BY ALL
+    SELECT t.trace_id, t.span_id, 1000 AS rank, {cols}
+    FROM targets t JOIN attribution_dims d ON d.trace_id = t.trace_id AND d.span_id = t.span_id AND d.level = 'resource'
 ),
 wide AS (
-    SELECT trace_id, call_id,
-        max(value) FILTER (WHERE dim = 'feature') AS feature,
-        max(value) FILTER (WHERE dim = 'team') AS team,
-        max(value) FILTER (WHERE dim = 'user_id') AS user_id,
-        max(value) FILTER (WHERE dim = 'session_id') AS session_id,
-        max(value) FILTER (WHERE dim = 'service') AS service,
-        max(value) FILTER (WHERE dim = 'environment') AS environment
-    FROM best GROUP BY ALL
+    SELECT trace_id, call_id, {best}
+    FROM candidates GROUP BY ALL
 )
-UPDATE calls SET feature = w.feature, team = w.team, user_id = w.user_id,
-    session_id = w.session_id, service = w.service, environment = w.environment
+UPDATE calls SET {sets}
 FROM wide w
 WHERE calls.trace_id = w.trace_id AND calls.span_id = w.call_id
-"""
+""".format(
+    cols=", ".join(f"d.{d}" for d in _DIMS),
+    best=", ".join(f"arg_min({d}, rank) FILTER (WHERE {d} IS NOT NULL) AS {d}" for d in _DIMS),
+    sets=", ".join(f"{d} = w.{d}" for d in _DIMS),
+)
 
 
 def resolve(cur: duckdb.DuckDBPyConnection, trace_ids: Iterable[str] | None = None) -> None:
@@ -183,25 +184,35 @@ def resolve(cur: duckdb.DuckDBPyConnection, trace_ids: Iterable[str] | None = No
     cur.execute("DROP TABLE IF EXISTS touched")
 
 
+def dims_row(found: dict[str, str]) -> tuple:
+    """A rule match as the dimension columns of `attribution_dims`, in _DIMS order."""
+    return tuple(found.get(d) for d in _DIMS)
+
+
 def reextract_all(con: duckdb.DuckDBPyConnection) -> int:
     """Re-apply the current rules to every stored span (after the rules change); returns calls updated."""
     ex = Extractor(load_rules(con))
     cur = con.cursor()
-    rows = cur.execute("SELECT trace_id, span_id, attributes, resource FROM spans").fetchall()
+    rows = cur.execute(
+        """SELECT s.trace_id, s.span_id, s.attributes, s.resource, c.span_id IS NOT NULL
+           FROM spans s LEFT JOIN calls c USING (trace_id, span_id)""").fetchall()
     dims = []
-    for trace_id, span_id, attrs, resource in rows:
-        for dim, value in ex.span(json.loads(attrs) if attrs else {}).items():
-            dims.append((trace_id, span_id, "span", dim, value))
-        for dim, value in ex.resource(json.loads(resource) if resource else {}).items():
-            dims.append((trace_id, span_id, "resource", dim, value))
+    for trace_id, span_id, attrs, resource, is_call in rows:
+        found = ex.span(json.loads(attrs) if attrs else {})
+        if found:
+            dims.append((trace_id, span_id, "span", *dims_row(found)))
+        if is_call:
+            found = ex.resource(json.loads(resource) if resource else {})
+            if found:
+                dims.append((trace_id, span_id, "resource", *dims_row(found)))
     cur.execute("BEGIN")
     try:
-        cur.execute("DELETE FROM span_dims")
+        cur.execute("DELETE FROM attribution_dims")
         if dims:
             import pandas as pd
 
-            df = pd.DataFrame(dims, columns=["trace_id", "span_id", "level", "dim", "value"])  # noqa: F841
-            cur.execute("INSERT INTO span_dims SELECT * FROM df")
+            df = pd.DataFrame(dims, columns=["trace_id", "span_id", "level", *_DIMS])  # noqa: F841
+            cur.execute(f"INSERT INTO attribution_dims (trace_id, span_id, level, {', '.join(_DIMS)}) SELECT * FROM df")
         cur.execute("UPDATE calls SET feature=NULL, team=NULL, user_id=NULL, session_id=NULL, service=NULL, environment=NULL")
         resolve(cur, None)
         cur.execute("COMMIT")

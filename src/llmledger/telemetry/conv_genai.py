@@ -126,6 +126,7 @@ def _cost(a: dict, conv: str):
 
 # ---------------------------------------------------------------- content
 
+_FLAT_PREFIXES = ("gen_ai.prompt.", "gen_ai.completion.", "llm.prompts.", "llm.completions.")
 _PROMPT_EVENTS = ("gen_ai.system.message", "gen_ai.user.message", "gen_ai.tool.message")
 _OUTPUT_EVENTS = ("gen_ai.choice", "gen_ai.assistant.message")
 
@@ -139,13 +140,18 @@ def _texts(span: Span, a: dict) -> tuple[str | None, str | None]:
     for k in ("gen_ai.output.messages", "gen_ai.completion"):
         if k in a:
             outs.append(a[k])
-    if not ins:
-        # Deprecated flattened form: gen_ai.prompt.N.content / llm.prompts.N.content
-        ins = indexed_values(a, "gen_ai.prompt.", ".content") or indexed_values(a, "llm.prompts.", ".content")
-    if not outs:
-        outs = indexed_values(a, "gen_ai.completion.", ".content") \
-            or indexed_values(a, "gen_ai.completion.", ".function_call.arguments") \
-            or indexed_values(a, "llm.completions.", ".content")
+    if not (ins and outs):
+        # Deprecated flattened form: gen_ai.prompt.N.content / llm.prompts.N.content. One scan of
+        # the keys finds them; most spans have none, and the indexed lookups are skipped.
+        flat = {k: a[k] for k in a if k.startswith(_FLAT_PREFIXES)}
+        if flat:
+            if not ins:
+                ins = indexed_values(flat, "gen_ai.prompt.", ".content") \
+                    or indexed_values(flat, "llm.prompts.", ".content")
+            if not outs:
+                outs = indexed_values(flat, "gen_ai.completion.", ".content") \
+                    or indexed_values(flat, "gen_ai.completion.", ".function_call.arguments") \
+                    or indexed_values(flat, "llm.completions.", ".content")
     if not ins and not outs and "events" in a:
         _pydantic_events(a["events"], ins, outs)
     for e in span.events:

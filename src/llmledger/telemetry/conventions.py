@@ -72,12 +72,16 @@ def _dispatch(span: Span, a: dict) -> Call | None:
 NESTED_DUPLICATES_SQL = """
 WITH RECURSIVE
 c AS (SELECT * FROM calls SEMI JOIN dedup_traces USING (trace_id)),
+tree AS (  -- the touched traces' spans only: the walk never joins the whole table
+    SELECT trace_id, span_id, parent_span_id FROM spans SEMI JOIN dedup_traces USING (trace_id)
+    WHERE parent_span_id IS NOT NULL
+),
 walk(trace_id, desc_id, cur, depth) AS (
     SELECT trace_id, span_id, parent_span_id, 1 FROM c WHERE parent_span_id IS NOT NULL
     UNION ALL
     SELECT w.trace_id, w.desc_id, s.parent_span_id, w.depth + 1
-    FROM walk w JOIN spans s ON s.trace_id = w.trace_id AND s.span_id = w.cur
-    WHERE s.parent_span_id IS NOT NULL AND w.depth < 64
+    FROM walk w JOIN tree s ON s.trace_id = w.trace_id AND s.span_id = w.cur
+    WHERE w.depth < 64
 ),
 pairs AS (
     SELECT w.trace_id, w.cur AS anc_id, w.desc_id,

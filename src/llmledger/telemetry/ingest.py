@@ -147,6 +147,11 @@ def _size(p: Path) -> int:
 
 def _work_jsonl(name: str, source: str, digest: str, index: int, first_line: int, blob: bytes,
                 damage: str | None, rules) -> tuple[list, str | None]:
+    with loader.gc_paused():
+        return _jsonl_chunk(name, source, digest, index, first_line, blob, damage, rules)
+
+
+def _jsonl_chunk(name, source, digest, index, first_line, blob, damage, rules) -> tuple[list, str | None]:
     decoded = otlp.decode_jsonl(blob.split(b"\n"), first_line)
     if damage:
         decoded.rejects.append(damage)
@@ -157,6 +162,11 @@ def _work_jsonl(name: str, source: str, digest: str, index: int, first_line: int
 def _work_whole(name: str, source: str, digest: str, kind: str, gz: bool, path: str | None,
                 blob: bytes | None, rules) -> tuple[list, str | None]:
     """A single request (.json or .pb): decoded whole, prepared CHUNK_SPANS spans at a time."""
+    with loader.gc_paused():
+        return _whole_file(name, source, digest, kind, gz, path, blob, rules)
+
+
+def _whole_file(name, source, digest, kind, gz, path, blob, rules) -> tuple[list, str | None]:
     try:
         data = blob if blob is not None else Path(path).read_bytes()
         if gz:

@@ -6,12 +6,16 @@ between commit and unlink) adds nothing; so does any span already stored.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from llmledger.telemetry import attribution, conventions
 from llmledger.telemetry.otlp import Decoded, Span
@@ -54,6 +58,31 @@ class LoadResult:
 
 
 _TS = pa.timestamp("ns", tz="UTC")
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector while decoding and building tables.
+
+    Those steps allocate millions of small acyclic objects (dicts, strings, Spans) that reference
+    counting frees on its own; with the collector on, each allocation burst triggers collections
+    that walk every live object again, which cost more than the decoding itself (JSON decode
+    measured 3x slower). Nested and concurrent users are counted; the last one re-enables it.
+    """
+    global _gc_pausers
+    with _gc_lock:
+        _gc_pausers += 1
+        was_enabled = gc.isenabled() if _gc_pausers == 1 else None
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and was_enabled is not False:
+                gc.enable()
 
 
 def _is_demo(resource: dict) -> bool:
@@ -88,7 +117,7 @@ _CALL_FIELDS = ("provider", "operation", "request_model", "response_model", "inp
                 "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
                 "usage_source", "convention", "status", "input_text", "output_text")
 _INT_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-_STR_COLS = ("reported_cost_usd", "input_text", "output_text", "provider", "operation", "request_model",
+_STR_COLS = ("reported_cost_usd", "level", *attribution._DIMS, "input_text", "output_text", "provider", "operation", "request_model",
              "response_model", "parent_span_id", "status_message", "events", "batch_id", "service", "name",
              "kind", "status_code", "scope_name", "scope_version", "resource", "attributes", "usage_source",
              "convention", "status", "trace_id", "span_id")
@@ -104,36 +133,45 @@ def _column(name: str, values: list) -> pa.Array:
     return pa.array(values)
 
 
+_SPAN_COLS = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "duration_ms",
+              "status_code", "status_message", "service", "scope_name", "scope_version", "resource",
+              "attributes", "events", "is_demo", "batch_id")
+_DIM_COLS = ("trace_id", "span_id", "level", *attribution._DIMS, "batch_id")
+_CALL_COLS = ("trace_id", "span_id", "parent_span_id", "start_ns", "duration_ms", *_CALL_FIELDS,
+              "reported_cost_usd", "is_demo", "batch_id")
+
+
+def _table(names: tuple, rows: list) -> pa.Table | None:
+    if not rows:
+        return None
+    return pa.table({k: _column(k, list(v)) for k, v in zip(names, zip(*rows))})
+
+
 def build_tables(groups, extractor: attribution.Extractor):
-    """Column tables for spans, span_dims and calls (unique keys, first occurrence wins).
+    """Column tables for spans, attribution_dims and calls (unique keys, first occurrence wins).
 
     `groups` is a list of (batch_id, spans); each span row carries its batch's id. A bare list of
-    spans is accepted too (batch_id NULL).
+    spans is accepted too (batch_id NULL). This loop runs once per span on the ingest path, so it
+    builds one tuple per row and transposes at the end rather than appending column by column.
     """
     if groups and isinstance(groups[0], Span):
         groups = [(None, groups)]
     seen: set[tuple[str, str]] = set()
-    sc = {k: [] for k in (
-        "trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "duration_ms",
-        "status_code", "status_message", "service", "scope_name", "scope_version", "resource",
-        "attributes", "events", "is_demo", "batch_id")}
-    dims = {k: [] for k in ("trace_id", "span_id", "level", "dim", "value", "batch_id")}
-    cc = {k: [] for k in ("trace_id", "span_id", "parent_span_id", "start_ns", "duration_ms",
-                          *_CALL_FIELDS, "reported_cost_usd", "is_demo", "batch_id")}
-    # Bound appends: this loop runs once per span, so attribute lookups add up.
-    (a_tid, a_sid, a_par, a_name, a_kind, a_start, a_end, a_dur, a_stc, a_stm, a_svc, a_scn, a_scv,
-     a_res, a_attr, a_ev, a_demo, a_bid) = (sc[k].append for k in sc)
-    d_tid, d_sid, d_lvl, d_dim, d_val, d_bid = (dims[k].append for k in dims)
-    c_app = [cc[k].append for k in _CALL_FIELDS]
-    res_cache: dict[int, tuple[str, list, bool, object]] = {}
+    seen_add = seen.add
+    span_rows: list[tuple] = []
+    dim_rows: list[tuple] = []
+    call_rows: list[tuple] = []
+    add_span, add_dim, add_call = span_rows.append, dim_rows.append, call_rows.append
+    res_cache: dict[int, tuple] = {}
     dumps = _dumps
     span_dims = extractor.span
+    dims_row = attribution.dims_row
     # Most spans carry none of the rule keys: one set test skips the rules loop for them.
     rule_keys = frozenset(r.key for r in extractor.span_rules)
-    no_dims: dict = {}
     map_span = conventions.map_span
     dup_in_batch = 0
     map_errors = 0
+    last_res, cached = None, None
     for batch_id, spans in groups:
         for s in spans:
             tid, sid = s.trace_id, s.span_id
@@ -141,43 +179,27 @@ def build_tables(groups, extractor: attribution.Extractor):
             if key in seen:
                 dup_in_batch += 1
                 continue
-            seen.add(key)
+            seen_add(key)
             res = s.resource
+            if res is not last_res:  # consecutive spans share their resource's dict
+                cached = res_cache.get(id(res))
+                if cached is None or cached[4] is not res:
+                    found = extractor.resource(res)
+                    cached = res_cache[id(res)] = (
+                        dumps(res), dims_row(found) if found else None, _is_demo(res), res.get("service.name"), res)
+                last_res = res
+            res_json, res_dims, demo, service, _ = cached
             attrs = s.attributes
-            rid = id(res)
-            cached = res_cache.get(rid)
-            if cached is None or cached[3] is not res:
-                cached = res_cache[rid] = (dumps(res), list(extractor.resource(res).items()), _is_demo(res), res)
-            res_json, res_dims, demo, _ = cached
             start, end = s.start_ns, s.end_ns
             dur = (end - start) / 1e6 if end and start else None
-            a_tid(tid)
-            a_sid(sid)
-            a_par(s.parent_span_id)
-            a_name(s.name)
-            a_kind(s.kind)
-            a_start(start or None)
-            a_end(end or None)
-            a_dur(dur)
-            a_stc(s.status_code)
-            a_stm(s.status_message)
-            a_svc(res.get("service.name"))
-            a_scn(s.scope_name)
-            a_scv(s.scope_version)
-            a_res(res_json)
-            a_attr(dumps(attrs))
-            a_ev(dumps(s.events) if s.events else None)
-            a_demo(demo)
-            a_bid(batch_id)
-            found_span = span_dims(attrs) if not rule_keys.isdisjoint(attrs) else no_dims
-            for level, found in (("span", found_span.items()), ("resource", res_dims)):
-                for dim, value in found:
-                    d_tid(tid)
-                    d_bid(batch_id)
-                    d_sid(sid)
-                    d_lvl(level)
-                    d_dim(dim)
-                    d_val(value)
+            parent = s.parent_span_id
+            add_span((tid, sid, parent, s.name, s.kind, start or None, end or None, dur, s.status_code,
+                      s.status_message, service, s.scope_name, s.scope_version, res_json, dumps(attrs),
+                      dumps(s.events) if s.events else None, demo, batch_id))
+            if not rule_keys.isdisjoint(attrs):
+                found = span_dims(attrs)
+                if found:
+                    add_dim((tid, sid, "span", *dims_row(found), batch_id))
             try:
                 call = map_span(s)
             except Exception as exc:  # a mapping bug must not block the batch: keep the raw span
@@ -187,21 +209,15 @@ def build_tables(groups, extractor: attribution.Extractor):
                 continue
             if call is None:
                 continue
-            cc["trace_id"].append(tid)
-            cc["span_id"].append(sid)
-            cc["parent_span_id"].append(s.parent_span_id)
-            cc["start_ns"].append(start or None)
-            cc["duration_ms"].append(dur)
-            for app, k in zip(c_app, _CALL_FIELDS):
-                app(getattr(call, k))
-            cc["reported_cost_usd"].append(str(call.reported_cost_usd) if call.reported_cost_usd is not None else None)
-            cc["is_demo"].append(demo)
-            cc["batch_id"].append(batch_id)
-    span_t = pa.table({k: _column(k, v) for k, v in sc.items()}) if sc["trace_id"] else None
-    dims["batch_id"] = pa.array(dims["batch_id"], pa.string())
-    dims_t = pa.table(dims) if len(dims["trace_id"]) else None
-    call_t = pa.table({k: _column(k, v) for k, v in cc.items()}) if cc["trace_id"] else None
-    return span_t, dims_t, call_t, dup_in_batch
+            if res_dims is not None:  # read only for the call span itself
+                add_dim((tid, sid, "resource", *res_dims, batch_id))
+            cost = call.reported_cost_usd
+            add_call((tid, sid, parent, start or None, dur, call.provider, call.operation, call.request_model,
+                      call.response_model, call.input_tokens, call.output_tokens, call.cache_read_tokens,
+                      call.cache_write_tokens, call.reasoning_tokens, call.usage_source, call.convention,
+                      call.status, call.input_text, call.output_text,
+                      str(cost) if cost is not None else None, demo, batch_id))
+    return _table(_SPAN_COLS, span_rows), _table(_DIM_COLS, dim_rows), _table(_CALL_COLS, call_rows), dup_in_batch
 
 
 @dataclass
@@ -243,7 +259,8 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadRe
         if not todo:
             skipped.already_loaded = True
             return skipped
-        prepared = prepare(todo, attribution.load_rules(cur))
+        with gc_paused():
+            prepared = prepare(todo, attribution.load_rules(cur))
     finally:
         cur.close()
     result = commit_prepared(con, [prepared])
@@ -344,39 +361,42 @@ FROM batch_calls c SEMI JOIN batch_new n
 """
 
 
+_DIM_LIST = ", ".join(attribution._DIMS)
+INSERT_DIMS_SQL = f"""
+INSERT INTO attribution_dims (trace_id, span_id, level, {_DIM_LIST})
+SELECT d.trace_id, d.span_id, d.level, {", ".join("d." + x for x in attribution._DIMS)}
+FROM batch_dims d SEMI JOIN batch_new n
+    ON n.trace_id = d.trace_id AND n.span_id = d.span_id AND n.batch_id IS NOT DISTINCT FROM d.batch_id
+"""
+
+
 def _insert(cur, span_t, dims_t, call_t):
     """Inside the caller's transaction: returns (new spans by batch, new calls by batch, calls net)."""
     if span_t is None:
         return {}, {}, 0
     cur.register("batch_spans", span_t)
     try:
-        # Only the rows actually inserted come back: those are the spans this load owns.
-        rows = cur.execute(INSERT_SPANS_SQL).fetchall()
+        # Only the rows actually inserted come back: those are the spans this load owns. As an
+        # Arrow table (sql() runs the INSERT once, now), so no Python object per row is made.
+        new_t = cur.sql(INSERT_SPANS_SQL).to_arrow_table()
     finally:
         cur.unregister("batch_spans")
-    if not rows:
+    if not new_t.num_rows:
         return {}, {}, 0
-    tids, sids, bids = zip(*rows)
-    new_by_batch: dict[str, int] = {}
-    for b in bids:
-        new_by_batch[b] = new_by_batch.get(b, 0) + 1
-    cur.register("batch_new", pa.table({"trace_id": tids, "span_id": sids, "batch_id": bids}))
+    new_by_batch = {r["values"]: r["counts"] for r in new_t.column("batch_id").value_counts().to_pylist()}
+    trace_ids = pc.unique(new_t.column("trace_id")).to_pylist()
+    cur.register("batch_new", new_t)
     calls_by_batch: dict[str, int] = {}
     calls_new = 0
     try:
         if dims_t is not None:
             cur.register("batch_dims", dims_t)
-            cur.execute(
-                """INSERT INTO span_dims SELECT d.trace_id, d.span_id, d.level, d.dim, d.value
-                   FROM batch_dims d SEMI JOIN batch_new n ON n.trace_id = d.trace_id AND n.span_id = d.span_id
-                       AND n.batch_id IS NOT DISTINCT FROM d.batch_id"""
-            ).fetchall()
+            cur.execute(INSERT_DIMS_SQL).fetchall()
             cur.unregister("batch_dims")
         if call_t is not None:
             cur.register("batch_calls", call_t)
             calls_new = cur.execute(INSERT_CALLS_SQL).fetchall()[0][0]
             cur.unregister("batch_calls")
-        trace_ids = sorted(set(tids))
         calls_new -= conventions.drop_nested_duplicates(cur, trace_ids)
         attribution.resolve(cur, trace_ids)
         # Pricing's hook: estimated usage from content, default sheet, model-name resolution,
@@ -400,7 +420,7 @@ def remove_demo(con: duckdb.DuckDBPyConnection) -> int:
     cur.execute("BEGIN")
     try:
         n = cur.execute("SELECT count(*) FROM calls WHERE is_demo").fetchall()[0][0]
-        cur.execute("DELETE FROM span_dims WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans WHERE is_demo)")
+        cur.execute("DELETE FROM attribution_dims WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans WHERE is_demo)")
         cur.execute("DELETE FROM calls WHERE is_demo")
         cur.execute("DELETE FROM spans WHERE is_demo")
         cur.execute("DELETE FROM ingest_log WHERE source LIKE 'demo%'")

@@ -151,11 +151,22 @@ def json_value(v: Any) -> Any:
 
 
 def json_attrs(kvs: Iterable[dict] | None) -> dict[str, Any]:
+    # The hot loop of JSON decoding: the common scalar shapes inline, the rest via json_value.
     out = {}
-    for kv in kvs or []:
+    for kv in kvs or ():
         key = kv.get("key")
-        if key is not None:
-            out[key] = json_value(kv.get("value"))
+        if key is None:
+            continue
+        v = kv.get("value")
+        if type(v) is dict and len(v) == 1:
+            if "stringValue" in v:
+                out[key] = v["stringValue"]
+                continue
+            if "intValue" in v:
+                iv = v["intValue"]
+                out[key] = iv if type(iv) is int else int(iv)
+                continue
+        out[key] = json_value(v)
     return out
 
 

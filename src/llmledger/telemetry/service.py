@@ -189,6 +189,10 @@ class Service:
             backoff = min(backoff * 2, 30)
 
     def _load_group(self, group) -> bool:
+        with loader.gc_paused():
+            return self._load_group_now(group)
+
+    def _load_group_now(self, group) -> bool:
         batches, entries = [], []
         for entry, held in group:
             try:
