@@ -6,18 +6,15 @@ between commit and unlink) adds nothing; so does any span already stored.
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from llmledger.telemetry import attribution, conventions
+from llmledger.telemetry import attribution, conventions, otlp
 from llmledger.telemetry.otlp import Decoded, Span
 
 DEMO_ATTRIBUTE = "llmledger.demo"
@@ -58,31 +55,7 @@ class LoadResult:
 
 
 _TS = pa.timestamp("ns", tz="UTC")
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-
-
-@contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector while decoding and building tables.
-
-    Those steps allocate millions of small acyclic objects (dicts, strings, Spans) that reference
-    counting frees on its own; with the collector on, each allocation burst triggers collections
-    that walk every live object again, which cost more than the decoding itself (JSON decode
-    measured 3x slower). Nested and concurrent users are counted; the last one re-enables it.
-    """
-    global _gc_pausers
-    with _gc_lock:
-        _gc_pausers += 1
-        was_enabled = gc.isenabled() if _gc_pausers == 1 else None
-        gc.disable()
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and was_enabled is not False:
-                gc.enable()
+gc_paused = otlp.gc_paused  # re-exported: the ingest paths use it around decode + prepare
 
 
 def _is_demo(resource: dict) -> bool:

@@ -255,7 +255,8 @@ class Handler(BaseHTTPRequestHandler):
             if as_pb:
                 decoded, (valid, rejects) = None, otlp.check_protobuf(raw)
             else:
-                decoded = otlp.decode_json(raw)
+                with otlp.gc_paused():
+                    decoded = otlp.decode_json(raw)
                 valid, rejects = len(decoded.spans), decoded.rejects
         except otlp.PayloadTooLarge as exc:
             raise Reply(413, exc.msg) from exc

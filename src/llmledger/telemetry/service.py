@@ -11,23 +11,31 @@ own batch id) and deletes them only after the commit, so a crash anywhere loses 
 span and a replay adds nothing.
 
 The receiver only checks protobuf requests (parse and ids: about a tenth of a full decode) so
-acknowledgements stay fast; the loader decodes them from the body held in memory (up to a bound),
-and JSON requests arrive already decoded. Files replayed after a restart, or beyond that bound,
-are read back from the spool.
+acknowledgements stay fast; the loader decodes them from the body held in memory (up to a bound).
+Files replayed after a restart, or beyond that bound, are read back from the spool.
+
+Decoding and table building are CPU-bound Python; when a group is large enough
+(PROCESS_MIN_SPANS) they run in one worker process, so they neither hold this process's GIL
+against the receiver's handler threads nor wait for the previous commit: the loader commits
+group N while the worker prepares group N+1. If the worker cannot start or dies, the loader
+goes on in-process.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections import deque
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
 
 from llmledger import config
 from llmledger.errors import PayloadError
-from llmledger.telemetry import loader, otlp
+from llmledger.telemetry import attribution, loader, otlp
 from llmledger.telemetry.receiver import Receiver
 from llmledger.telemetry.spool import Entry, Spool
 
@@ -41,15 +49,56 @@ GROUP_FILES = 256
 HELD_SPANS = 200_000
 #: A batch that fails this many times in a row is moved to the spool's failed/ folder.
 MAX_ATTEMPTS = 5
+#: Groups at least this large are prepared in the worker process (smaller ones cost less inline).
+PROCESS_MIN_SPANS = 2_048
 
 
 class _Held:
-    """What the receiver hands the loader in memory, so the spool is not read back."""
+    """What the receiver hands the loader in memory (the decompressed body), so the spool is not
+    read back."""
 
-    __slots__ = ("decoded", "raw", "encoding", "valid")
+    __slots__ = ("raw", "encoding", "valid")
 
-    def __init__(self, decoded, raw: bytes, encoding: str, valid: int):
-        self.decoded, self.raw, self.encoding, self.valid = decoded, raw, encoding, valid
+    def __init__(self, raw: bytes, encoding: str, valid: int):
+        self.raw, self.encoding, self.valid = raw, encoding, valid
+
+
+def prepare_group(items: list[tuple], rules) -> tuple[loader.Prepared | None, list[tuple[str, str | None]]]:
+    """Decode spooled requests and build their tables (runs in the worker process, or inline).
+
+    `items` are (name, path, raw or None, encoding, batch_id, received_at). Returns the prepared
+    tables and, per request that could not be used, (name, reason), reason None for a file that
+    has gone (already loaded and removed)."""
+    batches, failures = [], []
+    with loader.gc_paused():
+        for name, path, raw, encoding, batch_id, received_at in items:
+            try:
+                if raw is None:
+                    decoded = otlp.decode_file_bytes(name, Path(path).read_bytes())
+                elif encoding == "protobuf":
+                    decoded = otlp.decode_protobuf(raw)
+                else:
+                    decoded = otlp.decode_json(raw)
+            except FileNotFoundError:
+                failures.append((name, None))
+                continue
+            except (PayloadError, OSError) as exc:
+                failures.append((name, f"cannot decode spooled request: {exc}"))
+                continue
+            batches.append(loader.Batch(decoded, batch_id, "otlp", received_at))
+        return (loader.prepare(batches, rules) if batches else None), failures
+
+
+class _Job:
+    """One group on its way: taken from the queue, being prepared, then committed."""
+
+    def __init__(self, group, skipped, future=None, value=None):
+        self.group, self.skipped, self.future, self.value = group, skipped, future, value
+        self.items: list[tuple] = []
+        self.rules: list = []
+
+    def result(self):
+        return self.future.result() if self.future is not None else self.value
 
 
 class Service:
@@ -73,6 +122,9 @@ class Service:
         self._running = False
         self._thread: threading.Thread | None = None
         self._attempts: dict[str, int] = {}
+        self._pool = None  # the decode worker process, started on the first large group
+        self._pool_failed = False
+        self.decode_in_process = 0  # groups prepared in the worker process (for stats and tests)
         self._single_next = 0  # after a failure, retry files one per transaction
         self.loaded_spans = 0
         self.loaded_batches = 0
@@ -113,6 +165,9 @@ class Service:
             self._cv.notify_all()
         if self._thread:
             self._thread.join(timeout)
+        if self._pool is not None and (self._thread is None or not self._thread.is_alive()):
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
         self._running = False
 
     def __enter__(self) -> "Service":
@@ -139,15 +194,15 @@ class Service:
         with self._cv:
             if self._held + valid <= HELD_SPANS:
                 self._held += valid
-                self._queue.append((entry, _Held(decoded, raw, encoding, valid)))
+                self._queue.append((entry, _Held(raw, encoding, valid)))
             else:  # the loader reads it back from the spool
                 self._queue.append((entry, None))
             self._cv.notify_all()
 
     # ------------------------------------------------------------ loader side
-    def _take(self) -> list[tuple[Entry, "_Held | None"]]:
+    def _take(self, block: bool = True) -> list[tuple[Entry, "_Held | None"]]:
         with self._cv:
-            while not self._queue and not self._stopping:
+            while block and not self._queue and not self._stopping:
                 self._cv.wait(1.0)
             group, spans = [], 0
             most = GROUP_FILES
@@ -164,60 +219,111 @@ class Service:
                     self._held -= held.valid
                 group.append((entry, held))
                 spans += n
-            self._busy = len(group)
+            self._busy += len(group)
             return group
 
     def _loop(self) -> None:
         backoff = 0.5
+        inflight: _Job | None = None
         while True:
-            group = self._take()
-            if not group:
-                if self._stopping:
+            # While a group is being prepared, don't wait for more: commit it as soon as it is ready.
+            group = self._take(block=inflight is None)
+            job = self._start(group) if group else None
+            if inflight is not None:
+                ok = self._finish(inflight)
+                if ok:
+                    backoff = 0.5
+                elif self._stopping and backoff > 4:
+                    log.error("giving up loading at shutdown; %d file(s) stay in the spool", len(self._queue))
                     return
-                continue
-            ok = self._load_group(group)
-            with self._cv:
-                self._busy = 0
-                self._cv.notify_all()
-            if ok:
-                backoff = 0.5
-                continue
-            if self._stopping and backoff > 4:
-                log.error("giving up loading at shutdown; %d file(s) stay in the spool", len(self._queue))
-                return
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 30)
-
-    def _load_group(self, group) -> bool:
-        with loader.gc_paused():
-            return self._load_group_now(group)
-
-    def _load_group_now(self, group) -> bool:
-        batches, entries = [], []
-        for entry, held in group:
-            try:
-                if held is None:
-                    decoded = otlp.decode_file_bytes(entry.name, self.spool.read(entry))
-                elif held.decoded is not None:
-                    decoded = held.decoded
                 else:
-                    decoded = otlp.decode_protobuf(held.raw)
-            except FileNotFoundError:
-                continue
-            except (PayloadError, OSError) as exc:
-                self._quarantine(entry, f"cannot decode spooled request: {exc}")
-                continue
-            batches.append(loader.Batch(decoded, entry.batch_id, "otlp", entry.received_at))
-            entries.append((entry, decoded))
-        if not batches:
-            return True
+                    time.sleep(backoff)
+                    backoff = min(backoff * 2, 30)
+            inflight = job
+            if inflight is None and not group and self._stopping:
+                with self._cv:
+                    if not self._queue:
+                        return
+
+    def _start(self, group) -> _Job:
+        """Set a group on its way: batches committed before are skipped (a replay after a crash
+        between commit and unlink), the rest are prepared in the worker process or inline."""
+        cur = self.con.cursor()
         try:
-            result = loader.load_batches(self.con, batches)
-        except Exception as exc:  # DuckDB busy/conflict, disk full, a bug: keep the files, retry
-            self.last_load_error = f"{type(exc).__name__}: {exc}"
-            log.warning("loading %d spooled batch(es) failed: %s", len(batches), exc)
-            self._requeue_after_failure(entries)
-            return False
+            done = loader._logged(cur, [e.batch_id for e, _ in group])
+            rules = attribution.load_rules(cur)
+        finally:
+            cur.close()
+        skipped = [(e, h) for e, h in group if e.batch_id in done]
+        todo = [(e, h) for e, h in group if e.batch_id not in done]
+        items = [(e.name, str(e.path), h.raw if h is not None else None, h.encoding if h is not None else None,
+                  e.batch_id, e.received_at) for e, h in todo]
+        job = _Job(group, skipped)
+        job.items, job.rules = items, rules
+        if not items:
+            job.value = (None, [])
+            return job
+        spans = sum(h.valid if h is not None else max(1, e.size // 200) for e, h in todo)
+        pool = self._worker() if spans >= PROCESS_MIN_SPANS else None
+        if pool is not None:
+            try:
+                job.future = pool.submit(prepare_group, items, rules)
+                self.decode_in_process += 1
+                return job
+            except (BrokenProcessPool, RuntimeError, OSError) as exc:
+                self._drop_worker(exc)
+        job.value = prepare_group(items, rules)
+        return job
+
+    def _worker(self):
+        if self._pool is None and not self._pool_failed and (os.cpu_count() or 1) > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            try:  # spawn, not fork: this process has DuckDB's and the receiver's threads running
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            except (OSError, RuntimeError) as exc:
+                self._drop_worker(exc)
+        return self._pool
+
+    def _drop_worker(self, exc) -> None:
+        log.warning("decode worker process unavailable (%s); decoding in-process", exc)
+        self._pool_failed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def _finish(self, job: _Job) -> bool:
+        try:
+            try:
+                prepared, failures = job.result()
+            except (BrokenProcessPool, OSError) as exc:  # the worker died: redo this group here
+                self._drop_worker(exc)
+                prepared, failures = prepare_group(job.items, job.rules)
+            return self._commit(job, prepared, failures)
+        finally:
+            with self._cv:
+                self._busy -= len(job.group)
+                self._cv.notify_all()
+
+    def _commit(self, job: _Job, prepared, failures) -> bool:
+        by_name = {e.name: e for e, _ in job.group}
+        gone = set()
+        for name, reason in failures:
+            gone.add(name)
+            if reason is not None:
+                self._quarantine(by_name[name], reason)
+        entries = [(e, None) for e, _ in job.group if e.name not in gone]
+        result = loader.LoadResult()
+        if prepared is not None:
+            try:
+                result = loader.commit_prepared(self.con, [prepared])
+            except Exception as exc:  # DuckDB busy/conflict, disk full, a bug: keep the files, retry
+                self.last_load_error = f"{type(exc).__name__}: {exc}"
+                log.warning("loading %d spooled batch(es) failed: %s", len(prepared.metas), exc)
+                self._requeue_after_failure(entries)
+                return False
+        if not entries:
+            return True
         self.spool.remove([e for e, _ in entries])
         self.last_load_error = None
         for e, _ in entries:

@@ -56,6 +56,12 @@ class Spool:
         self._tag = f"{os.getpid()}{secrets.token_hex(3)}"
         self._counter = itertools.count()
         self._lock = threading.Lock()
+        # Group commit of the directory fsync: a rename made before a sync started is covered by
+        # it, so concurrent requests share one fsync instead of queueing one each.
+        self._dir_cv = threading.Condition()
+        self._dir_tickets = 0  # renames announced
+        self._dir_synced = 0  # every ticket up to this one is durable
+        self._dir_syncing = False
         for leftover in self.dir.glob(f"*{TMP}"):
             # Never renamed into place, so never acknowledged: safe to drop.
             leftover.unlink(missing_ok=True)
@@ -82,8 +88,28 @@ class Spool:
         os.close(fd)
         os.rename(tmp, final)
         if self.fsync:
-            self._fsync_dir()
+            self._sync_dir_grouped()
         return Entry(final, len(body))
+
+    def _sync_dir_grouped(self) -> None:
+        """Return once the directory (so this caller's rename) is on disk."""
+        with self._dir_cv:
+            self._dir_tickets += 1
+            mine = self._dir_tickets
+            while self._dir_synced < mine:
+                if self._dir_syncing:  # a sync is running; it may predate our rename: wait, recheck
+                    self._dir_cv.wait()
+                    continue
+                self._dir_syncing = True
+                covers = self._dir_tickets  # every rename announced so far
+                self._dir_cv.release()
+                try:
+                    self._fsync_dir()
+                finally:
+                    self._dir_cv.acquire()
+                    self._dir_syncing = False
+                    self._dir_cv.notify_all()
+                self._dir_synced = max(self._dir_synced, covers)
 
     def pending(self) -> list[Entry]:
         """Files waiting to be loaded, oldest first."""
