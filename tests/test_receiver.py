@@ -354,3 +354,37 @@ def test_real_sdk_exporter(svc, con, compression):
         "SELECT input_tokens, output_tokens, feature, team, service FROM llm_calls ORDER BY input_tokens"
     ).fetchall()
     assert rows == [(50 + i, 5, "summarise", "growth", "sdk-test") for i in range(3)]
+
+
+def test_large_groups_are_prepared_in_the_worker_process_exactly_once(con, db_path, tmp_path):
+    """A backlog of big requests is decoded and mapped in the loader's worker process (the path
+    a busy receiver takes); a broken file is still quarantined, and a replay adds nothing."""
+    from llmledger.telemetry import service as service_mod
+
+    spool = Spool(tmp_path / "spool")
+    bodies = [pb_request(ids(512, 50 + k)) for k in range(5)]
+    for body in bodies:
+        spool.append(body, "protobuf")
+    spool.append(gzip.compress(json_request(ids(512, 60))), "json", gzipped=True)
+    bad = spool.append(b"\x0a\xff\xff\xff not protobuf", "protobuf")
+    assert 6 * 512 >= service_mod.PROCESS_MIN_SPANS
+    svc = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool").start()
+    try:
+        assert svc.wait_idle(120)
+        assert svc.decode_in_process >= 1  # the worker process did the preparing
+        assert count(con, "SELECT count(*) FROM spans") == 6 * 512
+        assert count(con, "SELECT count(*) FROM llm_calls") == 6 * 512
+        assert count(con, "SELECT sum(input_tokens) FROM llm_calls") == 6 * sum(100 + i for i in range(512))
+        assert (spool.failed_dir / bad.name).exists()
+        before = svc.decode_in_process
+        big = pb_request(ids(512, 50) + ids(512, 51) + ids(512, 52) + ids(512, 53) + ids(512, 70))
+        r = requests.post(url(svc), data=big, headers=PB, timeout=30)
+        assert r.status_code == 200, r.content
+        assert svc.wait_idle(120)
+        assert svc.decode_in_process > before
+        assert count(con, "SELECT count(*) FROM spans") == 7 * 512  # only ids(512, 70) is new
+        assert count(con, "SELECT count(DISTINCT (trace_id, span_id)) FROM spans") == 7 * 512
+        assert count(con, "SELECT duplicates FROM ingest_log ORDER BY received_at DESC LIMIT 1") == 4 * 512
+        assert Spool(tmp_path / "spool").pending() == []
+    finally:
+        svc.stop()

@@ -327,8 +327,8 @@ class _Pipeline:
         except (BrokenProcessPool, OSError) as exc:
             # Workers could not start or died (e.g. a caller's script without a __main__ guard
             # under spawn): finish this import in this process rather than fail it.
-            log.warning("ingest worker processes failed (%s); continuing in-process", exc)
-            if self.pool:
+            if self.pool:  # said once: the other chunks in flight fail the same way
+                log.warning("ingest worker processes failed (%s); continuing in-process", exc)
                 self.pool.shutdown(wait=False, cancel_futures=True)
                 self.pool = None
             prepared, reject = fn(*args, self.rules)

@@ -156,6 +156,9 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "llmledger-otlp/1"
     sys_version = ""
     timeout = 30  # seconds a client may idle mid-request or between keep-alive requests
+    # TCP_NODELAY, as OTLP clients set on their side (urllib3, Go's net/http): with Nagle on, a
+    # short answer written after its headers waits for the client's delayed ACK (up to 40 ms).
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
@@ -344,9 +347,15 @@ class Handler(BaseHTTPRequestHandler):
             if close:
                 self.send_header("Connection", "close")
                 self.close_connection = True
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
+            # Status line, headers and body in one write: one segment for a typical answer.
+            buffered = getattr(self, "_headers_buffer", None)  # absent for an HTTP/0.9 request
+            if buffered is not None and self.command != "HEAD":
+                buffered.extend((b"\r\n", body))
+                self.flush_headers()
+            else:
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
         except (ConnectionError, TimeoutError, OSError):
             self.close_connection = True
 

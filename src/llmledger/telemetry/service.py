@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 GROUP_SPANS = 20_000
 #: Most spool files in one transaction.
 GROUP_FILES = 256
+#: Scheduling niceness of the decode worker process (the receiver's threads keep the default).
+LOADER_NICE = 10
 #: Decoded spans held in memory for the loader; beyond this, spooled files are re-read from disk.
 HELD_SPANS = 200_000
 #: A batch that fails this many times in a row is moved to the spool's failed/ folder.
@@ -61,6 +63,20 @@ class _Held:
 
     def __init__(self, raw: bytes, encoding: str, valid: int):
         self.raw, self.encoding, self.valid = raw, encoding, valid
+
+
+def _lower_priority() -> None:
+    """In the worker process: acknowledging requests matters more than loading them; the loader
+    catches up whenever the receiver is idle."""
+    _nice(0)
+
+
+def _nice(thread_id: int) -> None:
+    """At least LOADER_NICE for a thread (0: the caller; Linux keeps niceness per thread)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), LOADER_NICE))
+    except (OSError, AttributeError):  # not permitted, or no such call on this platform
+        pass
 
 
 def prepare_group(items: list[tuple], rules) -> tuple[loader.Prepared | None, list[tuple[str, str | None]]]:
@@ -223,6 +239,7 @@ class Service:
             return group
 
     def _loop(self) -> None:
+        _nice(threading.get_native_id())  # this thread only: the receiver's threads keep theirs
         backoff = 0.5
         inflight: _Job | None = None
         while True:
@@ -280,7 +297,8 @@ class Service:
             from concurrent.futures import ProcessPoolExecutor
 
             try:  # spawn, not fork: this process has DuckDB's and the receiver's threads running
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_lower_priority)
             except (OSError, RuntimeError) as exc:
                 self._drop_worker(exc)
         return self._pool
