@@ -1,10 +1,11 @@
 """Receiver under load: `serve-otlp` in its own process, several sender processes posting 512-span
 protobuf batches of realistic GenAI traces over keep-alive connections.
 
-    .venv/bin/python -m bench.bench_receiver [--senders 4] [--rate 20000] [--seconds 20]
+    .venv/bin/python -m bench.bench_receiver [--senders 4] [--rate 21000] [--seconds 20]
 
 Phase "paced": the senders together offer --rate spans/s (open loop, fixed schedule), and every
-acknowledgement latency is recorded (target: the rate sustained with p99 < 50 ms).
+acknowledgement latency is recorded (target: >= 20,000 spans/s sustained with p99 < 50 ms; the
+default offers 21,000 so the acknowledged rate clears the target despite start and end effects).
 Phase "max": each sender posts back to back (closed loop) for the same time: acknowledged spans/s.
 After each phase the server is stopped with SIGTERM (which loads everything spooled) and the spans
 in DuckDB are counted, so loading throughput is measured end to end as well.
@@ -188,7 +189,7 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> di
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--senders", type=int, default=4)
-    ap.add_argument("--rate", type=float, default=20_000)
+    ap.add_argument("--rate", type=float, default=21_000)
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--sender", type=int)
     ap.add_argument("--port", type=int)

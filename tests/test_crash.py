@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -136,3 +137,62 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
     assert calls == rows  # every stored span is one chat call, counted once
     assert acked_calls == len(acked)
     assert logged == rows  # ingest_log agrees: nothing counted twice
+
+
+WORKER_SCRIPT = """
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from llmledger.telemetry import loader
+
+def big(n):
+    time.sleep(1.0)  # the parent is killed meanwhile
+    return b"x" * n  # far more than a pipe holds: sending it blocks while nobody reads
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=loader.worker_init,
+                               initargs=(os.getpid(),))
+    if sys.argv[1] == "while_working":
+        pool.submit(os.getpid).result()  # the worker is up and initialised
+    pool.submit(big, 50_000_000)  # before_init: the worker is still starting when the kill comes
+    print("ready", flush=True)
+    time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _children(pid: int) -> set[int]:
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        kids.update(int(x) for x in (task / "children").read_text().split())
+    return kids
+
+
+@pytest.mark.parametrize("when", ["before_init", "while_working"])
+def test_decode_worker_exits_when_its_parent_is_killed(tmp_path, when):
+    """A kill -9 of the importing/serving process must not leave its decode worker behind,
+    blocked forever on handing a result to nobody (a stdlib process pool would), whether the
+    worker was still starting or already working."""
+    script = tmp_path / "parent.py"
+    script.write_text(WORKER_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), when], stdout=subprocess.PIPE, text=True,
+                              env=subprocess_env(), cwd=tmp_path)
+    try:
+        assert parent.stdout.readline().strip() == "ready"
+        kids = _children(parent.pid)
+        assert kids
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(30)
+        deadline = time.monotonic() + 90
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not [k for k in kids if _alive(k)], "an orphaned worker is still running"
+    finally:
+        if parent.poll() is None:
+            parent.kill()

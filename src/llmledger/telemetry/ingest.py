@@ -220,7 +220,8 @@ class _Pipeline:
             from concurrent.futures import ProcessPoolExecutor
 
             # spawn, not fork: this process has DuckDB's threads running.
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=loader.worker_init, initargs=(os.getpid(),))
         self.inflight: deque = deque()
         self.inflight_bytes = 0
         self.pending: list[loader.Prepared] = []

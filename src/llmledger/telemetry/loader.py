@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import threading
+import time
 from dataclasses import dataclass, field
 
 import duckdb
@@ -19,6 +22,32 @@ from llmledger.telemetry.otlp import Decoded, Span
 
 DEMO_ATTRIBUTE = "llmledger.demo"
 log = logging.getLogger(__name__)
+
+
+
+# ---------------------------------------------------------------- worker processes
+def lower_priority(thread_id: int, nice: int) -> None:
+    """Niceness at least `nice` for one thread (0: the caller; Linux keeps niceness per thread),
+    so decoding and loading yield the CPU to the receiver's threads."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), nice))
+    except (OSError, AttributeError):  # not permitted, or no such call on this platform
+        pass
+
+
+def worker_init(parent: int, nice: int = 0) -> None:
+    """Initializer of decode worker processes (`parent`: the creating process's pid, passed
+    along because it may be gone before this runs). A worker whose parent was killed (kill -9,
+    OOM) would block forever handing its result to nobody; it exits instead."""
+    if nice:
+        lower_priority(0, nice)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @dataclass

@@ -65,20 +65,6 @@ class _Held:
         self.raw, self.encoding, self.valid = raw, encoding, valid
 
 
-def _lower_priority() -> None:
-    """In the worker process: acknowledging requests matters more than loading them; the loader
-    catches up whenever the receiver is idle."""
-    _nice(0)
-
-
-def _nice(thread_id: int) -> None:
-    """At least LOADER_NICE for a thread (0: the caller; Linux keeps niceness per thread)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), LOADER_NICE))
-    except (OSError, AttributeError):  # not permitted, or no such call on this platform
-        pass
-
-
 def prepare_group(items: list[tuple], rules) -> tuple[loader.Prepared | None, list[tuple[str, str | None]]]:
     """Decode spooled requests and build their tables (runs in the worker process, or inline).
 
@@ -239,7 +225,8 @@ class Service:
             return group
 
     def _loop(self) -> None:
-        _nice(threading.get_native_id())  # this thread only: the receiver's threads keep theirs
+        # This thread only (and what it starts): the receiver's threads keep their priority.
+        loader.lower_priority(threading.get_native_id(), LOADER_NICE)
         backoff = 0.5
         inflight: _Job | None = None
         while True:
@@ -298,7 +285,8 @@ class Service:
 
             try:  # spawn, not fork: this process has DuckDB's and the receiver's threads running
                 self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_lower_priority)
+                                                 initializer=loader.worker_init,
+                                                 initargs=(os.getpid(), LOADER_NICE))
             except (OSError, RuntimeError) as exc:
                 self._drop_worker(exc)
         return self._pool
