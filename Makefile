@@ -10,10 +10,15 @@ PORT ?= 8501
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
+# llama.cpp is built for this CPU (-march=native) but without AMX: some virtual machines list AMX
+# in cpuinfo yet fault on its instructions (SIGILL on `tilezero` in libggml-cpu).
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+
 # Reinstall only when requirements change; pip caches the llama-cpp-python wheel it builds.
 $(STAMP): requirements.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -r requirements.txt
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -r requirements.txt
 	$(BIN)/pip install --no-deps -e .
 	touch $(STAMP)
 
