@@ -140,8 +140,7 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
 
 
 WORKER_SCRIPT = """
-import multiprocessing, os, sys, time
-from concurrent.futures import ProcessPoolExecutor
+import os, sys, time
 from llmledger.telemetry import loader
 
 def big(n):
@@ -149,8 +148,7 @@ def big(n):
     return b"x" * n  # far more than a pipe holds: sending it blocks while nobody reads
 
 if __name__ == "__main__":
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=loader.worker_init,
-                               initargs=(os.getpid(),))
+    pool = loader.worker_pool(1)  # the pool ingest and the receiver's loader use
     if sys.argv[1] == "while_working":
         pool.submit(os.getpid).result()  # the worker is up and initialised
     pool.submit(big, 50_000_000)  # before_init: the worker is still starting when the kill comes

@@ -21,7 +21,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import multiprocessing
 import os
 import zlib
 import logging
@@ -217,11 +216,7 @@ class _Pipeline:
         self.result = loader.LoadResult()
         self.pool = None
         if workers > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn, not fork: this process has DuckDB's threads running.
-            self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=loader.worker_init, initargs=(os.getpid(),))
+            self.pool = loader.worker_pool(workers)
         self.inflight: deque = deque()
         self.inflight_bytes = 0
         self.pending: list[loader.Prepared] = []

@@ -24,8 +24,18 @@ DEMO_ATTRIBUTE = "llmledger.demo"
 log = logging.getLogger(__name__)
 
 
-
 # ---------------------------------------------------------------- worker processes
+def worker_pool(workers: int, nice: int = 0):
+    """Processes that decode and map (ingest, the receiver's loader). Spawned, not forked: the
+    creating process has DuckDB's threads running. Each runs at least at niceness `nice` and
+    exits if this process dies."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=worker_init, initargs=(os.getpid(), nice))
+
+
 def lower_priority(thread_id: int, nice: int) -> None:
     """Niceness at least `nice` for one thread (0: the caller; Linux keeps niceness per thread),
     so decoding and loading yield the CPU to the receiver's threads."""

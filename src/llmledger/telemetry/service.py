@@ -24,7 +24,6 @@ goes on in-process.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -45,7 +44,8 @@ log = logging.getLogger(__name__)
 GROUP_SPANS = 20_000
 #: Most spool files in one transaction.
 GROUP_FILES = 256
-#: Scheduling niceness of the decode worker process (the receiver's threads keep the default).
+#: Scheduling niceness of the loader thread and its decode worker process (the receiver's
+#: threads keep the default: acknowledging comes before loading).
 LOADER_NICE = 10
 #: Decoded spans held in memory for the loader; beyond this, spooled files are re-read from disk.
 HELD_SPANS = 200_000
@@ -281,12 +281,8 @@ class Service:
 
     def _worker(self):
         if self._pool is None and not self._pool_failed and (os.cpu_count() or 1) > 1:
-            from concurrent.futures import ProcessPoolExecutor
-
-            try:  # spawn, not fork: this process has DuckDB's and the receiver's threads running
-                self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=loader.worker_init,
-                                                 initargs=(os.getpid(), LOADER_NICE))
+            try:
+                self._pool = loader.worker_pool(1, LOADER_NICE)
             except (OSError, RuntimeError) as exc:
                 self._drop_worker(exc)
         return self._pool
