@@ -8,6 +8,7 @@ import time
 
 BENCHES = [
     "bench.bench_ingest",
+    "bench.bench_ingest_floor",
     "bench.bench_receiver",
     "bench.bench_calls_queries",
     "bench.bench_spend_page",
