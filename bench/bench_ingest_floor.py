@@ -145,7 +145,7 @@ def store_spans_only(db: Path, groups: list) -> int:
     for g in groups:
         con.execute("BEGIN")
         con.register("batch_spans", g.span_t)
-        n += con.sql(INSERT_SPANS_SQL).to_arrow_table().num_rows
+        n += con.sql(INSERT_SPANS_SQL.format(seq=1)).to_arrow_table().num_rows
         con.unregister("batch_spans")
         con.execute("COMMIT")
     con.close()

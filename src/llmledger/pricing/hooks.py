@@ -25,14 +25,15 @@ WHERE trace_id = ? AND span_id = ?
 """
 
 
-def fill_estimated_usage(con: duckdb.DuckDBPyConnection, trace_ids: list[str] | None = None) -> int:
+def fill_estimated_usage(con: duckdb.DuckDBPyConnection, trace_ids: list[str] | None = None, since: int = 0) -> int:
     """Where a call has no usage but carries its input/output text, count the text with the
     model's tokenizer (tokens.count_text) and store the counts with usage_source='estimated'.
     A side without text stays NULL. Returns the number of calls updated."""
     cur = con  # inside the loader's transaction when called from after_load
     if trace_ids is not None and not trace_ids:
         return 0
-    flt, params = ("", []) if trace_ids is None else ("AND trace_id IN (SELECT unnest(?))", [trace_ids])
+    flt, params = ("", []) if trace_ids is None else (
+        f"AND trace_id IN (SELECT unnest(?)) AND load_seq >= {int(since)}", [trace_ids])
     rows = cur.execute(MISSING_WITH_TEXT_SQL.format(trace_filter=flt), params).fetchall()
     if not rows:
         return 0
@@ -47,10 +48,11 @@ def fill_estimated_usage(con: duckdb.DuckDBPyConnection, trace_ids: list[str] | 
     return len(updates)
 
 
-def after_load(cur: duckdb.DuckDBPyConnection, trace_ids: list[str]) -> None:
-    """Loader hook (inside its transaction): estimated usage, then model resolution."""
-    fill_estimated_usage(cur, trace_ids)
+def after_load(cur: duckdb.DuckDBPyConnection, trace_ids: list[str], since: int = 0) -> None:
+    """Loader hook (inside its transaction): estimated usage, then model resolution. `since`:
+    the calls of these traces all carry this load number or a later one (see m007_load_seq)."""
+    fill_estimated_usage(cur, trace_ids, since)
     from llmledger.pricing.sheets import ensure_default_sheet
 
     ensure_default_sheet(cur, in_transaction=True)
-    refresh_resolutions(cur)
+    refresh_resolutions(cur, since=since)

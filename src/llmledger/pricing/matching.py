@@ -189,7 +189,7 @@ PENDING_TRIPLES_SQL = """
 WITH t AS (
     SELECT DISTINCT coalesce(request_model, '') AS request_model, coalesce(response_model, '') AS response_model,
            coalesce(provider, '') AS provider
-    FROM calls
+    FROM calls WHERE load_seq >= {since}
 ), v AS (SELECT version_id, sheet FROM price_versions WHERE (? IS NULL OR sheet = ?))
 SELECT v.version_id, v.sheet, t.request_model, t.response_model, t.provider
 FROM t CROSS JOIN v
@@ -226,11 +226,12 @@ def resolve_triple(matcher: Matcher, request_model: str, response_model: str, pr
     return None
 
 
-def refresh_resolutions(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> int:
+def refresh_resolutions(con: duckdb.DuckDBPyConnection, sheet: str | None = None, since: int = 0) -> int:
     """Resolve every (request_model, response_model, provider) seen in calls that a sheet version
     has not resolved yet. Returns the number of rows added. Runs on `con` as given (the caller
-    owns the transaction)."""
-    pending = con.execute(PENDING_TRIPLES_SQL, [sheet, sheet]).fetchall()
+    owns the transaction). `since`: only calls of that load number or later (the loader's new
+    calls: older ones were resolved when they were loaded)."""
+    pending = con.execute(PENDING_TRIPLES_SQL.replace("{since}", str(int(since))), [sheet, sheet]).fetchall()
     rows, matchers = [], {}
     for version_id, sheet_name, req, resp, prov in pending:
         if version_id not in matchers:

@@ -176,6 +176,22 @@ def m006_wide_attribution_dims(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE span_dims")
 
 
+def m007_load_seq(con: duckdb.DuckDBPyConnection) -> None:
+    # Each load stamps its rows with a number from `load_seq`, and `trace_seqs` keeps the first
+    # number of every trace. A load's per-trace work (nested duplicates, attribution, pricing)
+    # then reads only rows stamped at or after the earliest first number of the traces it
+    # touched: rows are appended in load order, so DuckDB's zone maps skip the older row groups
+    # and the work stops growing with the ledger. Rows from before this migration carry 0,
+    # as do their traces, so they are always read.
+    for table in ("spans", "calls", "attribution_dims"):
+        con.execute(f"ALTER TABLE {table} ADD COLUMN load_seq BIGINT DEFAULT 0")
+    con.execute("CREATE SEQUENCE load_seq START 1")
+    # No key: concurrent loads may both register a new trace, and the minimum is what is read.
+    con.execute("CREATE TABLE trace_seqs (trace_id VARCHAR NOT NULL, first_seq BIGINT NOT NULL)")
+    con.execute("""INSERT INTO trace_seqs
+                   SELECT trace_id, 0 FROM (SELECT trace_id FROM spans UNION SELECT trace_id FROM calls)""")
+
+
 MIGRATIONS = [
     ("m001_spans", m001_spans),
     ("m002_calls", m002_calls),
@@ -183,4 +199,5 @@ MIGRATIONS = [
     ("m004_llm_calls_view", m004_llm_calls_view),
     ("m005_default_rules_refresh", m005_default_rules_refresh),
     ("m006_wide_attribution_dims", m006_wide_attribution_dims),
+    ("m007_load_seq", m007_load_seq),
 ]

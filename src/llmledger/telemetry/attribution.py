@@ -129,12 +129,13 @@ _DIMS = ("feature", "team", "user_id", "session_id", "service", "environment")
 RESOLVE_SQL = """
 WITH RECURSIVE
 targets AS (
-    SELECT c.trace_id, c.span_id FROM calls c SEMI JOIN touched t USING (trace_id)
+    SELECT c.trace_id, c.span_id FROM calls c SEMI JOIN touched t USING (trace_id) WHERE c.load_seq >= {{since}}
 ),
 tree AS (  -- the touched traces' spans only: the walk below never joins the whole table
     SELECT trace_id, span_id, parent_span_id FROM spans SEMI JOIN touched USING (trace_id)
-    WHERE parent_span_id IS NOT NULL
+    WHERE parent_span_id IS NOT NULL AND load_seq >= {{since}}
 ),
+dims AS (SELECT * FROM attribution_dims SEMI JOIN touched USING (trace_id) WHERE load_seq >= {{since}}),
 anc(trace_id, call_id, cur, depth) AS (
     SELECT trace_id, span_id, span_id, 0 FROM targets
     UNION ALL
@@ -144,10 +145,10 @@ anc(trace_id, call_id, cur, depth) AS (
 ),
 candidates AS (
     SELECT a.trace_id, a.call_id, a.depth AS rank, {cols}
-    FROM anc a JOIN attribution_dims d ON d.trace_id = a.trace_id AND d.span_id = a.cur AND d.level = 'span'
+    FROM anc a JOIN dims d ON d.trace_id = a.trace_id AND d.span_id = a.cur AND d.level = 'span'
     UNION ALL
     SELECT t.trace_id, t.span_id, 1000 AS rank, {cols}
-    FROM targets t JOIN attribution_dims d ON d.trace_id = t.trace_id AND d.span_id = t.span_id AND d.level = 'resource'
+    FROM targets t JOIN dims d ON d.trace_id = t.trace_id AND d.span_id = t.span_id AND d.level = 'resource'
 ),
 wide AS (
     SELECT trace_id, call_id, {best}
@@ -155,7 +156,7 @@ wide AS (
 )
 UPDATE calls SET {sets}
 FROM wide w
-WHERE calls.trace_id = w.trace_id AND calls.span_id = w.call_id
+WHERE calls.trace_id = w.trace_id AND calls.span_id = w.call_id AND calls.load_seq >= {{since}}
 """.format(
     cols=", ".join(f"d.{d}" for d in _DIMS),
     best=", ".join(f"arg_min({d}, rank) FILTER (WHERE {d} IS NOT NULL) AS {d}" for d in _DIMS),
@@ -163,10 +164,11 @@ WHERE calls.trace_id = w.trace_id AND calls.span_id = w.call_id
 )
 
 
-def resolve(cur: duckdb.DuckDBPyConnection, trace_ids: Iterable[str] | None = None) -> None:
+def resolve(cur: duckdb.DuckDBPyConnection, trace_ids: Iterable[str] | None = None, since: int = 0) -> None:
     """Recompute the attribution columns of `calls` for the given traces (all when None).
 
-    Runs on `cur` itself (not a new cursor) so it joins the caller's transaction.
+    Runs on `cur` itself (not a new cursor) so it joins the caller's transaction. `since`: no
+    stored row of these traces has a smaller load number (the loader knows; see m007_load_seq).
     """
     if trace_ids is None:
         cur.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT trace_id FROM calls")
@@ -180,7 +182,7 @@ def resolve(cur: duckdb.DuckDBPyConnection, trace_ids: Iterable[str] | None = No
         touched_arrow = pa.table({"trace_id": ids})  # noqa: F841 - read by DuckDB's replacement scan
         cur.execute("INSERT INTO touched SELECT trace_id FROM touched_arrow")
     cur.execute("DROP TABLE IF EXISTS touched_arrow")
-    cur.execute(RESOLVE_SQL)
+    cur.execute(RESOLVE_SQL.replace("{since}", str(int(since))))
     cur.execute("DROP TABLE IF EXISTS touched")
 
 
@@ -194,25 +196,27 @@ def reextract_all(con: duckdb.DuckDBPyConnection) -> int:
     ex = Extractor(load_rules(con))
     cur = con.cursor()
     rows = cur.execute(
-        """SELECT s.trace_id, s.span_id, s.attributes, s.resource, c.span_id IS NOT NULL
+        """SELECT s.trace_id, s.span_id, s.attributes, s.resource, c.span_id IS NOT NULL, s.load_seq
            FROM spans s LEFT JOIN calls c USING (trace_id, span_id)""").fetchall()
     dims = []
-    for trace_id, span_id, attrs, resource, is_call in rows:
+    for trace_id, span_id, attrs, resource, is_call, seq in rows:
         found = ex.span(json.loads(attrs) if attrs else {})
         if found:
-            dims.append((trace_id, span_id, "span", *dims_row(found)))
+            dims.append((trace_id, span_id, "span", *dims_row(found), seq))
         if is_call:
             found = ex.resource(json.loads(resource) if resource else {})
             if found:
-                dims.append((trace_id, span_id, "resource", *dims_row(found)))
+                dims.append((trace_id, span_id, "resource", *dims_row(found), seq))
     cur.execute("BEGIN")
     try:
         cur.execute("DELETE FROM attribution_dims")
         if dims:
             import pandas as pd
 
-            df = pd.DataFrame(dims, columns=["trace_id", "span_id", "level", *_DIMS])  # noqa: F841
-            cur.execute(f"INSERT INTO attribution_dims (trace_id, span_id, level, {', '.join(_DIMS)}) SELECT * FROM df")
+            df = pd.DataFrame(dims, columns=["trace_id", "span_id", "level", *_DIMS, "load_seq"])  # noqa: F841
+            # Each row keeps its span's load number: later loads skip rows below their traces' first.
+            cur.execute(f"INSERT INTO attribution_dims (trace_id, span_id, level, {', '.join(_DIMS)}, load_seq) "
+                        "SELECT * FROM df")
         cur.execute("UPDATE calls SET feature=NULL, team=NULL, user_id=NULL, session_id=NULL, service=NULL, environment=NULL")
         resolve(cur, None)
         cur.execute("COMMIT")

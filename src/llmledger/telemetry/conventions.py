@@ -71,10 +71,10 @@ def _dispatch(span: Span, a: dict) -> Call | None:
 # usage-less inner calls nothing goes: which one it duplicates is unknowable).
 NESTED_DUPLICATES_SQL = """
 WITH RECURSIVE
-c AS (SELECT * FROM calls SEMI JOIN dedup_traces USING (trace_id)),
+c AS (SELECT * FROM calls SEMI JOIN dedup_traces USING (trace_id) WHERE load_seq >= {since}),
 tree AS (  -- the touched traces' spans only: the walk never joins the whole table
     SELECT trace_id, span_id, parent_span_id FROM spans SEMI JOIN dedup_traces USING (trace_id)
-    WHERE parent_span_id IS NOT NULL
+    WHERE parent_span_id IS NOT NULL AND load_seq >= {since}
 ),
 walk(trace_id, desc_id, cur, depth) AS (
     SELECT trace_id, span_id, parent_span_id, 1 FROM c WHERE parent_span_id IS NOT NULL
@@ -123,16 +123,19 @@ def _model_match() -> str:
 NESTED_DUPLICATES_SQL = NESTED_DUPLICATES_SQL.replace("{model_match}", _model_match())
 
 
-def drop_nested_duplicates(cur, trace_ids: list[str]) -> int:
+def drop_nested_duplicates(cur, trace_ids: list[str], since: int = 0) -> int:
     """Delete calls that merely wrap another call of the same trace (two instrumentations of one
     request, e.g. a framework span around the provider SDK's span). Runs inside the loader's
     transaction on `cur`; returns the number of rows deleted. Order-independent across batches:
-    it re-examines whole traces, so it acts once both spans and the path between them are in."""
+    it re-examines whole traces, so it acts once both spans and the path between them are in.
+    `since`: no stored row of these traces has a smaller load number (rows below it are skipped
+    unread)."""
     ids = sorted(set(trace_ids))
     if not ids:
         return 0
     cur.execute("CREATE OR REPLACE TEMP TABLE dedup_traces AS SELECT unnest(?::VARCHAR[]) AS trace_id", [ids])
-    cur.execute(f"CREATE OR REPLACE TEMP TABLE dedup_doomed AS {NESTED_DUPLICATES_SQL}")
+    sql = NESTED_DUPLICATES_SQL.replace("{since}", str(int(since)))
+    cur.execute(f"CREATE OR REPLACE TEMP TABLE dedup_doomed AS {sql}")
     n = cur.execute("SELECT count(*) FROM dedup_doomed").fetchone()[0]
     if n:
         cur.execute(

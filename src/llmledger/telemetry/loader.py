@@ -350,9 +350,10 @@ def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) ->
 INSERT_SPANS_SQL = """
 INSERT INTO spans (trace_id, span_id, parent_span_id, name, kind, start_time, end_time,
     duration_ms, status_code, status_message, service, scope_name, scope_version,
-    resource, attributes, events, is_demo, batch_id)
+    resource, attributes, events, is_demo, batch_id, load_seq)
 SELECT trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns, duration_ms, status_code,
-    status_message, service, scope_name, scope_version, resource, attributes, events, is_demo, batch_id
+    status_message, service, scope_name, scope_version, resource, attributes, events, is_demo, batch_id,
+    {seq}
 FROM batch_spans
 ON CONFLICT DO NOTHING
 RETURNING trace_id, span_id, batch_id
@@ -362,12 +363,12 @@ INSERT_CALLS_SQL = """
 INSERT INTO calls (trace_id, span_id, parent_span_id, start_time, duration_ms, provider,
     operation, request_model, response_model, input_tokens, output_tokens,
     cache_read_tokens, cache_write_tokens, reasoning_tokens, usage_source, convention,
-    status, reported_cost_usd, input_text, output_text, is_demo)
+    status, reported_cost_usd, input_text, output_text, is_demo, load_seq)
 SELECT c.trace_id, c.span_id, c.parent_span_id, c.start_ns, c.duration_ms, c.provider,
     c.operation, c.request_model, c.response_model, c.input_tokens, c.output_tokens,
     c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens, c.usage_source,
     c.convention, c.status, CAST(c.reported_cost_usd AS DECIMAL(18, 9)),
-    c.input_text, c.output_text, c.is_demo
+    c.input_text, c.output_text, c.is_demo, {seq}
 FROM batch_calls c SEMI JOIN batch_new n
     ON n.trace_id = c.trace_id AND n.span_id = c.span_id AND n.batch_id IS NOT DISTINCT FROM c.batch_id
 """
@@ -375,52 +376,72 @@ FROM batch_calls c SEMI JOIN batch_new n
 
 _DIM_LIST = ", ".join(attribution._DIMS)
 INSERT_DIMS_SQL = f"""
-INSERT INTO attribution_dims (trace_id, span_id, level, {_DIM_LIST})
-SELECT d.trace_id, d.span_id, d.level, {", ".join("d." + x for x in attribution._DIMS)}
+INSERT INTO attribution_dims (trace_id, span_id, level, {_DIM_LIST}, load_seq)
+SELECT d.trace_id, d.span_id, d.level, {", ".join("d." + x for x in attribution._DIMS)}, {{seq}}
 FROM batch_dims d SEMI JOIN batch_new n
     ON n.trace_id = d.trace_id AND n.span_id = d.span_id AND n.batch_id IS NOT DISTINCT FROM d.batch_id
 """
+
+
+def _since(cur, trace_ids: list[str], seq: int) -> int:
+    """Register the traces this load touches and return the earliest load number among them:
+    every stored row of those traces carries that number or a later one (see m007_load_seq)."""
+    import pyarrow as pa
+
+    cur.register("batch_traces", pa.table({"trace_id": pa.array(trace_ids, pa.string())}))
+    try:
+        known = cur.execute(
+            "SELECT min(first_seq) FROM trace_seqs SEMI JOIN batch_traces USING (trace_id)").fetchall()[0][0]
+        cur.execute(f"""INSERT INTO trace_seqs SELECT trace_id, {int(seq)} FROM batch_traces
+                        ANTI JOIN trace_seqs USING (trace_id)""")
+    finally:
+        cur.unregister("batch_traces")
+    return int(seq if known is None else min(known, seq))
 
 
 def _insert(cur, span_t, dims_t, call_t):
     """Inside the caller's transaction: returns (new spans by batch, new calls by batch, calls net)."""
     if span_t is None:
         return {}, {}, 0
+    seq = int(cur.execute("SELECT nextval('load_seq')").fetchall()[0][0])
     cur.register("batch_spans", span_t)
     try:
         # Only the rows actually inserted come back: those are the spans this load owns. As an
         # Arrow table (sql() runs the INSERT once, now), so no Python object per row is made.
-        new_t = cur.sql(INSERT_SPANS_SQL).to_arrow_table()
+        new_t = cur.sql(INSERT_SPANS_SQL.format(seq=seq)).to_arrow_table()
     finally:
         cur.unregister("batch_spans")
     if not new_t.num_rows:
         return {}, {}, 0
     new_by_batch = {r["values"]: r["counts"] for r in new_t.column("batch_id").value_counts().to_pylist()}
     trace_ids = pc.unique(new_t.column("trace_id")).to_pylist()
+    # The per-trace work below reads only rows of this load number or later ones.
+    since = _since(cur, trace_ids, seq)
     cur.register("batch_new", new_t)
     calls_by_batch: dict[str, int] = {}
     calls_new = 0
     try:
         if dims_t is not None:
             cur.register("batch_dims", dims_t)
-            cur.execute(INSERT_DIMS_SQL).fetchall()
+            cur.execute(INSERT_DIMS_SQL.format(seq=seq)).fetchall()
             cur.unregister("batch_dims")
         if call_t is not None:
             cur.register("batch_calls", call_t)
-            calls_new = cur.execute(INSERT_CALLS_SQL).fetchall()[0][0]
+            calls_new = cur.execute(INSERT_CALLS_SQL.format(seq=seq)).fetchall()[0][0]
             cur.unregister("batch_calls")
-        calls_new -= conventions.drop_nested_duplicates(cur, trace_ids)
-        attribution.resolve(cur, trace_ids)
+        calls_new -= conventions.drop_nested_duplicates(cur, trace_ids, since)
+        attribution.resolve(cur, trace_ids, since)
         # Pricing's hook: estimated usage from content, default sheet, model-name resolution,
         # so llm_calls.cost_usd is a plain join by the time the batch commits.
         from llmledger.pricing.hooks import after_load
 
-        after_load(cur, trace_ids)
+        after_load(cur, trace_ids, since)
         calls_new = max(calls_new, 0)  # a batch may remove a wrapper committed by an earlier one
         if calls_new:
             calls_by_batch = dict(cur.execute(
-                """SELECT n.batch_id, count(*) FROM calls c JOIN batch_new n
-                   ON n.trace_id = c.trace_id AND n.span_id = c.span_id GROUP BY 1""").fetchall())
+                f"""SELECT n.batch_id, count(*) FROM calls c JOIN batch_new n
+                    ON n.trace_id = c.trace_id AND n.span_id = c.span_id
+                    WHERE c.load_seq = {seq} GROUP BY 1""").fetchall())
     finally:
         cur.unregister("batch_new")
     return new_by_batch, calls_by_batch, calls_new
@@ -433,6 +454,7 @@ def remove_demo(con: duckdb.DuckDBPyConnection) -> int:
     try:
         n = cur.execute("SELECT count(*) FROM calls WHERE is_demo").fetchall()[0][0]
         cur.execute("DELETE FROM attribution_dims WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans WHERE is_demo)")
+        cur.execute("DELETE FROM trace_seqs WHERE trace_id IN (SELECT trace_id FROM spans WHERE is_demo)")
         cur.execute("DELETE FROM calls WHERE is_demo")
         cur.execute("DELETE FROM spans WHERE is_demo")
         cur.execute("DELETE FROM ingest_log WHERE source LIKE 'demo%'")
