@@ -5,8 +5,8 @@
 Grows one ledger by bulk-importing bench_ingest's GenAI traffic (fresh ids each step). At the
 empty start and after each step it loads probe groups the way the receiver's loader does
 (20,000 spans per transaction, as 512-span export requests, through loader.prepare and
-loader.commit_prepared) and times the commit, split into its parts. The probe is then removed
-again, so every step measures the same work against a bigger ledger.
+loader.commit_prepared) and times the commit, split into its parts. Each probe is new traffic
+of the same shape (its own seed) and stays in the ledger (80k spans, small next to a step).
 
 Writes bench/results/bench_ledger_growth.json.
 """
@@ -68,14 +68,6 @@ def probe(con, groups, acc) -> dict:
     for p in prepared:
         spans += loader.commit_prepared(con, [p]).spans_new
     dt = time.perf_counter() - t0
-    # Remove the probe so the next step measures the same load against a bigger ledger.
-    ids = [b.batch_id for g in groups for b in g]
-    con.execute("CREATE OR REPLACE TEMP TABLE probe_traces AS SELECT DISTINCT trace_id FROM spans "
-                "WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    for table in [t for t in ("attribution_dims", "calls", "spans", "trace_seqs") if t in tables]:
-        con.execute(f"DELETE FROM {table} WHERE trace_id IN (SELECT trace_id FROM probe_traces)")
-    con.execute("DELETE FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
     n = len(prepared)
     return {"spans": spans, "seconds": round(dt, 3), "spans_per_s": round(spans / dt),
             "ms_per_group": {k: round(v / n * 1000, 1) for k, v in sorted(acc.items())},
@@ -102,11 +94,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_growth_"))
     try:
         con = connect(tmp / "ledger.duckdb")
-        groups = probe_batches(seed=424242)
         points = []
         size, seed = 0, 1000
         while True:
-            point = {"ledger_spans": size, **probe(con, groups, acc)}
+            point = {"ledger_spans": size, **probe(con, probe_batches(seed=424242 + len(points)), acc)}
             points.append(point)
             print(json.dumps(point), flush=True)
             if size >= args.max_spans:
@@ -119,7 +110,7 @@ def main() -> None:
             seed += 1
             t0 = time.perf_counter()
             r = ingest.ingest_paths(con, [folder])
-            size += r.spans_new
+            size += r.spans_new + point["spans"]
             print(f"ledger now {size} spans (step imported at {r.spans_new / (time.perf_counter() - t0):,.0f} spans/s)",
                   flush=True)
         con.close()
