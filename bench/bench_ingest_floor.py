@@ -39,7 +39,6 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_SPANS_PER_S = 50_000
-GROUP = 50_000  # spans per prepared group, as ingest commits them
 
 
 def _cpu() -> float:
@@ -118,13 +117,14 @@ def json_native_decode(folder: Path) -> int:
 
 def prepare_groups(decoded: list, rules) -> list:
     from llmledger.telemetry import loader
+    from llmledger.telemetry.ingest import GROUP_SPANS  # spans per transaction, as ingest commits
 
     groups, batch, n = [], [], 0
     with loader.gc_paused():
         for i, d in enumerate(decoded):
             batch.append(loader.Batch(d, f"file:floor:{i}", "bench"))
             n += len(d.spans)
-            if n >= GROUP:
+            if n >= GROUP_SPANS:
                 groups.append(loader.prepare(batch, rules))
                 batch, n = [], 0
         if batch:

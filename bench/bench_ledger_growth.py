@@ -22,9 +22,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from llmledger.telemetry.service import GROUP_SPANS  # the receiver loader's transaction size
+
 RESULTS = Path(__file__).resolve().parent / "results"
 PROBE_GROUPS = 4
-GROUP_SPANS = 20_000  # the receiver loader's transaction size (service.GROUP_SPANS)
 
 
 def _timed(acc: dict, label: str, mod, name: str) -> None:

@@ -385,18 +385,22 @@ FROM batch_dims d SEMI JOIN batch_new n
 
 def _since(cur, trace_ids: list[str], seq: int) -> int:
     """Register the traces this load touches and return the earliest load number among them:
-    every stored row of those traces carries that number or a later one (see m007_load_seq)."""
+    every stored row of those traces carries that number or a later one (see m007_load_seq).
+    One scan of `trace_seqs`: the traces it does not list yet are registered under `seq`."""
     import pyarrow as pa
 
     cur.register("batch_traces", pa.table({"trace_id": pa.array(trace_ids, pa.string())}))
     try:
-        known = cur.execute(
-            "SELECT min(first_seq) FROM trace_seqs SEMI JOIN batch_traces USING (trace_id)").fetchall()[0][0]
-        cur.execute(f"""INSERT INTO trace_seqs SELECT trace_id, {int(seq)} FROM batch_traces
-                        ANTI JOIN trace_seqs USING (trace_id)""")
+        known = dict(cur.execute(
+            "SELECT trace_id, min(first_seq) FROM trace_seqs SEMI JOIN batch_traces USING (trace_id) "
+            "GROUP BY trace_id").fetchall())
     finally:
         cur.unregister("batch_traces")
-    return int(seq if known is None else min(known, seq))
+    fresh = [t for t in trace_ids if t not in known]
+    if fresh:
+        fresh_traces = pa.table({"trace_id": pa.array(fresh, pa.string())})  # noqa: F841 - read by DuckDB
+        cur.execute(f"INSERT INTO trace_seqs SELECT trace_id, {int(seq)} FROM fresh_traces")
+    return int(min(min(known.values(), default=seq), seq))
 
 
 def _insert(cur, span_t, dims_t, call_t):
