@@ -17,6 +17,8 @@ ENV_OTLP_TOKEN = "LLMLEDGER_OTLP_TOKEN"
 ENV_OTLP_MAX_BYTES = "LLMLEDGER_OTLP_MAX_BYTES"
 #: Spool directory for accepted-but-not-yet-loaded requests (default: <db>.spool/).
 ENV_SPOOL_DIR = "LLMLEDGER_SPOOL_DIR"
+#: Most bytes waiting in the spool (default 2 GiB); past it the receiver answers 503 + Retry-After.
+ENV_SPOOL_MAX_BYTES = "LLMLEDGER_SPOOL_MAX_BYTES"
 #: Set to 0 to start the dashboard without the embedded receiver.
 ENV_RECEIVER = "LLMLEDGER_RECEIVER"
 
@@ -54,6 +56,10 @@ def spool_dir(db: Path | None = None) -> Path:
         return Path(raw)
     db = db or db_path()
     return db.with_name(db.name + ".spool")
+
+
+def spool_max_bytes() -> int:
+    return int(os.environ.get(ENV_SPOOL_MAX_BYTES, 2 * 1024 ** 3))
 
 
 def receiver_enabled() -> bool:

@@ -35,27 +35,45 @@ class Call:
 
 # ---------------------------------------------------------------- coercion
 
+#: Token counts are stored as BIGINT; reported costs as DECIMAL(18, 9) (below 10^9 USD).
+I64 = 1 << 63
+MAX_COST = Decimal(10) ** 9
+
+
+class InvalidValue(ValueError):
+    """A usage or cost value no real call can have (1e300 tokens, an infinite cost). The span is
+    rejected with this reason rather than stored with a made-up or clipped number."""
+
+
 def to_int(v: Any) -> int | None:
     """Token counts arrive as int, float, or (after some backends re-serialise) strings."""
     if v is None or isinstance(v, bool):
         return None
     if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v) if v == v else None
-    if isinstance(v, str):
+        n = v
+    elif isinstance(v, float):
+        if v != v:
+            return None
+        if not -I64 < v < I64:
+            raise InvalidValue(f"token count {v!r} is out of range")
+        n = int(v)
+    elif isinstance(v, str):
         s = v.strip()
         if not s:
             return None
         try:
-            return int(s)
+            n = int(s)
         except ValueError:
             try:
                 f = float(s)
             except ValueError:
                 return None
-            return int(f) if f == f else None
-    return None
+            return to_int(f)
+    else:
+        return None
+    if not -I64 <= n < I64:
+        raise InvalidValue(f"token count {n} is out of range")
+    return n
 
 
 def first_int(a: dict, keys: Iterable[str]) -> int | None:
@@ -83,6 +101,8 @@ def to_decimal(v: Any) -> Decimal | None:
         d = Decimal(str(v).strip())
     except (InvalidOperation, ValueError):
         return None
+    if d.is_infinite() or (d.is_finite() and d >= MAX_COST):
+        raise InvalidValue(f"reported cost {str(v)[:40]} USD is out of range")
     return d if d.is_finite() and d >= 0 else None
 
 

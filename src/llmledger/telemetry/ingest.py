@@ -169,10 +169,7 @@ def _whole_file(name, source, digest, kind, gz, path, blob, rules) -> tuple[list
     try:
         data = blob if blob is not None else Path(path).read_bytes()
         if gz:
-            try:
-                data = gzip.decompress(data)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise PayloadError(f"not valid gzip ({exc})") from exc
+            data = otlp.gunzip(data)  # the receiver's reader: same verdict on the same bytes
         if kind == "protobuf":
             decoded = otlp.decode_protobuf(data)
             if not decoded.spans and not decoded.rejects and data:
@@ -353,7 +350,7 @@ class _Pipeline:
         if not self.pending:
             return
         todo, self.pending, self.pending_ids, self.pending_spans = self.pending, [], set(), 0
-        done = loader._logged(self.con.cursor(), [p.metas[0][0] for p in todo])
+        done = loader.already_loaded(self.con.cursor(), [p.metas[0][0] for p in todo])
         fresh = []
         for p in todo:
             if p.metas[0][0] in done:

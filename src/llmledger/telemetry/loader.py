@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from llmledger.telemetry import attribution, conventions, otlp
+from llmledger.telemetry.conv_common import InvalidValue
 from llmledger.telemetry.otlp import Decoded, Span
 
 DEMO_ATTRIBUTE = "llmledger.demo"
@@ -159,12 +160,14 @@ def _table(names: tuple, rows: list) -> pa.Table | None:
     return pa.table({k: _column(k, list(v)) for k, v in zip(names, zip(*rows))})
 
 
-def build_tables(groups, extractor: attribution.Extractor):
+def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None = None):
     """Column tables for spans, attribution_dims and calls (unique keys, first occurrence wins).
 
     `groups` is a list of (batch_id, spans); each span row carries its batch's id. A bare list of
     spans is accepted too (batch_id NULL). This loop runs once per span on the ingest path, so it
     builds one tuple per row and transposes at the end rather than appending column by column.
+    A span whose call carries a value no call can have (conv_common.InvalidValue) is not stored:
+    its reason goes to `rejects[batch_id]` when a dict is given.
     """
     if groups and isinstance(groups[0], Span):
         groups = [(None, groups)]
@@ -191,14 +194,27 @@ def build_tables(groups, extractor: attribution.Extractor):
             if key in seen:
                 dup_in_batch += 1
                 continue
+            try:
+                call = map_span(s)
+            except InvalidValue as exc:
+                if rejects is not None:
+                    rejects.setdefault(batch_id, []).append(f"span {sid}: {exc}")
+                continue
+            except Exception as exc:  # a mapping bug must not block the batch: keep the raw span
+                call = None
+                map_errors += 1
+                if map_errors == 1:
+                    log.warning("convention mapping failed on span %s/%s: %r", tid, sid, exc)
             seen_add(key)
             res = s.resource
             if res is not last_res:  # consecutive spans share their resource's dict
                 cached = res_cache.get(id(res))
                 if cached is None or cached[4] is not res:
                     found = extractor.resource(res)
+                    service = res.get("service.name")
                     cached = res_cache[id(res)] = (
-                        dumps(res), dims_row(found) if found else None, _is_demo(res), res.get("service.name"), res)
+                        dumps(res), dims_row(found) if found else None, _is_demo(res),
+                        service if service is None or type(service) is str else str(service), res)
                 last_res = res
             res_json, res_dims, demo, service, _ = cached
             attrs = s.attributes
@@ -212,13 +228,6 @@ def build_tables(groups, extractor: attribution.Extractor):
                 found = span_dims(attrs)
                 if found:
                     add_dim((tid, sid, "span", *dims_row(found), batch_id))
-            try:
-                call = map_span(s)
-            except Exception as exc:  # a mapping bug must not block the batch: keep the raw span
-                map_errors += 1
-                if map_errors == 1:
-                    log.warning("convention mapping failed on span %s/%s: %r", tid, sid, exc)
-                continue
             if call is None:
                 continue
             if res_dims is not None:  # read only for the call span itself
@@ -257,7 +266,7 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadRe
     """
     cur = con.cursor()
     try:
-        done = _logged(cur, [b.batch_id for b in batches])
+        done = already_loaded(cur, [b.batch_id for b in batches])
         skipped = LoadResult()
         todo = []
         for b in batches:
@@ -280,7 +289,8 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadRe
     return result
 
 
-def _logged(cur, batch_ids: list[str]) -> set[str]:
+def already_loaded(cur, batch_ids: list[str]) -> set[str]:
+    """The batch ids among `batch_ids` whose load committed (recorded in ingest_log)."""
     return {r[0] for r in cur.execute(
         "SELECT batch_id FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [batch_ids]).fetchall()}
 
@@ -296,10 +306,37 @@ class Prepared:
 
 
 def prepare(batches: list[Batch], rules) -> Prepared:
+    """Build the tables of `batches`. Every span ends up in them or among its batch's rejects
+    with a reason: if the tables cannot be built at once (a value Arrow refuses that decoding let
+    through), each span is tried alone and the ones that fail are rejected, not the batch."""
     extractor = attribution.Extractor(rules)
-    span_t, dims_t, call_t, _ = build_tables([(b.batch_id, b.decoded.spans) for b in batches], extractor)
-    metas = [(b.batch_id, b.source, b.received_at, len(b.decoded.spans), list(b.decoded.rejects)) for b in batches]
+    found: dict = {}
+    groups = [(b.batch_id, b.decoded.spans) for b in batches]
+    try:
+        span_t, dims_t, call_t, _ = build_tables(groups, extractor, found)
+    except Exception as exc:
+        log.warning("building tables failed (%r); isolating the spans that cause it", exc)
+        found = {}
+        groups = [(bid, _storable(bid, spans, extractor, found)) for bid, spans in groups]
+        span_t, dims_t, call_t, _ = build_tables(groups, extractor, found)
+    metas = []
+    for b in batches:
+        extra = found.get(b.batch_id, [])
+        metas.append((b.batch_id, b.source, b.received_at, len(b.decoded.spans) - len(extra),
+                      list(b.decoded.rejects) + extra))
     return Prepared(metas, span_t, dims_t, call_t)
+
+
+def _storable(batch_id, spans: list[Span], extractor, rejects: dict) -> list[Span]:
+    keep = []
+    for s in spans:
+        try:
+            build_tables([(batch_id, [s])], extractor, {})
+        except Exception as exc:
+            rejects.setdefault(batch_id, []).append(f"span {s.span_id}: cannot be stored ({exc!r:.200})")
+            continue
+        keep.append(s)
+    return keep
 
 
 def _concat(tables: list) -> pa.Table | None:

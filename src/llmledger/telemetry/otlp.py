@@ -11,13 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import gc
-import gzip
 import json
+import re
 import threading
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from llmledger.errors import PayloadError
 
@@ -98,15 +98,30 @@ class Decoded:
 # ---------------------------------------------------------------- bytes and encodings
 
 def gunzip(body: bytes, limit: int | None = None) -> bytes:
-    """Decompress gzip, refusing to inflate past `limit` bytes (a zip bomb is a 413, not an OOM)."""
+    """Decompress gzip, refusing to inflate past `limit` bytes (a zip bomb is a 413, not an OOM).
+
+    The one gzip reader for every path (live requests, spool replays, imported files), so a body
+    is judged the same whichever path reads it: every member of a multi-member body is read
+    (RFC 1952 allows them; gzip(1) concatenates), zero padding after the last member is ignored,
+    and any other trailing byte is an error rather than silently dropped data."""
+    parts: list[bytes] = []
+    total = 0
+    data = body
     try:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        out = d.decompress(body, limit + 1 if limit else 0)
-        if limit and len(out) > limit:
-            raise PayloadTooLarge(f"decompressed body exceeds {limit} bytes")
-        if not d.eof:
-            raise PayloadError("gzip body is truncated")
-        return out
+        while True:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out = d.decompress(data, (limit + 1 - total) if limit else 0)
+            total += len(out)
+            if limit and total > limit:
+                raise PayloadTooLarge(f"decompressed body exceeds {limit} bytes")
+            parts.append(out)
+            if not d.eof:
+                raise PayloadError("gzip body is truncated")
+            data = d.unused_data
+            if not data or not data.strip(b"\0"):
+                return parts[0] if len(parts) == 1 else b"".join(parts)
+            if data[:2] != b"\x1f\x8b":
+                raise PayloadError(f"gzip body has {len(data)} trailing byte(s) that are not a gzip member")
     except zlib.error as exc:
         raise PayloadError(f"body is not valid gzip: {exc}") from exc
 
@@ -115,28 +130,31 @@ class PayloadTooLarge(PayloadError):
     title = "Payload too large"
 
 
+_HEX = re.compile(r"[0-9a-fA-F]+")
+#: OTLP integers are int64 (times are uint64 on the wire, but DuckDB's timestamps end at 2^63 ns).
+I64 = 1 << 63
+
+
 def _hex_id(raw: Any, width: int, what: str) -> str:
-    """OTLP/JSON ids are hex; some emitters send base64 (the generic protobuf JSON mapping)."""
+    """OTLP/JSON ids are hex; some emitters send base64 (the generic protobuf JSON mapping).
+
+    Hex means exactly 2*width ASCII hex digits: int(s, 16) would also take a sign, '0x', '_'
+    and Unicode digits, and store them as given."""
     if raw is None or raw == "":
         raise ValueError(f"missing {what}")
     if not isinstance(raw, str):
         raise ValueError(f"{what} is not a string")
     s = raw.strip()
-    if len(s) == width * 2:
-        try:
-            n = int(s, 16)
-        except ValueError:
-            pass
-        else:
-            if n == 0:
-                raise ValueError(f"{what} is all zeros")
-            return s.lower()
+    if len(s) == width * 2 and _HEX.fullmatch(s):
+        if not s.strip("0"):
+            raise ValueError(f"{what} is all zeros")
+        return s.lower()
     try:
         b = base64.b64decode(s, validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError(f"{what} {raw!r} is neither {width * 2} hex digits nor base64") from None
+        raise ValueError(f"{what} {raw!r:.60} is neither {width * 2} hex digits nor base64") from None
     if len(b) != width:
-        raise ValueError(f"{what} {raw!r} decodes to {len(b)} bytes, expected {width}")
+        raise ValueError(f"{what} {raw!r:.60} decodes to {len(b)} bytes, expected {width}")
     if not any(b):
         raise ValueError(f"{what} is all zeros")
     return b.hex()
@@ -154,52 +172,98 @@ def _enum(raw: Any, names: list[str], prefix: str) -> str:
     return s if s in names else names[0]
 
 
-def _int(raw: Any) -> int:
+def _time_ns(raw: Any, what: str) -> int:
+    """A Unix time in ns: 0 when absent, else an integer in [0, 2^63)."""
     if raw is None or raw == "":
         return 0
-    return int(raw)
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise ValueError(f"{what} {raw!r:.40} is not an integer")
+    n = int(raw) if isinstance(raw, int) else _int_text(raw, what)
+    if not 0 <= n < I64:
+        raise ValueError(f"{what} {n} is out of range (0 to 2^63-1 ns)")
+    return n
+
+
+def _int_text(raw: str, what: str) -> int:
+    s = raw.strip()
+    if not s.isascii() or not s.lstrip("-").isdigit():
+        raise ValueError(f"{what} {raw!r:.40} is not an integer")
+    return int(s)
+
+
+def _int64(raw: Any, key: str) -> int:
+    n = raw if type(raw) is int else _int_text(raw, f"attribute {key!r}") if isinstance(raw, str) else None
+    if n is None:
+        raise ValueError(f"attribute {key!r}: intValue {raw!r:.40} is not an integer")
+    if not -I64 <= n < I64:
+        raise ValueError(f"attribute {key!r}: intValue {n} is out of the int64 range")
+    return n
+
+
+def _text(raw: Any) -> str:
+    """A string field that arrived as another JSON type is kept as its text (never refused)."""
+    return raw if type(raw) is str else "" if raw is None else str(raw)
 
 
 # ---------------------------------------------------------------- OTLP/JSON
 
-def json_value(v: Any) -> Any:
-    """An OTLP/JSON AnyValue to a plain Python value."""
+def json_value(v: Any, key: str = "?") -> Any:
+    """An OTLP/JSON AnyValue to a plain Python value (ValueError for one that cannot be stored)."""
     if not isinstance(v, dict):
-        return v
+        return v if v is None or type(v) in (str, bool, float) else _scalar(v, key)
     if "stringValue" in v:
-        return v["stringValue"]
+        return _text(v["stringValue"])
     if "intValue" in v:
-        return int(v["intValue"])
+        return _int64(v["intValue"], key)
     if "doubleValue" in v:
-        return float(v["doubleValue"])
+        d = v["doubleValue"]
+        if isinstance(d, bool) or not isinstance(d, (int, float, str)):
+            raise ValueError(f"attribute {key!r}: doubleValue {d!r:.40} is not a number")
+        return float(d)  # 'NaN', 'Infinity' are proto3 JSON; stored as null by the loader
     if "boolValue" in v:
         return bool(v["boolValue"])
     if "arrayValue" in v:
-        return [json_value(x) for x in (v["arrayValue"] or {}).get("values", []) or []]
+        values = (v["arrayValue"] or {}).get("values", []) or []
+        if not isinstance(values, list):
+            raise ValueError(f"attribute {key!r}: arrayValue.values is not a list")
+        return [json_value(x, key) for x in values]
     if "kvlistValue" in v:
         return json_attrs((v["kvlistValue"] or {}).get("values", []))
     if "bytesValue" in v:
-        return v["bytesValue"]
+        return _text(v["bytesValue"])
     return None
+
+
+def _scalar(v: Any, key: str) -> Any:
+    if type(v) is int:
+        return _int64(v, key)
+    if isinstance(v, list):
+        return [json_value(x, key) for x in v]
+    raise ValueError(f"attribute {key!r}: value {v!r:.40} is not an OTLP AnyValue")
 
 
 def json_attrs(kvs: Iterable[dict] | None) -> dict[str, Any]:
     # The hot loop of JSON decoding: the common scalar shapes inline, the rest via json_value.
     out = {}
+    if kvs and not isinstance(kvs, list):
+        raise ValueError("'attributes' is not a list")
     for kv in kvs or ():
         key = kv.get("key")
         if key is None:
             continue
+        if type(key) is not str:
+            key = str(key)
         v = kv.get("value")
         if type(v) is dict and len(v) == 1:
             if "stringValue" in v:
-                out[key] = v["stringValue"]
+                sv = v["stringValue"]
+                out[key] = sv if type(sv) is str else _text(sv)
                 continue
             if "intValue" in v:
                 iv = v["intValue"]
-                out[key] = iv if type(iv) is int else int(iv)
+                out[key] = iv if type(iv) is int and -I64 <= iv < I64 else _int64(iv, key)
                 continue
-        out[key] = json_value(v)
+        out[key] = json_value(v, key)
     return out
 
 
@@ -248,23 +312,28 @@ def _json_span(s: dict, resource: dict, sname: str, sver: str) -> Span:
     parent = s.get("parentSpanId") or None
     if isinstance(parent, str) and not parent.strip("0"):
         parent = None  # some emitters send zeros for a root span
+    message = status.get("message")
+    events = s.get("events") or []
+    if not isinstance(events, list):
+        raise ValueError("'events' is not a list")
     return Span(
         trace_id=_hex_id(s.get("traceId"), 16, "traceId"),
         span_id=_hex_id(s.get("spanId"), 8, "spanId"),
         parent_span_id=_hex_id(parent, 8, "parentSpanId") if parent else None,
-        name=str(s.get("name") or ""),
+        name=_text(s.get("name")),
         kind=_enum(s.get("kind"), KINDS, "SPAN_KIND_"),
-        start_ns=_int(s.get("startTimeUnixNano")),
-        end_ns=_int(s.get("endTimeUnixNano")),
+        start_ns=_time_ns(s.get("startTimeUnixNano"), "startTimeUnixNano"),
+        end_ns=_time_ns(s.get("endTimeUnixNano"), "endTimeUnixNano"),
         status_code=_enum(status.get("code"), STATUS, "STATUS_CODE_"),
-        status_message=status.get("message") or None,
+        status_message=_text(message) if message not in (None, "") else None,
         attributes=json_attrs(s.get("attributes")),
         resource=resource,
         scope_name=sname,
         scope_version=sver,
         events=[
-            {"name": e.get("name"), "time_ns": _int(e.get("timeUnixNano")), "attributes": json_attrs(e.get("attributes"))}
-            for e in s.get("events") or []
+            {"name": _text(e.get("name")), "time_ns": _time_ns(e.get("timeUnixNano"), "event timeUnixNano"),
+             "attributes": json_attrs(e.get("attributes"))}
+            for e in events
         ],
     )
 
@@ -358,6 +427,21 @@ def _parse_protobuf(body: bytes):
     return req
 
 
+def _pb_reject(s) -> str | None:
+    """Why a protobuf span cannot be stored, or None. The receiver's check and the loader's
+    decode both use this, so the counts answered and the spans stored agree."""
+    tid, sid = s.trace_id, s.span_id
+    if len(tid) != 16 or not any(tid):
+        return f"span {sid.hex() or '?'}: trace_id must be 16 non-zero bytes"
+    if len(sid) != 8 or not any(sid):
+        return f"span {sid.hex() or '?'}: span_id must be 8 non-zero bytes"
+    for what, t in (("start_time_unix_nano", s.start_time_unix_nano), ("end_time_unix_nano", s.end_time_unix_nano),
+                    *(("event time_unix_nano", e.time_unix_nano) for e in s.events)):
+        if t >= I64:
+            return f"span {sid.hex()}: {what} {t} is out of range (0 to 2^63-1 ns)"
+    return None
+
+
 def check_protobuf(body: bytes) -> tuple[int, list[str]]:
     """Validate a protobuf request without building spans: (valid spans, reject reasons).
 
@@ -369,12 +453,11 @@ def check_protobuf(body: bytes) -> tuple[int, list[str]]:
         for ss in rs.scope_spans:
             for s in ss.spans:
                 tid, sid = s.trace_id, s.span_id
-                if len(tid) != 16 or not any(tid):
-                    rejects.append(f"span {sid.hex() or '?'}: trace_id must be 16 non-zero bytes")
-                elif len(sid) != 8 or not any(sid):
-                    rejects.append(f"span {sid.hex() or '?'}: span_id must be 8 non-zero bytes")
-                else:
+                reason = _pb_reject(s)
+                if reason is None:
                     ok += 1
+                else:
+                    rejects.append(reason)
     return ok, rejects
 
 
@@ -390,11 +473,10 @@ def decode_protobuf(body: bytes) -> Decoded:
             sname, sver = ss.scope.name, ss.scope.version
             for s in ss.spans:
                 tid, sid = s.trace_id, s.span_id
-                if len(tid) != 16 or not any(tid):
-                    rejects.append(f"span {sid.hex() or '?'}: trace_id must be 16 non-zero bytes")
-                    continue
-                if len(sid) != 8 or not any(sid):
-                    rejects.append(f"span {sid.hex() or '?'}: span_id must be 8 non-zero bytes")
+                if (len(tid) != 16 or not any(tid) or len(sid) != 8 or not any(sid)
+                        or s.start_time_unix_nano >= I64 or s.end_time_unix_nano >= I64
+                        or (len(s.events) and any(e.time_unix_nano >= I64 for e in s.events))):
+                    rejects.append(_pb_reject(s))
                     continue
                 parent = s.parent_span_id
                 kind = s.kind
@@ -421,32 +503,14 @@ def decode_protobuf(body: bytes) -> Decoded:
 
 # ---------------------------------------------------------------- by content type / file name
 
-def decode_body(body: bytes, content_type: str, content_encoding: str = "", limit: int | None = None) -> Decoded:
-    """Decode an HTTP request body by its headers (the receiver's entry point)."""
-    if content_encoding.strip().lower() == "gzip":
-        body = gunzip(body, limit)
-    ctype = content_type.split(";")[0].strip().lower()
-    if ctype == "application/x-protobuf":
-        return decode_protobuf(body)
-    if ctype == "application/json":
-        return decode_json(body)
-    raise UnsupportedMediaType(
-        f"unsupported Content-Type {content_type!r}: send application/x-protobuf or application/json"
-    )
-
-
-class UnsupportedMediaType(PayloadError):
-    title = "Unsupported media type"
-
-
 def decode_file_bytes(name: str, data: bytes) -> Decoded:
     """Decode a file by its name: .json, .jsonl/.ndjson, .pb/.binpb/.proto, each optionally .gz."""
     lower = name.lower()
     if lower.endswith(".gz"):
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise PayloadError(f"{name}: not valid gzip ({exc})") from exc
+            data = gunzip(data)
+        except PayloadError as exc:
+            raise PayloadError(f"{name}: {exc.msg}") from exc
         lower = lower[:-3]
     if lower.endswith((".pb", ".binpb", ".protobuf")):
         return decode_protobuf(data)
@@ -458,8 +522,3 @@ def decode_file_bytes(name: str, data: bytes) -> Decoded:
     if lower.endswith(".json"):
         return decode_json(data)
     raise PayloadError(f"{name}: unknown file type (expected .json, .jsonl, .pb, optionally .gz)")
-
-
-def iter_chunks(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -18,6 +18,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +36,20 @@ JSON = "application/json"
 #: A refused body up to this size is read and discarded so the client sees our answer rather
 #: than a connection reset; a bigger one gets the answer and the connection is closed.
 DRAIN_LIMIT = 64 * 1024 * 1024
+#: Requests handled at once; a connection beyond this is answered 503 at once and closed, so a
+#: flood of idle or slow clients cannot take every thread (or every byte of memory).
+MAX_CONNECTIONS = 128
+#: Seconds one request may take from its first byte to the end of its body, however slowly the
+#: bytes trickle in (a read timeout alone restarts with every byte).
+REQUEST_SECONDS = 60.0
+#: Bytes that requests being read and decoded may hold at once (bodies, gunzipped bodies, and
+#: decoded JSON counted at JSON_EXPANSION times its size). A request that cannot get its share
+#: within BUDGET_WAIT seconds is answered 503 with Retry-After.
+INFLIGHT_BYTES = 256 * 1024 * 1024
+JSON_EXPANSION = 6
+BUDGET_WAIT = 5.0
+_DIGITS = re.compile(rb"[0-9]{1,19}")
+_CHUNK = re.compile(rb"[0-9a-fA-F]{1,16}")
 # google.rpc.Code values for the Status body.
 GRPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13, 503: 14}
 
@@ -134,21 +150,111 @@ class Counters:
         return n / window
 
 
+class Budget:
+    """Bytes held by requests in flight, across all handler threads."""
+
+    def __init__(self, limit: int):
+        self.limit, self.used, self.peak = limit, 0, 0
+        self._cv = threading.Condition()
+
+    def take(self, n: int, wait: float = BUDGET_WAIT) -> bool:
+        """Reserve n bytes, waiting up to `wait` s for others to finish; False if not possible.
+        A request larger than the whole budget may run alone."""
+        deadline = time.monotonic() + wait
+        with self._cv:
+            while self.used and self.used + n > self.limit:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            self.used += n
+            self.peak = max(self.peak, self.used)
+            return True
+
+    def give(self, n: int) -> None:
+        with self._cv:
+            self.used -= n
+            self._cv.notify_all()
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, sink: Sink, token: str | None, max_bytes: int):
+    def __init__(self, addr, sink: Sink, token: str | None, max_bytes: int,
+                 max_connections: int = MAX_CONNECTIONS, request_seconds: float = REQUEST_SECONDS,
+                 inflight_bytes: int = INFLIGHT_BYTES):
         self.sink = sink
         self.token = token
         self.max_bytes = max_bytes
         self.counters = Counters()
         self.closing = False
+        self.max_connections = max_connections
+        self.request_seconds = request_seconds
+        self.budget = Budget(inflight_bytes)
+        self._conns: dict[socket.socket, float] = {}  # open connection -> deadline of its request
+        self._conns_lock = threading.Lock()
         super().__init__(addr, Handler)
+        threading.Thread(target=self._reap, name="otlp-reaper", daemon=True).start()
+
+    # Connection cap: checked before a thread is started for the connection.
+    def process_request(self, request, client_address) -> None:
+        with self._conns_lock:
+            full = len(self._conns) >= self.max_connections
+            if not full:
+                self._conns[request] = time.monotonic() + self.request_seconds
+        if full:
+            self.counters.error(503, f"too many connections (limit {self.max_connections})")
+            _refuse(request, self.max_connections)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def close_request(self, request) -> None:
+        with self._conns_lock:
+            self._conns.pop(request, None)
+        super().close_request(request)
+
+    def request_started(self, request) -> None:
+        with self._conns_lock:
+            if request in self._conns:
+                self._conns[request] = time.monotonic() + self.request_seconds
+
+    def open_connections(self) -> int:
+        with self._conns_lock:
+            return len(self._conns)
+
+    def _reap(self) -> None:
+        """Cut connections whose request is over its time: their blocked read returns at once."""
+        while not self.closing:
+            time.sleep(0.5)
+            now = time.monotonic()
+            with self._conns_lock:
+                late = [c for c, deadline in self._conns.items() if deadline < now]
+            for c in late:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                with self._conns_lock:
+                    self._conns.pop(c, None)
+                self.counters.error(408, f"request took longer than {self.request_seconds:g} s; connection closed")
 
     def handle_error(self, request, client_address) -> None:  # never a traceback on stderr
         log.debug("connection from %s failed", client_address, exc_info=True)
+
+
+def _refuse(request, limit: int) -> None:
+    """A 503 written straight to a connection that gets no handler thread."""
+    body = status_body(503, f"too many connections (limit {limit}); retry later", False)
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {JSON}\r\nContent-Length: {len(body)}\r\n"
+            "Retry-After: 5\r\nConnection: close\r\n\r\n").encode()
+    try:
+        request.settimeout(0.5)
+        request.sendall(head + body)
+    except OSError:
+        pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -163,6 +269,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
+
+    def handle_one_request(self) -> None:
+        # The request's clock starts while waiting for its first line (keep-alive idle counts).
+        self.server.request_started(self.connection)
+        super().handle_one_request()
 
     # ------------------------------------------------------------ routing
     def _path(self) -> str:
@@ -238,26 +349,46 @@ class Handler(BaseHTTPRequestHandler):
             raise Reply(415, f"unsupported Content-Encoding {enc!r}: send gzip or no encoding")
         length = self.headers.get("Content-Length")
         if length is not None:
-            try:
-                n = int(length)
-                if n < 0:
-                    raise ValueError
-            except ValueError:
-                raise Reply(400, f"bad Content-Length {length!r}", close=True) from None
+            if not _DIGITS.fullmatch(length.strip().encode("latin-1", "replace")):
+                raise Reply(400, f"bad Content-Length {length[:40]!r}: expected decimal digits", close=True)
+            n = int(length)
             if n > self.server.max_bytes:
                 raise Reply(413, f"body of {n} bytes exceeds the limit of {self.server.max_bytes} bytes")
 
     def _post(self) -> None:
         self._precheck()
+        budget = self.server.budget
+        length = self.headers.get("Content-Length")
+        held = int(length) if length is not None else 0  # chunked bodies reserve as they arrive
+        if held and not budget.take(held):
+            raise Reply(503, "receiver is busy with other requests (memory budget); retry later",
+                        headers={"Retry-After": "2"})
+        self._held = held
+        try:
+            self._post_body()
+        finally:
+            budget.give(self._held)
+
+    def _hold(self, n: int) -> None:
+        """Reserve n more bytes of the in-flight budget for this request, or answer 503."""
+        if not self.server.budget.take(n):
+            raise Reply(503, "receiver is busy with other requests (memory budget); retry later",
+                        close=True, headers={"Retry-After": "2"})
+        self._held += n
+
+    def _post_body(self) -> None:
         body = self._read_body()
         self._body_consumed = True
         gzipped = (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip"
         as_pb = self._wants_protobuf()
         try:
             raw = otlp.gunzip(body, self.server.max_bytes) if gzipped else body
+            if gzipped:
+                self._hold(len(raw))
             if as_pb:
                 decoded, (valid, rejects) = None, otlp.check_protobuf(raw)
             else:
+                self._hold(len(raw) * JSON_EXPANSION)
                 with otlp.gc_paused():
                     decoded = otlp.decode_json(raw)
                 valid, rejects = len(decoded.spans), decoded.rejects
@@ -265,9 +396,12 @@ class Handler(BaseHTTPRequestHandler):
             raise Reply(413, exc.msg) from exc
         except PayloadError as exc:
             raise Reply(400, exc.msg) from exc
+        except Reply:
+            raise
         except Exception as exc:  # hostile input must stay a 400
             log.debug("decode failed", exc_info=True)
-            raise Reply(400, f"cannot decode body: {exc!r}") from exc
+            raise Reply(400, f"cannot decode body: {exc!r:.300}") from exc
+        decoded = None  # the loader decodes again from `raw`; these objects go now
         if valid:
             try:
                 self.server.sink(body, "protobuf" if as_pb else "json", gzipped, decoded, raw, valid)
@@ -297,10 +431,10 @@ class Handler(BaseHTTPRequestHandler):
             line = self.rfile.readline(1024)
             if not line:
                 raise ConnectionError("client closed the connection mid-body")
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise Reply(400, "malformed chunked body", close=True) from None
+            field = line.split(b";", 1)[0].strip()
+            if not _CHUNK.fullmatch(field):  # int(x, 16) would take '-1', '+1', '0x1', '1_0'
+                raise Reply(400, f"malformed chunk size {field[:20]!r} in chunked body", close=True)
+            size = int(field, 16)
             if size == 0:
                 while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -308,6 +442,7 @@ class Handler(BaseHTTPRequestHandler):
             total += size
             if total > limit:
                 raise Reply(413, f"body exceeds the limit of {limit} bytes", close=True)
+            self._hold(size)
             chunk = self.rfile.read(size)
             if len(chunk) < size:
                 raise ConnectionError("client closed the connection mid-body")
@@ -319,10 +454,9 @@ class Handler(BaseHTTPRequestHandler):
         if getattr(self, "_body_consumed", False) or self.command in ("GET", "HEAD", "DELETE", "OPTIONS"):
             return True
         length = self.headers.get("Content-Length")
-        try:
-            n = int(length) if length is not None else -1
-        except ValueError:
+        if length is None or not _DIGITS.fullmatch(length.strip().encode("latin-1", "replace")):
             return False
+        n = int(length)
         if n < 0 or n > DRAIN_LIMIT:
             return False
         self.connection.settimeout(5)
@@ -363,9 +497,10 @@ class Handler(BaseHTTPRequestHandler):
 class Receiver:
     """The HTTP server on its own thread; one handler thread per connection."""
 
-    def __init__(self, sink: Sink, host: str, port: int, token: str | None, max_bytes: int):
+    def __init__(self, sink: Sink, host: str, port: int, token: str | None, max_bytes: int, **limits):
         self.sink, self.host, self.requested_port = sink, host, port
         self.token, self.max_bytes = token, max_bytes
+        self.limits = limits  # max_connections, request_seconds, inflight_bytes (see _Server)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -379,7 +514,8 @@ class Receiver:
 
     def start(self) -> None:
         try:
-            self._server = _Server((self.host, self.requested_port), self.sink, self.token, self.max_bytes)
+            self._server = _Server((self.host, self.requested_port), self.sink, self.token, self.max_bytes,
+                                   **self.limits)
         except OSError as exc:
             raise LedgerError(
                 f"cannot listen on {self.host}:{self.requested_port} ({exc.strerror or exc}); "

@@ -19,6 +19,20 @@ Decoding and table building are CPU-bound Python; when a group is large enough
 against the receiver's handler threads nor wait for the previous commit: the loader commits
 group N while the worker prepares group N+1. If the worker cannot start or dies, the loader
 goes on in-process.
+
+The loader never stops. Every step of a load (read, decode, prepare, insert, unlink) runs under
+supervision:
+- a fault of the disk, the spool or the database (OSError, DuckDB I/O, lock or transaction
+  errors, a database that cannot be opened yet) is retried with backoff, for as long as it lasts,
+  and never blamed on a batch;
+- a batch that fails for its own sake (it cannot be decoded, or DuckDB refuses its rows) is retried
+  alone, then quarantined in `failed/` with its reason after MAX_ATTEMPTS, and loading goes on;
+- anything unforeseen is caught at the top of the loop, logged, and the batches in flight go back
+  to the queue.
+
+Memory is bounded in bytes: decompressed bodies held for the loader (HELD_BYTES), a group's bytes
+(GROUP_BYTES), the receiver's requests in flight (receiver.INFLIGHT_BYTES) and the spool on disk
+(spool.MAX_BYTES, past which the receiver answers 503 with Retry-After).
 """
 
 from __future__ import annotations
@@ -32,9 +46,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Callable
 
+import duckdb
+
 from llmledger import config
-from llmledger.errors import PayloadError
-from llmledger.telemetry import attribution, loader, otlp
+from llmledger.errors import LedgerError, PayloadError, StoreError
+from llmledger.telemetry import attribution, loader, otlp, quarantine
 from llmledger.telemetry.receiver import Receiver
 from llmledger.telemetry.spool import Entry, Spool
 
@@ -47,10 +63,29 @@ GROUP_FILES = 256
 #: Scheduling niceness of the loader thread and its decode worker process (the receiver's
 #: threads keep the default: acknowledging comes before loading).
 LOADER_NICE = 10
-#: Decoded spans held in memory for the loader; beyond this, spooled files are re-read from disk.
-HELD_SPANS = 200_000
-#: A batch that fails this many times in a row is moved to the spool's failed/ folder.
+#: Most bytes of request bodies (after gunzip) in one transaction; one bigger request goes alone.
+GROUP_BYTES = 32 * 1024 * 1024
+#: Decompressed bodies held in memory for the loader; beyond this, spooled files are re-read
+#: from disk when their turn comes (a byte bound: 790 KB of gzip can be 16 MiB of body).
+HELD_BYTES = 64 * 1024 * 1024
+#: A batch that fails for its own sake this many times is moved to the spool's failed/ folder.
 MAX_ATTEMPTS = 5
+#: Longest wait between retries of a fault that persists (disk, lock, database).
+MAX_BACKOFF = 30.0
+#: Spans a spooled file is assumed to hold per byte, before it is decoded (grouping only).
+BYTES_PER_SPAN = 200
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A fault of the machine rather than of the batch: retried for as long as it lasts, never
+    a reason to quarantine. Everything else (a decode error, DuckDB refusing a value) is the
+    batch's own and ends in quarantine after MAX_ATTEMPTS."""
+    if isinstance(exc, (OSError, MemoryError, StoreError, duckdb.IOException, duckdb.TransactionException,
+                        duckdb.FatalException, duckdb.OutOfMemoryException, duckdb.ConnectionException,
+                        BrokenProcessPool, TimeoutError)):
+        return True
+    text = str(exc).lower()
+    return any(w in text for w in ("lock", "conflict", "invalidated", "no space", "read-only", "disk"))
 #: Groups at least this large are prepared in the worker process (smaller ones cost less inline).
 PROCESS_MIN_SPANS = 2_048
 
@@ -65,12 +100,26 @@ class _Held:
         self.raw, self.encoding, self.valid = raw, encoding, valid
 
 
+class _Queued:
+    """A spooled request waiting for the loader: its spool entry, the body when still held in
+    memory, and its size estimates (spans, bytes once decompressed) for grouping."""
+
+    __slots__ = ("entry", "held", "spans", "nbytes")
+
+    def __init__(self, entry: Entry, held: "_Held | None" = None):
+        self.entry, self.held = entry, held
+        self.nbytes = len(held.raw) if held is not None else entry.raw_size
+        self.spans = held.valid if held is not None else max(1, self.nbytes // BYTES_PER_SPAN)
+
+
 def prepare_group(items: list[tuple], rules) -> tuple[loader.Prepared | None, list[tuple[str, str | None]]]:
     """Decode spooled requests and build their tables (runs in the worker process, or inline).
 
     `items` are (name, path, raw or None, encoding, batch_id, received_at). Returns the prepared
-    tables and, per request that could not be used, (name, reason), reason None for a file that
-    has gone (already loaded and removed)."""
+    tables and, per request that could not be used, (name, reason, transient): reason None for a
+    file that has gone (already loaded and removed); transient for a read error worth retrying,
+    else the request itself is unusable. A live body and the same body read back from the spool
+    go through the same decoders, so they get the same verdict."""
     batches, failures = [], []
     with loader.gc_paused():
         for name, path, raw, encoding, batch_id, received_at in items:
@@ -82,10 +131,16 @@ def prepare_group(items: list[tuple], rules) -> tuple[loader.Prepared | None, li
                 else:
                     decoded = otlp.decode_json(raw)
             except FileNotFoundError:
-                failures.append((name, None))
+                failures.append((name, None, False))
                 continue
-            except (PayloadError, OSError) as exc:
-                failures.append((name, f"cannot decode spooled request: {exc}"))
+            except OSError as exc:
+                failures.append((name, f"cannot read spooled request: {exc}", True))
+                continue
+            except PayloadError as exc:
+                failures.append((name, f"cannot decode spooled request: {exc.msg}", False))
+                continue
+            except Exception as exc:  # hostile bytes must never stop the loader
+                failures.append((name, f"cannot decode spooled request: {exc!r:.300}", False))
                 continue
             batches.append(loader.Batch(decoded, batch_id, "otlp", received_at))
         return (loader.prepare(batches, rules) if batches else None), failures
@@ -94,7 +149,7 @@ def prepare_group(items: list[tuple], rules) -> tuple[loader.Prepared | None, li
 class _Job:
     """One group on its way: taken from the queue, being prepared, then committed."""
 
-    def __init__(self, group, skipped, future=None, value=None):
+    def __init__(self, group: list[_Queued], skipped, future=None, value=None):
         self.group, self.skipped, self.future, self.value = group, skipped, future, value
         self.items: list[tuple] = []
         self.rules: list = []
@@ -105,20 +160,27 @@ class _Job:
 
 class Service:
     def __init__(self, con, db_path=None, host=None, port=None, token=None, max_bytes=None,
-                 spool_dir=None):
+                 spool_dir=None, spool_max_bytes=None, connect: Callable | None = None, **limits):
+        """`con` is the DuckDB connection the loader writes with; or None with `connect`, a
+        callable that opens it, retried with backoff until the database can be opened (held by
+        another process, say) while the receiver goes on accepting into the spool. `limits` go
+        to the receiver (max_connections, request_seconds, inflight_bytes)."""
         self.con = con
+        self._connect = connect
         self.db_path = Path(db_path) if db_path else config.db_path()
         self.host = host or config.otlp_host()
         self.port = config.otlp_port() if port is None else int(port)
         self.token = token if token is not None else config.otlp_token()
         self.max_bytes = max_bytes or config.otlp_max_bytes()
         self.spool_dir = Path(spool_dir) if spool_dir else config.spool_dir(self.db_path)
+        self.spool_max_bytes = spool_max_bytes or config.spool_max_bytes()
+        self.limits = limits
         self.on_loaded: list[Callable[[], None]] = []
         self.spool: Spool | None = None
         self.receiver: Receiver | None = None
-        self._queue: deque[tuple[Entry, otlp.Decoded | None]] = deque()
-        self._held = 0  # spans held decoded in the queue
-        self._busy = 0  # entries taken by the loader, not yet committed
+        self._queue: deque[_Queued] = deque()
+        self._held = 0  # bytes of bodies held in the queue
+        self._jobs: list[_Job] = []  # groups taken by the loader, not yet committed
         self._cv = threading.Condition()
         self._stopping = False
         self._running = False
@@ -131,26 +193,32 @@ class Service:
         self.loaded_spans = 0
         self.loaded_batches = 0
         self.quarantined = 0
+        self.load_failures = 0  # failed attempts (each retried or quarantined)
+        self.loader_restarts = 0  # unforeseen errors caught at the top of the loop
         self.last_load_error: str | None = None
         self.last_loaded_at: float | None = None
         self._loaded_recent: deque[tuple[float, int]] = deque()
 
     # ------------------------------------------------------------ lifecycle
-    def start(self) -> "Service":
+    def start(self, receiver: bool = True) -> "Service":
+        """Start the loader (a previous run's leftovers go first) and, unless `receiver` is False,
+        the OTLP receiver. The port is bound before anything is loaded."""
         if self._running:
             return self
-        self.spool = Spool(self.spool_dir)
+        self.spool = Spool(self.spool_dir, max_bytes=self.spool_max_bytes)
+        if receiver:
+            self.receiver = Receiver(self._accept, self.host, self.port, self.token, self.max_bytes, **self.limits)
+            self.receiver.start()
+            self.port = self.receiver.port
         with self._cv:
-            for entry in self.spool.pending():  # a previous run's leftovers go first
-                self._queue.append((entry, None))
-        self.receiver = Receiver(self._accept, self.host, self.port, self.token, self.max_bytes)
-        self.receiver.start()
-        self.port = self.receiver.port
+            for entry in self.spool.pending():
+                self._queue.append(_Queued(entry))
         self._stopping = False
-        self._thread = threading.Thread(target=self._loop, name="otlp-loader", daemon=True)
+        self._thread = threading.Thread(target=self._supervise, name="otlp-loader", daemon=True)
         self._thread.start()
         self._running = True
-        log.info("OTLP receiver on http://%s:%s/v1/traces, spool %s", self.host, self.port, self.spool_dir)
+        if receiver:
+            log.info("OTLP receiver on http://%s:%s/v1/traces, spool %s", self.host, self.port, self.spool_dir)
         return self
 
     def stop(self, timeout: float | None = None) -> None:
@@ -179,54 +247,89 @@ class Service:
         self.stop()
 
     def wait_idle(self, timeout: float = 30) -> bool:
-        """Block until every accepted request is committed; False on timeout."""
+        """Block until every accepted request is committed or quarantined; False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cv:
-            while self._queue or self._busy:
+            while self._queue or self._jobs:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._cv.wait(min(left, 0.2))
         return True
 
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._queue) + sum(len(j.group) for j in self._jobs)
+
     # ------------------------------------------------------------ receiver side
     def _accept(self, body: bytes, encoding: str, gzipped: bool, decoded: otlp.Decoded | None,
                 raw: bytes, valid: int) -> None:
-        entry = self.spool.append(body, encoding, gzipped)  # durable before the 200
+        entry = self.spool.append(body, encoding, gzipped)  # durable before the 200; SpoolFull -> 503
         with self._cv:
-            if self._held + valid <= HELD_SPANS:
-                self._held += valid
-                self._queue.append((entry, _Held(raw, encoding, valid)))
+            if self._held + len(raw) <= HELD_BYTES:
+                self._held += len(raw)
+                self._queue.append(_Queued(entry, _Held(raw, encoding, valid)))
             else:  # the loader reads it back from the spool
-                self._queue.append((entry, None))
+                self._queue.append(_Queued(entry))
             self._cv.notify_all()
 
+    # ------------------------------------------------------------ quarantine
+    def retry_quarantined(self, names: list[str] | None = None) -> int:
+        """Put quarantined batches back in line (all when `names` is None); returns how many."""
+        paths = quarantine.retry(self.spool_dir, names)
+        entries = self.spool.adopt(paths) if self.spool else []
+        with self._cv:
+            for entry in entries:
+                self._attempts.pop(entry.name, None)
+                self._queue.append(_Queued(entry))
+            self._cv.notify_all()
+        return len(paths)
+
     # ------------------------------------------------------------ loader side
-    def _take(self, block: bool = True) -> list[tuple[Entry, "_Held | None"]]:
+    def _take(self, block: bool = True) -> list[_Queued]:
         with self._cv:
             while block and not self._queue and not self._stopping:
                 self._cv.wait(1.0)
-            group, spans = [], 0
+            group, spans, nbytes = [], 0, 0
             most = GROUP_FILES
             if self._single_next:
                 self._single_next -= 1
                 most = 1
             while self._queue and len(group) < most:
-                entry, held = self._queue[0]
-                n = held.valid if held is not None else max(1, entry.size // 200)
-                if group and spans + n > GROUP_SPANS:
+                q = self._queue[0]
+                if group and (spans + q.spans > GROUP_SPANS or nbytes + q.nbytes > GROUP_BYTES):
                     break
                 self._queue.popleft()
-                if held is not None:
-                    self._held -= held.valid
-                group.append((entry, held))
-                spans += n
-            self._busy += len(group)
+                group.append(q)
+                spans += q.spans
+                nbytes += q.nbytes
             return group
 
-    def _loop(self) -> None:
+    def _supervise(self) -> None:
+        """The loader thread: runs the loop, and whatever escapes it is logged, the batches in
+        flight go back to the queue, and the loop starts again after a pause."""
         # This thread only (and what it starts): the receiver's threads keep their priority.
         loader.lower_priority(threading.get_native_id(), LOADER_NICE)
+        pause = 0.5
+        while True:
+            try:
+                self._loop()
+                return
+            except BaseException as exc:  # noqa: BLE001 - the loader must outlive any error
+                self.loader_restarts += 1
+                self.last_load_error = f"loader error: {type(exc).__name__}: {exc}"
+                log.exception("OTLP loader failed; restarting it")
+                with self._cv:
+                    jobs, self._jobs = self._jobs, []
+                    self._cv.notify_all()
+                for job in jobs:
+                    self._requeue_after_failure(job.group, transient=is_transient(exc))
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)) or (self._stopping and pause > 4):
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, MAX_BACKOFF)
+
+    def _loop(self) -> None:
         backoff = 0.5
         inflight: _Job | None = None
         while True:
@@ -238,36 +341,57 @@ class Service:
                 if ok:
                     backoff = 0.5
                 elif self._stopping and backoff > 4:
-                    log.error("giving up loading at shutdown; %d file(s) stay in the spool", len(self._queue))
+                    if job is not None:
+                        self._finish(job, skip=True)
+                    log.error("giving up loading at shutdown; %d file(s) stay in the spool", self.pending())
                     return
                 else:
                     time.sleep(backoff)
-                    backoff = min(backoff * 2, 30)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
             inflight = job
             if inflight is None and not group and self._stopping:
                 with self._cv:
                     if not self._queue:
                         return
 
-    def _start(self, group) -> _Job:
+    def _db(self):
+        if self.con is None:
+            if self._connect is None:
+                raise StoreError("the loader has no database connection")
+            self.con = self._connect()
+        return self.con
+
+    def _start(self, group: list[_Queued]) -> _Job:
         """Set a group on its way: batches committed before are skipped (a replay after a crash
         between commit and unlink), the rest are prepared in the worker process or inline."""
-        cur = self.con.cursor()
+        job = _Job(group, [])
+        with self._cv:
+            self._jobs.append(job)
+            for q in group:
+                if q.held is not None:
+                    self._held -= len(q.held.raw)
         try:
-            done = loader._logged(cur, [e.batch_id for e, _ in group])
-            rules = attribution.load_rules(cur)
-        finally:
-            cur.close()
-        skipped = [(e, h) for e, h in group if e.batch_id in done]
-        todo = [(e, h) for e, h in group if e.batch_id not in done]
-        items = [(e.name, str(e.path), h.raw if h is not None else None, h.encoding if h is not None else None,
-                  e.batch_id, e.received_at) for e, h in todo]
-        job = _Job(group, skipped)
+            cur = self._db().cursor()
+            try:
+                done = loader.already_loaded(cur, [q.entry.batch_id for q in group])
+                rules = attribution.load_rules(cur)
+            finally:
+                cur.close()
+        except Exception as exc:  # the database cannot be read now: the group waits its turn
+            job.value = exc
+            return job
+        job.skipped = [q for q in group if q.entry.batch_id in done]
+        todo = [q for q in group if q.entry.batch_id not in done]
+        items = [(q.entry.name, str(q.entry.path), q.held.raw if q.held is not None else None,
+                  q.held.encoding if q.held is not None else None, q.entry.batch_id, q.entry.received_at)
+                 for q in todo]
         job.items, job.rules = items, rules
+        for q in group:
+            q.held = None  # the job's items hold the body now; a retry reads the spool
         if not items:
             job.value = (None, [])
             return job
-        spans = sum(h.valid if h is not None else max(1, e.size // 200) for e, h in todo)
+        spans = sum(q.spans for q in todo)
         pool = self._worker() if spans >= PROCESS_MIN_SPANS else None
         if pool is not None:
             try:
@@ -276,7 +400,10 @@ class Service:
                 return job
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 self._drop_worker(exc)
-        job.value = prepare_group(items, rules)
+        try:
+            job.value = prepare_group(items, rules)
+        except Exception as exc:
+            job.value = exc
         return job
 
     def _worker(self):
@@ -294,45 +421,76 @@ class Service:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    def _finish(self, job: _Job) -> bool:
+    def _finish(self, job: _Job, skip: bool = False) -> bool:
+        """Commit a prepared group; False when it failed (its batches are back in the queue)."""
         try:
+            if skip:
+                self._requeue_after_failure(job.group, transient=True)
+                return False
             try:
-                prepared, failures = job.result()
+                value = job.result()
             except (BrokenProcessPool, OSError) as exc:  # the worker died: redo this group here
                 self._drop_worker(exc)
-                prepared, failures = prepare_group(job.items, job.rules)
+                try:
+                    value = prepare_group(job.items, job.rules)
+                except Exception as exc2:
+                    value = exc2
+            except Exception as exc:
+                value = exc
+            if isinstance(value, BaseException):
+                self._failed(job.group, value)
+                return False
+            prepared, failures = value
             return self._commit(job, prepared, failures)
         finally:
             with self._cv:
-                self._busy -= len(job.group)
+                if job in self._jobs:
+                    self._jobs.remove(job)
                 self._cv.notify_all()
 
+    def _failed(self, group: list[_Queued], exc: BaseException) -> None:
+        self.load_failures += 1
+        self.last_load_error = f"{type(exc).__name__}: {exc}"
+        log.warning("loading %d spooled batch(es) failed: %s", len(group), self.last_load_error)
+        self._requeue_after_failure(group, transient=is_transient(exc))
+
     def _commit(self, job: _Job, prepared, failures) -> bool:
-        by_name = {e.name: e for e, _ in job.group}
-        gone = set()
-        for name, reason in failures:
+        by_name = {q.entry.name: q for q in job.group}
+        gone, retry = set(), []
+        for name, reason, transient in failures:
             gone.add(name)
-            if reason is not None:
+            if reason is None:
+                continue
+            if transient:
+                retry.append(by_name[name])
+                self.last_load_error = reason
+            else:
                 self._quarantine(by_name[name], reason)
-        entries = [(e, None) for e, _ in job.group if e.name not in gone]
+        rest = [q for q in job.group if q.entry.name not in gone]
         result = loader.LoadResult()
         if prepared is not None:
             try:
-                result = loader.commit_prepared(self.con, [prepared])
-            except Exception as exc:  # DuckDB busy/conflict, disk full, a bug: keep the files, retry
-                self.last_load_error = f"{type(exc).__name__}: {exc}"
-                log.warning("loading %d spooled batch(es) failed: %s", len(prepared.metas), exc)
-                self._requeue_after_failure(entries)
+                result = loader.commit_prepared(self._db(), [prepared])
+            except Exception as exc:  # DuckDB busy/conflict, disk full, a bad value: keep the files
+                self._failed(rest + retry, exc)
                 return False
-        if not entries:
-            return True
-        self.spool.remove([e for e, _ in entries])
-        self.last_load_error = None
-        for e, _ in entries:
-            self._attempts.pop(e.name, None)
+        if retry:
+            self._requeue_after_failure(retry, transient=True)
+        if rest:
+            try:
+                self.spool.remove([q.entry for q in rest])
+            except OSError as exc:  # committed (and logged): a replay skips them; unlink later
+                self._failed(rest, exc)
+                return False
+        if not rest:
+            return not retry
+        if not retry:
+            self.last_load_error = None
+        for q in rest:
+            self._attempts.pop(q.entry.name, None)
         now = time.time()
         self.loaded_spans += result.spans_new
-        self.loaded_batches += len(entries)
+        self.loaded_batches += len(rest)
         self.last_loaded_at = now
         self._loaded_recent.append((now, result.spans_new))
         while self._loaded_recent and self._loaded_recent[0][0] < now - 10:
@@ -342,42 +500,53 @@ class Service:
                 cb()
             except Exception:  # a listener's bug must not stop loading
                 log.exception("on_loaded callback failed")
-        return True
+        return not retry
 
-    def _requeue_after_failure(self, entries) -> None:
-        """Put a failed group back; isolate and finally quarantine a batch that keeps failing."""
+    def _requeue_after_failure(self, group: list[_Queued], transient: bool) -> None:
+        """Put a failed group back at the front. A fault of the machine keeps every batch (its
+        attempts are not counted); otherwise the group is retried one batch per transaction, and
+        a batch that fails alone MAX_ATTEMPTS times is quarantined."""
         keep = []
-        for entry, decoded in entries:
-            n = self._attempts[entry.name] = self._attempts.get(entry.name, 0) + 1
-            if n >= MAX_ATTEMPTS and len(entries) == 1:
-                self._quarantine(entry, f"loading failed {n} times: {self.last_load_error}")
-                continue
-            keep.append((entry, decoded))
+        for q in group:
+            q.held = None
+            if not transient:
+                n = self._attempts[q.entry.name] = self._attempts.get(q.entry.name, 0) + 1
+                if n >= MAX_ATTEMPTS and len(group) == 1:
+                    self._quarantine(q, f"loading failed {n} times: {self.last_load_error}")
+                    continue
+            keep.append(q)
         with self._cv:
-            # Retry one file per transaction after a failure, so a poison file is isolated.
-            for entry, _decoded in reversed(keep):
-                self._queue.appendleft((entry, None))
-            self._single_next = len(keep) if len(keep) > 1 else 0
+            for q in reversed(keep):
+                self._queue.appendleft(q)
+            if not transient and len(keep) > 1:
+                self._single_next = len(keep)
+            self._cv.notify_all()
 
-    def _quarantine(self, entry: Entry, reason: str) -> None:
+    def _quarantine(self, q: _Queued, reason: str) -> None:
+        entry = q.entry
         log.error("moving %s to %s: %s", entry.name, self.spool.failed_dir, reason)
-        self.quarantined += 1
-        self.last_load_error = reason
         try:
             self.spool.quarantine(entry, reason)
-        except OSError:
-            log.exception("cannot quarantine %s", entry.path)
+        except OSError as exc:  # the spool refuses now: keep the batch in line, try again later
+            self.last_load_error = f"cannot quarantine {entry.name}: {exc}"
+            log.warning("%s", self.last_load_error)
+            with self._cv:
+                self._queue.append(q)
+            return
+        self.quarantined += 1
+        self.last_load_error = reason
+        self._attempts.pop(entry.name, None)
 
     # ------------------------------------------------------------ status
     def stats(self) -> dict:
         c = self.receiver.counters if self.receiver else None
         now = time.time()
         loaded_recent = sum(n for t, n in self._loaded_recent if t >= now - 10)
-        with self._cv:
-            pending = len(self._queue) + self._busy
         last_error = self.last_load_error or (c.last_error if c else None)
+        server = self.receiver._server if self.receiver else None
         return {
             "running": self._running,
+            "loader_alive": bool(self._thread and self._thread.is_alive()),
             "host": self.host,
             "port": self.port,
             "endpoint": f"http://{self.host}:{self.port}/v1/traces",
@@ -389,9 +558,37 @@ class Service:
             "spans_per_s": c.spans_per_s() if c else 0.0,
             "loaded_spans": self.loaded_spans,
             "loaded_spans_per_s": loaded_recent / 10.0,
-            "pending_batches": pending,
+            "pending_batches": self.pending(),
+            "spool_bytes": self.spool.bytes if self.spool else 0,
+            "spool_max_bytes": self.spool_max_bytes,
+            "held_bytes": self._held,
+            "open_connections": server.open_connections() if server else 0,
+            "inflight_bytes": server.budget.used if server else 0,
             "quarantined_batches": self.quarantined,
+            "quarantine_waiting": _count_failed(self.spool.failed_dir) if self.spool else 0,
+            "load_failures": self.load_failures,
+            "loader_restarts": self.loader_restarts,
             "last_error": last_error,
             "last_request_at": c.last_request_at if c else None,
             "last_loaded_at": self.last_loaded_at,
         }
+
+
+def _count_failed(folder: Path) -> int:
+    try:
+        return sum(1 for p in folder.iterdir() if not p.name.endswith(".reason"))
+    except OSError:
+        return 0
+
+
+def load_spool(con, spool_dir, timeout: float | None = None) -> dict:
+    """Load every request waiting in a spool once, with no receiver (the CLI's `quarantine retry`,
+    or a spool left by a server that is gone). What still fails is quarantined again or, for a
+    fault that lasts, left in the spool. Returns loaded_batches, loaded_spans, quarantined,
+    pending and last_error."""
+    svc = Service(con, spool_dir=spool_dir, db_path=None)
+    svc.start(receiver=False)
+    svc.stop(timeout)
+    st = svc.stats()
+    return {k: st[k] for k in ("loaded_batches", "loaded_spans", "pending_batches", "last_error")} | {
+        "quarantined": st["quarantined_batches"], "loaded_batches": svc.loaded_batches}

@@ -22,14 +22,37 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from llmledger.errors import LedgerError
+
 TMP = ".tmp"
 SUFFIXES = {"protobuf": ".pb", "json": ".json"}
+#: Default cap on bytes waiting in the spool (LLMLEDGER_SPOOL_MAX_BYTES): past it the receiver
+#: answers 503 with Retry-After (the OTLP spec's answer for a server under pressure) instead of
+#: filling the disk; acknowledged data is never dropped to make room.
+MAX_BYTES = 2 * 1024 ** 3
+
+
+class SpoolFull(LedgerError):
+    title = "Spool full"
 
 
 @dataclass(frozen=True)
 class Entry:
     path: Path
-    size: int
+    size: int  # bytes on disk (compressed, for .gz)
+
+    @property
+    def raw_size(self) -> int:
+        """Bytes once gunzipped, what decoding it will hold: a gzip file's trailer says (mod 4 GiB,
+        and the body limit keeps requests far below that)."""
+        if not self.path.name.endswith(".gz") or self.size < 18:
+            return self.size
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(-4, os.SEEK_END)
+                return max(self.size, int.from_bytes(f.read(4), "little"))
+        except OSError:
+            return self.size
 
     @property
     def name(self) -> str:
@@ -48,8 +71,9 @@ class Entry:
 
 
 class Spool:
-    def __init__(self, directory: str | Path, fsync: bool = True):
+    def __init__(self, directory: str | Path, fsync: bool = True, max_bytes: int | None = None):
         self.dir = Path(directory)
+        self.max_bytes = MAX_BYTES if max_bytes is None else max_bytes
         self.failed_dir = self.dir / "failed"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
@@ -65,9 +89,29 @@ class Spool:
         for leftover in self.dir.glob(f"*{TMP}"):
             # Never renamed into place, so never acknowledged: safe to drop.
             leftover.unlink(missing_ok=True)
+        self.bytes = sum(e.size for e in self.pending())  # waiting to be loaded (and being written)
+
+    def reserve(self, n: int) -> None:
+        """Count n bytes in before writing them, or raise SpoolFull past the cap."""
+        with self._lock:
+            if self.bytes and self.bytes + n > self.max_bytes:
+                raise SpoolFull(f"spool is full ({self.bytes:,} of {self.max_bytes:,} bytes waiting to load)")
+            self.bytes += n
+
+    def release(self, n: int) -> None:
+        with self._lock:
+            self.bytes = max(0, self.bytes - n)
 
     def append(self, body: bytes, encoding: str, gzipped: bool = False) -> Entry:
-        """Durably store one request body; returns only once it is on disk."""
+        """Durably store one request body; returns only once it is on disk. SpoolFull past the cap."""
+        self.reserve(len(body))
+        try:
+            return self._write(body, encoding, gzipped)
+        except BaseException:
+            self.release(len(body))
+            raise
+
+    def _write(self, body: bytes, encoding: str, gzipped: bool) -> Entry:
         with self._lock:
             seq = next(self._counter)
         name = f"{time.time_ns():020d}-{self._tag}-{seq:08d}{SUFFIXES[encoding]}{'.gz' if gzipped else ''}"
@@ -129,9 +173,12 @@ class Spool:
         return entry.path.read_bytes()
 
     def remove(self, entries: list[Entry]) -> None:
-        """Called only after the entries' transaction committed (a lost unlink is harmless)."""
+        """Called only after the entries' transaction committed (a lost unlink is harmless: the
+        batch is logged, so a replay adds nothing). Raises OSError if a file cannot be removed;
+        the ones removed before it are counted out."""
         for e in entries:
             e.path.unlink(missing_ok=True)
+            self.release(e.size)
         if entries and self.fsync:
             self._fsync_dir()
 
@@ -139,10 +186,21 @@ class Spool:
         """Move a file the loader cannot use out of the way, keeping it for inspection."""
         self.failed_dir.mkdir(exist_ok=True)
         dest = self.failed_dir / entry.name
-        os.replace(entry.path, dest)
         (self.failed_dir / (entry.name + ".reason")).write_text(reason + "\n")
+        os.replace(entry.path, dest)
+        self.release(entry.size)
         self._fsync_dir()
         return dest
+
+    def adopt(self, paths: list[Path]) -> list[Entry]:
+        """Entries for files put back into the spool directory (quarantine retry), counted in."""
+        out = []
+        for p in paths:
+            size = Path(p).stat().st_size
+            with self._lock:
+                self.bytes += size
+            out.append(Entry(self.dir / Path(p).name, size))
+        return out
 
     def _fsync_dir(self) -> None:
         fd = os.open(self.dir, os.O_RDONLY)
