@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8501
 
-.PHONY: run test setup bench browser-deps clean-demo
+.PHONY: run test setup bench fuzz browser-deps clean-demo
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ run: $(STAMP)
 
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest -q
+
+# A longer, randomized run of the property-based ingest tests (CI runs a fixed sample of 120).
+fuzz: $(STAMP)
+	LLMLEDGER_FUZZ_EXAMPLES=$${LLMLEDGER_FUZZ_EXAMPLES:-5000} $(BIN)/python -m pytest -q tests/test_ingest_fuzz.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run_all $(BENCH)
