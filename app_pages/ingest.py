@@ -1,4 +1,4 @@
-"""Ingest: receiver status, trace file import, attribution rules, demo data.
+"""Ingest: receiver status, quarantined batches, trace file import, attribution rules, demo data.
 
 Each section has its own error boundary, so a failed import or a bad rule leaves the rest usable.
 """
@@ -8,7 +8,7 @@ import streamlit as st
 from llmledger.store import queries
 from llmledger.telemetry.attribution import reextract_all
 from llmledger.telemetry.ingest import ingest_blobs
-from llmledger.ui import common, widgets
+from llmledger.ui import common, quarantine_widgets, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -25,6 +25,25 @@ st.caption("Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /
 with show_errors():
     widgets.receiver_status(common.service())
     st.button("Refresh status", key="ingest_refresh")
+
+st.subheader("Quarantined batches")
+st.caption("Spooled requests the loader could not load are set aside with the reason. Retry puts them back "
+           "in the spool to load again (a batch never loads twice); Drop deletes them.")
+with show_errors():
+    held = quarantine_widgets.quarantined_frame()
+    if held.empty:
+        st.caption("No quarantined batches.")
+    else:
+        st.dataframe(held, hide_index=True, key="ingest_quarantine_table", column_config=quarantine_widgets.columns())
+        picked = st.multiselect("Batches", held["name"].tolist(), key="ingest_quarantine_pick")
+        left, right = st.columns([1, 4])
+        if left.button("Retry", key="ingest_quarantine_retry", type="primary", disabled=not picked):
+            widgets.flash(quarantine_widgets.retry(picked))
+            widgets.data_changed()
+            st.rerun()
+        if right.button("Drop", key="ingest_quarantine_drop", disabled=not picked):
+            widgets.flash(quarantine_widgets.drop(picked))
+            st.rerun()
 
 st.subheader("Import trace files")
 with show_errors():

@@ -9,8 +9,10 @@ be read. `serve-otlp` exits 0 after SIGTERM/SIGINT once everything accepted is l
 from __future__ import annotations
 
 import signal
+import socket
 import sys
 import threading
+from pathlib import Path
 
 from llmledger.cli import add_common
 from llmledger.errors import LedgerError
@@ -27,6 +29,13 @@ def register(sub) -> None:
     s.add_argument("--host", help="address to bind (default: $LLMLEDGER_OTLP_HOST or 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default: $LLMLEDGER_OTLP_PORT or 4318; 0 picks a free one)")
     s.set_defaults(func=run_serve)
+
+    q = sub.add_parser("quarantine", help="list, retry or drop spooled batches the loader could not load")
+    q.add_argument("action", choices=("list", "retry", "drop"))
+    q.add_argument("names", nargs="*", metavar="NAME", help="batch names as `quarantine list` shows them")
+    q.add_argument("--all", action="store_true", help="every quarantined batch (retry, drop)")
+    add_common(q)
+    q.set_defaults(func=run_quarantine)
 
 
 def run_ingest(args):
@@ -64,8 +73,11 @@ def run_serve(args):
     from llmledger.telemetry.service import Service
 
     db = args.db or config.db_path()
+    host = args.host or config.otlp_host()
+    port = config.otlp_port() if args.port is None else args.port
+    check_port_free(host, port)  # before the database and spool exist: a busy port leaves no files
     con = connect(db)
-    service = Service(con, db_path=db, host=args.host, port=args.port)
+    service = Service(con, db_path=db, host=host, port=port)
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -89,3 +101,81 @@ def run_serve(args):
     s = service.stats()
     return s, (f"stopped: {s['requests']} requests, {s['accepted_spans']} spans accepted, "
                f"{s['loaded_spans']} new spans loaded, {s['pending_batches']} batch(es) left in the spool")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail with the receiver's own one-line reason if host:port cannot be bound (port 0 always
+    can). A probe, not a reservation: the receiver binds for real moments later."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            # Same option as the receiver's server, so TIME_WAIT leftovers do not count as busy.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        raise LedgerError(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "
+                          "is another receiver running? Set LLMLEDGER_OTLP_PORT or --port.") from exc
+
+
+def run_quarantine(args):
+    from llmledger import config
+    from llmledger.telemetry import quarantine
+
+    db = Path(args.db) if args.db else config.db_path()
+    spool = config.spool_dir(db)
+    if args.action == "list":
+        if args.names or args.all:
+            raise LedgerError("`quarantine list` takes no names and no --all")
+        items = quarantine.list_quarantined(spool)
+        data = {"spool_dir": str(spool), "quarantined": [q.as_dict() for q in items]}
+        if not items:
+            return data, f"no quarantined batches in {quarantine.failed_dir(spool)}"
+        lines = [f"{len(items)} quarantined batch(es) in {quarantine.failed_dir(spool)}:"]
+        for q in items:
+            spans = "?" if q.spans is None else q.spans
+            reason = " ".join(q.reason.split()) or "(no reason recorded)"
+            lines.append(f"  {q.name}  {q.size_bytes:,} B  {spans} spans  "
+                         f"{q.quarantined_at:%Y-%m-%d %H:%M:%S}Z  {reason}")
+        return data, "\n".join(lines)
+    if args.names and args.all:
+        raise LedgerError(f"`quarantine {args.action}`: give batch names or --all, not both")
+    if not args.names and not args.all:
+        raise LedgerError(f"`quarantine {args.action}` needs batch names or --all (see `quarantine list`)")
+    names = None if args.all else args.names
+    if args.action == "drop":
+        n = quarantine.drop(spool, names)
+        return {"dropped": n}, f"dropped {n} quarantined batch(es)"
+    return _retry(db, spool, names)
+
+
+def _retry(db: Path, spool: Path, names: list[str] | None):
+    from llmledger.errors import DatabaseLocked
+    from llmledger.store.db import connect
+    from llmledger.telemetry import quarantine
+
+    if not quarantine.list_quarantined(spool):
+        if names:
+            quarantine.retry(spool, names)  # raises, naming the unknown batches
+        return {"retried": [], "loaded": None, "held": False}, "nothing is quarantined"
+    try:
+        con = connect(db)
+    except DatabaseLocked:
+        con = None  # the running dashboard or serve-otlp loads them
+    try:
+        moved = quarantine.retry(spool, names)
+        data = {"retried": [p.name for p in moved], "loaded": None, "held": con is None}
+        text = f"moved {len(moved)} batch(es) back to {spool}"
+        if con is None:
+            return data, (text + f"; {db} is held by another process (dashboard or serve-otlp), "
+                                 "whose loader picks them up on its next spool rescan")
+        from llmledger.telemetry.service import load_spool
+
+        loaded = data["loaded"] = load_spool(con, spool)
+    finally:
+        if con is not None:
+            con.close()
+    pending = loaded.get("pending", loaded.get("pending_batches", 0))
+    return data, (text + f"; loaded {loaded['loaded_batches']} batch(es), {loaded['loaded_spans']} new spans; "
+                         f"{loaded['quarantined']} quarantined again, {pending} still pending")
