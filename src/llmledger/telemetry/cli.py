@@ -99,8 +99,11 @@ def run_serve(args):
         service.stop()
         con.close()
     s = service.stats()
-    return s, (f"stopped: {s['requests']} requests, {s['accepted_spans']} spans accepted, "
+    summary = (f"stopped: {s['requests']} requests, {s['accepted_spans']} spans accepted, "
                f"{s['loaded_spans']} new spans loaded, {s['pending_batches']} batch(es) left in the spool")
+    if s["pending_batches"]:  # kept on disk, loaded by the next start; but this run did not finish
+        raise LedgerError(f"{summary} (they load on the next start; last error: {s['last_error']})")
+    return s, summary
 
 
 def check_port_free(host: str, port: int) -> None:

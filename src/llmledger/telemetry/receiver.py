@@ -233,13 +233,13 @@ class _Server(ThreadingHTTPServer):
             with self._conns_lock:
                 late = [c for c, deadline in self._conns.items() if deadline < now]
             for c in late:
+                self.counters.error(408, f"request took longer than {self.request_seconds:g} s; connection closed")
+                with self._conns_lock:
+                    self._conns.pop(c, None)
                 try:
                     c.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-                with self._conns_lock:
-                    self._conns.pop(c, None)
-                self.counters.error(408, f"request took longer than {self.request_seconds:g} s; connection closed")
 
     def handle_error(self, request, client_address) -> None:  # never a traceback on stderr
         log.debug("connection from %s failed", client_address, exc_info=True)

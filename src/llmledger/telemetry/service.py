@@ -72,6 +72,9 @@ HELD_BYTES = 64 * 1024 * 1024
 MAX_ATTEMPTS = 5
 #: Longest wait between retries of a fault that persists (disk, lock, database).
 MAX_BACKOFF = 30.0
+#: While idle, the loader looks for files put back into the spool from outside this often.
+RESCAN_SECONDS = 5.0
+RESCAN_MIN_AGE = 2.0
 #: Spans a spooled file is assumed to hold per byte, before it is decoded (grouping only).
 BYTES_PER_SPAN = 200
 
@@ -190,6 +193,7 @@ class Service:
         self._pool_failed = False
         self.decode_in_process = 0  # groups prepared in the worker process (for stats and tests)
         self._single_next = 0  # after a failure, retry files one per transaction
+        self._rescanned = time.monotonic()
         self.loaded_spans = 0
         self.loaded_batches = 0
         self.quarantined = 0
@@ -286,9 +290,34 @@ class Service:
         return len(paths)
 
     # ------------------------------------------------------------ loader side
+    def _rescan(self) -> None:
+        """Queue files that appeared in the spool without passing through this receiver (put back
+        by `llmledger quarantine retry` from another process, say). Only files a few seconds old:
+        a request being acknowledged right now is queued by `_accept` itself."""
+        with self._cv:
+            known = {q.entry.name for q in self._queue} | {q.entry.name for j in self._jobs for q in j.group}
+        cutoff = time.time() - RESCAN_MIN_AGE
+        fresh = []
+        for entry in self.spool.pending():
+            try:
+                if entry.name not in known and entry.path.stat().st_mtime < cutoff:
+                    fresh.append(entry.path)
+            except OSError:
+                continue
+        if fresh:
+            log.info("found %d spooled file(s) put back from outside; loading them", len(fresh))
+            with self._cv:
+                for entry in self.spool.adopt(fresh):
+                    self._queue.append(_Queued(entry))
+
     def _take(self, block: bool = True) -> list[_Queued]:
+        if block and not self._queue and time.monotonic() - self._rescanned > RESCAN_SECONDS:
+            self._rescanned = time.monotonic()
+            self._rescan()
         with self._cv:
             while block and not self._queue and not self._stopping:
+                if time.monotonic() - self._rescanned > RESCAN_SECONDS:
+                    return []
                 self._cv.wait(1.0)
             group, spans, nbytes = [], 0, 0
             most = GROUP_FILES
@@ -589,6 +618,6 @@ def load_spool(con, spool_dir, timeout: float | None = None) -> dict:
     svc = Service(con, spool_dir=spool_dir, db_path=None)
     svc.start(receiver=False)
     svc.stop(timeout)
-    st = svc.stats()
-    return {k: st[k] for k in ("loaded_batches", "loaded_spans", "pending_batches", "last_error")} | {
-        "quarantined": st["quarantined_batches"], "loaded_batches": svc.loaded_batches}
+    return {"loaded_batches": svc.loaded_batches, "loaded_spans": svc.loaded_spans,
+            "quarantined": svc.quarantined, "pending": svc.pending(), "pending_batches": svc.pending(),
+            "last_error": svc.last_load_error}
