@@ -10,6 +10,8 @@ BENCHES = [
     "bench.bench_ingest",
     "bench.bench_ingest_floor",
     "bench.bench_receiver",
+    "bench.bench_receiver_memory",
+    "bench.bench_ledger_growth",
     "bench.bench_calls_queries",
     "bench.bench_spend_page",
     "bench.bench_reprice",
