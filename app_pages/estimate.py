@@ -18,11 +18,11 @@ tab_count, tab_bill, tab_tax = st.tabs(["Count & price", "Monthly bill", "Token 
 
 with tab_count, show_errors():
     sheet_names = spend_widgets.sheet_names()
-    known = spend_widgets.model_options(str(config.db_path()), spend_widgets.active_sheet())
+    known = spend_widgets.model_options(str(config.db_path()), spend_widgets.view_sheet())
     c1, c2 = st.columns([3, 2])
     models = c1.multiselect("Models", known, default=[m for m in DEFAULT_MODELS if m in known],
                             accept_new_options=True, key="est_models")
-    chosen_sheets = c2.multiselect("Price sheets", sheet_names, default=[spend_widgets.active_sheet()],
+    chosen_sheets = c2.multiselect("Price sheets", sheet_names, default=[spend_widgets.view_sheet()],
                                    key="est_sheets")
     mode = st.radio("Input", ["Prompt text", "Messages JSON", "Corpus file"], horizontal=True, key="est_mode")
     available = tokens.available_names()
@@ -89,7 +89,7 @@ with tab_count, show_errors():
         st.info("Paste a prompt or messages, or upload a corpus, to see token counts and costs.")
 
 with tab_bill, show_errors():
-    known = spend_widgets.model_options(str(config.db_path()), spend_widgets.active_sheet())
+    known = spend_widgets.model_options(str(config.db_path()), spend_widgets.view_sheet())
     b1, b2 = st.columns(2)
     model = b1.selectbox("Model", known, index=known.index("gpt-4o-mini") if "gpt-4o-mini" in known else 0,
                          accept_new_options=True, key="bill_model")

@@ -12,6 +12,7 @@ from llmledger.planning.requirements import (GROUPS, MAX_CANDIDATES, UseCase, ex
 from llmledger.planning.shortlist import lab_latency, shortlist
 from llmledger.planning.validation import validate
 from llmledger.ui import plan_charts as charts
+from llmledger.ui import sheet_widgets
 from llmledger.ui.common import connection, page_setup, show_errors
 from llmledger.ui.plan_widgets import (MONEY, NUM, apply_pending, field_widget, open_plan, sheet_list,
                                        sheet_prices)
@@ -136,9 +137,15 @@ def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
                     + (", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"))
         else:
             lo, hi, _ = span
-            period = st.date_input("Period", value=(lo, hi - dt.timedelta(days=1)), key="pf_pva_period")
+            left, right = st.columns(2)
+            period = left.date_input("Period", value=(lo, hi - dt.timedelta(days=1)), key="pf_pva_period")
+            with right:
+                actual_sheet = sheet_widgets.sheet_picker("pf_pva_sheet", "Actual cost under (this browser session)")
             if len(period) == 2:
-                pva = actuals.plan_vs_actual(con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1))
+                pva = actuals.plan_vs_actual(con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1),
+                                             actual_sheet=actual_sheet)
+                st.caption(sheet_widgets.cost_rule_text(pva.actual_sheet, pva.computed_calls, pva.reported_only_calls,
+                                                        pva.reported_only_usd, pva.unpriced_calls, "see the notes"))
                 for n in pva.notes:
                     st.info(n)
                 st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)

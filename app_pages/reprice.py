@@ -7,13 +7,14 @@ from llmledger import config
 from llmledger.store.queries import UNATTRIBUTED
 from llmledger.store.spend_queries import period_bounds
 from llmledger.ui import format as fmt
-from llmledger.ui import money_charts, spend_widgets, widgets
+from llmledger.ui import money_charts, sheet_widgets, spend_widgets, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Reprice", "🔁")
 st.title("🔁 Reprice")
-st.caption("Actual cost is the active sheet's price of each call; the repriced cost applies the scenario to the "
-           "same calls. Nothing is rewritten, so you can try as many scenarios as you like.")
+st.caption("Actual cost is each call's cost under your price sheet (sidebar), the figure the Spend page shows; "
+           "the repriced cost applies the scenario to the same calls. Nothing is rewritten, so you can try as "
+           "many scenarios as you like.")
 
 GROUPS = {"feature": "Feature", "request_model": "Model", "team": "Team", "provider": "Provider",
           "service": "Service"}
@@ -27,10 +28,10 @@ with show_errors():
     widgets.demo_banner(widgets.query("call_count", True))
     bounds = widgets.query("date_bounds")
     dims = widgets.query("dimension_values")
-    active = spend_widgets.active_sheet()
-    names = spend_widgets.sheet_names()
+    names = sheet_widgets.sheet_names()
 
     with st.sidebar:
+        active = sheet_widgets.sheet_picker("reprice_view_sheet", "Actual cost under (this browser session)")
         st.subheader("Period")
         picked = st.date_input("Dates (UTC)", value=bounds, min_value=bounds[0], max_value=bounds[1],
                                key="reprice_period")
@@ -41,7 +42,7 @@ with show_errors():
     st.subheader("Scenario")
     c1, c2, c3 = st.columns([2, 2, 1])
     sheet = c1.selectbox("Price sheet", names, index=names.index(active) if active in names else 0,
-                         key="reprice_sheet", help=f"Actual cost uses the active sheet, {active}.")
+                         key="reprice_sheet", help=f"Actual cost uses your sheet, {active} (sidebar).")
     discount = c3.number_input("Discount %", value=0.0, step=5.0, key="reprice_discount",
                                help="Taken off the repriced cost (e.g. a negotiated rate)")
     kind = c2.radio("Swap the model of", ["nothing", "a feature", "a model"], horizontal=True, key="reprice_swap_kind")
@@ -63,8 +64,8 @@ with show_errors():
     table = spend_widgets.reprice_frame(raw, group)
     actual, repriced = float(raw.attrs["total_baseline_usd"]), float(raw.attrs["total_scenario_usd"])
     m1, m2, m3 = st.columns(3)
-    m1.metric(f"Actual ({active})", fmt.usd(actual), help="Priced calls only")
-    m2.metric("Repriced", fmt.usd(repriced), help="Priced calls only")
+    m1.metric(f"Actual ({active})", fmt.usd(actual), help="Actual cost: computed, else reported; unpriced calls left out")
+    m2.metric("Repriced", fmt.usd(repriced), help="The same rule under the scenario")
     m3.metric("Delta", spend_widgets.signed_usd(repriced - actual), delta=fmt.share(repriced - actual, actual) if actual else None,
               delta_color="inverse")
     scenario = [f"sheet **{sheet}**"] + ([f"{discount:g}% off"] if discount else [])
@@ -75,8 +76,13 @@ with show_errors():
                 f"{swap[0][1]}'s tokenizer (their text was captured), **{fmt.count(counts['token_for_token'])}** "
                 "token-for-token (no text captured: the original counts carry over, an estimate).")
     st.caption(f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC) · scenario: {', '.join(scenario)} · "
-               f"{fmt.count(table['unpriced_repriced'].sum())} calls the scenario cannot price and "
-               f"{fmt.count(table['unpriced_actual'].sum())} the active sheet cannot are left out of the totals.")
+               f"{fmt.count(raw.attrs['total_unpriced_scenario'])} calls the scenario cannot price and "
+               f"{fmt.count(raw.attrs['total_unpriced_baseline'])} with no known actual cost are left out of "
+               "the totals.")
+    st.caption(sheet_widgets.cost_rule_text(
+        active, raw.attrs["total_computed_baseline"], raw.attrs["total_reported_only_baseline"],
+        float(raw.attrs["total_reported_only_usd_baseline"]), raw.attrs["total_unpriced_baseline"],
+        "see the Unpriced (actual) column"))
     left, right = st.columns(2)
     left.plotly_chart(money_charts.actual_vs_repriced(table, GROUPS[group].lower()), key="reprice_fig_bars")
     right.plotly_chart(money_charts.delta_bars(table, GROUPS[group].lower()), key="reprice_fig_delta")

@@ -5,18 +5,20 @@ import streamlit as st
 from llmledger.store.queries import bucket_for
 from llmledger.store.spend_queries import SPEND_DIMENSIONS
 from llmledger.ui import format as fmt
-from llmledger.ui import money_charts, spend_widgets, widgets
+from llmledger.ui import money_charts, sheet_widgets, spend_widgets, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Spend", "💸")
 st.title("💸 Spend")
-st.caption("What the calls cost under the active price sheet: over time and by feature, team, user, model, "
-           "provider and service. Cost is computed at query time, so switching the sheet reprices all history.")
+st.caption("What the calls cost under your price sheet (sidebar; yours alone, for this browser session): over "
+           "time and by feature, team, user, model, provider and service. Cost is computed at query time, so "
+           "switching the sheet reprices all history.")
 
 with show_errors():
     widgets.show_flash()
     with st.sidebar:
-        sheet = spend_widgets.sheet_picker("spend_sheet")
+        sheet = sheet_widgets.sheet_picker("spend_sheet")
+        sheet_widgets.make_active_control(sheet, "spend_make_active")
     if not widgets.query("call_count"):
         st.info("No LLM calls yet. Send traces to the receiver or import files on the Ingest page, "
                 "or generate clearly labelled demo traffic to explore.")
@@ -32,7 +34,9 @@ with show_errors():
     as_of = spend_widgets.spend("default_as_of")
     run = spend_widgets.spend("month_to_date", f, as_of)
     spend_widgets.spend_kpis(totals, run)
-    st.caption(f"Sheet **{sheet}**. {run.method}")
+    st.caption(sheet_widgets.cost_rule_text(sheet, totals["computed_calls"], totals["reported_only_calls"],
+                                            totals["reported_only_usd"], totals["unpriced_calls"]))
+    st.caption(f"Sheet `{sheet}`. {run.method}")
 
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
     group = c1.segmented_control("Break down by", list(SPEND_DIMENSIONS), format_func=widgets.DIM_TITLES.get,
@@ -71,23 +75,24 @@ with show_errors():
             st.plotly_chart(money_charts.reported_vs_computed(rep), key="spend_fig_reported")
             st.dataframe(rep, hide_index=True, key="spend_reported", column_config=spend_widgets.REPORTED_COLUMNS)
         st.caption(f"{fmt.count(counts['compared_calls'])} calls carry both a cost reported by their "
-                   f"instrumentation and one computed from **{sheet}**; {fmt.count(counts['reported_only_calls'])} "
-                   f"carry only a reported cost ({fmt.usd(counts['reported_only_usd'])}), because the sheet has "
-                   "no price for their model.")
+                   f"instrumentation and one computed from `{sheet}`; for {fmt.count(counts['reported_only_calls'])} "
+                   f"the sheet cannot price, the reported cost ({fmt.usd(counts['reported_only_usd'])}) is their "
+                   "actual cost.")
 
     with tab_unpriced:
         unpriced = spend_widgets.spend("unpriced_calls", f)
         if unpriced.empty:
-            st.success(f"Every call with usage has a price on **{sheet}**.")
+            st.success(f"Every call has a cost under `{sheet}`, computed or reported.")
         else:
-            st.warning(f"{fmt.count(unpriced['calls'].sum())} calls use models **{sheet}** has no price for. "
-                       "They are left out of every total above (never counted as $0). Import a sheet that "
-                       "prices them, or choose another sheet.")
+            st.warning(f"{fmt.count(unpriced['calls'].sum())} calls have no known cost under `{sheet}`: no price "
+                       "for their model (or no token usage to price) and no reported cost. They are left out of "
+                       "every total above (never counted as $0). Import a sheet that prices them, or choose "
+                       "another sheet.")
             st.dataframe(unpriced, hide_index=True, key="spend_unpriced", column_config=spend_widgets.UNPRICED_COLUMNS)
 
     with tab_export:
         n = spend_widgets.spend("export_count", f)
-        st.write(f"{fmt.count(n)} calls match the filters (the `llm_calls` columns, cost under **{sheet}**).")
+        st.write(f"{fmt.count(n)} calls match the filters (the `llm_calls` columns, cost under `{sheet}`).")
         d1, d2 = st.columns(2)
         d1.download_button("Download CSV", lambda: spend_widgets.export_bytes("csv", f), file_name="llm_calls.csv",
                            mime="text/csv", key="spend_export_csv", disabled=not n, on_click="ignore")

@@ -1,6 +1,6 @@
 """Time every query the Spend page runs, over 1,000,000 calls priced by the real `llm_calls` view.
 
-The page reads `spend_calls`, the memo of `llm_calls` (store/spend_cache.py); its full rebuild,
+The page reads the sheet's memo of the priced calls (store/spend_cache.py); its full rebuild,
 the no-change check and an incremental refresh after a live batch of 500 calls are timed too.
 The calls are synthesised straight into the `calls` table with SQL (90 days, 8 models of which one
 has no price, 12 features, 6 teams, 5,000 users, ~1% errors, ~4% without usage, 10% with a
@@ -125,11 +125,11 @@ def main() -> None:
     sheets.set_active_sheet(con, "litellm")  # resolves the model names once
     setup_s = time.perf_counter() - t
     con.execute(spend_cache.STATE_DDL)
-    con.execute("DELETE FROM spend_cache_state")  # time a full rebuild, as after a sheet switch
-    memo = {"rebuild_s": round(spend_cache.refresh(con)["seconds"], 2)}
-    memo["fresh_check_ms"] = timed(lambda: spend_cache.refresh(con), args.repeat)["median_ms"]
+    con.execute(f"DELETE FROM {spend_cache.STATE}")  # time a full rebuild, as on a sheet's first use
+    memo = {"rebuild_s": round(spend_cache.refresh(con, "litellm")["seconds"], 2)}
+    memo["fresh_check_ms"] = timed(lambda: spend_cache.refresh(con, "litellm"), args.repeat)["median_ms"]
     loader.load(con, decode_json(json.dumps(live_batch(now, 500))), f"bench-live-{now:%H%M%S}", "bench")
-    r = spend_cache.refresh(con)
+    r = spend_cache.refresh(con, "litellm")
     memo.update(after_live_batch_of_500_calls=r["action"], incremental_s=round(r["seconds"], 3))
     print("memo", memo)
     cur = con.cursor()

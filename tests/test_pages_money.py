@@ -78,8 +78,11 @@ def test_spend_with_data_shows_money_run_rate_and_unknown_prices(with_data):
     assert any(k.startswith("Month to date") for k in m)
     assert "Run rate = month-to-date spend" in text_of(at)
     assert "DEMO DATA" in text_of(at)
-    assert "acme-private-model-x" in set(frame(at, "request_model", "first_seen")["request_model"])
+    unpriced = set(frame(at, "request_model", "first_seen")["request_model"])
+    assert "demo-acme-llama-3.1-8b-ft" in unpriced
+    assert "acme-private-model-x" not in unpriced  # no price, but it reported its cost: that is its actual cost
     assert "left out of every total" in text_of(at)
+    assert "Actual cost = the cost computed from the price sheet" in text_of(at)
     rep = frame(at, "reported_usd", "computed_usd")
     assert "gpt-4o-mini" in set(rep["model"])
     assert at.get("download_button")  # CSV and Parquet exports are offered
@@ -103,7 +106,7 @@ def test_spend_interactions_group_top_n_period_and_sheet(with_data):
     assert not at.exception
     short = metrics(at)["Spend in period"]
     assert _usd(short) < _usd(total)
-    # Another sheet reprices the same history (and becomes the active one).
+    # Another sheet reprices the same history, for this session only.
     from llmledger.pricing import sheets
     from llmledger.store.db import connect
 
@@ -115,8 +118,9 @@ def test_spend_interactions_group_top_n_period_and_sheet(with_data):
     assert "langfuse" in at.selectbox(key="spend_sheet").options
     at.selectbox(key="spend_sheet").set_value("langfuse").run()
     assert not at.exception
-    assert "Sheet **langfuse**" in text_of(at)
+    assert "Sheet `langfuse`" in text_of(at)
     assert metrics(at)["Spend in period"] != total
+    assert "stays `litellm`" in text_of(at)
 
 
 def _usd(text: str) -> float:

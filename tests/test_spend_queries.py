@@ -81,15 +81,21 @@ def raw(con, sql, params=()):
 
 def test_totals_match_the_view_and_never_count_unpriced_as_zero(ledger):
     t = sq.spend_totals(ledger, ALL)
-    calls, priced, cost, unpriced = raw(ledger, """
-        SELECT count(*), count(cost_usd), sum(cost_usd)::DOUBLE,
-               count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))
+    calls, priced, cost, computed, reported, unpriced = raw(ledger, """
+        SELECT count(*), count(actual_cost_usd), sum(actual_cost_usd)::DOUBLE, count_if(cost_basis = 'computed'),
+               count_if(cost_basis = 'reported'), count_if(cost_basis = 'unpriced')
         FROM llm_calls""")[0]
     assert t["calls"] == calls > 2500
-    assert t["priced_calls"] == priced
+    assert t["priced_calls"] == priced == computed + reported == t["computed_calls"] + t["reported_only_calls"]
     assert t["cost_usd"] == pytest.approx(cost)
-    assert t["unpriced_calls"] == unpriced > 0  # the demo's private model and acme-private-model-x
-    ok_cost, ok_n = raw(ledger, "SELECT sum(cost_usd)::DOUBLE, count(cost_usd) FROM llm_calls WHERE status = 'ok'")[0]
+    assert t["unpriced_calls"] == unpriced > 0  # the demo's private model, calls without usage
+    assert t["calls"] == priced + unpriced
+    # acme-private-model-x has no price on the sheet: its reported cost is its actual cost, labelled
+    assert t["reported_only_calls"] == reported == 1 and t["reported_only_usd"] == pytest.approx(0.01)
+    computed_usd = raw(ledger, "SELECT sum(cost_usd)::DOUBLE FROM llm_calls")[0][0]
+    assert t["cost_usd"] == pytest.approx(computed_usd + 0.01)
+    ok_cost, ok_n = raw(ledger, "SELECT sum(actual_cost_usd)::DOUBLE, count(actual_cost_usd) FROM llm_calls "
+                                "WHERE status = 'ok'")[0]
     assert t["cost_per_ok_call"] == pytest.approx(ok_cost / ok_n)
 
 
@@ -135,7 +141,7 @@ def test_series_is_stacked_top_n_by_cost_and_sums_to_the_total(ledger):
 def test_run_rate_projects_from_days_elapsed(ledger):
     as_of = NOW  # Nov 20, 12:00 UTC: 19.5 days of a 30-day month
     run = sq.month_to_date(ledger, ALL, as_of)
-    mtd = raw(ledger, "SELECT sum(cost_usd)::DOUBLE FROM llm_calls WHERE start_time >= ? AND start_time < ?",
+    mtd = raw(ledger, "SELECT sum(actual_cost_usd)::DOUBLE FROM llm_calls WHERE start_time >= ? AND start_time < ?",
               [datetime(2026, 11, 1, tzinfo=UTC), as_of])[0][0]
     assert run.days_elapsed == pytest.approx(19.5)
     assert run.mtd_cost_usd == pytest.approx(mtd) and mtd > 0
@@ -159,7 +165,7 @@ def test_top_calls_are_priced_and_sorted(ledger):
     top = sq.top_calls(ledger, ALL, limit=10)
     assert len(top) == 10 and top["cost_usd"].notna().all()
     assert top["cost_usd"].is_monotonic_decreasing
-    assert top["cost_usd"].iloc[0] == pytest.approx(raw(ledger, "SELECT max(cost_usd)::DOUBLE FROM llm_calls")[0][0])
+    assert top["cost_usd"].iloc[0] == pytest.approx(raw(ledger, "SELECT max(actual_cost_usd)::DOUBLE FROM llm_calls")[0][0])
 
 
 def test_reported_vs_computed_difference(ledger):
@@ -174,9 +180,11 @@ def test_reported_vs_computed_difference(ledger):
     assert counts == {"compared_calls": 2, "reported_only_calls": 1, "reported_only_usd": pytest.approx(0.01)}
 
 
-def test_unknown_model_prices_are_listed(ledger):
-    un = sq.unpriced_calls(ledger, ALL)
-    assert "acme-private-model-x" in set(un["request_model"])
+def test_unpriced_calls_are_listed_with_their_reason(ledger):
+    un = sq.unpriced_calls(ledger, ALL, limit=1000)
+    assert "demo-acme-llama-3.1-8b-ft" in set(un["request_model"])
+    assert "acme-private-model-x" not in set(un["request_model"])  # it reported its cost
+    assert set(un["reason"]) == {"no price on the sheet", "no token usage reported"}
     assert un["calls"].sum() == sq.spend_totals(ledger, ALL)["unpriced_calls"]
 
 
@@ -187,22 +195,24 @@ def test_export_csv_and_parquet_round_trip(ledger):
     assert list(csv.columns) == list(sq.EXPORT_COLUMNS) and len(csv) == 3
     assert csv["reported_cost_usd"].sum() == pytest.approx(0.5106)
     assert csv["cost_usd"].isna().sum() == 1  # the unknown model: empty, not 0
+    assert csv["actual_cost_usd"].notna().all()  # ... but its reported cost is its actual cost
+    assert sorted(csv["cost_basis"]) == ["computed", "computed", "reported"]
     table = pq.read_table(io.BytesIO(sq.export_parquet(ledger, f)))
     assert table.num_rows == 3
     assert str(table.schema.field("start_time").type).startswith("timestamp")
     assert table.schema.field("input_tokens").type == "int64"
 
 
-def test_switching_the_sheet_reprices_the_same_history(ledger):
+def test_another_sheet_reprices_the_same_history_without_touching_the_active_one(ledger):
     before = sq.spend_totals(ledger, ALL)["cost_usd"]
     name = sheets.import_file(ledger, TEST_DATA.parent.parent / "data/pricing/langfuse/default-model-prices.json")
-    try:
-        sheets.set_active_sheet(ledger, name)
-        after = sq.spend_totals(ledger, ALL)
-        assert after["cost_usd"] != pytest.approx(before)
-    finally:
-        sheets.set_active_sheet(ledger, "litellm")
+    after = sq.spend_totals(ledger, ALL, sheet=name)
+    assert after["cost_usd"] != pytest.approx(before)
+    assert sheets.get_active_sheet(ledger) == "litellm"
     assert sq.spend_totals(ledger, ALL)["cost_usd"] == pytest.approx(before)
+    assert sq.spend_totals(ledger, ALL, sheet=name)["cost_usd"] == pytest.approx(after["cost_usd"])
+    with pytest.raises(Exception, match="unknown price sheet"):
+        sq.spend_totals(ledger, ALL, sheet="no-such-sheet")
 
 
 def test_swap_mapping_counts_split_calls_with_and_without_text(ledger):
@@ -241,25 +251,29 @@ def test_empty_ledger(tmp_path):
 def test_top_traces_by_cost(ledger):
     top = sq.top_traces(ledger, ALL, limit=5)
     assert len(top) == 5 and top["cost_usd"].is_monotonic_decreasing
-    best = raw(ledger, "SELECT trace_id, sum(cost_usd)::DOUBLE FROM llm_calls GROUP BY 1 "
-                       "HAVING sum(cost_usd) IS NOT NULL ORDER BY 2 DESC LIMIT 1")[0]
+    best = raw(ledger, "SELECT trace_id, sum(actual_cost_usd)::DOUBLE FROM llm_calls GROUP BY 1 "
+                       "HAVING sum(actual_cost_usd) IS NOT NULL ORDER BY 2 DESC LIMIT 1")[0]
     assert top["trace_id"].iloc[0] == best[0] and top["cost_usd"].iloc[0] == pytest.approx(best[1])
     assert (top["root_name"] != "").all()  # names come from the trace's spans
 
 
-def _view_totals(con):
-    return raw(con, "SELECT count(*), count(cost_usd), sum(cost_usd)::DOUBLE, count(DISTINCT feature) FROM llm_calls")[0]
+def _view_totals(con, sheet="litellm"):
+    from llmledger.pricing.engine import priced_calls_sql
+
+    sql, params = priced_calls_sql(sheet)
+    return raw(con, f"SELECT count(*), count(actual_cost_usd), sum(actual_cost_usd)::DOUBLE, count(DISTINCT feature) "
+                    f"FROM ({sql})", params)[0]
 
 
-def _memo_totals(con):
-    t = sq.spend_totals(con, ALL)
-    features = len(sq.spend_breakdown(con, ALL, "feature", 1000))
+def _memo_totals(con, sheet="litellm"):
+    t = sq.spend_totals(con, ALL, sheet=sheet)
+    features = len(sq.spend_breakdown(con, ALL, "feature", 1000, sheet=sheet))
     return t["calls"], t["priced_calls"], t["cost_usd"], features
 
 
 def test_memo_follows_loads_sheet_switches_and_removals(tmp_path):
-    """spend_calls must always say what llm_calls says: after loads (incremental), a sheet
-    switch and a removal (rebuilds)."""
+    """A sheet's memo must always say what its priced calls say: after loads (incremental),
+    under another sheet (its own memo) and after a removal (rebuilds)."""
     from llmledger.store import spend_cache
 
     con = connect(tmp_path / "memo.duckdb")
@@ -267,27 +281,28 @@ def test_memo_follows_loads_sheet_switches_and_removals(tmp_path):
         loader.load(con, decode_file_bytes(f.name, f.read_bytes()), f"file-{f.parent.name}", str(f))
     loader.load(con, decode_json(json.dumps(reported_cost_doc(NOW - timedelta(days=1)))), "costed", "test")
     sheets.set_active_sheet(con, "litellm")
-    assert spend_cache.refresh(con)["action"] == "rebuild"
-    assert spend_cache.refresh(con)["action"] == "fresh"
+    assert spend_cache.refresh(con, "litellm")["action"] == "rebuild"
+    assert spend_cache.refresh(con, "litellm")["action"] == "fresh"
     assert _memo_totals(con)[:2] == _view_totals(con)[:2]
     # A later batch of known model names: re-read incrementally from its earliest call.
     loader.load(con, decode_json(json.dumps(reported_cost_doc(NOW, id_base=1000))), "late", "test")
-    assert spend_cache.refresh(con)["action"] == "incremental"
+    assert spend_cache.refresh(con, "litellm")["action"] == "incremental"
     assert _memo_totals(con)[:3] == pytest.approx(_view_totals(con)[:3])
     # A replayed batch adds nothing.
     loader.load(con, decode_json(json.dumps(reported_cost_doc(NOW, id_base=1000))), "late-again", "test")
-    assert spend_cache.refresh(con)["action"] == "noop"
+    assert spend_cache.refresh(con, "litellm")["action"] == "noop"
     demo.generate(con, n_calls=400, days=60, now=NOW)
     sheets.set_active_sheet(con, "litellm")  # resolve the demo's model names (a price-token change)
     memo, view = _memo_totals(con), _view_totals(con)
     assert memo[:2] == view[:2] and memo[2] == pytest.approx(view[2]) and memo[3] == view[3] + 1  # + (unattributed)
-    # Another sheet: a full rebuild with other prices.
+    # Another sheet: its own memo, built in full, with other prices; the first one stays fresh.
     name = sheets.import_file(con, TEST_DATA.parent.parent / "data/pricing/langfuse/default-model-prices.json")
-    sheets.set_active_sheet(con, name)
-    assert _memo_totals(con)[2] == pytest.approx(_view_totals(con)[2])
+    assert spend_cache.refresh(con, name)["action"] == "rebuild"
+    assert _memo_totals(con, name)[2] == pytest.approx(_view_totals(con, name)[2]) != pytest.approx(memo[2])
+    assert spend_cache.refresh(con, "litellm")["action"] == "fresh"
     # Removing the demo rows shrinks `calls`: rebuild.
     demo.remove(con)
-    assert spend_cache.refresh(con)["action"] == "rebuild"
+    assert spend_cache.refresh(con, "litellm")["action"] == "rebuild"
     assert _memo_totals(con)[0] == _view_totals(con)[0] == 5 + 3 + 3
     con.close()
 
@@ -298,7 +313,7 @@ def test_series_buckets_match_date_trunc(ledger, bucket):
     s = sq.spend_series(ledger, f, "team", bucket, top_n=50)
     where, params = f.where()
     expected = ledger.execute(f"""SELECT date_trunc('{bucket}', start_time) AS bucket, count(*) AS calls,
-                                  sum(cost_usd)::DOUBLE AS cost FROM llm_calls WHERE {where}
+                                  sum(actual_cost_usd)::DOUBLE AS cost FROM llm_calls WHERE {where}
                                   GROUP BY 1 ORDER BY 1""", params).df()
     got = s.groupby("bucket", as_index=False).agg(calls=("calls", "sum"), cost=("cost_usd", "sum"))
     assert list(got["bucket"]) == list(expected["bucket"])

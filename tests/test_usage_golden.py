@@ -1,12 +1,13 @@
-"""Golden test: usage extraction (and pricing) on genai-prices' 1,577 real provider usage bodies.
+"""Golden test: genai-prices' 1,577 real provider usages through the ledger's live usage path.
 
-Three measures, printed:
-1. extractor level - every (body, provider extractor) pair: the extractor must produce exactly the
-   expected usage when genai-prices lists it for that body, and must refuse the body otherwise;
-2. auto-detection - `extract_usage(body)` with no provider hint must land on an extractor whose
-   expected usage it reproduces;
-3. pricing - the ledger's columns (to_call_usage) priced by our genai-prices sheet against the
-   golden input+output prices. Known mismatch classes, asserted explicitly:
+genai-prices extracted each response body's usage into its own keys (input_tokens including cache
+reads and writes, output_tokens including reasoning, per-modality parts) and priced it. Here each
+extracted usage is sent the way instrumentation sends a usage dictionary, as a Langfuse
+generation's `langfuse.observation.usage_details`, and mapped by the live convention mapping
+(telemetry.conventions.map_span: the one usage normaliser the loader uses). Two measures, printed:
+1. columns: the ledger's columns must hold exactly genai-prices' counts with OTel semantics;
+2. pricing: those columns priced by our genai-prices sheet against the golden input+output prices.
+   Known mismatch classes, asserted explicitly:
    - `modality`: audio / image / video tokens that the sheet prices apart from text; the ledger
      has one input and one output column, so they are priced at the text rate;
    - `time_of_day`: DeepSeek's off-peak prices (a daily time window); the golden prices were
@@ -26,7 +27,8 @@ import pytest
 from llmledger.pricing import importers
 from llmledger.pricing.engine import Usage, cost_of_usage
 from llmledger.pricing.matching import Matcher
-from llmledger.pricing.usage import ExtractionError, extract_usage, load_extractors, run_extractor, to_call_usage
+from llmledger.telemetry.conventions import map_span
+from llmledger.telemetry.otlp import Span
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((ROOT / "data/pricing/genai-prices/usages_golden.json").read_text())
@@ -34,55 +36,63 @@ MODALITY_KEYS = {"input_audio_tokens", "input_video_tokens", "input_image_tokens
                  "output_audio_tokens", "cache_audio_read_tokens", "cache_video_read_tokens", "cache_image_read_tokens"}
 
 
-def _expected(item):
-    return {(e["provider_id"], e["api_flavor"]): grp["usage"] for grp in item["extracted"] for e in grp["extractors"]}
+def live_call(usage: dict, model: str | None = None):
+    """The call the live mapping makes of a generation span reporting `usage`."""
+    span = Span(trace_id="0" * 31 + "1", span_id="0" * 15 + "1", parent_span_id=None, name="generation",
+                kind="client", start_ns=0, end_ns=1, status_code="OK", status_message=None,
+                attributes={"langfuse.observation.type": "generation",
+                            "langfuse.observation.model.name": model or "model",
+                            "langfuse.observation.usage_details": json.dumps(usage)},
+                resource={}, scope_name="langfuse-sdk", scope_version="")
+    call = map_span(span)
+    assert call is not None and call.convention == "langfuse"
+    return call
 
 
-def test_extractor_level_match_rate():
-    extractors = load_extractors()
+def _expected(usage: dict) -> tuple:
+    """genai-prices' usage in the ledger's columns (its semantics already match OTel's)."""
+    def g(*keys):
+        vals = [usage[k] for k in keys if k in usage]
+        return sum(vals) if vals else None
+
+    cache_write = g("cache_write_tokens")
+    if cache_write is None:
+        cache_write = g("cache_write_5m_tokens", "cache_write_1h_tokens")
+    return (g("input_tokens"), g("output_tokens"), g("cache_read_tokens"), cache_write, g("output_reasoning_tokens"))
+
+
+def _columns(call) -> tuple:
+    return (call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens,
+            call.reasoning_tokens)
+
+
+def test_live_mapping_reproduces_every_golden_usage():
     assert len(GOLDEN) == 1577
-    listed = matched = wrongly_accepted = 0
+    total = 0
     misses = Counter()
     for item in GOLDEN:
-        expected = _expected(item)
-        for ex in extractors:
-            try:
-                _, usage = run_extractor(ex, item["body"])
-            except ExtractionError:
-                usage = None
-            key = (ex.provider_id, ex.api_flavor)
-            if key in expected:
-                listed += 1
-                matched += usage == expected[key]
-                if usage != expected[key]:
-                    misses[key] += 1
-            elif usage is not None:
-                wrongly_accepted += 1
-    rate = matched / listed
-    print(f"\nextractor level: {matched}/{listed} = {rate:.2%}; refused correctly: all but {wrongly_accepted}")
-    assert listed == 19321
-    assert rate == 1.0 and not misses and wrongly_accepted == 0
-
-
-def test_auto_detection_without_hints():
-    hits = 0
-    for item in GOLDEN:
-        model, usage, ex = extract_usage(item["body"])
-        assert model == item.get("model")
-        hits += _expected(item).get((ex.provider_id, ex.api_flavor)) == usage
-    print(f"\nauto-detected extractor reproduces the golden usage: {hits}/{len(GOLDEN)} = {hits / len(GOLDEN):.2%}")
-    assert hits == len(GOLDEN)
-
-
-def test_ledger_columns_follow_otel_semantics():
-    for item in GOLDEN:
         for grp in item["extracted"]:
-            u = to_call_usage(grp["usage"])
-            cached = (u.cache_read_tokens or 0) + (u.cache_write_tokens or 0)
-            if u.input_tokens is not None:
-                assert cached <= u.input_tokens  # input includes cache reads and writes
-            if u.reasoning_tokens and u.output_tokens is not None:
-                assert u.reasoning_tokens <= u.output_tokens  # output includes reasoning
+            total += 1
+            call = live_call(grp["usage"], item.get("model"))
+            if _columns(call) != _expected(grp["usage"]):
+                misses[tuple(sorted(grp["usage"]))] += 1
+            cached = (call.cache_read_tokens or 0) + (call.cache_write_tokens or 0)
+            if call.input_tokens is not None:
+                assert cached <= call.input_tokens  # input includes cache reads and writes
+            if call.reasoning_tokens and call.output_tokens is not None:
+                assert call.reasoning_tokens <= call.output_tokens  # output includes reasoning
+            assert call.usage_source == ("reported" if grp["usage"] else "missing")  # nine report nothing
+    print(f"\nlive mapping: {total - sum(misses.values())}/{total} golden usages reproduced; misses: {dict(misses)}")
+    assert total == 2332 and not misses
+
+
+def test_anthropic_native_counts_stay_exclusive():
+    """Anthropic's own usage keeps cache counts apart from input_tokens; genai-prices' keeps them
+    inside. Same numbers, two meanings: the key names decide."""
+    native = live_call({"input_tokens": 22, "cache_read_input_tokens": 2492, "output_tokens": 13})
+    assert (native.input_tokens, native.cache_read_tokens) == (2514, 2492)
+    golden = live_call({"input_tokens": 2514, "cache_read_tokens": 2492, "output_tokens": 13})
+    assert (golden.input_tokens, golden.cache_read_tokens) == (2514, 2492)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +109,7 @@ def test_golden_prices(genai_sheet):
     classes = Counter()
     for item in GOLDEN:
         for grp in item["extracted"]:
-            u = to_call_usage(grp["usage"])
+            c = live_call(grp["usage"], item.get("model"))
             for e in grp["extractors"]:
                 if "input_price" not in e:
                     continue
@@ -109,8 +119,8 @@ def test_golden_prices(genai_sheet):
                     classes["unresolved"] += 1
                     continue
                 got = cost_of_usage(by_id[hit.model_id], Usage(
-                    u.input_tokens or 0, u.output_tokens or 0, u.cache_read_tokens or 0, u.cache_write_tokens or 0,
-                    reasoning_tokens=u.reasoning_tokens or 0)).exact_total
+                    c.input_tokens or 0, c.output_tokens or 0, c.cache_read_tokens or 0, c.cache_write_tokens or 0,
+                    reasoning_tokens=c.reasoning_tokens or 0)).exact_total
                 want = Decimal(e["input_price"]) + Decimal(e["output_price"])
                 if got == want:
                     ok += 1
@@ -139,15 +149,14 @@ def _generations(x):
 
 
 def test_langfuse_usage_details_from_framework_traces():
-    """Langfuse's stored usageDetails (42+ real generations): input/output with OTel semantics
-    must add up to Langfuse's own `total`, with cache reads inside input, reasoning inside output."""
-    from llmledger.pricing.usage import langfuse_usage
-
+    """Langfuse's stored usageDetails (42+ real generations) through the live mapping:
+    input/output with OTel semantics must add up to Langfuse's own `total`, with cache reads
+    inside input, reasoning inside output."""
     seen = with_reasoning = 0
     for f in sorted((ROOT / "tests/data/framework-traces").glob("*.trace.json")):
         for gen in _generations(json.loads(f.read_text())):
             d = gen["usageDetails"]
-            u = to_call_usage(langfuse_usage(d))
+            u = live_call(d)
             if "total" in d and u.output_tokens is not None:
                 assert (u.input_tokens or 0) + u.output_tokens == d["total"], (f.name, d)
             if u.reasoning_tokens:

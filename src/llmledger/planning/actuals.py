@@ -3,7 +3,9 @@
 The use case is linked to telemetry by its feature tag. Over a period [start, end) the plan's
 volume is summed day by day (daily volume × growth of that month × its seasonality), and its
 token cost uses the plan's model and cache/batch assumptions under the plan's price sheet.
-Fixed and one-off costs are not telemetry, so both sides here are token costs only.
+Fixed and one-off costs are not telemetry, so both sides here are token costs only. The actual
+side is *actual cost* under the viewer's sheet (pricing.engine.ACTUAL_COST_RULE), the same figure
+the Spend and Reprice pages show; unpriced calls are left out of it and counted.
 
 Variance = actual − planned, split into effects that add up exactly (each step swaps one
 planned quantity for the actual one, in this order):
@@ -36,23 +38,27 @@ from llmledger.planning.prices import ModelPrice
 from llmledger.planning.projection import PLAN, per_token_rates
 from llmledger.planning.requirements import RequirementSet, UseCase
 
+# {priced}: pricing.engine.priced_calls_sql under the actual sheet, for the period.
 ACTUALS_BY_MODEL_SQL = """
     SELECT coalesce(request_model, response_model, '(unknown)') AS model,
            count(*) AS calls,
            avg(input_tokens) AS input_tokens,
            avg(output_tokens) AS output_tokens,
-           sum(coalesce(cost_usd, reported_cost_usd)) AS cost_usd,
-           count(*) FILTER (WHERE cost_usd IS NULL AND reported_cost_usd IS NULL) AS unpriced_calls,
+           sum(actual_cost_usd) AS cost_usd,
+           count_if(cost_basis = 'computed') AS computed_calls,
+           count_if(cost_basis = 'reported') AS reported_only_calls,
+           sum(actual_cost_usd) FILTER (WHERE cost_basis = 'reported') AS reported_only_usd,
+           count_if(cost_basis = 'unpriced') AS unpriced_calls,
            count(*) FILTER (WHERE input_tokens IS NULL OR output_tokens IS NULL) AS calls_without_usage
-    FROM llm_calls
-    WHERE feature = ? AND start_time >= ? AND start_time < ?
+    FROM ({priced}) c
+    WHERE feature = ?
     GROUP BY 1 ORDER BY calls DESC, model
 """
 ACTUALS_BY_DAY_SQL = """
     SELECT CAST(date_trunc('day', start_time) AS DATE) AS day, count(*) AS calls,
-           sum(coalesce(cost_usd, reported_cost_usd)) AS cost_usd
-    FROM llm_calls
-    WHERE feature = ? AND start_time >= ? AND start_time < ?
+           sum(actual_cost_usd) AS cost_usd
+    FROM ({priced}) c
+    WHERE feature = ?
     GROUP BY 1 ORDER BY 1
 """
 FEATURE_SPAN_SQL = """
@@ -92,6 +98,11 @@ class PlanVsActual:
     by_model: pd.DataFrame            # actual calls per model with plan-sheet prices
     by_day: pd.DataFrame              # day, planned_calls, actual_calls, planned_cost, actual_cost
     notes: list[str] = field(default_factory=list)
+    actual_sheet: str = ""            # the sheet the actual cost is under
+    computed_calls: int = 0           # calls priced by that sheet
+    reported_only_calls: int = 0      # calls whose actual cost is their reported one
+    reported_only_usd: float = 0.0
+    unpriced_calls: int = 0           # calls with no known cost: left out of the actual cost
 
     @property
     def planned_cost(self) -> float:
@@ -134,7 +145,10 @@ def _rates(models: list[str], prices: dict[str, ModelPrice], uc: UseCase):
 
 
 def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case: str,
-                   prices: dict[str, ModelPrice], start: dt.date, end: dt.date) -> PlanVsActual:
+                   prices: dict[str, ModelPrice], start: dt.date, end: dt.date,
+                   actual_sheet: str | None = None) -> PlanVsActual:
+    """The plan (priced by `prices`, the plan's sheet) beside the actual cost of [start, end)
+    under `actual_sheet` (default: the active sheet)."""
     uc = rs.use_case(use_case)
     feature = (uc.feature_tag or "").strip()
     if not feature:
@@ -150,9 +164,14 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
     notes: list[str] = []
     lo = dt.datetime.combine(start, dt.time(), dt.timezone.utc)
     hi = dt.datetime.combine(end, dt.time(), dt.timezone.utc)
+    from llmledger.pricing.engine import priced_calls_sql
+    from llmledger.pricing.sheets import pricing_sheet
+
+    actual_sheet = pricing_sheet(con, actual_sheet)
+    priced, params = priced_calls_sql(actual_sheet, period=(lo, hi))
     cur = con.cursor()
-    by_model = cur.execute(ACTUALS_BY_MODEL_SQL, [feature, lo, hi]).df()
-    by_day_a = cur.execute(ACTUALS_BY_DAY_SQL, [feature, lo, hi]).df()
+    by_model = cur.execute(ACTUALS_BY_MODEL_SQL.format(priced=priced), [*params, feature]).df()
+    by_day_a = cur.execute(ACTUALS_BY_DAY_SQL.format(priced=priced), [*params, feature]).df()
 
     daily = planned_daily(rs, uc, start, end)
     i_p, o_p = uc.mean_input_tokens, uc.mean_output_tokens
@@ -175,9 +194,14 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
         at_plan_sheet = np.where(unknown, np.where(n > 0, cost_m / n, 0.0), at_plan_sheet)
     for m in by_model["model"][unknown]:
         notes.append(f"'{m}' is not priced in the plan's sheet: taken at its recorded cost")
+    reported_only = int(by_model["reported_only_calls"].sum()) if len(by_model) else 0
+    if reported_only:
+        notes.append(f"{reported_only:,} call(s) are not priced by sheet '{actual_sheet}': their reported cost is used")
     unpriced = int(by_model["unpriced_calls"].sum()) if len(by_model) else 0
     if unpriced:
-        notes.append(f"{unpriced:,} call(s) have no cost under the active sheet and count as $0")
+        models = ", ".join(f"'{m}'" for m in by_model["model"][by_model["unpriced_calls"] > 0])
+        notes.append(f"{unpriced:,} call(s) have no known cost under sheet '{actual_sheet}' ({models}): "
+                     "left out of the actual cost, never counted as $0")
     no_usage = int(by_model["calls_without_usage"].sum()) if len(by_model) else 0
     if no_usage:
         notes.append(f"{no_usage:,} call(s) reported no token usage; token averages use the others")
@@ -219,7 +243,9 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
     if pd.Period(start, "M") < pd.Period(rs.start_month, "M") or pd.Period(end - dt.timedelta(days=1), "M") >= horizon_end:
         notes.append(f"part of the period lies outside the plan ({rs.start_month}, {rs.horizon_months} months): "
                      "the plan's growth curve is extended there")
-    return PlanVsActual(uc.name, feature, start, end, comparison, effects, by_model, by_day, notes)
+    return PlanVsActual(uc.name, feature, start, end, comparison, effects, by_model, by_day, notes, actual_sheet,
+                        int(by_model["computed_calls"].sum()), reported_only,
+                        float(by_model["reported_only_usd"].fillna(0).sum()), unpriced)
 
 
 __all__ = ["plan_vs_actual", "features", "feature_span", "planned_daily", "PlanVsActual", "EFFECTS", "PLAN"]

@@ -39,10 +39,14 @@ def register(sub) -> None:
     pi.add_argument("--activate", action="store_true", help="make it the active sheet")
     add_common(pi)
     pi.set_defaults(func=run_import)
-    pa_ = psub.add_parser("activate", help="price llm_calls with this sheet")
+    pa_ = psub.add_parser("activate", help="make this the active sheet (same as `prices active NAME`)")
     pa_.add_argument("name")
     add_common(pa_)
     pa_.set_defaults(func=run_activate)
+    pc = psub.add_parser("active", help="show the active sheet (llm_calls, CLI, budgets, alerts), or set it")
+    pc.add_argument("name", nargs="?", help="make this sheet the active one")
+    add_common(pc)
+    pc.set_defaults(func=run_active)
     pu = psub.add_parser("unknown", help="models in calls that a sheet cannot price")
     pu.add_argument("--sheet", default=None)
     add_common(pu)
@@ -55,6 +59,7 @@ def _money(d: Decimal) -> str:
 
 def run_estimate(args):
     from llmledger import config
+    from llmledger.pricing.engine import DEFAULT_SHEET
     from llmledger.pricing.estimate import monthly_bill
 
     path = args.db or config.db_path()
@@ -64,13 +69,13 @@ def run_estimate(args):
         from llmledger.store.db import connect
 
         con = connect(path)
-    elif sheet not in (None, "litellm"):
+    elif sheet not in (None, DEFAULT_SHEET):
         raise PricingError(f"sheet {sheet!r} needs the ledger database, and {path} does not exist")
     try:
         if sheet is None:
             from llmledger.pricing.sheets import get_active_sheet
 
-            sheet = get_active_sheet(con) if con is not None else "litellm"
+            sheet = get_active_sheet(con) if con is not None else DEFAULT_SHEET
         bill = monthly_bill(args.model, args.input_tokens, args.output_tokens, args.requests, sheet=sheet,
                             cached_input_share=args.cached_share, batch_share=args.batch_share,
                             growth_pct=args.growth_pct, months=args.months, con=con)
@@ -138,6 +143,19 @@ def run_activate(args):
     finally:
         con.close()
     return {"active_sheet": args.name}, f"active sheet: {args.name}"
+
+
+def run_active(args):
+    from llmledger.pricing.sheets import get_active_sheet
+
+    if args.name:
+        return run_activate(args)
+    con = _con(args, must_exist=False)
+    try:
+        name = get_active_sheet(con)
+    finally:
+        con.close()
+    return {"active_sheet": name}, f"active sheet: {name}"
 
 
 def run_unknown(args):

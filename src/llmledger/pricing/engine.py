@@ -12,6 +12,10 @@ reasoning. So for one call, with the sheet's row for its service tier and long-c
 
 Every part is exact (integer femto-dollars in SQL, Decimal in Python); cost_usd rounds the sum
 half up to DECIMAL(18,9). A part with tokens but no price makes the cost NULL (Python: raises).
+
+Actual cost (ACTUAL_COST_RULE) is defined once, here, in the SQL: per call `actual_cost_usd` and
+`cost_basis` ('computed' | 'reported' | 'unpriced'). Every read sums those, under a sheet it
+passes explicitly.
 """
 
 from __future__ import annotations
@@ -111,7 +115,19 @@ def cost_of_usage(price: PriceRow | ModelEntry, usage: Usage, service_tier: str 
 
 # --------------------------------------------------------------------------- SQL
 
-ACTIVE_SHEET_SQL = "(SELECT coalesce(max(value), 'litellm') FROM settings WHERE key = 'active_sheet')"
+#: The sheet in use until another is made active: LiteLLM's bundled map (DESIGN.md).
+DEFAULT_SHEET = "litellm"
+#: The settings row naming the active sheet (read and written only by pricing/sheets.py).
+ACTIVE_KEY = "active_sheet"
+ACTIVE_SHEET_SQL = f"(SELECT coalesce(max(value), '{DEFAULT_SHEET}') FROM settings WHERE key = '{ACTIVE_KEY}')"
+
+#: What "actual cost" means on every page, in the CLI, budgets and what-ifs. The SQL below is its
+#: only implementation: `actual_cost_usd` and `cost_basis` per call.
+ACTUAL_COST_RULE = (
+    "Actual cost = the cost computed from the price sheet; where the sheet cannot price a call (its "
+    "model has no price, or the call reported no token usage), the cost its instrumentation reported, "
+    "labelled as reported. Calls with neither are unpriced: counted and listed, never added as $0.")
+COST_BASES = ("computed", "reported", "unpriced")
 
 # {sheet} / {as_of}: a bound parameter or, for the view, the active-sheet subquery and NULL.
 # {swap_join} / {where}: empty, or joins/filters whose values are bound parameters.
@@ -186,7 +202,12 @@ SELECT trace_id, span_id, parent_span_id, start_time, duration_ms,
        price_missing,
        {cost} - reported_cost_usd AS cost_diff_usd,
        price_sheet, price_version, priced_model, match_kind, token_mapping, t_in AS priced_input_tokens,
-       t_out AS priced_output_tokens
+       t_out AS priced_output_tokens,
+       -- The one definition of actual cost (ACTUAL_COST_RULE). A swapped call's reported cost was
+       -- for another model, so a what-if never falls back to it.
+       CASE WHEN NOT x_null THEN {cost} WHEN token_mapping IS NULL THEN reported_cost_usd END AS actual_cost_usd,
+       CASE WHEN NOT x_null THEN 'computed' WHEN token_mapping IS NULL AND reported_cost_usd IS NOT NULL
+            THEN 'reported' ELSE 'unpriced' END AS cost_basis
 FROM x
 """
 MAX_TOKENS = 100_000_000
@@ -216,9 +237,12 @@ def _render(sheet: str, as_of: str, where: str = "", **over) -> str:
                                         **_COSTS, **parts)
 
 
-def create_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
-    """The contract view: every DESIGN.md column, cost_usd under the active sheet (settings)."""
-    con.execute("CREATE OR REPLACE VIEW llm_calls AS " + _render(ACTIVE_SHEET_SQL, "NULL"))
+def create_llm_calls_view(con: duckdb.DuckDBPyConnection, temporary: bool = False) -> None:
+    """The contract view: every DESIGN.md column, cost_usd under the active sheet (settings), plus
+    actual_cost_usd and cost_basis. Derived from this code, so store/db.py re-creates it on every
+    open; `temporary` shadows a stored one for a read-only connection."""
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    con.execute(f"CREATE OR REPLACE {kind} llm_calls AS " + _render(ACTIVE_SHEET_SQL, "NULL"))
 
 
 def priced_calls_sql(sheet: str, as_of=None, period: tuple | None = None) -> tuple[str, list]:

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
 from llmledger.errors import PricingError
-from llmledger.pricing.engine import Usage, cost_of_usage
+from llmledger.pricing.engine import DEFAULT_SHEET, Usage, cost_of_usage
 from llmledger.pricing.matching import Matcher
 from llmledger.pricing.model import ModelEntry, Sheet
 
@@ -63,7 +63,7 @@ def _count(v, what: str) -> Decimal:
     return d
 
 
-def monthly_bill(model: str, input_tokens, output_tokens, requests, sheet: str | Sheet = "litellm",
+def monthly_bill(model: str, input_tokens, output_tokens, requests, sheet: str | Sheet = DEFAULT_SHEET,
                  cached_input_share=0, batch_share=0, growth_pct=0, months: int = 1, con=None,
                  provider: str | None = None) -> MonthlyBill:
     """Bill for `requests` per month, each with `input_tokens` in and `output_tokens` out.
@@ -118,7 +118,7 @@ def _sheet(sheet: str | Sheet, con) -> Sheet:
     if isinstance(sheet, Sheet):
         return sheet
     if con is None:
-        if sheet != "litellm":
+        if sheet != DEFAULT_SHEET:
             raise PricingError(f"sheet {sheet!r} lives in the ledger database: pass a connection")
         from llmledger.pricing.importers import litellm_sheet
 

@@ -1,7 +1,8 @@
 """What would a period have cost under another sheet, another model for a feature, or a discount?
 
 Repricing is a query, never a rewrite: the same calls are priced again at query time, so running
-A, then B, then A gives identical totals.
+A, then B, then A gives identical totals. Both sides are *actual cost* (engine.ACTUAL_COST_RULE):
+the baseline under the viewer's sheet (default: the active one) is what the Spend page shows.
 
 Model swaps map tokens through the target model's tokenizer when the call carries its text: the
 reported counts are scaled by count(text, target) / count(text, original) (token_mapping =
@@ -19,8 +20,8 @@ import pyarrow as pa
 from llmledger.errors import PricingError
 from llmledger.pricing.engine import _period_where, _render, query_frame
 from llmledger.pricing.matching import matcher_for_version
-from llmledger.pricing.sheets import DEFAULT_SHEET, ensure_default_sheet, get_active_sheet, sheet_names
 from llmledger.pricing.matching import refresh_resolutions
+from llmledger.pricing.sheets import pricing_sheet
 
 GROUPABLE = ("feature", "team", "user_id", "session_id", "service", "environment", "provider",
              "request_model", "response_model", "operation", "status")
@@ -44,17 +45,23 @@ SWAP_PARTS = dict(
 # Each pass is aggregated per group first; only the small per-group results are joined.
 SUMMARY_SQL = """
 WITH s AS (
-    SELECT {sel_s} count(*) AS calls, sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
+    SELECT {sel_s} count(*) AS calls, sum(actual_cost_usd) AS cost,
+           count_if(cost_basis = 'reported') AS reported_only, count_if(cost_basis = 'unpriced') AS unpriced,
            string_agg(DISTINCT priced_model, ', ') FILTER (WHERE token_mapping IS NOT NULL) AS swapped_to,
            string_agg(DISTINCT token_mapping, ', ') AS token_mapping
     FROM ({scenario}) q {group_by}
 ), b AS (
-    SELECT {sel_s} sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
+    SELECT {sel_s} sum(actual_cost_usd) AS cost, count_if(cost_basis = 'computed') AS computed,
+           count_if(cost_basis = 'reported') AS reported_only, count_if(cost_basis = 'unpriced') AS unpriced,
+           sum(actual_cost_usd) FILTER (WHERE cost_basis = 'reported') AS reported_only_usd
     FROM ({baseline}) q {group_by}
 )
 SELECT {sel_out} s.calls, b.cost AS baseline_usd, CAST(s.cost * ? AS DECIMAL(38, 9)) AS scenario_usd,
        CAST(s.cost * ? AS DECIMAL(38, 9)) - b.cost AS delta_usd,
-       b.unpriced AS unpriced_baseline, s.unpriced AS unpriced_scenario, s.swapped_to, s.token_mapping
+       b.unpriced AS unpriced_baseline, s.unpriced AS unpriced_scenario,
+       b.reported_only AS reported_only_baseline, s.reported_only AS reported_only_scenario,
+       b.computed AS computed_baseline, b.reported_only_usd AS reported_only_usd_baseline,
+       s.swapped_to, s.token_mapping
 FROM s JOIN b ON {on}
 ORDER BY {order}
 """
@@ -72,13 +79,6 @@ RESOLVE_NAME_SQL = """
 INSERT OR REPLACE INTO price_resolution (version_id, request_model, response_model, provider, model_id, match_kind, matched_name)
 VALUES (?, ?, '', '', ?, ?, ?)
 """
-
-
-def _check_sheet(con, sheet: str) -> None:
-    if sheet == DEFAULT_SHEET:
-        ensure_default_sheet(con)
-    elif sheet not in sheet_names(con):
-        raise PricingError(f"unknown price sheet {sheet!r}")
 
 
 def _swap_table(con, model_swap: dict[str, str]) -> pa.Table:
@@ -145,15 +145,15 @@ def _mapped(count_text, text, model, target, reported):
 
 def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap: dict[str, str] | None = None,
             discount_pct=None, period: tuple | None = None, as_of=None,
-            group_by: tuple[str, ...] | list[str] = ("feature",)) -> pd.DataFrame:
-    """Summary per group of the period's cost under the active sheet (baseline) and under the
-    scenario: `sheet` (default: the active one), `model_swap` {feature or model: target model},
-    `discount_pct` off the scenario, prices in effect at `as_of` instead of each call's time.
-    Money columns are Decimal; df.attrs holds the totals and the scenario."""
-    active = get_active_sheet(con)
-    sheet = sheet or active
+            group_by: tuple[str, ...] | list[str] = ("feature",), baseline_sheet: str | None = None) -> pd.DataFrame:
+    """Summary per group of the period's actual cost under `baseline_sheet` (default: the active
+    one) and under the scenario: `sheet` (default: the baseline's), `model_swap` {feature or
+    model: target model}, `discount_pct` off the scenario, prices in effect at `as_of` instead
+    of each call's time. Money columns are Decimal; unpriced_* and reported_only_* count calls by
+    cost basis; df.attrs holds the totals and the scenario."""
+    active = pricing_sheet(con, baseline_sheet)
+    sheet = pricing_sheet(con, sheet or active)
     for s in {sheet, active}:
-        _check_sheet(con, s)
         refresh_resolutions(con, s)
     groups = [g for g in group_by]
     bad = [g for g in groups if g not in GROUPABLE]
@@ -196,5 +196,9 @@ def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap
         period=period, as_of=as_of,
         total_baseline_usd=sum((v for v in df["baseline_usd"] if v is not None and v == v), Decimal(0)),
         total_scenario_usd=sum((v for v in df["scenario_usd"] if v is not None and v == v), Decimal(0)),
+        total_reported_only_usd_baseline=sum((v for v in df["reported_only_usd_baseline"] if v is not None and v == v),
+                                             Decimal(0)),
+        **{f"total_{c}": int(df[c].sum()) for c in ("unpriced_baseline", "unpriced_scenario", "computed_baseline",
+                                                    "reported_only_baseline", "reported_only_scenario")},
     )
     return df

@@ -105,7 +105,16 @@ def p002_priced_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
     create_llm_calls_view(con)
 
 
+def llm_calls_view(con: duckdb.DuckDBPyConnection, temporary: bool = False) -> None:
+    from llmledger.pricing.engine import create_llm_calls_view
+
+    create_llm_calls_view(con, temporary=temporary)
+
+
 MIGRATIONS = [
     ("p001_price_tables", p001_price_tables),
     ("p002_priced_llm_calls_view", p002_priced_llm_calls_view),
 ]
+#: Views derived from this release's code: store/db.py re-creates them on every open (p002 made
+#: the first one; a ledger keeps no view from the release that created it).
+VIEWS = [llm_calls_view]

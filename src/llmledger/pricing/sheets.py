@@ -18,15 +18,13 @@ import pyarrow as pa
 
 from llmledger.errors import PricingError
 from llmledger.pricing import importers
-from llmledger.pricing.engine import query_frame
+from llmledger.pricing.engine import ACTIVE_KEY, DEFAULT_SHEET, query_frame
 from llmledger.pricing.matching import refresh_resolutions
 from llmledger.pricing.model import (EPOCH, PRICE_FIELDS, ModelEntry, PriceRow, Sheet, SheetVersion)
 
-DEFAULT_SHEET = "litellm"
 #: Sanity bound (the dearest price in the shipped sheets is under $10,000 per 1M tokens); it also
 #: keeps the engine's integer arithmetic far from overflow.
 MAX_MTOK = 30_000
-ACTIVE_KEY = "active_sheet"
 
 SHEET_ROW_SQL = "SELECT sheet, kind, source, base_sheet, discount_pct, providers FROM price_sheets WHERE sheet = ?"
 UPSERT_SHEET_SQL = """
@@ -205,11 +203,26 @@ def list_sheets(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def get_active_sheet(con: duckdb.DuckDBPyConnection) -> str:
+    """The active sheet: what `llm_calls.cost_usd`, the CLI, budgets and alerts price with. A
+    dashboard viewer's choice of sheet is per browser session and never changes it."""
     row = con.cursor().execute(GET_SETTING_SQL, [ACTIVE_KEY]).fetchone()
     return row[0] if row and row[0] else DEFAULT_SHEET
 
 
+def pricing_sheet(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> str:
+    """The sheet a read prices with: `sheet`, or the active one when None (the CLI's default).
+    Checks that it exists, importing the default sheet on first use."""
+    name = sheet or get_active_sheet(con)
+    if name == DEFAULT_SHEET:
+        ensure_default_sheet(con)
+    elif name not in sheet_names(con):
+        raise PricingError(f"unknown price sheet {name!r}; known: {', '.join(sheet_names(con)) or 'none'}")
+    return name
+
+
 def set_active_sheet(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Make `name` the active sheet: a deliberate act (the CLI's `prices activate`, or the Spend
+    page's "Make this the active sheet" button), since it reprices every consumer."""
     if name == DEFAULT_SHEET:
         ensure_default_sheet(con)
     if name not in sheet_names(con):
@@ -312,11 +325,7 @@ def unknown_models(con: duckdb.DuckDBPyConnection, sheet: str | None = None) -> 
     """Models seen in calls that `sheet` (default: the active one) cannot price."""
     from llmledger.pricing.engine import priced_calls_sql
 
-    sheet = sheet or get_active_sheet(con)
-    if sheet == DEFAULT_SHEET:
-        ensure_default_sheet(con)
-    elif sheet not in sheet_names(con):
-        raise PricingError(f"unknown price sheet {sheet!r}")
+    sheet = pricing_sheet(con, sheet)
     refresh_resolutions(con, sheet)
     sql, params = priced_calls_sql(sheet)
     return query_frame(con.cursor(), UNKNOWN_MODELS_SQL.format(priced=sql), params)

@@ -50,6 +50,17 @@ def _area_modules():
     return mods
 
 
+def refresh_views(con: duckdb.DuckDBPyConnection, temporary: bool = False) -> None:
+    """Re-create the views derived from code (each area's `VIEWS`), so a ledger made by an older
+    release never keeps that release's SQL. Run on every open, after the migrations; on a
+    read-only connection they are TEMP views shadowing the stored ones."""
+    from llmledger.store import migrations as core
+
+    for module in [core, *_area_modules()]:
+        for create in getattr(module, "VIEWS", []):
+            create(con, temporary=temporary)
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Apply pending migrations; returns the names applied."""
     with _registry_lock:
@@ -96,4 +107,10 @@ def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.D
     con.execute("SET GLOBAL disabled_optimizers = 'compressed_materialization'")
     if not read_only:
         migrate(con)
+    try:
+        refresh_views(con, temporary=read_only)
+    except duckdb.Error:
+        if not read_only:
+            raise
+        # A read-only ledger older than the views' tables (never migrated): keep what it has.
     return con

@@ -56,7 +56,8 @@ CALLS_TABLE, PRICED_VIEW = "calls", "llm_calls"
 def _src(with_cost: bool) -> dict[str, str]:
     """Structure for a query's FROM and cost expressions."""
     if with_cost:
-        return {"src": PRICED_VIEW, "cost": "sum(cost_usd)::DOUBLE", "priced": "count(cost_usd)::BIGINT",
+        # Money is actual cost (pricing.engine.ACTUAL_COST_RULE), as on every page.
+        return {"src": PRICED_VIEW, "cost": "sum(actual_cost_usd)::DOUBLE", "priced": "count(actual_cost_usd)::BIGINT",
                 "unpriced": "count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))::BIGINT"}
     return {"src": CALLS_TABLE, "cost": "CAST(NULL AS DOUBLE)", "priced": "CAST(NULL AS BIGINT)",
             "unpriced": "CAST(NULL AS BIGINT)"}
@@ -275,7 +276,7 @@ def breakdown(con, f: CallFilter, group_by: str, limit: int = 200, with_cost: bo
 #: How top traces can be ranked: name -> (per-trace score over its calls, column it fills).
 TRACE_RANKS = {
     "tokens": ("sum({tokens})", "tokens"),
-    "cost": ("sum(cost_usd)", "cost_usd"),
+    "cost": ("sum(actual_cost_usd)", "cost_usd"),
     "latency": ("max(epoch_ms(start_time) + duration_ms) - min(epoch_ms(start_time))", "llm_window_ms"),
 }
 
@@ -360,7 +361,7 @@ SELECT t.span_id, t.parent_span_id, t.name, t.kind, t.service, t.status_code,
        (epoch_us(t.start_time) - min(epoch_us(t.start_time)) OVER ()) / 1000.0 AS offset_ms,
        c.span_id IS NOT NULL AS is_llm,
        coalesce(c.response_model, c.request_model) AS model, c.provider, c.convention,
-       c.input_tokens, c.output_tokens, c.usage_source, c.cost_usd::DOUBLE AS cost_usd
+       c.input_tokens, c.output_tokens, c.usage_source, c.actual_cost_usd::DOUBLE AS cost_usd
 FROM tree JOIN t USING (span_id) LEFT JOIN c USING (span_id)
 ORDER BY tree.path
 """

@@ -1,58 +1,67 @@
-"""A memo of `llm_calls` for the Spend page: the same rows and the same `cost_usd`, stored.
+"""Memos of the priced calls for the Spend page: one table per price sheet, holding exactly what
+`pricing.engine.priced_calls_sql(sheet)` returns (so under the active sheet, what `llm_calls`
+returns), stored.
 
-Pricing a million calls through the `llm_calls` view (version ranges, model resolution, DECIMAL
-maths) takes about a second on two cores, and the Spend page runs ten queries. So the page reads
-`spend_calls`, a table holding exactly what `llm_calls` returns, kept in step with it:
+Pricing a million calls (version ranges, model resolution, DECIMAL maths) takes about a second on
+two cores, and the Spend page runs ten queries. So the page reads a memo kept in step with the
+priced calls. A viewer picks the sheet per browser session, so each sheet in use has its own
+memo (`table_for(sheet)`), refreshed before every query:
 
-- **Full rebuild** when anything that changes a price changes: the active sheet, its versions,
+- **Full rebuild** when anything that changes a price under that sheet changes: its versions,
   the model-name resolutions, or the attribution rules (a "price token"); or when calls were
   removed (demo removal) or changed without a load.
 - **Incremental** after loads: every trace touched by a batch loaded since the last refresh is
   re-read from the earliest start time among them (attribution may update a trace's older calls),
-  priced with `pricing.engine.priced_calls_sql` restricted to that period, which prunes the scan.
+  priced with `priced_calls_sql` restricted to that period, which prunes the scan.
 - A check that the memo holds as many rows as `calls` closes every gap: on a mismatch, rebuild.
 
-Cost is still computed at query time from the selected sheet; this only remembers the answer
-until one of its inputs changes. `refresh(con)` is cheap (a few tiny queries) when nothing did.
+At most MAX_MEMOS memos are kept; the one unused longest is dropped (never one used in the last
+KEEP_S seconds). `refresh(con, sheet)` is cheap (a few tiny queries) when nothing changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
-TABLE = "spend_calls"
 COLUMNS = (
     "trace_id", "span_id", "start_time", "duration_ms", "service", "environment", "feature", "team",
     "user_id", "session_id", "provider", "operation", "request_model", "response_model",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "usage_source", "convention", "status", "reported_cost_usd", "cost_usd", "is_demo",
+    "usage_source", "convention", "status", "reported_cost_usd", "cost_usd", "actual_cost_usd", "cost_basis",
+    "is_demo",
 )
-#: Bumped when the memo's columns change, so an old memo is rebuilt.
-SCHEMA = "2"
+#: Part of every price token, so a memo written with other columns is rebuilt.
+SCHEMA = "3"
+MAX_MEMOS = 4
+KEEP_S = 600
 # trace_key: a 64-bit hash of trace_id, computed once here, so ranking 300k traces groups
 # integers instead of 32-character strings.
 _COLS = ", ".join(COLUMNS) + ", hash(trace_id) AS trace_key"
 _lock = threading.Lock()
+_last_used: dict[str, float] = {}  # memo table -> time.monotonic() of its last refresh
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATE = "spend_memo_state"
 
-STATE_DDL = """
-CREATE TABLE IF NOT EXISTS spend_cache_state (
-    id INTEGER PRIMARY KEY, price_token VARCHAR, calls BIGINT, last_loaded_at TIMESTAMPTZ,
-    built_at TIMESTAMPTZ, action VARCHAR, seconds DOUBLE)
+STATE_DDL = f"""
+CREATE TABLE IF NOT EXISTS {STATE} (
+    sheet VARCHAR PRIMARY KEY, memo VARCHAR NOT NULL, price_token VARCHAR, calls BIGINT,
+    last_loaded_at TIMESTAMPTZ, built_at TIMESTAMPTZ, action VARCHAR, seconds DOUBLE)
 """
+#: Memos of releases that kept one memo for the active sheet only.
+LEGACY = ("spend_calls", "spend_cache_state")
 
 PRICE_TOKEN_SQL = """
-SELECT concat_ws('|', ?, s.sheet,
+SELECT concat_ws('|', ?, ?,
     (SELECT count(*) || ':' || coalesce(max(version_id), 0) || ':' || coalesce(max(imported_at)::VARCHAR, '')
-     || ':' || coalesce(max(effective_from)::VARCHAR, '') FROM price_versions WHERE sheet = s.sheet),
+     || ':' || coalesce(max(effective_from)::VARCHAR, '') FROM price_versions WHERE sheet = ?),
     (SELECT count(*) || ':' || count(model_id) FROM price_resolution r
-     WHERE r.version_id IN (SELECT version_id FROM price_versions WHERE sheet = s.sheet)),
+     WHERE r.version_id IN (SELECT version_id FROM price_versions WHERE sheet = ?)),
     (SELECT coalesce(md5(string_agg(concat_ws(',', dim, key, json_field, level, priority, enabled), ';'
                                     ORDER BY dim, key, json_field)), '') FROM attribution_rules))
-FROM (SELECT coalesce(max(value), 'litellm') AS sheet FROM settings WHERE key = 'active_sheet') s
 """
 
 DATA_TOKEN_SQL = "SELECT (SELECT count(*) FROM calls), (SELECT max(loaded_at) FROM ingest_log)"
@@ -65,9 +74,9 @@ WHERE c.trace_id IN (SELECT DISTINCT s.trace_id FROM spans s
 """
 
 
-def _active_sheet(cur) -> str:
-    row = cur.execute("SELECT max(value) FROM settings WHERE key = 'active_sheet'").fetchone()
-    return row[0] if row and row[0] else "litellm"
+def table_for(sheet: str) -> str:
+    """The memo table of a sheet (a hash: sheet names are user text, table names are SQL)."""
+    return "spend_calls_" + hashlib.sha1(sheet.encode()).hexdigest()[:16]
 
 
 def _priced(sheet: str, since=None) -> tuple[str, list]:
@@ -77,52 +86,78 @@ def _priced(sheet: str, since=None) -> tuple[str, list]:
     return f"SELECT {_COLS} FROM ({sql}) p", params
 
 
-def _exists(cur) -> bool:
+def _exists(cur, table: str) -> bool:
     return bool(cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [TABLE]).fetchone()[0])
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchone()[0])
 
 
-def refresh(con) -> dict[str, Any]:
-    """Bring `spend_calls` in step with `llm_calls`; returns what it did and how long it took."""
+def refresh(con, sheet: str) -> dict[str, Any]:
+    """Bring the memo of `sheet` in step with the priced calls; returns what it did, how long it
+    took and the memo's table name (`table`)."""
     with _lock:
         cur = con.cursor()
         try:
-            return _refresh(cur)
+            out = _refresh(cur, sheet)
+            _last_used[out["table"]] = time.monotonic()
+            _evict(cur, keep=out["table"])
+            return out
         finally:
             cur.close()
 
 
-def _refresh(cur) -> dict[str, Any]:
+def _refresh(cur, sheet: str) -> dict[str, Any]:
     t0 = time.perf_counter()
+    table = table_for(sheet)
     cur.execute(STATE_DDL)
-    price_token = cur.execute(PRICE_TOKEN_SQL, [SCHEMA]).fetchone()[0]
+    price_token = cur.execute(PRICE_TOKEN_SQL, [SCHEMA, sheet, sheet, sheet]).fetchone()[0]
     calls, last_loaded = cur.execute(DATA_TOKEN_SQL).fetchone()
-    state = cur.execute("SELECT price_token, calls, last_loaded_at FROM spend_cache_state WHERE id = 1").fetchone()
-    exists = _exists(cur)
+    state = cur.execute(f"SELECT price_token, calls, last_loaded_at FROM {STATE} WHERE sheet = ?", [sheet]).fetchone()
+    exists = _exists(cur, table)
     if exists and state and state[0] == price_token and state[1] == calls and state[2] == last_loaded:
-        return {"action": "fresh", "seconds": time.perf_counter() - t0}
-    sheet = _active_sheet(cur)
+        return {"action": "fresh", "seconds": time.perf_counter() - t0, "table": table}
     action = "rebuild"
     cur.execute("BEGIN")
     try:
+        for legacy in LEGACY:
+            cur.execute(f"DROP TABLE IF EXISTS {legacy}")
         if exists and state and state[0] == price_token and calls >= state[1]:
             # No load logged at the last refresh: every logged batch is new.
             since, n = cur.execute(TOUCHED_SINCE_SQL, [state[2] or EPOCH]).fetchone()
             action = "noop"  # batches that added nothing (replays, duplicates)
             if n and since is not None:
                 sql, params = _priced(sheet, since)
-                cur.execute(f"DELETE FROM {TABLE} WHERE start_time >= ?", [since])
-                cur.execute(f"INSERT INTO {TABLE} {sql}", params)
+                cur.execute(f"DELETE FROM {table} WHERE start_time >= ?", [since])
+                cur.execute(f"INSERT INTO {table} {sql}", params)
                 action = "incremental"
-            if cur.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] != calls:
+            if cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0] != calls:
                 action = "rebuild"
         if action == "rebuild":
+            from llmledger.pricing.matching import refresh_resolutions
+
+            if refresh_resolutions(cur, sheet):  # names no load resolved under this sheet yet
+                price_token = cur.execute(PRICE_TOKEN_SQL, [SCHEMA, sheet, sheet, sheet]).fetchone()[0]
             sql, params = _priced(sheet)
-            cur.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {sql}", params)
-        cur.execute("INSERT OR REPLACE INTO spend_cache_state VALUES (1, ?, ?, ?, now(), ?, ?)",
-                    [price_token, calls, last_loaded, action, time.perf_counter() - t0])
+            cur.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", params)
+        cur.execute(f"INSERT OR REPLACE INTO {STATE} VALUES (?, ?, ?, ?, ?, now(), ?, ?)",
+                    [sheet, table, price_token, calls, last_loaded, action, time.perf_counter() - t0])
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
         raise
-    return {"action": action, "seconds": time.perf_counter() - t0, "calls": calls}
+    return {"action": action, "seconds": time.perf_counter() - t0, "calls": calls, "table": table}
+
+
+def _evict(cur, keep: str) -> None:
+    """Past MAX_MEMOS memos, drop those unused longest (memos of another process count as unused)."""
+    memos = cur.execute(f"SELECT sheet, memo FROM {STATE}").fetchall()
+    if len(memos) <= MAX_MEMOS:
+        return
+    now = time.monotonic()
+    idle = sorted((_last_used.get(memo, 0.0), sheet, memo) for sheet, memo in memos
+                  if memo != keep and now - _last_used.get(memo, -KEEP_S) >= KEEP_S)
+    for _, sheet, memo in idle[:len(memos) - MAX_MEMOS]:
+        cur.execute("BEGIN")
+        cur.execute(f"DROP TABLE IF EXISTS {memo}")
+        cur.execute(f"DELETE FROM {STATE} WHERE sheet = ?", [sheet])
+        cur.execute("COMMIT")
+        _last_used.pop(memo, None)

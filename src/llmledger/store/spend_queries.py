@@ -1,14 +1,14 @@
 """The Spend page's queries: where the money went, the month's run rate, exports.
 
-Every function takes a DuckDB cursor and a `CallFilter` (store/queries.py) and returns a pandas
-DataFrame or plain values; nothing here knows about Streamlit. They read `spend_calls`, a memo
-of `llm_calls` kept in step with it (store/spend_cache.py: same rows, same cost, refreshed before
-every query), and only the contract's columns, so a ClickHouse backend could implement them over
-`llm_calls` directly.
+Every function takes a DuckDB cursor, a `CallFilter` (store/queries.py) and the price sheet to
+price with (`sheet`; None = the active one), and returns a pandas DataFrame or plain values;
+nothing here knows about Streamlit. They read the sheet's memo of the priced calls, kept in step
+with them (store/spend_cache.py: same rows, same cost, refreshed before every query), and only
+the contract's columns, so a ClickHouse backend could implement them over `llm_calls` directly.
 
-Cost is whatever `llm_calls.cost_usd` says under the active price sheet. A call with tokens but
-no `cost_usd` is *unpriced* (its model is not on the sheet): it is counted apart and never
-summed as $0. Sums of cost are therefore "priced calls only" and the pages say so.
+Money is *actual cost*, one definition for every page (pricing.engine.ACTUAL_COST_RULE): the
+computed cost under the sheet, else the reported cost (`cost_basis` 'reported'); calls with
+neither are *unpriced*, counted and listed apart and never summed as $0.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from llmledger.store.queries import DIMENSIONS, OTHER, UNATTRIBUTED, CallFilter,
 SPEND_DIMENSIONS = ("feature", "team", "user", "model", "provider", "service")
 BUCKETS = ("hour", "day", "week", "month")
 
-#: A call that has usage but no price under the active sheet.
-_UNPRICED = "cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)"
+#: A call with no known cost under the sheet (pricing.engine: neither computed nor reported).
+_UNPRICED = "cost_basis = 'unpriced'"
 _TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
 
 #: Columns written by the CSV / Parquet export (the contract columns of `llm_calls`).
@@ -38,7 +38,7 @@ EXPORT_COLUMNS = (
     "trace_id", "span_id", "start_time", "duration_ms", "service", "environment", "feature", "team",
     "user_id", "session_id", "provider", "operation", "request_model", "response_model",
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "usage_source", "convention", "status", "reported_cost_usd", "cost_usd",
+    "usage_source", "convention", "status", "reported_cost_usd", "cost_usd", "actual_cost_usd", "cost_basis",
 )
 
 
@@ -48,23 +48,18 @@ def _dim(dim: str) -> str:
     return DIMENSIONS[dim]
 
 
-# DuckDB 2.0.0's compressed materialization mis-types sums over the priced `llm_calls` view
-# before an ORDER BY (a BIGINT sum comes back wrapped to TINYINT, or raises "INT128 ... out of
-# range for INT8"). Turning that one optimizer off fixes it; the setting is database-wide, so
-# store/db.connect should own it (asked in the report) and this becomes a no-op.
-_GUARD = "SET disabled_optimizers = 'compressed_materialization'"
+def _ready(con, sheet: str | None) -> str:
+    """Bring the sheet's memo of the priced calls up to date (store/spend_cache.py; a few tiny
+    queries when nothing changed) and return its table name. store/db.connect turns off the
+    DuckDB optimizer that mis-typed sums over the priced calls."""
+    from llmledger.pricing.sheets import pricing_sheet
+
+    return spend_cache.refresh(con, pricing_sheet(con, sheet))["table"]
 
 
-def _ready(con) -> None:
-    """Guard the optimizer bug, then bring the `spend_calls` memo of `llm_calls` up to date
-    (store/spend_cache.py; a few tiny queries when nothing changed)."""
-    con.execute(_GUARD)
-    spend_cache.refresh(con)
-
-
-def _df(con, sql: str, params: list[Any]) -> pd.DataFrame:
-    _ready(con)
-    return con.execute(sql, params).df()
+def _df(con, sheet: str | None, sql: str, params: list[Any], **structure) -> pd.DataFrame:
+    table = _ready(con, sheet)
+    return con.execute(sql.format(table=table, **structure), params).df()
 
 
 # ------------------------------------------------------------------ totals
@@ -72,32 +67,36 @@ def _df(con, sql: str, params: list[Any]) -> pd.DataFrame:
 TOTALS_SQL = f"""
 SELECT count(*) AS calls,
        count_if(status = 'ok') AS ok_calls,
-       count(cost_usd) AS priced_calls,
+       count(actual_cost_usd) AS priced_calls,
+       count_if(cost_basis = 'computed') AS computed_calls,
+       count_if(cost_basis = 'reported') AS reported_only_calls,
+       sum(actual_cost_usd) FILTER (WHERE cost_basis = 'reported')::DOUBLE AS reported_only_usd,
        count_if({_UNPRICED}) AS unpriced_calls,
        count_if(input_tokens IS NULL AND output_tokens IS NULL) AS no_usage_calls,
        count_if(usage_source = 'estimated') AS estimated_usage_calls,
-       sum(cost_usd)::DOUBLE AS cost_usd,
-       sum(cost_usd) FILTER (WHERE status = 'ok')::DOUBLE AS ok_cost_usd,
-       count(cost_usd) FILTER (WHERE status = 'ok') AS ok_priced_calls,
+       sum(actual_cost_usd)::DOUBLE AS cost_usd,
+       sum(actual_cost_usd) FILTER (WHERE status = 'ok')::DOUBLE AS ok_cost_usd,
+       count(actual_cost_usd) FILTER (WHERE status = 'ok') AS ok_priced_calls,
        sum(reported_cost_usd)::DOUBLE AS reported_cost_usd,
        count(reported_cost_usd) AS reported_calls
-FROM spend_calls
+FROM {{table}}
 WHERE {{where}}
 """
 
 
-def spend_totals(con, f: CallFilter) -> dict[str, Any]:
-    """Headline numbers for the filtered calls.
+def spend_totals(con, f: CallFilter, sheet: str | None = None) -> dict[str, Any]:
+    """Headline numbers for the filtered calls: `cost_usd` is their actual cost, over
+    `priced_calls` = `computed_calls` + `reported_only_calls`; `unpriced_calls` are left out.
 
     `cost_per_ok_call` is the cost of successful priced calls divided by their number (failed
     calls' cost is money spent on nothing, so it is left out of the unit cost; it is still in
-    `cost_usd`). It is None when no successful call has a price.
+    `cost_usd`). It is None when no successful call has a cost.
     """
     where, params = f.where()
-    row = _df(con, TOTALS_SQL.format(where=where), params).iloc[0].to_dict()
+    row = _df(con, sheet, TOTALS_SQL, params, where=where).iloc[0].to_dict()
     out = {k: (None if pd.isna(v) else v) for k, v in row.items()}
-    for k in ("calls", "ok_calls", "priced_calls", "unpriced_calls", "no_usage_calls",
-              "estimated_usage_calls", "ok_priced_calls", "reported_calls"):
+    for k in ("calls", "ok_calls", "priced_calls", "computed_calls", "reported_only_calls", "unpriced_calls",
+              "no_usage_calls", "estimated_usage_calls", "ok_priced_calls", "reported_calls"):
         out[k] = int(out[k] or 0)
     n = out["ok_priced_calls"]
     out["cost_per_ok_call"] = (out["ok_cost_usd"] / n) if n and out["ok_cost_usd"] is not None else None
@@ -122,8 +121,8 @@ SERIES_SQL = """
 WITH raw AS (
     SELECT epoch_us(start_time) // {unit} AS k,
            coalesce(CAST({expr} AS VARCHAR), ?) AS grp,
-           sum(cost_usd)::DOUBLE AS cost_usd, count(*) AS calls, count(cost_usd) AS priced_calls
-    FROM spend_calls
+           sum(actual_cost_usd)::DOUBLE AS cost_usd, count(*) AS calls, count(actual_cost_usd) AS priced_calls
+    FROM {table}
     WHERE {where}
     GROUP BY ALL
 ),
@@ -147,10 +146,11 @@ ORDER BY bucket, grp
 """
 
 
-def spend_series(con, f: CallFilter, group_by: str, bucket: str | None = None, top_n: int = 8) -> pd.DataFrame:
-    """Cost per time bucket and group: the `top_n` groups by cost, the rest summed as OTHER.
+def spend_series(con, f: CallFilter, group_by: str, bucket: str | None = None, top_n: int = 8,
+                 sheet: str | None = None) -> pd.DataFrame:
+    """Actual cost per time bucket and group: the `top_n` groups by cost, the rest as OTHER.
 
-    `cost_usd` here is the sum over priced calls (0 for a bucket with only unpriced calls;
+    `cost_usd` here is the sum over calls with a cost (0 for a bucket with only unpriced calls;
     `priced_calls` next to `calls` says how many were priced). `bucket` defaults to one chosen
     from the filter's date range (queries.bucket_for).
     """
@@ -161,49 +161,50 @@ def spend_series(con, f: CallFilter, group_by: str, bucket: str | None = None, t
     if int(top_n) < 1:
         raise StoreError("top N must be at least 1")
     where, params = f.where()
-    sql = SERIES_SQL.format(unit=_BUCKET_UNIT[bucket], start=_BUCKET_START[bucket], expr=_dim(group_by),
-                            where=where, top_n=int(top_n))
-    return _df(con, sql, [UNATTRIBUTED, *params, OTHER])
+    return _df(con, sheet, SERIES_SQL, [UNATTRIBUTED, *params, OTHER], unit=_BUCKET_UNIT[bucket],
+               start=_BUCKET_START[bucket], expr=_dim(group_by), where=where, top_n=int(top_n))
 
 
 BREAKDOWN_SQL = f"""
 SELECT coalesce(CAST({{expr}} AS VARCHAR), ?) AS grp,
        count(*) AS calls,
        count_if(status = 'ok') AS ok_calls,
-       count(cost_usd) AS priced_calls,
+       count(actual_cost_usd) AS priced_calls,
+       count_if(cost_basis = 'reported') AS reported_only_calls,
        count_if({_UNPRICED}) AS unpriced_calls,
-       sum(cost_usd)::DOUBLE AS cost_usd,
-       sum(cost_usd) FILTER (WHERE status = 'ok')::DOUBLE AS ok_cost_usd,
-       count(cost_usd) FILTER (WHERE status = 'ok') AS ok_priced_calls,
+       sum(actual_cost_usd)::DOUBLE AS cost_usd,
+       sum(actual_cost_usd) FILTER (WHERE status = 'ok')::DOUBLE AS ok_cost_usd,
+       count(actual_cost_usd) FILTER (WHERE status = 'ok') AS ok_priced_calls,
        sum({_TOKENS})::BIGINT AS tokens
-FROM spend_calls
+FROM {{table}}
 WHERE {{where}}
 GROUP BY 1
 ORDER BY cost_usd DESC NULLS LAST, calls DESC, grp
 """
 
-_SUMMED = ["calls", "ok_calls", "priced_calls", "unpriced_calls", "cost_usd", "ok_cost_usd",
-           "ok_priced_calls", "tokens"]
+_SUMMED = ["calls", "ok_calls", "priced_calls", "reported_only_calls", "unpriced_calls", "cost_usd",
+           "ok_cost_usd", "ok_priced_calls", "tokens"]
+_COUNTS = ("calls", "ok_calls", "priced_calls", "reported_only_calls", "unpriced_calls", "ok_priced_calls", "tokens")
 
 
-def spend_breakdown(con, f: CallFilter, group_by: str, top_n: int = 10) -> pd.DataFrame:
-    """Cost per group, most expensive first; groups past `top_n` are one OTHER row.
+def spend_breakdown(con, f: CallFilter, group_by: str, top_n: int = 10, sheet: str | None = None) -> pd.DataFrame:
+    """Actual cost per group, most expensive first; groups past `top_n` are one OTHER row.
 
-    Columns: grp, calls, ok_calls, priced_calls, unpriced_calls, cost_usd (priced calls only,
-    NULL when none is priced), cost_per_ok_call, tokens, share (of the priced cost).
+    Columns: grp, calls, ok_calls, priced_calls, reported_only_calls, unpriced_calls, cost_usd
+    (NULL when no call has a cost), cost_per_ok_call, tokens, share (of the cost).
     The fold into OTHER happens here rather than in SQL: the result has one row per group
     (small), and DuckDB 2.0.0 mis-sums BIGINTs grouped by a CASE over a window rank.
     """
     if int(top_n) < 1:
         raise StoreError("top N must be at least 1")
     where, params = f.where()
-    df = _df(con, BREAKDOWN_SQL.format(expr=_dim(group_by), where=where), [UNATTRIBUTED, *params])
+    df = _df(con, sheet, BREAKDOWN_SQL, [UNATTRIBUTED, *params], expr=_dim(group_by), where=where)
     if len(df) > top_n:
         rest = df.iloc[int(top_n):]
         other = {c: rest[c].sum(min_count=1) for c in _SUMMED}
         other["grp"] = OTHER
         df = pd.concat([df.iloc[: int(top_n)], pd.DataFrame([other])], ignore_index=True)
-    for c in ("calls", "ok_calls", "priced_calls", "unpriced_calls", "ok_priced_calls", "tokens"):
+    for c in _COUNTS:
         df[c] = df[c].fillna(0).astype("int64")
     df["cost_per_ok_call"] = df["ok_cost_usd"] / df["ok_priced_calls"].where(df["ok_priced_calls"] > 0)
     total = df["cost_usd"].sum(skipna=True)
@@ -219,7 +220,7 @@ class RunRate:
     days_in_month: int
     as_of: datetime
     days_elapsed: float  # since the month began, to `as_of` (fractional)
-    mtd_cost_usd: float  # priced calls only
+    mtd_cost_usd: float  # actual cost (unpriced calls left out)
     mtd_calls: int
     mtd_unpriced_calls: int
     projected_cost_usd: float | None  # None when too little of the month has passed
@@ -229,23 +230,23 @@ class RunRate:
     def method(self) -> str:
         if self.complete:
             return (f"{self.month_start:%B %Y} is over: the month's total is its actual spend "
-                    f"(priced calls only).")
+                    f"(unpriced calls left out).")
         if self.projected_cost_usd is None:
             return "Less than an hour of the month has passed: too early to project."
         return (f"Run rate = month-to-date spend ÷ {self.days_elapsed:.2f} days elapsed "
                 f"(since {self.month_start:%b} 1, 00:00 UTC, to {self.as_of:%b %d %H:%M} UTC) "
                 f"× {self.days_in_month} days in {self.month_start:%B}. It assumes the rest of the "
-                "month runs at the average daily rate so far; priced calls only.")
+                "month runs at the average daily rate so far; unpriced calls are left out.")
 
 
 MTD_SQL = f"""
-SELECT coalesce(sum(cost_usd), 0)::DOUBLE, count(*), count_if({_UNPRICED})
-FROM spend_calls
+SELECT coalesce(sum(actual_cost_usd), 0)::DOUBLE, count(*), count_if({_UNPRICED})
+FROM {{table}}
 WHERE start_time >= ? AND start_time < ? AND {{where}}
 """
 
 
-def month_to_date(con, f: CallFilter, as_of: datetime | None = None) -> RunRate:
+def month_to_date(con, f: CallFilter, as_of: datetime | None = None, sheet: str | None = None) -> RunRate:
     """Spend of the month containing `as_of` (default now, UTC) up to `as_of`, and its
     projection to the whole month at the same daily rate.
 
@@ -260,8 +261,8 @@ def month_to_date(con, f: CallFilter, as_of: datetime | None = None) -> RunRate:
     month_end = start + timedelta(days=days)
     upto = min(as_of, month_end)
     where, params = CallFilter(values=f.values).where()
-    _ready(con)
-    cost, calls, unpriced = con.execute(MTD_SQL.format(where=where), [start, upto, *params]).fetchone()
+    table = _ready(con, sheet)
+    cost, calls, unpriced = con.execute(MTD_SQL.format(table=table, where=where), [start, upto, *params]).fetchone()
     elapsed = (upto - start).total_seconds() / 86400
     complete = upto >= month_end
     if complete:
@@ -274,12 +275,12 @@ def month_to_date(con, f: CallFilter, as_of: datetime | None = None) -> RunRate:
                    projected, complete)
 
 
-def default_as_of(con, now: datetime | None = None) -> datetime:
+def default_as_of(con, now: datetime | None = None, sheet: str | None = None) -> datetime:
     """`now`, unless the ledger has no call this month: then the end of the last call's day
     (so a ledger of old traces still shows a month). Returns `now` on an empty ledger."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    _ready(con)
-    last = con.execute("SELECT max(start_time) FROM spend_calls").fetchone()[0]
+    table = _ready(con, sheet)
+    last = con.execute(f"SELECT max(start_time) FROM {table}").fetchone()[0]
     if last is None:
         return now
     last = pd.Timestamp(last).tz_convert(UTC).to_pydatetime()
@@ -297,19 +298,19 @@ SELECT start_time, trace_id, span_id,
        coalesce(feature, ?) AS feature, coalesce(team, ?) AS team,
        coalesce(user_id, ?) AS user_id,
        input_tokens, output_tokens, usage_source, status,
-       cost_usd::DOUBLE AS cost_usd, reported_cost_usd::DOUBLE AS reported_cost_usd
-FROM spend_calls
-WHERE cost_usd IS NOT NULL AND {{where}}
-ORDER BY cost_usd DESC, start_time DESC
+       actual_cost_usd::DOUBLE AS cost_usd, cost_basis, reported_cost_usd::DOUBLE AS reported_cost_usd
+FROM {{table}}
+WHERE actual_cost_usd IS NOT NULL AND {{where}}
+ORDER BY actual_cost_usd DESC, start_time DESC
 LIMIT {{limit}}
 """
 
 
-def top_calls(con, f: CallFilter, limit: int = 20) -> pd.DataFrame:
-    """The most expensive priced calls."""
+def top_calls(con, f: CallFilter, limit: int = 20, sheet: str | None = None) -> pd.DataFrame:
+    """The calls with the highest actual cost (`cost_basis` says computed or reported)."""
     where, params = f.where()
     u = UNATTRIBUTED
-    return _df(con, TOP_CALLS_SQL.format(where=where, limit=int(limit)), [u, u, u, u, u, *params])
+    return _df(con, sheet, TOP_CALLS_SQL, [u, u, u, u, u, *params], where=where, limit=int(limit))
 
 
 TOP_TRACES_SQL = f"""
@@ -317,19 +318,19 @@ TOP_TRACES_SQL = f"""
 -- make that pass far cheaper than VARCHAR keys and DECIMAL sums; the winners are then summed
 -- exactly by their real ids.
 WITH top AS (
-    SELECT trace_key AS h, sum(cost_usd::DOUBLE) AS cost
-    FROM spend_calls
-    WHERE cost_usd IS NOT NULL AND {{where}}
+    SELECT trace_key AS h, sum(actual_cost_usd::DOUBLE) AS cost
+    FROM {{table}}
+    WHERE actual_cost_usd IS NOT NULL AND {{where}}
     GROUP BY trace_key
     ORDER BY cost DESC, h
     LIMIT {{limit}}
 ),
 t AS (
-    SELECT trace_id, count(*) AS calls, sum(cost_usd)::DOUBLE AS cost_usd,
+    SELECT trace_id, count(*) AS calls, sum(actual_cost_usd)::DOUBLE AS cost_usd,
            count_if({_UNPRICED}) AS unpriced_calls, sum({_TOKENS})::BIGINT AS tokens,
            min(start_time) AS started, arg_min(feature, start_time) AS feature,
            arg_min(service, start_time) AS service, count_if(status = 'error') AS errors
-    FROM spend_calls
+    FROM {{table}}
     WHERE trace_key IN (SELECT h FROM top) AND {{where}}
     GROUP BY trace_id
 ),
@@ -345,10 +346,11 @@ ORDER BY t.cost_usd DESC, t.trace_id
 """
 
 
-def top_traces(con, f: CallFilter, limit: int = 20) -> pd.DataFrame:
-    """The traces whose priced calls cost the most (`unpriced_calls` says what is left out)."""
+def top_traces(con, f: CallFilter, limit: int = 20, sheet: str | None = None) -> pd.DataFrame:
+    """The traces whose calls cost the most (`unpriced_calls` says what is left out)."""
     where, params = f.where()
-    return _df(con, TOP_TRACES_SQL.format(where=where, limit=int(limit)), [*params, *params, UNATTRIBUTED, UNATTRIBUTED])
+    return _df(con, sheet, TOP_TRACES_SQL, [*params, *params, UNATTRIBUTED, UNATTRIBUTED], where=where,
+               limit=int(limit))
 
 
 REPORTED_SQL = """
@@ -357,7 +359,7 @@ SELECT coalesce(response_model, request_model, ?) AS model,
        sum(reported_cost_usd)::DOUBLE AS reported_usd,
        sum(cost_usd)::DOUBLE AS computed_usd,
        (sum(cost_usd) - sum(reported_cost_usd))::DOUBLE AS difference_usd
-FROM spend_calls
+FROM {table}
 WHERE reported_cost_usd IS NOT NULL AND cost_usd IS NOT NULL AND {where}
 GROUP BY 1
 ORDER BY abs(sum(cost_usd) - sum(reported_cost_usd)) DESC, model
@@ -366,21 +368,23 @@ LIMIT {limit}
 
 REPORTED_ONLY_SQL = """
 SELECT count_if(reported_cost_usd IS NOT NULL AND cost_usd IS NOT NULL),
-       count_if(reported_cost_usd IS NOT NULL AND cost_usd IS NULL),
-       sum(reported_cost_usd) FILTER (WHERE cost_usd IS NULL)::DOUBLE
-FROM spend_calls WHERE {where}
+       count_if(cost_basis = 'reported'),
+       sum(actual_cost_usd) FILTER (WHERE cost_basis = 'reported')::DOUBLE
+FROM {table} WHERE {where}
 """
 
 
-def reported_vs_computed(con, f: CallFilter, limit: int = 50) -> tuple[pd.DataFrame, dict[str, Any]]:
+def reported_vs_computed(con, f: CallFilter, limit: int = 50,
+                         sheet: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per model, over calls that carry both a reported and a computed cost: both sums and the
     difference (computed − reported; positive = the sheet charges more than the
-    instrumentation said). The dict counts calls compared and calls with a reported cost only
-    (their model has no price on the sheet)."""
+    instrumentation said). The dict counts calls compared and calls whose actual cost is their
+    reported one (the sheet cannot price them)."""
     where, params = f.where()
-    df = _df(con, REPORTED_SQL.format(where=where, limit=int(limit)), [UNATTRIBUTED, *params])
+    df = _df(con, sheet, REPORTED_SQL, [UNATTRIBUTED, *params], where=where, limit=int(limit))
     df["difference_pct"] = df["difference_usd"] / df["reported_usd"].where(df["reported_usd"] != 0)
-    both, only, only_usd = con.execute(REPORTED_ONLY_SQL.format(where=where), params).fetchone()
+    table = _ready(con, sheet)
+    both, only, only_usd = con.execute(REPORTED_ONLY_SQL.format(table=table, where=where), params).fetchone()
     return df, {"compared_calls": int(both or 0), "reported_only_calls": int(only or 0),
                 "reported_only_usd": float(only_usd) if only_usd is not None else None}
 
@@ -389,11 +393,13 @@ UNPRICED_SQL = f"""
 SELECT coalesce(request_model, response_model, ?) AS request_model,
        coalesce(response_model, ?) AS response_model,
        coalesce(provider, ?) AS provider,
+       CASE WHEN input_tokens IS NULL AND output_tokens IS NULL THEN 'no token usage reported'
+            ELSE 'no price on the sheet' END AS reason,
        count(*) AS calls,
        coalesce(sum(input_tokens), 0) AS input_tokens,
        coalesce(sum(output_tokens), 0) AS output_tokens,
        min(start_time) AS first_seen, max(start_time) AS last_seen
-FROM spend_calls
+FROM {{table}}
 WHERE {_UNPRICED} AND {{where}}
 GROUP BY ALL
 ORDER BY calls DESC, request_model
@@ -401,39 +407,39 @@ LIMIT {{limit}}
 """
 
 
-def unpriced_calls(con, f: CallFilter, limit: int = 50) -> pd.DataFrame:
-    """Models whose calls have usage but no price on the active sheet (never counted as $0)."""
+def unpriced_calls(con, f: CallFilter, limit: int = 50, sheet: str | None = None) -> pd.DataFrame:
+    """Unpriced calls per model and reason (no price on the sheet, or no usage to price) that
+    carry no reported cost either: left out of every total, never counted as $0."""
     where, params = f.where()
     u = UNATTRIBUTED
-    return _df(con, UNPRICED_SQL.format(where=where, limit=int(limit)), [u, u, u, *params])
+    return _df(con, sheet, UNPRICED_SQL, [u, u, u, *params], where=where, limit=int(limit))
 
 
 # ------------------------------------------------------------------ export
 
 EXPORT_SQL = """
 SELECT {cols}
-FROM spend_calls
+FROM {table}
 WHERE {where}
 ORDER BY start_time, trace_id, span_id
 """
 
 
-def _export_sql(f: CallFilter) -> tuple[str, list[Any]]:
+def _export_sql(con, f: CallFilter, sheet: str | None) -> tuple[str, list[Any]]:
     where, params = f.where()
     cols = ", ".join(f"{c}::DOUBLE AS {c}" if c.endswith("cost_usd") else c for c in EXPORT_COLUMNS)
-    return EXPORT_SQL.format(cols=cols, where=where), params
+    return EXPORT_SQL.format(cols=cols, table=_ready(con, sheet), where=where), params
 
 
-def export_count(con, f: CallFilter) -> int:
-    _ready(con)
+def export_count(con, f: CallFilter, sheet: str | None = None) -> int:
+    table = _ready(con, sheet)
     where, params = f.where()
-    return int(con.execute(f"SELECT count(*) FROM spend_calls WHERE {where}", params).fetchone()[0])
+    return int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
 
 
-def export_csv(con, f: CallFilter) -> bytes:
+def export_csv(con, f: CallFilter, sheet: str | None = None) -> bytes:
     """The filtered calls as CSV (UTF-8, header row, ISO timestamps; empty cells for NULL)."""
-    sql, params = _export_sql(f)
-    _ready(con)
+    sql, params = _export_sql(con, f, sheet)
     table = _arrow(con.execute(sql, params))
     import pyarrow.csv as pacsv
 
@@ -442,10 +448,9 @@ def export_csv(con, f: CallFilter) -> bytes:
     return buf.getvalue()
 
 
-def export_parquet(con, f: CallFilter) -> bytes:
+def export_parquet(con, f: CallFilter, sheet: str | None = None) -> bytes:
     """The filtered calls as Parquet (types kept: TIMESTAMPTZ, BIGINT tokens, DOUBLE cost)."""
-    sql, params = _export_sql(f)
-    _ready(con)
+    sql, params = _export_sql(con, f, sheet)
     table = _arrow(con.execute(sql, params))
     import pyarrow.parquet as pq
 
@@ -493,7 +498,6 @@ def swap_mapping_counts(con, kind: str, key: str, period: tuple | None = None) -
         raise StoreError(f"swap kind must be feature or model, not {kind!r}")
     start, end = period or (None, None)
     keys = [key] * _SWAP_MATCH[kind].count("?")
-    _ready(con)
     a, b = con.execute(SWAP_MAPPING_SQL.format(match=_SWAP_MATCH[kind]), [*keys, start, start, end, end]).fetchone()
     return {"by_tokenizer": int(a or 0), "token_for_token": int(b or 0)}
 

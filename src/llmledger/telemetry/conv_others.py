@@ -210,25 +210,38 @@ def map_langfuse(span: Span, a: dict, obs_type: Any) -> Call | None:
 
 
 def _langfuse_usage(c: Call, u: dict) -> None:
-    """Langfuse usage_details come in three shapes:
+    """The ledger's one usage normaliser for usage dictionaries (tests/test_usage_golden.py runs
+    genai-prices' golden usages through it). Langfuse usage_details come in four shapes:
     - Langfuse's own: `input`/`output` plus disjoint `input_*`/`output_*` parts (its SDKs subtract
-      cached, audio and reasoning counts from `input`/`output`), so the totals are the sums;
+      cached, audio and reasoning counts from `input`/`output`), so the totals are the sums. When
+      the parts do not add up to `total` but input + output does, they are already inside; a
+      `total` above the sums is output billed without being itemised (Vertex Gemini's thinking),
+      added to output as reasoning;
     - OpenAI's: prompt_tokens/completion_tokens, cache already included;
-    - Anthropic's: input_tokens plus cache_read_input_tokens/cache_creation_input_tokens, exclusive.
+    - Anthropic's: input_tokens plus cache_read_input_tokens/cache_creation_input_tokens, exclusive;
+    - genai-prices' (pydantic-ai's): input_tokens including cache_read_tokens/cache_write_tokens
+      (or cache_write_5m/1h_tokens), output_tokens including output_reasoning_tokens.
     """
     n = {k: to_int(v) for k, v in u.items()}
     cr = _pick(n, ("input_cached_tokens", "input_cache_read", "cache_read_input_tokens", "input_cached",
-                   "cache_read", "prompt_details.cache_read"))
+                   "cache_read", "prompt_details.cache_read", "cache_read_tokens"))
     cw = _pick(n, ("input_cache_creation", "input_cache_write", "cache_creation_input_tokens", "cache_write",
-                   "prompt_details.cache_write"))
+                   "prompt_details.cache_write", "cache_write_tokens"))
+    if cw is None and (n.get("cache_write_5m_tokens") is not None or n.get("cache_write_1h_tokens") is not None):
+        cw = (n.get("cache_write_5m_tokens") or 0) + (n.get("cache_write_1h_tokens") or 0)
     rs = _pick(n, ("output_reasoning", "output_reasoning_tokens", "reasoning_tokens", "completion_details.reasoning"))
     if "input" in n or "output" in n:
         ins = [v for k, v in n.items() if (k == "input" or k.startswith("input_")) and v is not None]
         outs = [v for k, v in n.items() if (k == "output" or k.startswith("output_")) and v is not None]
-        inp = sum(ins) if ins else None
+        inp, out, total = (sum(ins) if ins else None), (sum(outs) if outs else None), n.get("total")
+        if total is not None and (inp or 0) + (out or 0) != total and (n.get("input") or 0) + (n.get("output") or 0) == total:
+            inp, out = n.get("input"), n.get("output")
+        hidden = total - (inp or 0) - (out or 0) if total is not None else 0
+        if hidden > 0 and n.get("output") is not None:
+            out, rs = out + hidden, (rs or 0) + hidden
         if inp is not None:
             inp += (n.get("cache_read_input_tokens") or 0) + (n.get("cache_creation_input_tokens") or 0)
-        c.input_tokens, c.output_tokens = inp, (sum(outs) if outs else None)
+        c.input_tokens, c.output_tokens = inp, out
         c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens = cr, cw, rs
         normalise_cache(c, False)
     elif "prompt_tokens" in n or "completion_tokens" in n:
@@ -238,7 +251,8 @@ def _langfuse_usage(c: Call, u: dict) -> None:
     elif "input_tokens" in n or "output_tokens" in n:
         c.input_tokens, c.output_tokens = n.get("input_tokens"), n.get("output_tokens")
         c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens = cr, cw, rs
-        normalise_cache(c, True)
+        # Anthropic's own cache counts are apart from input_tokens; genai-prices' are inside it.
+        normalise_cache(c, "cache_read_input_tokens" in n or "cache_creation_input_tokens" in n)
 
 
 def _pick(n: dict, keys: tuple[str, ...]) -> int | None:

@@ -13,6 +13,7 @@ from llmledger.store import spend_queries
 from llmledger.ui import common
 from llmledger.ui import format as fmt
 from llmledger.ui import widgets
+from llmledger.ui.sheet_widgets import active_sheet, sheet_names, view_sheet  # noqa: F401 (pages use them)
 
 #: Spend queries the pages may run through st.cache_data.
 CACHED = frozenset({"spend_totals", "spend_series", "spend_breakdown", "month_to_date", "default_as_of",
@@ -20,88 +21,50 @@ CACHED = frozenset({"spend_totals", "spend_series", "spend_breakdown", "month_to
                     "swap_mapping_counts", "top_traces"})
 
 
+#: Spend queries whose result does not depend on prices (called without a sheet).
+SHEETLESS = frozenset({"swap_mapping_counts"})
+
+
 @st.cache_data(show_spinner=False, max_entries=256)
 def _cached(db: str, sheet: str, name: str, args: tuple) -> Any:
     cur = common.connection()
     try:
-        return getattr(spend_queries, name)(cur, *args)
+        fn = getattr(spend_queries, name)
+        return fn(cur, *args) if name in SHEETLESS else fn(cur, *args, sheet=sheet)
     finally:
         cur.close()
 
 
 def spend(name: str, *args: Any) -> Any:
-    """`spend_queries.<name>(cursor, *args)`, cached per database, active sheet and arguments
-    (cost depends on the sheet, so changing it never serves a stale total)."""
+    """`spend_queries.<name>(cursor, *args, sheet=this session's sheet)`, cached per database,
+    sheet and arguments (cost depends on the sheet, so a switch never serves a stale total)."""
     if name not in CACHED:
         raise ValueError(f"{name} is not a cached spend query")
-    return _cached(str(config.db_path()), active_sheet(), name, args)
+    return _cached(str(config.db_path()), view_sheet(), name, args)
 
 
 def ensure_priced() -> None:
-    """Bring the Spend memo up to date, with a spinner when that means pricing many calls (after
-    a sheet switch: seconds per million calls; otherwise a few milliseconds)."""
+    """Bring this session's sheet's Spend memo up to date, with a spinner when that means pricing
+    many calls (a sheet's first use: seconds per million calls; otherwise a few milliseconds)."""
     from llmledger.store import spend_cache
 
-    with st.spinner("Pricing calls under the active sheet…", show_time=True):
-        spend_cache.refresh(common.resources()["con"])
+    sheet = view_sheet()
+    with st.spinner(f"Pricing calls under {sheet}…", show_time=True):
+        spend_cache.refresh(common.resources()["con"], sheet)
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=600)
 def _export(db: str, sheet: str, kind: str, f) -> bytes:
     cur = common.connection()
     try:
-        return spend_queries.export_csv(cur, f) if kind == "csv" else spend_queries.export_parquet(cur, f)
+        export = spend_queries.export_csv if kind == "csv" else spend_queries.export_parquet
+        return export(cur, f, sheet=sheet)
     finally:
         cur.close()
 
 
 def export_bytes(kind: str, f) -> bytes:
-    return _export(str(config.db_path()), active_sheet(), kind, f)
-
-
-# ------------------------------------------------------------------ price sheets
-
-def active_sheet() -> str:
-    from llmledger.pricing import sheets
-
-    return sheets.get_active_sheet(common.connection())
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _sheet_names(db: str) -> list[str]:
-    from llmledger.pricing import sheets
-
-    con = common.resources()["con"]
-    sheets.ensure_default_sheet(con)
-    return sheets.sheet_names(con)
-
-
-def sheet_names() -> list[str]:
-    """Stored price sheets (the default one imported on first use)."""
-    return list(_sheet_names(str(config.db_path())))
-
-
-def sheet_picker(key: str, label: str = "Price sheet (active)") -> str:
-    """Select the active price sheet: costs on every page follow it. Returns its name."""
-    from llmledger.pricing import sheets
-
-    names = sheet_names()
-    current = active_sheet()
-    if current not in names:
-        names.append(current)
-    picked = st.selectbox(label, names, index=names.index(current), key=key,
-                          help="Cost is computed at query time from this sheet; switching reprices "
-                               "all history. Import more sheets on the Ingest page.")
-    if picked != current:
-        sheets.set_active_sheet(common.resources()["con"], picked)
-        widgets.data_changed()
-    return picked
-
-
-def sheets_multiselect(key: str, default: list[str] | None = None) -> list[str]:
-    names = sheet_names()
-    default = [s for s in (default or [active_sheet()]) if s in names] or names[:1]
-    return st.multiselect("Price sheets", names, default=default, key=key)
+    return _export(str(config.db_path()), view_sheet(), kind, f)
 
 
 # ------------------------------------------------------------------ money display
@@ -109,10 +72,11 @@ def sheets_multiselect(key: str, default: list[str] | None = None) -> list[str]:
 def spend_kpis(t: dict[str, Any], run: spend_queries.RunRate) -> None:
     """Headline money numbers; unpriced calls are counted, never summed as $0."""
     c = st.columns(5)
-    priced = f"{fmt.count(t['priced_calls'])} of {fmt.count(t['calls'])} calls priced"
+    priced = (f"{fmt.count(t['priced_calls'])} of {fmt.count(t['calls'])} calls have a cost "
+              f"({fmt.count(t['reported_only_calls'])} of them a reported one)")
     c[0].metric("Spend in period", fmt.usd(t["cost_usd"]) if t["priced_calls"] else "unpriced",
-                help=f"{priced}; {fmt.count(t['unpriced_calls'])} calls with an unknown model price are "
-                     "left out (listed below), never counted as $0.")
+                help=f"Actual cost: {priced}; {fmt.count(t['unpriced_calls'])} unpriced calls are "
+                     "left out (listed under Unknown prices), never counted as $0.")
     c[1].metric(f"Month to date ({run.month_start:%b %Y})", fmt.usd(run.mtd_cost_usd),
                 help=f"{fmt.count(run.mtd_calls)} calls this month, {fmt.count(run.mtd_unpriced_calls)} unpriced.")
     c[2].metric("Run-rate projection" if not run.complete else "Month total",
@@ -120,8 +84,9 @@ def spend_kpis(t: dict[str, Any], run: spend_queries.RunRate) -> None:
                 help=run.method)
     c[3].metric("Cost per successful call", fmt.usd(t["cost_per_ok_call"]),
                 help="Cost of successful priced calls ÷ their number. Failed calls' cost stays in the total.")
-    c[4].metric("Unknown-price calls", fmt.count(t["unpriced_calls"]),
-                help="Calls with token usage whose model is not on the active sheet.")
+    c[4].metric("Unpriced calls", fmt.count(t["unpriced_calls"]),
+                help="Calls with no known cost: the sheet cannot price them (no price for their model, "
+                     "or no token usage) and they reported no cost.")
 
 
 def signed_usd(x: Any) -> str:
@@ -141,12 +106,13 @@ def _n(title: str, fmt_: str = "localized", **kw) -> Any:
 def breakdown_columns(group_label: str) -> dict:
     return {
         "grp": st.column_config.TextColumn(group_label),
-        "cost_usd": money("Cost", help="Priced calls only"),
+        "cost_usd": money("Cost", help="Actual cost: computed, else reported; unpriced calls left out"),
         "share": st.column_config.ProgressColumn("Share of spend", format="percent", min_value=0, max_value=1),
         "calls": _n("Calls"),
         "ok_calls": _n("Successful"),
-        "priced_calls": _n("Priced"),
-        "unpriced_calls": _n("Unknown price"),
+        "priced_calls": _n("With a cost"),
+        "reported_only_calls": _n("At reported cost", help="Calls the sheet cannot price, at their reported cost"),
+        "unpriced_calls": _n("Unpriced", help="No known cost: left out, never $0"),
         "cost_per_ok_call": st.column_config.NumberColumn("Cost / successful call", format="$%.6f"),
         "tokens": _n("Tokens", "compact"),
     }
@@ -157,13 +123,14 @@ CALL_COLUMNS = {
     "trace_id": st.column_config.TextColumn("Trace", width="small"),
     "span_id": st.column_config.TextColumn("Span", width="small"),
     "cost_usd": st.column_config.NumberColumn("Cost", format="$%.6f"),
+    "cost_basis": st.column_config.TextColumn("Basis", help="computed from the sheet, or reported"),
     "reported_cost_usd": st.column_config.NumberColumn("Reported cost", format="$%.6f"),
     "input_tokens": _n("Input tokens"),
     "output_tokens": _n("Output tokens"),
     "usage_source": st.column_config.TextColumn("Usage", help="reported | estimated (counted from text) | missing"),
 }
 
-TRACE_COLUMNS = dict(widgets.TRACE_COLUMNS, unpriced_calls=_n("Unknown price", help="Calls left out of the cost"))
+TRACE_COLUMNS = dict(widgets.TRACE_COLUMNS, unpriced_calls=_n("Unpriced", help="Calls left out of the cost"))
 
 REPORTED_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),
@@ -179,6 +146,7 @@ UNPRICED_COLUMNS = {
     "request_model": st.column_config.TextColumn("Requested model"),
     "response_model": st.column_config.TextColumn("Response model"),
     "provider": st.column_config.TextColumn("Provider"),
+    "reason": st.column_config.TextColumn("Why unpriced"),
     "calls": _n("Calls"),
     "input_tokens": _n("Input tokens"),
     "output_tokens": _n("Output tokens"),
@@ -400,16 +368,17 @@ def token_tax_table(names: tuple[str, ...]) -> pd.DataFrame:
 # ------------------------------------------------------------------ Reprice page
 
 @st.cache_data(show_spinner="Repricing…", max_entries=32)
-def _reprice(db: str, active: str, sheet: str, swap: tuple, discount: float, period: tuple, group: str):
+def _reprice(db: str, baseline: str, sheet: str, swap: tuple, discount: float, period: tuple, group: str):
     from llmledger.pricing.reprice import reprice
 
-    return reprice(common.connection(), sheet=sheet, model_swap=dict(swap) or None,
-                   discount_pct=discount or None, period=period, group_by=(group,))
+    return reprice(common.connection(), sheet=sheet, model_swap=dict(swap) or None, discount_pct=discount or None,
+                   period=period, group_by=(group,), baseline_sheet=baseline)
 
 
 def reprice(sheet: str, swap: tuple, discount: float, period: tuple, group: str) -> pd.DataFrame:
-    """pricing.reprice, cached per database, active sheet and scenario."""
-    return _reprice(str(config.db_path()), active_sheet(), sheet, swap, discount, period, group)
+    """pricing.reprice with this session's sheet as the actual (baseline), cached per database,
+    baseline and scenario."""
+    return _reprice(str(config.db_path()), view_sheet(), sheet, swap, discount, period, group)
 
 
 def reprice_frame(df: pd.DataFrame, group: str) -> pd.DataFrame:
@@ -421,6 +390,7 @@ def reprice_frame(df: pd.DataFrame, group: str) -> pd.DataFrame:
         "repriced_usd": pd.to_numeric(df["scenario_usd"], errors="coerce").astype(float),
         "delta_usd": pd.to_numeric(df["delta_usd"], errors="coerce").astype(float),
         "unpriced_actual": df["unpriced_baseline"].astype("int64"),
+        "reported_only_actual": df["reported_only_baseline"].astype("int64"),
         "unpriced_repriced": df["unpriced_scenario"].astype("int64"),
         "swapped_to": df["swapped_to"], "token_mapping": df["token_mapping"],
     })
@@ -435,7 +405,8 @@ REPRICE_COLUMNS = {
     "repriced_usd": st.column_config.NumberColumn("Repriced", format="$%.4f"),
     "delta_usd": st.column_config.NumberColumn("Delta", format="$%+.4f"),
     "delta_pct": st.column_config.NumberColumn("Delta %", format="percent"),
-    "unpriced_actual": _n("Unpriced (actual)", help="Calls the active sheet cannot price"),
+    "unpriced_actual": _n("Unpriced (actual)", help="Calls with no known cost under your sheet"),
+    "reported_only_actual": _n("At reported cost (actual)", help="Calls your sheet cannot price, at their reported cost"),
     "unpriced_repriced": _n("Unpriced (repriced)", help="Calls the scenario cannot price"),
     "swapped_to": st.column_config.TextColumn("Swapped to"),
     "token_mapping": st.column_config.TextColumn("Token mapping"),
