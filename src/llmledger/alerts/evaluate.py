@@ -1,0 +1,440 @@
+"""Budget status at a moment, and the threshold crossings it records as alert events.
+
+`status(con, as_of)` computes every budget's spend for the period containing `as_of` (for "each"
+budgets: every member's), its p50 forecast at period end with the p10-p90 band, and when it is
+forecast to run out. `check(con, as_of)` turns crossed thresholds into events, exactly once per
+(rule, threshold, period, member): the unique key in `alert_events` decides, so repeated checks,
+restarts and concurrent evaluators add nothing. Each event is committed together with its delivery
+rows (the outbox); notify.deliver_due sends them afterwards.
+
+Thresholds are percent of the amount, on actual spend or on the p50 forecast of the period-end
+total. Whole-scope budgets are forecast by forecast.forecast_period_end (weekly seasonal model, run
+rate with little history); "each" budgets' members by the linear run rate (forecast.run_rate_period_end),
+which keeps a check over thousands of members to one grouped query. Rolling windows are not
+forecast; a rolling threshold fires at most once per window length (its event's period is the
+window length from the hour it crossed).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from llmledger.alerts import budgets as bmod
+from llmledger.alerts import forecast as fc
+from llmledger.alerts import notify, periods, reads
+from llmledger.alerts.budgets import Budget, StoredBudget
+
+log = logging.getLogger(__name__)
+
+#: Days of history before the period given to the forecaster (its weekly model wants weeks).
+HISTORY_DAYS = 56
+#: At most this many new events per check get their contributors computed (a backfill of an
+#: "each user" budget can fire thousands at once; the rest say so).
+MAX_EXPLAINED = 25
+#: Members of an "each" budget kept in a status (closest to their limit first).
+TOP_MEMBERS = 50
+
+
+@dataclass
+class Figures:
+    member: str  # '' = the whole scope
+    spent: float
+    calls: int
+    unpriced: int
+    amount: float
+    p10: float | None = None
+    p50: float | None = None
+    p90: float | None = None
+    method: str = ""
+    runs_out: date | None = None
+
+    @property
+    def pct(self) -> float:
+        return 100.0 * self.spent / self.amount if self.amount else 0.0
+
+    @property
+    def forecast_pct(self) -> float | None:
+        return None if self.p50 is None else 100.0 * self.p50 / self.amount
+
+
+@dataclass
+class BudgetStatus:
+    rule_id: int
+    budget: Budget
+    window: periods.Window
+    as_of: datetime
+    whole: Figures | None = None  # whole-scope budgets
+    members: list[Figures] = field(default_factory=list)  # "each" budgets, closest to the limit first
+    member_count: int = 0
+    forecast: Any = None  # fc.Forecast of a whole-scope calendar budget (burn-up band)
+    daily: pd.Series | None = None  # spend per local day in the period so far
+
+    @property
+    def rows(self) -> list[Figures]:
+        return [self.whole] if self.whole is not None else self.members
+
+    @property
+    def worst(self) -> Figures | None:
+        rows = self.rows
+        return max(rows, key=lambda f: max(f.pct, f.forecast_pct or 0)) if rows else None
+
+    def state(self, f: Figures | None = None) -> str:
+        """over | forecast over | warning | ok, against the budget's thresholds."""
+        f = f or self.worst
+        if f is None:
+            return "ok"
+        if f.spent >= f.amount:
+            return "over"
+        if f.p50 is not None and f.p50 >= f.amount:
+            return "forecast over"
+        actual = [t.pct for t in self.budget.thresholds if t.kind == "actual"]
+        if actual and f.pct >= min(actual):
+            return "warning"
+        return "ok"
+
+    def period_label(self) -> str:
+        b = self.budget
+        if self.window.rolling:
+            return f"{b.period} to {self.as_of:%Y-%m-%d %H:%M} UTC"
+        zone = ZoneInfo(b.tz)
+        s = self.window.start.astimezone(zone)
+        e = self.window.end.astimezone(zone) - timedelta(seconds=1)
+        return f"{b.period} {s:%Y-%m-%d} to {e:%Y-%m-%d} ({b.tz})"
+
+
+# ------------------------------------------------------------------ status
+
+def _utc(as_of: datetime | None) -> datetime:
+    if as_of is None:
+        return datetime.now(UTC)
+    return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+
+
+def status(con, as_of: datetime | None = None, forecasts: str = "all",
+           stored: list[StoredBudget] | None = None) -> list[BudgetStatus]:
+    """Every enabled budget's figures for the period containing `as_of` (default now).
+    `forecasts`: 'all' (whole-scope budgets get a seasonal forecast), 'needed' (only budgets with
+    forecast thresholds: what a check needs), 'none'."""
+    as_of = _utc(as_of)
+    stored = [s for s in (stored if stored is not None else bmod.load_all(con)) if s.budget.enabled]
+    if not stored:
+        return []
+    table = reads.source(con)
+    cur = con.cursor()
+    try:
+        out = {s.rule_id: BudgetStatus(s.rule_id, s.budget, periods.window(s.budget.period, s.budget.tz, as_of), as_of)
+               for s in stored}
+        _calendar_whole(cur, table, [out[s.rule_id] for s in stored if not s.budget.each and not s.budget.rolling],
+                        as_of, forecasts)
+        _rolling_whole(cur, table, [out[s.rule_id] for s in stored if not s.budget.each and s.budget.rolling])
+        _each(cur, table, [out[s.rule_id] for s in stored if s.budget.each], as_of)
+    finally:
+        cur.close()
+    return [out[s.rule_id] for s in stored]
+
+
+def _distinct_scopes(statuses: list[BudgetStatus]) -> list:
+    return list(dict.fromkeys(s.budget.scope for s in statuses))
+
+
+def _calendar_whole(cur, table: str, statuses: list[BudgetStatus], as_of: datetime, forecasts: str) -> None:
+    by_tz: dict[str, list[BudgetStatus]] = {}
+    for s in statuses:
+        by_tz.setdefault(s.budget.tz, []).append(s)
+    for tz, group in by_tz.items():
+        scopes = _distinct_scopes(group)
+        start = min(s.window.start for s in group) - timedelta(days=HISTORY_DAYS)
+        df = reads.daily(cur, table, tz, start, as_of, scopes)
+        today = periods.local_date(as_of, tz)
+        first = periods.local_date(start, tz)
+        for s in group:
+            i = scopes.index(s.budget.scope)
+            series = reads.day_series(df, i, s.budget.unit, first, today)
+            p_start = periods.local_date(s.window.start, tz)
+            p_last = periods.local_date(s.window.end - timedelta(seconds=1), tz)
+            in_period = df[(df["day"].map(reads._as_date) >= p_start)] if not df.empty else df
+            spent = float(series[[d >= p_start for d in series.index]].sum())
+            f = Figures("", round(spent, 9), int(in_period[f"calls_{i}"].sum()) if len(in_period) else 0,
+                        int(in_period[f"unpriced_{i}"].sum()) if len(in_period) else 0, float(s.budget.amount))
+            s.daily = series[[d >= p_start for d in series.index]]
+            want = forecasts == "all" or (forecasts == "needed" and any(t.kind == "forecast" for t in s.budget.thresholds))
+            if want:
+                local_as_of = as_of.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+                fcast = _forecast(s.rule_id, series, p_start, p_last, local_as_of, spent)
+                s.forecast = fcast
+                f.p10, f.p50, f.p90, f.method = fcast.p10, fcast.p50, fcast.p90, fcast.method
+                f.runs_out = _runs_out(fcast, f.amount, spent)
+            s.whole = f
+
+
+def _runs_out(fcast, amount: float, spent: float) -> date | None:
+    if spent >= amount:
+        return None  # already over: the page says "over" rather than a date
+    try:
+        return fcast.runs_out(amount)
+    except Exception:  # noqa: BLE001 - a forecast without a path has no date
+        return None
+
+
+def _rolling_whole(cur, table: str, statuses: list[BudgetStatus]) -> None:
+    by_window: dict[tuple, list[BudgetStatus]] = {}
+    for s in statuses:
+        by_window.setdefault((s.window.start, s.window.end), []).append(s)
+    for (start, end), group in by_window.items():
+        scopes = _distinct_scopes(group)
+        totals = reads.window_totals(cur, table, start, end, scopes)
+        for s in group:
+            t = totals[scopes.index(s.budget.scope)]
+            value = t["usd"] if s.budget.unit == "usd" else t["tokens"]
+            s.whole = Figures("", round(float(value or 0), 9), int(t["calls"] or 0), int(t["unpriced"] or 0),
+                              float(s.budget.amount))
+
+
+def _each(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> None:
+    by_key: dict[tuple, list[BudgetStatus]] = {}
+    for s in statuses:
+        by_key.setdefault((s.window.start, s.window.end, s.budget.each), []).append(s)
+    for (start, end, each), group in by_key.items():
+        scopes = _distinct_scopes(group)
+        upto = min(end, as_of)
+        df = reads.member_totals(cur, table, start, upto, each, scopes)
+        for s in group:
+            i = scopes.index(s.budget.scope)
+            col = f"usd_{i}" if s.budget.unit == "usd" else f"tokens_{i}"
+            sub = df[df[f"calls_{i}"] > 0]
+            elapsed = max((upto - start).total_seconds() / 86400, 1e-9)
+            rows = []
+            amount = float(s.budget.amount)
+            for member, value, calls, unpriced in zip(sub["member"], sub[col], sub[f"calls_{i}"], sub[f"unpriced_{i}"]):
+                spent = round(float(value) if pd.notna(value) else 0.0, 9)
+                f = Figures(str(member), spent, int(calls), int(unpriced), amount)
+                if not s.window.rolling:
+                    f.p50 = fc.run_rate_period_end(spent, elapsed, s.window.days)
+                    f.p10 = f.p90 = None
+                    f.method = fc.METHOD_RUN_RATE
+                    rate = spent / elapsed
+                    if spent < amount and rate > 0:
+                        hit = start + timedelta(days=(amount / rate))
+                        f.runs_out = periods.local_date(hit, s.budget.tz) if hit < end else None
+                rows.append(f)
+            rows.sort(key=lambda f: -max(f.pct, f.forecast_pct or 0))
+            s.member_count = len(rows)
+            s._all_members = rows  # every member, for a check
+            s.members = rows[:TOP_MEMBERS]
+
+
+# Forecasts are cached per budget, period, local hour and history: within the hour the share of
+# today still to come hardly moves, so a check after every load does not refit the model. The
+# cached forecast is shifted by what was spent since (the band is on spend still to come).
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+_CACHE_MAX = 512
+
+
+def _forecast(rule_id: int, series: pd.Series, p_start: date, p_last: date, local_as_of: datetime, spent: float):
+    history = series[[d < local_as_of.date() for d in series.index]]
+    key = (rule_id, p_start, local_as_of.replace(minute=0, second=0, microsecond=0),
+           round(float(history.sum()), 6), len(history))
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None:
+            _cache.move_to_end(key)
+    if hit is None:
+        hit = fc.forecast_period_end(series, p_start, p_last, local_as_of)
+        with _cache_lock:
+            _cache[key] = hit
+            while len(_cache) > _CACHE_MAX:
+                _cache.popitem(last=False)
+    delta = spent - hit.spent
+    if abs(delta) < 1e-12:
+        return hit
+    daily = hit.daily.copy()
+    future = daily["date"] >= local_as_of.date()
+    for col in ("p10", "p50", "p90"):
+        daily.loc[future, col] = daily.loc[future, col] + delta
+    return fc.Forecast(hit.p10 + delta, hit.p50 + delta, hit.p90 + delta, hit.method, spent, daily,
+                       hit.history_days, hit.note)
+
+
+# ------------------------------------------------------------------ check: crossings -> events
+
+EXISTING_SQL = """
+SELECT rule_id, threshold, period_start, member, period_end FROM alert_events
+WHERE rule_id IN (SELECT unnest(?)) AND period_end > ?
+"""
+INSERT_EVENT_SQL = """
+INSERT INTO alert_events (rule_id, rule_name, threshold, period_start, period_end, member, severity, as_of,
+                          title, figures, explanation)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+INSERT_DELIVERY_SQL = "INSERT INTO alert_deliveries (event_id, url, status) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+MUTED_SQL = """
+SELECT DISTINCT rule_id, member FROM alert_events
+WHERE state = 'snoozed' AND snoozed_until > ?
+"""
+RESOLVE_ENDED_SQL = """
+UPDATE alert_events SET state = 'resolved', state_by = 'llmledger', state_note = 'period ended', state_at = now()
+WHERE state <> 'resolved' AND period_end <= ?
+"""
+
+
+def _crossings(s: BudgetStatus, f: Figures) -> list[bmod.Threshold]:
+    out = []
+    for t in s.budget.thresholds:
+        value = f.spent if t.kind == "actual" else f.p50
+        if value is not None and value >= f.amount * t.pct / 100 - 1e-9:
+            out.append(t)
+    return out
+
+
+def _event_window(s: BudgetStatus) -> tuple[datetime, datetime]:
+    if not s.window.rolling:
+        return s.window.start, s.window.end
+    start = s.as_of.replace(minute=0, second=0, microsecond=0)
+    return start, start + (s.window.end - s.window.start)
+
+
+def _fmt(b: Budget, v: float | None) -> str:
+    return "" if v is None else b.amount_text(v)
+
+
+def _figures(s: BudgetStatus, f: Figures) -> dict[str, Any]:
+    b = s.budget
+    return {"spent": f.spent, "amount": f.amount, "unit": b.unit, "pct": round(f.pct, 2), "calls": f.calls,
+            "unpriced_calls": f.unpriced, "forecast_p10": f.p10, "forecast_p50": f.p50, "forecast_p90": f.p90,
+            "forecast_method": f.method, "runs_out": f.runs_out.isoformat() if f.runs_out else None,
+            "spent_text": _fmt(b, f.spent), "amount_text": _fmt(b, f.amount), "forecast_text": _fmt(b, f.p50),
+            "scope": b.scope_text(), "period": b.period, "tz": b.tz, "period_label": s.period_label(),
+            "window_start": s.window.start.isoformat(), "window_end": s.window.end.isoformat(),
+            "as_of": s.as_of.isoformat(), "sheet": None}
+
+
+def _title(s: BudgetStatus, f: Figures, t: bmod.Threshold) -> str:
+    who = f" for {s.budget.each} {f.member}" if f.member else ""
+    if t.kind == "forecast":
+        return (f"Budget {s.budget.name}{who} is forecast to reach {t.pct:g}% "
+                f"({_fmt(s.budget, f.p50)} of {_fmt(s.budget, f.amount)}) by the end of the {s.budget.period}")
+    return f"Budget {s.budget.name}{who} passed {t.pct:g}% ({_fmt(s.budget, f.spent)} of {_fmt(s.budget, f.amount)})"
+
+
+def explain(con, table: str, s: BudgetStatus, member: str) -> dict[str, Any]:
+    """Top contributors (feature, user, model) to the change against the same elapsed part of the
+    previous period."""
+    b = s.budget
+    prev = periods.previous(b.period, b.tz, s.window)
+    end = min(s.as_of, s.window.end)
+    elapsed = end - s.window.start
+    before = (prev.start, min(prev.start + elapsed, prev.end))
+    cur = con.cursor()
+    try:
+        top = reads.contributors(cur, table, b.scope, (b.each, member) if member else None, b.unit,
+                                 (s.window.start, end), before)
+    finally:
+        cur.close()
+    for c in top:
+        sign = "+" if c["delta"] >= 0 else "-"
+        c["delta_text"] = f"{sign}{b.amount_text(abs(c['delta']))} ({b.amount_text(c['before'])} -> {b.amount_text(c['now'])})"
+    return {"against": {"start": before[0].isoformat(), "end": before[1].isoformat()}, "top": top[:10]}
+
+
+def check(con, as_of: datetime | None = None, deliver: bool = True, base_backoff: float = notify.BACKOFF_S,
+          stored: list[StoredBudget] | None = None) -> dict[str, Any]:
+    """Evaluate every budget at `as_of` (default now), record new crossings as events with their
+    deliveries (one transaction), resolve events whose period ended, then deliver what is due.
+    Returns {"new_events": [...], "resolved": n, "deliveries": {...}, "seconds": {...}}."""
+    t0 = time.perf_counter()
+    as_of = _utc(as_of)
+    stored = stored if stored is not None else bmod.load_all(con)
+    statuses = status(con, as_of, forecasts="needed", stored=stored)
+    t_eval = time.perf_counter() - t0
+    candidates = []
+    for s in statuses:
+        rows = getattr(s, "_all_members", None) if s.budget.each else [s.whole]
+        for f in rows or []:
+            for t in _crossings(s, f):
+                candidates.append((s, f, t))
+    new_events: list[dict[str, Any]] = []
+    resolved = 0
+    cur = con.cursor()
+    try:
+        if candidates:
+            existing = _existing(cur, [s.rule_id for s in statuses], as_of)
+            table = reads.source(con)
+            muted = {(r, m) for r, m in cur.execute(MUTED_SQL, [datetime.now(UTC)]).fetchall()}
+            fresh = []
+            for s, f, t in candidates:
+                p_start, p_end = _event_window(s)
+                if s.window.rolling:
+                    if (s.rule_id, t.key, f.member) in existing["rolling"]:
+                        continue
+                elif (s.rule_id, t.key, p_start, f.member) in existing["exact"]:
+                    continue
+                fresh.append((s, f, t, p_start, p_end))
+            explained = 0
+            rows = []
+            for s, f, t, p_start, p_end in fresh:
+                if explained < MAX_EXPLAINED:
+                    explanation = explain(con, table, s, f.member)
+                    explained += 1
+                else:
+                    explanation = {"top": [], "note": f"not computed: more than {MAX_EXPLAINED} events in one check"}
+                rows.append((s, f, t, p_start, p_end, explanation))
+            cur.execute("BEGIN")
+            try:
+                for s, f, t, p_start, p_end, explanation in rows:
+                    figures = _figures(s, f)
+                    figures["sheet"] = reads.active_sheet(con)
+                    title = _title(s, f, t)
+                    got = cur.execute(INSERT_EVENT_SQL, [s.rule_id, s.budget.name, t.key, p_start, p_end, f.member,
+                                                         t.severity, as_of, title, json.dumps(figures, default=str),
+                                                         json.dumps(explanation, default=str)]).fetchall()
+                    if not got:
+                        continue  # another evaluator recorded it first
+                    eid = int(got[0][0])
+                    state = "muted" if (s.rule_id, f.member) in muted else "pending"
+                    for url in s.budget.notify:
+                        cur.execute(INSERT_DELIVERY_SQL, [eid, url, state])
+                    new_events.append({"event_id": eid, "rule": s.budget.name, "threshold": t.key,
+                                       "member": f.member, "severity": t.severity, "title": title,
+                                       "period_start": p_start.isoformat(), "period_end": p_end.isoformat(),
+                                       "figures": figures, "explanation": explanation})
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        resolved = len(cur.execute(RESOLVE_ENDED_SQL + " RETURNING event_id", [as_of]).fetchall())
+    finally:
+        cur.close()
+    t_record = time.perf_counter() - t0 - t_eval
+    deliveries = {}
+    if deliver:
+        delay = float(os.environ.get(notify.ENV_DELIVERY_DELAY, "0") or 0)
+        if delay and new_events:
+            print(f"llmledger: {len(new_events)} event(s) committed; delivering in {delay:g} s", flush=True)
+            time.sleep(delay)
+        deliveries = notify.deliver_due(con, base_backoff=base_backoff)
+    return {"as_of": as_of.isoformat(), "budgets": len(statuses), "new_events": new_events, "resolved": resolved,
+            "deliveries": deliveries,
+            "seconds": {"evaluate": t_eval, "record": t_record, "total": time.perf_counter() - t0}}
+
+
+def _existing(cur, rule_ids: list[int], as_of: datetime) -> dict[str, set]:
+    """Keys of events still open for their period (period_end after as_of): calendar periods by
+    exact key, rolling windows by (rule, threshold, member)."""
+    rows = cur.execute(EXISTING_SQL, [rule_ids, as_of - timedelta(days=400)]).fetchall()
+    exact = {(r, t, ps, m) for r, t, ps, m, pe in rows}
+    rolling = {(r, t, m) for r, t, ps, m, pe in rows if pe > as_of}
+    return {"exact": exact, "rolling": rolling}
