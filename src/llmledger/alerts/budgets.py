@@ -117,7 +117,7 @@ class Budget:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["amount"] = str(self.amount)
+        d["amount"] = format(self.amount.normalize(), "f")
         d["scope"] = self.scope_dict()
         d["thresholds"] = [_num(t.pct) for t in self.thresholds if t.kind == "actual"]
         d["forecast_thresholds"] = [_num(t.pct) for t in self.thresholds if t.kind == "forecast"]
@@ -158,7 +158,12 @@ def _amount(raw: Any) -> Decimal:
         raise BudgetError(f"amount must be above zero (got {raw})")
     if value > MAX_AMOUNT:
         raise BudgetError(f"amount {raw} is implausibly large (at most {MAX_AMOUNT:,.0f})")
-    return value.quantize(Decimal("0.000000001")).normalize() if value < Decimal("1e9") else value.to_integral_value()
+    if value < Decimal("1e9"):
+        value = value.quantize(Decimal("0.000000001"))
+        if value <= 0:
+            raise BudgetError(f"amount must be at least $0.000000001 (got {raw})")
+        return Decimal(format(value.normalize(), "f"))
+    return value.to_integral_value()
 
 
 def _period(raw: Any) -> str:

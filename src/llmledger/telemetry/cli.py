@@ -67,6 +67,11 @@ def run_ingest(args):
     return data, "\n".join(lines)
 
 
+#: Callables (service, con) -> optional stop function, run by `serve-otlp` once its service exists.
+#: alerts/cli.py registers the budget evaluator here (register() runs before any command).
+SERVE_HOOKS: list = []
+
+
 def run_serve(args):
     from llmledger import config
     from llmledger.store.db import connect
@@ -78,6 +83,9 @@ def run_serve(args):
     check_port_free(host, port)  # before the database and spool exist: a busy port leaves no files
     con = connect(db)
     service = Service(con, db_path=db, host=host, port=port)
+    # Areas above telemetry (alerts) attach to the service here without telemetry importing them;
+    # each hook may return a function called at shutdown.
+    stoppers = [hook(service, con) for hook in SERVE_HOOKS]
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -97,6 +105,9 @@ def run_serve(args):
         print("llmledger: stopping; loading what is spooled", file=sys.stderr, flush=True)
     finally:
         service.stop()
+        for stopper in stoppers:
+            if stopper is not None:
+                stopper()
         con.close()
     s = service.stats()
     summary = (f"stopped: {s['requests']} requests, {s['accepted_spans']} spans accepted, "

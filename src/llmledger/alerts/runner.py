@@ -1,0 +1,135 @@
+"""The background evaluator: checks budgets after loads and on a timer, and delivers the outbox.
+
+`AlertRunner(con).start()` runs one daemon thread. The receiver's loader calls `poke()` after
+each committed load (`service.on_loaded.append(runner.poke)`): poke only sets a flag, so it never
+slows the loader, and the receiver's request threads never evaluate anything. The thread waits
+`debounce_s` after the first poke (a burst of loads becomes one check), checks at most every
+`min_interval_s`, checks anyway every `interval_s` (period roll-overs, forecasts moving with the
+clock) and wakes when a failed delivery is due for a retry. A failing check or destination is
+logged and kept in `stats()`; it never stops the thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from llmledger.alerts import notify
+
+log = logging.getLogger(__name__)
+
+
+class AlertRunner:
+    def __init__(self, con, interval_s: float = 60.0, debounce_s: float = 1.0, min_interval_s: float = 2.0,
+                 base_backoff_s: float = notify.BACKOFF_S, check_on_start: bool = True):
+        self.con = con
+        self.interval_s = interval_s
+        self.debounce_s = debounce_s
+        self.min_interval_s = min_interval_s
+        self.base_backoff_s = base_backoff_s
+        self.check_on_start = check_on_start
+        self._wake = threading.Event()
+        self._poked = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Condition()
+        self._busy = False
+        self.checks = 0
+        self.new_events = 0
+        self.last_check_at: datetime | None = None
+        self.last_seconds: float | None = None
+        self.last_error: str | None = None
+        self.deliveries = {"delivered": 0, "failed": 0, "retrying": 0}
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> "AlertRunner":
+        if self._thread is None:
+            self._poked = self.check_on_start
+            self._thread = threading.Thread(target=self._loop, name="llmledger-alerts", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def poke(self) -> None:
+        """New data landed: check soon (cheap; safe to call from the loader thread)."""
+        self._poked = True
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Until no check is pending or running (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._busy or self._poked:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._idle.wait(min(left, 0.05))
+        return True
+
+    # ------------------------------------------------------------ loop
+    def _loop(self) -> None:
+        last = 0.0
+        while not self._stop.is_set():
+            timeout = self.interval_s
+            due = self._next_delivery_in()
+            if due is not None:
+                timeout = min(timeout, max(due, 0.05))
+            woke = self._wake.wait(timeout)
+            if self._stop.is_set():
+                break
+            if woke and self._poked:
+                time.sleep(self.debounce_s)  # let a burst of loads finish
+                wait = self.min_interval_s - (time.monotonic() - last)
+                if wait > 0:
+                    time.sleep(wait)
+            self._wake.clear()
+            with self._idle:
+                self._busy = True
+                self._poked = False
+            try:
+                self._check()
+            finally:
+                last = time.monotonic()
+                with self._idle:
+                    self._busy = False
+                    self._idle.notify_all()
+
+    def _check(self) -> None:
+        from llmledger.alerts import evaluate
+
+        t0 = time.perf_counter()
+        try:
+            out = evaluate.check(self.con, datetime.now(UTC), base_backoff=self.base_backoff_s)
+        except Exception as exc:  # noqa: BLE001 - an evaluation bug must not stop the next check
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("budget check failed")
+            return
+        self.checks += 1
+        self.new_events += len(out["new_events"])
+        for k, v in out["deliveries"].items():
+            self.deliveries[k] = self.deliveries.get(k, 0) + v
+        self.last_check_at = datetime.now(UTC)
+        self.last_seconds = time.perf_counter() - t0
+        self.last_error = None
+
+    def _next_delivery_in(self) -> float | None:
+        try:
+            due = notify.next_due(self.con)
+        except Exception:  # noqa: BLE001 - a closed connection at shutdown
+            return None
+        if due is None:
+            return None
+        return (due - datetime.now(UTC)).total_seconds()
+
+    def stats(self) -> dict[str, Any]:
+        return {"running": bool(self._thread and self._thread.is_alive()), "checks": self.checks,
+                "new_events": self.new_events, "last_check_at": self.last_check_at,
+                "last_seconds": self.last_seconds, "last_error": self.last_error, "deliveries": dict(self.deliveries)}
