@@ -27,7 +27,14 @@ def _resources(db_path: str):
             service.start()
         except (ImportError, OSError, LedgerError) as exc:  # the dashboard still works without it
             service = _Unavailable(str(exc))
-    return {"con": con, "service": service, "lock": threading.Lock()}
+    # Budgets are checked on their own thread after each load (poke only sets a flag, so the
+    # loader and the receiver's request threads never wait on it) and every minute.
+    from llmledger.alerts.runner import AlertRunner
+
+    alerts = AlertRunner(con).start()
+    if service is not None and hasattr(service, "on_loaded"):
+        service.on_loaded.append(alerts.poke)
+    return {"con": con, "service": service, "lock": threading.Lock(), "alerts": alerts}
 
 
 class _Unavailable:
@@ -49,6 +56,10 @@ def connection():
 
 def service():
     return resources()["service"]
+
+
+def alert_runner():
+    return resources()["alerts"]
 
 
 def page_setup(title: str, icon: str = "📒", layout: str = "wide") -> None:
