@@ -32,7 +32,12 @@ def source(con) -> str:
     from llmledger.pricing.sheets import pricing_sheet
     from llmledger.store import spend_cache
 
-    return spend_cache.refresh(con, pricing_sheet(con, None))["table"]
+    cur = con.cursor()  # pricing_sheet may import the default sheet on the handle it is given
+    try:
+        sheet = pricing_sheet(cur, None)
+    finally:
+        cur.close()
+    return spend_cache.refresh(con, sheet)["table"]
 
 
 def active_sheet(con) -> str:

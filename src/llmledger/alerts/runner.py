@@ -48,6 +48,8 @@ class AlertRunner:
     def start(self) -> "AlertRunner":
         if self._thread is None:
             self._poked = self.check_on_start
+            if self.check_on_start:
+                self._wake.set()
             self._thread = threading.Thread(target=self._loop, name="llmledger-alerts", daemon=True)
             self._thread.start()
         return self
