@@ -55,7 +55,8 @@ with tab_count, show_errors():
         if up is not None:
             docs = tokens.read_corpus(up.name, up.getvalue())
             requests = len(docs)
-            st.write(f"**{fmt.count(requests)} documents** in {up.name}; each is priced as one request.")
+            st.write(f"**{fmt.count(requests)} documents** in {fmt.plain_markdown(up.name)}; "
+                     "each is priced as one request.")
             choices = {m: tokens.tokenizer_for_model(m) for m in models}
             needed = sorted(set(tok_names) | {c.name for c in choices.values()})
             key = (up.file_id, tuple(needed))
@@ -110,10 +111,11 @@ with tab_bill, show_errors():
     m1.metric(f"Total over {int(months)} months", fmt.usd(b.total_usd))
     m2.metric("First month", fmt.usd(b.first_month_usd))
     m3.metric("Last month", fmt.usd(b.months[-1].total_usd))
-    st.caption(f"Priced as **{b.priced_model}** on **{b.sheet}** ({b.match_kind} match). "
+    st.caption(f"Priced as **{fmt.plain_markdown(b.priced_model)}** on **{fmt.plain_markdown(b.sheet)}** "
+               f"({b.match_kind} match). "
                f"Cost = requests × (uncached input × input price + cached input × cache-read price + output × "
                f"output price), batch share at the sheet's batch prices; requests grow {growth:g}% a month. "
-               + " ".join(b.notes))
+               + fmt.plain_markdown(" ".join(b.notes)))
     st.plotly_chart(money_charts.monthly_bill(frame, f"Projected bill: {model} on {sheet}"), key="bill_fig")
     st.dataframe(frame, hide_index=True, key="bill_table", column_config=spend_widgets.BILL_COLUMNS)
 

@@ -4,6 +4,7 @@ import streamlit as st
 
 from llmledger.local import charts, lab, memory, price, quantize, runner
 from llmledger.local.gguf import read_gguf
+from llmledger.ui import format as fmt
 from llmledger.ui import local_lab as ui
 from llmledger.ui.common import page_setup, show_errors
 
@@ -134,4 +135,5 @@ with show_errors():
         if st.button("Save as a self-hosted price sheet", key="ll_save_sheet", disabled=row is None):
             model_name = lab.run_model_name(next(v for v in (s.get("variants") or variants) if v.name == pick))
             ui.save_sheet(price.self_hosted_sheet(name, r, [model_name]))
-            st.success(f"Saved sheet '{name}' pricing {model_name}; choose it on Spend or Reprice.")
+            st.success(fmt.plain_markdown(f"Saved sheet '{name}' pricing {model_name}; "
+                                          "choose it on Spend or Reprice."))

@@ -11,6 +11,7 @@ from llmledger.planning.requirements import (GROUPS, MAX_CANDIDATES, UseCase, ex
                                              measure_prompts, split_prompts, use_case_fields)
 from llmledger.planning.shortlist import lab_latency, shortlist
 from llmledger.planning.validation import validate
+from llmledger.ui import format as fmt
 from llmledger.ui import plan_charts as charts
 from llmledger.ui import sheet_widgets
 from llmledger.ui.common import connection, page_setup, show_errors
@@ -26,7 +27,7 @@ st.caption("Capture what each use case needs, shortlist models that meet it, pro
 NUM |= {"requests": st.column_config.NumberColumn(format="%.0f"), "share": st.column_config.NumberColumn(format="%.2f")}
 
 def headline(rs, proj, scen: str = PLAN) -> None:
-    tot, tag = proj.total(scen), "" if scen == PLAN else f" · {scen}"
+    tot, tag = proj.total(scen), "" if scen == PLAN else f" · {fmt.plain_markdown(scen)}"
     m = st.columns(4)
     m[0].metric("First month" + tag, f"${tot[0]:,.0f}")
     m[1].metric("Last month" + tag, f"${tot[-1]:,.0f}")
@@ -60,7 +61,7 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
                     try:
                         setattr(uc, f.name, from_form(f.name, raw))
                     except ValueError as exc:
-                        st.error(f"{f.metadata['label']}: {exc}")
+                        st.error(f"{f.metadata['label']}: {fmt.plain_markdown(exc)}")
         with st.expander("Measure input tokens from sample prompts (tokenizer registry)"):
             text = st.text_area("Sample prompts, separated by a line containing only ---", key=f"plan_prompts_{idx}")
             if st.button("Measure", key=f"pf_measure_{idx}"):
@@ -72,24 +73,25 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
                 st.caption("Measured " + st.session_state[f"plan_measured_{idx}"])
     issues = validate(rs, sheet)
     for i in issues:
-        (st.error if i.level == "error" else st.warning)(str(i))
+        (st.error if i.level == "error" else st.warning)(fmt.plain_markdown(i))
     if not issues:
         st.success("No problems found in these requirements.")
     save = st.columns([3, 1])
     note = save[0].text_input("Version note", key="pf_note", placeholder="what changed")
     if save[1].button("Save new version", icon=":material/save:", key="pf_save", type="primary", use_container_width=True):
         v = store.save(con, rs, note=note, prices=sheet)
-        st.toast(f"Saved {rs.name} v{v}")
+        st.toast(f"Saved {fmt.plain_markdown(rs.name)} v{v}")
 
 
 def shortlist_tab(rs, sheet: dict, con) -> None:
     if rs.use_cases:
         which = st.selectbox("Use case", [u.name for u in rs.use_cases], key="pf_short_uc")
         sl = shortlist(rs, which, sheet, lab_latency(con))
-        st.markdown(f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of *{which}*, "
+        st.markdown(f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of "
+                    f"*{fmt.plain_markdown(which)}*, "
                     "cheapest first over the horizon.")
         for n in sl.notes:
-            st.info(n)
+            st.info(fmt.plain_markdown(n))
         if len(sl.eligible):
             st.plotly_chart(charts.shortlist_chart(sl.eligible), key="pf_short_chart")
             pick = st.columns([3, 1])
@@ -109,7 +111,7 @@ def projection_tab(rs, proj) -> None:
     if scen != PLAN:
         headline(rs, proj, scen)
     for n in proj.notes:
-        st.warning(n)
+        st.warning(fmt.plain_markdown(n))
     st.plotly_chart(charts.projection_chart(proj, scen), key="pf_proj_chart")
     summary = proj.summary(scen)
     st.dataframe(summary, hide_index=True, key="pf_proj_summary", column_config=MONEY)
@@ -133,8 +135,8 @@ def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
         tag = rs.use_case(which).feature_tag
         span = actuals.feature_span(con, tag)
         if span is None:
-            st.info(f"No calls carry feature '{tag}' yet. Features seen: "
-                    + (", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"))
+            seen = ", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"
+            st.info(fmt.plain_markdown(f"No calls carry feature '{tag}' yet. Features seen: {seen}"))
         else:
             lo, hi, _ = span
             left, right = st.columns(2)
@@ -147,7 +149,7 @@ def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
                 st.caption(sheet_widgets.cost_rule_text(pva.actual_sheet, pva.computed_calls, pva.reported_only_calls,
                                                         pva.reported_only_usd, pva.unpriced_calls, "see the notes"))
                 for n in pva.notes:
-                    st.info(n)
+                    st.info(fmt.plain_markdown(n))
                 st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)
                 st.plotly_chart(charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost),
                                 key="pf_pva_waterfall")

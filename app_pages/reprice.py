@@ -68,13 +68,14 @@ with show_errors():
     m2.metric("Repriced", fmt.usd(repriced), help="The same rule under the scenario")
     m3.metric("Delta", spend_widgets.signed_usd(repriced - actual), delta=fmt.share(repriced - actual, actual) if actual else None,
               delta_color="inverse")
-    scenario = [f"sheet **{sheet}**"] + ([f"{discount:g}% off"] if discount else [])
+    scenario = [f"sheet **{fmt.plain_markdown(sheet)}**"] + ([f"{discount:g}% off"] if discount else [])
     if swap:
         counts = spend_widgets.spend("swap_mapping_counts", swap_kind, swap_key, period)
-        scenario.append(f"{swap_kind} **{swap_key}** → **{swap[0][1]}**")
+        scenario.append(f"{swap_kind} **{fmt.plain_markdown(swap_key)}** → "
+                        f"**{fmt.plain_markdown(swap[0][1])}**")
         st.info(f"Token mapping for the swapped calls: **{fmt.count(counts['by_tokenizer'])}** re-counted with "
-                f"{swap[0][1]}'s tokenizer (their text was captured), **{fmt.count(counts['token_for_token'])}** "
-                "token-for-token (no text captured: the original counts carry over, an estimate).")
+                f"{fmt.plain_markdown(swap[0][1])}'s tokenizer (their text was captured), "
+                f"**{fmt.count(counts['token_for_token'])}** token-for-token (no text captured: the original counts carry over, an estimate).")
     st.caption(f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC) · scenario: {', '.join(scenario)} · "
                f"{fmt.count(raw.attrs['total_unpriced_scenario'])} calls the scenario cannot price and "
                f"{fmt.count(raw.attrs['total_unpriced_baseline'])} with no known actual cost are left out of "

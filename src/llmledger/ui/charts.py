@@ -1,7 +1,8 @@
 """Plotly figures for the Calls page: pure functions from DataFrames to new figures.
 
 No Streamlit here and nothing cached: every call builds a fresh figure, so sessions never share a
-mutable one.
+mutable one. Names from telemetry and titles passed in go through `fmt.plain_label` (Plotly reads
+HTML in them); hover templates refer to them (%{fullData.name}, %{y}) rather than embed them.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def group_order(series: pd.DataFrame) -> list[str]:
 def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | None = None) -> go.Figure:
     """Stacked bars for additive metrics, one line per group for latency."""
     axis, additive = METRICS[metric]
-    title = title or axis
+    title = fmt.plain_label(title or axis)
     data = series.dropna(subset=[metric]) if not additive else series
     if metric == "cost_usd" and not series.empty and series[metric].isna().all():
         return empty(title, "Cost is off, or no price sheet covers these models yet")
@@ -90,13 +91,13 @@ def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | 
         part = data[data["grp"] == g]
         if part.empty:
             continue
-        hover = f"{group_label}: {g}<br>%{{y:,.0f}}<extra></extra>" if metric != "cost_usd" else \
-            f"{group_label}: {g}<br>$%{{y:,.2f}}<extra></extra>"
+        value = "%{y:,.0f}" if metric != "cost_usd" else "$%{y:,.2f}"
+        hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>{value}<extra></extra>"
         if additive:
-            fig.add_bar(x=part["bucket"], y=part[metric].fillna(0), name=g, marker_color=colors[g],
-                        hovertemplate=hover)
+            fig.add_bar(x=part["bucket"], y=part[metric].fillna(0), name=fmt.plain_label(g),
+                        marker_color=colors[g], hovertemplate=hover)
         else:
-            fig.add_scatter(x=part["bucket"], y=part[metric], name=g, mode="lines",
+            fig.add_scatter(x=part["bucket"], y=part[metric], name=fmt.plain_label(g), mode="lines",
                             line={"color": colors[g], "width": 2}, hovertemplate=hover)
     fig.update_layout(barmode="stack", bargap=0.1)
     fig.update_yaxes(title=None, rangemode="tozero")
@@ -107,14 +108,14 @@ def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | 
 def breakdown_bar(table: pd.DataFrame, metric: str, group_label: str) -> go.Figure:
     """Horizontal bars per group (largest on top) of one metric of `queries.breakdown`."""
     axis, _ = METRICS[metric]
-    title = f"{axis} by {group_label}"
+    title = fmt.plain_label(f"{axis} by {group_label}")
     data = table.dropna(subset=[metric]).head(15)
     if data.empty:
         return empty(title)
     data = data.sort_values(metric)
     colors = group_colors(list(table["grp"].astype(str)))
     fig = go.Figure(go.Bar(
-        x=data[metric], y=data["grp"].astype(str), orientation="h",
+        x=data[metric], y=fmt.plain_labels(data["grp"].astype(str)), orientation="h",
         marker_color=[colors[str(g)] for g in data["grp"]],
         text=[fmt.compact(v) if metric != "cost_usd" else fmt.usd(v) for v in data[metric]],
         textposition="auto", hovertemplate="%{y}: %{x:,.0f}<extra></extra>",
@@ -127,13 +128,15 @@ def breakdown_bar(table: pd.DataFrame, metric: str, group_label: str) -> go.Figu
 
 
 def _span_hover(row) -> str:
-    lines = [f"<b>{row['name']}</b>", f"service: {fmt.label(row['service'])}",
+    """Hover text for one span: our markup (<b>, <br>) around escaped span attributes."""
+    plain = lambda v: fmt.plain_label(fmt.label(v))  # noqa: E731
+    lines = [f"<b>{fmt.plain_label(row['name'])}</b>", f"service: {plain(row['service'])}",
              f"start: +{fmt.ms(row['offset_ms'])}", f"duration: {fmt.ms(row['duration_ms'])}"]
     if row["is_llm"]:
-        lines += [f"model: {fmt.label(row['model'])} ({fmt.label(row['provider'])})",
+        lines += [f"model: {plain(row['model'])} ({plain(row['provider'])})",
                   f"tokens: {fmt.count(row['input_tokens'])} in, {fmt.count(row['output_tokens'])} out"
-                  f" ({row['usage_source']})",
-                  f"convention: {row['convention']}"]
+                  f" ({plain(row['usage_source'])})",
+                  f"convention: {plain(row['convention'])}"]
         if not pd.isna(row.get("cost_usd")):
             lines.append(f"cost: {fmt.usd(row['cost_usd'])}")
     if row["status_code"] == "ERROR":
@@ -144,22 +147,23 @@ def _span_hover(row) -> str:
 def waterfall(spans: pd.DataFrame, title: str = "Trace waterfall") -> go.Figure:
     """One trace's span tree: a bar per span from its start to its end, indented by depth, model
     calls highlighted; hover shows model and tokens. `spans` is `queries.trace_spans`."""
+    title = fmt.plain_label(title)
     if spans.empty:
         return empty(title, "No spans stored for this trace")
     rows = spans.reset_index(drop=True)
     # Tick labels are right-aligned; padding every (monospace) label to one width left-aligns
-    # them, so the indentation by depth shows.
+    # them, so the indentation by depth shows. Cut and pad the name as shown, then escape it.
     names = [str(n) if len(str(n)) <= 48 else str(n)[:47] + "…" for n in rows["name"]]
     raw = ["\u00a0" * (2 * int(d)) + ("◆ " if llm else "\u00a0\u00a0") + n
            for d, llm, n in zip(rows["depth"], rows["is_llm"], names)]
     width = max(len(r) for r in raw)
-    labels = [r + "\u00a0" * (width - len(r)) for r in raw]
+    labels = [fmt.plain_label(r + "\u00a0" * (width - len(r))) for r in raw]
     colors = [ERROR_COLOR if s == "ERROR" else LLM_COLOR if llm else SPAN_COLOR
               for s, llm in zip(rows["status_code"], rows["is_llm"])]
     durations = rows["duration_ms"].fillna(0).clip(lower=0)
     total = float((rows["offset_ms"] + durations).max() or 1)
     text = [
-        f"{fmt.label(m)} · {fmt.compact(i)}→{fmt.compact(o)}" if llm else fmt.ms(d)
+        f"{fmt.plain_label(fmt.label(m))} · {fmt.compact(i)}→{fmt.compact(o)}" if llm else fmt.ms(d)
         for llm, m, i, o, d in zip(rows["is_llm"], rows["model"], rows["input_tokens"],
                                    rows["output_tokens"], durations)
     ]

@@ -9,6 +9,7 @@ import streamlit as st
 
 from llmledger import config
 from llmledger.errors import LedgerError
+from llmledger.ui.format import plain_markdown
 
 
 @st.cache_resource(show_spinner=False)
@@ -70,8 +71,9 @@ def page_setup(title: str, icon: str = "📒", layout: str = "wide") -> None:
 
 @contextlib.contextmanager
 def show_errors():
-    """Turn LedgerError into st.error with its title; anything else still surfaces."""
+    """Turn LedgerError into st.error with its title; anything else still surfaces. Messages
+    quote input (file names, models, payload fields), so they are shown as literal text."""
     try:
         yield
     except LedgerError as exc:
-        st.error(f"**{exc.title}**: {exc.msg}")
+        st.error(f"**{plain_markdown(exc.title)}**: {plain_markdown(exc.msg)}")

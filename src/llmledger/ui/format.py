@@ -1,11 +1,14 @@
-"""Formatting for what users read: counts, tokens, money, durations, receiver status.
+"""Formatting for what users read: counts, tokens, money, durations, receiver status, and text
+from telemetry made safe to show (`plain_label` for Plotly, `plain_markdown` for Streamlit).
 
 Pure functions (no Streamlit), so they are tested directly and shared by every page.
 """
 
 from __future__ import annotations
 
+import html
 import math
+import re
 from typing import Any
 
 from llmledger.store.queries import UNATTRIBUTED
@@ -20,6 +23,50 @@ def _missing(x: Any) -> bool:
 def label(value: Any) -> str:
     """A dimension value as shown: NULL reads "(unattributed)"."""
     return UNATTRIBUTED if _missing(value) or value == "" else str(value)
+
+
+def plain_label(value: Any) -> str:
+    """`value` as literal text in a Plotly figure.
+
+    Plotly reads a subset of HTML (<b>, <a href>, <br>, <span style>, entities) in trace names,
+    category and tick labels, text, hover text, annotations and titles; names from telemetry
+    (span, model, feature, team, user...) must show as written, never as markup. Plotly turns
+    the entities back into the characters, so "<b>" still reads "<b>".
+    """
+    return html.escape(str(value), quote=False)
+
+
+def plain_labels(values: Any) -> list[str]:
+    """`plain_label` of each value (a Series, list or other iterable)."""
+    return [plain_label(v) for v in values]
+
+
+#: Inline Markdown syntax in Streamlit: backslash, code, emphasis (*, and _ unless it sits inside a
+#: word, where it cannot open or close emphasis), strikethrough, links, images and directives
+#: ([ ]), HTML and autolinks (< >), entities (&) and LaTeX ($).
+_MD_INLINE = re.compile(r"([\\`*~\[\]<>&$]|_(?![^\W_])|(?<![^\W_])_)")
+#: What opens a block (heading, quote, list, setext underline, table) at the start of the text.
+_MD_BLOCK_START = re.compile(r"^(?:([#>+\-=|])|(\d+)([.)]))")
+#: Where GFM would turn plain text into a link ("http://", "www.", "a@b.c"): it finds those in the
+#: text after escapes are resolved, so an invisible word joiner goes before "://", "@" and the "."
+#: after "www".
+_AUTOLINK = re.compile(r"(?=://)|(?<=www)(?=\.)|(?=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
+
+
+def plain_markdown(value: Any) -> str:
+    """`value` as literal text inside a string Streamlit renders as Markdown (st.markdown,
+    st.caption, st.info/warning/error/success, st.toast, labels, help).
+
+    Streamlit has no escaping helper. Backslash escapes (CommonMark allows one before any ASCII
+    punctuation) go only where a character is syntax, so links, images, emphasis, code, HTML,
+    `:color[...]` directives and `$...$` LaTeX stay text while "re-run (Q8_0): 1.5" reads as
+    written; a word joiner stops bare URLs and addresses from being autolinked. Line breaks become
+    spaces and the ends are trimmed, so the value cannot open a block of its own.
+    """
+    text = re.sub(r"\s*[\r\n]+\s*", " ", str(value)).strip()
+    text = _MD_INLINE.sub(r"\\\1", _AUTOLINK.sub(WORD_JOINER, text))
+    return _MD_BLOCK_START.sub(lambda m: "\\" + m[1] if m[1] else m[2] + "\\" + m[3], text)
 
 
 def count(n: Any) -> str:

@@ -16,6 +16,7 @@ from llmledger import config
 from llmledger.errors import LocalModelError
 from llmledger.local import lab, models, quantize, runner
 from llmledger.ui import common
+from llmledger.ui import format as fmt
 
 STATE = "local_lab"  # session_state key holding this session's results
 
@@ -139,9 +140,10 @@ def run_live(variants, prompts, repeats: int, max_tokens: int, settings: runner.
         stream = lab.TextStream(lambda text: box.code(text or " ", language=None, wrap_lines=True))
 
         def on_progress(done, total, row, label):
-            bar.progress(done / total, text=f"{done}/{total} runs · {label}")
+            # Labels name the variant, and a custom GGUF's name is whatever its file is called.
+            bar.progress(done / total, text=f"{done}/{total} runs · {fmt.plain_markdown(label)}")
             if row is None:
-                header.markdown(f"**{label}**")
+                header.markdown(f"**{fmt.plain_markdown(label)}**")
                 stream.reset()
             else:
                 stream.close()
@@ -194,8 +196,11 @@ def measure_perplexity(variants, settings: runner.Settings) -> None:
         raise LocalModelError("Another tab is running the local model right now.", title="Model busy")
     try:
         bar = st.progress(0.0, text="perplexity…")
-        ppl = lab.measure_quality(host(), variants, settings,
-                                  on_progress=lambda i, n, _r, label: bar.progress(i / n, text=label))
+
+        def on_progress(i, n, _row, label):
+            bar.progress(i / n, text=fmt.plain_markdown(label))
+
+        ppl = lab.measure_quality(host(), variants, settings, on_progress=on_progress)
         bar.progress(1.0, text="perplexity done")
         cur = common.connection()
         rec = lab.Recorder(cur)

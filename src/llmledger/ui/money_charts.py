@@ -1,7 +1,8 @@
 """Plotly figures for the Estimate, Spend and Reprice pages: pure functions, fresh figures.
 
 Nothing here is cached or imports Streamlit. Money axes carry a "$" prefix; anything estimated
-says so in the title or the hover text.
+says so in the title or the hover text. Names from data (groups, models, sheets, tokenizers) and
+titles passed in go through `fmt.plain_label`: Plotly reads HTML in every text field.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def _order(df: pd.DataFrame, grp: str, value: str) -> list[str]:
 
 def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") -> go.Figure:
     """Stacked cost per time bucket and group (`spend_queries.spend_series`): area or bars."""
-    title = f"Spend over time by {group_label} (priced calls)"
+    title = fmt.plain_label(f"Spend over time by {group_label} (priced calls)")
     if series.empty or not series["cost_usd"].fillna(0).any():
         return empty(title, "No priced calls in this selection")
     order = _order(series, "grp", "cost_usd")
@@ -66,12 +67,13 @@ def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") 
     for g in order:
         if g not in wide.columns:
             continue
-        hover = f"{group_label}: {g}<br>$%{{y:,.2f}}<extra></extra>"
+        hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>$%{{y:,.2f}}<extra></extra>"
         if kind == "area":
-            fig.add_scatter(x=wide.index, y=wide[g], name=g, mode="lines", stackgroup="spend",
+            fig.add_scatter(x=wide.index, y=wide[g], name=fmt.plain_label(g), mode="lines", stackgroup="spend",
                             line={"width": 0.5, "color": colors[g]}, hovertemplate=hover)
         else:
-            fig.add_bar(x=wide.index, y=wide[g], name=g, marker_color=colors[g], hovertemplate=hover)
+            fig.add_bar(x=wide.index, y=wide[g], name=fmt.plain_label(g), marker_color=colors[g],
+                        hovertemplate=hover)
     fig.update_layout(barmode="stack", bargap=0.1)
     _money_axis(fig)
     fig.update_xaxes(title=None)
@@ -80,14 +82,14 @@ def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") 
 
 def spend_by(table: pd.DataFrame, group_label: str) -> go.Figure:
     """Horizontal bars of cost per group (`spend_queries.spend_breakdown`), largest on top."""
-    title = f"Spend by {group_label} (priced calls)"
+    title = fmt.plain_label(f"Spend by {group_label} (priced calls)")
     data = table.dropna(subset=["cost_usd"])
     if data.empty:
         return empty(title, "No priced calls in this selection")
     colors = group_colors([str(g) for g in table["grp"]])
     data = data.iloc[::-1]
     fig = go.Figure(go.Bar(
-        x=data["cost_usd"], y=data["grp"].astype(str), orientation="h",
+        x=data["cost_usd"], y=fmt.plain_labels(data["grp"].astype(str)), orientation="h",
         marker_color=[colors[str(g)] for g in data["grp"]],
         text=[f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
         textposition="auto", hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
@@ -103,10 +105,11 @@ def reported_vs_computed(table: pd.DataFrame) -> go.Figure:
     if table.empty:
         return empty(title, "No call carries both a reported and a computed cost")
     data = table.head(12)
+    models = fmt.plain_labels(data["model"])
     fig = go.Figure()
-    fig.add_bar(x=data["model"], y=data["reported_usd"], name="reported by instrumentation",
+    fig.add_bar(x=models, y=data["reported_usd"], name="reported by instrumentation",
                 marker_color="#a0aec0", hovertemplate="%{x}<br>reported $%{y:,.4f}<extra></extra>")
-    fig.add_bar(x=data["model"], y=data["computed_usd"], name="computed from the sheet",
+    fig.add_bar(x=models, y=data["computed_usd"], name="computed from the sheet",
                 marker_color=ACTUAL_COLOR, hovertemplate="%{x}<br>computed $%{y:,.4f}<extra></extra>")
     fig.update_layout(barmode="group")
     _money_axis(fig)
@@ -122,7 +125,7 @@ def tokens_by_tokenizer(counts: pd.DataFrame) -> go.Figure:
     if counts.empty:
         return empty(title, "Nothing counted yet")
     data = counts.sort_values("tokens")
-    fig = go.Figure(go.Bar(x=data["tokens"], y=data["tokenizer"], orientation="h",
+    fig = go.Figure(go.Bar(x=data["tokens"], y=fmt.plain_labels(data["tokenizer"]), orientation="h",
                            marker_color=ACTUAL_COLOR, text=[fmt.count(v) for v in data["tokens"]],
                            textposition="auto", hovertemplate="%{y}: %{x:,} tokens<extra></extra>"))
     fig.update_xaxes(title=None, rangemode="tozero")
@@ -136,21 +139,23 @@ def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet")
     Models a sheet has no price for are left out of the bars (not drawn as $0) and named in
     the title instead.
     """
+    title = fmt.plain_label(title)
     if table.empty:
         return empty(title, "Choose at least one model and one sheet")
     priced = table.dropna(subset=["cost_usd"])
     missing = table[table["cost_usd"].isna()]
     if not missing.empty:
         names = ", ".join(sorted({f"{m} ({s})" for m, s in zip(missing["model"], missing["sheet"])}))
-        title = f"{title}<br><sup>no price: {names}</sup>"
+        title = f"{title}<br><sup>no price: {fmt.plain_label(names)}</sup>"
     if priced.empty:
         return empty(title, "None of these models has a price on these sheets")
     fig = go.Figure()
     for i, sheet in enumerate(dict.fromkeys(priced["sheet"])):
         part = priced[priced["sheet"] == sheet]
-        fig.add_bar(x=part["model"], y=part["cost_usd"], name=str(sheet), marker_color=PALETTE[i % len(PALETTE)],
+        fig.add_bar(x=fmt.plain_labels(part["model"]), y=part["cost_usd"], name=fmt.plain_label(sheet),
+                    marker_color=PALETTE[i % len(PALETTE)],
                     text=[fmt.usd(v) for v in part["cost_usd"]], textposition="auto",
-                    hovertemplate=f"{sheet}<br>%{{x}}: $%{{y:,.6f}}<extra></extra>")
+                    hovertemplate="%{fullData.name}<br>%{x}: $%{y:,.6f}<extra></extra>")
     fig.update_layout(barmode="group")
     _money_axis(fig)
     fig.update_xaxes(title=None)
@@ -161,6 +166,7 @@ def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> g
     """Bars per month (stacked by what the money pays for when those columns exist) plus the
     cumulative total on a second axis. Columns: month, cost_usd and optionally input_usd,
     output_usd, cumulative_usd."""
+    title = fmt.plain_label(title)
     if bill.empty or "cost_usd" not in bill:
         return empty(title, "No bill to show")
     x = bill["month"].astype(str)
@@ -193,9 +199,9 @@ def token_tax(tax: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     for i, tok in enumerate(dict.fromkeys(tax["tokenizer"])):
         part = tax[tax["tokenizer"] == tok].set_index("language").reindex(order)
-        fig.add_bar(x=order, y=part["ratio_vs_english"], name=str(tok), marker_color=PALETTE[i % len(PALETTE)],
-                    customdata=part["tokens"],
-                    hovertemplate=f"{tok}<br>%{{x}}: %{{y:.2f}}× English (%{{customdata}} tokens)<extra></extra>")
+        fig.add_bar(x=fmt.plain_labels(order), y=part["ratio_vs_english"], name=fmt.plain_label(tok),
+                    marker_color=PALETTE[i % len(PALETTE)], customdata=part["tokens"],
+                    hovertemplate="%{fullData.name}<br>%{x}: %{y:.2f}× English (%{customdata} tokens)<extra></extra>")
     fig.add_hline(y=1, line_dash="dot", line_color="#718096")
     fig.update_layout(barmode="group")
     fig.update_yaxes(title=None, ticksuffix="×", rangemode="tozero")
@@ -208,12 +214,12 @@ def token_tax(tax: pd.DataFrame) -> go.Figure:
 def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
     """Per group: actual and repriced cost side by side, the delta in the hover.
     Columns: grp, actual_usd, repriced_usd, delta_usd."""
-    title = f"Actual vs repriced, by {group_label}"
+    title = fmt.plain_label(f"Actual vs repriced, by {group_label}")
     data = table.dropna(subset=["actual_usd", "repriced_usd"], how="all")
     if data.empty:
         return empty(title, "No priced calls in this period")
     data = data.head(15)
-    x = data["grp"].astype(str)
+    x = fmt.plain_labels(data["grp"].astype(str))
     fig = go.Figure()
     fig.add_bar(x=x, y=data["actual_usd"], name="actual", marker_color=ACTUAL_COLOR,
                 hovertemplate="%{x}<br>actual $%{y:,.4f}<extra></extra>")
@@ -228,13 +234,13 @@ def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
 
 def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
     """Horizontal bars of repriced − actual per group: red costs more, green saves."""
-    title = f"Change per {group_label} (repriced − actual)"
+    title = fmt.plain_label(f"Change per {group_label} (repriced − actual)")
     data = table.dropna(subset=["delta_usd"])
     if data.empty:
         return empty(title, "Nothing to compare")
     data = data.head(15).iloc[::-1]
     fig = go.Figure(go.Bar(
-        x=data["delta_usd"], y=data["grp"].astype(str), orientation="h",
+        x=data["delta_usd"], y=fmt.plain_labels(data["grp"].astype(str)), orientation="h",
         marker_color=[UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]],
         text=[_signed(v) for v in data["delta_usd"]], textposition="auto",
         hovertemplate="%{y}: $%{x:+,.4f}<extra></extra>"))

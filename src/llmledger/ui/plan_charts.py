@@ -4,7 +4,8 @@ Figures are built as plain dicts and wrapped without Plotly's per-property valid
 (`_validate=False`): validating ~50 traces costs tens of milliseconds per chart, more than the
 whole projection, and the page redraws on every edit. tests/test_planning_charts.py rebuilds each
 figure with validation on, so a malformed spec still fails a test. Nothing here is cached as a
-resource (a figure is mutable and per session); Streamlit applies its own theme.
+resource (a figure is mutable and per session); Streamlit applies its own theme. Use case, model
+and scenario names go through `fmt.plain_label`: Plotly reads HTML in names, labels and titles.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from llmledger.planning.projection import PLAN, Projection
+from llmledger.ui import format as fmt
 
 PALETTE = ["#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
            "#9D755D", "#BAB0AC"]
@@ -39,7 +41,7 @@ def _hline(y: float, color: str = "#E45756") -> dict:
 def projection_chart(proj: Projection, scenario: str = PLAN) -> go.Figure:
     """Stacked monthly bill per use case, the total's P90 when there is a band, and the budget."""
     s = proj.scenario_index(scenario)
-    traces = [dict(type="bar", x=proj.months, y=_list(proj.cost[s, u]), name=name,
+    traces = [dict(type="bar", x=proj.months, y=_list(proj.cost[s, u]), name=fmt.plain_label(name),
                    marker=dict(color=PALETTE[u % len(PALETTE)]), hovertemplate=MONEY_HOVER)
               for u, name in enumerate(proj.use_cases)]
     p90, total = proj.total_p90(scenario), proj.total(scenario)
@@ -51,7 +53,7 @@ def projection_chart(proj: Projection, scenario: str = PLAN) -> go.Figure:
         traces.append(dict(type="scatter", x=proj.months, y=[float(proj.budget[budgeted].sum())] * len(proj.months),
                            name="Budget (budgeted use cases)", mode="lines",
                            line=dict(color="#E45756", dash="dash"), hovertemplate=MONEY_HOVER))
-    return _figure(traces, f"Monthly bill — {scenario}", barmode="stack")
+    return _figure(traces, fmt.plain_label(f"Monthly bill — {scenario}"), barmode="stack")
 
 
 def use_case_band_chart(proj: Projection, use_case: str, scenario: str = PLAN) -> go.Figure:
@@ -75,7 +77,7 @@ def use_case_band_chart(proj: Projection, use_case: str, scenario: str = PLAN) -
             m = proj.months[over[0]]
             notes.append(dict(x=m, y=float(p50[over[0]]), text=f"over budget from {m}", showarrow=True,
                               arrowhead=2, ax=-50, ay=-40))
-    title = f"{use_case} — {proj.models[s][u] or 'no model'}"
+    title = fmt.plain_label(f"{use_case} — {proj.models[s][u] or 'no model'}")
     return _figure(traces, title, shapes=shapes, annotations=notes)
 
 
@@ -85,11 +87,13 @@ def candidates_chart(proj: Projection) -> go.Figure:
     for i, sc in enumerate(proj.scenarios):
         color = PALETTE[i % len(PALETTE)]
         total = proj.total(sc)
-        traces.append(dict(type="scatter", x=proj.months, y=_list(total), name=sc, mode="lines+markers",
+        traces.append(dict(type="scatter", x=proj.months, y=_list(total), name=fmt.plain_label(sc),
+                           mode="lines+markers",
                            line=dict(color=color, width=3 if sc == PLAN else 2), hovertemplate=MONEY_HOVER))
         p90 = proj.total_p90(sc)
         if np.any(p90 - total > 1e-9):
-            traces.append(dict(type="scatter", x=proj.months, y=_list(p90), name=f"{sc} P90", mode="lines",
+            traces.append(dict(type="scatter", x=proj.months, y=_list(p90), name=fmt.plain_label(f"{sc} P90"),
+                               mode="lines",
                                showlegend=False, line=dict(color=color, dash="dot", width=1),
                                hovertemplate=MONEY_HOVER))
     return _figure(traces, "Total monthly bill by model")
@@ -97,7 +101,7 @@ def candidates_chart(proj: Projection) -> go.Figure:
 
 def variance_waterfall(planned: float, effects, actual: float) -> go.Figure:
     """Planned cost → each effect → actual cost. `effects` has columns effect, usd."""
-    labels = ["Planned"] + list(effects["effect"]) + ["Actual"]
+    labels = ["Planned"] + fmt.plain_labels(effects["effect"]) + ["Actual"]
     values = [float(planned)] + [float(v) for v in effects["usd"]] + [float(actual)]
     trace = dict(type="waterfall", x=labels, y=values,
                  measure=["absolute"] + ["relative"] * len(effects) + ["total"],
@@ -121,7 +125,7 @@ def daily_chart(by_day) -> go.Figure:
 def shortlist_chart(eligible, top: int = 15) -> go.Figure:
     """Horizon cost of the cheapest eligible models (horizontal bars, cheapest on top)."""
     d = eligible.head(top).iloc[::-1]
-    trace = dict(type="bar", x=_list(d["horizon_total_usd"]), y=list(d["model"]), orientation="h",
+    trace = dict(type="bar", x=_list(d["horizon_total_usd"]), y=fmt.plain_labels(d["model"]), orientation="h",
                  marker=dict(color="#4C78A8"), hovertemplate="%{x:$,.2f}<extra></extra>")
     return _figure([trace], f"Projected cost over the horizon (top {min(top, len(eligible))})", ytitle="",
                    xaxis=dict(title=dict(text="USD")), height=max(260, 28 * len(d) + 90), hovermode="closest")

@@ -49,14 +49,15 @@ def data_changed() -> None:
 
 
 def flash(message: str, kind: str = "success") -> None:
-    """Show `message` on the next run (survives st.rerun)."""
+    """Show `message` on the next run (survives st.rerun). It is plain text, shown as written
+    (names in it cannot turn into Markdown links or images)."""
     st.session_state["_llmledger_flash"] = (kind, message)
 
 
 def show_flash() -> None:
     kind, message = st.session_state.pop("_llmledger_flash", (None, None))
     if message:
-        getattr(st, kind)(message)
+        getattr(st, kind)(fmt.plain_markdown(message))
 
 
 # ------------------------------------------------------------------ filters
@@ -247,13 +248,15 @@ def receiver_status(service: Any) -> None:
         return
     stats = service.stats()
     if not stats.get("running"):
-        st.warning(f"The OTLP receiver is not running: {stats.get('last_error') or 'unknown reason'}")
+        # The last error quotes client input (headers, paths, payload fields): literal text only.
+        st.warning("The OTLP receiver is not running: "
+                   + fmt.plain_markdown(stats.get("last_error") or "unknown reason"))
     rows = dict(fmt.receiver_rows(stats))
     c = st.columns(4)
     for col, name in zip(c, ("Requests received", "Spans accepted", "Spans/s received", "Batches waiting to load")):
         col.metric(name, rows.get(name, fmt.DASH))
     if "Endpoint" in rows:
-        st.markdown(f"Endpoint: `{rows['Endpoint']}` · last error: {rows['Last error']}")
+        st.markdown(f"Endpoint: `{rows['Endpoint']}` · last error: {fmt.plain_markdown(rows['Last error'])}")
     with st.expander("All receiver counters"):
         st.dataframe(pd.DataFrame(list(rows.items()), columns=["Counter", "Value"]), hide_index=True,
                      width="stretch", key="ingest_receiver_table")
