@@ -132,6 +132,10 @@ def receiver_rows(stats: dict[str, Any], now: float | None = None) -> list[tuple
     rows: list[tuple[str, str]] = []
     if "running" in stats:
         rows.append(("State", "running" if stats["running"] else "stopped"))
+    if "loader_alive" in stats:
+        restarts = stats.get("loader_restarts") or 0
+        rows.append(("Loader", ("running" if stats["loader_alive"] else "STOPPED")
+                     + (f" (recovered from {restarts} error(s))" if restarts else "")))
     endpoint = stats.get("endpoint")
     if not endpoint and stats.get("port"):
         endpoint = f"http://{stats.get('host') or '127.0.0.1'}:{stats['port']}/v1/traces"
@@ -146,13 +150,20 @@ def receiver_rows(stats: dict[str, Any], now: float | None = None) -> list[tuple
         ("loaded_spans", "Spans loaded", count),
         ("loaded_spans_per_s", "Spans/s loaded (last 10 s)", rate),
         ("pending_batches", "Batches waiting to load", count),
-        ("quarantined_batches", "Batches quarantined", count),
+        ("load_failures", "Load attempts failed (retried)", count),
+        ("quarantined_batches", "Batches quarantined (this run)", count),
+        ("quarantine_waiting", "Quarantined batches waiting", count),
+        ("open_connections", "Open connections", count),
         ("last_request_at", "Last request", when),
         ("last_loaded_at", "Last load", when),
         ("spool_dir", "Spool", str),
     ):
         if key in stats and not _missing(stats[key]):
             rows.append((title, fmt(stats[key])))
+    if stats.get("spool_max_bytes"):
+        used, cap = stats.get("spool_bytes") or 0, stats["spool_max_bytes"]
+        rows.append(("Spool use", f"{used / 2 ** 20:,.1f} of {cap / 2 ** 20:,.0f} MiB ({used / cap:.0%}); "
+                                  "full means 503 + Retry-After"))
     errors = stats.get("errors_by_status")
     if errors:
         rows.append(("Errors by HTTP status", ", ".join(f"{k}: {v}" for k, v in sorted(errors.items()))))
