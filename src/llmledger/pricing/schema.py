@@ -111,6 +111,16 @@ def llm_calls_view(con: duckdb.DuckDBPyConnection, temporary: bool = False) -> N
     create_llm_calls_view(con, temporary=temporary)
 
 
+def _register_after_load() -> None:
+    from llmledger.pricing.hooks import after_load
+    from llmledger.telemetry import loader
+
+    if after_load not in loader.AFTER_LOAD:
+        loader.AFTER_LOAD.append(after_load)
+
+
+_register_after_load()  # this module is imported by every connection (store/db.py)
+
 MIGRATIONS = [
     ("p001_price_tables", p001_price_tables),
     ("p002_priced_llm_calls_view", p002_priced_llm_calls_view),

@@ -36,6 +36,7 @@ def _area_modules():
 
     mods = []
     for name in (
+        "llmledger.telemetry.schema",
         "llmledger.pricing.schema",
         "llmledger.planning.schema",
         "llmledger.local.schema",

@@ -124,12 +124,7 @@ def m003_rules_settings_log(con: duckdb.DuckDBPyConnection) -> None:
         )
         """
     )
-    from llmledger.telemetry.attribution import DEFAULT_RULES
-
-    con.executemany(
-        "INSERT INTO attribution_rules (dim, key, json_field, level, priority) VALUES (?, ?, ?, ?, ?)",
-        [list(r) for r in DEFAULT_RULES],
-    )
+    # The default rules are telemetry's (telemetry/schema.py inserts them).
 
 
 def m004_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
@@ -149,14 +144,9 @@ def m004_llm_calls_view(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def m005_default_rules_refresh(con: duckdb.DuckDBPyConnection) -> None:
-    # Databases created before a default rule was added get it too (user edits are kept).
-    from llmledger.telemetry.attribution import DEFAULT_RULES
-
-    con.executemany(
-        "INSERT INTO attribution_rules (dim, key, json_field, level, priority) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        [list(r) for r in DEFAULT_RULES],
-    )
+    # Kept by name for ledgers that recorded it; telemetry/schema.py's t001 now inserts the
+    # default rules (for new and old ledgers alike).
+    pass
 
 
 def m006_wide_attribution_dims(con: duckdb.DuckDBPyConnection) -> None:

@@ -413,6 +413,11 @@ FROM batch_spans b ANTI JOIN (SELECT trace_id, span_id FROM spans WHERE load_seq
 RETURNING trace_id, span_id, batch_id
 """
 
+#: Callables (cursor, trace_ids, since) run inside every load's transaction after attribution.
+#: Registered by the areas above telemetry when their schema module is imported (pricing/schema.py),
+#: which every connection does (store/db.py), so telemetry never imports them.
+AFTER_LOAD: list = []
+
 #: One loading transaction at a time in this process (the receiver's loader, uploads, demo):
 #: with no key on `spans`, two concurrent loads of the same span would both see it as new.
 COMMIT_LOCK = threading.Lock()
@@ -495,11 +500,11 @@ def _insert(cur, span_t, dims_t, call_t):
             cur.unregister("batch_calls")
         calls_new -= conventions.drop_nested_duplicates(cur, trace_ids, since)
         attribution.resolve(cur, trace_ids, since)
-        # Pricing's hook: estimated usage from content, default sheet, model-name resolution,
-        # so llm_calls.cost_usd is a plain join by the time the batch commits.
-        from llmledger.pricing.hooks import after_load
-
-        after_load(cur, trace_ids, since)
+        # Areas above telemetry attach their per-load work here (pricing: estimated usage,
+        # default sheet, model-name resolution, so llm_calls.cost_usd is a plain join by the
+        # time the batch commits), inside this transaction.
+        for hook in AFTER_LOAD:
+            hook(cur, trace_ids, since)
         calls_new = max(calls_new, 0)  # a batch may remove a wrapper committed by an earlier one
         if calls_new:
             calls_by_batch = dict(cur.execute(
