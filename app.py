@@ -7,6 +7,7 @@ import streamlit as st
 PAGES = [
     ("app_pages/calls.py", "Calls", "📞"),
     ("app_pages/spend.py", "Spend", "💸"),
+    ("app_pages/budgets.py", "Budgets", "🎯"),
     ("app_pages/estimate.py", "Estimate", "🧮"),
     ("app_pages/reprice.py", "Reprice", "🔁"),
     ("app_pages/plan.py", "Plan", "🗓️"),

@@ -438,3 +438,29 @@ def _existing(cur, rule_ids: list[int], as_of: datetime) -> dict[str, set]:
     exact = {(r, t, ps, m) for r, t, ps, m, pe in rows}
     rolling = {(r, t, m) for r, t, ps, m, pe in rows if pe > as_of}
     return {"exact": exact, "rolling": rolling}
+
+
+def history(con, s: BudgetStatus, n: int = 6, member: str | None = None) -> pd.DataFrame:
+    """Spent in the `n` periods before the current one and in the current one so far (calendar
+    budgets; a rolling budget gets the `n` windows of its length before as_of)."""
+    b = s.budget
+    if s.window.rolling:
+        length = s.window.end - s.window.start
+        wins = [(s.as_of - length * (k + 1), s.as_of - length * k) for k in range(n, -1, -1)]
+        labels = [f"to {e:%m-%d %H:%M}" for _, e in wins]
+    else:
+        past = periods.history(b.period, b.tz, s.as_of, n)
+        wins = [(w.start, w.end) for w in past] + [(s.window.start, min(s.window.end, s.as_of))]
+        zone = ZoneInfo(b.tz)
+        fmt = {"day": "%m-%d", "week": "wk %m-%d", "month": "%Y-%m", "quarter": "%Y-%m"}[b.period]
+        labels = [w[0].astimezone(zone).strftime(fmt) for w in wins]
+        labels[-1] += " (so far)"
+    table = reads.source(con)
+    cur = con.cursor()
+    try:
+        got = reads.period_totals(cur, table, b.scope, b.unit, wins, (b.each, member) if member else None)
+    finally:
+        cur.close()
+    return pd.DataFrame({"label": labels, "start": [w[0] for w in wins], "end": [w[1] for w in wins],
+                         "spent": [g["spent"] for g in got], "calls": [g["calls"] for g in got],
+                         "unpriced": [g["unpriced"] for g in got]})

@@ -1,0 +1,49 @@
+"""Budgets: every budget's spend against its amount with the forecast to period end, the alerts
+inbox, budget editing, notification deliveries and the review export."""
+
+import streamlit as st
+
+from llmledger.pricing.engine import ACTUAL_COST_RULE
+from llmledger.ui import budget_widgets, widgets
+from llmledger.ui import format as fmt
+from llmledger.ui.common import page_setup, show_errors
+
+page_setup("Budgets", "🎯")
+st.title("🎯 Budgets and alerts")
+st.caption(fmt.plain_markdown(
+    f"{ACTUAL_COST_RULE} Budgets always use the active price sheet, never a viewer's choice. "
+    "Forecast thresholds compare the p50 (median) forecast of the period-end total."))
+
+with show_errors():
+    widgets.show_flash()
+    as_of = budget_widgets.as_of_picker()
+    statuses = budget_widgets.statuses(as_of)
+    n_open = budget_widgets.firing_count()
+    tab_budgets, tab_inbox, tab_edit, tab_deliveries, tab_review = st.tabs(
+        ["Budgets", f"Alerts inbox ({n_open} firing)", "Create / edit", "Notifications", "Review export"])
+
+    with tab_budgets:
+        if not statuses:
+            st.info("No budgets yet. Create one in **Create / edit**, or with "
+                    "`python -m llmledger budgets add NAME --amount USD --period month`.")
+        for i, s in enumerate(statuses):
+            budget_widgets.budget_card(s, i)
+        if statuses:
+            names = [s.budget.name for s in statuses]
+            pick = st.selectbox("Details of", names, key="budgets_detail_pick")
+            budget_widgets.budget_detail(statuses[names.index(pick)], "budgets_detail")
+
+    with tab_inbox:
+        budget_widgets.inbox()
+
+    with tab_edit:
+        budget_widgets.editor()
+
+    with tab_deliveries:
+        budget_widgets.deliveries()
+
+    with tab_review:
+        if statuses:
+            budget_widgets.review(statuses, as_of)
+        else:
+            st.info("Nothing to review: no budgets yet.")
