@@ -84,7 +84,7 @@ def burn_up(status) -> go.Figure:
         path = fc.daily
         if len(ahead):
             x = list(ahead["date"])
-            fig.add_scatter(x=x + x[::-1], y=list(ahead["p90"]) + list(ahead["p10"])[::-1], fill="toself",
+            fig.add_scatter(x=x + x[::-1], y=list(ahead["p90"]) + list(ahead["p10"])[::-1], fill="toself", mode="lines",
                             fillcolor=BAND, line={"width": 0}, name="forecast p10–p90", hoverinfo="skip")
         fig.add_scatter(x=list(path["date"]), y=path["p50"], mode="lines", name="forecast p50",
                         line={"color": FORECAST, "dash": "dash", "width": 2},

@@ -96,7 +96,8 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
                                   for f in s.members])
             st.dataframe(table, hide_index=True, key=f"{key}_members_table",
                          column_config={"pct": st.column_config.ProgressColumn("of budget", format="percent",
-                                                                               min_value=0, max_value=1)})
+                                                                               min_value=0, max_value=1),
+                                        **_money_columns(b.unit, ("spent", "forecast (run rate)"))})
         else:
             st.info("No member has calls in this period yet.")
     elif not s.window.rolling:
@@ -162,7 +163,8 @@ def alert_detail(e: dict[str, Any], key: str) -> None:
             st.markdown("**Top contributors to the change against the same part of the previous period**")
             st.dataframe(pd.DataFrame([{"by": c["dim"], "value": c["value"], "now": c["now"], "before": c["before"],
                                         "change": c["delta"]} for c in top]),
-                         hide_index=True, key=f"{key}_explain_{e['event_id']}")
+                         hide_index=True, key=f"{key}_explain_{e['event_id']}",
+                         column_config=_money_columns(f.get("unit", "usd"), ("now", "before", "change")))
         elif ex.get("note"):
             st.caption(fmt.plain_markdown(ex["note"]))
         links(e, key)
@@ -185,6 +187,11 @@ def alert_detail(e: dict[str, Any], key: str) -> None:
                     events.resolve(con, int(e["event_id"]), note, by=by)
                 widgets.flash(f"Alert #{e['event_id']} updated.")
                 st.rerun()
+
+
+def _money_columns(unit: str, names) -> dict:
+    fmt_ = "$%.4f" if unit == "usd" else "%d tokens"
+    return {n: st.column_config.NumberColumn(n, format=fmt_) for n in names}
 
 
 def links(e: dict[str, Any], key: str) -> None:

@@ -1,0 +1,77 @@
+"""The Budgets page served by `streamlit run app.py` in headless Chromium, over demo data with one
+budget already crossed, one forecast to be crossed and an "each user" budget; screenshots go to
+tests/artifacts/budgets*.png."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from conftest import serve_app
+from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, wait_rendered
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def budget_db(tmp_path_factory):
+    from llmledger.alerts import budgets, evaluate
+    from llmledger.alerts.budgets import Budget
+    from llmledger.store.db import connect
+    from llmledger.telemetry import demo
+
+    path = tmp_path_factory.mktemp("budgets_browser") / "ledger.duckdb"
+    con = connect(path)
+    demo.generate(con, n_calls=4000)
+    now = datetime.now(UTC)
+    # Size the budgets from what the demo traffic spends this week, so that one is crossed and one
+    # is forecast to cross whatever day the test runs.
+    budgets.save(con, Budget.build("All traffic (week)", 1, "week", forecast_thresholds="100"))
+    budgets.save(con, Budget.build("RAG answers (week)", 1, "week", where=["feature=demo-rag-answers"],
+                                   forecast_thresholds="100", tz="Europe/Paris"))
+    by = {s.budget.name: s for s in evaluate.status(con, now)}
+    spent = max(by["All traffic (week)"].whole.spent, 0.01)
+    budgets.save(con, Budget.build("All traffic (week)", round(spent * 0.9, 2), "week", forecast_thresholds="100"),
+                 replace="All traffic (week)")
+    rag = by["RAG answers (week)"].whole
+    target = round(max(rag.spent * 1.3, (rag.spent + (rag.p50 or rag.spent * 3)) / 2, 0.02), 2)
+    budgets.save(con, Budget.build("RAG answers (week)", target, "week", where=["feature=demo-rag-answers"],
+                                   forecast_thresholds="100", tz="Europe/Paris"), replace="RAG answers (week)")
+    budgets.save(con, Budget.build("Per user (month)", 0.5, "month", each="user"))
+    out = evaluate.check(con, now, deliver=False)
+    assert out["new_events"]
+    con.close()
+    return path
+
+
+def test_budgets_page_in_chromium(budget_db, artifacts):
+    from playwright.sync_api import sync_playwright
+
+    with serve_app(budget_db, timeout_s=120) as (base, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(f"{base}/budgets", timeout=PAGE_TIMEOUT_MS)
+            # The first run imports the forecaster and builds the priced-calls memo: wait for a card.
+            page.get_by_text("All traffic (week)").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            wait_rendered(page)
+            assert page.locator('[data-testid="stException"]').count() == 0
+            text = page.locator('[data-testid="stMain"]').inner_text()
+            assert "All traffic (week)" in text and "over" in text
+            assert "forecast over" in text or "forecast to run out" in text
+            assert "Actual cost" in text
+            full_screenshot(page, artifacts / "budgets.png")
+
+            page.get_by_role("tab", name="Alerts inbox").click()
+            page.wait_for_timeout(500)
+            box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Open alert")
+            box.locator("input").click()
+            page.get_by_role("option").filter(has_text="passed").first.click()
+            page.get_by_text("Spent at firing").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            wait_rendered(page)
+            assert page.get_by_text("Top contributors").count() >= 1 or page.get_by_text("Spent at firing").count()
+            assert page.locator('[data-testid="stException"]').count() == 0
+            full_screenshot(page, artifacts / "budgets_inbox.png")
+        finally:
+            browser.close()
