@@ -117,7 +117,7 @@ def json_native_decode(folder: Path) -> int:
 
 def prepare_groups(decoded: list, rules) -> list:
     from llmledger.telemetry import loader
-    from llmledger.telemetry.ingest import GROUP_SPANS  # spans per transaction, as ingest commits
+    from llmledger.telemetry.ingest import IMPORT_GROUP_SPANS as GROUP_SPANS  # spans per transaction, as ingest commits
 
     groups, batch, n = [], [], 0
     with loader.gc_paused():

@@ -141,14 +141,14 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
 
 WORKER_SCRIPT = """
 import os, sys, time
-from llmledger.telemetry import loader
+from llmledger.telemetry import workers
 
 def big(n):
     time.sleep(1.0)  # the parent is killed meanwhile
     return b"x" * n  # far more than a pipe holds: sending it blocks while nobody reads
 
 if __name__ == "__main__":
-    pool = loader.worker_pool(1)  # the pool ingest and the receiver's loader use
+    pool = workers.worker_pool(1)  # the pool ingest and the receiver's loader use
     if sys.argv[1] == "while_working":
         pool.submit(os.getpid).result()  # the worker is up and initialised
     pool.submit(big, 50_000_000)  # before_init: the worker is still starting when the kill comes

@@ -193,7 +193,7 @@ def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
     from llmledger.store.db import connect
 
     monkeypatch.setattr(ingest, "CHUNK_BYTES", 30_000)
-    monkeypatch.setattr(ingest, "GROUP_SPANS", 100)
+    monkeypatch.setattr(ingest, "IMPORT_GROUP_SPANS", 100)
     files = tmp_path / "in"
     files.mkdir()
     (files / "a.jsonl").write_bytes(jsonl_bytes(40, 10, 80))

@@ -408,7 +408,7 @@ def test_a_batch_duckdb_refuses_is_quarantined_and_the_next_one_loads(svc, con, 
     real = loader.commit_prepared
 
     def refuse_poison(c, prepared):
-        if any("dead" in (m[0] or "") or any(r.startswith("poison") for r in m[4]) for p in prepared for m in p.metas):
+        if any(r.startswith("poison") for p in prepared for m in p.metas for r in m.rejects):
             raise ValueError("refused value")
         return real(c, prepared)
 

@@ -31,7 +31,8 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from llmledger.telemetry import loader, otlp
-from llmledger.telemetry.loader import DEMO_ATTRIBUTE, LoadResult
+from llmledger.telemetry.loader import LoadResult
+from llmledger.telemetry.rows import DEMO_ATTRIBUTE
 
 Progress = Callable[[int, int, str], None]
 

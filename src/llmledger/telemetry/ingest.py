@@ -11,7 +11,7 @@ serialized requests (.pb, .binpb, .protobuf), each optionally gzip-compressed (.
 - Each chunk has the batch id `file:<sha256 of the file>:<chunk>`, logged in ingest_log in the
   transaction that loads it, so importing the same file again adds nothing (reported as
   duplicates), and an import interrupted halfway resumes where it stopped. Small chunks (many
-  small files) share a transaction, up to GROUP_SPANS spans.
+  small files) share a transaction, up to IMPORT_GROUP_SPANS spans.
 - Decoding and mapping are pure Python and CPU-bound, so large imports run them in worker
   processes (spawned: DuckDB's threads make fork unsafe) while this process only commits.
 """
@@ -33,6 +33,7 @@ import duckdb
 
 from llmledger.errors import LedgerError, PayloadError, StoreError
 from llmledger.telemetry import attribution, loader, otlp
+from llmledger.telemetry.workers import worker_pool
 
 JSONL = (".jsonl", ".ndjson")
 JSON = (".json",)
@@ -40,7 +41,7 @@ PROTOBUF = (".pb", ".binpb", ".protobuf")
 EXTENSIONS = JSONL + JSON + PROTOBUF
 CHUNK_BYTES = 16 * 1024 * 1024
 CHUNK_SPANS = 50_000
-GROUP_SPANS = 50_000
+IMPORT_GROUP_SPANS = 50_000
 #: Imports smaller than this decode in this process (worker start-up would cost more).
 PARALLEL_MIN_BYTES = 8 * 1024 * 1024
 #: Input bytes handed to workers and not yet committed (bounds memory in parallel imports).
@@ -205,7 +206,7 @@ class _Done:
 
 class _Pipeline:
     """Reads files, has chunks prepared (inline or in worker processes), and commits them in
-    submission order, several chunks per transaction (GROUP_SPANS), each under its own batch id."""
+    submission order, several chunks per transaction (IMPORT_GROUP_SPANS), each under its own batch id."""
 
     def __init__(self, con, tick: _Ticker, workers: int):
         self.con, self.tick, self.workers = con, tick, workers
@@ -213,7 +214,7 @@ class _Pipeline:
         self.result = loader.LoadResult()
         self.pool = None
         if workers > 1:
-            self.pool = loader.worker_pool(workers)
+            self.pool = worker_pool(workers)
         self.inflight: deque = deque()
         self.inflight_bytes = 0
         self.pending: list[loader.Prepared] = []
@@ -330,14 +331,15 @@ class _Pipeline:
             self.result.files_failed += 1
             self.result.rejects.append(reject)
         for p in prepared:
-            batch_id, _, _, n_spans, rejects = p.metas[0]
+            meta = p.metas[0]
+            batch_id, n_spans, rejects = meta.batch_id, meta.n_spans, meta.rejects
             if batch_id in self.pending_ids:  # the same content twice in one import
                 self._count_duplicate(n_spans, rejects)
                 continue
             self.pending.append(p)
             self.pending_ids.add(batch_id)
             self.pending_spans += n_spans
-            if self.pending_spans >= GROUP_SPANS:
+            if self.pending_spans >= IMPORT_GROUP_SPANS:
                 self._flush()
         self.tick(advance, label)
 
@@ -350,11 +352,11 @@ class _Pipeline:
         if not self.pending:
             return
         todo, self.pending, self.pending_ids, self.pending_spans = self.pending, [], set(), 0
-        done = loader.already_loaded(self.con.cursor(), [p.metas[0][0] for p in todo])
+        done = loader.already_loaded(self.con.cursor(), [p.metas[0].batch_id for p in todo])
         fresh = []
         for p in todo:
-            if p.metas[0][0] in done:
-                self._count_duplicate(p.metas[0][3], p.metas[0][4])
+            if p.metas[0].batch_id in done:
+                self._count_duplicate(p.metas[0].n_spans, p.metas[0].rejects)
             else:
                 fresh.append(p)
         if not fresh:

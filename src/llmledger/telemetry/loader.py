@@ -6,11 +6,8 @@ between commit and unlink) adds nothing; so does any span already stored.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import threading
-import time
 from dataclasses import dataclass, field
 
 import duckdb
@@ -18,47 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from llmledger.telemetry import attribution, conventions, otlp
-from llmledger.telemetry.conv_common import InvalidValue
 from llmledger.telemetry.otlp import Decoded, Span
+from llmledger.telemetry.rows import _dumps, build_tables
 
-DEMO_ATTRIBUTE = "llmledger.demo"
 log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------- worker processes
-def worker_pool(workers: int, nice: int = 0):
-    """Processes that decode and map (ingest, the receiver's loader). Spawned, not forked: the
-    creating process has DuckDB's threads running. Each runs at least at niceness `nice` and
-    exits if this process dies."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=worker_init, initargs=(os.getpid(), nice))
-
-
-def lower_priority(thread_id: int, nice: int) -> None:
-    """Niceness at least `nice` for one thread (0: the caller; Linux keeps niceness per thread),
-    so decoding and loading yield the CPU to the receiver's threads."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), nice))
-    except (OSError, AttributeError):  # not permitted, or no such call on this platform
-        pass
-
-
-def worker_init(parent: int, nice: int = 0) -> None:
-    """Initializer of decode worker processes (`parent`: the creating process's pid, passed
-    along because it may be gone before this runs). A worker whose parent was killed (kill -9,
-    OOM) would block forever handing its result to nobody; it exits instead."""
-    if nice:
-        lower_priority(0, nice)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 @dataclass
@@ -94,151 +54,7 @@ class LoadResult:
         }
 
 
-_TS = pa.timestamp("ns", tz="UTC")
 gc_paused = otlp.gc_paused  # re-exported: the ingest paths use it around decode + prepare
-
-
-def _is_demo(resource: dict) -> bool:
-    v = resource.get(DEMO_ATTRIBUTE)
-    return v is True or str(v).lower() in ("true", "1")
-
-
-try:
-    import orjson
-
-    _OPTS = orjson.OPT_NON_STR_KEYS
-
-    def _dumps(obj) -> str:
-        # orjson also writes NaN/Infinity as null, which keeps the JSON columns valid.
-        try:
-            return orjson.dumps(obj, default=str, option=_OPTS).decode()
-        except TypeError:  # e.g. an integer past 64 bits
-            return _std_dumps(obj)
-except ImportError:  # pragma: no cover
-    def _dumps(obj) -> str:
-        return _std_dumps(obj)
-
-
-def _std_dumps(obj) -> str:
-    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
-    # The stdlib writes NaN/Infinity, which is not JSON; DuckDB's JSON type would refuse the batch.
-    return text if "NaN" not in text and "Infinity" not in text else json.dumps(
-        json.loads(text, parse_constant=lambda _: None), separators=(",", ":"), ensure_ascii=False)
-
-
-_CALL_FIELDS = ("provider", "operation", "request_model", "response_model", "input_tokens",
-                "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-                "usage_source", "convention", "status", "input_text", "output_text")
-_INT_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-_STR_COLS = ("reported_cost_usd", "level", *attribution._DIMS, "input_text", "output_text", "provider", "operation", "request_model",
-             "response_model", "parent_span_id", "status_message", "events", "batch_id", "service", "name",
-             "kind", "status_code", "scope_name", "scope_version", "resource", "attributes", "usage_source",
-             "convention", "status", "trace_id", "span_id")
-
-
-def _column(name: str, values: list) -> pa.Array:
-    if name in ("start_ns", "end_ns"):
-        return pa.array(values, _TS)
-    if name in _INT_COLS:
-        return pa.array(values, pa.int64())
-    if name in _STR_COLS:
-        return pa.array(values, pa.string())
-    return pa.array(values)
-
-
-_SPAN_COLS = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "duration_ms",
-              "status_code", "status_message", "service", "scope_name", "scope_version", "resource",
-              "attributes", "events", "is_demo", "batch_id")
-_DIM_COLS = ("trace_id", "span_id", "level", *attribution._DIMS, "batch_id")
-_CALL_COLS = ("trace_id", "span_id", "parent_span_id", "start_ns", "duration_ms", *_CALL_FIELDS,
-              "reported_cost_usd", "is_demo", "batch_id")
-
-
-def _table(names: tuple, rows: list) -> pa.Table | None:
-    if not rows:
-        return None
-    return pa.table({k: _column(k, list(v)) for k, v in zip(names, zip(*rows))})
-
-
-def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None = None):
-    """Column tables for spans, attribution_dims and calls (unique keys, first occurrence wins).
-
-    `groups` is a list of (batch_id, spans); each span row carries its batch's id. A bare list of
-    spans is accepted too (batch_id NULL). This loop runs once per span on the ingest path, so it
-    builds one tuple per row and transposes at the end rather than appending column by column.
-    A span whose call carries a value no call can have (conv_common.InvalidValue) is not stored:
-    its reason goes to `rejects[batch_id]` when a dict is given.
-    """
-    if groups and isinstance(groups[0], Span):
-        groups = [(None, groups)]
-    seen: set[tuple[str, str]] = set()
-    seen_add = seen.add
-    span_rows: list[tuple] = []
-    dim_rows: list[tuple] = []
-    call_rows: list[tuple] = []
-    add_span, add_dim, add_call = span_rows.append, dim_rows.append, call_rows.append
-    res_cache: dict[int, tuple] = {}
-    dumps = _dumps
-    span_dims = extractor.span
-    dims_row = attribution.dims_row
-    # Most spans carry none of the rule keys: one set test skips the rules loop for them.
-    rule_keys = frozenset(r.key for r in extractor.span_rules)
-    map_span = conventions.map_span
-    dup_in_batch = 0
-    map_errors = 0
-    last_res, cached = None, None
-    for batch_id, spans in groups:
-        for s in spans:
-            tid, sid = s.trace_id, s.span_id
-            key = (tid, sid)
-            if key in seen:
-                dup_in_batch += 1
-                continue
-            try:
-                call = map_span(s)
-            except InvalidValue as exc:
-                if rejects is not None:
-                    rejects.setdefault(batch_id, []).append(f"span {sid}: {exc}")
-                continue
-            except Exception as exc:  # a mapping bug must not block the batch: keep the raw span
-                call = None
-                map_errors += 1
-                if map_errors == 1:
-                    log.warning("convention mapping failed on span %s/%s: %r", tid, sid, exc)
-            seen_add(key)
-            res = s.resource
-            if res is not last_res:  # consecutive spans share their resource's dict
-                cached = res_cache.get(id(res))
-                if cached is None or cached[4] is not res:
-                    found = extractor.resource(res)
-                    service = res.get("service.name")
-                    cached = res_cache[id(res)] = (
-                        dumps(res), dims_row(found) if found else None, _is_demo(res),
-                        service if service is None or type(service) is str else str(service), res)
-                last_res = res
-            res_json, res_dims, demo, service, _ = cached
-            attrs = s.attributes
-            start, end = s.start_ns, s.end_ns
-            dur = (end - start) / 1e6 if end and start else None
-            parent = s.parent_span_id
-            add_span((tid, sid, parent, s.name, s.kind, start or None, end or None, dur, s.status_code,
-                      s.status_message, service, s.scope_name, s.scope_version, res_json, dumps(attrs),
-                      dumps(s.events) if s.events else None, demo, batch_id))
-            if not rule_keys.isdisjoint(attrs):
-                found = span_dims(attrs)
-                if found:
-                    add_dim((tid, sid, "span", *dims_row(found), batch_id))
-            if call is None:
-                continue
-            if res_dims is not None:  # read only for the call span itself
-                add_dim((tid, sid, "resource", *res_dims, batch_id))
-            cost = call.reported_cost_usd
-            add_call((tid, sid, parent, start or None, dur, call.provider, call.operation, call.request_model,
-                      call.response_model, call.input_tokens, call.output_tokens, call.cache_read_tokens,
-                      call.cache_write_tokens, call.reasoning_tokens, call.usage_source, call.convention,
-                      call.status, call.input_text, call.output_text,
-                      str(cost) if cost is not None else None, demo, batch_id))
-    return _table(_SPAN_COLS, span_rows), _table(_DIM_COLS, dim_rows), _table(_CALL_COLS, call_rows), dup_in_batch
 
 
 @dataclass
@@ -296,10 +112,22 @@ def already_loaded(cur, batch_ids: list[str]) -> set[str]:
 
 
 @dataclass
+class BatchMeta:
+    """What the ingest log records of one batch: its id and source, when it arrived, how many of
+    its spans are in the tables, and the reasons for the ones that are not."""
+
+    batch_id: str
+    source: str
+    received_at: object  # datetime, or None for now()
+    n_spans: int
+    rejects: list[str]
+
+
+@dataclass
 class Prepared:
     """Batches turned into column tables, ready to commit (picklable: built in worker processes)."""
 
-    metas: list[tuple[str, str, object, int, list[str]]]  # (batch_id, source, received_at, n_spans, rejects)
+    metas: list[BatchMeta]
     span_t: pa.Table | None
     dims_t: pa.Table | None
     call_t: pa.Table | None
@@ -322,8 +150,8 @@ def prepare(batches: list[Batch], rules) -> Prepared:
     metas = []
     for b in batches:
         extra = found.get(b.batch_id, [])
-        metas.append((b.batch_id, b.source, b.received_at, len(b.decoded.spans) - len(extra),
-                      list(b.decoded.rejects) + extra))
+        metas.append(BatchMeta(b.batch_id, b.source, b.received_at, len(b.decoded.spans) - len(extra),
+                               list(b.decoded.rejects) + extra))
     return Prepared(metas, span_t, dims_t, call_t)
 
 
@@ -373,15 +201,15 @@ def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) ->
             result.calls_new += calls_new
             log_rows = []
             for p in prepared:
-                for batch_id, source, received_at, n_spans, rejects in p.metas:
-                    n_new = new_by_batch.get(batch_id, 0)
-                    result.spans_read += n_spans + len(rejects)
+                for m in p.metas:
+                    n_new = new_by_batch.get(m.batch_id, 0)
+                    result.spans_read += m.n_spans + len(m.rejects)
                     result.spans_new += n_new
-                    result.duplicates += n_spans - n_new
-                    result.rejects.extend(rejects)
-                    log_rows.append([batch_id, source, received_at, n_spans + len(rejects), n_new,
-                                     calls_by_batch.get(batch_id, 0), n_spans - n_new, len(rejects),
-                                     _dumps(rejects[:100])])
+                    result.duplicates += m.n_spans - n_new
+                    result.rejects.extend(m.rejects)
+                    log_rows.append([m.batch_id, m.source, m.received_at, m.n_spans + len(m.rejects), n_new,
+                                     calls_by_batch.get(m.batch_id, 0), m.n_spans - n_new, len(m.rejects),
+                                     _dumps(m.rejects[:100])])
             cur.executemany(
                 """INSERT INTO ingest_log (batch_id, source, received_at, spans_read, spans_new, calls_new,
                        duplicates, rejects, reject_reasons) VALUES (?, ?, coalesce(?, now()), ?, ?, ?, ?, ?, ?)""",

@@ -452,7 +452,6 @@ def check_protobuf(body: bytes) -> tuple[int, list[str]]:
     for rs in req.resource_spans:
         for ss in rs.scope_spans:
             for s in ss.spans:
-                tid, sid = s.trace_id, s.span_id
                 reason = _pb_reject(s)
                 if reason is None:
                     ok += 1

@@ -43,21 +43,22 @@ import threading
 import time
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import duckdb
 
 from llmledger import config
-from llmledger.errors import LedgerError, PayloadError, StoreError
-from llmledger.telemetry import attribution, loader, otlp, quarantine
+from llmledger.errors import PayloadError, StoreError
+from llmledger.telemetry import attribution, loader, otlp, quarantine, workers
 from llmledger.telemetry.receiver import Receiver
 from llmledger.telemetry.spool import Entry, Spool
 
 log = logging.getLogger(__name__)
 
 #: Most spans the loader puts in one transaction (bigger amortises DuckDB's per-statement cost).
-GROUP_SPANS = 20_000
+LOAD_GROUP_SPANS = 20_000
 #: Most spool files in one transaction.
 GROUP_FILES = 256
 #: Scheduling niceness of the loader thread and its decode worker process (the receiver's
@@ -115,37 +116,59 @@ class _Queued:
         self.spans = held.valid if held is not None else max(1, self.nbytes // BYTES_PER_SPAN)
 
 
-def prepare_group(items: list[tuple], rules) -> tuple[loader.Prepared | None, list[tuple[str, str | None]]]:
+@dataclass(frozen=True)
+class SpooledRequest:
+    """One spooled request as the decode step gets it (picklable, for the worker process): the
+    body when still held in memory (`raw`, after gunzip), else None and it is read from `path`."""
+
+    name: str
+    path: str
+    raw: bytes | None
+    encoding: str | None
+    batch_id: str
+    received_at: object
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """A request the decode step could not use: `reason` None when its file has gone (loaded and
+    removed already); `transient` for a read error worth retrying."""
+
+    name: str
+    reason: str | None
+    transient: bool
+
+
+def prepare_group(items: list[SpooledRequest], rules) -> tuple[loader.Prepared | None, list[Unusable]]:
     """Decode spooled requests and build their tables (runs in the worker process, or inline).
 
-    `items` are (name, path, raw or None, encoding, batch_id, received_at). Returns the prepared
-    tables and, per request that could not be used, (name, reason, transient): reason None for a
+    Returns the prepared tables and an Unusable per request that could not be used: reason None for a
     file that has gone (already loaded and removed); transient for a read error worth retrying,
     else the request itself is unusable. A live body and the same body read back from the spool
     go through the same decoders, so they get the same verdict."""
     batches, failures = [], []
     with loader.gc_paused():
-        for name, path, raw, encoding, batch_id, received_at in items:
+        for it in items:
             try:
-                if raw is None:
-                    decoded = otlp.decode_file_bytes(name, Path(path).read_bytes())
-                elif encoding == "protobuf":
-                    decoded = otlp.decode_protobuf(raw)
+                if it.raw is None:
+                    decoded = otlp.decode_file_bytes(it.name, Path(it.path).read_bytes())
+                elif it.encoding == "protobuf":
+                    decoded = otlp.decode_protobuf(it.raw)
                 else:
-                    decoded = otlp.decode_json(raw)
+                    decoded = otlp.decode_json(it.raw)
             except FileNotFoundError:
-                failures.append((name, None, False))
+                failures.append(Unusable(it.name, None, False))
                 continue
             except OSError as exc:
-                failures.append((name, f"cannot read spooled request: {exc}", True))
+                failures.append(Unusable(it.name, f"cannot read spooled request: {exc}", True))
                 continue
             except PayloadError as exc:
-                failures.append((name, f"cannot decode spooled request: {exc.msg}", False))
+                failures.append(Unusable(it.name, f"cannot decode spooled request: {exc.msg}", False))
                 continue
             except Exception as exc:  # hostile bytes must never stop the loader
-                failures.append((name, f"cannot decode spooled request: {exc!r:.300}", False))
+                failures.append(Unusable(it.name, f"cannot decode spooled request: {exc!r:.300}", False))
                 continue
-            batches.append(loader.Batch(decoded, batch_id, "otlp", received_at))
+            batches.append(loader.Batch(decoded, it.batch_id, "otlp", it.received_at))
         return (loader.prepare(batches, rules) if batches else None), failures
 
 
@@ -326,7 +349,7 @@ class Service:
                 most = 1
             while self._queue and len(group) < most:
                 q = self._queue[0]
-                if group and (spans + q.spans > GROUP_SPANS or nbytes + q.nbytes > GROUP_BYTES):
+                if group and (spans + q.spans > LOAD_GROUP_SPANS or nbytes + q.nbytes > GROUP_BYTES):
                     break
                 self._queue.popleft()
                 group.append(q)
@@ -338,7 +361,7 @@ class Service:
         """The loader thread: runs the loop, and whatever escapes it is logged, the batches in
         flight go back to the queue, and the loop starts again after a pause."""
         # This thread only (and what it starts): the receiver's threads keep their priority.
-        loader.lower_priority(threading.get_native_id(), LOADER_NICE)
+        workers.lower_priority(threading.get_native_id(), LOADER_NICE)
         pause = 0.5
         while True:
             try:
@@ -411,8 +434,9 @@ class Service:
             return job
         job.skipped = [q for q in group if q.entry.batch_id in done]
         todo = [q for q in group if q.entry.batch_id not in done]
-        items = [(q.entry.name, str(q.entry.path), q.held.raw if q.held is not None else None,
-                  q.held.encoding if q.held is not None else None, q.entry.batch_id, q.entry.received_at)
+        items = [SpooledRequest(q.entry.name, str(q.entry.path), q.held.raw if q.held is not None else None,
+                                q.held.encoding if q.held is not None else None, q.entry.batch_id,
+                                q.entry.received_at)
                  for q in todo]
         job.items, job.rules = items, rules
         for q in group:
@@ -438,7 +462,7 @@ class Service:
     def _worker(self):
         if self._pool is None and not self._pool_failed and (os.cpu_count() or 1) > 1:
             try:
-                self._pool = loader.worker_pool(1, LOADER_NICE)
+                self._pool = workers.worker_pool(1, LOADER_NICE)
             except (OSError, RuntimeError) as exc:
                 self._drop_worker(exc)
         return self._pool
@@ -486,15 +510,15 @@ class Service:
     def _commit(self, job: _Job, prepared, failures) -> bool:
         by_name = {q.entry.name: q for q in job.group}
         gone, retry = set(), []
-        for name, reason, transient in failures:
-            gone.add(name)
-            if reason is None:
+        for f in failures:
+            gone.add(f.name)
+            if f.reason is None:
                 continue
-            if transient:
-                retry.append(by_name[name])
-                self.last_load_error = reason
+            if f.transient:
+                retry.append(by_name[f.name])
+                self.last_load_error = f.reason
             else:
-                self._quarantine(by_name[name], reason)
+                self._quarantine(by_name[f.name], f.reason)
         rest = [q for q in job.group if q.entry.name not in gone]
         result = loader.LoadResult()
         if prepared is not None:
