@@ -57,6 +57,10 @@ GRPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13,
 #: gunzip, valid span count) stores the request durably or raises. Protobuf is only checked here
 #: (decoded is None) and decoded by the loader, which keeps acknowledgements fast.
 Sink = Callable[[bytes, str, bool, "otlp.Decoded | None", bytes, int], None]
+#: Extra GET endpoints served beside OTLP (e.g. `/metrics`, wired by a layer above telemetry, which
+#: imports none of it): path -> callable returning (status, content type, body). The dict is kept by
+#: reference, so routes may be added after the receiver is built; the bearer token applies to them.
+Route = Callable[[], tuple[int, str, bytes]]
 
 
 class Reply(Exception):
@@ -184,8 +188,9 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, addr, sink: Sink, token: str | None, max_bytes: int,
                  max_connections: int = MAX_CONNECTIONS, request_seconds: float = REQUEST_SECONDS,
-                 inflight_bytes: int = INFLIGHT_BYTES):
+                 inflight_bytes: int = INFLIGHT_BYTES, extra_routes: dict[str, Route] | None = None):
         self.sink = sink
+        self.extra_routes = extra_routes if extra_routes is not None else {}
         self.token = token
         self.max_bytes = max_bytes
         self.counters = Counters()
@@ -280,7 +285,27 @@ class Handler(BaseHTTPRequestHandler):
         return self.path.split("?", 1)[0].rstrip("/") or "/"
 
     def _not_post(self) -> None:
+        if self._path() in self.server.extra_routes and self.command in ("GET", "HEAD"):
+            self._extra_route()
+            return
         self._run(lambda: self._reject_method())
+
+    def _extra_route(self) -> None:
+        """Answer an extra GET route (not an OTLP request: not counted as one). A failing route
+        gets a 500 and the server keeps serving."""
+        token = self.server.token
+        if token:
+            scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                self._answer(401, b"missing or wrong bearer token\n", ctype="text/plain; charset=utf-8",
+                             headers={"WWW-Authenticate": 'Bearer realm="otlp"'})
+                return
+        try:
+            status, ctype, body = self.server.extra_routes[self._path()]()
+        except Exception as exc:  # noqa: BLE001 - a route's bug must not take the server down
+            log.exception("route %s failed", self._path())
+            status, ctype, body = 500, "text/plain; charset=utf-8", f"internal error: {exc!r}\n".encode()
+        self._answer(status, body, ctype=ctype)
 
     def _reject_method(self) -> None:
         if self._path() != PATH:
@@ -500,7 +525,7 @@ class Receiver:
     def __init__(self, sink: Sink, host: str, port: int, token: str | None, max_bytes: int, **limits):
         self.sink, self.host, self.requested_port = sink, host, port
         self.token, self.max_bytes = token, max_bytes
-        self.limits = limits  # max_connections, request_seconds, inflight_bytes (see _Server)
+        self.limits = limits  # max_connections, request_seconds, inflight_bytes, extra_routes (see _Server)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
