@@ -32,6 +32,10 @@ def register(sub) -> None:
 
     if _serve_hook not in telemetry_cli.SERVE_HOOKS:
         telemetry_cli.SERVE_HOOKS.append(_serve_hook)
+    from llmledger.alerts import metrics  # serve-otlp answers GET /metrics on its port as well
+
+    if metrics.serve_hook not in telemetry_cli.SERVE_HOOKS:
+        telemetry_cli.SERVE_HOOKS.append(metrics.serve_hook)
     b = sub.add_parser("budgets", help="budgets: add, list, remove, status")
     bsub = b.add_subparsers(dest="budgets_command", required=True)
     a = bsub.add_parser("add", help="add a budget")

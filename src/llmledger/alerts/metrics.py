@@ -235,9 +235,9 @@ def _stats(obj) -> dict:
         return {}
 
 
-def registry_for(con, service=None, runner=None, **ttl) -> CollectorRegistry:
+def registry_for(collector: LedgerCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LedgerCollector(con, service, runner, **ttl))
+    registry.register(collector)
     return registry
 
 
@@ -246,12 +246,13 @@ def route(registry: CollectorRegistry) -> Callable[[], tuple[int, str, bytes]]:
     return lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry))
 
 
-def attach(service, con, runner=None, **ttl) -> CollectorRegistry:
+def attach(service, con, runner=None, **ttl) -> LedgerCollector:
     """Serve `/metrics` on `service`'s receiver port. Call before service.start(): the route goes
-    into the receiver's `extra_routes` (telemetry keeps the dict by reference)."""
-    registry = registry_for(con, service, runner, **ttl)
-    service.limits.setdefault("extra_routes", {})[PATH] = route(registry)
-    return registry
+    into the receiver's `extra_routes` (telemetry keeps the dict by reference). The collector is
+    returned so that a runner started later can be set as its `runner`."""
+    collector = LedgerCollector(con, service, runner, **ttl)
+    service.limits.setdefault("extra_routes", {})[PATH] = route(registry_for(collector))
+    return collector
 
 
 def serve_hook(service, con):

@@ -18,13 +18,15 @@ def _resources(db_path: str):
     from llmledger.store.db import connect
 
     con = connect(db_path)
-    service = None
+    service = collector = None
     if config.receiver_enabled():
         try:
+            from llmledger.alerts import metrics
             from llmledger.telemetry.service import Service
 
             service = Service(con, db_path=db_path)
             service.on_loaded.append(lambda: st.cache_data.clear())
+            collector = metrics.attach(service, con)  # GET /metrics on the receiver's port
             service.start()
         except (ImportError, OSError, LedgerError) as exc:  # the dashboard still works without it
             service = _Unavailable(str(exc))
@@ -33,6 +35,8 @@ def _resources(db_path: str):
     from llmledger.alerts.runner import AlertRunner
 
     alerts = AlertRunner(con).start()
+    if collector is not None:
+        collector.runner = alerts  # the evaluator's checks and failures on /metrics too
     if service is not None and hasattr(service, "on_loaded"):
         service.on_loaded.append(alerts.poke)
     return {"con": con, "service": service, "lock": threading.Lock(), "alerts": alerts}
