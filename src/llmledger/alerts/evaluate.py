@@ -28,6 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from llmledger.alerts import budgets as bmod
@@ -124,8 +125,8 @@ def _utc(as_of: datetime | None) -> datetime:
 def status(con, as_of: datetime | None = None, forecasts: str = "all",
            stored: list[StoredBudget] | None = None) -> list[BudgetStatus]:
     """Every enabled budget's figures for the period containing `as_of` (default now).
-    `forecasts`: 'all' (whole-scope budgets get a seasonal forecast), 'needed' (only budgets with
-    forecast thresholds: what a check needs), 'none'."""
+    `forecasts`: 'all' (whole-scope calendar budgets get a seasonal forecast), 'needed' (only
+    budgets with forecast thresholds: what a check needs), 'none'."""
     as_of = _utc(as_of)
     stored = [s for s in (stored if stored is not None else bmod.load_all(con)) if s.budget.enabled]
     if not stored:
@@ -135,9 +136,11 @@ def status(con, as_of: datetime | None = None, forecasts: str = "all",
     try:
         out = {s.rule_id: BudgetStatus(s.rule_id, s.budget, periods.window(s.budget.period, s.budget.tz, as_of), as_of)
                for s in stored}
-        _calendar_whole(cur, table, [out[s.rule_id] for s in stored if not s.budget.each and not s.budget.rolling],
-                        as_of, forecasts)
-        _rolling_whole(cur, table, [out[s.rule_id] for s in stored if not s.budget.each and s.budget.rolling])
+        whole = [out[s.rule_id] for s in stored if not s.budget.each]
+        _whole(cur, table, whole, as_of)
+        want = [s for s in whole if not s.window.rolling and (
+            forecasts == "all" or (forecasts == "needed" and any(t.kind == "forecast" for t in s.budget.thresholds)))]
+        _forecasts(con, cur, table, want, as_of)
         _each(cur, table, [out[s.rule_id] for s in stored if s.budget.each], as_of)
     finally:
         cur.close()
@@ -148,34 +151,89 @@ def _distinct_scopes(statuses: list[BudgetStatus]) -> list:
     return list(dict.fromkeys(s.budget.scope for s in statuses))
 
 
-def _calendar_whole(cur, table: str, statuses: list[BudgetStatus], as_of: datetime, forecasts: str) -> None:
+def _boundaries(statuses: list[BudgetStatus]) -> list[datetime]:
+    return sorted({s.window.start for s in statuses})
+
+
+def _whole(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> None:
+    """Every whole-scope budget's total in its window (calendar so far, or rolling), one scan."""
+    if not statuses:
+        return
+    scopes = _distinct_scopes(statuses)
+    bounds = _boundaries(statuses)
+    df = reads.segment_totals(cur, table, bounds, as_of, scopes)
+    # Totals from segment k on = suffix sums over the segments (rows sorted by k; absent ones are 0).
+    n = len(bounds)
+    k = df["k"].to_numpy(dtype=np.int64) if len(df) else np.zeros(0, dtype=np.int64)
+
+    def suffix(col: str) -> np.ndarray:
+        per = np.zeros(n + 1)
+        if len(df):
+            np.add.at(per, k, pd.to_numeric(df[col], errors="coerce").fillna(0).to_numpy(dtype=float))
+        return np.cumsum(per[::-1])[::-1]
+
+    cache: dict[str, np.ndarray] = {}
+    for s in statuses:
+        i = scopes.index(s.budget.scope)
+        first = bounds.index(s.window.start)
+        col = f"usd_{i}" if s.budget.unit == "usd" else f"tokens_{i}"
+        for c in (col, f"calls_{i}", f"unpriced_{i}"):
+            if c not in cache:
+                cache[c] = suffix(c)
+        s.whole = Figures("", round(float(cache[col][first]), 9), int(round(cache[f"calls_{i}"][first])),
+                          int(round(cache[f"unpriced_{i}"][first])), float(s.budget.amount))
+
+
+# Complete local days before today hardly change after they end (late spans, a re-attribution),
+# so a forecast's history is kept per time zone, scopes, sheet and local day for an hour; only
+# today is read on every check.
+_history: dict = {}
+_history_lock = threading.Lock()
+HISTORY_TTL_S = 3600
+
+
+def _daily(con, cur, table: str, tz: str, start: datetime, as_of: datetime, scopes: list) -> pd.DataFrame:
+    today_start = datetime.combine(periods.local_date(as_of, tz), datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+    key = (tz, tuple(scopes), start, today_start, reads.active_sheet(con))
+    with _history_lock:
+        hit = _history.get(key)
+    if hit is None or time.monotonic() - hit[0] > HISTORY_TTL_S:
+        past = reads.daily(cur, table, tz, start, today_start, scopes) if start < today_start else None
+        with _history_lock:
+            for k in [k for k in _history if k[0] == tz and k[1] == key[1]]:
+                _history.pop(k, None)
+            _history[key] = (time.monotonic(), past)
+    else:
+        past = hit[1]
+    today = reads.daily(cur, table, tz, max(start, today_start), as_of, scopes)
+    parts = [p for p in (past, today) if p is not None and len(p)]
+    return pd.concat(parts, ignore_index=True) if parts else today
+
+
+def _forecasts(con, cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> None:
+    """Daily spend (per local day, one scan per time zone) and the period-end forecast of each
+    whole-scope calendar budget in `statuses`."""
     by_tz: dict[str, list[BudgetStatus]] = {}
     for s in statuses:
         by_tz.setdefault(s.budget.tz, []).append(s)
     for tz, group in by_tz.items():
         scopes = _distinct_scopes(group)
         start = min(s.window.start for s in group) - timedelta(days=HISTORY_DAYS)
-        df = reads.daily(cur, table, tz, start, as_of, scopes)
+        df = _daily(con, cur, table, tz, start, as_of, scopes)
         today = periods.local_date(as_of, tz)
         first = periods.local_date(start, tz)
+        local_as_of = as_of.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
         for s in group:
             i = scopes.index(s.budget.scope)
             series = reads.day_series(df, i, s.budget.unit, first, today)
             p_start = periods.local_date(s.window.start, tz)
             p_last = periods.local_date(s.window.end - timedelta(seconds=1), tz)
-            in_period = df[(df["day"].map(reads._as_date) >= p_start)] if not df.empty else df
-            spent = float(series[[d >= p_start for d in series.index]].sum())
-            f = Figures("", round(spent, 9), int(in_period[f"calls_{i}"].sum()) if len(in_period) else 0,
-                        int(in_period[f"unpriced_{i}"].sum()) if len(in_period) else 0, float(s.budget.amount))
-            s.daily = series[[d >= p_start for d in series.index]]
-            want = forecasts == "all" or (forecasts == "needed" and any(t.kind == "forecast" for t in s.budget.thresholds))
-            if want:
-                local_as_of = as_of.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
-                fcast = _forecast(s.rule_id, series, p_start, p_last, local_as_of, spent)
-                s.forecast = fcast
-                f.p10, f.p50, f.p90, f.method = fcast.p10, fcast.p50, fcast.p90, fcast.method
-                f.runs_out = _runs_out(fcast, f.amount, spent)
-            s.whole = f
+            s.daily = series[series.index >= p_start]
+            f = s.whole
+            fcast = _forecast(s.rule_id, series, p_start, p_last, local_as_of, f.spent)
+            s.forecast = fcast
+            f.p10, f.p50, f.p90, f.method = fcast.p10, fcast.p50, fcast.p90, fcast.method
+            f.runs_out = _runs_out(fcast, f.amount, f.spent)
 
 
 def _runs_out(fcast, amount: float, spent: float) -> date | None:
@@ -187,50 +245,48 @@ def _runs_out(fcast, amount: float, spent: float) -> date | None:
         return None
 
 
-def _rolling_whole(cur, table: str, statuses: list[BudgetStatus]) -> None:
-    by_window: dict[tuple, list[BudgetStatus]] = {}
-    for s in statuses:
-        by_window.setdefault((s.window.start, s.window.end), []).append(s)
-    for (start, end), group in by_window.items():
-        scopes = _distinct_scopes(group)
-        totals = reads.window_totals(cur, table, start, end, scopes)
-        for s in group:
-            t = totals[scopes.index(s.budget.scope)]
-            value = t["usd"] if s.budget.unit == "usd" else t["tokens"]
-            s.whole = Figures("", round(float(value or 0), 9), int(t["calls"] or 0), int(t["unpriced"] or 0),
-                              float(s.budget.amount))
-
-
 def _each(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> None:
-    by_key: dict[tuple, list[BudgetStatus]] = {}
+    """Members of "each" budgets: one scan per dimension, grouped by member and time segment.
+    A member's forecast is the linear run rate; only members near a threshold and the top ones
+    become Figures (a budget may have thousands of members)."""
+    by_dim: dict[str, list[BudgetStatus]] = {}
     for s in statuses:
-        by_key.setdefault((s.window.start, s.window.end, s.budget.each), []).append(s)
-    for (start, end, each), group in by_key.items():
+        by_dim.setdefault(s.budget.each, []).append(s)
+    for each, group in by_dim.items():
         scopes = _distinct_scopes(group)
-        upto = min(end, as_of)
-        df = reads.member_totals(cur, table, start, upto, each, scopes)
-        for s in group:
-            i = scopes.index(s.budget.scope)
-            col = f"usd_{i}" if s.budget.unit == "usd" else f"tokens_{i}"
-            sub = df[df[f"calls_{i}"] > 0]
-            elapsed = max((upto - start).total_seconds() / 86400, 1e-9)
-            rows = []
+        bounds = _boundaries(group)
+        wanted = [(scopes.index(s.budget.scope), bounds.index(s.window.start)) for s in group]
+        df = reads.member_totals(cur, table, bounds, as_of, each, scopes, wanted)
+        b_col = df["b"].to_numpy()
+        cuts = np.searchsorted(b_col, np.arange(len(group) + 1))
+        all_members = df["member"].to_numpy()
+        for bi, s in enumerate(group):
+            lo, hi = cuts[bi], cuts[bi + 1]
+            col = "usd" if s.budget.unit == "usd" else "tokens"
+            spent = np.round(df[col].to_numpy(dtype=float)[lo:hi], 9)
+            members = all_members[lo:hi]
+            calls, unpriced = df["calls"].to_numpy()[lo:hi], df["unpriced"].to_numpy()[lo:hi]
             amount = float(s.budget.amount)
-            for member, value, calls, unpriced in zip(sub["member"], sub[col], sub[f"calls_{i}"], sub[f"unpriced_{i}"]):
-                spent = round(float(value) if pd.notna(value) else 0.0, 9)
-                f = Figures(str(member), spent, int(calls), int(unpriced), amount)
-                if not s.window.rolling:
-                    f.p50 = fc.run_rate_period_end(spent, elapsed, s.window.days)
-                    f.p10 = f.p90 = None
-                    f.method = fc.METHOD_RUN_RATE
-                    rate = spent / elapsed
-                    if spent < amount and rate > 0:
-                        hit = start + timedelta(days=(amount / rate))
-                        f.runs_out = periods.local_date(hit, s.budget.tz) if hit < end else None
+            upto = min(s.window.end, as_of)
+            elapsed = max((upto - s.window.start).total_seconds() / 86400, 1e-9)
+            rate = spent / elapsed
+            p50 = None if s.window.rolling else rate * s.window.days
+            score = np.maximum(spent, p50 if p50 is not None else 0) / amount
+            lowest = min(t.pct for t in s.budget.thresholds) / 100
+            order = np.argsort(-score, kind="stable")
+            near = order[score[order] >= lowest - 1e-9]
+            keep = near if len(near) >= TOP_MEMBERS else order[:TOP_MEMBERS]
+            rows = []
+            for j in keep:
+                f = Figures(str(members[j]), float(spent[j]), int(calls[j]), int(unpriced[j]), amount)
+                if p50 is not None:
+                    f.p50, f.method = float(p50[j]), fc.METHOD_RUN_RATE
+                    days = amount / rate[j] if rate[j] > 0 else float("inf")
+                    if f.spent < amount and days < s.window.days:
+                        f.runs_out = periods.local_date(s.window.start + timedelta(days=days), s.budget.tz)
                 rows.append(f)
-            rows.sort(key=lambda f: -max(f.pct, f.forecast_pct or 0))
-            s.member_count = len(rows)
-            s._all_members = rows  # every member, for a check
+            s.member_count = int(hi - lo)
+            s._all_members = rows  # every member near a threshold, for a check
             s.members = rows[:TOP_MEMBERS]
 
 

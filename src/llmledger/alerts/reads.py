@@ -1,14 +1,15 @@
 """The read side of budgets: grouped spend queries over the priced calls.
 
 Spend counts as on the Spend page: the sum of `actual_cost_usd` (pricing.engine.ACTUAL_COST_RULE)
-under the ACTIVE sheet, read from that sheet's memo of the priced calls (store/spend_cache.py,
+under the ACTIVE sheet, read from that sheet's memo of the priced calls (reads/spend_cache.py,
 the same rows as `llm_calls`, kept in step after every load). Calls whose `cost_basis` is
 'unpriced' are counted beside the sum, never added as $0. Token budgets sum input + output tokens.
 
-Few queries, each grouped: every scope of every budget becomes one FILTER aggregate of a single
-scan, so 200 budgets cost a handful of scans (one per time zone for calendar budgets, one per
-window for rolling ones, one per window and dimension for "each" budgets), never one per budget
-or per member. Values are bound parameters; only structure chosen here (column expressions from
+Few queries, each grouped: every window start of every budget is a boundary between time
+segments, so one scan grouped by segment (and by the columns the scopes read) gives every
+whole-scope budget's total, calendar or rolling, each scope being one FILTER aggregate over that
+small cube; "each" budgets take one scan per dimension grouped by member and segment; forecasts
+one per time zone grouped by local day. Never one query per budget or per member. Values are bound parameters; only structure chosen here (column expressions from
 budgets.SCOPE_DIMS) is formatted into the SQL.
 """
 
@@ -30,7 +31,11 @@ MEASURES = ("usd", "tokens", "calls", "unpriced")
 def source(con) -> str:
     """The memo table of the active sheet's priced calls, brought up to date."""
     from llmledger.pricing.sheets import pricing_sheet
-    from llmledger.store import spend_cache
+
+    try:
+        from llmledger.reads import spend_cache
+    except ImportError:  # before the read side moved out of store/
+        from llmledger.store import spend_cache
 
     cur = con.cursor()  # pricing_sheet may import the default sheet on the handle it is given
     try:
@@ -64,57 +69,113 @@ def scope_sql(scope: Scope, extra: Sequence[tuple[str, str]] = ()) -> tuple[str,
     return (" AND ".join(clauses) or "TRUE"), params
 
 
-def _aggregates(scopes: Sequence[Scope]) -> tuple[str, list]:
+def _aggregates(scopes: Sequence[Scope], cube: bool = False) -> tuple[str, list]:
+    """Four FILTER aggregates per scope: over raw calls, or (cube=True) over a pre-aggregated cube
+    whose rows carry usd, tokens, calls and unpriced sums."""
     cols, params = [], []
     for i, scope in enumerate(scopes):
         pred, p = scope_sql(scope)
-        cols += [f"sum(actual_cost_usd) FILTER (WHERE {pred}) AS usd_{i}",
-                 f"sum({TOKENS}) FILTER (WHERE {pred}) AS tokens_{i}",
-                 f"count(*) FILTER (WHERE {pred}) AS calls_{i}",
-                 f"count(*) FILTER (WHERE {pred} AND {UNPRICED}) AS unpriced_{i}"]
+        if cube:
+            cols += [f"sum(usd) FILTER (WHERE {pred}) AS usd_{i}", f"sum(tokens) FILTER (WHERE {pred}) AS tokens_{i}",
+                     f"sum(calls) FILTER (WHERE {pred}) AS calls_{i}",
+                     f"sum(unpriced) FILTER (WHERE {pred}) AS unpriced_{i}"]
+        else:
+            cols += [f"sum(actual_cost_usd) FILTER (WHERE {pred}) AS usd_{i}",
+                     f"sum({TOKENS}) FILTER (WHERE {pred}) AS tokens_{i}",
+                     f"count(*) FILTER (WHERE {pred}) AS calls_{i}",
+                     f"count(*) FILTER (WHERE {pred} AND {UNPRICED}) AS unpriced_{i}"]
         params += p * 4
     return ", ".join(cols), params
 
 
-DAILY_SQL = """
-SELECT CAST(timezone(?, start_time) AS DATE) AS day, {aggs}
-FROM {table}
-WHERE start_time >= ? AND start_time < ?
-GROUP BY 1 ORDER BY 1
+def cube_columns(scopes: Sequence[Scope]) -> list[str]:
+    """The call columns the scopes' predicates read (a scope on `model` reads both model columns)."""
+    used: set[str] = set()
+    for scope in scopes:
+        for dim, _ in scope:
+            used.update(("request_model", "response_model") if dim == "model" else (SCOPE_DIMS[dim],))
+    return sorted(used)
+
+
+#: Scans are grouped first by the key (a time segment or a local day) and the columns the scopes
+#: read, then every scope is one FILTER aggregate over that cube: tens of thousands of cube rows
+#: instead of a million calls for each of hundreds of aggregates.
+CUBE_SQL = """
+WITH cube AS (
+    SELECT {key} AS k, {cols} sum(actual_cost_usd) AS usd, sum({tokens}) AS tokens, count(*) AS calls,
+           count(*) FILTER (WHERE {unpriced}) AS unpriced
+    FROM {table}
+    WHERE start_time >= ? AND start_time < ?
+    GROUP BY ALL)
+SELECT k, {aggs} FROM cube GROUP BY k ORDER BY k
 """
+
+
+def _cube(cur, table: str, key: str, key_params: list, start: datetime, end: datetime,
+          scopes: Sequence[Scope]) -> pd.DataFrame:
+    aggs, params = _aggregates(scopes, cube=True)
+    cols = "".join(f"{c}, " for c in cube_columns(scopes))
+    sql = CUBE_SQL.format(key=key, cols=cols, tokens=TOKENS, unpriced=UNPRICED, table=table, aggs=aggs)
+    return cur.execute(sql, key_params + [start, end] + params).df()
+
+
+def segment_case(boundaries: Sequence[datetime]) -> tuple[str, list]:
+    """SQL giving each call the index of the last boundary at or before it (boundaries sorted)."""
+    if len(boundaries) == 1:
+        return "0", []
+    whens = " ".join(f"WHEN start_time >= ? THEN {i}" for i in range(len(boundaries) - 1, 0, -1))
+    return f"CASE {whens} ELSE 0 END", list(boundaries[:0:-1])
+
+
+def segment_totals(cur, table: str, boundaries: Sequence[datetime], end: datetime,
+                   scopes: Sequence[Scope]) -> pd.DataFrame:
+    """Totals of each scope per time segment [boundary_k, boundary_k+1) up to `end` (column k):
+    a window starting at boundary k sums the segments from k on. One scan for every window."""
+    key, params = segment_case(boundaries)
+    return _cube(cur, table, key, params, boundaries[0], end, scopes)
 
 
 def daily(cur, table: str, tz: str, start: datetime, end: datetime, scopes: Sequence[Scope]) -> pd.DataFrame:
-    """One row per local day in `tz` with calls in [start, end); columns usd_i, tokens_i,
-    calls_i, unpriced_i per scope i (one scan for all scopes)."""
-    aggs, params = _aggregates(scopes)
-    return cur.execute(DAILY_SQL.format(aggs=aggs, table=table), [tz] + params + [start, end]).df()
-
-
-WINDOW_SQL = "SELECT {aggs} FROM {table} WHERE start_time >= ? AND start_time < ?"
-
-
-def window_totals(cur, table: str, start: datetime, end: datetime, scopes: Sequence[Scope]) -> list[dict[str, Any]]:
-    """Totals of each scope in [start, end), one scan."""
-    aggs, params = _aggregates(scopes)
-    row = cur.execute(WINDOW_SQL.format(aggs=aggs, table=table), params + [start, end]).fetchone()
-    return [{m: row[4 * i + k] for k, m in enumerate(MEASURES)} for i in range(len(scopes))]
+    """One row per local day in `tz` (column `day`) with calls in [start, end); columns usd_i,
+    tokens_i, calls_i, unpriced_i per scope i (one scan for all scopes)."""
+    df = _cube(cur, table, "CAST(timezone(?, start_time) AS DATE)", [tz], start, end, scopes)
+    return df.rename(columns={"k": "day"})
 
 
 MEMBERS_SQL = """
-SELECT {member} AS member, {aggs}
-FROM {table}
-WHERE start_time >= ? AND start_time < ? AND {member} IS NOT NULL
-GROUP BY 1
+WITH cube AS MATERIALIZED (
+    SELECT {member} AS member, {seg} AS k, {cols} sum(actual_cost_usd) AS usd, sum({tokens}) AS tokens,
+           count(*) AS calls, count(*) FILTER (WHERE {unpriced}) AS unpriced
+    FROM {table}
+    WHERE start_time >= ? AND start_time < ? AND {member} IS NOT NULL
+    GROUP BY ALL)
+SELECT w.b, p.member, sum(p.usd)::DOUBLE AS usd, sum(p.tokens)::DOUBLE AS tokens, sum(p.calls) AS calls,
+       sum(p.unpriced) AS unpriced
+FROM ({parts}) p
+JOIN (SELECT unnest(?) AS b, unnest(?) AS scope, unnest(?) AS first) w ON p.scope = w.scope AND p.k >= w.first
+GROUP BY ALL
+ORDER BY w.b
 """
 
 
-def member_totals(cur, table: str, start: datetime, end: datetime, each: str,
-                  scopes: Sequence[Scope]) -> pd.DataFrame:
-    """Per value of `each` (calls without one belong to no member), the totals of each scope."""
-    aggs, params = _aggregates(scopes)
-    sql = MEMBERS_SQL.format(member=SCOPE_DIMS[each], aggs=aggs, table=table)
-    return cur.execute(sql, params + [start, end]).df()
+def member_totals(cur, table: str, boundaries: Sequence[datetime], end: datetime, each: str,
+                  scopes: Sequence[Scope], wanted: Sequence[tuple[int, int]]) -> pd.DataFrame:
+    """Per wanted budget b = (scope index, first segment) and value of `each` (calls without one
+    belong to no member): usd, tokens, calls, unpriced, ordered by b. One scan of the calls for
+    every "each" budget on this dimension, into a cube by member and segment; each scope then
+    selects its rows of the cube (a FILTER aggregate per scope over thousands of members would be
+    far slower) and each budget sums its segments."""
+    seg, seg_params = segment_case(boundaries)
+    parts, params = [], []
+    for i, scope in enumerate(scopes):
+        pred, p = scope_sql(scope)
+        parts.append(f"SELECT {i} AS scope, member, k, usd, tokens, calls, unpriced FROM cube WHERE {pred}")
+        params += p
+    cols = "".join(f"{c}, " for c in cube_columns(scopes))
+    sql = MEMBERS_SQL.format(member=SCOPE_DIMS[each], seg=seg, cols=cols, tokens=TOKENS, unpriced=UNPRICED,
+                             table=table, parts=" UNION ALL ".join(parts))
+    w = [list(range(len(wanted))), [int(x[0]) for x in wanted], [int(x[1]) for x in wanted]]
+    return cur.execute(sql, seg_params + [boundaries[0], end] + params + w).df()
 
 
 CONTRIB_DIMS = {"feature": "feature", "user": "user_id", "model": "coalesce(request_model, response_model)"}
