@@ -1,12 +1,17 @@
 """Spend to the end of a budget period, with a P10/P50/P90 band on the period-end total.
 
-With two weeks of history or more, an exponential-smoothing state-space model (ETS: additive
-errors, additive weekly seasonality, a damped additive trend once there are five weeks; statsmodels'
-`ETSModel`) is fitted to the complete days before `as_of`. Its future is simulated many times with
-errors drawn from its own residuals (a residual bootstrap), each simulated day clipped at $0. Every
-path is summed to the period end and added to what is already spent, so the band is a band on the
-period-end *total*, not a band per day. Pointwise quantiles of the cumulative paths give the
-burn-up band.
+With two weeks of history or more, an exponential-smoothing state-space model (statsmodels'
+`ETSModel`: additive errors and weekly seasonality; from five weeks on, ETS(A,Ad,A) with a damped
+trend when its AICc beats ETS(A,N,A)) is fitted to the last FIT_DAYS complete days before `as_of`.
+Its future is simulated PATHS times with errors drawn from its own residuals (a residual
+bootstrap), each simulated day clipped at $0. Every path is summed to the period end and added to
+what is already spent, so the band is a band on the period-end *total*, not a band per day;
+pointwise quantiles of the cumulative paths give the burn-up band.
+
+Simulations take the fitted model as exact, so the band is then widened twice: for the estimation
+error of the level and weekday effects (`_widen`), and, when the model's own forecasts of the same
+horizon from past weekly origins missed by more than the simulated spread, up to that miss
+(`_calibrate`). bench/bench_forecast.py measures what this gives.
 
 With less history, a flat history, or a model that will not fit, the forecast is the linear run
 rate (the mean day so far times the days left, as LiteLLM's budget projection does), with a band
@@ -35,6 +40,15 @@ MIN_TREND_DAYS = 35
 #: The model is fitted to at most this many of the latest days: enough for the weekly shape and
 #: the current level and trend, and it keeps one forecast well under a second.
 FIT_DAYS = 16 * 7
+#: Model strictly positive histories in logs (multiplicative weekly pattern and noise). Off: on
+#: the backtests (bench/bench_forecast.py) it was no more accurate (MAPE within 0.2 points), and
+#: after a level shift the bootstrapped shift residual, exponentiated, skews the P50 upwards.
+LOG_WHEN_POSITIVE = False
+#: Calibrate the band against the model's own errors from up to ORIGINS past weekly origins (at
+#: least MIN_ORIGINS of them).
+CALIBRATE = True
+ORIGINS = 8
+MIN_ORIGINS = 4
 #: Simulated futures per forecast.
 PATHS = 1000
 #: z of the 10th/90th percentile of a normal distribution (the run-rate band).
@@ -155,23 +169,71 @@ def _simulate_ets(history: pd.Series, horizon: int, trend: bool, paths: int, see
 
     y = history.to_numpy(dtype=float)
     scale = max(float(np.abs(y).mean()), 1e-12)  # fit on a unit scale: cents and millions alike
+    # In logs (LOG_WHEN_POSITIVE), weekends would scale with the level and the noise with it; days
+    # at $0 need the plain scale anyway.
+    logs = LOG_WHEN_POSITIVE and bool((y > 0).all())
+    z = np.log(y / scale) if logs else y / scale
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in the band
-        fits = [(ETSModel(y / scale, error="add", seasonal="add", seasonal_periods=7).fit(disp=False),
+        fits = [(ETSModel(z, error="add", seasonal="add", seasonal_periods=7).fit(disp=False),
                  METHOD_ETS)]
         if trend:
-            fits.append((ETSModel(y / scale, error="add", trend="add", damped_trend=True, seasonal="add",
+            fits.append((ETSModel(z, error="add", trend="add", damped_trend=True, seasonal="add",
                                   seasonal_periods=7).fit(disp=False), METHOD_ETS_TREND))
         fit, method = min(fits, key=lambda f: f[0].aicc if np.isfinite(f[0].aicc) else np.inf)
+        spec = dict(error="add", trend=fit.model.trend, damped_trend=fit.model.damped_trend, seasonal="add",
+                    seasonal_periods=7)
+        past_errors = _past_errors(z, spec, fit.params, horizon, logs) if CALIBRATE else None
         # Residual bootstrap, drawn here so that a seed gives the same band every time.
         resid = np.asarray(fit.resid, dtype=float)
         resid = resid[np.isfinite(resid)]
         errors = np.random.default_rng(seed).choice(resid, size=(horizon, paths), replace=True)
         sims = fit.simulate(nsimulations=horizon, anchor="end", repetitions=paths, random_errors=errors)
-    sims = np.asarray(sims, dtype=float).reshape(horizon, -1) * scale
+    sims = np.asarray(sims, dtype=float).reshape(horizon, -1)
+    sims = (np.exp(np.minimum(sims, 50.0)) if logs else sims) * scale
+    if logs:
+        method += "-log"
+    if past_errors is not None and len(past_errors) >= MIN_ORIGINS:
+        sims = _calibrate(sims, past_errors)
     if not np.isfinite(sims).all():
         raise FloatingPointError("non-finite simulation")
     return sims, method
+
+
+def _past_errors(z: np.ndarray, spec: dict, params, horizon: int, logs: bool) -> np.ndarray:
+    """Relative errors of the model's own `horizon`-day totals from past origins (one a week, the
+    fitted parameters kept, each origin seeing only the days before it)."""
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    errors = []
+    for k in range(ORIGINS):
+        t = len(z) - horizon - 7 * k
+        if t < MIN_SEASONAL_DAYS:
+            break
+        fcast = np.asarray(ETSModel(z[:t], **spec).smooth(params).forecast(horizon), dtype=float)
+        actual = z[t:t + horizon]
+        if logs:
+            fcast, actual = np.exp(fcast), np.exp(actual)
+        total = float(np.clip(fcast, 0, None).sum())
+        if total > 0:
+            errors.append(float(actual.sum()) / total - 1.0)
+    return np.asarray(errors)
+
+
+def _calibrate(sims: np.ndarray, past_errors: np.ndarray) -> np.ndarray:
+    """Simulated paths take the fitted model as exact. If its own past totals over the same horizon
+    missed by more than the simulated spread, stretch every path's deviation from the median by
+    the ratio (never narrower than the model's own band)."""
+    totals = sims.sum(axis=0)
+    median = float(np.median(totals))
+    spread = float(np.std(totals)) / median if median > 0 else 0.0
+    seen = float(np.sqrt(np.mean(past_errors ** 2)))
+    if spread <= 0 or seen <= spread:
+        return sims
+    factor = seen / spread
+    cumulative = np.cumsum(sims, axis=0)
+    mid = np.median(cumulative, axis=1, keepdims=True)
+    return np.diff(mid + (cumulative - mid) * factor, axis=0, prepend=0.0)
 
 
 def _widen(sims: np.ndarray, n_fit: int) -> np.ndarray:
