@@ -18,6 +18,7 @@ BENCHES = [
     "bench.bench_tokens",
     "bench.bench_planning",
     "bench.bench_local",
+    "bench.bench_forecast",
 ]
 
 
