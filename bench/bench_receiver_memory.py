@@ -13,8 +13,9 @@ loaded. At the end the ledger must hold each acknowledged span exactly once.
 
 The bound (default 1 GiB) follows from the byte caps: requests in flight 256 MiB (decoded JSON
 counted 6x), bodies held for the loader 64 MiB, one loader group 32 MiB of bodies (decoded,
-tabled and inserted: a few times that, in the worker and the server), plus the interpreter,
-DuckDB's buffers and the spool's page cache, which is not RSS.
+tabled and inserted: a few times that, in the worker and the server), DuckDB's buffer pool
+(LLMLEDGER_DUCKDB_MEMORY, 384MB here), and two interpreters (~150 MiB each). The spool's page
+cache is not RSS. Without a DuckDB limit, DuckDB keeps what it is allowed (80% of RAM).
 
 Writes bench/results/bench_receiver_memory.json.
 """
@@ -125,10 +126,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gigabytes", type=float, default=1.0)
     ap.add_argument("--bound-mib", type=int, default=1024)
+    ap.add_argument("--duckdb-memory", default="384MB",
+                    help="LLMLEDGER_DUCKDB_MEMORY for the server ('' for DuckDB's default, 80%% of RAM)")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_mem_"))
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "LLMLEDGER_DUCKDB_MEMORY": args.duckdb_memory}
     server = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--db", str(tmp / "ledger.duckdb"),
                                "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -170,6 +173,7 @@ def main() -> None:
             "spans_stored": stored, "spans_distinct": distinct, "retries_after_503": sum(s["retries_503"] for s in senders),
             "send_seconds": round(sent_s, 1), "total_seconds_until_loaded": round(total_s, 1),
             "server_exit_code": server.returncode, "server_summary": stdout.strip().splitlines()[-1:],
+            "duckdb_memory_limit": args.duckdb_memory or "DuckDB default (80% of RAM)",
             "peak_rss_mib": round(peak / 2 ** 20, 1), "bound_mib": args.bound_mib,
             "within_bound": peak <= args.bound_mib * 2 ** 20,
             "rss_mib_timeline": [[round(t, 1), round(r / 2 ** 20)] for t, r in samples[:: max(1, len(samples) // 120)]],

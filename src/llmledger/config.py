@@ -19,6 +19,9 @@ ENV_OTLP_MAX_BYTES = "LLMLEDGER_OTLP_MAX_BYTES"
 ENV_SPOOL_DIR = "LLMLEDGER_SPOOL_DIR"
 #: Most bytes waiting in the spool (default 2 GiB); past it the receiver answers 503 + Retry-After.
 ENV_SPOOL_MAX_BYTES = "LLMLEDGER_SPOOL_MAX_BYTES"
+#: DuckDB's memory limit for this process (e.g. 512MB; default: DuckDB's own, 80% of RAM). The
+#: receiver's own buffers are bounded in bytes already; this bounds DuckDB's buffer pool too.
+ENV_DUCKDB_MEMORY = "LLMLEDGER_DUCKDB_MEMORY"
 #: Set to 0 to start the dashboard without the embedded receiver.
 ENV_RECEIVER = "LLMLEDGER_RECEIVER"
 
@@ -60,6 +63,10 @@ def spool_dir(db: Path | None = None) -> Path:
 
 def spool_max_bytes() -> int:
     return int(os.environ.get(ENV_SPOOL_MAX_BYTES, 2 * 1024 ** 3))
+
+
+def duckdb_memory() -> str | None:
+    return os.environ.get(ENV_DUCKDB_MEMORY) or None
 
 
 def receiver_enabled() -> bool:

@@ -103,6 +103,12 @@ def connect(path: str | Path | None = None, read_only: bool = False) -> duckdb.D
     except duckdb.Error as exc:
         raise StoreError(f"cannot open {path}: {exc}") from exc
     con.execute("SET GLOBAL TimeZone = 'UTC'")
+    if config.duckdb_memory():
+        try:
+            con.execute("SET GLOBAL memory_limit = ?", [config.duckdb_memory()])
+        except duckdb.Error as exc:
+            con.close()
+            raise StoreError(f"bad {config.ENV_DUCKDB_MEMORY}={config.duckdb_memory()!r}: {exc}") from exc
     # DuckDB 2.0.0: with compressed materialization, BIGINT sums before an ORDER BY came back
     # wrapped (or raised INT128 out of range) on the priced view; correctness first.
     con.execute("SET GLOBAL disabled_optimizers = 'compressed_materialization'")
