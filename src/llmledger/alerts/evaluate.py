@@ -156,12 +156,21 @@ def _boundaries(statuses: list[BudgetStatus]) -> list[datetime]:
 
 
 def _whole(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> None:
-    """Every whole-scope budget's total in its window (calendar so far, or rolling), one scan."""
+    """Every whole-scope budget's total in its window: one scan for the calendar budgets (split at
+    a cut, see _split_scan) and one for the rolling ones (their windows move with the clock)."""
+    _whole_group(cur, table, [s for s in statuses if not s.window.rolling], as_of, True)
+    _whole_group(cur, table, [s for s in statuses if s.window.rolling], as_of, False)
+
+
+def _whole_group(cur, table: str, statuses: list[BudgetStatus], as_of: datetime, cacheable: bool) -> None:
     if not statuses:
         return
     scopes = _distinct_scopes(statuses)
     bounds = _boundaries(statuses)
-    df = reads.segment_totals(cur, table, bounds, as_of, scopes)
+    df = _split_scan(cur, table, ("whole", tuple(bounds), tuple(scopes)) if cacheable else None, bounds[0], as_of,
+                     lambda a, b: reads.segment_totals(cur, table, [a, *[x for x in bounds if a < x < b]], b, scopes)
+                     .assign(k=lambda d: d["k"] + sum(1 for x in bounds if x <= a) - 1),
+                     lambda parts: pd.concat(parts, ignore_index=True).groupby("k", as_index=False).sum(numeric_only=True))
     # Totals from segment k on = suffix sums over the segments (rows sorted by k; absent ones are 0).
     n = len(bounds)
     k = df["k"].to_numpy(dtype=np.int64) if len(df) else np.zeros(0, dtype=np.int64)
@@ -251,12 +260,16 @@ def _each(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> Non
     become Figures (a budget may have thousands of members)."""
     by_dim: dict[str, list[BudgetStatus]] = {}
     for s in statuses:
-        by_dim.setdefault(s.budget.each, []).append(s)
-    for each, group in by_dim.items():
+        by_dim.setdefault((s.budget.each, s.window.rolling), []).append(s)
+    for (each, rolling), group in by_dim.items():
         scopes = _distinct_scopes(group)
         bounds = _boundaries(group)
         wanted = [(scopes.index(s.budget.scope), bounds.index(s.window.start)) for s in group]
-        df = reads.member_totals(cur, table, bounds, as_of, each, scopes, wanted)
+        key = None if rolling else ("each", each, tuple(bounds), tuple(scopes), tuple(wanted))
+        df = _split_scan(cur, table, key, bounds[0], as_of,
+                         lambda a, b: _members_between(cur, table, bounds, a, b, each, scopes, wanted),
+                         lambda parts: pd.concat(parts, ignore_index=True).groupby(["b", "member"], as_index=False)
+                         .sum(numeric_only=True).sort_values("b", kind="stable", ignore_index=True))
         b_col = df["b"].to_numpy()
         cuts = np.searchsorted(b_col, np.arange(len(group) + 1))
         all_members = df["member"].to_numpy()
@@ -288,6 +301,76 @@ def _each(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> Non
             s.member_count = int(hi - lo)
             s._all_members = rows  # every member near a threshold, for a check
             s.members = rows[:TOP_MEMBERS]
+
+
+def _members_between(cur, table, bounds, a, b, each, scopes, wanted) -> pd.DataFrame:
+    """member_totals of the calls in [a, b): segments renumbered from a, budgets' first segments too."""
+    inner = [a, *[x for x in bounds if a < x < b]]
+    shift = sum(1 for x in bounds if x <= a) - 1
+    w = [(i, max(first - shift, 0)) for i, first in wanted]  # a window begun before `a` takes all of it
+    return reads.member_totals(cur, table, inner, b, each, scopes, w)
+
+
+# Incremental scans. Calls are appended as they load and the priced-calls memo re-reads only the
+# traces a load touched, from their earliest start on. So each scan is split at a cut (an hour
+# before the moment evaluated): the part before the cut is kept and only the part after it is read
+# again on each check, unless something older changed: a load touching a trace that started before
+# the cut, calls changed or removed without a load, the memo rebuilt (sheet, prices, attribution
+# rules), or the cut falling more than CUT_MAX behind.
+CUT_BACK = timedelta(hours=1)
+CUT_MAX = timedelta(hours=6)
+_scans: OrderedDict = OrderedDict()
+_scans_lock = threading.Lock()
+MARKER_SQL = "SELECT count(*), coalesce(max(load_seq), 0) FROM calls"
+SINCE_SQL = """
+WITH t AS (SELECT DISTINCT trace_id FROM calls WHERE load_seq > ?)
+SELECT min(start_time) FROM calls WHERE trace_id IN (SELECT trace_id FROM t)
+"""
+
+
+def _memo_token(cur, table: str):
+    try:
+        from llmledger.reads import spend_cache
+    except ImportError:
+        from llmledger.store import spend_cache
+    row = cur.execute(f"SELECT price_token, action, built_at FROM {spend_cache.STATE} WHERE memo = ?", [table]).fetchone()
+    return row
+
+
+def _split_scan(cur, table: str, key: tuple | None, start: datetime, as_of: datetime, run, combine) -> pd.DataFrame:
+    """run(start, as_of), the part before the cut reused from the last check when still valid
+    (key None: not cacheable, one plain run)."""
+    if key is None:
+        return run(start, as_of)
+    count, seq = cur.execute(MARKER_SQL).fetchone()
+    token = _memo_token(cur, table)
+    full_key = (table, *key)
+    with _scans_lock:
+        state = _scans.get(full_key)
+    ok = (state is not None and state["token"] is not None and token is not None and state["token"][0] == token[0]
+          and not (token[1] == "rebuild" and token[2] != state["token"][2])
+          and state["cut"] <= as_of <= state["cut"] + CUT_MAX)
+    if ok and (count, seq) != (state["count"], state["seq"]):
+        if seq == state["seq"]:
+            ok = False  # calls changed without a load
+        else:
+            since = cur.execute(SINCE_SQL, [state["seq"]]).fetchone()[0]
+            ok = since is None or since >= state["cut"]
+    if not ok:
+        cut = max(start, as_of.replace(minute=0, second=0, microsecond=0) - CUT_BACK)
+        before = run(start, cut) if cut > start else None
+        state = {"cut": cut, "before": before, "token": token}
+    state.update(count=count, seq=seq, token=token)
+    with _scans_lock:
+        _scans[full_key] = state
+        _scans.move_to_end(full_key)
+        while len(_scans) > 32:
+            _scans.popitem(last=False)
+    after = run(state["cut"], max(as_of, state["cut"]))  # an empty range still gives the columns
+    parts = [p for p in (state["before"], after) if p is not None and len(p)]
+    if not parts:
+        return after
+    return combine(parts) if len(parts) > 1 else parts[0]
 
 
 # Forecasts are cached per budget, period, local hour and history: within the hour the share of
