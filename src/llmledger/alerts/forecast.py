@@ -1,8 +1,8 @@
 """Spend to the end of a budget period, with a P10/P50/P90 band on the period-end total.
 
 With two weeks of history or more, an exponential-smoothing state-space model (statsmodels'
-`ETSModel`: additive errors and weekly seasonality; from five weeks on, ETS(A,Ad,A) with a damped
-trend when its AICc beats ETS(A,N,A)) is fitted to the last FIT_DAYS complete days before `as_of`.
+`ETSModel`: additive errors and weekly seasonality, ETS(A,N,A); from five weeks on ETS(A,Ad,A), with
+a damped trend, which beat choosing by AICc on every backtested series) is fitted to the last FIT_DAYS complete days before `as_of`.
 Its future is simulated PATHS times with errors drawn from its own residuals (a residual
 bootstrap), each simulated day clipped at $0. Every path is summed to the period end and added to
 what is already spent, so the band is a band on the period-end *total*, not a band per day;
@@ -163,8 +163,8 @@ def _choose(history: pd.Series) -> tuple[str, str]:
 
 
 def _simulate_ets(history: pd.Series, horizon: int, trend: bool, paths: int, seed: int) -> tuple[np.ndarray, str]:
-    """horizon x paths simulated daily spends from ETS(A, N, A) with period 7 or, when `trend`
-    and it has the lower AICc, ETS(A, Ad, A); and the method name of the model used."""
+    """horizon x paths simulated daily spends from ETS(A, N, A) with period 7, or ETS(A, Ad, A)
+    when `trend`; and the method name of the model used."""
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
     y = history.to_numpy(dtype=float)
@@ -175,14 +175,10 @@ def _simulate_ets(history: pd.Series, horizon: int, trend: bool, paths: int, see
     z = np.log(y / scale) if logs else y / scale
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in the band
-        fits = [(ETSModel(z, error="add", seasonal="add", seasonal_periods=7).fit(disp=False),
-                 METHOD_ETS)]
-        if trend:
-            fits.append((ETSModel(z, error="add", trend="add", damped_trend=True, seasonal="add",
-                                  seasonal_periods=7).fit(disp=False), METHOD_ETS_TREND))
-        fit, method = min(fits, key=lambda f: f[0].aicc if np.isfinite(f[0].aicc) else np.inf)
-        spec = dict(error="add", trend=fit.model.trend, damped_trend=fit.model.damped_trend, seasonal="add",
+        spec = dict(error="add", trend="add" if trend else None, damped_trend=trend, seasonal="add",
                     seasonal_periods=7)
+        fit = ETSModel(z, **spec).fit(disp=False)
+        method = METHOD_ETS_TREND if trend else METHOD_ETS
         past_errors = _past_errors(z, spec, fit.params, horizon, logs) if CALIBRATE else None
         # Residual bootstrap, drawn here so that a seed gives the same band every time.
         resid = np.asarray(fit.resid, dtype=float)
