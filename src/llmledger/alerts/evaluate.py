@@ -227,14 +227,22 @@ def _forecasts(con, cur, table: str, statuses: list[BudgetStatus], as_of: dateti
         by_tz.setdefault(s.budget.tz, []).append(s)
     for tz, group in by_tz.items():
         scopes = _distinct_scopes(group)
-        start = min(s.window.start for s in group) - timedelta(days=HISTORY_DAYS)
+        zone = ZoneInfo(tz)
+
+        def history_from(s: BudgetStatus) -> date:
+            return periods.local_date(s.window.start, tz) - timedelta(days=HISTORY_DAYS)
+
+        # Local midnight (an absolute 56 days before a period start is not one across DST).
+        first_day = min(history_from(s) for s in group)
+        start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=zone).astimezone(UTC)
         df = _daily(con, cur, table, tz, start, as_of, scopes)
         today = periods.local_date(as_of, tz)
-        first = periods.local_date(start, tz)
         local_as_of = as_of.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
         for s in group:
             i = scopes.index(s.budget.scope)
-            series = reads.day_series(df, i, s.budget.unit, first, today)
+            # Each budget's own history (not the group's), so a forecast is the same on the page,
+            # in the CLI and in a check.
+            series = reads.day_series(df, i, s.budget.unit, history_from(s), today)
             p_start = periods.local_date(s.window.start, tz)
             p_last = periods.local_date(s.window.end - timedelta(seconds=1), tz)
             s.daily = series[series.index >= p_start]

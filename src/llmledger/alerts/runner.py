@@ -4,7 +4,7 @@
 each committed load (`service.on_loaded.append(runner.poke)`): poke only sets a flag, so it never
 slows the loader, and the receiver's request threads never evaluate anything. The thread waits
 `debounce_s` after the first poke (a burst of loads becomes one check), checks at most every
-`min_interval_s`, checks anyway every `interval_s` (period roll-overs, forecasts moving with the
+`min_interval_s` (10 s: under a steady stream of loads one check covers several), checks anyway every `interval_s` (period roll-overs, forecasts moving with the
 clock) and wakes when a failed delivery is due for a retry. A failing check or destination is
 logged and kept in `stats()`; it never stops the thread.
 """
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 class AlertRunner:
-    def __init__(self, con, interval_s: float = 60.0, debounce_s: float = 1.0, min_interval_s: float = 2.0,
+    def __init__(self, con, interval_s: float = 60.0, debounce_s: float = 1.0, min_interval_s: float = 10.0,
                  base_backoff_s: float = notify.BACKOFF_S, check_on_start: bool = True):
         self.con = con
         self.interval_s = interval_s
