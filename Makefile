@@ -34,7 +34,9 @@ browser-deps:
 run: $(STAMP)
 	$(BIN)/python -m llmledger.ui.launch --port $(PORT)
 
+# The import contract (pyproject.toml, [tool.importlinter]) first: layers go down, never up.
 test: $(STAMP) browser-deps
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # A longer, randomized run of the property-based ingest tests (CI runs a fixed sample of 120).

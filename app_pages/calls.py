@@ -2,8 +2,10 @@
 
 import streamlit as st
 
-from llmledger.store.queries import DIMENSIONS, TRACE_RANKS, bucket_for
-from llmledger.ui import charts, widgets
+from llmledger.reads.buckets import bucket_for
+from llmledger.reads.calls import TRACE_RANKS
+from llmledger.reads.filters import DIMENSIONS
+from llmledger.ui import call_reads, charts, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Calls", "📞")
@@ -13,24 +15,24 @@ st.caption("Every model call in your traces: volume, tokens, cost and latency by
 
 with show_errors():
     widgets.show_flash()
-    if not widgets.query("call_count"):
+    if not call_reads.call_count():
         st.info("No LLM calls yet. Point an OpenTelemetry exporter at the receiver (see the Ingest page), "
                 "import trace files there, or generate ~90 days of clearly labelled demo traffic to explore.")
         if widgets.demo_generate("calls"):
             st.rerun()
         st.stop()
 
-    widgets.demo_banner(widgets.query("call_count", True))
-    bounds = widgets.query("date_bounds")
-    f = widgets.call_filters(widgets.query("dimension_values"), bounds, key="calls")
-    cost = widgets.cost_toggle(widgets.query("call_count"), key="calls_with_cost")
-    widgets.kpis(widgets.query("summary", f, cost))
+    widgets.demo_banner(call_reads.call_count(True))
+    bounds = call_reads.date_bounds()
+    f = widgets.call_filters(call_reads.dimension_values(), bounds, key="calls")
+    cost = widgets.cost_toggle(call_reads.call_count(), key="calls_with_cost")
+    widgets.kpis(call_reads.summary(f, cost))
 
     group = st.segmented_control("Group by", list(DIMENSIONS), format_func=widgets.DIM_TITLES.get,
                                  default="feature", required=True, key="calls_group_by")
     title = widgets.DIM_TITLES[group].lower()
     bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
-    series = widgets.query("timeseries", f, group, bucket, 8, cost)
+    series = call_reads.timeseries(f, group, bucket, 8, cost)
 
     tab_time, tab_traces, tab_quality = st.tabs(["Over time", "Top traces", "Data quality"])
 
@@ -43,28 +45,28 @@ with show_errors():
                           key="calls_fig_latency")
         right.plotly_chart(charts.over_time(series, "cost_usd", title, f"Cost per {bucket} (USD)"),
                            key="calls_fig_cost")
-        table = widgets.query("breakdown", f, group, 200, cost)
+        table = call_reads.breakdown(f, group, 200, cost)
         st.dataframe(table, hide_index=True, column_config=widgets.breakdown_columns(widgets.DIM_TITLES[group]),
                      key="calls_breakdown")
 
     with tab_traces:
         by = st.radio("Rank traces by", list(TRACE_RANKS), horizontal=True, key="calls_rank_by",
                       format_func={"tokens": "Tokens", "cost": "Cost", "latency": "LLM latency"}.get)
-        top = widgets.query("top_traces", f, by)
+        top = call_reads.top_traces(f, by)
         st.dataframe(top, hide_index=True, column_config=widgets.TRACE_COLUMNS,
                      column_order=widgets.trace_column_order(by), key="calls_top_traces")
         if not top.empty:
             labels = {r.trace_id: widgets.trace_label(r) for _, r in top.iterrows()}
             trace_id = st.selectbox("Drill into a trace", list(labels), format_func=labels.get, key="calls_trace")
-            spans = widgets.query("trace_spans", trace_id)
+            spans = call_reads.trace_spans(trace_id)
             st.plotly_chart(charts.waterfall(spans, f"Trace {trace_id}"), key="calls_fig_waterfall")
             st.caption("◆ orange bars are model calls (hover for model and tokens); red bars ended in error.")
 
     with tab_quality:
-        dq = widgets.query("data_quality", f, cost)
+        dq = call_reads.data_quality(f, cost)
         widgets.quality_metrics(dq)
         st.dataframe(dq, hide_index=True, column_config=widgets.QUALITY_COLUMNS, key="calls_quality")
         if cost:
             st.subheader("Models without a price")
             st.caption("Calls that report tokens but have no cost under the active price sheet.")
-            st.dataframe(widgets.query("unpriced_models", f), hide_index=True, key="calls_unpriced")
+            st.dataframe(call_reads.unpriced_models(f), hide_index=True, key="calls_unpriced")

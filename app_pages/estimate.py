@@ -3,9 +3,10 @@ project a monthly bill; see the token tax of other languages."""
 
 import streamlit as st
 
-from llmledger import config, tokens
+from llmledger import tokens
+from llmledger.pricing.estimate import bill_frame, check_plan
 from llmledger.ui import format as fmt
-from llmledger.ui import money_charts, spend_widgets
+from llmledger.ui import estimate_widgets, money_charts, sheet_widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Estimate", "🧮")
@@ -17,12 +18,12 @@ DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"]
 tab_count, tab_bill, tab_tax = st.tabs(["Count & price", "Monthly bill", "Token tax"])
 
 with tab_count, show_errors():
-    sheet_names = spend_widgets.sheet_names()
-    known = spend_widgets.model_options(str(config.db_path()), spend_widgets.view_sheet())
+    sheet_names = sheet_widgets.sheet_names()
+    known = sheet_widgets.model_options(sheet_widgets.view_sheet())
     c1, c2 = st.columns([3, 2])
     models = c1.multiselect("Models", known, default=[m for m in DEFAULT_MODELS if m in known],
                             accept_new_options=True, key="est_models")
-    chosen_sheets = c2.multiselect("Price sheets", sheet_names, default=[spend_widgets.view_sheet()],
+    chosen_sheets = c2.multiselect("Price sheets", sheet_names, default=[sheet_widgets.view_sheet()],
                                    key="est_sheets")
     mode = st.radio("Input", ["Prompt text", "Messages JSON", "Corpus file"], horizontal=True, key="est_mode")
     available = tokens.available_names()
@@ -32,21 +33,21 @@ with tab_count, show_errors():
                                key="est_tokenizers")
     out_per_req = c4.number_input("Output tokens per request (your assumption)", value=300, step=50,
                                   key="est_output_tokens")
-    spend_widgets.check_plan(1, 0, out_per_req, 0, 1)
+    check_plan(1, 0, out_per_req, 0, 1)
 
     per_model, per_tok, requests = None, None, 1
     if mode == "Prompt text":
         text = st.text_area("Prompt", height=160, key="est_text", placeholder="Paste a prompt…")
         if text.strip():
-            per_tok = spend_widgets.count_tokenizers(text, tuple(tok_names))
-            per_model = spend_widgets.count_for_models(text, tuple(models))
+            per_tok = estimate_widgets.count_tokenizers(text, tuple(tok_names))
+            per_model = estimate_widgets.count_for_models(text, tuple(models))
     elif mode == "Messages JSON":
         raw = st.text_area("Messages (OpenAI chat format)", height=160, key="est_messages",
                            placeholder='[{"role": "system", "content": "…"}, {"role": "user", "content": "…"}]')
         if raw.strip():
-            per_model = spend_widgets.count_for_models(raw, tuple(models), messages=True)
-            per_tok = spend_widgets.count_tokenizers(spend_widgets.messages_text(spend_widgets.parse_messages(raw)),
-                                                     tuple(tok_names))
+            per_model = estimate_widgets.count_for_models(raw, tuple(models), messages=True)
+            per_tok = estimate_widgets.count_tokenizers(tokens.messages_text(tokens.parse_messages(raw)),
+                                                        tuple(tok_names))
             st.caption("Per-model counts include the chat framing (tokens per message and reply priming); the "
                        "per-tokenizer comparison counts the message contents only.")
     else:
@@ -61,11 +62,11 @@ with tab_count, show_errors():
             needed = sorted(set(tok_names) | {c.name for c in choices.values()})
             key = (up.file_id, tuple(needed))
             if st.session_state.get("_est_corpus_key") != key:
-                st.session_state["_est_corpus_totals"] = spend_widgets.count_corpus(docs, needed, "Counting corpus")
+                st.session_state["_est_corpus_totals"] = estimate_widgets.count_corpus(docs, needed, "Counting corpus")
                 st.session_state["_est_corpus_key"] = key
             totals = st.session_state["_est_corpus_totals"]
-            per_tok = spend_widgets.corpus_tokenizer_frame(totals, tok_names)
-            per_model = spend_widgets.corpus_model_frame(totals, choices)
+            per_tok = estimate_widgets.corpus_tokenizer_frame(totals, tok_names)
+            per_model = estimate_widgets.corpus_model_frame(totals, choices)
 
     if per_tok is not None:
         left, right = st.columns([2, 3])
@@ -75,9 +76,9 @@ with tab_count, show_errors():
         st.subheader("Per model")
         st.dataframe(per_model, hide_index=True, key="est_model_table",
                      column_config={"tokenizer_is": st.column_config.TextColumn("Tokenizer is")})
-        rows = [(r.model, r.tokens, requests, r.tokenizer, r.tokenizer_is == spend_widgets.OWN)
+        rows = [(r.model, r.tokens, requests, r.tokenizer, r.tokenizer_is == estimate_widgets.OWN)
                 for r in per_model.itertuples()]
-        costs = spend_widgets.cost_table(rows, out_per_req, chosen_sheets)
+        costs = estimate_widgets.cost_table(rows, out_per_req, chosen_sheets)
         st.plotly_chart(money_charts.cost_per_model(
             costs, f"Estimated cost per model and sheet ({fmt.count(requests)} request(s), "
                    f"{fmt.count(out_per_req)} output tokens each)"), key="est_fig_cost")
@@ -90,11 +91,11 @@ with tab_count, show_errors():
         st.info("Paste a prompt or messages, or upload a corpus, to see token counts and costs.")
 
 with tab_bill, show_errors():
-    known = spend_widgets.model_options(str(config.db_path()), spend_widgets.view_sheet())
+    known = sheet_widgets.model_options(sheet_widgets.view_sheet())
     b1, b2 = st.columns(2)
     model = b1.selectbox("Model", known, index=known.index("gpt-4o-mini") if "gpt-4o-mini" in known else 0,
                          accept_new_options=True, key="bill_model")
-    sheet = b2.selectbox("Price sheet", spend_widgets.sheet_names(), key="bill_sheet")
+    sheet = b2.selectbox("Price sheet", sheet_widgets.sheet_names(), key="bill_sheet")
     n1, n2, n3 = st.columns(3)
     req = n1.number_input("Requests per month", value=100_000.0, step=1000.0, format="%.0f", key="bill_requests")
     n_in = n2.number_input("Input tokens per request", value=1500.0, step=100.0, format="%.0f", key="bill_input")
@@ -104,9 +105,9 @@ with tab_bill, show_errors():
     batch = s2.slider("Batch share", 0, 100, 0, format="%d%%", key="bill_batch")
     growth = s3.number_input("Monthly growth %", value=0.0, step=1.0, key="bill_growth")
     months = s4.number_input("Months", value=12, step=1, key="bill_months")
-    spend_widgets.check_plan(req, n_in, n_out, growth, months)
-    b = spend_widgets.bill(model, sheet, n_in, n_out, req, cached / 100, batch / 100, growth, months)
-    frame = spend_widgets.bill_frame(b)
+    check_plan(req, n_in, n_out, growth, months)
+    b = estimate_widgets.bill(model, sheet, n_in, n_out, req, cached / 100, batch / 100, growth, months)
+    frame = bill_frame(b)
     m1, m2, m3 = st.columns(3)
     m1.metric(f"Total over {int(months)} months", fmt.usd(b.total_usd))
     m2.metric("First month", fmt.usd(b.first_month_usd))
@@ -117,7 +118,7 @@ with tab_bill, show_errors():
                f"output price), batch share at the sheet's batch prices; requests grow {growth:g}% a month. "
                + fmt.plain_markdown(" ".join(b.notes)))
     st.plotly_chart(money_charts.monthly_bill(frame, f"Projected bill: {model} on {sheet}"), key="bill_fig")
-    st.dataframe(frame, hide_index=True, key="bill_table", column_config=spend_widgets.BILL_COLUMNS)
+    st.dataframe(frame, hide_index=True, key="bill_table", column_config=estimate_widgets.BILL_COLUMNS)
 
 with tab_tax, show_errors():
     st.caption("The same short paragraph in ten languages (data/token_tax). A ratio of 1.8 means the message "
@@ -125,7 +126,7 @@ with tab_tax, show_errors():
     names = st.multiselect("Tokenizers", tokens.available_names(), key="tax_tokenizers",
                            default=[t for t in ("o200k_base", "cl100k_base", "claude") if t in tokens.available_names()])
     if names:
-        tax = spend_widgets.token_tax_table(tuple(names))
+        tax = estimate_widgets.token_tax_table(tuple(names))
         st.plotly_chart(money_charts.token_tax(tax), key="tax_fig")
         st.dataframe(tax, hide_index=True, key="tax_table", column_config={
             "ratio_vs_english": st.column_config.NumberColumn("× English", format="%.2f"),

@@ -5,10 +5,10 @@ Each section has its own error boundary, so a failed import or a bad rule leaves
 
 import streamlit as st
 
-from llmledger.store import queries
+from llmledger.reads import rules
 from llmledger.telemetry.attribution import reextract_all
 from llmledger.telemetry.ingest import ingest_blobs
-from llmledger.ui import common, quarantine_widgets, widgets
+from llmledger.ui import call_reads, common, quarantine_widgets, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -17,7 +17,7 @@ st.title("Ingest")
 
 with show_errors():
     widgets.show_flash()
-    widgets.demo_banner(widgets.query("call_count", True), where="below")
+    widgets.demo_banner(call_reads.call_count(True), where="below")
 
 st.subheader("OTLP receiver")
 st.caption("Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /v1/traces`. Every accepted "
@@ -61,31 +61,31 @@ with show_errors():
             with st.expander(f"{result['rejected']} rejected", expanded=True):
                 st.code("\n".join(result["reject_reasons"]), language=None)
     with st.expander("Recent imports and receiver batches"):
-        st.dataframe(widgets.query("recent_ingests"), hide_index=True, key="ingest_log")
+        st.dataframe(call_reads.recent_ingests(), hide_index=True, key="ingest_log")
 
 st.subheader("Attribution rules")
 st.caption("Which attribute gives a call its feature, team, user, session, service and environment. A call "
            "takes each from its own span, else its nearest ancestor, else its resource; among rules, the "
            "lowest priority number wins. `json_field` reads a field inside a JSON-valued attribute.")
 with show_errors():
-    edited = st.data_editor(widgets.query("attribution_rules"), num_rows="dynamic", hide_index=True,
+    edited = st.data_editor(call_reads.attribution_rules(), num_rows="dynamic", hide_index=True,
                             key="ingest_rules", column_config=widgets.rule_columns())
     left, right = st.columns([1, 4])
     save = left.button("Save and re-apply", key="ingest_rules_save", type="primary")
     reset = right.button("Restore defaults", key="ingest_rules_reset")
     if save:
-        saved = queries.save_attribution_rules(common.connection(), edited.to_dict("records"))
+        saved = rules.save_attribution_rules(common.connection(), edited.to_dict("records"))
         updated = reextract_all(common.resources()["con"])
         widgets.rules_changed("ingest_rules", f"Saved {saved} rules; attribution re-applied to {updated:,} calls.")
     if reset:
-        saved = queries.save_attribution_rules(common.connection(), queries.default_attribution_rules())
+        saved = rules.save_attribution_rules(common.connection(), rules.default_attribution_rules())
         updated = reextract_all(common.resources()["con"])
         widgets.rules_changed("ingest_rules", f"Restored {saved} default rules; attribution re-applied to "
                                               f"{updated:,} calls.")
 
 st.subheader("Demo data")
 with show_errors():
-    n_calls, n_demo = widgets.query("call_count"), widgets.query("call_count", True)
+    n_calls, n_demo = call_reads.call_count(), call_reads.call_count(True)
     st.caption(f"{n_demo:,} of {n_calls:,} calls are demo traffic: ~90 days of several features, teams, "
                "models and instrumentation conventions, made with the OpenTelemetry SDK. Demo rows carry "
                "`llmledger.demo=true` and are labelled DEMO DATA wherever they show.")

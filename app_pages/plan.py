@@ -11,6 +11,7 @@ from llmledger.planning.requirements import (GROUPS, MAX_CANDIDATES, UseCase, ex
                                              measure_prompts, split_prompts, use_case_fields)
 from llmledger.planning.shortlist import lab_latency, shortlist
 from llmledger.planning.validation import validate
+from llmledger.reads import actuals as recorded
 from llmledger.ui import format as fmt
 from llmledger.ui import plan_charts as charts
 from llmledger.ui import sheet_widgets
@@ -127,13 +128,13 @@ def projection_tab(rs, proj) -> None:
 
 def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
     tagged = [u.name for u in rs.use_cases if u.feature_tag]
-    feats = actuals.features(con)
+    feats = recorded.features(con)
     if not tagged:
         st.info("Give a use case a telemetry feature tag (Technical column) to compare it with actual calls.")
     else:
         which = st.selectbox("Use case", tagged, key="pf_pva_uc")
         tag = rs.use_case(which).feature_tag
-        span = actuals.feature_span(con, tag)
+        span = recorded.feature_span(con, tag)
         if span is None:
             seen = ", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"
             st.info(fmt.plain_markdown(f"No calls carry feature '{tag}' yet. Features seen: {seen}"))

@@ -3,11 +3,9 @@ or a discount? Repricing is a query over the same calls, never a rewrite."""
 
 import streamlit as st
 
-from llmledger import config
-from llmledger.store.queries import UNATTRIBUTED
-from llmledger.store.spend_queries import period_bounds
+from llmledger.reads.filters import UNATTRIBUTED, period_bounds
 from llmledger.ui import format as fmt
-from llmledger.ui import money_charts, sheet_widgets, spend_widgets, widgets
+from llmledger.ui import call_reads, money_charts, reprice_widgets, sheet_widgets, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Reprice", "🔁")
@@ -20,14 +18,14 @@ GROUPS = {"feature": "Feature", "request_model": "Model", "team": "Team", "provi
           "service": "Service"}
 
 with show_errors():
-    if not widgets.query("call_count"):
+    if not call_reads.call_count():
         st.info("No LLM calls yet to reprice. Import traces on the Ingest page or generate demo traffic.")
         if widgets.demo_generate("reprice"):
             st.rerun()
         st.stop()
-    widgets.demo_banner(widgets.query("call_count", True))
-    bounds = widgets.query("date_bounds")
-    dims = widgets.query("dimension_values")
+    widgets.demo_banner(call_reads.call_count(True))
+    bounds = call_reads.date_bounds()
+    dims = call_reads.dimension_values()
     names = sheet_widgets.sheet_names()
 
     with st.sidebar:
@@ -52,7 +50,7 @@ with show_errors():
         swap_kind = "feature" if kind == "a feature" else "model"
         options = [v for v in dims[swap_kind] if v != UNATTRIBUTED]
         swap_key = s1.selectbox(f"Which {swap_kind}", options, key="reprice_swap_key")
-        targets = spend_widgets.model_options(str(config.db_path()), sheet)
+        targets = sheet_widgets.model_options(sheet)
         target = s2.selectbox("Target model", targets, accept_new_options=True, key="reprice_swap_target",
                               index=targets.index("gpt-4o-mini") if "gpt-4o-mini" in targets else 0)
         if swap_key and target:
@@ -60,17 +58,17 @@ with show_errors():
     group = st.segmented_control("Compare by", list(GROUPS), format_func=GROUPS.get, default="feature",
                                  required=True, key="reprice_group")
 
-    raw = spend_widgets.reprice(sheet, swap, float(discount), period, group)
-    table = spend_widgets.reprice_frame(raw, group)
+    raw = reprice_widgets.reprice(sheet, swap, float(discount), period, group)
+    table = reprice_widgets.reprice_frame(raw, group)
     actual, repriced = float(raw.attrs["total_baseline_usd"]), float(raw.attrs["total_scenario_usd"])
     m1, m2, m3 = st.columns(3)
     m1.metric(f"Actual ({active})", fmt.usd(actual), help="Actual cost: computed, else reported; unpriced calls left out")
     m2.metric("Repriced", fmt.usd(repriced), help="The same rule under the scenario")
-    m3.metric("Delta", spend_widgets.signed_usd(repriced - actual), delta=fmt.share(repriced - actual, actual) if actual else None,
+    m3.metric("Delta", fmt.signed_usd(repriced - actual), delta=fmt.share(repriced - actual, actual) if actual else None,
               delta_color="inverse")
     scenario = [f"sheet **{fmt.plain_markdown(sheet)}**"] + ([f"{discount:g}% off"] if discount else [])
     if swap:
-        counts = spend_widgets.spend("swap_mapping_counts", swap_kind, swap_key, period)
+        counts = reprice_widgets.swap_mapping_counts(swap_kind, swap_key, period)
         scenario.append(f"{swap_kind} **{fmt.plain_markdown(swap_key)}** → "
                         f"**{fmt.plain_markdown(swap[0][1])}**")
         st.info(f"Token mapping for the swapped calls: **{fmt.count(counts['by_tokenizer'])}** re-counted with "
@@ -88,4 +86,4 @@ with show_errors():
     left.plotly_chart(money_charts.actual_vs_repriced(table, GROUPS[group].lower()), key="reprice_fig_bars")
     right.plotly_chart(money_charts.delta_bars(table, GROUPS[group].lower()), key="reprice_fig_delta")
     st.dataframe(table, hide_index=True, key="reprice_table",
-                 column_config=dict(spend_widgets.REPRICE_COLUMNS, grp=st.column_config.TextColumn(GROUPS[group])))
+                 column_config=dict(reprice_widgets.REPRICE_COLUMNS, grp=st.column_config.TextColumn(GROUPS[group])))

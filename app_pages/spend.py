@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from llmledger.store.queries import bucket_for
-from llmledger.store.spend_queries import SPEND_DIMENSIONS
+from llmledger.reads.buckets import bucket_for
+from llmledger.reads.spend import SPEND_DIMENSIONS
 from llmledger.ui import format as fmt
-from llmledger.ui import money_charts, sheet_widgets, spend_widgets, widgets
+from llmledger.ui import call_reads, money_charts, sheet_widgets, spend_widgets, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Spend", "💸")
@@ -19,7 +19,7 @@ with show_errors():
     with st.sidebar:
         sheet = sheet_widgets.sheet_picker("spend_sheet")
         sheet_widgets.make_active_control(sheet, "spend_make_active")
-    if not widgets.query("call_count"):
+    if not call_reads.call_count():
         st.info("No LLM calls yet. Send traces to the receiver or import files on the Ingest page, "
                 "or generate clearly labelled demo traffic to explore.")
         if widgets.demo_generate("spend"):
@@ -27,12 +27,12 @@ with show_errors():
         st.stop()
 
     spend_widgets.ensure_priced()
-    widgets.demo_banner(widgets.query("call_count", True))
-    bounds = widgets.query("date_bounds")
-    f = widgets.call_filters(widgets.query("dimension_values"), bounds, key="spend")
-    totals = spend_widgets.spend("spend_totals", f)
-    as_of = spend_widgets.spend("default_as_of")
-    run = spend_widgets.spend("month_to_date", f, as_of)
+    widgets.demo_banner(call_reads.call_count(True))
+    bounds = call_reads.date_bounds()
+    f = widgets.call_filters(call_reads.dimension_values(), bounds, key="spend")
+    totals = spend_widgets.totals(f)
+    as_of = spend_widgets.default_as_of()
+    run = spend_widgets.month_to_date(f, as_of)
     spend_widgets.spend_kpis(totals, run)
     st.caption(sheet_widgets.cost_rule_text(sheet, totals["computed_calls"], totals["reported_only_calls"],
                                             totals["reported_only_usd"], totals["unpriced_calls"]))
@@ -50,9 +50,9 @@ with show_errors():
         ["Over time & breakdown", "Most expensive", "Reported vs computed", "Unknown prices", "Export"])
 
     with tab_time:
-        series = spend_widgets.spend("spend_series", f, group, bucket, int(top_n))
+        series = spend_widgets.series(f, group, bucket, int(top_n))
         st.plotly_chart(money_charts.spend_over_time(series, label, kind), key="spend_fig_time")
-        table = spend_widgets.spend("spend_breakdown", f, group, int(top_n))
+        table = spend_widgets.breakdown(f, group, int(top_n))
         left, right = st.columns([2, 3])
         left.plotly_chart(money_charts.spend_by(table, label), key="spend_fig_by")
         right.dataframe(table, hide_index=True, key="spend_breakdown",
@@ -61,17 +61,17 @@ with show_errors():
 
     with tab_top:
         st.subheader("Most expensive traces")
-        st.dataframe(spend_widgets.spend("top_traces", f), hide_index=True, key="spend_top_traces",
-                     column_config=spend_widgets.TRACE_COLUMNS)
+        st.dataframe(spend_widgets.top_traces(f), hide_index=True, key="spend_top_traces",
+                     column_config=spend_widgets.TRACE_COLUMNS, column_order=spend_widgets.TRACE_ORDER)
         st.subheader("Most expensive calls")
-        st.dataframe(spend_widgets.spend("top_calls", f), hide_index=True, key="spend_top_calls",
+        st.dataframe(spend_widgets.top_calls(f), hide_index=True, key="spend_top_calls",
                      column_config=spend_widgets.CALL_COLUMNS)
 
     with tab_reported:
-        rep, counts = spend_widgets.spend("reported_vs_computed", f)
+        rep, counts = spend_widgets.reported_vs_computed(f)
         if counts["compared_calls"]:
             diff = rep["difference_usd"].sum()
-            st.metric("Computed − reported", spend_widgets.signed_usd(diff), help="Over calls that carry both costs")
+            st.metric("Computed − reported", fmt.signed_usd(diff), help="Over calls that carry both costs")
             st.plotly_chart(money_charts.reported_vs_computed(rep), key="spend_fig_reported")
             st.dataframe(rep, hide_index=True, key="spend_reported", column_config=spend_widgets.REPORTED_COLUMNS)
         st.caption(f"{fmt.count(counts['compared_calls'])} calls carry both a cost reported by their "
@@ -80,7 +80,7 @@ with show_errors():
                    "actual cost.")
 
     with tab_unpriced:
-        unpriced = spend_widgets.spend("unpriced_calls", f)
+        unpriced = spend_widgets.unpriced_calls(f)
         if unpriced.empty:
             st.success(f"Every call has a cost under `{sheet}`, computed or reported.")
         else:
@@ -91,11 +91,11 @@ with show_errors():
             st.dataframe(unpriced, hide_index=True, key="spend_unpriced", column_config=spend_widgets.UNPRICED_COLUMNS)
 
     with tab_export:
-        n = spend_widgets.spend("export_count", f)
+        n = spend_widgets.export_count(f)
         st.write(f"{fmt.count(n)} calls match the filters (the `llm_calls` columns, cost under `{sheet}`).")
         d1, d2 = st.columns(2)
-        d1.download_button("Download CSV", lambda: spend_widgets.export_bytes("csv", f), file_name="llm_calls.csv",
+        d1.download_button("Download CSV", lambda: spend_widgets.export_csv(f), file_name="llm_calls.csv",
                            mime="text/csv", key="spend_export_csv", disabled=not n, on_click="ignore")
-        d2.download_button("Download Parquet", lambda: spend_widgets.export_bytes("parquet", f),
+        d2.download_button("Download Parquet", lambda: spend_widgets.export_parquet(f),
                            file_name="llm_calls.parquet", mime="application/vnd.apache.parquet",
                            key="spend_export_parquet", disabled=not n, on_click="ignore")

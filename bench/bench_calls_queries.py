@@ -22,7 +22,9 @@ from pathlib import Path
 
 import duckdb
 
-from llmledger.store import queries as q
+from llmledger.reads import buckets as rb
+from llmledger.reads import calls as rc
+from llmledger.reads import filters as rf
 from llmledger.store.db import connect
 
 RESULTS = Path(__file__).resolve().parent / "results" / "calls_queries.json"
@@ -106,38 +108,38 @@ def build(path: Path, n_calls: int) -> dict:
 
 def page_queries(con) -> dict:
     """The queries one Calls page render runs (default view, then a filtered one)."""
-    lo, hi = q.date_bounds(con)
-    everything = q.CallFilter.build(lo, hi)
-    values = q.dimension_values(con)
-    narrow = q.CallFilter.build(hi - timedelta(days=29), hi, {"feature": values["feature"][:2],
+    lo, hi = rc.date_bounds(con)
+    everything = rf.CallFilter.build(lo, hi)
+    values = rc.dimension_values(con)
+    narrow = rf.CallFilter.build(hi - timedelta(days=29), hi, {"feature": values["feature"][:2],
                                                               "environment": ["production"]})
-    trace_id = q.top_traces(con, everything, "tokens", 1)["trace_id"][0]
-    bucket = q.bucket_for(lo, hi)
+    trace_id = rc.top_traces(con, everything, "tokens", 1)["trace_id"][0]
+    bucket = rb.bucket_for(lo, hi)
     return {
-        "call_count": lambda: q.call_count(con),
-        "call_count_demo": lambda: q.call_count(con, True),
-        "date_bounds": lambda: q.date_bounds(con),
-        "dimension_values": lambda: q.dimension_values(con),
-        "summary": lambda: q.summary(con, everything),
-        "timeseries_by_feature": lambda: q.timeseries(con, everything, "feature", bucket),
-        "timeseries_by_model": lambda: q.timeseries(con, everything, "model", bucket),
-        "timeseries_by_user": lambda: q.timeseries(con, everything, "user", bucket),
-        "breakdown_by_feature": lambda: q.breakdown(con, everything, "feature"),
-        "top_traces_tokens": lambda: q.top_traces(con, everything, "tokens"),
-        "top_traces_latency": lambda: q.top_traces(con, everything, "latency"),
-        "trace_spans": lambda: q.trace_spans(con, trace_id),
-        "data_quality_no_cost": lambda: q.data_quality(con, everything, False),
-        "filtered_summary": lambda: q.summary(con, narrow),
-        "filtered_timeseries": lambda: q.timeseries(con, narrow, "model", "day"),
-        "filtered_top_traces": lambda: q.top_traces(con, narrow, "tokens"),
+        "call_count": lambda: rc.call_count(con),
+        "call_count_demo": lambda: rc.call_count(con, True),
+        "date_bounds": lambda: rc.date_bounds(con),
+        "dimension_values": lambda: rc.dimension_values(con),
+        "summary": lambda: rc.summary(con, everything),
+        "timeseries_by_feature": lambda: rc.timeseries(con, everything, "feature", bucket),
+        "timeseries_by_model": lambda: rc.timeseries(con, everything, "model", bucket),
+        "timeseries_by_user": lambda: rc.timeseries(con, everything, "user", bucket),
+        "breakdown_by_feature": lambda: rc.breakdown(con, everything, "feature"),
+        "top_traces_tokens": lambda: rc.top_traces(con, everything, "tokens"),
+        "top_traces_latency": lambda: rc.top_traces(con, everything, "latency"),
+        "trace_spans": lambda: rc.trace_spans(con, trace_id),
+        "data_quality_no_cost": lambda: rc.data_quality(con, everything, False),
+        "filtered_summary": lambda: rc.summary(con, narrow),
+        "filtered_timeseries": lambda: rc.timeseries(con, narrow, "model", "day"),
+        "filtered_top_traces": lambda: rc.top_traces(con, narrow, "tokens"),
         # The same aggregates with cost_usd, which only the pricing view computes (per call).
-        "priced:summary": lambda: q.summary(con, everything, True),
-        "priced:timeseries_by_feature": lambda: q.timeseries(con, everything, "feature", bucket, 8, True),
-        "priced:breakdown_by_feature": lambda: q.breakdown(con, everything, "feature", 200, True),
-        "priced:top_traces_cost": lambda: q.top_traces(con, everything, "cost"),
-        "priced:data_quality": lambda: q.data_quality(con, everything, True),
-        "priced:unpriced_models": lambda: q.unpriced_models(con, everything),
-        "priced:filtered_summary": lambda: q.summary(con, narrow, True),
+        "priced:summary": lambda: rc.summary(con, everything, True),
+        "priced:timeseries_by_feature": lambda: rc.timeseries(con, everything, "feature", bucket, 8, True),
+        "priced:breakdown_by_feature": lambda: rc.breakdown(con, everything, "feature", 200, True),
+        "priced:top_traces_cost": lambda: rc.top_traces(con, everything, "cost"),
+        "priced:data_quality": lambda: rc.data_quality(con, everything, True),
+        "priced:unpriced_models": lambda: rc.unpriced_models(con, everything),
+        "priced:filtered_summary": lambda: rc.summary(con, narrow, True),
         "view_scan:sum_cost_usd": lambda: con.execute("SELECT sum(cost_usd) FROM llm_calls").fetchall(),
     }
 
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> dict:
         info = build(path, args.calls) if not path.exists() else {"build_s": None, "priced": None}
         con = connect(path)
         cur = con.cursor()
-        n = q.call_count(cur)
+        n = rc.call_count(cur)
         results = {}
         for name, fn in page_queries(cur).items():
             fn()  # warm: first run reads the file into DuckDB's buffer

@@ -27,7 +27,7 @@ import duckdb
 
 from llmledger.pricing.engine import priced_calls_sql
 from llmledger.pricing.matching import refresh_resolutions
-from llmledger.pricing.reprice import reprice
+from llmledger.reads.reprice import reprice
 from llmledger.pricing.sheets import ensure_default_sheet, import_file
 from llmledger.store.db import connect
 

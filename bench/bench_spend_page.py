@@ -1,6 +1,6 @@
 """Time every query the Spend page runs, over 1,000,000 calls priced by the real `llm_calls` view.
 
-The page reads the sheet's memo of the priced calls (store/spend_cache.py); its full rebuild,
+The page reads the sheet's memo of the priced calls (reads/spend_cache.py); its full rebuild,
 the no-change check and an incremental refresh after a live batch of 500 calls are timed too.
 The calls are synthesised straight into the `calls` table with SQL (90 days, 8 models of which one
 has no price, 12 features, 6 teams, 5,000 users, ~1% errors, ~4% without usage, 10% with a
@@ -25,9 +25,12 @@ from pathlib import Path
 import duckdb
 
 from llmledger.pricing import sheets
-from llmledger.store import spend_cache
-from llmledger.store import spend_queries as sq
-from llmledger.store import queries
+from llmledger.reads import spend_cache
+from llmledger.reads import buckets as rb
+from llmledger.reads import calls as rc
+from llmledger.reads import export as rx
+from llmledger.reads import filters as rf
+from llmledger.reads import spend as rs
 from llmledger.telemetry import loader
 from llmledger.telemetry.otlp import decode_json
 from llmledger.store.db import connect
@@ -138,25 +141,25 @@ def main() -> None:
 
     today = now.date()
     filters = {
-        "all 90 days": queries.CallFilter.build(today - timedelta(days=89), today),
-        "last 30 days": queries.CallFilter.build(today - timedelta(days=29), today),
-        "30 days, one team": queries.CallFilter.build(today - timedelta(days=29), today, {"team": ["team-1"]}),
+        "all 90 days": rf.CallFilter.build(today - timedelta(days=89), today),
+        "last 30 days": rf.CallFilter.build(today - timedelta(days=29), today),
+        "30 days, one team": rf.CallFilter.build(today - timedelta(days=29), today, {"team": ["team-1"]}),
     }
-    as_of = sq.default_as_of(cur)
+    as_of = rs.default_as_of(cur)
     results = {}
     for label, f in filters.items():
-        bucket = queries.bucket_for(f.start, f.end)
+        bucket = rb.bucket_for(f.start, f.end)
         page = {
-            "spend_totals": lambda f=f: sq.spend_totals(cur, f),
-            "month_to_date": lambda f=f: sq.month_to_date(cur, f, as_of),
-            "spend_series(feature)": lambda f=f, b=bucket: sq.spend_series(cur, f, "feature", b, 8),
-            "spend_breakdown(feature)": lambda f=f: sq.spend_breakdown(cur, f, "feature", 8),
-            "spend_breakdown(user)": lambda f=f: sq.spend_breakdown(cur, f, "user", 8),
-            "top_traces(cost)": lambda f=f: sq.top_traces(cur, f),
-            "top_calls": lambda f=f: sq.top_calls(cur, f),
-            "reported_vs_computed": lambda f=f: sq.reported_vs_computed(cur, f),
-            "unpriced_calls": lambda f=f: sq.unpriced_calls(cur, f),
-            "export_count": lambda f=f: sq.export_count(cur, f),
+            "spend_totals": lambda f=f: rs.spend_totals(cur, f),
+            "month_to_date": lambda f=f: rs.month_to_date(cur, f, as_of),
+            "spend_series(feature)": lambda f=f, b=bucket: rs.spend_series(cur, f, "feature", b, 8),
+            "spend_breakdown(feature)": lambda f=f: rs.spend_breakdown(cur, f, "feature", 8),
+            "spend_breakdown(user)": lambda f=f: rs.spend_breakdown(cur, f, "user", 8),
+            "top_traces(cost)": lambda f=f: rc.top_traces(cur, f, "cost"),
+            "top_calls": lambda f=f: rs.top_calls(cur, f),
+            "reported_vs_computed": lambda f=f: rs.reported_vs_computed(cur, f),
+            "unpriced_calls": lambda f=f: rs.unpriced_calls(cur, f),
+            "export_count": lambda f=f: rx.export_count(cur, f),
         }
         results[label] = {name: timed(fn, args.repeat) for name, fn in page.items()}
         print(label)

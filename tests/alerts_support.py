@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from conftest import free_port
+from helpers import free_port
 
 
 class Webhook:

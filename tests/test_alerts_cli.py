@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from alerts_support import Webhook, add_call
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env
 from llmledger.store.db import connect
 
 

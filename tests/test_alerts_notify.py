@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts_support import Smtp, Webhook, add_call
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env
 from llmledger.alerts import budgets, evaluate, notify
 from llmledger.alerts.budgets import Budget
 from llmledger.alerts.runner import AlertRunner

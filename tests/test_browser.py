@@ -2,41 +2,23 @@
 
 Starts `streamlit run app.py` on a free port against a temporary ledger pre-filled with demo data
 (and the embedded receiver on another free port), visits each page in app.PAGES, waits until the
-script has finished running, checks that no exception box shows, and writes a full-page screenshot
-to tests/artifacts/<page>.png. The app process is always terminated.
+script has finished running (Streamlit's own script-state mark on its root element), checks that
+no exception box shows, and writes a full-page screenshot to tests/artifacts/<page>.png. The app
+process is always terminated.
 """
 
 from __future__ import annotations
 
-import ast
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, serve_app
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, url_path, wait_rendered
+from helpers import app_pages, serve_app
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 START_TIMEOUT_S = 120
-PAGE_TIMEOUT_MS = 120_000
-
-
-def app_pages() -> list[tuple[str, str]]:
-    """(file, title) from app.PAGES, read without running app.py (it calls st.navigation)."""
-    tree = ast.parse((ROOT / "app.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            return [(p, t) for p, t, _ in ast.literal_eval(node.value) if (ROOT / p).exists()]
-    raise AssertionError("app.py has no PAGES list")
-
-
-def url_path(page_file: str) -> str:
-    """st.navigation's url for a page file: the first page is the app's root, others their stem."""
-    return "" if page_file == app_pages()[0][0] else Path(page_file).stem
 
 
 def shot_name(page_file: str) -> str:
@@ -92,42 +74,6 @@ def app_url(served_app, browser) -> str:
     return base
 
 
-def wait_rendered(page) -> None:
-    """Until the app has drawn a title and its script is no longer running."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=PAGE_TIMEOUT_MS)
-    page.wait_for_selector("h1", timeout=PAGE_TIMEOUT_MS)
-    deadline = time.time() + PAGE_TIMEOUT_MS / 1000
-    quiet_since = None
-    while time.time() < deadline:
-        busy = page.evaluate(
-            "() => { const w = document.querySelector('[data-testid=\"stStatusWidget\"]');"
-            " return (w ? w.innerText : '') + '|' + document.querySelectorAll('[data-testid=\"stSkeleton\"]').length; }"
-        )
-        status, skeletons = busy.rsplit("|", 1)
-        if "Running" in status or int(skeletons):
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.time()
-        elif time.time() - quiet_since > 2.0:  # settled: no rerun started meanwhile
-            break
-        time.sleep(0.25)
-    else:
-        raise AssertionError("page kept running past the timeout")
-
-
-def full_screenshot(page, path: Path) -> None:
-    """Streamlit scrolls inside its main container, so grow the viewport to its full height."""
-    height = page.evaluate(
-        "() => { const els = [...document.querySelectorAll('[data-testid=\"stMain\"], "
-        "[data-testid=\"stMainBlockContainer\"], [data-testid=\"stSidebarContent\"]')];"
-        " return Math.max(document.body.scrollHeight,"
-        " ...els.map(e => e.scrollHeight + e.getBoundingClientRect().top)); }"
-    )
-    page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 12000)})
-    page.wait_for_timeout(800)  # charts re-layout to the new size
-    page.screenshot(path=str(path), full_page=True)
-
-
 @pytest.mark.parametrize("page_file,title", app_pages())
 def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title):
     base = app_url
@@ -159,9 +105,7 @@ def test_calls_trace_drilldown_in_chromium(app_url, browser, artifacts):
     try:
         page.goto(f"{base}/{url_path('app_pages/calls.py')}", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)
-        page.get_by_role("tab", name="Top traces").click()
-        page.wait_for_timeout(500)
-        wait_rendered(page)
+        page.get_by_role("tab", name="Top traces").click()  # a tab switch draws, it does not rerun
         plot = page.locator(".js-plotly-plot").filter(has_text="Trace ")
         plot.first.wait_for(timeout=PAGE_TIMEOUT_MS)
         assert plot.first.locator("g.point").count() >= 2  # one bar per span

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import serve_app
+from helpers import serve_app
 from hostile import ANCHOR, BOLD, CALL_SPAN, HOST, HOSTILE_MODEL, MD_LINK, ROOT_SPAN, load_hostile
-from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, url_path, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, url_path, wait_rendered
 
 pytestmark = pytest.mark.browser
 
@@ -158,9 +158,7 @@ def test_ingest_shows_the_receivers_last_error_as_text(served, page, artifacts):
     base, otlp_port = served
     watch = open_page(page, base, "app_pages/ingest.py")  # the first session starts the receiver
     send_bad_request(otlp_port)
-    page.get_by_role("button", name="Refresh status").click()
-    page.wait_for_timeout(500)
-    wait_rendered(page)
+    rerun(page, page.get_by_role("button", name="Refresh status").click)
     assert_no_markup(page, watch, "Ingest")
     assert_shown(page, BAD_CONTENT_TYPE, "Ingest", MARKDOWN)
     full_screenshot(page, artifacts / "escaping-ingest.png")
@@ -174,15 +172,11 @@ def test_calls_charts_and_waterfall_show_names_as_text(served, page, artifacts):
         assert_shown(page, name, "Calls")
     full_screenshot(page, artifacts / "escaping-calls.png")
 
-    page.locator(".st-key-calls_group_by").get_by_text("Model", exact=True).click()
-    page.wait_for_timeout(500)
-    wait_rendered(page)
+    rerun(page, page.locator(".st-key-calls_group_by").get_by_text("Model", exact=True).click)
     assert_no_markup(page, watch, "Calls by model")
     assert_shown(page, HOSTILE_MODEL, "Calls by model")
 
-    page.get_by_role("tab", name="Top traces").click()
-    page.wait_for_timeout(500)
-    wait_rendered(page)
+    page.get_by_role("tab", name="Top traces").click()  # a tab switch draws, it does not rerun
     plot = page.locator(".js-plotly-plot").filter(has_text="Trace ")
     plot.first.wait_for(timeout=PAGE_TIMEOUT_MS)
     assert_shown(page, ROOT_SPAN, "waterfall")

@@ -4,12 +4,12 @@ tests/artifacts/money-*.png. (tests/test_browser.py renders every page once on d
 
 from __future__ import annotations
 
-
 import pytest
+from playwright.sync_api import expect
 
-from conftest import serve_app
-from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, wait_rendered
-from test_spend_queries import build_ledger
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+from helpers import serve_app
+from ledgers import build_ledger
 
 pytestmark = pytest.mark.browser
 
@@ -55,12 +55,10 @@ def test_spend_in_chromium(money_app, artifacts):
         assert page.locator(".js-plotly-plot").count() >= 2
         assert page.locator(".js-plotly-plot").filter(has_text="Spend over time").count() == 1
         full_screenshot(page, artifacts / "money-spend.png")
-        page.get_by_role("tab", name="Unknown prices").click()
-        wait_rendered(page)
-        assert page.get_by_text("never counted as $0").count() >= 1
+        page.get_by_role("tab", name="Unknown prices").click()  # tab switches draw, they do not rerun
+        expect(page.get_by_text("never counted as $0").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
         page.get_by_role("tab", name="Export").click()
-        wait_rendered(page)
-        assert page.get_by_role("button", name="Download Parquet").count() == 1
+        expect(page.get_by_role("button", name="Download Parquet")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
         no_exception(page)
     finally:
         page.close()
@@ -71,19 +69,17 @@ def test_estimate_in_chromium(money_app, artifacts):
     try:
         no_exception(page)
         page.get_by_role("textbox", name="Prompt").fill("Summarise this support ticket and suggest a reply. " * 10)
-        page.keyboard.press("Control+Enter")
-        wait_rendered(page)
+        rerun(page, lambda: page.keyboard.press("Control+Enter"))
         page.locator(".js-plotly-plot").filter(has_text="Estimated cost per model").first.wait_for(
             timeout=PAGE_TIMEOUT_MS)
         no_exception(page)
         full_screenshot(page, artifacts / "money-estimate.png")
         page.get_by_role("tab", name="Monthly bill").click()
-        wait_rendered(page)
-        assert page.locator(".js-plotly-plot").filter(has_text="Projected bill").count() == 1
+        expect(page.locator(".js-plotly-plot").filter(has_text="Projected bill")).to_have_count(
+            1, timeout=PAGE_TIMEOUT_MS)
         full_screenshot(page, artifacts / "money-estimate-bill.png")
         page.get_by_role("tab", name="Token tax").click()
-        wait_rendered(page)
-        assert page.locator(".js-plotly-plot").filter(has_text="Token tax").count() == 1
+        expect(page.locator(".js-plotly-plot").filter(has_text="Token tax")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
         full_screenshot(page, artifacts / "money-estimate-tax.png")
         no_exception(page)
     finally:
@@ -95,10 +91,8 @@ def test_reprice_in_chromium(money_app, artifacts):
     try:
         no_exception(page)
         page.get_by_role("spinbutton", name="Discount %").fill("25")
-        page.keyboard.press("Enter")
-        wait_rendered(page)
-        page.get_by_text("a feature", exact=True).click()
-        wait_rendered(page)
+        rerun(page, lambda: page.keyboard.press("Enter"))
+        rerun(page, page.get_by_text("a feature", exact=True).click)
         no_exception(page)
         assert page.get_by_text("Token mapping for the swapped calls").count() == 1
         assert page.locator(".js-plotly-plot").filter(has_text="Actual vs repriced").count() == 1

@@ -9,22 +9,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from alerts_support import add_call
-from conftest import ROOT
+from apptest_helpers import ok, page
 from llmledger.alerts import budgets, evaluate
 from llmledger.alerts.budgets import Budget
 from llmledger.store.db import connect
 
-TIMEOUT = 180
 
-
-def page() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app_pages" / "budgets.py"), default_timeout=TIMEOUT)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
+def budgets_page() -> AppTest:
+    return page("budgets")
 
 
 def db_rows(db_path, sql):
@@ -54,13 +46,13 @@ def ledger(db_path):
 
 
 def test_empty_ledger_page_runs_and_says_what_to_do():
-    at = ok(page().run())
+    at = ok(budgets_page().run())
     assert any("No budgets yet" in i.value for i in at.info)
     assert any("Actual cost" in c.value for c in at.caption)
 
 
 def test_cards_details_and_inbox(ledger):
-    at = ok(page().run())
+    at = ok(budgets_page().run())
     md = " ".join(m.value for m in at.markdown)
     assert "Chat month" in md and "Per user" in md
     assert "\\[Last\\](http\u2060:" in md  # a name is text, never a link
@@ -95,7 +87,7 @@ def test_cards_details_and_inbox(ledger):
     ("ths", "50,2000", "over 1000%"),
 ])
 def test_editor_rejects_bad_budgets_and_saves_nothing(ledger, field, value, reason):
-    at = ok(page().run())
+    at = ok(budgets_page().run())
     k = next(w.key for w in at.text_input if w.key.endswith("_name")).rsplit("_name", 1)[0]
     at.text_input(key=f"{k}_name").input("New one")
     at.text_input(key=f"{k}_{field}").input(value)
@@ -106,7 +98,7 @@ def test_editor_rejects_bad_budgets_and_saves_nothing(ledger, field, value, reas
 
 
 def test_editor_saves_and_edits(ledger):
-    at = ok(page().run())
+    at = ok(budgets_page().run())
     k = next(w.key for w in at.text_input if w.key.endswith("_name")).rsplit("_name", 1)[0]
     at.text_input(key=f"{k}_name").input("Search week")
     at.text_input(key=f"{k}_amount").input("12.5")
@@ -130,7 +122,7 @@ def test_editor_saves_and_edits(ledger):
 
 
 def test_review_export(ledger):
-    at = ok(page().run())
+    at = ok(budgets_page().run())
     code = [c.value for c in at.code]
     assert code and "# Budget review" in code[0] and "Chat month" in code[0] and "Actual cost" in code[0]
     assert "\\[Last\\]" in code[0]

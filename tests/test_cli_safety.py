@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import free_port
+from helpers import free_port
 from llmledger.cli import main
-from test_cli import SAMPLES, cli, one_line_error
+from helpers import SAMPLES, cli, one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +102,7 @@ def test_sql_held_by_dashboard_still_says_so(db_path):
     text; this checks the sandboxing did not get in the way of that message)."""
     import subprocess
 
-    from conftest import subprocess_env
+    from helpers import subprocess_env
 
     assert cli("ingest", SAMPLES, db=db_path).returncode == 0
     holder = subprocess.Popen(

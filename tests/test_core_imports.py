@@ -8,7 +8,7 @@ import sys
 
 import llmledger
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 
 
 def core_modules() -> list[str]:

@@ -15,8 +15,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-from test_spend_queries import reported_cost_doc
+from apptest_helpers import metrics, page
+from helpers import ROOT
+from ledgers import reported_cost_doc
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 FEATURE = "demo-support-chat"
@@ -65,13 +66,14 @@ def figures(con, sheet: str | None) -> dict[str, dict]:
     """(actual cost, unpriced calls, reported-only calls) of FEATURE in MONTH from each page's
     backend, under `sheet` (None: the active sheet)."""
     from llmledger.planning import actuals, prices
+    from llmledger.reads.reprice import reprice
     from llmledger.planning.requirements import RequirementSet, UseCase
-    from llmledger.pricing.reprice import reprice
-    from llmledger.store import spend_queries as sq
-    from llmledger.store.queries import CallFilter
+    from llmledger.reads import filters as rf
+    from llmledger.reads import spend as rs
+    from llmledger.reads.filters import CallFilter
 
-    t = sq.spend_totals(con, CallFilter.build(*MONTH, {"feature": [FEATURE]}), sheet=sheet)
-    row = reprice(con, period=sq.period_bounds(*MONTH), baseline_sheet=sheet).set_index("feature").loc[FEATURE]
+    t = rs.spend_totals(con, CallFilter.build(*MONTH, {"feature": [FEATURE]}), sheet=sheet)
+    row = reprice(con, period=rf.period_bounds(*MONTH), baseline_sheet=sheet).set_index("feature").loc[FEATURE]
     rs = RequirementSet(name="c", start_month="2026-09", sheet="litellm", use_cases=[
         UseCase(name="Support", requests_per_day=20, input_tokens=1200, output_tokens=200, model="gpt-4o-mini",
                 feature_tag=FEATURE)])
@@ -131,16 +133,12 @@ def test_sheets_price_differently_so_the_agreement_is_not_vacuous(ledger):
 # ------------------------------------------------------------------ the pages themselves
 
 def app(name: str, **state) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=240)
+    at = page(name, timeout=240)
     for k, v in state.items():
         at.session_state[k] = v
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
 
 
 def captions(at) -> str:
@@ -229,7 +227,7 @@ def test_cli_shows_and_sets_the_active_sheet(ledger):
     import subprocess
     import sys
 
-    from conftest import subprocess_env
+    from helpers import subprocess_env
 
     def cli(*args):
         out = subprocess.run([sys.executable, "-m", "llmledger", "prices", "active", *args, "--db", str(ledger),
@@ -285,11 +283,10 @@ def _spend_metric(page) -> str:
 
 
 def _pick_sheet(page, label: str, sheet: str) -> None:
-    from test_browser import wait_rendered
+    from browser_helpers import rerun
 
     page.locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
-    page.get_by_role("option", name=sheet, exact=True).click()
-    wait_rendered(page)
+    rerun(page, page.get_by_role("option", name=sheet, exact=True).click)
 
 
 @pytest.mark.browser
@@ -298,18 +295,18 @@ def test_two_browser_contexts_keep_their_own_sheet(tmp_path, artifacts):
     and the active sheet (what the CLI uses) never changes."""
     from playwright.sync_api import sync_playwright
 
-    from conftest import serve_app
+    from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+    from helpers import serve_app
     from llmledger.pricing import sheets
-    from llmledger.store import spend_queries as sq
+    from llmledger.reads import spend as rs
+    from llmledger.reads.filters import CallFilter
     from llmledger.store.db import connect
-    from llmledger.store.queries import CallFilter
     from llmledger.ui import format as fmt
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, wait_rendered
 
     db = tmp_path / "ledger.duckdb"
     build(db)
     con = connect(db)
-    want = {s: fmt.usd(sq.spend_totals(con, CallFilter.build(), sheet=s)["cost_usd"]) for s in ("litellm", "team-rates")}
+    want = {s: fmt.usd(rs.spend_totals(con, CallFilter.build(), sheet=s)["cost_usd"]) for s in ("litellm", "team-rates")}
     con.close()
     assert want["litellm"] != want["team-rates"]
     with serve_app(db) as (base, _), sync_playwright() as p:
@@ -334,9 +331,8 @@ def test_two_browser_contexts_keep_their_own_sheet(tmp_path, artifacts):
             assert _spend_metric(bob) == want["litellm"]
             # Alice's session keeps her sheet across pages (in-app navigation, same session):
             # Reprice's actual is under it too.
-            alice.locator('[data-testid="stSidebarNav"]').get_by_text("Reprice", exact=True).click()
+            rerun(alice, alice.locator('[data-testid="stSidebarNav"]').get_by_text("Reprice", exact=True).click)
             alice.wait_for_url("**/reprice", timeout=PAGE_TIMEOUT_MS)
-            wait_rendered(alice)
             assert alice.locator('[data-testid="stMetric"]').filter(has_text="Actual (team-rates)").count() == 1
             full_screenshot(bob, artifacts / "cost-two-sessions-bob.png")
             assert alice.locator('[data-testid="stException"]').count() == 0

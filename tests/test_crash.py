@@ -2,7 +2,9 @@
 
 Each round starts `python -m llmledger serve-otlp`, has several threads send batches (recording
 which requests were answered 200, and replaying some acknowledged ones), then SIGKILLs the
-process: right after the first acknowledgement, mid-stream, and while big batches are loading.
+process at a moment defined by what it has done, never by a pause: right after the first
+acknowledgement, or once the loader has committed some of the round's requests while others
+still wait in the spool (small batches and big ones).
 A final clean run loads what the spool still holds. Then every acknowledged span must be in
 `spans` exactly once, with exactly one call each.
 """
@@ -23,7 +25,7 @@ import pytest
 import requests
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from conftest import free_port, subprocess_env
+from helpers import free_port, subprocess_env
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -65,14 +67,17 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
     port = free_port()
     acked: set[tuple[str, str]] = set()
     acked_lock = threading.Lock()
-    # (round, spans per request, when to kill: seconds after the first acknowledgement)
-    rounds = [(0, 20, 0.0), (1, 50, 0.4), (2, 500, 0.8), (3, 2000, 1.2), (4, 200, 0.25), (5, 1000, 2.0)]
+    # (round, spans per request, when to kill: None = at the first acknowledgement; n = once the
+    # loader has committed at least n of this round's requests and the spool still holds some)
+    rounds = [(0, 20, None), (1, 50, 1), (2, 500, 3), (3, 2000, 1), (4, 200, 10), (5, 1000, 5)]
     spool_nonempty_at_kill = 0
-    for round_no, size, kill_after in rounds:
+    for round_no, size, loaded_before_kill in rounds:
+        spooled_before = set(spool.glob("*.pb")) if spool.exists() else set()
         proc = start(db, port)
         first_ack = threading.Event()
         stop = threading.Event()
         rnd = random.Random(round_no)
+        answered = [0]  # requests of this round answered 200 (each one spooled as a file)
 
         def send(sender: int) -> None:
             done: list[bytes] = []
@@ -91,6 +96,7 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
                     if r.status_code == 200:
                         with acked_lock:
                             acked.update(keys)
+                            answered[0] += 1
                         done.append(body)
                         first_ack.set()
 
@@ -98,12 +104,21 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
         for t in threads:
             t.start()
         assert first_ack.wait(60), "no request was acknowledged"
-        time.sleep(kill_after)
-        pending = [p for p in spool.glob("*.pb")] if spool.exists() else []
-        spool_nonempty_at_kill += bool(pending)
+        if loaded_before_kill is not None:
+            deadline = time.monotonic() + 120
+            while True:
+                waiting = set(spool.glob("*.pb")) - spooled_before
+                with acked_lock:
+                    loaded = answered[0] - len(waiting)
+                if waiting and loaded >= loaded_before_kill:
+                    break
+                assert time.monotonic() < deadline, f"round {round_no}: the loader never got {loaded_before_kill} loaded"
+                time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)  # really kill: no cleanup, no flush
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL
+        # Only the killed process removed spool files, so what is left was queued at the kill.
+        spool_nonempty_at_kill += bool(list(spool.glob("*.pb")))
         stop.set()
         for t in threads:
             t.join(timeout=60)

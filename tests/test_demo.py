@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from llmledger.store import queries as q
+from llmledger.reads import calls as rc
+from llmledger.reads import filters as rf
 from llmledger.telemetry import demo, otlp
 
 NOW = datetime(2026, 6, 15, 12, tzinfo=UTC)
@@ -45,9 +46,9 @@ def test_generate_loads_mixed_conventions_and_remove_empties(con):
     assert errors >= 5 and providers >= 3 and services >= 6 and envs == 3
     assert (last - first).days >= 80
     # Every call with a feature has a demo-prefixed one; the notebook traffic has none at all.
-    by_feature = q.breakdown(cur, q.CallFilter.build(), "feature").set_index("grp")["calls"]
-    assert all(f.startswith("demo-") for f in by_feature.index if f != q.UNATTRIBUTED)
-    assert by_feature.get(q.UNATTRIBUTED, 0) > 0
+    by_feature = rc.breakdown(cur, rf.CallFilter.build(), "feature").set_index("grp")["calls"]
+    assert all(f.startswith("demo-") for f in by_feature.index if f != rf.UNATTRIBUTED)
+    assert by_feature.get(rf.UNATTRIBUTED, 0) > 0
     # Wrapper spans (workflows, Vercel's generateText, LiteLLM's raw request) are not calls.
     spans = cur.execute("SELECT count(*) FROM spans WHERE is_demo").fetchone()[0]
     assert spans > total
@@ -76,6 +77,6 @@ def test_demo_rows_are_removed_but_real_rows_stay(con):
     loader.load(con, otlp.decode_json(real.read_bytes()), batch_id="real", source="tests")
     demo.generate(con, n_calls=300, now=NOW)
     cur = con.cursor()
-    assert q.call_count(cur, demo_only=True) > 0
+    assert rc.call_count(cur, demo_only=True) > 0
     demo.remove(con)
-    assert q.call_count(cur) == 1 and q.call_count(cur, demo_only=True) == 0
+    assert rc.call_count(cur) == 1 and rc.call_count(cur, demo_only=True) == 0

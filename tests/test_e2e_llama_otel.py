@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import free_port, subprocess_env
+from helpers import free_port, subprocess_env
 
 pytestmark = pytest.mark.llama
 

@@ -223,7 +223,7 @@ def test_unguarded_script_falls_back_to_in_process(tmp_path):
     import subprocess
     import sys
 
-    from conftest import subprocess_env
+    from helpers import subprocess_env
 
     (tmp_path / "a.jsonl").write_bytes(jsonl_bytes(6, 5, 90))
     script = tmp_path / "unguarded.py"

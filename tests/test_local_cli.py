@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, subprocess_env
+from helpers import ROOT, subprocess_env
 
 
 def _cli(*args, **env):

@@ -1,12 +1,10 @@
 """The Local lab page under AppTest: a short real run, perplexity, memory and price tabs."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
+from apptest_helpers import page
 
 pytestmark = pytest.mark.llama
-PAGE = str(ROOT / "app_pages" / "local_lab.py")
 
 
 def _frames(at):
@@ -14,7 +12,7 @@ def _frames(at):
 
 
 def test_page_runs_a_short_matrix_and_saves_a_sheet():
-    at = AppTest.from_file(PAGE, default_timeout=300)
+    at = page("local_lab", timeout=300)
     at.run()
     assert not at.exception
     assert at.multiselect(key="ll_quants").value == ["Q4_1", "Q8_0"]
@@ -49,7 +47,7 @@ def test_page_runs_a_short_matrix_and_saves_a_sheet():
 def test_busy_model_is_reported_not_crashed():
     from llmledger.ui import local_lab
 
-    at = AppTest.from_file(PAGE, default_timeout=120)
+    at = page("local_lab", timeout=120)
     at.run()
     lock = local_lab.lock()  # the same process-wide resource the page uses
     assert lock.acquire(blocking=False)

@@ -112,20 +112,21 @@ def hostile_con(con):
 
 
 def test_calls_charts_from_a_hostile_ledger(hostile_con):
-    from llmledger.store import queries
+    from llmledger.reads import calls as rc
+    from llmledger.reads import filters as rf
     from llmledger.ui import charts
 
     cur = hostile_con.cursor()
-    f = queries.CallFilter.build(None, None, {})
-    series = queries.timeseries(cur, f, "feature", "day", 8, True)
+    f = rf.CallFilter.build(None, None, {})
+    series = rc.timeseries(cur, f, "feature", "day", 8, True)
     for metric in ("calls", "tokens", "p95_ms", "cost_usd"):
         assert_plain(charts.over_time(series, metric, "feature", f"{BOLD} per day"), *FEATURES, f"{BOLD} per day")
-    by_model = queries.timeseries(cur, f, "model", "day", 8, True)
+    by_model = rc.timeseries(cur, f, "model", "day", 8, True)
     assert_plain(charts.over_time(by_model, "calls", f"{IMG} group"), HOSTILE_MODEL)
-    table = queries.breakdown(cur, f, "user", 200, True)
+    table = rc.breakdown(cur, f, "user", 200, True)
     assert_plain(charts.breakdown_bar(table, "calls", "user"), IMG)
-    top = queries.top_traces(cur, f, "tokens")
-    spans = queries.trace_spans(cur, top["trace_id"][0])
+    top = rc.top_traces(cur, f, "tokens")
+    spans = rc.trace_spans(cur, top["trace_id"][0])
     fig = charts.waterfall(spans, f"Trace {SCRIPT}")
     assert_plain(fig, ROOT_SPAN, CALL_SPAN, HOSTILE_MODEL, MD_LINK)
     ticks = [html.unescape(t).replace("\u00a0", " ").strip() for t in fig.layout.yaxis.ticktext]

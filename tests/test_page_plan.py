@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, free_port, subprocess_env
-
-PAGE = str(ROOT / "app_pages" / "plan.py")
+from apptest_helpers import frame, metric, page
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, wait_rendered
+from helpers import serve_app
 
 
 def run_page(tab: str | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
+    at = page("plan")
     if tab:
         at.session_state["pf_tab"] = tab      # tabs run lazily: only the open one renders
     at.run()
@@ -32,18 +26,6 @@ def open_tab(at: AppTest, tab: str) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def frame(at: AppTest, *columns: str):
-    """The dataframe showing all these columns (AppTest keeps no key on read-only dataframes)."""
-    for d in at.dataframe:
-        if set(columns) <= set(d.value.columns):
-            return d.value
-    raise AssertionError(f"no dataframe with columns {columns}")
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def test_page_renders_the_example_plan_with_a_bill():
@@ -157,51 +139,28 @@ def test_plan_page_in_chromium(tmp_path, artifacts):
     con = connect(db)
     demo.generate(con, n_calls=3000, days=60)
     con.close()
-    port = free_port()
-    env = subprocess_env(LLMLEDGER_DB=db, LLMLEDGER_RECEIVER="1", LLMLEDGER_OTLP_PORT=free_port(),
-                         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false")
-    log = open(tmp_path / "streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-                             "--server.port", str(port), "--server.address", "127.0.0.1"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                assert time.time() < deadline, "streamlit did not start"
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            b = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
+    with serve_app(db) as (base, _), sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
             page = b.new_page(viewport={"width": 1500, "height": 2600})
-            page.goto(f"http://127.0.0.1:{port}/plan", timeout=120_000)
-            page.wait_for_selector("text=Plan: from requirements to a monthly bill", timeout=120_000)
-            page.wait_for_selector("text=Requests per day", timeout=120_000)
+            page.goto(f"{base}/plan", timeout=PAGE_TIMEOUT_MS)
+            page.wait_for_selector("text=Plan: from requirements to a monthly bill", timeout=PAGE_TIMEOUT_MS)
+            page.wait_for_selector("text=Requests per day", timeout=PAGE_TIMEOUT_MS)
+            wait_rendered(page)
             shots = {}
             for tab, marker in (("Requirements", "Save new version"), ("Projection", "Candidate models side by side"),
                                 ("Plan vs actual", "How the variance is split"), ("Shortlist", "and why"),
                                 ("Versions & export", "Export / import")):
                 page.get_by_role("tab", name=tab).click()
-                page.wait_for_selector(f"text={marker}", timeout=120_000)
+                page.wait_for_selector(f"text={marker}", timeout=PAGE_TIMEOUT_MS)
+                wait_rendered(page)
                 assert page.locator('[data-testid="stException"]').count() == 0
                 if tab in ("Projection", "Plan vs actual", "Shortlist"):     # Plotly drew its charts
-                    page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-                    page.wait_for_timeout(1000)
+                    page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=PAGE_TIMEOUT_MS)
                 out = artifacts / f"plan-{tab.lower().replace(' & ', '-').replace(' ', '-')}.png"
                 page.screenshot(path=str(out), full_page=True)
                 shots[tab] = out
+        finally:
             b.close()
-        for out in shots.values():
-            assert out.stat().st_size > 20_000
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
+    for out in shots.values():
+        assert out.stat().st_size > 20_000

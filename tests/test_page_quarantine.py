@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from apptest_helpers import ok, page
+from helpers import db_count, request_json
 from llmledger.telemetry import quarantine
 from llmledger.telemetry.spool import Spool
-from test_cli import request_json
-from test_pages import db_count, ok, page
 
 GARBAGE = b"\x0a\xff\xff\xff not protobuf"
 

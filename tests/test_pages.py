@@ -6,37 +6,16 @@ each test's page opens its own real DuckDB (st.cache_resource and st.cache_data 
 
 from __future__ import annotations
 
-import ast
 import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT, TEST_DATA
-from llmledger.store import queries as q
+from apptest_helpers import TIMEOUT, frame, metric, ok, page
+from helpers import ROOT, TEST_DATA, app_pages, db_count
+from llmledger.reads import calls as rc
+from llmledger.reads import filters as rf
 from llmledger.ui import format as fmt
-
-TIMEOUT = 180
-
-
-def app_pages() -> list[str]:
-    """Page files listed in app.PAGES that exist (read without running app.py's st.navigation)."""
-    tree = ast.parse((ROOT / "app.py").read_text())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
-            return [p for p, _, _ in ast.literal_eval(node.value) if (ROOT / p).exists()]
-    raise AssertionError("app.py has no PAGES list")
-
-
-def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "app_pages" / name), default_timeout=TIMEOUT)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-    return at
-
 
 @pytest.fixture
 def demo_ledger(db_path):
@@ -46,41 +25,23 @@ def demo_ledger(db_path):
     con = connect(db_path)
     demo.generate(con, n_calls=1500)
     counts = {
-        "calls": q.call_count(con.cursor()),
-        "unattributed": q.summary(con.cursor(), q.CallFilter.build(values={"feature": [q.UNATTRIBUTED]}))["calls"],
+        "calls": rc.call_count(con.cursor()),
+        "unattributed": rc.summary(con.cursor(), rf.CallFilter.build(values={"feature": [rf.UNATTRIBUTED]}))["calls"],
     }
     con.close()
     return counts
 
 
-def db_count(db_path, sql: str) -> int:
-    import duckdb
-
-    # The page's process-wide connection holds the file; a second connection in the same process
-    # shares DuckDB's instance, so this reads what the page wrote.
-    con = duckdb.connect(str(db_path))
-    try:
-        return con.execute(sql).fetchone()[0]
-    finally:
-        con.close()
 
 
-def frame(at: AppTest, *columns: str):
-    """The table whose first columns are `columns` (AppTest keeps no key for display-only tables)."""
-    for d in at.dataframe:
-        if tuple(d.value.columns[: len(columns)]) == columns:
-            return d.value
-    raise AssertionError(f"no table starting with {columns}")
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 # ------------------------------------------------------------------ every page
 
 @pytest.mark.parametrize("filled", [False, True], ids=["empty", "demo"])
-@pytest.mark.parametrize("page_file", app_pages())
+@pytest.mark.parametrize("page_file", [p for p, _ in app_pages()])
 def test_every_page_runs(page_file, filled, request):
     if filled:
         request.getfixturevalue("demo_ledger")
@@ -110,14 +71,14 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     assert any("DEMO DATA" in w.value for w in at.warning)
     breakdown = frame(at, "grp", "calls")
     assert breakdown["calls"].sum() == demo_ledger["calls"]
-    assert q.UNATTRIBUTED in set(breakdown["grp"])
+    assert rf.UNATTRIBUTED in set(breakdown["grp"])
 
     at.segmented_control(key="calls_group_by").set_value("model")
     ok(at.run())
     models = set(frame(at, "grp", "calls")["grp"])
     assert {"gpt-4o-mini", "gemini-2.0-flash"} <= models
 
-    at.multiselect(key="calls_f_feature").set_value([q.UNATTRIBUTED])
+    at.multiselect(key="calls_f_feature").set_value([rf.UNATTRIBUTED])
     ok(at.run())
     assert metric(at, "Calls") == fmt.compact(demo_ledger["unattributed"])
     at.multiselect(key="calls_f_feature").set_value([])
@@ -207,7 +168,7 @@ def test_ingest_shows_live_receiver_counts(db_path, monkeypatch):
     import time
     import urllib.request
 
-    from conftest import free_port
+    from helpers import free_port
     from llmledger.telemetry import demo, otlp
 
     port = free_port()

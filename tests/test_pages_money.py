@@ -8,12 +8,10 @@ from datetime import timedelta
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-from test_spend_queries import NOW, build_ledger
-
-TIMEOUT = 180
+from apptest_helpers import frame, metrics, run
+from helpers import ROOT
+from ledgers import NOW, build_ledger
 
 
 @pytest.fixture(scope="module")
@@ -29,25 +27,6 @@ def with_data(seeded, db_path):
     return db_path
 
 
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def metrics(at) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def frame(at, *columns: str):
-    """The first dataframe showing all `columns` (AppTest keeps keys only of selectable frames)."""
-    for d in at.dataframe:
-        if set(columns) <= set(d.value.columns):
-            return d.value
-    raise KeyError(columns)
-
-
 def text_of(at) -> str:
     parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success")
              for e in getattr(at, kind)]
@@ -58,13 +37,13 @@ def text_of(at) -> str:
 
 @pytest.mark.parametrize("name", ["spend", "reprice"])
 def test_ledger_pages_on_an_empty_ledger_invite_data(name):
-    at = page(name)
+    at = run(name)
     assert "No LLM calls yet" in text_of(at)
     assert at.button(key=f"{name}_demo_generate")
 
 
 def test_estimate_works_without_any_calls():
-    at = page("estimate")
+    at = run("estimate")
     assert not at.error
     assert "Total over 12 months" in metrics(at)
 
@@ -72,7 +51,7 @@ def test_estimate_works_without_any_calls():
 # ------------------------------------------------------------------ Spend
 
 def test_spend_with_data_shows_money_run_rate_and_unknown_prices(with_data):
-    at = page("spend")
+    at = run("spend")
     m = metrics(at)
     assert m["Spend in period"].startswith("$")
     assert any(k.startswith("Month to date") for k in m)
@@ -90,7 +69,7 @@ def test_spend_with_data_shows_money_run_rate_and_unknown_prices(with_data):
 
 
 def test_spend_interactions_group_top_n_period_and_sheet(with_data):
-    at = page("spend")
+    at = run("spend")
     total = metrics(at)["Spend in period"]
     at.segmented_control(key="spend_group_by").set_value("model").run()
     assert not at.exception
@@ -114,7 +93,7 @@ def test_spend_interactions_group_top_n_period_and_sheet(with_data):
     sheets.import_file(con, ROOT / "data/pricing/langfuse/default-model-prices.json", name="langfuse")
     con.close()
     st.cache_data.clear()  # what an import through the UI does (widgets.data_changed)
-    at = page("spend")
+    at = run("spend")
     assert "langfuse" in at.selectbox(key="spend_sheet").options
     at.selectbox(key="spend_sheet").set_value("langfuse").run()
     assert not at.exception
@@ -130,7 +109,7 @@ def _usd(text: str) -> float:
 # ------------------------------------------------------------------ Estimate
 
 def test_estimate_prompt_counts_per_tokenizer_and_prices_per_model_and_sheet(with_data):
-    at = page("estimate")
+    at = run("estimate")
     at.multiselect(key="est_models").set_value(["gpt-4o-mini", "claude-haiku-4-5", "acme-private-model-x"]).run()
     at.text_area(key="est_text").set_value("How much will this prompt cost across models? " * 20).run()
     assert not at.exception and not at.error
@@ -147,7 +126,7 @@ def test_estimate_prompt_counts_per_tokenizer_and_prices_per_model_and_sheet(wit
 
 
 def test_estimate_messages_json_and_broken_json():
-    at = page("estimate")
+    at = run("estimate")
     at.radio(key="est_mode").set_value("Messages JSON").run()
     at.text_area(key="est_messages").set_value(
         '[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Price this."}]').run()
@@ -161,7 +140,7 @@ def test_estimate_messages_json_and_broken_json():
 
 
 def test_estimate_corpus_upload_counts_with_progress(with_data):
-    at = page("estimate")
+    at = run("estimate")
     at.radio(key="est_mode").set_value("Corpus file").run()
     body = "\n".join(f'{{"text": "document number {i} about invoices and budgets"}}' for i in range(40)).encode()
     at.file_uploader(key="est_corpus").upload("corpus.jsonl", body, "application/jsonl").run()
@@ -178,7 +157,7 @@ def test_estimate_corpus_upload_counts_with_progress(with_data):
 
 
 def test_estimate_empty_corpus_gives_a_clear_message():
-    at = page("estimate")
+    at = run("estimate")
     at.radio(key="est_mode").set_value("Corpus file").run()
     at.file_uploader(key="est_corpus").upload("empty.txt", b"   \n\n  ", "text/plain").run()
     assert not at.exception
@@ -192,14 +171,14 @@ def test_estimate_empty_corpus_gives_a_clear_message():
     ("bill_months", 0, "between 1 and 120"),
 ])
 def test_monthly_bill_rejects_absurd_inputs(field, value, message):
-    at = page("estimate")
+    at = run("estimate")
     at.number_input(key=field).set_value(value).run()
     assert not at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_monthly_bill_grows_and_discounts(with_data):
-    at = page("estimate")
+    at = run("estimate")
     flat = _usd(metrics(at)["Total over 12 months"])
     at.number_input(key="bill_growth").set_value(10.0).run()
     grown = metrics(at)
@@ -212,7 +191,7 @@ def test_monthly_bill_grows_and_discounts(with_data):
 
 
 def test_token_tax_table():
-    at = page("estimate")
+    at = run("estimate")
     tax = frame(at, "language", "ratio_vs_english")
     assert set(tax["tokenizer"]) >= {"o200k_base", "cl100k_base"}
     english = tax[tax["language"] == "English"]
@@ -223,7 +202,7 @@ def test_token_tax_table():
 # ------------------------------------------------------------------ Reprice
 
 def test_reprice_sheet_swap_discount_and_period(with_data):
-    at = page("reprice")
+    at = run("reprice")
     m = metrics(at)
     assert m["Actual (litellm)"] == m["Repriced"]  # same sheet, no change
     at.number_input(key="reprice_discount").set_value(50.0).run()
@@ -258,7 +237,7 @@ def test_estimate_prices_side_by_side_under_two_sheets(with_data):
     sheets.import_file(con, ROOT / "data/pricing/langfuse/default-model-prices.json", name="langfuse")
     con.close()
     st.cache_data.clear()
-    at = page("estimate")
+    at = run("estimate")
     at.multiselect(key="est_sheets").set_value(["litellm", "langfuse"]).run()
     at.multiselect(key="est_models").set_value(["gpt-4o-mini", "gpt-4o"]).run()
     at.text_area(key="est_text").set_value("Compare two price sheets for this prompt.").run()

@@ -12,6 +12,7 @@ from llmledger.errors import PlanningError
 from llmledger.planning import actuals, prices
 from llmledger.planning.requirements import RequirementSet, UseCase
 from llmledger.pricing import sheets
+from llmledger.reads import actuals as recorded
 from llmledger.telemetry import loader, otlp
 
 ACTUAL_SHEET = "model,provider,input_per_mtok,output_per_mtok\ngpt-4o-mini,openai,0.15,0.6\ngpt-4o,openai,2.5,10\n"
@@ -88,8 +89,8 @@ def test_errors_and_notes(con, hand_case):
     r = actuals.plan_vs_actual(con, rs, "Chat", plan_prices, dt.date(2025, 12, 20), dt.date(2025, 12, 21))
     assert any("outside the plan" in n for n in r.notes)
     assert any("no calls tagged feature = 'chat'" in n for n in r.notes)
-    assert actuals.feature_span(con, "chat") == (dt.date(2026, 1, 5), dt.date(2026, 1, 7), 10)
-    assert set(actuals.features(con)["feature"]) == {"chat", "other-feature"}
+    assert recorded.feature_span(con, "chat") == (dt.date(2026, 1, 5), dt.date(2026, 1, 7), 10)
+    assert set(recorded.features(con)["feature"]) == {"chat", "other-feature"}
 
 
 def test_plan_vs_actual_on_demo_traffic(con):
@@ -97,7 +98,7 @@ def test_plan_vs_actual_on_demo_traffic(con):
 
     now = dt.datetime(2026, 3, 31, 12, tzinfo=dt.timezone.utc)
     demo.generate(con, n_calls=3000, days=60, seed=3, now=now)
-    span = actuals.feature_span(con, "demo-support-chat")
+    span = recorded.feature_span(con, "demo-support-chat")
     assert span is not None
     lo, hi, n = span
     rs = RequirementSet(name="demo", start_month="2026-01", sheet="litellm", use_cases=[

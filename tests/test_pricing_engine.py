@@ -197,7 +197,7 @@ def test_pricing_modules_import_without_streamlit():
     code = ("import sys\n"
             "import llmledger.pricing.cli, llmledger.pricing.engine, llmledger.pricing.estimate, "
             "llmledger.pricing.hooks, llmledger.pricing.importers, llmledger.pricing.matching, "
-            "llmledger.pricing.reprice, llmledger.pricing.schema, llmledger.pricing.sheets\n"
+            "llmledger.pricing.swaps, llmledger.pricing.schema, llmledger.pricing.sheets\n"
             "assert 'streamlit' not in sys.modules and 'litellm' not in sys.modules\n")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr

@@ -13,7 +13,7 @@ import pytest
 from llmledger.errors import PricingError
 from llmledger.pricing.estimate import monthly_bill
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 
 D = Decimal
 SHEET = ("model,provider,input_per_mtok,output_per_mtok\n"

@@ -9,7 +9,7 @@ import pytest
 
 from llmledger.errors import PricingError
 from llmledger.pricing import sheets
-from llmledger.pricing.reprice import reprice
+from llmledger.reads.reprice import reprice
 
 D = Decimal
 CSV_A = b"model,input_per_mtok,output_per_mtok\nalpha,1,2\nbeta,10,20\n"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 from llmledger.errors import LedgerError
 from llmledger.telemetry import quarantine
 from llmledger.telemetry.spool import Spool
-from test_cli import cli, one_line_error, request_json
+from helpers import cli, one_line_error, request_json
 
 GARBAGE = b"\x0a\xff\xff\xff not protobuf"
 

@@ -20,8 +20,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from conftest import ROOT
-from llmledger.store import queries as q
+from helpers import ROOT
+from llmledger.errors import StoreError
+from llmledger.reads import buckets as rb
+from llmledger.reads import calls as rc
+from llmledger.reads import filters as rf
+from llmledger.reads import ingest as ri
+from llmledger.reads import rules as rr
 from llmledger.telemetry import loader, otlp
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # a Monday
@@ -94,43 +99,43 @@ def ledger(con):
 
 
 def everything():
-    return q.CallFilter.build()
+    return rf.CallFilter.build()
 
 
 def test_summary_counts_every_call(ledger):
-    s = q.summary(ledger, everything())
+    s = rc.summary(ledger, everything())
     assert s["calls"] == 6
     assert s["input_tokens"] == 100 + 300 + 500 + 40 + 1000
     assert s["output_tokens"] == 20 + 50 + 100 + 4 + 200
     assert s["errors"] == 1 and s["missing_usage"] == 1 and s["demo_calls"] == 0
     assert s["cost_usd"] is None and s["priced_calls"] is None  # without cost: the calls table
-    priced = q.summary(ledger, everything(), with_cost=True)
+    priced = rc.summary(ledger, everything(), with_cost=True)
     assert {k: priced[k] for k in ("calls", "input_tokens", "errors")} == {k: s[k] for k in ("calls", "input_tokens", "errors")}
     assert priced["priced_calls"] == ledger.execute("SELECT count(cost_usd) FROM llm_calls").fetchone()[0]
 
 
 def test_breakdown_groups_and_unattributed(ledger):
-    by_feature = q.breakdown(ledger, everything(), "feature").set_index("grp")
-    assert by_feature["calls"].to_dict() == {"search": 3, q.UNATTRIBUTED: 2, "chat": 1}
-    assert by_feature.loc[q.UNATTRIBUTED, "input_tokens"] == 540
+    by_feature = rc.breakdown(ledger, everything(), "feature").set_index("grp")
+    assert by_feature["calls"].to_dict() == {"search": 3, rf.UNATTRIBUTED: 2, "chat": 1}
+    assert by_feature.loc[rf.UNATTRIBUTED, "input_tokens"] == 540
     assert by_feature.loc["search", "missing_usage"] == 1
-    assert by_feature.loc[q.UNATTRIBUTED, "error_rate"] == pytest.approx(0.5)
+    assert by_feature.loc[rf.UNATTRIBUTED, "error_rate"] == pytest.approx(0.5)
     assert by_feature["share"].sum() == pytest.approx(1.0)
-    by_env = q.breakdown(ledger, everything(), "environment").set_index("grp")["calls"].to_dict()
+    by_env = rc.breakdown(ledger, everything(), "environment").set_index("grp")["calls"].to_dict()
     assert by_env == {"production": 4, "staging": 2}
-    by_model = q.breakdown(ledger, everything(), "model").set_index("grp")["calls"].to_dict()
+    by_model = rc.breakdown(ledger, everything(), "model").set_index("grp")["calls"].to_dict()
     assert by_model["gpt-4o"] == 2 and by_model[UNKNOWN_MODEL] == 1
-    by_user = q.breakdown(ledger, everything(), "user").set_index("grp")["calls"].to_dict()
-    assert by_user == {"u1": 2, "u2": 1, q.UNATTRIBUTED: 3}
+    by_user = rc.breakdown(ledger, everything(), "user").set_index("grp")["calls"].to_dict()
+    assert by_user == {"u1": 2, "u2": 1, rf.UNATTRIBUTED: 3}
 
 
 def test_filters_by_value_unattributed_and_dates(ledger):
     def calls(**kw):
-        return q.summary(ledger, q.CallFilter.build(**kw))["calls"]
+        return rc.summary(ledger, rf.CallFilter.build(**kw))["calls"]
 
     assert calls(values={"feature": ["search"]}) == 3
-    assert calls(values={"feature": [q.UNATTRIBUTED]}) == 2
-    assert calls(values={"feature": ["search", q.UNATTRIBUTED]}) == 5
+    assert calls(values={"feature": [rf.UNATTRIBUTED]}) == 2
+    assert calls(values={"feature": ["search", rf.UNATTRIBUTED]}) == 5
     assert calls(values={"feature": ["search"], "model": ["gpt-4o"]}) == 1
     assert calls(values={"environment": ["staging"], "provider": ["anthropic"]}) == 1
     assert calls(start=date(2026, 3, 3)) == 1
@@ -141,57 +146,57 @@ def test_filters_by_value_unattributed_and_dates(ledger):
 
 def test_filter_values_are_bound_not_formatted(ledger):
     evil = "x') OR 1=1 --"
-    assert q.summary(ledger, q.CallFilter.build(values={"feature": [evil]}))["calls"] == 0
-    with pytest.raises(q.StoreError):
-        q.CallFilter.build(values={"feature; DROP TABLE calls": ["x"]})
-    with pytest.raises(q.StoreError):
-        q.timeseries(ledger, everything(), "feature", bucket="minute; DROP TABLE calls")
+    assert rc.summary(ledger, rf.CallFilter.build(values={"feature": [evil]}))["calls"] == 0
+    with pytest.raises(StoreError):
+        rf.CallFilter.build(values={"feature; DROP TABLE calls": ["x"]})
+    with pytest.raises(StoreError):
+        rc.timeseries(ledger, everything(), "feature", bucket="minute; DROP TABLE calls")
 
 
 def test_dimension_values_and_bounds(ledger):
-    values = q.dimension_values(ledger)
-    assert values["feature"] == ["search", "chat", q.UNATTRIBUTED]
+    values = rc.dimension_values(ledger)
+    assert values["feature"] == ["search", "chat", rf.UNATTRIBUTED]
     assert values["service"] == ["svc-a", "svc-b"]
     assert set(values["convention"]) == {"otel_genai"}
-    assert q.UNATTRIBUTED not in values["model"]
-    assert q.date_bounds(ledger) == (date(2026, 3, 2), date(2026, 3, 3))
-    assert q.call_count(ledger) == 6 and q.call_count(ledger, demo_only=True) == 0
+    assert rf.UNATTRIBUTED not in values["model"]
+    assert rc.date_bounds(ledger) == (date(2026, 3, 2), date(2026, 3, 3))
+    assert rc.call_count(ledger) == 6 and rc.call_count(ledger, demo_only=True) == 0
 
 
 def test_timeseries_buckets_groups_and_other(ledger):
-    assert q.bucket_for(date(2026, 3, 2), date(2026, 3, 3)) == "hour"
-    assert q.bucket_for(date(2026, 1, 1), date(2026, 3, 31)) == "day"
-    assert q.bucket_for(date(2025, 1, 1), date(2026, 3, 31)) == "week"
-    hourly = q.timeseries(ledger, everything(), "feature", "hour")
+    assert rb.bucket_for(date(2026, 3, 2), date(2026, 3, 3)) == "hour"
+    assert rb.bucket_for(date(2026, 1, 1), date(2026, 3, 31)) == "day"
+    assert rb.bucket_for(date(2025, 1, 1), date(2026, 3, 31)) == "week"
+    hourly = rc.timeseries(ledger, everything(), "feature", "hour")
     assert hourly["calls"].sum() == 6
     assert sorted(hourly["bucket"].unique()) == [  # 12:00, 13:00, 14:00 on day one, 12:00 on day two
         T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2), T0 + timedelta(days=1)]
-    weekly = q.timeseries(ledger, everything(), "feature", "week")
+    weekly = rc.timeseries(ledger, everything(), "feature", "week")
     assert set(weekly["bucket"]) == {datetime(2026, 3, 2, tzinfo=UTC)}  # both days: the Monday
     assert weekly["calls"].sum() == 6
-    top1 = q.timeseries(ledger, everything(), "feature", "day", top_n=1)
-    assert set(top1["grp"]) == {"search", q.OTHER}
-    assert top1.groupby("grp")["calls"].sum().to_dict() == {"search": 3, q.OTHER: 3}
-    daily = q.timeseries(ledger, everything(), "model", "day").set_index(["grp"])
+    top1 = rc.timeseries(ledger, everything(), "feature", "day", top_n=1)
+    assert set(top1["grp"]) == {"search", rf.OTHER}
+    assert top1.groupby("grp")["calls"].sum().to_dict() == {"search": 3, rf.OTHER: 3}
+    daily = rc.timeseries(ledger, everything(), "model", "day").set_index(["grp"])
     day_two = daily[daily["bucket"] == daily["bucket"].max()]
     assert day_two.loc["gpt-4o", "tokens"] == 1200
     assert day_two.loc["gpt-4o", "p95_ms"] == pytest.approx(4000, rel=1e-3)
 
 
 def test_top_traces_rankings(ledger):
-    by_tokens = q.top_traces(ledger, everything(), "tokens")
+    by_tokens = rc.top_traces(ledger, everything(), "tokens")
     assert list(by_tokens["tokens"]) == [1200, 644, 470, 0]
     first = by_tokens.iloc[2]
     assert first["root_name"] == "workflow" and first["calls"] == 2 and first["feature"] == "search"
     assert first["trace_ms"] == 3500
     assert first["llm_window_ms"] == pytest.approx(3100 - 10, rel=1e-3)
-    by_latency = q.top_traces(ledger, everything(), "latency")
+    by_latency = rc.top_traces(ledger, everything(), "latency")
     assert by_latency.iloc[0]["llm_window_ms"] == pytest.approx(4000, rel=1e-3)
     assert by_latency.iloc[1]["trace_ms"] == 3500
-    only_b = q.top_traces(ledger, q.CallFilter.build(values={"service": ["svc-b"]}), "cost")
-    assert len(only_b) == 1 and only_b.iloc[0]["feature"] == q.UNATTRIBUTED and only_b.iloc[0]["errors"] == 1
-    with pytest.raises(q.StoreError):
-        q.top_traces(ledger, everything(), "vibes")
+    only_b = rc.top_traces(ledger, rf.CallFilter.build(values={"service": ["svc-b"]}), "cost")
+    assert len(only_b) == 1 and only_b.iloc[0]["feature"] == rf.UNATTRIBUTED and only_b.iloc[0]["errors"] == 1
+    with pytest.raises(StoreError):
+        rc.top_traces(ledger, everything(), "vibes")
 
 
 def test_top_traces_large_sums_survive_sorting(con):
@@ -204,14 +209,14 @@ def test_top_traces_large_sums_survive_sorting(con):
         _chat(tracer, None, "gpt-4o", _ns(T0, i * 1000), 100, (60_000 + i * 997, 8_000 + i))
     loader.load(con, otlp.decode_protobuf(encode_spans(exporter.get_finished_spans()).SerializeToString()),
                 batch_id="big", source="tests")
-    top = q.top_traces(con.cursor(), everything(), "tokens", limit=5)
+    top = rc.top_traces(con.cursor(), everything(), "tokens", limit=5)
     expected = sorted((60_000 + i * 997 + 8_000 + i for i in range(30)), reverse=True)[:5]
     assert list(top["tokens"]) == expected
 
 
 def test_trace_spans_is_a_tree_in_order(ledger):
-    trace_id = q.top_traces(ledger, everything(), "tokens").iloc[2]["trace_id"]
-    spans = q.trace_spans(ledger, trace_id)
+    trace_id = rc.top_traces(ledger, everything(), "tokens").iloc[2]["trace_id"]
+    spans = rc.trace_spans(ledger, trace_id)
     assert list(spans["name"]) == ["workflow", "chat gpt-4o-mini", "chat gpt-4o"]
     assert list(spans["depth"]) == [0, 1, 1]
     assert list(spans["is_llm"]) == [False, True, True]
@@ -219,11 +224,11 @@ def test_trace_spans_is_a_tree_in_order(ledger):
     assert list(spans["duration_ms"]) == pytest.approx([3500, 1000, 2000])
     llm = spans[spans["is_llm"]]
     assert list(llm["model"]) == ["gpt-4o-mini", "gpt-4o"] and list(llm["input_tokens"]) == [100, 300]
-    assert q.trace_spans(ledger, "0" * 32).empty
+    assert rc.trace_spans(ledger, "0" * 32).empty
 
 
 def test_data_quality_counts(ledger):
-    dq = q.data_quality(ledger, everything()).set_index("service")
+    dq = rc.data_quality(ledger, everything()).set_index("service")
     assert dq["calls"].to_dict() == {"svc-a": 4, "svc-b": 2}
     assert dq.loc["svc-a", "missing_usage"] == 1 and dq.loc["svc-b", "missing_usage"] == 0
     assert dq.loc["svc-a", "unattributed_feature"] == 0 and dq.loc["svc-b", "unattributed_feature"] == 2
@@ -232,39 +237,39 @@ def test_data_quality_counts(ledger):
     direct = ledger.execute(
         "SELECT count(*) FROM llm_calls WHERE cost_usd IS NULL AND input_tokens IS NOT NULL").fetchone()[0]
     assert dq["unpriced"].sum() == direct >= 1
-    unpriced = q.unpriced_models(ledger, everything()).set_index("model")
+    unpriced = rc.unpriced_models(ledger, everything()).set_index("model")
     assert unpriced.loc[UNKNOWN_MODEL, "calls"] == 1 and unpriced.loc[UNKNOWN_MODEL, "input_tokens"] == 40
     assert "gpt-4o-mini" not in unpriced.index or unpriced.loc["gpt-4o-mini", "calls"] == 1  # the one with usage
-    no_cost = q.data_quality(ledger, everything(), with_cost=False)
+    no_cost = rc.data_quality(ledger, everything(), with_cost=False)
     assert no_cost["unpriced"].isna().all() and no_cost["missing_usage"].sum() == 1
 
 
 def test_attribution_rules_validate_save_and_reapply(ledger, con):
     from llmledger.telemetry.attribution import reextract_all
 
-    rules = q.attribution_rules(ledger)
-    assert list(rules.columns) == q.RULE_COLUMNS and len(rules) == len(q.default_attribution_rules())
-    with pytest.raises(q.RuleError, match="row 1"):
-        q.validate_rules([{"dim": "colour", "key": "x"}])
-    with pytest.raises(q.RuleError, match="duplicate"):
-        q.validate_rules([{"dim": "team", "key": "x"}, {"dim": "team", "key": "x", "json_field": None}])
-    with pytest.raises(q.RuleError, match="priority"):
-        q.validate_rules([{"dim": "team", "key": "x", "priority": "high"}])
+    rules = rr.attribution_rules(ledger)
+    assert list(rules.columns) == rr.RULE_COLUMNS and len(rules) == len(rr.default_attribution_rules())
+    with pytest.raises(rr.RuleError, match="row 1"):
+        rr.validate_rules([{"dim": "colour", "key": "x"}])
+    with pytest.raises(rr.RuleError, match="duplicate"):
+        rr.validate_rules([{"dim": "team", "key": "x"}, {"dim": "team", "key": "x", "json_field": None}])
+    with pytest.raises(rr.RuleError, match="priority"):
+        rr.validate_rules([{"dim": "team", "key": "x", "priority": "high"}])
     # Trace B's job span gets a feature through a new rule on its service's resource.
     rows = rules.to_dict("records") + [{"dim": "feature", "key": "service.name", "json_field": "",
                                         "level": "resource", "priority": 500, "enabled": True},
                                        {"dim": "", "key": "", "json_field": None}]  # editor's blank row
-    assert q.save_attribution_rules(ledger, rows) == len(rules) + 1
+    assert rr.save_attribution_rules(ledger, rows) == len(rules) + 1
     reextract_all(con)
-    by_feature = q.breakdown(ledger, everything(), "feature").set_index("grp")["calls"].to_dict()
+    by_feature = rc.breakdown(ledger, everything(), "feature").set_index("grp")["calls"].to_dict()
     assert by_feature == {"search": 3, "svc-b": 2, "chat": 1}
-    q.save_attribution_rules(ledger, q.default_attribution_rules())
+    rr.save_attribution_rules(ledger, rr.default_attribution_rules())
     reextract_all(con)
-    assert q.breakdown(ledger, everything(), "feature").set_index("grp")["calls"][q.UNATTRIBUTED] == 2
+    assert rc.breakdown(ledger, everything(), "feature").set_index("grp")["calls"][rf.UNATTRIBUTED] == 2
 
 
 def test_recent_ingests(ledger):
-    log = q.recent_ingests(ledger)
+    log = ri.recent_ingests(ledger)
     assert list(log["source"]) == ["tests"] and log.iloc[0]["calls_new"] == 6
 
 
@@ -272,13 +277,13 @@ def test_charts_and_format_from_real_rows(ledger):
     from llmledger.ui import charts
     from llmledger.ui import format as fmt
 
-    series = q.timeseries(ledger, everything(), "feature", "hour")
+    series = rc.timeseries(ledger, everything(), "feature", "hour")
     fig = charts.over_time(series, "calls", "feature")
     assert sum(sum(t.y) for t in fig.data) == 6
-    assert {t.name for t in fig.data} == {"search", "chat", q.UNATTRIBUTED}
+    assert {t.name for t in fig.data} == {"search", "chat", rf.UNATTRIBUTED}
     assert charts.over_time(series, "cost_usd", "feature").layout.annotations  # nothing priced: a message
-    trace_id = q.top_traces(ledger, everything(), "tokens").iloc[2]["trace_id"]
-    wf = charts.waterfall(q.trace_spans(ledger, trace_id))
+    trace_id = rc.top_traces(ledger, everything(), "tokens").iloc[2]["trace_id"]
+    wf = charts.waterfall(rc.trace_spans(ledger, trace_id))
     bar = wf.data[0]
     assert list(bar.base) == pytest.approx([0, 10, 1100])
     assert list(bar.marker.color) == [charts.SPAN_COLOR, charts.LLM_COLOR, charts.LLM_COLOR]
@@ -286,11 +291,11 @@ def test_charts_and_format_from_real_rows(ledger):
     ticks = list(wf.layout.yaxis.ticktext)
     assert ticks[0].startswith("\u00a0\u00a0workflow") and ticks[1].startswith("\u00a0\u00a0◆ chat gpt-4o-mini")
     assert len(set(map(len, ticks))) == 1  # padded to one width so the indentation shows
-    assert fmt.label(None) == q.UNATTRIBUTED and fmt.compact(1_234_567) == "1.2M"
+    assert fmt.label(None) == rf.UNATTRIBUTED and fmt.compact(1_234_567) == "1.2M"
     assert fmt.usd(0.0012) == "$0.0012" and fmt.ms(1500) == "1.50 s"
 
 
 def test_core_modules_do_not_import_streamlit():
-    code = ("import sys; import llmledger.store.queries, llmledger.telemetry.demo, llmledger.ui.format, "
+    code = ("import sys; import llmledger.reads.calls, llmledger.reads.spend, llmledger.telemetry.demo, llmledger.ui.format, "
             "llmledger.ui.charts; assert 'streamlit' not in sys.modules, 'streamlit imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -12,58 +12,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from llmledger.pricing import sheets
-from llmledger.store import spend_queries as sq
+from llmledger.reads import calls as rc
+from llmledger.reads import export as rx
+from llmledger.reads import filters as rf
+from llmledger.reads.filters import OTHER, UNATTRIBUTED, CallFilter
+from llmledger.reads import reprice as rp
+from llmledger.reads import spend as rs
 from llmledger.store.db import connect
-from llmledger.store.queries import OTHER, UNATTRIBUTED, CallFilter
 from llmledger.telemetry import demo, loader
 from llmledger.telemetry.otlp import decode_file_bytes, decode_json
 
-from conftest import TEST_DATA
+from helpers import TEST_DATA
+from ledgers import NOW, build_ledger, reported_cost_doc
 
-NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ALL = CallFilter.build()
-
-
-def _attr(k, v):
-    if isinstance(v, bool):
-        return {"key": k, "value": {"boolValue": v}}
-    if isinstance(v, int):
-        return {"key": k, "value": {"intValue": str(v)}}
-    if isinstance(v, float):
-        return {"key": k, "value": {"doubleValue": v}}
-    return {"key": k, "value": {"stringValue": v}}
-
-
-def reported_cost_doc(when: datetime, id_base: int = 0) -> dict:
-    """Three GenAI calls that carry their own reported cost (gen_ai.usage.cost)."""
-    spans = []
-    for i, (model, n_in, n_out, cost, feature) in enumerate([
-        ("gpt-4o-mini", 1000, 100, 0.5, "costed-a"),   # far above the sheet's price: a big difference
-        ("gpt-4o-mini", 2000, 200, 0.0006, "costed-a"),
-        ("acme-private-model-x", 500, 50, 0.01, "costed-b"),  # no sheet prices it
-    ]):
-        start = int((when + timedelta(minutes=i)).timestamp() * 1e9)
-        spans.append({
-            "traceId": f"{id_base + i + 1:032x}", "spanId": f"{id_base + i + 1:016x}", "name": f"chat {model}", "kind": 3,
-            "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 500_000_000),
-            "attributes": [_attr("gen_ai.operation.name", "chat"), _attr("gen_ai.request.model", model),
-                           _attr("gen_ai.response.model", model), _attr("gen_ai.provider.name", "openai"),
-                           _attr("gen_ai.usage.input_tokens", n_in), _attr("gen_ai.usage.output_tokens", n_out),
-                           _attr("gen_ai.usage.cost", cost), _attr("feature", feature)],
-            "status": {"code": 1},
-        })
-    return {"resourceSpans": [{"resource": {"attributes": [_attr("service.name", "costed-svc")]},
-                               "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}]}]}
-
-
-def build_ledger(path) -> None:
-    con = connect(path)
-    for f in sorted((TEST_DATA / "otlp").glob("*/in.json")):
-        loader.load(con, decode_file_bytes(f.name, f.read_bytes()), f"file-{f.parent.name}", str(f))
-    loader.load(con, decode_json(json.dumps(reported_cost_doc(NOW - timedelta(days=2)))), "costed", "test")
-    demo.generate(con, n_calls=2500, days=60, now=NOW)
-    sheets.set_active_sheet(con, "litellm")  # resolves every model name seen so far
-    con.close()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +42,7 @@ def raw(con, sql, params=()):
 
 
 def test_totals_match_the_view_and_never_count_unpriced_as_zero(ledger):
-    t = sq.spend_totals(ledger, ALL)
+    t = rs.spend_totals(ledger, ALL)
     calls, priced, cost, computed, reported, unpriced = raw(ledger, """
         SELECT count(*), count(actual_cost_usd), sum(actual_cost_usd)::DOUBLE, count_if(cost_basis = 'computed'),
                count_if(cost_basis = 'reported'), count_if(cost_basis = 'unpriced')
@@ -100,13 +62,13 @@ def test_totals_match_the_view_and_never_count_unpriced_as_zero(ledger):
 
 
 def test_breakdown_top_n_folds_the_rest_into_other_and_keeps_every_dollar(ledger):
-    full = sq.spend_breakdown(ledger, ALL, "model", top_n=50)
-    top = sq.spend_breakdown(ledger, ALL, "model", top_n=3)
+    full = rs.spend_breakdown(ledger, ALL, "model", top_n=50)
+    top = rs.spend_breakdown(ledger, ALL, "model", top_n=3)
     assert len(top) == 4 and top["grp"].iloc[-1] == OTHER
     assert list(top["grp"][:3]) == list(full["grp"][:3])
     assert top["cost_usd"].iloc[:3].is_monotonic_decreasing
     assert top["cost_usd"].sum() == pytest.approx(full["cost_usd"].sum())
-    assert top["calls"].sum() == full["calls"].sum() == sq.spend_totals(ledger, ALL)["calls"]
+    assert top["calls"].sum() == full["calls"].sum() == rs.spend_totals(ledger, ALL)["calls"]
     assert top["share"].sum() == pytest.approx(1.0)
     # Tokens per model are exact BIGINT sums (guards DuckDB 2.0's mis-typed sums over the view).
     rows = ledger.execute("SELECT coalesce(request_model, response_model) AS m, input_tokens, output_tokens "
@@ -120,56 +82,56 @@ def test_breakdown_top_n_folds_the_rest_into_other_and_keeps_every_dollar(ledger
 
 
 def test_unattributed_is_a_group_and_a_filter(ledger):
-    by_feature = sq.spend_breakdown(ledger, ALL, "feature", top_n=50)
+    by_feature = rs.spend_breakdown(ledger, ALL, "feature", top_n=50)
     assert UNATTRIBUTED in set(by_feature["grp"])
-    only = sq.spend_totals(ledger, CallFilter.build(values={"feature": [UNATTRIBUTED]}))
+    only = rs.spend_totals(ledger, CallFilter.build(values={"feature": [UNATTRIBUTED]}))
     row = by_feature[by_feature["grp"] == UNATTRIBUTED].iloc[0]
     assert only["calls"] == row["calls"]
 
 
 def test_series_is_stacked_top_n_by_cost_and_sums_to_the_total(ledger):
     f = CallFilter.build(NOW.date() - timedelta(days=30), NOW.date())
-    s = sq.spend_series(ledger, f, "feature", "day", top_n=2)
-    assert set(s["grp"]) - {OTHER} <= set(sq.spend_breakdown(ledger, f, "feature", 2)["grp"])
+    s = rs.spend_series(ledger, f, "feature", "day", top_n=2)
+    assert set(s["grp"]) - {OTHER} <= set(rs.spend_breakdown(ledger, f, "feature", 2)["grp"])
     assert len(set(s["grp"]) - {OTHER}) == 2
-    assert s["cost_usd"].sum() == pytest.approx(sq.spend_totals(ledger, f)["cost_usd"])
+    assert s["cost_usd"].sum() == pytest.approx(rs.spend_totals(ledger, f)["cost_usd"])
     assert s["bucket"].min() >= pd.Timestamp(f.start, tz="UTC")
     with pytest.raises(Exception, match="bucket"):
-        sq.spend_series(ledger, f, "feature", "fortnight")
+        rs.spend_series(ledger, f, "feature", "fortnight")
 
 
 def test_run_rate_projects_from_days_elapsed(ledger):
     as_of = NOW  # Nov 20, 12:00 UTC: 19.5 days of a 30-day month
-    run = sq.month_to_date(ledger, ALL, as_of)
+    run = rs.month_to_date(ledger, ALL, as_of)
     mtd = raw(ledger, "SELECT sum(actual_cost_usd)::DOUBLE FROM llm_calls WHERE start_time >= ? AND start_time < ?",
               [datetime(2026, 11, 1, tzinfo=UTC), as_of])[0][0]
     assert run.days_elapsed == pytest.approx(19.5)
     assert run.mtd_cost_usd == pytest.approx(mtd) and mtd > 0
     assert run.projected_cost_usd == pytest.approx(mtd / 19.5 * 30)
     assert "19.50 days elapsed" in run.method and "30 days in November" in run.method
-    done = sq.month_to_date(ledger, ALL, datetime(2026, 10, 31, 23, 59, tzinfo=UTC) + timedelta(hours=2))
+    done = rs.month_to_date(ledger, ALL, datetime(2026, 10, 31, 23, 59, tzinfo=UTC) + timedelta(hours=2))
     assert done.month_start == date(2026, 11, 1)
-    last_second = sq.month_to_date(ledger, ALL, datetime(2026, 12, 1, tzinfo=UTC) - timedelta(seconds=1))
+    last_second = rs.month_to_date(ledger, ALL, datetime(2026, 12, 1, tzinfo=UTC) - timedelta(seconds=1))
     assert not last_second.complete and last_second.days_in_month == 30
-    early = sq.month_to_date(ledger, ALL, datetime(2026, 12, 1, 0, 10, tzinfo=UTC))
+    early = rs.month_to_date(ledger, ALL, datetime(2026, 12, 1, 0, 10, tzinfo=UTC))
     assert early.projected_cost_usd is None and "too early" in early.method
 
 
 def test_default_as_of_falls_back_to_the_last_month_with_calls(ledger):
-    assert sq.default_as_of(ledger, NOW) == NOW
+    assert rs.default_as_of(ledger, NOW) == NOW
     later = datetime(2027, 3, 5, tzinfo=UTC)
-    assert sq.default_as_of(ledger, later).date() <= NOW.date() + timedelta(days=1)
+    assert rs.default_as_of(ledger, later).date() <= NOW.date() + timedelta(days=1)
 
 
 def test_top_calls_are_priced_and_sorted(ledger):
-    top = sq.top_calls(ledger, ALL, limit=10)
+    top = rs.top_calls(ledger, ALL, limit=10)
     assert len(top) == 10 and top["cost_usd"].notna().all()
     assert top["cost_usd"].is_monotonic_decreasing
     assert top["cost_usd"].iloc[0] == pytest.approx(raw(ledger, "SELECT max(actual_cost_usd)::DOUBLE FROM llm_calls")[0][0])
 
 
 def test_reported_vs_computed_difference(ledger):
-    df, counts = sq.reported_vs_computed(ledger, ALL)
+    df, counts = rs.reported_vs_computed(ledger, ALL)
     row = df[df["model"] == "gpt-4o-mini"].iloc[0]
     assert row["calls"] == 2
     assert row["reported_usd"] == pytest.approx(0.5006)
@@ -181,75 +143,75 @@ def test_reported_vs_computed_difference(ledger):
 
 
 def test_unpriced_calls_are_listed_with_their_reason(ledger):
-    un = sq.unpriced_calls(ledger, ALL, limit=1000)
+    un = rs.unpriced_calls(ledger, ALL, limit=1000)
     assert "demo-acme-llama-3.1-8b-ft" in set(un["request_model"])
     assert "acme-private-model-x" not in set(un["request_model"])  # it reported its cost
     assert set(un["reason"]) == {"no price on the sheet", "no token usage reported"}
-    assert un["calls"].sum() == sq.spend_totals(ledger, ALL)["unpriced_calls"]
+    assert un["calls"].sum() == rs.spend_totals(ledger, ALL)["unpriced_calls"]
 
 
 def test_export_csv_and_parquet_round_trip(ledger):
     f = CallFilter.build(values={"feature": ["costed-a", "costed-b"]})
-    assert sq.export_count(ledger, f) == 3
-    csv = pd.read_csv(io.BytesIO(sq.export_csv(ledger, f)))
-    assert list(csv.columns) == list(sq.EXPORT_COLUMNS) and len(csv) == 3
+    assert rx.export_count(ledger, f) == 3
+    csv = pd.read_csv(io.BytesIO(rx.export_csv(ledger, f)))
+    assert list(csv.columns) == list(rx.EXPORT_COLUMNS) and len(csv) == 3
     assert csv["reported_cost_usd"].sum() == pytest.approx(0.5106)
     assert csv["cost_usd"].isna().sum() == 1  # the unknown model: empty, not 0
     assert csv["actual_cost_usd"].notna().all()  # ... but its reported cost is its actual cost
     assert sorted(csv["cost_basis"]) == ["computed", "computed", "reported"]
-    table = pq.read_table(io.BytesIO(sq.export_parquet(ledger, f)))
+    table = pq.read_table(io.BytesIO(rx.export_parquet(ledger, f)))
     assert table.num_rows == 3
     assert str(table.schema.field("start_time").type).startswith("timestamp")
     assert table.schema.field("input_tokens").type == "int64"
 
 
 def test_another_sheet_reprices_the_same_history_without_touching_the_active_one(ledger):
-    before = sq.spend_totals(ledger, ALL)["cost_usd"]
+    before = rs.spend_totals(ledger, ALL)["cost_usd"]
     name = sheets.import_file(ledger, TEST_DATA.parent.parent / "data/pricing/langfuse/default-model-prices.json")
-    after = sq.spend_totals(ledger, ALL, sheet=name)
+    after = rs.spend_totals(ledger, ALL, sheet=name)
     assert after["cost_usd"] != pytest.approx(before)
     assert sheets.get_active_sheet(ledger) == "litellm"
-    assert sq.spend_totals(ledger, ALL)["cost_usd"] == pytest.approx(before)
-    assert sq.spend_totals(ledger, ALL, sheet=name)["cost_usd"] == pytest.approx(after["cost_usd"])
+    assert rs.spend_totals(ledger, ALL)["cost_usd"] == pytest.approx(before)
+    assert rs.spend_totals(ledger, ALL, sheet=name)["cost_usd"] == pytest.approx(after["cost_usd"])
     with pytest.raises(Exception, match="unknown price sheet"):
-        sq.spend_totals(ledger, ALL, sheet="no-such-sheet")
+        rs.spend_totals(ledger, ALL, sheet="no-such-sheet")
 
 
 def test_swap_mapping_counts_split_calls_with_and_without_text(ledger):
-    with_text = sq.swap_mapping_counts(ledger, "feature", "support_triage")
+    with_text = rp.swap_mapping_counts(ledger, "feature", "support_triage")
     assert with_text == {"by_tokenizer": 1, "token_for_token": 0}
     demo_feature = raw(ledger, "SELECT feature, count(*) FROM calls WHERE feature LIKE 'demo-%' GROUP BY 1 LIMIT 1")[0]
-    assert sq.swap_mapping_counts(ledger, "feature", demo_feature[0]) == {"by_tokenizer": 0,
+    assert rp.swap_mapping_counts(ledger, "feature", demo_feature[0]) == {"by_tokenizer": 0,
                                                                           "token_for_token": demo_feature[1]}
-    lo, hi = sq.period_bounds(date(2020, 1, 1), date(2020, 1, 2))
-    assert sq.swap_mapping_counts(ledger, "model", "gpt-4o-mini", (lo, hi)) == {"by_tokenizer": 0, "token_for_token": 0}
+    lo, hi = rf.period_bounds(date(2020, 1, 1), date(2020, 1, 2))
+    assert rp.swap_mapping_counts(ledger, "model", "gpt-4o-mini", (lo, hi)) == {"by_tokenizer": 0, "token_for_token": 0}
 
 
 def test_bad_arguments_raise_ledger_errors(ledger):
     from llmledger.errors import LedgerError
 
     with pytest.raises(LedgerError):
-        sq.spend_breakdown(ledger, ALL, "colour")
+        rs.spend_breakdown(ledger, ALL, "colour")
     with pytest.raises(LedgerError):
-        sq.spend_breakdown(ledger, ALL, "model", top_n=0)
+        rs.spend_breakdown(ledger, ALL, "model", top_n=0)
     with pytest.raises(LedgerError):
-        sq.swap_mapping_counts(ledger, "team", "x")
+        rp.swap_mapping_counts(ledger, "team", "x")
 
 
 def test_empty_ledger(tmp_path):
     con = connect(tmp_path / "empty.duckdb")
-    t = sq.spend_totals(con, ALL)
+    t = rs.spend_totals(con, ALL)
     assert t["calls"] == 0 and t["cost_usd"] is None and t["cost_per_ok_call"] is None
-    assert sq.spend_breakdown(con, ALL, "feature").empty
-    run = sq.month_to_date(con, ALL, NOW)
+    assert rs.spend_breakdown(con, ALL, "feature").empty
+    run = rs.month_to_date(con, ALL, NOW)
     assert run.mtd_cost_usd == 0 and run.projected_cost_usd == 0
-    assert sq.default_as_of(con, NOW) == NOW
-    assert sq.export_count(con, ALL) == 0
+    assert rs.default_as_of(con, NOW) == NOW
+    assert rx.export_count(con, ALL) == 0
     con.close()
 
 
 def test_top_traces_by_cost(ledger):
-    top = sq.top_traces(ledger, ALL, limit=5)
+    top = rc.top_traces(ledger, ALL, "cost", limit=5)
     assert len(top) == 5 and top["cost_usd"].is_monotonic_decreasing
     best = raw(ledger, "SELECT trace_id, sum(actual_cost_usd)::DOUBLE FROM llm_calls GROUP BY 1 "
                        "HAVING sum(actual_cost_usd) IS NOT NULL ORDER BY 2 DESC LIMIT 1")[0]
@@ -266,15 +228,15 @@ def _view_totals(con, sheet="litellm"):
 
 
 def _memo_totals(con, sheet="litellm"):
-    t = sq.spend_totals(con, ALL, sheet=sheet)
-    features = len(sq.spend_breakdown(con, ALL, "feature", 1000, sheet=sheet))
+    t = rs.spend_totals(con, ALL, sheet=sheet)
+    features = len(rs.spend_breakdown(con, ALL, "feature", 1000, sheet=sheet))
     return t["calls"], t["priced_calls"], t["cost_usd"], features
 
 
 def test_memo_follows_loads_sheet_switches_and_removals(tmp_path):
     """A sheet's memo must always say what its priced calls say: after loads (incremental),
     under another sheet (its own memo) and after a removal (rebuilds)."""
-    from llmledger.store import spend_cache
+    from llmledger.reads import spend_cache
 
     con = connect(tmp_path / "memo.duckdb")
     for f in sorted((TEST_DATA / "otlp").glob("*/in.json")):
@@ -310,7 +272,7 @@ def test_memo_follows_loads_sheet_switches_and_removals(tmp_path):
 @pytest.mark.parametrize("bucket", ["hour", "day", "week", "month"])
 def test_series_buckets_match_date_trunc(ledger, bucket):
     f = CallFilter.build(NOW.date() - timedelta(days=40), NOW.date())
-    s = sq.spend_series(ledger, f, "team", bucket, top_n=50)
+    s = rs.spend_series(ledger, f, "team", bucket, top_n=50)
     where, params = f.where()
     expected = ledger.execute(f"""SELECT date_trunc('{bucket}', start_time) AS bucket, count(*) AS calls,
                                   sum(actual_cost_usd)::DOUBLE AS cost FROM llm_calls WHERE {where}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import subprocess_env
+from helpers import subprocess_env
 from llmledger.errors import LedgerError, TokenizerError
 from llmledger.tokens import (
     count_many,

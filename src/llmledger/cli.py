@@ -1,6 +1,7 @@
 """`python -m llmledger ...`: headless use (servers, CI, cron).
 
-Each area registers its own subcommands (`register(subparsers)` in `<area>/cli.py`). A command's
+Each area registers its own subcommands (`register(subparsers)` in `<area>/cli.py`, with the
+shared options from llmledger.cli_common). A command's
 handler returns `(data, text)`: `--json` prints `data` as one JSON document, otherwise `text`.
 Every failure exits non-zero with a one-line reason.
 """
@@ -30,12 +31,6 @@ AREAS = (
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         raise SystemExit(_fail(f"{self.prog}: {message}", code=2))
-
-
-def add_common(p: argparse.ArgumentParser, db: bool = True) -> None:
-    if db:
-        p.add_argument("--db", help="DuckDB file (default: $LLMLEDGER_DB or data/ledger.duckdb)")
-    p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
 def _default(o: Any):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from llmledger.cli import add_common
+from llmledger.cli_common import add_common
 from llmledger.errors import LedgerError
 
 

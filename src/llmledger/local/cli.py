@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from llmledger.cli import add_common
+from llmledger.cli_common import add_common
 from llmledger.errors import DatabaseLocked, LedgerError, LocalModelError
 
 

@@ -132,6 +132,3 @@ def variants(source: str | Path, qtypes=DEFAULT_LADDER, out_dir: Path | None = N
             found[q.upper()] = quantize(source, q, out_dir, threads)
     return sorted(found.values(), key=lambda v: v.bits_per_weight)
 
-
-def least_quantized(vs: list[Variant]) -> Variant:
-    return max(vs, key=lambda v: v.bits_per_weight)

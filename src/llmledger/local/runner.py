@@ -141,11 +141,6 @@ class ModelHost:
         self.last_load = LoadStats(load_s=load_s, rss_before_mb=before, peak_rss_mb=peak_rss_mb())
         return self.last_load
 
-    def require(self):
-        if self.llm is None:
-            raise LocalModelError("no model is loaded")
-        return self.llm
-
 
 @functools.lru_cache(maxsize=8)
 def _chat_formatter(template: str, eos: str, bos: str):

@@ -37,38 +37,8 @@ from llmledger.errors import PlanningError
 from llmledger.planning.prices import ModelPrice
 from llmledger.planning.projection import PLAN, per_token_rates
 from llmledger.planning.requirements import RequirementSet, UseCase
-
-# {priced}: pricing.engine.priced_calls_sql under the actual sheet, for the period.
-ACTUALS_BY_MODEL_SQL = """
-    SELECT coalesce(request_model, response_model, '(unknown)') AS model,
-           count(*) AS calls,
-           avg(input_tokens) AS input_tokens,
-           avg(output_tokens) AS output_tokens,
-           sum(actual_cost_usd) AS cost_usd,
-           count_if(cost_basis = 'computed') AS computed_calls,
-           count_if(cost_basis = 'reported') AS reported_only_calls,
-           sum(actual_cost_usd) FILTER (WHERE cost_basis = 'reported') AS reported_only_usd,
-           count_if(cost_basis = 'unpriced') AS unpriced_calls,
-           count(*) FILTER (WHERE input_tokens IS NULL OR output_tokens IS NULL) AS calls_without_usage
-    FROM ({priced}) c
-    WHERE feature = ?
-    GROUP BY 1 ORDER BY calls DESC, model
-"""
-ACTUALS_BY_DAY_SQL = """
-    SELECT CAST(date_trunc('day', start_time) AS DATE) AS day, count(*) AS calls,
-           sum(actual_cost_usd) AS cost_usd
-    FROM ({priced}) c
-    WHERE feature = ?
-    GROUP BY 1 ORDER BY 1
-"""
-FEATURE_SPAN_SQL = """
-    SELECT CAST(min(start_time) AS DATE), CAST(max(start_time) AS DATE) + 1, count(*)
-    FROM llm_calls WHERE feature = ?
-"""
-FEATURES_SQL = """
-    SELECT feature, count(*) AS calls FROM llm_calls WHERE feature IS NOT NULL
-    GROUP BY 1 ORDER BY 2 DESC, 1
-"""
+from llmledger.pricing.sheets import pricing_sheet
+from llmledger.reads.actuals import feature_actuals
 
 EXPLANATION = """
 **How the variance is split.** Starting from the planned token cost, each step swaps one planned
@@ -117,16 +87,6 @@ class PlanVsActual:
         return float(self.effects["usd"].sum())
 
 
-def features(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.cursor().execute(FEATURES_SQL).df()
-
-
-def feature_span(con: duckdb.DuckDBPyConnection, feature: str) -> tuple[dt.date, dt.date, int] | None:
-    """First day and the day after the last day with calls for this feature, and the call count."""
-    lo, hi, n = con.cursor().execute(FEATURE_SPAN_SQL, [feature]).fetchone()
-    return None if not n else (lo, hi, int(n))
-
-
 def planned_daily(rs: RequirementSet, uc: UseCase, start: dt.date, end: dt.date) -> pd.Series:
     """Planned requests for each day in [start, end), following the plan's monthly curve."""
     days = pd.date_range(start, end, freq="D", inclusive="left")
@@ -162,16 +122,8 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
     if np.isnan(alpha_p):
         raise PlanningError(f"the planned model '{model}' has no price in the plan's sheet")
     notes: list[str] = []
-    lo = dt.datetime.combine(start, dt.time(), dt.timezone.utc)
-    hi = dt.datetime.combine(end, dt.time(), dt.timezone.utc)
-    from llmledger.pricing.engine import priced_calls_sql
-    from llmledger.pricing.sheets import pricing_sheet
-
     actual_sheet = pricing_sheet(con, actual_sheet)
-    priced, params = priced_calls_sql(actual_sheet, period=(lo, hi))
-    cur = con.cursor()
-    by_model = cur.execute(ACTUALS_BY_MODEL_SQL.format(priced=priced), [*params, feature]).df()
-    by_day_a = cur.execute(ACTUALS_BY_DAY_SQL.format(priced=priced), [*params, feature]).df()
+    by_model, by_day_a = feature_actuals(con, feature, actual_sheet, start, end)
 
     daily = planned_daily(rs, uc, start, end)
     i_p, o_p = uc.mean_input_tokens, uc.mean_output_tokens
@@ -248,4 +200,4 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
                         float(by_model["reported_only_usd"].fillna(0).sum()), unpriced)
 
 
-__all__ = ["plan_vs_actual", "features", "feature_span", "planned_daily", "PlanVsActual", "EFFECTS", "PLAN"]
+__all__ = ["plan_vs_actual", "planned_daily", "PlanVsActual", "EFFECTS", "PLAN"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llmledger.cli import add_common
+from llmledger.cli_common import add_common
 from llmledger.errors import PlanningError
 
 

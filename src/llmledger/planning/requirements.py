@@ -133,10 +133,6 @@ class UseCase:
             return float(self.min_context_window)
         return float(self.max_input_tokens + self.max_output_tokens)
 
-    @property
-    def has_samples(self) -> bool:
-        return len(self.input_token_samples) > 1 or len(self.output_token_samples) > 1
-
 
 def _mean(samples: list, typed: float) -> float:
     return float(sum(samples)) / len(samples) if samples else float(typed)

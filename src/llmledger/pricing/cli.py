@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from decimal import ROUND_HALF_UP, Decimal
 
-from llmledger.cli import add_common
+from llmledger.cli_common import add_common
 from llmledger.errors import PricingError
 
 CENT = Decimal("0.01")

@@ -1,12 +1,17 @@
 """Monthly bill projection for one model: tokens per request x requests per month, priced with
-a sheet (cache reads, batch share, long-context tiers and per-request fees included)."""
+a sheet (cache reads, batch share, long-context tiers and per-request fees included); the checks
+on a calculator's inputs, and the tables the Estimate page shows (a bill per month, counted
+tokens priced per model and sheet)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Callable
 
-from llmledger.errors import PricingError
+import pandas as pd
+
+from llmledger.errors import LedgerError, PricingError
 from llmledger.pricing.engine import DEFAULT_SHEET, Usage, cost_of_usage
 from llmledger.pricing.matching import Matcher
 from llmledger.pricing.model import ModelEntry, Sheet
@@ -126,3 +131,75 @@ def _sheet(sheet: str | Sheet, con) -> Sheet:
     from llmledger.pricing.sheets import load_sheet
 
     return load_sheet(con, sheet)
+
+
+# ------------------------------------------------------------------ the Estimate page's inputs and tables
+
+#: The largest monthly volume the calculator accepts: past a trillion requests a month the input
+#: is a typo, not a plan.
+MAX_REQUESTS_PER_MONTH = 1e12
+MAX_TOKENS_PER_REQUEST = 1e9  # no model reads or writes more
+
+
+def check_plan(requests: float, input_tokens: float, output_tokens: float, growth_pct: float,
+               months: int) -> None:
+    """Reject absurd calculator inputs with one clear sentence."""
+    if requests is None or requests < 0:
+        raise PricingError("Requests per month cannot be negative.", "Check the inputs")
+    if requests > MAX_REQUESTS_PER_MONTH:
+        raise PricingError(f"{requests:,.0f} requests a month is more than a trillion: check the number.",
+                           "Check the inputs")
+    for what, v in (("Input tokens per request", input_tokens), ("Output tokens per request", output_tokens)):
+        if v is None or v < 0:
+            raise PricingError(f"{what} cannot be negative.", "Check the inputs")
+        if v > MAX_TOKENS_PER_REQUEST:
+            raise PricingError(f"{what} above {MAX_TOKENS_PER_REQUEST:,.0f} is beyond any model's context.",
+                               "Check the inputs")
+    if growth_pct is None or growth_pct <= -100 or growth_pct > 1000:
+        raise PricingError("Monthly growth must be above −100% and at most 1000%.", "Check the inputs")
+    if not 1 <= int(months) <= 120:
+        raise PricingError("Project between 1 and 120 months.", "Check the inputs")
+
+
+def bill_frame(b: MonthlyBill) -> pd.DataFrame:
+    """One row per month of a MonthlyBill, money as float for charts and tables."""
+    rows = [{"month": f"Month {m.month}", "requests": float(m.requests), "input_usd": float(m.input_usd),
+             "cached_input_usd": float(m.cache_usd), "output_usd": float(m.output_usd),
+             "request_usd": float(m.request_fee_usd), "cost_usd": float(m.total_usd)} for m in b.months]
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df["cumulative_usd"] = df["cost_usd"].cumsum()
+        df = df.drop(columns=[c for c in ("request_usd",) if not df[c].any()])
+    return df
+
+
+COST_TABLE_COLUMNS = ["model", "sheet", "cost_usd", "per_request_usd", "input_tokens", "output_tokens", "requests",
+                      "tokenizer", "estimate", "priced_as", "note"]
+
+
+def cost_table(rows: list[tuple[str, float, int, str, bool]], output_per_request: float,
+               sheets: list[str], sheet_for: Callable[[str], Sheet]) -> pd.DataFrame:
+    """Cost of the counted input under each model × sheet.
+
+    `rows` = (model, input tokens in total, requests, tokenizer, tokenizer is the model's own);
+    `sheet_for(name)` gives the loaded sheet. Output tokens are the user's assumption per request.
+    A model a sheet cannot price gets cost_usd None and the reason, never $0."""
+    out = []
+    for model, n_in, requests, tokenizer, own in rows:
+        for sheet in sheets:
+            rec = {"model": model, "sheet": sheet, "input_tokens": int(n_in), "requests": int(requests),
+                   "output_tokens": int(round(output_per_request * requests)), "tokenizer": tokenizer,
+                   "estimate": "counted with the model's tokenizer" if own else
+                               f"approximate: {tokenizer} stands in for {model}'s tokenizer",
+                   "priced_as": None, "cost_usd": None, "per_request_usd": None, "note": ""}
+            try:
+                b = monthly_bill(model, n_in / max(requests, 1), output_per_request, requests, sheet=sheet_for(sheet))
+            except LedgerError as exc:
+                rec["note"] = f"no price: {exc.msg}"
+            else:
+                rec["priced_as"] = b.priced_model
+                rec["cost_usd"] = float(b.total_usd)
+                rec["per_request_usd"] = float(b.total_usd) / max(requests, 1)
+                rec["note"] = "; ".join(b.notes)
+            out.append(rec)
+    return pd.DataFrame(out, columns=COST_TABLE_COLUMNS)

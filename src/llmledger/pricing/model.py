@@ -116,6 +116,3 @@ def money(value, what: str, per_million: bool = False) -> Decimal | None:
         raise PricingError(f"{what}: price {value!r} is too large")
     return d
 
-
-def tokens_per_million(x: Decimal) -> Decimal:
-    return x / Decimal(1_000_000)

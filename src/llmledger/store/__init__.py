@@ -1,4 +1,5 @@
-"""DuckDB storage: connection, migrations and the queries the pages run."""
+"""The database layer: the DuckDB connection, migrations and the views derived from code (the
+bottom layer; page reads live in llmledger.reads)."""
 
 from llmledger.store.db import connect, migrate
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from llmledger.cli import add_common
+from llmledger.cli_common import add_common
 from llmledger.errors import LedgerError
 from llmledger.store.db import connect
 

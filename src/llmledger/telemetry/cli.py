@@ -14,7 +14,7 @@ import sys
 import threading
 from pathlib import Path
 
-from llmledger.cli import add_common
+from llmledger.cli_common import add_common
 from llmledger.errors import LedgerError
 
 

@@ -140,3 +140,33 @@ def count_messages(messages: list[dict], model: str, tools: list[dict] | None = 
     )
     parts = [lead, choice.note] + sorted(notes)
     return TokenCount(total, choice.name, exact, "; ".join(p for p in parts if p))
+
+
+def parse_messages(text: str) -> list:
+    """A chat messages JSON (a list, or an object with "messages"), or a TokenizerError saying
+    what is wrong with it."""
+    if not text.strip():
+        raise TokenizerError("Paste a messages JSON first.", "Nothing to count")
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TokenizerError(f"The messages JSON is broken at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
+                             "Broken JSON") from None
+    if isinstance(doc, dict) and "messages" in doc:
+        doc = doc["messages"]
+    if not isinstance(doc, list) or not doc:
+        raise TokenizerError('Expected a non-empty list of messages like [{"role": "user", "content": "…"}].',
+                             "Not a messages list")
+    return doc
+
+
+def messages_text(messages: list) -> str:
+    """The text contents of messages joined, for per-tokenizer counts (no chat framing)."""
+    parts = []
+    for m in messages:
+        c = m.get("content") if isinstance(m, dict) else m
+        if isinstance(c, list):
+            c = "\n".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in c)
+        if c:
+            parts.append(str(c))
+    return "\n".join(parts)

@@ -158,5 +158,5 @@ def _available_or_fallback(choice: TokenizerChoice) -> TokenizerChoice:
     return TokenizerChoice(FALLBACK, False, f"{choice.name} unavailable ({why}); o200k_base as a stand-in")
 
 
-def clear_cache() -> None:
-    tokenizer_for_model.cache_clear()
+# The mapping depends on which GGUF tokenizers are registered: forget it when that changes.
+registry.on_change.append(tokenizer_for_model.cache_clear)

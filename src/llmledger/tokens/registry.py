@@ -21,7 +21,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from llmledger.errors import TokenizerError
 from llmledger.tokens import gguf
@@ -90,7 +90,6 @@ class TiktokenTokenizer:
         self.encoding = encoding
         # Bound once: counting is a hot path (Estimate page, corpus counts).
         self._encode = encoding.encode_ordinary
-        self._encode_batch = encoding.encode_ordinary_batch
 
     def encode(self, text: str) -> list[int]:
         return self._encode(text)
@@ -254,9 +253,7 @@ def register_gguf(path: str | os.PathLike, name: str | None = None) -> Tokenizer
     with _state_lock:
         _registered[key] = p
         _forget(key)
-    from llmledger.tokens import models  # mapping results depend on what is registered
-
-    models.clear_cache()
+    _changed()
     return _info(key)
 
 
@@ -265,9 +262,17 @@ def unregister_gguf(name: str) -> None:
     with _state_lock:
         _registered.pop(key, None)
         _forget(key)
-    from llmledger.tokens import models
+    _changed()
 
-    models.clear_cache()
+
+#: Called after a tokenizer is registered or unregistered: modules that cache results depending
+#: on what is registered (tokens.models' model -> tokenizer mapping) append their cache's clear.
+on_change: list[Callable[[], None]] = []
+
+
+def _changed() -> None:
+    for callback in list(on_change):
+        callback()
 
 
 def _forget(key: str) -> None:

@@ -9,7 +9,6 @@ from llmledger.errors import TokenizerError
 from llmledger.tokens import registry
 
 SAMPLES_DIR = PROJECT_ROOT / "data" / "token_tax"
-BASELINE = "English"
 LANGUAGES = {
     "en": "English", "es": "Spanish", "fr": "French", "de": "German", "ru": "Russian",
     "zh": "Chinese", "ja": "Japanese", "hi": "Hindi", "ar": "Arabic", "ko": "Korean",

@@ -12,8 +12,8 @@ import streamlit as st
 
 from llmledger.alerts import budgets as bmod
 from llmledger.alerts import evaluate, events, export, notify, periods
-from llmledger.store.queries import UNATTRIBUTED
-from llmledger.ui import budget_charts, common, widgets
+from llmledger.reads.filters import UNATTRIBUTED
+from llmledger.ui import budget_charts, call_reads, common, widgets
 from llmledger.ui import format as fmt
 
 STATE_ICONS = {"ok": "🟢", "warning": "🟡", "forecast over": "🟠", "over": "🔴"}
@@ -213,8 +213,8 @@ def links(e: dict[str, Any], key: str) -> None:
     c1, c2 = st.columns(2)
     for col, page, prefix in ((c1, "app_pages/calls.py", "calls"), (c2, "app_pages/spend.py", "spend")):
         if col.button(f"Open in {prefix.title()}", key=f"{key}_{prefix}_{e['event_id']}"):
-            options = widgets.query("dimension_values")
-            bounds = widgets.query("date_bounds")
+            options = call_reads.dimension_values()
+            bounds = call_reads.date_bounds()
             if bounds:
                 lo, hi = max(start, bounds[0]), min(end, bounds[1])
                 st.session_state[f"{prefix}_dates"] = (lo, max(lo, hi))
@@ -236,7 +236,7 @@ def editor(key: str = "budgets_edit") -> None:
     pick = st.selectbox("Budget", ["➕ New budget", *names], key=f"{key}_pick")
     current = next((s.budget for s in stored if s.budget.name == pick), None)
     k = f"{key}_{abs(hash(pick)) % 10**8}"  # fresh widgets per budget, pre-filled with its values
-    options = widgets.query("dimension_values")
+    options = call_reads.dimension_values()
     d = current.to_dict() if current else {"name": "", "amount": "100", "unit": "usd", "period": "month", "tz": "UTC",
                                            "scope": {}, "each": None, "thresholds": [50, 80, 100],
                                            "forecast_thresholds": [100], "notify": []}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from llmledger.store.queries import OTHER, UNATTRIBUTED
+from llmledger.reads.filters import OTHER, UNATTRIBUTED
 from llmledger.ui import format as fmt
 
 PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#d69e2e",

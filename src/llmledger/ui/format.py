@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any
 
-from llmledger.store.queries import UNATTRIBUTED
+from llmledger.reads.filters import UNATTRIBUTED
 
 DASH = "—"
 
@@ -91,6 +91,12 @@ def usd(x: Any) -> str:
     if x != 0 and abs(x) < 0.01:
         return f"${x:.4f}"
     return f"${x:,.2f}"
+
+
+def signed_usd(x: Any) -> str:
+    """+$1.23 / −$1.23 for deltas."""
+    text = usd(abs(x)) if not _missing(x) else DASH
+    return text if text == DASH else ("+" if x > 0 else "−" if x < 0 else "") + text
 
 
 def ms(x: Any) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from llmledger.store.queries import OTHER, UNATTRIBUTED
+from llmledger.reads.filters import OTHER, UNATTRIBUTED
 from llmledger.ui import format as fmt
 from llmledger.ui.charts import GREY, PALETTE, empty, group_colors
 

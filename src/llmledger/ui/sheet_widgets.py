@@ -92,3 +92,15 @@ def cost_rule_text(sheet: str, computed: int, reported_only: int, reported_only_
             f"**{fmt.count(reported_only)}** at their reported cost ({fmt.usd(reported_only_usd or 0)}), "
             f"**{fmt.count(unpriced)}** unpriced ({where_unpriced}).")
     return text.replace("$", "\\$")  # two dollar signs would open a LaTeX span in markdown
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _model_options(db: str, sheet: str) -> list[str]:
+    from llmledger.pricing import sheets
+
+    return [str(m) for m in sheets.model_catalog(common.resources()["con"], sheet)["model_id"]]
+
+
+def model_options(sheet: str) -> list[str]:
+    """The models `sheet` prices (for model pickers)."""
+    return _model_options(str(config.db_path()), sheet)

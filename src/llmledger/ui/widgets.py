@@ -1,4 +1,4 @@
-"""Shared Streamlit widgets for the Calls and Ingest pages: cached queries, filters, banners,
+"""Shared Streamlit widgets for the Calls and Ingest pages: filters, banners,
 demo-data controls and table column settings. Streamlit glue only; logic lives below ui/."""
 
 from __future__ import annotations
@@ -10,37 +10,15 @@ import pandas as pd
 import streamlit as st
 
 from llmledger import config
-from llmledger.store import queries
+from llmledger.reads import rules
+from llmledger.reads.filters import CallFilter
 from llmledger.telemetry import demo
 from llmledger.ui import common
 from llmledger.ui import format as fmt
 
-#: Read-only queries the pages may run through the cache (keyed by db path and plain arguments).
-CACHED_QUERIES = frozenset({
-    "call_count", "date_bounds", "dimension_values", "summary", "timeseries", "breakdown",
-    "top_traces", "trace_spans", "data_quality", "unpriced_models", "recent_ingests",
-    "attribution_rules",
-})
-
 DIM_TITLES = {"feature": "Feature", "team": "Team", "user": "User", "service": "Service",
               "environment": "Environment", "model": "Model", "provider": "Provider",
               "convention": "Convention"}
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def _cached(db: str, name: str, args: tuple) -> Any:
-    cur = common.connection()
-    try:
-        return getattr(queries, name)(cur, *args)
-    finally:
-        cur.close()
-
-
-def query(name: str, *args: Any) -> Any:
-    """Run `queries.<name>(cursor, *args)` through st.cache_data (cleared when data lands)."""
-    if name not in CACHED_QUERIES:
-        raise ValueError(f"{name} is not a cached read query")
-    return _cached(str(config.db_path()), name, args)
 
 
 def data_changed() -> None:
@@ -63,7 +41,7 @@ def show_flash() -> None:
 # ------------------------------------------------------------------ filters
 
 def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None,
-                 key: str = "calls") -> queries.CallFilter:
+                 key: str = "calls") -> CallFilter:
     """Sidebar: a UTC date range and one multiselect per dimension (empty = all)."""
     start = end = None
     with st.sidebar:
@@ -79,7 +57,7 @@ def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None
             if values:
                 selected[dim] = st.multiselect(DIM_TITLES[dim], values, key=f"{key}_f_{dim}",
                                                placeholder="All")
-    return queries.CallFilter.build(start, end, selected)
+    return CallFilter.build(start, end, selected)
 
 
 #: Above this many calls, cost (priced per call by the pricing view at query time) starts off.
@@ -135,7 +113,7 @@ def demo_remove(key: str, n_demo: int) -> int | None:
 # ------------------------------------------------------------------ summaries and tables
 
 def kpis(s: dict[str, Any]) -> None:
-    """The headline numbers of `queries.summary`."""
+    """The headline numbers of `reads.calls.summary`."""
     c = st.columns(7)
     c[0].metric("Calls", fmt.compact(s["calls"]), help=f"{fmt.count(s['calls'])} model calls")
     c[1].metric("Input tokens", fmt.compact(s["input_tokens"]), help=fmt.count(s["input_tokens"]))
@@ -152,22 +130,26 @@ def kpis(s: dict[str, Any]) -> None:
                 f"{fmt.count(s['missing_usage'])} calls without usage")
 
 
-def _num(title: str, format: str = "localized", **kw) -> Any:
+def number_column(title: str, format: str = "localized", **kw) -> Any:
     return st.column_config.NumberColumn(title, format=format, **kw)
+
+
+def money_column(title: str, **kw) -> Any:
+    return st.column_config.NumberColumn(title, format="dollar", **kw)
 
 
 def breakdown_columns(group_label: str) -> dict:
     return {
         "grp": st.column_config.TextColumn(group_label),
-        "calls": _num("Calls"),
+        "calls": number_column("Calls"),
         "share": st.column_config.ProgressColumn("Share of calls", format="percent", min_value=0, max_value=1),
-        "input_tokens": _num("Input tokens", "compact"),
-        "output_tokens": _num("Output tokens", "compact"),
-        "cost_usd": _num("Cost", "dollar"),
-        "p50_ms": _num("p50 ms", "%.0f"),
-        "p95_ms": _num("p95 ms", "%.0f"),
-        "error_rate": _num("Errors", "percent"),
-        "missing_usage": _num("No usage"),
+        "input_tokens": number_column("Input tokens", "compact"),
+        "output_tokens": number_column("Output tokens", "compact"),
+        "cost_usd": number_column("Cost", "dollar"),
+        "p50_ms": number_column("p50 ms", "%.0f"),
+        "p95_ms": number_column("p95 ms", "%.0f"),
+        "error_rate": number_column("Errors", "percent"),
+        "missing_usage": number_column("No usage"),
     }
 
 
@@ -175,24 +157,24 @@ TRACE_COLUMNS = {
     "trace_id": st.column_config.TextColumn("Trace", width="small"),
     "root_name": st.column_config.TextColumn("Root span"),
     "started": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm:ss"),
-    "calls": _num("Calls"),
-    "tokens": _num("Tokens"),
-    "cost_usd": _num("Cost", "dollar"),
-    "llm_window_ms": _num("LLM ms", "%.0f", help="First call start to last call end"),
-    "trace_ms": _num("Trace ms", "%.0f", help="Whole trace, from its spans"),
+    "calls": number_column("Calls"),
+    "tokens": number_column("Tokens"),
+    "cost_usd": number_column("Cost", "dollar"),
+    "llm_window_ms": number_column("LLM ms", "%.0f", help="First call start to last call end"),
+    "trace_ms": number_column("Trace ms", "%.0f", help="Whole trace, from its spans"),
     "feature": st.column_config.TextColumn("Feature"),
     "service": st.column_config.TextColumn("Service"),
-    "errors": _num("Errors"),
+    "errors": number_column("Errors"),
 }
 
 QUALITY_COLUMNS = {
     "convention": st.column_config.TextColumn("Convention"),
     "service": st.column_config.TextColumn("Service"),
-    "calls": _num("Calls"),
-    "missing_usage": _num("Missing usage", help="No token counts reported"),
-    "unpriced": _num("Unknown model", help="Tokens reported but no price: cost_usd is empty"),
-    "unattributed_feature": _num("No feature", help="No feature attribute on the span, its ancestors or resource"),
-    "errors": _num("Errors"),
+    "calls": number_column("Calls"),
+    "missing_usage": number_column("Missing usage", help="No token counts reported"),
+    "unpriced": number_column("Unknown model", help="Tokens reported but no price: cost_usd is empty"),
+    "unattributed_feature": number_column("No feature", help="No feature attribute on the span, its ancestors or resource"),
+    "errors": number_column("Errors"),
 }
 
 
@@ -206,10 +188,10 @@ def rules_changed(editor_key: str, message: str) -> None:
 
 def rule_columns() -> dict:
     return {
-        "dim": st.column_config.SelectboxColumn("Dimension", options=list(queries.RULE_DIMENSIONS), required=True),
+        "dim": st.column_config.SelectboxColumn("Dimension", options=list(rules.RULE_DIMENSIONS), required=True),
         "key": st.column_config.TextColumn("Attribute key", required=True, width="large"),
         "json_field": st.column_config.TextColumn("JSON field", default=""),
-        "level": st.column_config.SelectboxColumn("Where", options=list(queries.RULE_LEVELS), default="any",
+        "level": st.column_config.SelectboxColumn("Where", options=list(rules.RULE_LEVELS), default="any",
                                                   required=True),
         "priority": st.column_config.NumberColumn("Priority", min_value=0, max_value=10_000, step=1, default=100),
         "enabled": st.column_config.CheckboxColumn("On", default=True),

@@ -1,4 +1,4 @@
-"""Memos of the priced calls for the Spend page: one table per price sheet, holding exactly what
+"""Memos of the priced calls for the money reads (Spend, top traces by cost, budgets): one table per price sheet, holding exactly what
 `pricing.engine.priced_calls_sql(sheet)` returns (so under the active sheet, what `llm_calls`
 returns), stored.
 
@@ -26,6 +26,10 @@ import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
+
+from llmledger.pricing.engine import priced_calls_sql
+from llmledger.pricing.matching import refresh_resolutions
+from llmledger.pricing.sheets import pricing_sheet
 
 COLUMNS = (
     "trace_id", "span_id", "start_time", "duration_ms", "service", "environment", "feature", "team",
@@ -80,8 +84,6 @@ def table_for(sheet: str) -> str:
 
 
 def _priced(sheet: str, since=None) -> tuple[str, list]:
-    from llmledger.pricing.engine import priced_calls_sql
-
     sql, params = priced_calls_sql(sheet, period=(since, None) if since is not None else None)
     return f"SELECT {_COLS} FROM ({sql}) p", params
 
@@ -89,6 +91,13 @@ def _priced(sheet: str, since=None) -> tuple[str, list]:
 def _exists(cur, table: str) -> bool:
     return bool(cur.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchone()[0])
+
+
+def memo_table(con, sheet: str | None = None) -> str:
+    """The memo table of `sheet` (None = the active sheet), brought up to date first. Every money
+    read scans this instead of pricing the calls again. store/db.connect turns off the DuckDB
+    optimizer that mis-typed sums over the priced calls."""
+    return refresh(con, pricing_sheet(con, sheet))["table"]
 
 
 def refresh(con, sheet: str) -> dict[str, Any]:
@@ -132,8 +141,6 @@ def _refresh(cur, sheet: str) -> dict[str, Any]:
             if cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0] != calls:
                 action = "rebuild"
         if action == "rebuild":
-            from llmledger.pricing.matching import refresh_resolutions
-
             if refresh_resolutions(cur, sheet):  # names no load resolved under this sheet yet
                 price_token = cur.execute(PRICE_TOKEN_SQL, [SCHEMA, sheet, sheet, sheet]).fetchone()[0]
             sql, params = _priced(sheet)

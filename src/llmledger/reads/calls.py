@@ -1,116 +1,37 @@
-"""Every query the Calls and Ingest pages run, behind one narrow interface.
-
-Each function takes a DB-API-like connection (a DuckDB cursor here) and plain values, and returns
-a pandas DataFrame or plain Python values. Nothing here knows about Streamlit. A ClickHouse
-backend would implement the same functions over the same `llm_calls` columns (DESIGN.md).
-
-Values are always bound as parameters. Only structure the code itself chooses (a dimension's
-column expression from `DIMENSIONS`, a time bucket from `BUCKETS`, a ranking from `TRACE_RANKS`)
-is formatted into the SQL text.
+"""The Calls page's reads: volume, tokens, latency and cost over time and by dimension, the top
+traces with their span trees, and data quality.
 
 Cost is computed at query time by the `llm_calls` view (pricing joins every call to the active
 sheet), which makes a scan of that view several times dearer than a scan of the `calls` table it
 reads. So every aggregate takes `with_cost`: False reads `calls` directly (same columns, cost
-NULL), True reads `llm_calls`. Pages ask for cost only where they show it.
+NULL), True reads `llm_calls`. Pages ask for cost only where they show it. Money is actual cost
+(pricing.engine.ACTUAL_COST_RULE), as on every page.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Iterable
+from datetime import date
+from typing import Any
 
 import pandas as pd
 
 from llmledger.errors import StoreError
-from llmledger.store.migrations import DIMENSIONS as RULE_DIMENSIONS
-
-#: Shown (and selectable in filters) for a call whose dimension value is NULL.
-UNATTRIBUTED = "(unattributed)"
-#: Groups beyond the top N of a time series are summed into this one.
-OTHER = "(other)"
-
-#: Groupable / filterable dimensions: label -> SQL expression over `llm_calls`.
-DIMENSIONS: dict[str, str] = {
-    "feature": "feature",
-    "team": "team",
-    "user": "user_id",
-    "service": "service",
-    "environment": "environment",
-    "model": "coalesce(request_model, response_model)",
-    "provider": "provider",
-    "convention": "convention",
-}
-
-#: Time buckets a series may use, chosen from the date range by `bucket_for`.
-BUCKETS = ("hour", "day", "week")
-
-RULE_LEVELS = ("any", "span", "resource")
-
-_TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
+from llmledger.reads import buckets, spend_cache
+from llmledger.reads.filters import DIMENSIONS, OTHER, TOKENS, UNATTRIBUTED, CallFilter, dim_expr
 
 #: Where rows come from: the base table (no cost) or the contract view (cost under the active sheet).
 CALLS_TABLE, PRICED_VIEW = "calls", "llm_calls"
+#: Buckets of a calls series: its percentiles need a key that is the whole bucket (no months).
+SERIES_BUCKETS = ("hour", "day", "week")
 
 
 def _src(with_cost: bool) -> dict[str, str]:
     """Structure for a query's FROM and cost expressions."""
     if with_cost:
-        # Money is actual cost (pricing.engine.ACTUAL_COST_RULE), as on every page.
         return {"src": PRICED_VIEW, "cost": "sum(actual_cost_usd)::DOUBLE", "priced": "count(actual_cost_usd)::BIGINT",
                 "unpriced": "count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))::BIGINT"}
     return {"src": CALLS_TABLE, "cost": "CAST(NULL AS DOUBLE)", "priced": "CAST(NULL AS BIGINT)",
             "unpriced": "CAST(NULL AS BIGINT)"}
-
-
-class RuleError(StoreError):
-    title = "Invalid attribution rule"
-
-
-@dataclass(frozen=True)
-class CallFilter:
-    """Which calls a page looks at. Plain, hashable values only (it keys st.cache_data)."""
-
-    start: date | None = None  # inclusive, UTC day
-    end: date | None = None  # inclusive, UTC day
-    values: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (dimension, selected values)
-
-    @classmethod
-    def build(cls, start: date | None = None, end: date | None = None,
-              values: dict[str, Iterable[str]] | None = None) -> "CallFilter":
-        picked = tuple(sorted((d, tuple(sorted(v))) for d, v in (values or {}).items() if v))
-        for dim, _ in picked:
-            _dim_expr(dim)
-        return cls(start, end, picked)
-
-    def where(self) -> tuple[str, list[Any]]:
-        """SQL predicate over llm_calls columns and its parameters."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if self.start:
-            clauses.append("start_time >= ?")
-            params.append(datetime.combine(self.start, time(), UTC))
-        if self.end:
-            clauses.append("start_time < ?")
-            params.append(datetime.combine(self.end + timedelta(days=1), time(), UTC))
-        for dim, selected in self.values:
-            expr = _dim_expr(dim)
-            real = [v for v in selected if v != UNATTRIBUTED]
-            parts = []
-            if real:
-                parts.append(f"{expr} IN ({', '.join('?' * len(real))})")
-                params.extend(real)
-            if UNATTRIBUTED in selected:
-                parts.append(f"{expr} IS NULL")
-            clauses.append("(" + " OR ".join(parts) + ")")
-        return (" AND ".join(clauses) or "TRUE"), params
-
-
-def _dim_expr(dim: str) -> str:
-    try:
-        return DIMENSIONS[dim]
-    except KeyError:
-        raise StoreError(f"unknown dimension {dim!r}; expected one of {', '.join(DIMENSIONS)}") from None
 
 
 def _df(con, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -175,12 +96,6 @@ def summary(con, f: CallFilter, with_cost: bool = False) -> dict[str, Any]:
     return dict(zip(names, cur.fetchone()))
 
 
-def bucket_for(start: date, end: date) -> str:
-    """Hourly up to 3 days, daily up to ~6 months, weekly beyond."""
-    days = (end - start).days + 1
-    return "hour" if days <= 3 else "day" if days <= 190 else "week"
-
-
 TOP_GROUPS_SQL = """
 SELECT coalesce(CAST({expr} AS VARCHAR), ?) AS grp
 FROM {src}
@@ -191,13 +106,11 @@ LIMIT {top_n}
 """
 
 # The top groups come from a first, cheap query and are bound back in: a CTE read twice would be
-# materialised (a million rows copied) before the percentiles even start. Buckets are integer
-# arithmetic on epoch microseconds (UTC), ~6x cheaper than date_trunc on a TIMESTAMPTZ.
+# materialised (a million rows copied) before the percentiles even start.
 TIMESERIES_SQL = """
-SELECT to_timestamp(bk * {bucket_s}) AS bucket, grp, calls, input_tokens, output_tokens, tokens, cost_usd,
-       p95_ms, errors
+SELECT {start} AS bucket, grp, calls, input_tokens, output_tokens, tokens, cost_usd, p95_ms, errors
 FROM (
-    SELECT {bucket_key} AS bk,
+    SELECT {key} AS k,
            CASE WHEN coalesce(CAST({expr} AS VARCHAR), ?) IN ({marks})
                 THEN coalesce(CAST({expr} AS VARCHAR), ?) ELSE ? END AS grp,
            count(*)::BIGINT AS calls,
@@ -214,24 +127,14 @@ FROM (
 ORDER BY bucket, grp
 """
 
-_DAY = "(epoch_us(start_time) // 86400000000)"
-#: bucket -> (integer key per call, seconds per key unit). Weeks start on Monday (1970-01-01 was a
-#: Thursday, three days after one).
-BUCKET_KEYS = {
-    "hour": ("epoch_us(start_time) // 3600000000", 3600),
-    "day": (_DAY, 86400),
-    "week": (f"{_DAY} - ({_DAY} + 3) % 7", 86400),
-}
-
 
 def timeseries(con, f: CallFilter, group_by: str, bucket: str = "day", top_n: int = 8,
                with_cost: bool = False) -> pd.DataFrame:
     """Calls, tokens, cost, p95 latency and errors per time bucket and group (top N groups, the
     rest summed as OTHER)."""
-    if bucket not in BUCKETS:
-        raise StoreError(f"unknown time bucket {bucket!r}")
+    buckets.check(bucket, SERIES_BUCKETS)
     where, params = f.where()
-    src, expr = _src(with_cost), _dim_expr(group_by)
+    src, expr = _src(with_cost), dim_expr(group_by)
     # Ranking groups by call count needs no prices: the plain table (the priced view keeps every
     # call, so the counts are the same) spares a pass through the pricing joins.
     top = [r[0] for r in con.execute(
@@ -239,9 +142,8 @@ def timeseries(con, f: CallFilter, group_by: str, bucket: str = "day", top_n: in
         [UNATTRIBUTED, *params]).fetchall()]
     if not top:
         top = [UNATTRIBUTED]  # no rows: the query below returns none either
-    key, seconds = BUCKET_KEYS[bucket]
-    sql = TIMESERIES_SQL.format(bucket_key=key, bucket_s=seconds, expr=expr, marks=", ".join("?" * len(top)),
-                                where=where, **src)
+    sql = TIMESERIES_SQL.format(key=buckets.key_sql(bucket), start=buckets.start_sql(bucket), expr=expr,
+                                marks=", ".join("?" * len(top)), where=where, **src)
     return _df(con, sql, [UNATTRIBUTED, *top, UNATTRIBUTED, OTHER, *params])
 
 
@@ -265,9 +167,10 @@ LIMIT {limit}
 
 
 def breakdown(con, f: CallFilter, group_by: str, limit: int = 200, with_cost: bool = False) -> pd.DataFrame:
-    """One row per group: calls, share, tokens, cost, latency percentiles, error rate, no-usage calls."""
+    """Traffic per group: calls, share of calls, tokens, cost, latency percentiles, error rate,
+    no-usage calls. (Money per group, with the unpriced calls apart: spend.spend_breakdown.)"""
     where, params = f.where()
-    sql = BREAKDOWN_SQL.format(expr=_dim_expr(group_by), where=where, limit=int(limit), **_src(with_cost))
+    sql = BREAKDOWN_SQL.format(expr=dim_expr(group_by), where=where, limit=int(limit), **_src(with_cost))
     return _df(con, sql, [UNATTRIBUTED, *params])
 
 
@@ -275,18 +178,19 @@ def breakdown(con, f: CallFilter, group_by: str, limit: int = 200, with_cost: bo
 
 #: How top traces can be ranked: name -> (per-trace score over its calls, column it fills).
 TRACE_RANKS = {
-    "tokens": ("sum({tokens})", "tokens"),
-    "cost": ("sum(actual_cost_usd)", "cost_usd"),
+    "tokens": (f"sum({TOKENS})", "tokens"),
+    "cost": ("sum(actual_cost_usd::DOUBLE)", "cost_usd"),
     "latency": ("max(epoch_ms(start_time) + duration_ms) - min(epoch_ms(start_time))", "llm_window_ms"),
 }
 
 # Two passes: rank traces on one cheap aggregate, then describe only the winners (3x faster than
-# computing every column for every trace over a million calls).
+# computing every column for every trace over a million calls). Ranked by cost, the rows are the
+# sheet's memo of the priced calls, whose 64-bit `trace_key` groups far cheaper than VARCHAR ids.
 RANK_TRACES_SQL = """
-SELECT trace_id FROM {src}
-WHERE {where}
-GROUP BY trace_id
-ORDER BY {score} DESC NULLS LAST, trace_id
+SELECT {key} FROM {src}
+WHERE {where} {ranked}
+GROUP BY {key}
+ORDER BY {score} DESC NULLS LAST, {key}
 LIMIT {limit}
 """
 
@@ -295,13 +199,14 @@ SELECT trace_id,
        count(*)::BIGINT AS calls,
        sum({tokens})::BIGINT AS tokens,
        {cost} AS cost_usd,
+       {unpriced} AS unpriced_calls,
        min(start_time) AS started,
        max(epoch_ms(start_time) + duration_ms) - min(epoch_ms(start_time)) AS llm_window_ms,
        coalesce(arg_min(feature, start_time), ?) AS feature,
        coalesce(arg_min(service, start_time), ?) AS service,
        count_if(status = 'error')::BIGINT AS errors
 FROM {src}
-WHERE trace_id IN ({marks}) AND {where}
+WHERE {key} IN ({marks}) AND {where}
 GROUP BY trace_id
 """
 
@@ -313,33 +218,39 @@ WHERE trace_id IN ({marks})
 GROUP BY trace_id
 """
 
-_TOP_TRACE_COLUMNS = ["trace_id", "root_name", "started", "calls", "tokens", "cost_usd", "llm_window_ms",
-                      "trace_ms", "feature", "service", "errors"]
+TRACE_COLUMNS = ["trace_id", "root_name", "started", "calls", "tokens", "cost_usd", "unpriced_calls",
+                 "llm_window_ms", "trace_ms", "feature", "service", "errors"]
 
 
-def top_traces(con, f: CallFilter, by: str = "tokens", limit: int = 20) -> pd.DataFrame:
-    """The traces with the most tokens, cost or LLM latency (first call start to last call end),
-    with each trace's root span name and whole duration. Cost is filled when ranking by cost."""
+def top_traces(con, f: CallFilter, by: str = "tokens", limit: int = 20, sheet: str | None = None) -> pd.DataFrame:
+    """The traces with the most tokens, actual cost (under `sheet`, None = the active one) or LLM
+    latency (first call start to last call end), with each trace's root span name and whole
+    duration. Cost and `unpriced_calls` (calls left out of it) are filled when ranking by cost;
+    traces with no known cost are not ranked by it."""
     if by not in TRACE_RANKS:
         raise StoreError(f"cannot rank traces by {by!r}; expected one of {', '.join(TRACE_RANKS)}")
     score, column = TRACE_RANKS[by]
     where, params = f.where()
-    src = _src(by == "cost")
-    ranked = con.execute(RANK_TRACES_SQL.format(src=src["src"], where=where, score=score.format(tokens=_TOKENS),
-                                                limit=int(limit)), params).fetchall()
-    ids = [r[0] for r in ranked]
-    if not ids:
-        return pd.DataFrame(columns=_TOP_TRACE_COLUMNS)
-    marks = ", ".join("?" * len(ids))
-    top = _df(con, TOP_TRACES_SQL.format(tokens=_TOKENS, where=where, marks=marks, **src),
-              [UNATTRIBUTED, UNATTRIBUTED, *ids, *params])
+    if by == "cost":
+        src = {"src": spend_cache.memo_table(con, sheet), "key": "trace_key", "cost": "sum(actual_cost_usd)::DOUBLE",
+               "unpriced": "count_if(cost_basis = 'unpriced')::BIGINT", "ranked": "AND actual_cost_usd IS NOT NULL"}
+    else:
+        src = {"src": CALLS_TABLE, "key": "trace_id", "cost": "CAST(NULL AS DOUBLE)",
+               "unpriced": "CAST(NULL AS BIGINT)", "ranked": ""}
+    keys = [r[0] for r in con.execute(RANK_TRACES_SQL.format(where=where, score=score, limit=int(limit), **src),
+                                        params).fetchall()]
+    if not keys:
+        return pd.DataFrame(columns=TRACE_COLUMNS)
+    top = _df(con, TOP_TRACES_SQL.format(tokens=TOKENS, where=where, marks=", ".join("?" * len(keys)), **src),
+              [UNATTRIBUTED, UNATTRIBUTED, *keys, *params])
     # Root names come from a second small query, and the order is restored here: joining and
     # sorting again in SQL hit a DuckDB 2.0.0 bug (compressed materialization truncated the sums).
-    roots = _df(con, TRACE_ROOTS_SQL.format(marks=marks), ids)
+    ids = list(top["trace_id"])
+    roots = _df(con, TRACE_ROOTS_SQL.format(marks=", ".join("?" * len(ids))), ids)
     out = top.merge(roots, on="trace_id", how="left")
     out["root_name"] = out["root_name"].fillna("")
-    out["_rank"] = out["trace_id"].map({t: i for i, t in enumerate(ids)})
-    return out.sort_values("_rank").reset_index(drop=True)[_TOP_TRACE_COLUMNS]
+    out = out.sort_values([column, "trace_id"], ascending=[False, True], na_position="last")
+    return out.head(int(limit)).reset_index(drop=True)[TRACE_COLUMNS]
 
 
 TRACE_SPANS_SQL = """
@@ -410,80 +321,5 @@ LIMIT {limit}
 
 def unpriced_models(con, f: CallFilter, limit: int = 50) -> pd.DataFrame:
     where, params = f.where()
-    return _df(con, UNPRICED_MODELS_SQL.format(where=where, limit=int(limit), src=PRICED_VIEW), [UNATTRIBUTED, UNATTRIBUTED, *params])
-
-
-# ------------------------------------------------------------------ ingest
-
-def recent_ingests(con, limit: int = 20) -> pd.DataFrame:
-    return _df(
-        con,
-        """SELECT loaded_at, source, spans_read, spans_new, calls_new, duplicates, rejects
-           FROM ingest_log ORDER BY loaded_at DESC LIMIT ?""",
-        [int(limit)],
-    )
-
-
-RULE_COLUMNS = ["dim", "key", "json_field", "level", "priority", "enabled"]
-
-
-def attribution_rules(con) -> pd.DataFrame:
-    return _df(con, f"SELECT {', '.join(RULE_COLUMNS)} FROM attribution_rules ORDER BY dim, priority, key")
-
-
-def validate_rules(rows: Iterable[dict[str, Any]]) -> list[tuple]:
-    """Normalise editor rows to tuples; raise RuleError naming the first bad row (1-based)."""
-    out: list[tuple] = []
-    seen: set[tuple[str, str, str]] = set()
-    for n, r in enumerate(rows, 1):
-        dim = str(r.get("dim") or "").strip()
-        key = str(r.get("key") or "").strip()
-        if not dim and not key:
-            continue  # an empty row the editor added
-        field_ = r.get("json_field")
-        field_ = "" if field_ is None or (isinstance(field_, float) and pd.isna(field_)) else str(field_).strip()
-        level = str(r.get("level") or "any").strip()
-        prio = r.get("priority")
-        enabled = r.get("enabled")
-        if dim not in RULE_DIMENSIONS:
-            raise RuleError(f"row {n}: dimension {dim!r} is not one of {', '.join(RULE_DIMENSIONS)}")
-        if not key:
-            raise RuleError(f"row {n}: the attribute key is empty")
-        if level not in RULE_LEVELS:
-            raise RuleError(f"row {n}: level {level!r} is not one of {', '.join(RULE_LEVELS)}")
-        try:
-            prio = 100 if prio is None or pd.isna(prio) else int(prio)
-        except (TypeError, ValueError):
-            raise RuleError(f"row {n}: priority {prio!r} is not a whole number") from None
-        if (dim, key, field_) in seen:
-            raise RuleError(f"row {n}: duplicate rule for {dim} / {key} / {field_ or '-'}")
-        seen.add((dim, key, field_))
-        out.append((dim, key, field_, level, prio, True if enabled is None or pd.isna(enabled) else bool(enabled)))
-    if not out:
-        raise RuleError("at least one attribution rule is needed")
-    return out
-
-
-def save_attribution_rules(con, rows: Iterable[dict[str, Any]]) -> int:
-    """Replace all rules in one transaction; returns the number saved. Callers re-apply them
-    (telemetry.attribution.reextract_all)."""
-    rules = validate_rules(rows)
-    con.execute("BEGIN")
-    try:
-        con.execute("DELETE FROM attribution_rules")
-        con.executemany(
-            f"INSERT INTO attribution_rules ({', '.join(RULE_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?)",
-            [list(r) for r in rules],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return len(rules)
-
-
-def default_attribution_rules() -> list[dict[str, Any]]:
-    from llmledger.telemetry.attribution import DEFAULT_RULES
-
-    return [dict(zip(RULE_COLUMNS, (*r, True))) for r in DEFAULT_RULES]
-
+    return _df(con, UNPRICED_MODELS_SQL.format(where=where, limit=int(limit), src=PRICED_VIEW),
+               [UNATTRIBUTED, UNATTRIBUTED, *params])

@@ -1,10 +1,11 @@
-"""The Spend page's queries: where the money went, the month's run rate, exports.
+"""Money under a price sheet: where it went, the month's run rate, the expensive calls, what the
+sheet cannot price. The Spend page's reads; budgets and the CLI read the same rule.
 
-Every function takes a DuckDB cursor, a `CallFilter` (store/queries.py) and the price sheet to
-price with (`sheet`; None = the active one), and returns a pandas DataFrame or plain values;
-nothing here knows about Streamlit. They read the sheet's memo of the priced calls, kept in step
-with them (store/spend_cache.py: same rows, same cost, refreshed before every query), and only
-the contract's columns, so a ClickHouse backend could implement them over `llm_calls` directly.
+Every function takes a DuckDB cursor, a `CallFilter` and the price sheet to price with (`sheet`;
+None = the active one), and returns a pandas DataFrame or plain values; nothing here knows about
+Streamlit. They read the sheet's memo of the priced calls, kept in step with them
+(reads/spend_cache.py: same rows, same cost, refreshed before every query), and only the
+contract's columns, so a ClickHouse backend could implement them over `llm_calls` directly.
 
 Money is *actual cost*, one definition for every page (pricing.engine.ACTUAL_COST_RULE): the
 computed cost under the sheet, else the reported cost (`cost_basis` 'reported'); calls with
@@ -14,7 +15,6 @@ neither are *unpriced*, counted and listed apart and never summed as $0.
 from __future__ import annotations
 
 import calendar
-import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -22,43 +22,18 @@ from typing import Any
 import pandas as pd
 
 from llmledger.errors import StoreError
-from llmledger.store import spend_cache
-from llmledger.store.queries import DIMENSIONS, OTHER, UNATTRIBUTED, CallFilter, bucket_for
+from llmledger.reads import buckets, spend_cache
+from llmledger.reads.filters import OTHER, TOKENS, UNATTRIBUTED, CallFilter, dim_expr
 
-#: Dimensions the Spend page breaks money down by (labels of queries.DIMENSIONS).
+#: Dimensions the Spend page breaks money down by (labels of filters.DIMENSIONS).
 SPEND_DIMENSIONS = ("feature", "team", "user", "model", "provider", "service")
-BUCKETS = ("hour", "day", "week", "month")
 
 #: A call with no known cost under the sheet (pricing.engine: neither computed nor reported).
-_UNPRICED = "cost_basis = 'unpriced'"
-_TOKENS = "coalesce(input_tokens, 0) + coalesce(output_tokens, 0)"
-
-#: Columns written by the CSV / Parquet export (the contract columns of `llm_calls`).
-EXPORT_COLUMNS = (
-    "trace_id", "span_id", "start_time", "duration_ms", "service", "environment", "feature", "team",
-    "user_id", "session_id", "provider", "operation", "request_model", "response_model",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "usage_source", "convention", "status", "reported_cost_usd", "cost_usd", "actual_cost_usd", "cost_basis",
-)
-
-
-def _dim(dim: str) -> str:
-    if dim not in DIMENSIONS:
-        raise StoreError(f"unknown dimension {dim!r}; expected one of {', '.join(DIMENSIONS)}")
-    return DIMENSIONS[dim]
-
-
-def _ready(con, sheet: str | None) -> str:
-    """Bring the sheet's memo of the priced calls up to date (store/spend_cache.py; a few tiny
-    queries when nothing changed) and return its table name. store/db.connect turns off the
-    DuckDB optimizer that mis-typed sums over the priced calls."""
-    from llmledger.pricing.sheets import pricing_sheet
-
-    return spend_cache.refresh(con, pricing_sheet(con, sheet))["table"]
+UNPRICED = "cost_basis = 'unpriced'"
 
 
 def _df(con, sheet: str | None, sql: str, params: list[Any], **structure) -> pd.DataFrame:
-    table = _ready(con, sheet)
+    table = spend_cache.memo_table(con, sheet)
     return con.execute(sql.format(table=table, **structure), params).df()
 
 
@@ -71,7 +46,7 @@ SELECT count(*) AS calls,
        count_if(cost_basis = 'computed') AS computed_calls,
        count_if(cost_basis = 'reported') AS reported_only_calls,
        sum(actual_cost_usd) FILTER (WHERE cost_basis = 'reported')::DOUBLE AS reported_only_usd,
-       count_if({_UNPRICED}) AS unpriced_calls,
+       count_if({UNPRICED}) AS unpriced_calls,
        count_if(input_tokens IS NULL AND output_tokens IS NULL) AS no_usage_calls,
        count_if(usage_source = 'estimated') AS estimated_usage_calls,
        sum(actual_cost_usd)::DOUBLE AS cost_usd,
@@ -105,21 +80,9 @@ def spend_totals(con, f: CallFilter, sheet: str | None = None) -> dict[str, Any]
 
 # ------------------------------------------------------------------ over time and by dimension
 
-# Rows are first grouped by an integer hour or day since the epoch (integer division is about
-# ten times faster than date_trunc over a million TIMESTAMPTZ values); the few resulting rows
-# are then turned into UTC bucket starts. 1970-01-01 was a Thursday, so Monday-based weeks start
-# at day - (day + 3) % 7.
-_BUCKET_UNIT = {"hour": 3_600_000_000, "day": 86_400_000_000, "week": 86_400_000_000, "month": 86_400_000_000}
-_BUCKET_START = {
-    "hour": "to_timestamp(k * 3600)",
-    "day": "to_timestamp(k * 86400)",
-    "week": "to_timestamp((k - (k + 3) % 7) * 86400)",
-    "month": "CAST(date_trunc('month', CAST(to_timestamp(k * 86400) AS TIMESTAMP)) AS TIMESTAMPTZ)",
-}
-
 SERIES_SQL = """
 WITH raw AS (
-    SELECT epoch_us(start_time) // {unit} AS k,
+    SELECT {key} AS k,
            coalesce(CAST({expr} AS VARCHAR), ?) AS grp,
            sum(actual_cost_usd)::DOUBLE AS cost_usd, count(*) AS calls, count(actual_cost_usd) AS priced_calls
     FROM {table}
@@ -152,17 +115,16 @@ def spend_series(con, f: CallFilter, group_by: str, bucket: str | None = None, t
 
     `cost_usd` here is the sum over calls with a cost (0 for a bucket with only unpriced calls;
     `priced_calls` next to `calls` says how many were priced). `bucket` defaults to one chosen
-    from the filter's date range (queries.bucket_for).
+    from the filter's date range (buckets.bucket_for).
     """
     if bucket is None:
-        bucket = bucket_for(f.start, f.end) if f.start and f.end else "day"
-    if bucket not in BUCKETS:
-        raise StoreError(f"unknown time bucket {bucket!r}; expected one of {', '.join(BUCKETS)}")
+        bucket = buckets.bucket_for(f.start, f.end) if f.start and f.end else "day"
+    buckets.check(bucket)
     if int(top_n) < 1:
         raise StoreError("top N must be at least 1")
     where, params = f.where()
-    return _df(con, sheet, SERIES_SQL, [UNATTRIBUTED, *params, OTHER], unit=_BUCKET_UNIT[bucket],
-               start=_BUCKET_START[bucket], expr=_dim(group_by), where=where, top_n=int(top_n))
+    return _df(con, sheet, SERIES_SQL, [UNATTRIBUTED, *params, OTHER], key=buckets.key_sql(bucket),
+               start=buckets.start_sql(bucket), expr=dim_expr(group_by), where=where, top_n=int(top_n))
 
 
 BREAKDOWN_SQL = f"""
@@ -171,11 +133,11 @@ SELECT coalesce(CAST({{expr}} AS VARCHAR), ?) AS grp,
        count_if(status = 'ok') AS ok_calls,
        count(actual_cost_usd) AS priced_calls,
        count_if(cost_basis = 'reported') AS reported_only_calls,
-       count_if({_UNPRICED}) AS unpriced_calls,
+       count_if({UNPRICED}) AS unpriced_calls,
        sum(actual_cost_usd)::DOUBLE AS cost_usd,
        sum(actual_cost_usd) FILTER (WHERE status = 'ok')::DOUBLE AS ok_cost_usd,
        count(actual_cost_usd) FILTER (WHERE status = 'ok') AS ok_priced_calls,
-       sum({_TOKENS})::BIGINT AS tokens
+       sum({TOKENS})::BIGINT AS tokens
 FROM {{table}}
 WHERE {{where}}
 GROUP BY 1
@@ -198,7 +160,7 @@ def spend_breakdown(con, f: CallFilter, group_by: str, top_n: int = 10, sheet: s
     if int(top_n) < 1:
         raise StoreError("top N must be at least 1")
     where, params = f.where()
-    df = _df(con, sheet, BREAKDOWN_SQL, [UNATTRIBUTED, *params], expr=_dim(group_by), where=where)
+    df = _df(con, sheet, BREAKDOWN_SQL, [UNATTRIBUTED, *params], expr=dim_expr(group_by), where=where)
     if len(df) > top_n:
         rest = df.iloc[int(top_n):]
         other = {c: rest[c].sum(min_count=1) for c in _SUMMED}
@@ -240,7 +202,7 @@ class RunRate:
 
 
 MTD_SQL = f"""
-SELECT coalesce(sum(actual_cost_usd), 0)::DOUBLE, count(*), count_if({_UNPRICED})
+SELECT coalesce(sum(actual_cost_usd), 0)::DOUBLE, count(*), count_if({UNPRICED})
 FROM {{table}}
 WHERE start_time >= ? AND start_time < ? AND {{where}}
 """
@@ -261,7 +223,7 @@ def month_to_date(con, f: CallFilter, as_of: datetime | None = None, sheet: str 
     month_end = start + timedelta(days=days)
     upto = min(as_of, month_end)
     where, params = CallFilter(values=f.values).where()
-    table = _ready(con, sheet)
+    table = spend_cache.memo_table(con, sheet)
     cost, calls, unpriced = con.execute(MTD_SQL.format(table=table, where=where), [start, upto, *params]).fetchone()
     elapsed = (upto - start).total_seconds() / 86400
     complete = upto >= month_end
@@ -279,7 +241,7 @@ def default_as_of(con, now: datetime | None = None, sheet: str | None = None) ->
     """`now`, unless the ledger has no call this month: then the end of the last call's day
     (so a ledger of old traces still shows a month). Returns `now` on an empty ledger."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    table = _ready(con, sheet)
+    table = spend_cache.memo_table(con, sheet)
     last = con.execute(f"SELECT max(start_time) FROM {table}").fetchone()[0]
     if last is None:
         return now
@@ -313,46 +275,6 @@ def top_calls(con, f: CallFilter, limit: int = 20, sheet: str | None = None) -> 
     return _df(con, sheet, TOP_CALLS_SQL, [u, u, u, u, u, *params], where=where, limit=int(limit))
 
 
-TOP_TRACES_SQL = f"""
--- Ranking groups ~1/3 as many traces as calls: the memo's 64-bit trace_key and a DOUBLE sum
--- make that pass far cheaper than VARCHAR keys and DECIMAL sums; the winners are then summed
--- exactly by their real ids.
-WITH top AS (
-    SELECT trace_key AS h, sum(actual_cost_usd::DOUBLE) AS cost
-    FROM {{table}}
-    WHERE actual_cost_usd IS NOT NULL AND {{where}}
-    GROUP BY trace_key
-    ORDER BY cost DESC, h
-    LIMIT {{limit}}
-),
-t AS (
-    SELECT trace_id, count(*) AS calls, sum(actual_cost_usd)::DOUBLE AS cost_usd,
-           count_if({_UNPRICED}) AS unpriced_calls, sum({_TOKENS})::BIGINT AS tokens,
-           min(start_time) AS started, arg_min(feature, start_time) AS feature,
-           arg_min(service, start_time) AS service, count_if(status = 'error') AS errors
-    FROM {{table}}
-    WHERE trace_key IN (SELECT h FROM top) AND {{where}}
-    GROUP BY trace_id
-),
-roots AS (
-    SELECT s.trace_id, arg_min(s.name, s.start_time) AS root_name
-    FROM spans s WHERE s.trace_id IN (SELECT trace_id FROM t)
-    GROUP BY s.trace_id
-)
-SELECT t.trace_id, coalesce(r.root_name, '') AS root_name, t.started, t.calls, t.tokens, t.cost_usd,
-       t.unpriced_calls, coalesce(t.feature, ?) AS feature, coalesce(t.service, ?) AS service, t.errors
-FROM t LEFT JOIN roots r USING (trace_id)
-ORDER BY t.cost_usd DESC, t.trace_id
-"""
-
-
-def top_traces(con, f: CallFilter, limit: int = 20, sheet: str | None = None) -> pd.DataFrame:
-    """The traces whose calls cost the most (`unpriced_calls` says what is left out)."""
-    where, params = f.where()
-    return _df(con, sheet, TOP_TRACES_SQL, [*params, *params, UNATTRIBUTED, UNATTRIBUTED], where=where,
-               limit=int(limit))
-
-
 REPORTED_SQL = """
 SELECT coalesce(response_model, request_model, ?) AS model,
        count(*) AS calls,
@@ -383,7 +305,7 @@ def reported_vs_computed(con, f: CallFilter, limit: int = 50,
     where, params = f.where()
     df = _df(con, sheet, REPORTED_SQL, [UNATTRIBUTED, *params], where=where, limit=int(limit))
     df["difference_pct"] = df["difference_usd"] / df["reported_usd"].where(df["reported_usd"] != 0)
-    table = _ready(con, sheet)
+    table = spend_cache.memo_table(con, sheet)
     both, only, only_usd = con.execute(REPORTED_ONLY_SQL.format(table=table, where=where), params).fetchone()
     return df, {"compared_calls": int(both or 0), "reported_only_calls": int(only or 0),
                 "reported_only_usd": float(only_usd) if only_usd is not None else None}
@@ -400,7 +322,7 @@ SELECT coalesce(request_model, response_model, ?) AS request_model,
        coalesce(sum(output_tokens), 0) AS output_tokens,
        min(start_time) AS first_seen, max(start_time) AS last_seen
 FROM {{table}}
-WHERE {_UNPRICED} AND {{where}}
+WHERE {UNPRICED} AND {{where}}
 GROUP BY ALL
 ORDER BY calls DESC, request_model
 LIMIT {{limit}}
@@ -413,97 +335,3 @@ def unpriced_calls(con, f: CallFilter, limit: int = 50, sheet: str | None = None
     where, params = f.where()
     u = UNATTRIBUTED
     return _df(con, sheet, UNPRICED_SQL, [u, u, u, *params], where=where, limit=int(limit))
-
-
-# ------------------------------------------------------------------ export
-
-EXPORT_SQL = """
-SELECT {cols}
-FROM {table}
-WHERE {where}
-ORDER BY start_time, trace_id, span_id
-"""
-
-
-def _export_sql(con, f: CallFilter, sheet: str | None) -> tuple[str, list[Any]]:
-    where, params = f.where()
-    cols = ", ".join(f"{c}::DOUBLE AS {c}" if c.endswith("cost_usd") else c for c in EXPORT_COLUMNS)
-    return EXPORT_SQL.format(cols=cols, table=_ready(con, sheet), where=where), params
-
-
-def export_count(con, f: CallFilter, sheet: str | None = None) -> int:
-    table = _ready(con, sheet)
-    where, params = f.where()
-    return int(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
-
-
-def export_csv(con, f: CallFilter, sheet: str | None = None) -> bytes:
-    """The filtered calls as CSV (UTF-8, header row, ISO timestamps; empty cells for NULL)."""
-    sql, params = _export_sql(con, f, sheet)
-    table = _arrow(con.execute(sql, params))
-    import pyarrow.csv as pacsv
-
-    buf = io.BytesIO()
-    pacsv.write_csv(_as_table(table), buf)
-    return buf.getvalue()
-
-
-def export_parquet(con, f: CallFilter, sheet: str | None = None) -> bytes:
-    """The filtered calls as Parquet (types kept: TIMESTAMPTZ, BIGINT tokens, DOUBLE cost)."""
-    sql, params = _export_sql(con, f, sheet)
-    table = _arrow(con.execute(sql, params))
-    import pyarrow.parquet as pq
-
-    buf = io.BytesIO()
-    pq.write_table(_as_table(table), buf, compression="zstd")
-    return buf.getvalue()
-
-
-def _arrow(result):
-    """A pyarrow Table from an executed DuckDB result (the method's name moved in DuckDB 2.0)."""
-    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
-        fn = getattr(result, name, None)
-        if fn is not None:
-            return fn()
-    raise StoreError("this DuckDB build cannot return Arrow tables")
-
-
-def _as_table(obj):
-    """DuckDB returns a RecordBatchReader from `.arrow()` in newer releases, a Table in older."""
-    import pyarrow as pa
-
-    if isinstance(obj, pa.Table):
-        return obj
-    return obj.read_all()
-
-
-# ------------------------------------------------------------------ reprice support
-
-SWAP_MAPPING_SQL = """
-SELECT count_if(input_text IS NOT NULL OR output_text IS NOT NULL) AS by_tokenizer,
-       count_if(input_text IS NULL AND output_text IS NULL) AS token_for_token
-FROM calls
-WHERE {match} AND (CAST(? AS TIMESTAMPTZ) IS NULL OR start_time >= ?)
-  AND (CAST(? AS TIMESTAMPTZ) IS NULL OR start_time < ?)
-"""
-_SWAP_MATCH = {"feature": "feature = ?", "model": "(request_model = ? OR response_model = ?)"}
-
-
-def swap_mapping_counts(con, kind: str, key: str, period: tuple | None = None) -> dict[str, int]:
-    """How a model swap of `kind` ('feature' | 'model') `key` maps tokens, in calls counts:
-    `by_tokenizer` calls carry their text (re-counted with the target model's tokenizer),
-    `token_for_token` calls do not (their token counts carry over unchanged). Mirrors
-    pricing.reprice's rule so the page can say how many calls each way."""
-    if kind not in _SWAP_MATCH:
-        raise StoreError(f"swap kind must be feature or model, not {kind!r}")
-    start, end = period or (None, None)
-    keys = [key] * _SWAP_MATCH[kind].count("?")
-    a, b = con.execute(SWAP_MAPPING_SQL.format(match=_SWAP_MATCH[kind]), [*keys, start, start, end, end]).fetchone()
-    return {"by_tokenizer": int(a or 0), "token_for_token": int(b or 0)}
-
-
-def period_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
-    """UTC day range [start 00:00, end+1 00:00) as timestamps (None = open)."""
-    lo = datetime.combine(start, time(), UTC) if start else None
-    hi = datetime.combine(end + timedelta(days=1), time(), UTC) if end else None
-    return lo, hi

@@ -1,0 +1,91 @@
+"""Helpers for the browser tests: Debian's Chromium through Playwright, the app's page list, and
+waiting for the served app on concrete DOM conditions (never on a fixed pause).
+
+Streamlit marks its root element with the script's state (`data-test-script-state` on stApp:
+"running" while the page script runs, "notRunning" once it has finished). `wait_rendered` waits
+for that; `rerun(page, action)` also waits for a run that `action` started to finish, counted by
+an observer on that attribute.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from helpers import ROOT, app_pages
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PAGE_TIMEOUT_MS = 120_000
+
+
+def chromium() -> str:
+    """Debian's Chromium, installed with `make browser-deps` when missing (never a downloaded build)."""
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        subprocess.run(["make", "-C", str(ROOT), "browser-deps"], check=True)
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+def url_path(page_file: str) -> str:
+    """st.navigation's url for a page file: the first page is the app's root, others their stem."""
+    return "" if page_file == app_pages()[0][0] else Path(page_file).stem
+
+
+# Counts the script runs that finished since it was installed (running -> notRunning on stApp).
+_COUNT_RUNS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return -1;
+  if (!window.__ledgerRuns) {
+    window.__ledgerRuns = {n: 0, last: app.getAttribute('data-test-script-state')};
+    new MutationObserver(() => {
+      const s = app.getAttribute('data-test-script-state');
+      if (s !== window.__ledgerRuns.last && s === 'notRunning') window.__ledgerRuns.n += 1;
+      window.__ledgerRuns.last = s;
+    }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  }
+  return window.__ledgerRuns.n;
+}"""
+
+_SETTLED = """(runsBefore) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stSkeleton"]')) return false;
+  if (runsBefore === null) return true;
+  return !!window.__ledgerRuns && window.__ledgerRuns.n > runsBefore;
+}"""
+
+
+def runs_done(page) -> int:
+    """How many script runs have finished since the page's first `wait_rendered`."""
+    return page.evaluate(_COUNT_RUNS)
+
+
+def wait_rendered(page, runs_before: int | None = None) -> None:
+    """Until the app has drawn a title and its script has finished running (and, with
+    `runs_before`, until a run after that count has finished)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_selector("h1", timeout=PAGE_TIMEOUT_MS)
+    page.wait_for_function(_SETTLED, arg=runs_before, timeout=PAGE_TIMEOUT_MS, polling=100)
+    runs_done(page)  # from here on, runs are counted
+
+
+def rerun(page, action) -> None:
+    """Do `action` (a click, a fill, a key) that reruns the page script, and wait for that run."""
+    before = runs_done(page)
+    action()
+    wait_rendered(page, before)
+
+
+def full_screenshot(page, path: Path) -> None:
+    """Streamlit scrolls inside its main container, so grow the viewport to its full height."""
+    height = page.evaluate(
+        "() => { const els = [...document.querySelectorAll('[data-testid=\"stMain\"], "
+        "[data-testid=\"stMainBlockContainer\"], [data-testid=\"stSidebarContent\"]')];"
+        " return Math.max(document.body.scrollHeight,"
+        " ...els.map(e => e.scrollHeight + e.getBoundingClientRect().top)); }"
+    )
+    page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 12000)})
+    page.wait_for_timeout(800)  # charts re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
