@@ -38,6 +38,10 @@ with show_errors():
 
     with tab_edit:
         budget_widgets.editor()
+        st.subheader("Monitors")
+        st.caption("Anomalies budgets do not catch: a cost spike against the same weekday's median, a model with "
+                   "no price, missing usage or errors rising. Each fires once per member and cool-down.")
+        budget_widgets.monitors_editor()
 
     with tab_deliveries:
         budget_widgets.deliveries()

@@ -126,3 +126,17 @@ def test_review_export(ledger):
     code = [c.value for c in at.code]
     assert code and "# Budget review" in code[0] and "Chat month" in code[0] and "Actual cost" in code[0]
     assert "\\[Last\\]" in code[0]
+
+
+def test_monitor_form_and_monitor_alert_in_the_inbox(ledger):
+    at = ok(budgets_page().run())
+    at.text_input(key="budgets_monitors_name").input("errors up")
+    at.selectbox(key="budgets_monitors_kind").select("error_rate")
+    at.selectbox(key="budgets_monitors_severity").select("critical")
+    at.button(key="budgets_monitors_save").click().run()
+    ok(at)
+    assert db_rows(ledger, "SELECT name, kind FROM alert_rules WHERE kind = 'monitor'") == [("errors up", "monitor")]
+    at.selectbox(key="budgets_monitors_kind").select("cost_spike")
+    at.text_input(key="budgets_monitors_name").input("errors up")
+    at.button(key="budgets_monitors_save").click().run()
+    assert any("already exists" in e.value for e in at.error)

@@ -65,6 +65,30 @@ def register(sub) -> None:
     add_common(st)
     st.set_defaults(func=run_status)
 
+    mo = sub.add_parser("monitors", help="anomaly monitors: add, list, remove")
+    msub = mo.add_subparsers(dest="monitors_command", required=True)
+    ma = msub.add_parser("add", help="add a monitor")
+    ma.add_argument("name")
+    ma.add_argument("--kind", required=True, choices=("cost_spike", "unpriced_model", "missing_usage", "error_rate"))
+    ma.add_argument("--dim", default="feature", help="cost_spike: feature | model | user")
+    ma.add_argument("--window-hours", default=24)
+    ma.add_argument("--threshold", help="cost_spike: MADs above the median (4); rates: percentage points (10 / 5)")
+    ma.add_argument("--weeks", default=4, help="weeks of same-weekday baseline")
+    ma.add_argument("--min-usd", default=1.0)
+    ma.add_argument("--min-calls", default=20)
+    ma.add_argument("--severity", default="warning", choices=("info", "warning", "critical"))
+    ma.add_argument("--cooldown-hours", default=24)
+    ma.add_argument("--notify", action="append", default=[], metavar="APPRISE_URL")
+    add_common(ma)
+    ma.set_defaults(func=run_monitor_add)
+    ml = msub.add_parser("list", help="every monitor")
+    add_common(ml)
+    ml.set_defaults(func=run_monitor_list)
+    mr = msub.add_parser("remove", help="delete a monitor (its past alerts stay)")
+    mr.add_argument("name")
+    add_common(mr)
+    mr.set_defaults(func=run_monitor_remove)
+
     al = sub.add_parser("alerts", help="alerts: check, list, ack, snooze, resolve, test")
     asub = al.add_subparsers(dest="alerts_command", required=True)
     c = asub.add_parser("check", help="evaluate every budget at --as-of, record and notify new events")
@@ -319,3 +343,45 @@ def run_test(args):
     if not out["ok"]:
         raise notify.NotifyError(f"test notification to {out['url']} failed: {out['error']}")
     return out, f"test notification sent to {out['url']} in {out['seconds']:.2f} s"
+
+
+# ------------------------------------------------------------------ monitors
+
+def run_monitor_add(args):
+    from llmledger.alerts import monitors
+
+    m = monitors.Monitor.build(args.name, args.kind, dim=args.dim, window_hours=args.window_hours,
+                               threshold=args.threshold, weeks=args.weeks, min_usd=args.min_usd,
+                               min_calls=args.min_calls, severity=args.severity, cooldown_hours=args.cooldown_hours,
+                               notify=args.notify)
+    con = _con(args)
+    try:
+        rid = monitors.save(con, m)
+    finally:
+        con.close()
+    return {"id": rid, **m.to_dict()}, f"saved monitor {m.name!r}: {m.describe()}"
+
+
+def run_monitor_list(args):
+    from llmledger.alerts import monitors
+
+    con = _con(args)
+    try:
+        stored = monitors.load_all(con)
+    finally:
+        con.close()
+    rows = [{"id": s.rule_id, **s.monitor.to_dict()} for s in stored]
+    text = "\n".join(f"{s.monitor.name}: {s.monitor.describe()} [{s.monitor.severity}, cool-down "
+                      f"{s.monitor.cooldown_hours} h]" for s in stored) or "no monitors"
+    return {"monitors": rows}, text
+
+
+def run_monitor_remove(args):
+    from llmledger.alerts import monitors
+
+    con = _con(args)
+    try:
+        monitors.remove(con, args.name)
+    finally:
+        con.close()
+    return {"removed": args.name}, f"removed monitor {args.name!r}"

@@ -515,10 +515,13 @@ def check(con, as_of: datetime | None = None, deliver: bool = True, base_backoff
                 candidates.append((s, f, t))
     new_events: list[dict[str, Any]] = []
     resolved = 0
+    from llmledger.alerts import monitors
+
+    watch = monitors.candidates(con, as_of)
     cur = con.cursor()
     try:
-        if candidates:
-            existing = _existing(cur, [s.rule_id for s in statuses], as_of)
+        if candidates or watch:
+            existing = _existing(cur, [s.rule_id for s in statuses] + [w["rule_id"] for w in watch], as_of)
             table = reads.source(con)
             muted = {(r, m) for r, m in cur.execute(MUTED_SQL, [datetime.now(UTC)]).fetchall()}
             fresh = []
@@ -530,34 +533,39 @@ def check(con, as_of: datetime | None = None, deliver: bool = True, base_backoff
                 elif (s.rule_id, t.key, p_start, f.member) in existing["exact"]:
                     continue
                 fresh.append((s, f, t, p_start, p_end))
-            explained = 0
-            rows = []
-            for s, f, t, p_start, p_end in fresh:
-                if explained < MAX_EXPLAINED:
+            items = []
+            sheet = reads.active_sheet(con)
+            for n, (s, f, t, p_start, p_end) in enumerate(fresh):
+                if n < MAX_EXPLAINED:
                     explanation = explain(con, table, s, f.member)
-                    explained += 1
                 else:
                     explanation = {"top": [], "note": f"not computed: more than {MAX_EXPLAINED} events in one check"}
-                rows.append((s, f, t, p_start, p_end, explanation))
+                figures = _figures(s, f)
+                figures["sheet"] = sheet
+                items.append({"rule_id": s.rule_id, "rule_name": s.budget.name, "threshold": t.key,
+                              "period_start": p_start, "period_end": p_end, "member": f.member, "severity": t.severity,
+                              "title": _title(s, f, t), "notify": s.budget.notify, "figures": figures,
+                              "explanation": explanation})
+            # Monitors: one event per member and cool-down.
+            items += [w for w in watch if (w["rule_id"], w["threshold"], w["member"]) not in existing["rolling"]]
             cur.execute("BEGIN")
             try:
-                for s, f, t, p_start, p_end, explanation in rows:
-                    figures = _figures(s, f)
-                    figures["sheet"] = reads.active_sheet(con)
-                    title = _title(s, f, t)
-                    got = cur.execute(INSERT_EVENT_SQL, [s.rule_id, s.budget.name, t.key, p_start, p_end, f.member,
-                                                         t.severity, as_of, title, json.dumps(figures, default=str),
-                                                         json.dumps(explanation, default=str)]).fetchall()
+                for it in items:
+                    got = cur.execute(INSERT_EVENT_SQL, [
+                        it["rule_id"], it["rule_name"], it["threshold"], it["period_start"], it["period_end"],
+                        it["member"], it["severity"], as_of, it["title"], json.dumps(it["figures"], default=str),
+                        json.dumps(it["explanation"], default=str)]).fetchall()
                     if not got:
                         continue  # another evaluator recorded it first
                     eid = int(got[0][0])
-                    state = "muted" if (s.rule_id, f.member) in muted else "pending"
-                    for url in s.budget.notify:
+                    state = "muted" if (it["rule_id"], it["member"]) in muted else "pending"
+                    for url in it["notify"]:
                         cur.execute(INSERT_DELIVERY_SQL, [eid, url, state])
-                    new_events.append({"event_id": eid, "rule": s.budget.name, "threshold": t.key,
-                                       "member": f.member, "severity": t.severity, "title": title,
-                                       "period_start": p_start.isoformat(), "period_end": p_end.isoformat(),
-                                       "figures": figures, "explanation": explanation})
+                    new_events.append({"event_id": eid, "rule": it["rule_name"], "threshold": it["threshold"],
+                                       "member": it["member"], "severity": it["severity"], "title": it["title"],
+                                       "period_start": it["period_start"].isoformat(),
+                                       "period_end": it["period_end"].isoformat(),
+                                       "figures": it["figures"], "explanation": it["explanation"]})
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")

@@ -150,14 +150,22 @@ def alert_detail(e: dict[str, Any], key: str) -> None:
     with st.container(border=True):
         st.markdown(f"#### #{e['event_id']} {fmt.plain_markdown(e['title'])}")
         st.caption(fmt.plain_markdown(
-            f"{e['severity']} · {e['state']} · {f.get('period_label', '')} · scope {f.get('scope', '')} · "
+            f"{e['severity']} · {e['state']} · {f.get('period_label', 'monitor')} · {f.get('scope', '')} · "
             f"price sheet {f.get('sheet', '')} · fired {e['fired_at']:%Y-%m-%d %H:%M} UTC"
             + (f" · {e['state']} by {e['state_by']}: {e['state_note']}" if e.get("state_by") else "")))
-        m1, m2, m3, m4 = st.columns(4)
-        m1.metric("Spent at firing", f.get("spent_text", ""), help="Actual cost under the active sheet")
-        m2.metric("Budget", f.get("amount_text", ""))
-        m3.metric("Forecast (p50)", f.get("forecast_text") or "—")
-        m4.metric("Unpriced calls", f"{int(f.get('unpriced_calls') or 0):,}", help="Counted, never added as $0")
+        if "monitor" in f:
+            m1, m2 = st.columns(2)
+            money = f["monitor"] == "cost_spike"
+            m1.metric("Seen", f"${f['value']:,.2f}" if money else f"{f['value']:,.1f}" + ("" if money else
+                      (" calls" if f["monitor"] == "unpriced_model" else "%")))
+            m2.metric("Baseline", f"${f['baseline']:,.2f}" if money else f"{f['baseline']:,.1f}" + ("" if money else
+                      ("" if f["monitor"] == "unpriced_model" else "%")))
+        else:
+            m1, m2, m3, m4 = st.columns(4)
+            m1.metric("Spent at firing", f.get("spent_text", ""), help="Actual cost under the active sheet")
+            m2.metric("Budget", f.get("amount_text", ""))
+            m3.metric("Forecast (p50)", f.get("forecast_text") or "—")
+            m4.metric("Unpriced calls", f"{int(f.get('unpriced_calls') or 0):,}", help="Counted, never added as $0")
         top = ex.get("top", [])
         if top:
             st.markdown("**Top contributors to the change against the same part of the previous period**")
@@ -330,3 +338,51 @@ def review(statuses: list, as_of: datetime, key: str = "budgets_review") -> None
     c3.download_button("Alerts (CSV)", a_csv, file_name=f"alerts-{stamp}.csv", mime="text/csv", key=f"{key}_alerts_csv")
     with st.expander("Preview", expanded=False):
         st.code(md, language="markdown")
+
+
+# ------------------------------------------------------------------ monitors
+
+def monitors_editor(key: str = "budgets_monitors") -> None:
+    """Anomaly monitors: the list, a form to add one, delete."""
+    from llmledger.alerts import monitors
+
+    con = common.resources()["con"]
+    stored = monitors.load_all(con)
+    if stored:
+        st.dataframe(pd.DataFrame([{"name": s.monitor.name, "watches": s.monitor.describe(),
+                                    "severity": s.monitor.severity, "cool-down (h)": s.monitor.cooldown_hours,
+                                    "notify": len(s.monitor.notify)} for s in stored]),
+                     hide_index=True, key=f"{key}_table")
+    with st.form(f"{key}_form"):
+        c1, c2, c3 = st.columns(3)
+        name = c1.text_input("Monitor name", key=f"{key}_name")
+        kind = c2.selectbox("Watches", list(monitors.KINDS), key=f"{key}_kind",
+                            format_func=lambda k: {"cost_spike": "cost spike vs same weekday",
+                                                   "unpriced_model": "a model with no price appears",
+                                                   "missing_usage": "missing usage rises",
+                                                   "error_rate": "error rate rises"}[k])
+        dim = c3.selectbox("Per (cost spike)", list(monitors.SPIKE_DIMS), key=f"{key}_dim")
+        c4, c5, c6, c7 = st.columns(4)
+        window = c4.number_input("Window (hours)", 1, 24 * 7, 24, key=f"{key}_window")
+        threshold = c5.text_input("Threshold (MADs, or points)", value="", key=f"{key}_threshold",
+                                  help="empty: 4 MADs for spikes, 10 points for missing usage, 5 for errors")
+        severity = c6.selectbox("Severity", list(monitors.SEVERITIES), index=1, key=f"{key}_severity")
+        cooldown = c7.number_input("Cool-down (hours)", 1, 24 * 31, 24, key=f"{key}_cooldown")
+        urls = st.text_area("Notify (apprise URLs, one per line)", key=f"{key}_notify")
+        saved = st.form_submit_button("Add monitor", key=f"{key}_save")
+    if saved:
+        with common.show_errors():
+            m = monitors.Monitor.build(name, kind, dim=dim, window_hours=window, threshold=threshold or None,
+                                       severity=severity, cooldown_hours=cooldown,
+                                       notify=[u for u in urls.splitlines() if u.strip()])
+            monitors.save(con, m)
+            widgets.flash(f"Monitor {m.name} saved.")
+            st.rerun()
+    if stored:
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        gone = c1.selectbox("Delete a monitor", [s.monitor.name for s in stored], key=f"{key}_pick")
+        if c2.button("Delete monitor", key=f"{key}_delete"):
+            with common.show_errors():
+                monitors.remove(con, gone)
+                widgets.flash(f"Monitor {gone} deleted; its past alerts stay.")
+                st.rerun()
