@@ -117,7 +117,8 @@ def per_load(con, loads: int) -> list[dict]:
         check_s = time.perf_counter() - t0
         out.append({"spans": spans, "load_s": round(load_s, 3), "memo_refresh_s": round(memo_s, 3),
                     "check_after_load_s": round(check_s, 3), "memo_plus_check_s": round(memo_s + check_s, 3),
-                    "new_events": len(result["new_events"])})
+                    "evaluate_s": round(result["seconds"]["evaluate"], 3),
+                    "record_s": round(result["seconds"]["record"], 3), "new_events": len(result["new_events"])})
         print(f"load {k}: {spans} spans committed in {load_s:.3f} s; memo {memo_s:.3f} s; check after it {check_s:.3f} s")
     return out
 
@@ -178,6 +179,10 @@ def main(argv: list[str] | None = None) -> dict:
         "forecasts_in_status": n_forecasts,
         "loads": loads,
         "check_after_20k_span_load_median_s": round(statistics.median(extra), 3) if extra else None,
+        "evaluate_after_20k_span_load_median_s": round(statistics.median([l["evaluate_s"] for l in loads]), 3)
+        if loads else None,
+        "memo_refresh_after_20k_span_load_median_s": round(statistics.median([l["memo_refresh_s"] for l in loads]), 3)
+        if loads else None,
         "load_20k_spans_median_s": round(statistics.median([l["load_s"] for l in loads]), 3) if loads else None,
         "target_check_s": 1.0, "target_extra_per_load_s": 0.05,
         "duckdb": duckdb.__version__,

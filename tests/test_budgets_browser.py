@@ -71,5 +71,19 @@ def test_budgets_page_in_chromium(budget_db, artifacts):
             assert page.get_by_text("Top contributors").count() >= 1 or page.get_by_text("Spent at firing").count()
             assert page.locator('[data-testid="stException"]').count() == 0
             full_screenshot(page, artifacts / "budgets_inbox.png")
+
+            # The alert's link opens the Spend page filtered to its scope and period.
+            rag = page.locator('[data-testid="stSelectbox"]').filter(has_text="Open alert")
+            rag.locator("input").click()
+            rerun(page, page.get_by_role("option").filter(has_text="RAG answers").first.click)
+            page.get_by_role("button", name="Open in Spend").wait_for(timeout=PAGE_TIMEOUT_MS)
+            page.get_by_role("button", name="Open in Spend").click()
+            page.wait_for_url("**/spend", timeout=PAGE_TIMEOUT_MS)
+            page.get_by_role("heading", name="Spend").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            wait_rendered(page)
+            sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+            assert "demo-rag-answers" in sidebar, sidebar[:1500]
+            assert page.locator('[data-testid="stException"]').count() == 0
+            full_screenshot(page, artifacts / "budgets_link_spend.png")
         finally:
             browser.close()
