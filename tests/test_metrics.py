@@ -152,3 +152,40 @@ def test_route_keeps_the_receiver_contract(con, db_path, tmp_path):
         assert svc.stats()["requests"] == 3  # scrapes are not OTLP requests; the refused ones are
     finally:
         svc.stop()
+
+
+def test_serve_otlp_serves_metrics(db_path):
+    """The headless receiver answers /metrics too (alerts registers it as a serve-otlp hook)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import free_port, request_json, subprocess_env
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=subprocess_env(LLMLEDGER_DB=db_path))
+    try:
+        assert "OTLP receiver on" in proc.stdout.readline()
+        for k in range(3):
+            r = requests.post(f"http://127.0.0.1:{port}/v1/traces", data=request_json(4, k),
+                              headers={"Content-Type": "application/json"}, timeout=10)
+            assert r.status_code == 200
+        deadline = time.monotonic() + 60
+        while True:
+            snap = samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=60).text)
+            if snap.get(("llmledger_loader_loaded_spans_total", ())) == 12 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert snap[("llmledger_receiver_accepted_spans_total", ())] == 12
+        assert snap[("llmledger_loader_loaded_spans_total", ())] == 12
+        assert snap[("llmledger_loader_alive", ())] == 1
+        assert snap[("llmledger_metrics_part_up", (("part", "ledger"),))] == 1
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
