@@ -337,10 +337,7 @@ SELECT min(start_time) FROM calls WHERE trace_id IN (SELECT trace_id FROM t)
 
 
 def _memo_token(cur, table: str):
-    try:
-        from llmledger.reads import spend_cache
-    except ImportError:
-        from llmledger.store import spend_cache
+    from llmledger.reads import spend_cache
     row = cur.execute(f"SELECT price_token, action, built_at FROM {spend_cache.STATE} WHERE memo = ?", [table]).fetchone()
     return row
 

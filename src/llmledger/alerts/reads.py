@@ -32,10 +32,7 @@ def source(con) -> str:
     """The memo table of the active sheet's priced calls, brought up to date."""
     from llmledger.pricing.sheets import pricing_sheet
 
-    try:
-        from llmledger.reads import spend_cache
-    except ImportError:  # before the read side moved out of store/
-        from llmledger.store import spend_cache
+    from llmledger.reads import spend_cache
 
     cur = con.cursor()  # pricing_sheet may import the default sheet on the handle it is given
     try:
