@@ -19,6 +19,7 @@ BENCHES = [
     "bench.bench_planning",
     "bench.bench_local",
     "bench.bench_forecast",
+    "bench.bench_metrics",
 ]
 
 
