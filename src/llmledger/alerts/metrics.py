@@ -7,7 +7,7 @@ grouped scan per TTL and never holds the loader up:
 - `llmledger_spend_usd_total`, `llmledger_calls_total`, `llmledger_unpriced_calls_total`,
   `llmledger_tokens_total{direction="input"|"output"}` by feature, team, model and provider.
   Spend is actual cost (pricing.engine.ACTUAL_COST_RULE) under the active sheet, read from the
-  sheet's memo of the priced calls, the rows `llm_calls` returns (store/spend_cache.py), as on
+  sheet's memo of the priced calls, the rows `llm_calls` returns (reads/spend_cache.py), as on
   the Spend page and in budgets. They are counters over the whole ledger; changing the active
   sheet or removing demo data lowers them, which Prometheus reads as a counter reset.
 - per budget (and member of an "each" budget, the closest TOP_MEMBERS to their limit): amount,
