@@ -143,6 +143,7 @@ def status(con, as_of: datetime | None = None, forecasts: str = "all",
         _forecasts(con, cur, table, want, as_of)
         _each(cur, table, [out[s.rule_id] for s in stored if s.budget.each], as_of)
     finally:
+        _ctx.pop(id(cur), None)
         cur.close()
     return [out[s.rule_id] for s in stored]
 
@@ -201,7 +202,8 @@ _history_lock = threading.Lock()
 HISTORY_TTL_S = 3600
 
 
-def _daily(con, cur, table: str, tz: str, start: datetime, as_of: datetime, scopes: list) -> pd.DataFrame:
+def _daily(con, cur, table: str, tz: str, start: datetime, as_of: datetime, scopes: list,
+           today: pd.DataFrame | None = None) -> pd.DataFrame:
     today_start = datetime.combine(periods.local_date(as_of, tz), datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
     key = (tz, tuple(scopes), start, today_start, reads.active_sheet(con))
     with _history_lock:
@@ -214,7 +216,8 @@ def _daily(con, cur, table: str, tz: str, start: datetime, as_of: datetime, scop
             _history[key] = (time.monotonic(), past)
     else:
         past = hit[1]
-    today = reads.daily(cur, table, tz, max(start, today_start), as_of, scopes)
+    if today is None:
+        today = reads.daily(cur, table, tz, max(start, today_start), as_of, scopes)
     parts = [p for p in (past, today) if p is not None and len(p)]
     return pd.concat(parts, ignore_index=True) if parts else today
 
@@ -225,6 +228,7 @@ def _forecasts(con, cur, table: str, statuses: list[BudgetStatus], as_of: dateti
     by_tz: dict[str, list[BudgetStatus]] = {}
     for s in statuses:
         by_tz.setdefault(s.budget.tz, []).append(s)
+    todays = _today_rows(cur, table, by_tz, as_of)
     for tz, group in by_tz.items():
         scopes = _distinct_scopes(group)
         zone = ZoneInfo(tz)
@@ -235,7 +239,7 @@ def _forecasts(con, cur, table: str, statuses: list[BudgetStatus], as_of: dateti
         # Local midnight (an absolute 56 days before a period start is not one across DST).
         first_day = min(history_from(s) for s in group)
         start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=zone).astimezone(UTC)
-        df = _daily(con, cur, table, tz, start, as_of, scopes)
+        df = _daily(con, cur, table, tz, start, as_of, scopes, todays.get(tz))
         today = periods.local_date(as_of, tz)
         local_as_of = as_of.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
         for s in group:
@@ -251,6 +255,30 @@ def _forecasts(con, cur, table: str, statuses: list[BudgetStatus], as_of: dateti
             s.forecast = fcast
             f.p10, f.p50, f.p90, f.method = fcast.p10, fcast.p50, fcast.p90, fcast.method
             f.runs_out = _runs_out(fcast, f.amount, f.spent)
+
+
+def _today_rows(cur, table: str, by_tz: dict[str, list[BudgetStatus]], as_of: datetime) -> dict[str, pd.DataFrame]:
+    """Today so far in each time zone, for every forecast scope: one scan whose segments start at
+    each zone's local midnight (instead of one daily query per zone on every check)."""
+    if not by_tz:
+        return {}
+    starts = {tz: datetime.combine(periods.local_date(as_of, tz), datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+              for tz in by_tz}
+    bounds = sorted(set(starts.values()))
+    scopes = list(dict.fromkeys(s.budget.scope for g in by_tz.values() for s in g))
+    df = reads.segment_totals(cur, table, bounds, as_of, scopes)
+    k = df["k"].to_numpy(dtype=np.int64) if len(df) else np.zeros(0, dtype=np.int64)
+    out = {}
+    for tz, group in by_tz.items():
+        first = bounds.index(starts[tz])
+        rows = df[k >= first] if len(df) else df
+        row: dict[str, Any] = {"day": periods.local_date(as_of, tz)}
+        for j, scope in enumerate(_distinct_scopes(group)):
+            i = scopes.index(scope)
+            for m in reads.MEASURES:
+                row[f"{m}_{j}"] = float(pd.to_numeric(rows[f"{m}_{i}"], errors="coerce").fillna(0).sum()) if len(rows) else 0.0
+        out[tz] = pd.DataFrame([row])
+    return out
 
 
 def _runs_out(fcast, amount: float, spent: float) -> date | None:
@@ -328,6 +356,8 @@ def _members_between(cur, table, bounds, a, b, each, scopes, wanted) -> pd.DataF
 CUT_BACK = timedelta(hours=1)
 CUT_MAX = timedelta(hours=6)
 _scans: OrderedDict = OrderedDict()
+#: Per status() call (keyed by its cursor): the calls marker, memo token and "since" answers, read once.
+_ctx: dict[int, dict] = {}
 _scans_lock = threading.Lock()
 MARKER_SQL = "SELECT count(*), coalesce(max(load_seq), 0) FROM calls"
 SINCE_SQL = """
@@ -347,8 +377,12 @@ def _split_scan(cur, table: str, key: tuple | None, start: datetime, as_of: date
     (key None: not cacheable, one plain run)."""
     if key is None:
         return run(start, as_of)
-    count, seq = cur.execute(MARKER_SQL).fetchone()
-    token = _memo_token(cur, table)
+    ctx = _ctx.setdefault(id(cur), {})
+    if "marker" not in ctx:
+        ctx["marker"] = cur.execute(MARKER_SQL).fetchone()
+        ctx["token"] = _memo_token(cur, table)
+    count, seq = ctx["marker"]
+    token = ctx["token"]
     full_key = (table, *key)
     with _scans_lock:
         state = _scans.get(full_key)
@@ -359,7 +393,9 @@ def _split_scan(cur, table: str, key: tuple | None, start: datetime, as_of: date
         if seq == state["seq"]:
             ok = False  # calls changed without a load
         else:
-            since = cur.execute(SINCE_SQL, [state["seq"]]).fetchone()[0]
+            if ("since", state["seq"]) not in ctx:
+                ctx[("since", state["seq"])] = cur.execute(SINCE_SQL, [state["seq"]]).fetchone()[0]
+            since = ctx[("since", state["seq"])]
             ok = since is None or since >= state["cut"]
     if not ok:
         cut = max(start, as_of.replace(minute=0, second=0, microsecond=0) - CUT_BACK)
