@@ -36,6 +36,8 @@ run: $(STAMP)
 
 # The import contract (pyproject.toml, [tool.importlinter]) first: layers go down, never up.
 test: $(STAMP) browser-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 

@@ -10,9 +10,12 @@ from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Budgets", "🎯")
 st.title("🎯 Budgets and alerts")
-st.caption(fmt.plain_markdown(
-    f"{ACTUAL_COST_RULE} Budgets always use the active price sheet, never a viewer's choice. "
-    "Forecast thresholds compare the p50 (median) forecast of the period-end total."))
+st.caption(
+    fmt.plain_markdown(
+        f"{ACTUAL_COST_RULE} Budgets always use the active price sheet, never a viewer's choice. "
+        "Forecast thresholds compare the p50 (median) forecast of the period-end total."
+    )
+)
 
 with show_errors():
     widgets.show_flash()
@@ -20,12 +23,15 @@ with show_errors():
     statuses = budget_widgets.statuses(as_of)
     n_open = budget_widgets.firing_count()
     tab_budgets, tab_inbox, tab_edit, tab_deliveries, tab_review = st.tabs(
-        ["Budgets", f"Alerts inbox ({n_open} firing)", "Create / edit", "Notifications", "Review export"])
+        ["Budgets", f"Alerts inbox ({n_open} firing)", "Create / edit", "Notifications", "Review export"]
+    )
 
     with tab_budgets:
         if not statuses:
-            st.info("No budgets yet. Create one in **Create / edit**, or with "
-                    "`python -m llmledger budgets add NAME --amount USD --period month`.")
+            st.info(
+                "No budgets yet. Create one in **Create / edit**, or with "
+                "`python -m llmledger budgets add NAME --amount USD --period month`."
+            )
         for i, s in enumerate(statuses):
             budget_widgets.budget_card(s, i)
         if statuses:
@@ -39,8 +45,10 @@ with show_errors():
     with tab_edit:
         budget_widgets.editor()
         st.subheader("Monitors")
-        st.caption("Anomalies budgets do not catch: a cost spike against the same weekday's median, a model with "
-                   "no price, missing usage or errors rising. Each fires once per member and cool-down.")
+        st.caption(
+            "Anomalies budgets do not catch: a cost spike against the same weekday's median, a model with "
+            "no price, missing usage or errors rising. Each fires once per member and cool-down."
+        )
         budget_widgets.monitors_editor()
 
     with tab_deliveries:

@@ -10,14 +10,18 @@ from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Calls", "📞")
 st.title("Calls")
-st.caption("Every model call in your traces: volume, tokens, cost and latency by feature, team, user, "
-           "service, environment, model, provider and instrumentation convention.")
+st.caption(
+    "Every model call in your traces: volume, tokens, cost and latency by feature, team, user, "
+    "service, environment, model, provider and instrumentation convention."
+)
 
 with show_errors():
     widgets.show_flash()
     if not call_reads.call_count():
-        st.info("No LLM calls yet. Point an OpenTelemetry exporter at the receiver (see the Ingest page), "
-                "import trace files there, or generate ~90 days of clearly labelled demo traffic to explore.")
+        st.info(
+            "No LLM calls yet. Point an OpenTelemetry exporter at the receiver (see the Ingest page), "
+            "import trace files there, or generate ~90 days of clearly labelled demo traffic to explore."
+        )
         if widgets.demo_generate("calls"):
             st.rerun()
         st.stop()
@@ -28,8 +32,14 @@ with show_errors():
     cost = widgets.cost_toggle(call_reads.call_count(), key="calls_with_cost")
     widgets.kpis(call_reads.summary(f, cost))
 
-    group = st.segmented_control("Group by", list(DIMENSIONS), format_func=widgets.DIM_TITLES.get,
-                                 default="feature", required=True, key="calls_group_by")
+    group = st.segmented_control(
+        "Group by",
+        list(DIMENSIONS),
+        format_func=widgets.DIM_TITLES.get,
+        default="feature",
+        required=True,
+        key="calls_group_by",
+    )
     title = widgets.DIM_TITLES[group].lower()
     bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
     series = call_reads.timeseries(f, group, bucket, 8, cost)
@@ -39,22 +49,37 @@ with show_errors():
     with tab_time:
         left, right = st.columns(2)
         left.plotly_chart(charts.over_time(series, "calls", title, f"Calls per {bucket}"), key="calls_fig_calls")
-        right.plotly_chart(charts.over_time(series, "tokens", title, f"Tokens per {bucket}"),
-                           key="calls_fig_tokens")
-        left.plotly_chart(charts.over_time(series, "p95_ms", title, f"p95 latency per {bucket} (ms)"),
-                          key="calls_fig_latency")
-        right.plotly_chart(charts.over_time(series, "cost_usd", title, f"Cost per {bucket} (USD)"),
-                           key="calls_fig_cost")
+        right.plotly_chart(charts.over_time(series, "tokens", title, f"Tokens per {bucket}"), key="calls_fig_tokens")
+        left.plotly_chart(
+            charts.over_time(series, "p95_ms", title, f"p95 latency per {bucket} (ms)"), key="calls_fig_latency"
+        )
+        right.plotly_chart(
+            charts.over_time(series, "cost_usd", title, f"Cost per {bucket} (USD)"), key="calls_fig_cost"
+        )
         table = call_reads.breakdown(f, group, 200, cost)
-        st.dataframe(table, hide_index=True, column_config=widgets.breakdown_columns(widgets.DIM_TITLES[group]),
-                     key="calls_breakdown")
+        st.dataframe(
+            table,
+            hide_index=True,
+            column_config=widgets.breakdown_columns(widgets.DIM_TITLES[group]),
+            key="calls_breakdown",
+        )
 
     with tab_traces:
-        by = st.radio("Rank traces by", list(TRACE_RANKS), horizontal=True, key="calls_rank_by",
-                      format_func={"tokens": "Tokens", "cost": "Cost", "latency": "LLM latency"}.get)
+        by = st.radio(
+            "Rank traces by",
+            list(TRACE_RANKS),
+            horizontal=True,
+            key="calls_rank_by",
+            format_func={"tokens": "Tokens", "cost": "Cost", "latency": "LLM latency"}.get,
+        )
         top = call_reads.top_traces(f, by)
-        st.dataframe(top, hide_index=True, column_config=widgets.TRACE_COLUMNS,
-                     column_order=widgets.trace_column_order(by), key="calls_top_traces")
+        st.dataframe(
+            top,
+            hide_index=True,
+            column_config=widgets.TRACE_COLUMNS,
+            column_order=widgets.trace_column_order(by),
+            key="calls_top_traces",
+        )
         if not top.empty:
             labels = {r.trace_id: widgets.trace_label(r) for _, r in top.iterrows()}
             trace_id = st.selectbox("Drill into a trace", list(labels), format_func=labels.get, key="calls_trace")

@@ -5,14 +5,16 @@ import streamlit as st
 
 from llmledger import tokens
 from llmledger.pricing.estimate import bill_frame, check_plan
-from llmledger.ui import format as fmt
 from llmledger.ui import estimate_widgets, money_charts, sheet_widgets
+from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Estimate", "🧮")
 st.title("🧮 Estimate")
-st.caption("Token counts come from local tokenizers, so every figure here is an **estimate** of what a provider "
-           "would bill; each row says which tokenizer counted and whether it is the model's own.")
+st.caption(
+    "Token counts come from local tokenizers, so every figure here is an **estimate** of what a provider "
+    "would bill; each row says which tokenizer counted and whether it is the model's own."
+)
 
 DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"]
 tab_count, tab_bill, tab_tax = st.tabs(["Count & price", "Monthly bill", "Token tax"])
@@ -21,18 +23,22 @@ with tab_count, show_errors():
     sheet_names = sheet_widgets.sheet_names()
     known = sheet_widgets.model_options(sheet_widgets.view_sheet())
     c1, c2 = st.columns([3, 2])
-    models = c1.multiselect("Models", known, default=[m for m in DEFAULT_MODELS if m in known],
-                            accept_new_options=True, key="est_models")
-    chosen_sheets = c2.multiselect("Price sheets", sheet_names, default=[sheet_widgets.view_sheet()],
-                                   key="est_sheets")
+    models = c1.multiselect(
+        "Models", known, default=[m for m in DEFAULT_MODELS if m in known], accept_new_options=True, key="est_models"
+    )
+    chosen_sheets = c2.multiselect("Price sheets", sheet_names, default=[sheet_widgets.view_sheet()], key="est_sheets")
     mode = st.radio("Input", ["Prompt text", "Messages JSON", "Corpus file"], horizontal=True, key="est_mode")
     available = tokens.available_names()
     c3, c4 = st.columns([3, 2])
-    tok_names = c3.multiselect("Tokenizers to compare", available,
-                               default=[t for t in ("o200k_base", "cl100k_base", "claude") if t in available],
-                               key="est_tokenizers")
-    out_per_req = c4.number_input("Output tokens per request (your assumption)", value=300, step=50,
-                                  key="est_output_tokens")
+    tok_names = c3.multiselect(
+        "Tokenizers to compare",
+        available,
+        default=[t for t in ("o200k_base", "cl100k_base", "claude") if t in available],
+        key="est_tokenizers",
+    )
+    out_per_req = c4.number_input(
+        "Output tokens per request (your assumption)", value=300, step=50, key="est_output_tokens"
+    )
     check_plan(1, 0, out_per_req, 0, 1)
 
     per_model, per_tok, requests = None, None, 1
@@ -42,22 +48,33 @@ with tab_count, show_errors():
             per_tok = estimate_widgets.count_tokenizers(text, tuple(tok_names))
             per_model = estimate_widgets.count_for_models(text, tuple(models))
     elif mode == "Messages JSON":
-        raw = st.text_area("Messages (OpenAI chat format)", height=160, key="est_messages",
-                           placeholder='[{"role": "system", "content": "…"}, {"role": "user", "content": "…"}]')
+        raw = st.text_area(
+            "Messages (OpenAI chat format)",
+            height=160,
+            key="est_messages",
+            placeholder='[{"role": "system", "content": "…"}, {"role": "user", "content": "…"}]',
+        )
         if raw.strip():
             per_model = estimate_widgets.count_for_models(raw, tuple(models), messages=True)
-            per_tok = estimate_widgets.count_tokenizers(tokens.messages_text(tokens.parse_messages(raw)),
-                                                        tuple(tok_names))
-            st.caption("Per-model counts include the chat framing (tokens per message and reply priming); the "
-                       "per-tokenizer comparison counts the message contents only.")
+            per_tok = estimate_widgets.count_tokenizers(
+                tokens.messages_text(tokens.parse_messages(raw)), tuple(tok_names)
+            )
+            st.caption(
+                "Per-model counts include the chat framing (tokens per message and reply priming); the "
+                "per-tokenizer comparison counts the message contents only."
+            )
     else:
-        up = st.file_uploader("Corpus: .txt (documents split at blank lines), .csv, .jsonl or .json",
-                              type=["txt", "md", "csv", "jsonl", "ndjson", "json"], key="est_corpus")
+        up = st.file_uploader(
+            "Corpus: .txt (documents split at blank lines), .csv, .jsonl or .json",
+            type=["txt", "md", "csv", "jsonl", "ndjson", "json"],
+            key="est_corpus",
+        )
         if up is not None:
             docs = tokens.read_corpus(up.name, up.getvalue())
             requests = len(docs)
-            st.write(f"**{fmt.count(requests)} documents** in {fmt.plain_markdown(up.name)}; "
-                     "each is priced as one request.")
+            st.write(
+                f"**{fmt.count(requests)} documents** in {fmt.plain_markdown(up.name)}; each is priced as one request."
+            )
             choices = {m: tokens.tokenizer_for_model(m) for m in models}
             needed = sorted(set(tok_names) | {c.name for c in choices.values()})
             key = (up.file_id, tuple(needed))
@@ -74,27 +91,51 @@ with tab_count, show_errors():
         right.dataframe(per_tok, hide_index=True, key="est_tok_table")
     if per_model is not None and not per_model.empty:
         st.subheader("Per model")
-        st.dataframe(per_model, hide_index=True, key="est_model_table",
-                     column_config={"tokenizer_is": st.column_config.TextColumn("Tokenizer is")})
-        rows = [(r.model, r.tokens, requests, r.tokenizer, r.tokenizer_is == estimate_widgets.OWN)
-                for r in per_model.itertuples()]
+        st.dataframe(
+            per_model,
+            hide_index=True,
+            key="est_model_table",
+            column_config={"tokenizer_is": st.column_config.TextColumn("Tokenizer is")},
+        )
+        rows = [
+            (r.model, r.tokens, requests, r.tokenizer, r.tokenizer_is == estimate_widgets.OWN)
+            for r in per_model.itertuples()
+        ]
         costs = estimate_widgets.cost_table(rows, out_per_req, chosen_sheets)
-        st.plotly_chart(money_charts.cost_per_model(
-            costs, f"Estimated cost per model and sheet ({fmt.count(requests)} request(s), "
-                   f"{fmt.count(out_per_req)} output tokens each)"), key="est_fig_cost")
-        st.dataframe(costs, hide_index=True, key="est_cost_table", column_config={
-            "cost_usd": st.column_config.NumberColumn("Cost (estimate)", format="$%.6f"),
-            "per_request_usd": st.column_config.NumberColumn("Per request", format="$%.6f")})
-        st.caption("Input tokens are counted locally (an estimate of billed usage); output tokens are your "
-                   "assumption. A model a sheet has no price for shows no cost, never $0.")
+        st.plotly_chart(
+            money_charts.cost_per_model(
+                costs,
+                f"Estimated cost per model and sheet ({fmt.count(requests)} request(s), "
+                f"{fmt.count(out_per_req)} output tokens each)",
+            ),
+            key="est_fig_cost",
+        )
+        st.dataframe(
+            costs,
+            hide_index=True,
+            key="est_cost_table",
+            column_config={
+                "cost_usd": st.column_config.NumberColumn("Cost (estimate)", format="$%.6f"),
+                "per_request_usd": st.column_config.NumberColumn("Per request", format="$%.6f"),
+            },
+        )
+        st.caption(
+            "Input tokens are counted locally (an estimate of billed usage); output tokens are your "
+            "assumption. A model a sheet has no price for shows no cost, never $0."
+        )
     elif per_tok is None:
         st.info("Paste a prompt or messages, or upload a corpus, to see token counts and costs.")
 
 with tab_bill, show_errors():
     known = sheet_widgets.model_options(sheet_widgets.view_sheet())
     b1, b2 = st.columns(2)
-    model = b1.selectbox("Model", known, index=known.index("gpt-4o-mini") if "gpt-4o-mini" in known else 0,
-                         accept_new_options=True, key="bill_model")
+    model = b1.selectbox(
+        "Model",
+        known,
+        index=known.index("gpt-4o-mini") if "gpt-4o-mini" in known else 0,
+        accept_new_options=True,
+        key="bill_model",
+    )
     sheet = b2.selectbox("Price sheet", sheet_widgets.sheet_names(), key="bill_sheet")
     n1, n2, n3 = st.columns(3)
     req = n1.number_input("Requests per month", value=100_000.0, step=1000.0, format="%.0f", key="bill_requests")
@@ -112,24 +153,38 @@ with tab_bill, show_errors():
     m1.metric(f"Total over {int(months)} months", fmt.usd(b.total_usd))
     m2.metric("First month", fmt.usd(b.first_month_usd))
     m3.metric("Last month", fmt.usd(b.months[-1].total_usd))
-    st.caption(f"Priced as **{fmt.plain_markdown(b.priced_model)}** on **{fmt.plain_markdown(b.sheet)}** "
-               f"({b.match_kind} match). "
-               f"Cost = requests × (uncached input × input price + cached input × cache-read price + output × "
-               f"output price), batch share at the sheet's batch prices; requests grow {growth:g}% a month. "
-               + fmt.plain_markdown(" ".join(b.notes)))
+    st.caption(
+        f"Priced as **{fmt.plain_markdown(b.priced_model)}** on **{fmt.plain_markdown(b.sheet)}** "
+        f"({b.match_kind} match). "
+        f"Cost = requests × (uncached input × input price + cached input × cache-read price + output × "
+        f"output price), batch share at the sheet's batch prices; requests grow {growth:g}% a month. "
+        + fmt.plain_markdown(" ".join(b.notes))
+    )
     st.plotly_chart(money_charts.monthly_bill(frame, f"Projected bill: {model} on {sheet}"), key="bill_fig")
     st.dataframe(frame, hide_index=True, key="bill_table", column_config=estimate_widgets.BILL_COLUMNS)
 
 with tab_tax, show_errors():
-    st.caption("The same short paragraph in ten languages (data/token_tax). A ratio of 1.8 means the message "
-               "costs 80% more tokens — and so 80% more money — than in English under that tokenizer.")
-    names = st.multiselect("Tokenizers", tokens.available_names(), key="tax_tokenizers",
-                           default=[t for t in ("o200k_base", "cl100k_base", "claude") if t in tokens.available_names()])
+    st.caption(
+        "The same short paragraph in ten languages (data/token_tax). A ratio of 1.8 means the message "
+        "costs 80% more tokens — and so 80% more money — than in English under that tokenizer."
+    )
+    names = st.multiselect(
+        "Tokenizers",
+        tokens.available_names(),
+        key="tax_tokenizers",
+        default=[t for t in ("o200k_base", "cl100k_base", "claude") if t in tokens.available_names()],
+    )
     if names:
         tax = estimate_widgets.token_tax_table(tuple(names))
         st.plotly_chart(money_charts.token_tax(tax), key="tax_fig")
-        st.dataframe(tax, hide_index=True, key="tax_table", column_config={
-            "ratio_vs_english": st.column_config.NumberColumn("× English", format="%.2f"),
-            "extra_vs_english": st.column_config.NumberColumn("Extra cost vs English", format="percent")})
+        st.dataframe(
+            tax,
+            hide_index=True,
+            key="tax_table",
+            column_config={
+                "ratio_vs_english": st.column_config.NumberColumn("× English", format="%.2f"),
+                "extra_vs_english": st.column_config.NumberColumn("Extra cost vs English", format="percent"),
+            },
+        )
     else:
         st.info("Choose at least one tokenizer.")

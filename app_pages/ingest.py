@@ -20,15 +20,19 @@ with show_errors():
     widgets.demo_banner(call_reads.call_count(True), where="below")
 
 st.subheader("OTLP receiver")
-st.caption("Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /v1/traces`. Every accepted "
-           "request is spooled to disk before the 200, then loaded into DuckDB.")
+st.caption(
+    "Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /v1/traces`. Every accepted "
+    "request is spooled to disk before the 200, then loaded into DuckDB."
+)
 with show_errors():
     widgets.receiver_status(common.service())
     st.button("Refresh status", key="ingest_refresh")
 
 st.subheader("Quarantined batches")
-st.caption("Spooled requests the loader could not load are set aside with the reason. Retry puts them back "
-           "in the spool to load again (a batch never loads twice); Drop deletes them.")
+st.caption(
+    "Spooled requests the loader could not load are set aside with the reason. Retry puts them back "
+    "in the spool to load again (a batch never loads twice); Drop deletes them."
+)
 with show_errors():
     held = quarantine_widgets.quarantined_frame()
     if held.empty:
@@ -47,12 +51,18 @@ with show_errors():
 
 st.subheader("Import trace files")
 with show_errors():
-    files = st.file_uploader("OTLP JSON, Collector JSON Lines or protobuf, optionally gzipped",
-                             type=["json", "jsonl", "pb", "gz"], accept_multiple_files=True, key="ingest_files")
+    files = st.file_uploader(
+        "OTLP JSON, Collector JSON Lines or protobuf, optionally gzipped",
+        type=["json", "jsonl", "pb", "gz"],
+        accept_multiple_files=True,
+        key="ingest_files",
+    )
     if st.button("Import", key="ingest_import", type="primary", disabled=not files):
         bar = st.progress(0.0, text="Importing…")
         result = ingest_blobs(
-            common.resources()["con"], [(f.name, f.getvalue()) for f in files], source="upload",
+            common.resources()["con"],
+            [(f.name, f.getvalue()) for f in files],
+            source="upload",
             progress=lambda done, total, msg: bar.progress(min(1.0, done / max(total, 1)), text=msg),
         ).as_dict()
         widgets.data_changed()
@@ -64,12 +74,19 @@ with show_errors():
         st.dataframe(call_reads.recent_ingests(), hide_index=True, key="ingest_log")
 
 st.subheader("Attribution rules")
-st.caption("Which attribute gives a call its feature, team, user, session, service and environment. A call "
-           "takes each from its own span, else its nearest ancestor, else its resource; among rules, the "
-           "lowest priority number wins. `json_field` reads a field inside a JSON-valued attribute.")
+st.caption(
+    "Which attribute gives a call its feature, team, user, session, service and environment. A call "
+    "takes each from its own span, else its nearest ancestor, else its resource; among rules, the "
+    "lowest priority number wins. `json_field` reads a field inside a JSON-valued attribute."
+)
 with show_errors():
-    edited = st.data_editor(call_reads.attribution_rules(), num_rows="dynamic", hide_index=True,
-                            key="ingest_rules", column_config=widgets.rule_columns())
+    edited = st.data_editor(
+        call_reads.attribution_rules(),
+        num_rows="dynamic",
+        hide_index=True,
+        key="ingest_rules",
+        column_config=widgets.rule_columns(),
+    )
     left, right = st.columns([1, 4])
     save = left.button("Save and re-apply", key="ingest_rules_save", type="primary")
     reset = right.button("Restore defaults", key="ingest_rules_reset")
@@ -80,15 +97,18 @@ with show_errors():
     if reset:
         saved = rules.save_attribution_rules(common.connection(), rules.default_attribution_rules())
         updated = reextract_all(common.resources()["con"])
-        widgets.rules_changed("ingest_rules", f"Restored {saved} default rules; attribution re-applied to "
-                                              f"{updated:,} calls.")
+        widgets.rules_changed(
+            "ingest_rules", f"Restored {saved} default rules; attribution re-applied to {updated:,} calls."
+        )
 
 st.subheader("Demo data")
 with show_errors():
     n_calls, n_demo = call_reads.call_count(), call_reads.call_count(True)
-    st.caption(f"{n_demo:,} of {n_calls:,} calls are demo traffic: ~90 days of several features, teams, "
-               "models and instrumentation conventions, made with the OpenTelemetry SDK. Demo rows carry "
-               "`llmledger.demo=true` and are labelled DEMO DATA wherever they show.")
+    st.caption(
+        f"{n_demo:,} of {n_calls:,} calls are demo traffic: ~90 days of several features, teams, "
+        "models and instrumentation conventions, made with the OpenTelemetry SDK. Demo rows carry "
+        "`llmledger.demo=true` and are labelled DEMO DATA wherever they show."
+    )
     if widgets.demo_generate("ingest"):
         st.rerun()
     if widgets.demo_remove("ingest", n_demo) is not None:

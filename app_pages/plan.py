@@ -7,8 +7,16 @@ import streamlit as st
 from llmledger import config
 from llmledger.planning import actuals, store
 from llmledger.planning.projection import PLAN, project
-from llmledger.planning.requirements import (GROUPS, MAX_CANDIDATES, UseCase, example_set, from_form,
-                                             measure_prompts, split_prompts, use_case_fields)
+from llmledger.planning.requirements import (
+    GROUPS,
+    MAX_CANDIDATES,
+    UseCase,
+    example_set,
+    from_form,
+    measure_prompts,
+    split_prompts,
+    use_case_fields,
+)
 from llmledger.planning.shortlist import lab_latency, shortlist
 from llmledger.planning.validation import validate
 from llmledger.reads import actuals as recorded
@@ -16,36 +24,46 @@ from llmledger.ui import format as fmt
 from llmledger.ui import plan_charts as charts
 from llmledger.ui import sheet_widgets
 from llmledger.ui.common import connection, page_setup, show_errors
-from llmledger.ui.plan_widgets import (MONEY, NUM, apply_pending, field_widget, open_plan, sheet_list,
-                                       sheet_prices)
+from llmledger.ui.plan_widgets import MONEY, NUM, apply_pending, field_widget, open_plan, sheet_list, sheet_prices
 
 page_setup("Plan", "🗓️")
 st.title("Plan: from requirements to a monthly bill")
-st.caption("Capture what each use case needs, shortlist models that meet it, project the bill for "
-           "12–24 months, then compare the plan with what telemetry recorded.")
+st.caption(
+    "Capture what each use case needs, shortlist models that meet it, project the bill for "
+    "12–24 months, then compare the plan with what telemetry recorded."
+)
 
 
 NUM |= {"requests": st.column_config.NumberColumn(format="%.0f"), "share": st.column_config.NumberColumn(format="%.2f")}
+
 
 def headline(rs, proj, scen: str = PLAN) -> None:
     tot, tag = proj.total(scen), "" if scen == PLAN else f" · {fmt.plain_markdown(scen)}"
     m = st.columns(4)
     m[0].metric("First month" + tag, f"${tot[0]:,.0f}")
     m[1].metric("Last month" + tag, f"${tot[-1]:,.0f}")
-    m[2].metric(f"{rs.horizon_months}-month total" + tag, f"${tot.sum():,.0f}",
-                help=f"P90 ${proj.total_p90(scen).sum():,.0f}")
-    m[3].metric("Budget exceeded in" + tag, proj.budget_breach(scen) or "never",
-                help="First month the budgeted use cases together cost more than their summed budgets.")
+    m[2].metric(
+        f"{rs.horizon_months}-month total" + tag, f"${tot.sum():,.0f}", help=f"P90 ${proj.total_p90(scen).sum():,.0f}"
+    )
+    m[3].metric(
+        "Budget exceeded in" + tag,
+        proj.budget_breach(scen) or "never",
+        help="First month the budgeted use cases together cost more than their summed budgets.",
+    )
 
 
 def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
     names = [u.name for u in rs.use_cases]
     bar = st.columns([3, 1, 1, 1])
-    idx = bar[0].selectbox("Use case", range(len(names)), format_func=lambda i: names[i], key="pf_uc") if names else None
+    idx = (
+        bar[0].selectbox("Use case", range(len(names)), format_func=lambda i: names[i], key="pf_uc") if names else None
+    )
     if bar[1].button("Add", icon=":material/add:", key="pf_add", use_container_width=True):
         rs.use_cases.append(UseCase(name=f"Use case {len(names) + 1}"))
         open_plan(rs, len(names))
-    if idx is not None and bar[2].button("Duplicate", icon=":material/content_copy:", key="pf_dup", use_container_width=True):
+    if idx is not None and bar[2].button(
+        "Duplicate", icon=":material/content_copy:", key="pf_dup", use_container_width=True
+    ):
         rs.use_cases.append(rs.use_cases[idx].copy(name=names[idx] + " (copy)"))
         open_plan(rs, len(names))
     if idx is not None and bar[3].button("Remove", icon=":material/delete:", key="pf_del", use_container_width=True):
@@ -68,7 +86,9 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
             if st.button("Measure", key=f"pf_measure_{idx}"):
                 counts, tok, exact = measure_prompts(split_prompts(text), model=uc.model or None)
                 uc.input_token_samples = counts
-                st.session_state[f"plan_measured_{idx}"] = f"{len(counts)} prompt(s) with {tok}" + ("" if exact else " (approximate)")
+                st.session_state[f"plan_measured_{idx}"] = f"{len(counts)} prompt(s) with {tok}" + (
+                    "" if exact else " (approximate)"
+                )
                 open_plan(rs, idx)
             if f"plan_measured_{idx}" in st.session_state:
                 st.caption("Measured " + st.session_state[f"plan_measured_{idx}"])
@@ -79,7 +99,9 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
         st.success("No problems found in these requirements.")
     save = st.columns([3, 1])
     note = save[0].text_input("Version note", key="pf_note", placeholder="what changed")
-    if save[1].button("Save new version", icon=":material/save:", key="pf_save", type="primary", use_container_width=True):
+    if save[1].button(
+        "Save new version", icon=":material/save:", key="pf_save", type="primary", use_container_width=True
+    ):
         v = store.save(con, rs, note=note, prices=sheet)
         st.toast(f"Saved {fmt.plain_markdown(rs.name)} v{v}")
 
@@ -88,9 +110,11 @@ def shortlist_tab(rs, sheet: dict, con) -> None:
     if rs.use_cases:
         which = st.selectbox("Use case", [u.name for u in rs.use_cases], key="pf_short_uc")
         sl = shortlist(rs, which, sheet, lab_latency(con))
-        st.markdown(f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of "
-                    f"*{fmt.plain_markdown(which)}*, "
-                    "cheapest first over the horizon.")
+        st.markdown(
+            f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of "
+            f"*{fmt.plain_markdown(which)}*, "
+            "cheapest first over the horizon."
+        )
         for n in sl.notes:
             st.info(fmt.plain_markdown(n))
         if len(sl.eligible):
@@ -107,8 +131,13 @@ def shortlist_tab(rs, sheet: dict, con) -> None:
 
 
 def projection_tab(rs, proj) -> None:
-    scen = st.radio("Scenario", proj.scenarios, horizontal=True, key="pf_scenario",
-                    help="Plan: each use case under its selected model; otherwise one model for all.")
+    scen = st.radio(
+        "Scenario",
+        proj.scenarios,
+        horizontal=True,
+        key="pf_scenario",
+        help="Plan: each use case under its selected model; otherwise one model for all.",
+    )
     if scen != PLAN:
         headline(rs, proj, scen)
     for n in proj.notes:
@@ -145,15 +174,25 @@ def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
             with right:
                 actual_sheet = sheet_widgets.sheet_picker("pf_pva_sheet", "Actual cost under (this browser session)")
             if len(period) == 2:
-                pva = actuals.plan_vs_actual(con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1),
-                                             actual_sheet=actual_sheet)
-                st.caption(sheet_widgets.cost_rule_text(pva.actual_sheet, pva.computed_calls, pva.reported_only_calls,
-                                                        pva.reported_only_usd, pva.unpriced_calls, "see the notes"))
+                pva = actuals.plan_vs_actual(
+                    con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1), actual_sheet=actual_sheet
+                )
+                st.caption(
+                    sheet_widgets.cost_rule_text(
+                        pva.actual_sheet,
+                        pva.computed_calls,
+                        pva.reported_only_calls,
+                        pva.reported_only_usd,
+                        pva.unpriced_calls,
+                        "see the notes",
+                    )
+                )
                 for n in pva.notes:
                     st.info(fmt.plain_markdown(n))
                 st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)
-                st.plotly_chart(charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost),
-                                key="pf_pva_waterfall")
+                st.plotly_chart(
+                    charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost), key="pf_pva_waterfall"
+                )
                 st.markdown(actuals.EXPLANATION)
                 st.plotly_chart(charts.daily_chart(pva.by_day), key="pf_pva_daily")
                 st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models", column_config=MONEY | NUM)
@@ -180,11 +219,16 @@ def versions_tab(rs, con) -> None:
                 va, vb = st.columns(2)
                 a = va.selectbox("Compare version", list(vers["version"]), index=1, key="pf_cmp_a")
                 z = vb.selectbox("with version", list(vers["version"]), index=0, key="pf_cmp_b")
-                st.dataframe(store.compare(store.load(con, pick, int(a)), store.load(con, pick, int(z))),
-                             hide_index=True, key="pf_diff")
+                st.dataframe(
+                    store.compare(store.load(con, pick, int(a)), store.load(con, pick, int(z))),
+                    hide_index=True,
+                    key="pf_diff",
+                )
     with right:
         st.subheader("Export / import")
-        st.download_button("Markdown", store.to_markdown(rs), f"{rs.name}.md", icon=":material/download:", key="pf_dl_md")
+        st.download_button(
+            "Markdown", store.to_markdown(rs), f"{rs.name}.md", icon=":material/download:", key="pf_dl_md"
+        )
         st.download_button("JSON", store.to_json(rs), f"{rs.name}.json", icon=":material/download:", key="pf_dl_json")
         up = st.file_uploader("Import a JSON export", type=["json"], key="pf_upload")
         if up is not None and st.button("Open imported plan", key="pf_import"):
@@ -208,17 +252,25 @@ with show_errors():
     start = head[1].date_input("Start month", value=dt.date.fromisoformat(rs.start_month + "-01"), key="pf_start")
     rs.start_month = start.strftime("%Y-%m")
     rs.horizon_months = head[2].slider("Horizon (months)", 12, 24, value=rs.horizon_months, key="pf_horizon")
-    rs.sheet = head[3].selectbox("Price sheet", sheets, index=sheets.index(rs.sheet) if rs.sheet in sheets else 0,
-                                 key="pf_sheet")
+    rs.sheet = head[3].selectbox(
+        "Price sheet", sheets, index=sheets.index(rs.sheet) if rs.sheet in sheets else 0, key="pf_sheet"
+    )
     sheet = sheet_prices(db, rs.sheet)
     models = sorted(sheet)
-    rs.candidates = st.multiselect(f"Candidate models (up to {MAX_CANDIDATES}, compared side by side)",
-                                   sorted(set(models) | set(rs.candidates)), default=rs.candidates,
-                                   max_selections=MAX_CANDIDATES, key="pf_candidates")
+    rs.candidates = st.multiselect(
+        f"Candidate models (up to {MAX_CANDIDATES}, compared side by side)",
+        sorted(set(models) | set(rs.candidates)),
+        default=rs.candidates,
+        max_selections=MAX_CANDIDATES,
+        key="pf_candidates",
+    )
 
-    top = st.container()    # the bill's headline, filled once the requirements are read
-    tabs = st.tabs(["Requirements", "Shortlist", "Projection", "Plan vs actual", "Versions & export"],
-                   key="pf_tab", on_change="rerun")     # only the open tab runs: edits stay fast
+    top = st.container()  # the bill's headline, filled once the requirements are read
+    tabs = st.tabs(
+        ["Requirements", "Shortlist", "Projection", "Plan vs actual", "Versions & export"],
+        key="pf_tab",
+        on_change="rerun",
+    )  # only the open tab runs: edits stay fast
     t_req, t_short, t_proj, t_pva, t_ver = tabs
     if t_req.open:
         with t_req:
@@ -228,10 +280,15 @@ with show_errors():
         headline(rs, proj)
         bad = sum(i.level == "error" for i in validate(rs, sheet))
         if bad:
-            st.warning(f"{bad} error(s) in the requirements (see the Requirements tab): "
-                       "this bill uses the values as typed.")
-    for tab, draw, args in ((t_short, shortlist_tab, (rs, sheet, con)), (t_proj, projection_tab, (rs, proj)),
-                            (t_pva, plan_vs_actual_tab, (rs, sheet, con)), (t_ver, versions_tab, (rs, con))):
+            st.warning(
+                f"{bad} error(s) in the requirements (see the Requirements tab): this bill uses the values as typed."
+            )
+    for tab, draw, args in (
+        (t_short, shortlist_tab, (rs, sheet, con)),
+        (t_proj, projection_tab, (rs, proj)),
+        (t_pva, plan_vs_actual_tab, (rs, sheet, con)),
+        (t_ver, versions_tab, (rs, con)),
+    ):
         if tab.open:
             with tab:
                 draw(*args)

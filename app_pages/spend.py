@@ -4,15 +4,17 @@ import streamlit as st
 
 from llmledger.reads.buckets import bucket_for
 from llmledger.reads.spend import SPEND_DIMENSIONS
-from llmledger.ui import format as fmt
 from llmledger.ui import call_reads, money_charts, sheet_widgets, spend_widgets, widgets
+from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Spend", "💸")
 st.title("💸 Spend")
-st.caption("What the calls cost under your price sheet (sidebar; yours alone, for this browser session): over "
-           "time and by feature, team, user, model, provider and service. Cost is computed at query time, so "
-           "switching the sheet reprices all history.")
+st.caption(
+    "What the calls cost under your price sheet (sidebar; yours alone, for this browser session): over "
+    "time and by feature, team, user, model, provider and service. Cost is computed at query time, so "
+    "switching the sheet reprices all history."
+)
 
 with show_errors():
     widgets.show_flash()
@@ -20,8 +22,10 @@ with show_errors():
         sheet = sheet_widgets.sheet_picker("spend_sheet")
         sheet_widgets.make_active_control(sheet, "spend_make_active")
     if not call_reads.call_count():
-        st.info("No LLM calls yet. Send traces to the receiver or import files on the Ingest page, "
-                "or generate clearly labelled demo traffic to explore.")
+        st.info(
+            "No LLM calls yet. Send traces to the receiver or import files on the Ingest page, "
+            "or generate clearly labelled demo traffic to explore."
+        )
         if widgets.demo_generate("spend"):
             st.rerun()
         st.stop()
@@ -34,20 +38,34 @@ with show_errors():
     as_of = spend_widgets.default_as_of()
     run = spend_widgets.month_to_date(f, as_of)
     spend_widgets.spend_kpis(totals, run)
-    st.caption(sheet_widgets.cost_rule_text(sheet, totals["computed_calls"], totals["reported_only_calls"],
-                                            totals["reported_only_usd"], totals["unpriced_calls"]))
+    st.caption(
+        sheet_widgets.cost_rule_text(
+            sheet,
+            totals["computed_calls"],
+            totals["reported_only_calls"],
+            totals["reported_only_usd"],
+            totals["unpriced_calls"],
+        )
+    )
     st.caption(f"Sheet `{sheet}`. {run.method}")
 
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-    group = c1.segmented_control("Break down by", list(SPEND_DIMENSIONS), format_func=widgets.DIM_TITLES.get,
-                                 default="feature", required=True, key="spend_group_by")
+    group = c1.segmented_control(
+        "Break down by",
+        list(SPEND_DIMENSIONS),
+        format_func=widgets.DIM_TITLES.get,
+        default="feature",
+        required=True,
+        key="spend_group_by",
+    )
     top_n = c2.number_input("Top N (rest is “(other)”)", min_value=1, max_value=50, value=8, key="spend_top_n")
     kind = c3.radio("Chart", ["area", "bar"], horizontal=True, key="spend_chart_kind")
     label = widgets.DIM_TITLES[group].lower()
     bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
 
     tab_time, tab_top, tab_reported, tab_unpriced, tab_export = st.tabs(
-        ["Over time & breakdown", "Most expensive", "Reported vs computed", "Unknown prices", "Export"])
+        ["Over time & breakdown", "Most expensive", "Reported vs computed", "Unknown prices", "Export"]
+    )
 
     with tab_time:
         series = spend_widgets.series(f, group, bucket, int(top_n))
@@ -55,17 +73,27 @@ with show_errors():
         table = spend_widgets.breakdown(f, group, int(top_n))
         left, right = st.columns([2, 3])
         left.plotly_chart(money_charts.spend_by(table, label), key="spend_fig_by")
-        right.dataframe(table, hide_index=True, key="spend_breakdown",
-                        column_config=spend_widgets.breakdown_columns(widgets.DIM_TITLES[group]))
+        right.dataframe(
+            table,
+            hide_index=True,
+            key="spend_breakdown",
+            column_config=spend_widgets.breakdown_columns(widgets.DIM_TITLES[group]),
+        )
         st.caption(f"Per {bucket}. Cost per successful call = cost of successful priced calls ÷ their number.")
 
     with tab_top:
         st.subheader("Most expensive traces")
-        st.dataframe(spend_widgets.top_traces(f), hide_index=True, key="spend_top_traces",
-                     column_config=spend_widgets.TRACE_COLUMNS, column_order=spend_widgets.TRACE_ORDER)
+        st.dataframe(
+            spend_widgets.top_traces(f),
+            hide_index=True,
+            key="spend_top_traces",
+            column_config=spend_widgets.TRACE_COLUMNS,
+            column_order=spend_widgets.TRACE_ORDER,
+        )
         st.subheader("Most expensive calls")
-        st.dataframe(spend_widgets.top_calls(f), hide_index=True, key="spend_top_calls",
-                     column_config=spend_widgets.CALL_COLUMNS)
+        st.dataframe(
+            spend_widgets.top_calls(f), hide_index=True, key="spend_top_calls", column_config=spend_widgets.CALL_COLUMNS
+        )
 
     with tab_reported:
         rep, counts = spend_widgets.reported_vs_computed(f)
@@ -74,28 +102,45 @@ with show_errors():
             st.metric("Computed − reported", fmt.signed_usd(diff), help="Over calls that carry both costs")
             st.plotly_chart(money_charts.reported_vs_computed(rep), key="spend_fig_reported")
             st.dataframe(rep, hide_index=True, key="spend_reported", column_config=spend_widgets.REPORTED_COLUMNS)
-        st.caption(f"{fmt.count(counts['compared_calls'])} calls carry both a cost reported by their "
-                   f"instrumentation and one computed from `{sheet}`; for {fmt.count(counts['reported_only_calls'])} "
-                   f"the sheet cannot price, the reported cost ({fmt.usd(counts['reported_only_usd'])}) is their "
-                   "actual cost.")
+        st.caption(
+            f"{fmt.count(counts['compared_calls'])} calls carry both a cost reported by their "
+            f"instrumentation and one computed from `{sheet}`; for {fmt.count(counts['reported_only_calls'])} "
+            f"the sheet cannot price, the reported cost ({fmt.usd(counts['reported_only_usd'])}) is their "
+            "actual cost."
+        )
 
     with tab_unpriced:
         unpriced = spend_widgets.unpriced_calls(f)
         if unpriced.empty:
             st.success(f"Every call has a cost under `{sheet}`, computed or reported.")
         else:
-            st.warning(f"{fmt.count(unpriced['calls'].sum())} calls have no known cost under `{sheet}`: no price "
-                       "for their model (or no token usage to price) and no reported cost. They are left out of "
-                       "every total above (never counted as $0). Import a sheet that prices them, or choose "
-                       "another sheet.")
+            st.warning(
+                f"{fmt.count(unpriced['calls'].sum())} calls have no known cost under `{sheet}`: no price "
+                "for their model (or no token usage to price) and no reported cost. They are left out of "
+                "every total above (never counted as $0). Import a sheet that prices them, or choose "
+                "another sheet."
+            )
             st.dataframe(unpriced, hide_index=True, key="spend_unpriced", column_config=spend_widgets.UNPRICED_COLUMNS)
 
     with tab_export:
         n = spend_widgets.export_count(f)
         st.write(f"{fmt.count(n)} calls match the filters (the `llm_calls` columns, cost under `{sheet}`).")
         d1, d2 = st.columns(2)
-        d1.download_button("Download CSV", lambda: spend_widgets.export_csv(f), file_name="llm_calls.csv",
-                           mime="text/csv", key="spend_export_csv", disabled=not n, on_click="ignore")
-        d2.download_button("Download Parquet", lambda: spend_widgets.export_parquet(f),
-                           file_name="llm_calls.parquet", mime="application/vnd.apache.parquet",
-                           key="spend_export_parquet", disabled=not n, on_click="ignore")
+        d1.download_button(
+            "Download CSV",
+            lambda: spend_widgets.export_csv(f),
+            file_name="llm_calls.csv",
+            mime="text/csv",
+            key="spend_export_csv",
+            disabled=not n,
+            on_click="ignore",
+        )
+        d2.download_button(
+            "Download Parquet",
+            lambda: spend_widgets.export_parquet(f),
+            file_name="llm_calls.parquet",
+            mime="application/vnd.apache.parquet",
+            key="spend_export_parquet",
+            disabled=not n,
+            on_click="ignore",
+        )

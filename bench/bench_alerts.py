@@ -47,18 +47,38 @@ def make_budgets(con) -> dict:
     n = {"whole": 0, "each": 0, "forecast": 0}
     for i in range(150):
         period = PERIODS[i % len(PERIODS)]
-        scope = [[], [f"feature=feature-{i % 20}"], [f"team=team-{i % 6}"], [f"model={models[i % 5]}"],
-                 ["provider=openai", "environment=production"], [f"feature=feature-{i % 20}", f"model={models[i % 5]}"]][i % 6]
+        scope = [
+            [],
+            [f"feature=feature-{i % 20}"],
+            [f"team=team-{i % 6}"],
+            [f"model={models[i % 5]}"],
+            ["provider=openai", "environment=production"],
+            [f"feature=feature-{i % 20}", f"model={models[i % 5]}"],
+        ][i % 6]
         fths = "100" if i % 5 == 0 and period != "rolling-24h" else ""
-        budgets.save(con, Budget.build(f"budget-{i:03d}", 50 + i * 13, period, tz=ZONES[i % 4], where=scope,
-                                       thresholds="50,80,100", forecast_thresholds=fths))
+        budgets.save(
+            con,
+            Budget.build(
+                f"budget-{i:03d}",
+                50 + i * 13,
+                period,
+                tz=ZONES[i % 4],
+                where=scope,
+                thresholds="50,80,100",
+                forecast_thresholds=fths,
+            ),
+        )
         n["whole"] += 1
         n["forecast"] += bool(fths)
     for i in range(50):
         period = ("day", "week", "month")[i % 3]
         scope = [[], [f"feature=feature-{i % 20}"], [f"team=team-{i % 6}"]][i % 3]
-        budgets.save(con, Budget.build(f"per-user-{i:02d}", 2 + i, period, tz=ZONES[i % 4], where=scope,
-                                       each="user", thresholds="80,100"))
+        budgets.save(
+            con,
+            Budget.build(
+                f"per-user-{i:02d}", 2 + i, period, tz=ZONES[i % 4], where=scope, each="user", thresholds="80,100"
+            ),
+        )
         n["each"] += 1
     return n
 
@@ -69,8 +89,12 @@ def timed(fn, runs: int) -> dict:
         t0 = time.perf_counter()
         fn()
         values.append(time.perf_counter() - t0)
-    return {"median_s": round(statistics.median(values), 3), "min_s": round(min(values), 3),
-            "max_s": round(max(values), 3), "runs": runs}
+    return {
+        "median_s": round(statistics.median(values), 3),
+        "min_s": round(min(values), 3),
+        "max_s": round(max(values), 3),
+        "runs": runs,
+    }
 
 
 def recent_groups(seed: int, n_groups: int):
@@ -103,7 +127,9 @@ def per_load(con, loads: int) -> list[dict]:
     rules = attribution.load_rules(con)
     out = []
     for k, group in enumerate(recent_groups(seed=int(time.time()) % 100_000, n_groups=loads)):
-        prepared = loader.prepare([loader.Batch(otlp.decode_protobuf(body), bid, "bench") for bid, body in group], rules)
+        prepared = loader.prepare(
+            [loader.Batch(otlp.decode_protobuf(body), bid, "bench") for bid, body in group], rules
+        )
         t0 = time.perf_counter()
         spans = loader.commit_prepared(con, [prepared]).spans_new
         load_s = time.perf_counter() - t0
@@ -115,11 +141,21 @@ def per_load(con, loads: int) -> list[dict]:
         t0 = time.perf_counter()
         result = evaluate.check(con, datetime.now(UTC), deliver=False)
         check_s = time.perf_counter() - t0
-        out.append({"spans": spans, "load_s": round(load_s, 3), "memo_refresh_s": round(memo_s, 3),
-                    "check_after_load_s": round(check_s, 3), "memo_plus_check_s": round(memo_s + check_s, 3),
-                    "evaluate_s": round(result["seconds"]["evaluate"], 3),
-                    "record_s": round(result["seconds"]["record"], 3), "new_events": len(result["new_events"])})
-        print(f"load {k}: {spans} spans committed in {load_s:.3f} s; memo {memo_s:.3f} s; check after it {check_s:.3f} s")
+        out.append(
+            {
+                "spans": spans,
+                "load_s": round(load_s, 3),
+                "memo_refresh_s": round(memo_s, 3),
+                "check_after_load_s": round(check_s, 3),
+                "memo_plus_check_s": round(memo_s + check_s, 3),
+                "evaluate_s": round(result["seconds"]["evaluate"], 3),
+                "record_s": round(result["seconds"]["record"], 3),
+                "new_events": len(result["new_events"]),
+            }
+        )
+        print(
+            f"load {k}: {spans} spans committed in {load_s:.3f} s; memo {memo_s:.3f} s; check after it {check_s:.3f} s"
+        )
     return out
 
 
@@ -167,9 +203,12 @@ def main(argv: list[str] | None = None) -> dict:
         loads = per_load(con, args.loads)
         con.close()
 
-    extra = [l["check_after_load_s"] for l in loads]
+    extra = [ld["check_after_load_s"] for ld in loads]
     out = {
-        "calls": n_calls, **info, "budgets": counts, "memo_build_s": round(memo_s, 3),
+        "calls": n_calls,
+        **info,
+        "budgets": counts,
+        "memo_build_s": round(memo_s, 3),
         "events_fired_first_check": len(first["new_events"]),
         "check_cold_s": round(check_cold, 3),
         "check_warm": check_warm,
@@ -179,12 +218,15 @@ def main(argv: list[str] | None = None) -> dict:
         "forecasts_in_status": n_forecasts,
         "loads": loads,
         "check_after_20k_span_load_median_s": round(statistics.median(extra), 3) if extra else None,
-        "evaluate_after_20k_span_load_median_s": round(statistics.median([l["evaluate_s"] for l in loads]), 3)
-        if loads else None,
-        "memo_refresh_after_20k_span_load_median_s": round(statistics.median([l["memo_refresh_s"] for l in loads]), 3)
-        if loads else None,
-        "load_20k_spans_median_s": round(statistics.median([l["load_s"] for l in loads]), 3) if loads else None,
-        "target_check_s": 1.0, "target_extra_per_load_s": 0.05,
+        "evaluate_after_20k_span_load_median_s": round(statistics.median([ld["evaluate_s"] for ld in loads]), 3)
+        if loads
+        else None,
+        "memo_refresh_after_20k_span_load_median_s": round(statistics.median([ld["memo_refresh_s"] for ld in loads]), 3)
+        if loads
+        else None,
+        "load_20k_spans_median_s": round(statistics.median([ld["load_s"] for ld in loads]), 3) if loads else None,
+        "target_check_s": 1.0,
+        "target_extra_per_load_s": 0.05,
         "duckdb": duckdb.__version__,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         "load_average_1m": os.getloadavg()[0],

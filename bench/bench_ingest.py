@@ -18,17 +18,27 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MODELS = [("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"), ("openai", "gpt-4o", "gpt-4o-2024-08-06"),
-          ("anthropic", "claude-3-5-sonnet-20241022", "claude-3-5-sonnet-20241022"),
-          ("aws.bedrock", "anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-haiku-20240307-v1:0")]
+MODELS = [
+    ("openai", "gpt-4o-mini", "gpt-4o-mini-2024-07-18"),
+    ("openai", "gpt-4o", "gpt-4o-2024-08-06"),
+    ("anthropic", "claude-3-5-sonnet-20241022", "claude-3-5-sonnet-20241022"),
+    ("aws.bedrock", "anthropic.claude-3-haiku-20240307-v1:0", "anthropic.claude-3-haiku-20240307-v1:0"),
+]
 FEATURES = ["support_triage", "search_answer", "summarise_ticket", "draft_reply", "classify_intent"]
 TEAMS = ["growth", "support", "platform"]
 
 
 def _resource(rnd: random.Random, i: int) -> dict:
-    return {"service.name": f"svc-{i % 7}", "service.version": "1.4.2", "deployment.environment.name": "prod",
-            "telemetry.sdk.language": "python", "telemetry.sdk.name": "opentelemetry",
-            "telemetry.sdk.version": "1.38.0", "app.team": TEAMS[i % 3], "host.name": f"ip-10-0-{i % 50}-{i % 200}"}
+    return {
+        "service.name": f"svc-{i % 7}",
+        "service.version": "1.4.2",
+        "deployment.environment.name": "prod",
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": "1.38.0",
+        "app.team": TEAMS[i % 3],
+        "host.name": f"ip-10-0-{i % 50}-{i % 200}",
+    }
 
 
 def traces(n_spans: int, seed: int = 1):
@@ -50,38 +60,91 @@ def traces(n_spans: int, seed: int = 1):
             root = f"{rnd.getrandbits(64) | 1:016x}"
             start = t0 + rnd.randint(0, 30 * 86400) * 1_000_000_000
             feature = rnd.choice(FEATURES)
-            spans.append(dict(trace_id=tid, span_id=root, parent=None, name=f"invoke_agent {feature}", kind=1,
-                              start=start, end=start + 3_000_000_000, status=0,
-                              attrs={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": feature,
-                                     "app.feature": feature, "user.id": f"user-{rnd.randint(1, 500)}",
-                                     "session.id": f"sess-{rnd.randint(1, 5000)}"}))
+            spans.append(
+                dict(
+                    trace_id=tid,
+                    span_id=root,
+                    parent=None,
+                    name=f"invoke_agent {feature}",
+                    kind=1,
+                    start=start,
+                    end=start + 3_000_000_000,
+                    status=0,
+                    attrs={
+                        "gen_ai.operation.name": "invoke_agent",
+                        "gen_ai.agent.name": feature,
+                        "app.feature": feature,
+                        "user.id": f"user-{rnd.randint(1, 500)}",
+                        "session.id": f"sess-{rnd.randint(1, 5000)}",
+                    },
+                )
+            )
             for c in range(rnd.randint(1, 3)):
                 provider, req, resp = rnd.choice(MODELS)
                 sid = f"{rnd.getrandbits(64) | 1:016x}"
                 inp, out = rnd.randint(50, 4000), rnd.randint(5, 800)
-                attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
-                         "gen_ai.request.model": req, "gen_ai.response.model": resp,
-                         "gen_ai.response.id": f"chatcmpl-{rnd.getrandbits(48):x}",
-                         "gen_ai.request.temperature": 0.2, "gen_ai.request.max_tokens": 1024,
-                         "gen_ai.response.finish_reasons": ["stop"],
-                         "gen_ai.usage.input_tokens": inp, "gen_ai.usage.output_tokens": out,
-                         "server.address": "api.example.com", "server.port": 443}
+                attrs = {
+                    "gen_ai.operation.name": "chat",
+                    "gen_ai.provider.name": provider,
+                    "gen_ai.request.model": req,
+                    "gen_ai.response.model": resp,
+                    "gen_ai.response.id": f"chatcmpl-{rnd.getrandbits(48):x}",
+                    "gen_ai.request.temperature": 0.2,
+                    "gen_ai.request.max_tokens": 1024,
+                    "gen_ai.response.finish_reasons": ["stop"],
+                    "gen_ai.usage.input_tokens": inp,
+                    "gen_ai.usage.output_tokens": out,
+                    "server.address": "api.example.com",
+                    "server.port": 443,
+                }
                 if rnd.random() < 0.3:
                     attrs["gen_ai.usage.cache_read.input_tokens"] = inp // 2
                 s0 = start + c * 900_000_000
-                spans.append(dict(trace_id=tid, span_id=sid, parent=root, name=f"chat {req}", kind=3,
-                                  start=s0, end=s0 + rnd.randint(200, 900) * 1_000_000,
-                                  status=2 if rnd.random() < 0.02 else 0, attrs=attrs))
+                spans.append(
+                    dict(
+                        trace_id=tid,
+                        span_id=sid,
+                        parent=root,
+                        name=f"chat {req}",
+                        kind=3,
+                        start=s0,
+                        end=s0 + rnd.randint(200, 900) * 1_000_000,
+                        status=2 if rnd.random() < 0.02 else 0,
+                        attrs=attrs,
+                    )
+                )
                 if rnd.random() < 0.3:
-                    spans.append(dict(trace_id=tid, span_id=f"{rnd.getrandbits(64) | 1:016x}", parent=sid,
-                                      name="POST", kind=3, start=s0 + 1000, end=s0 + 100_000_000, status=0,
-                                      attrs={"http.request.method": "POST", "url.full": "https://api.example.com/v1/chat",
-                                             "http.response.status_code": 200}))
+                    spans.append(
+                        dict(
+                            trace_id=tid,
+                            span_id=f"{rnd.getrandbits(64) | 1:016x}",
+                            parent=sid,
+                            name="POST",
+                            kind=3,
+                            start=s0 + 1000,
+                            end=s0 + 100_000_000,
+                            status=0,
+                            attrs={
+                                "http.request.method": "POST",
+                                "url.full": "https://api.example.com/v1/chat",
+                                "http.response.status_code": 200,
+                            },
+                        )
+                    )
             if rnd.random() < 0.3:
-                spans.append(dict(trace_id=tid, span_id=f"{rnd.getrandbits(64) | 1:016x}", parent=root,
-                                  name="execute_tool lookup", kind=1, start=start + 10, end=start + 50_000_000,
-                                  status=0, attrs={"gen_ai.operation.name": "execute_tool",
-                                                   "gen_ai.tool.name": "lookup"}))
+                spans.append(
+                    dict(
+                        trace_id=tid,
+                        span_id=f"{rnd.getrandbits(64) | 1:016x}",
+                        parent=root,
+                        name="execute_tool lookup",
+                        kind=1,
+                        start=start + 10,
+                        end=start + 50_000_000,
+                        status=0,
+                        attrs={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup"},
+                    )
+                )
         spans = spans[: n_spans - made]
         made += len(spans)
         yield resource, ("opentelemetry.instrumentation.openai_v2", "2.3b0"), spans
@@ -104,15 +167,33 @@ def _kvs_json(d: dict) -> list:
 
 
 def json_request(groups) -> dict:
-    return {"resourceSpans": [{
-        "resource": {"attributes": _kvs_json(res)},
-        "scopeSpans": [{"scope": {"name": scope[0], "version": scope[1]}, "spans": [{
-            "traceId": s["trace_id"], "spanId": s["span_id"], **({"parentSpanId": s["parent"]} if s["parent"] else {}),
-            "name": s["name"], "kind": s["kind"], "startTimeUnixNano": str(s["start"]),
-            "endTimeUnixNano": str(s["end"]), "attributes": _kvs_json(s["attrs"]),
-            "status": {"code": s["status"]},
-        } for s in spans]}],
-    } for res, scope, spans in groups]}
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": _kvs_json(res)},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": scope[0], "version": scope[1]},
+                        "spans": [
+                            {
+                                "traceId": s["trace_id"],
+                                "spanId": s["span_id"],
+                                **({"parentSpanId": s["parent"]} if s["parent"] else {}),
+                                "name": s["name"],
+                                "kind": s["kind"],
+                                "startTimeUnixNano": str(s["start"]),
+                                "endTimeUnixNano": str(s["end"]),
+                                "attributes": _kvs_json(s["attrs"]),
+                                "status": {"code": s["status"]},
+                            }
+                            for s in spans
+                        ],
+                    }
+                ],
+            }
+            for res, scope, spans in groups
+        ]
+    }
 
 
 def _any_pb(av, v):
@@ -163,7 +244,7 @@ def requests_of(n_spans: int, per_request: int = 512, seed: int = 1):
     for res, scope, spans in traces(n_spans, seed):
         i = 0
         while i < len(spans):
-            take = spans[i:i + per_request - size]
+            take = spans[i : i + per_request - size]
             pending.append((res, scope, take))
             size += len(take)
             i += len(take)
@@ -205,14 +286,20 @@ def run_one(path: Path, db: Path) -> dict:
     calls = con.execute("SELECT count(*) FROM llm_calls").fetchall()[0][0]
     con.close()
     n = max(1, r.spans_new)
-    return {"spans": r.spans_new, "calls": calls, "rejects": len(r.rejects), "seconds": round(dt, 3),
-            "spans_per_s": round(r.spans_new / dt), "cpu_seconds": round(cpu, 2),
-            "spans_per_cpu_s": round(r.spans_new / cpu) if cpu else None,
-            # Where the CPU went: this process (reading, DuckDB insert and commit) and the worker
-            # processes (decoding and convention mapping). 50k spans/s on 2 cores needs < 40 in all.
-            "main_cpu_us_per_span": round(main_cpu / n * 1e6, 1),
-            "worker_cpu_us_per_span": round(worker_cpu / n * 1e6, 1),
-            "load_average": [round(x, 1) for x in os.getloadavg()]}
+    return {
+        "spans": r.spans_new,
+        "calls": calls,
+        "rejects": len(r.rejects),
+        "seconds": round(dt, 3),
+        "spans_per_s": round(r.spans_new / dt),
+        "cpu_seconds": round(cpu, 2),
+        "spans_per_cpu_s": round(r.spans_new / cpu) if cpu else None,
+        # Where the CPU went: this process (reading, DuckDB insert and commit) and the worker
+        # processes (decoding and convention mapping). 50k spans/s on 2 cores needs < 40 in all.
+        "main_cpu_us_per_span": round(main_cpu / n * 1e6, 1),
+        "worker_cpu_us_per_span": round(worker_cpu / n * 1e6, 1),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+    }
 
 
 def main() -> None:
@@ -241,10 +328,14 @@ def main() -> None:
             print(kind, results[kind], flush=True)
         doc = {
             "benchmark": "bulk file import (ingest_paths into a fresh DuckDB)",
-            "spans": args.spans, "cpu_count": os.cpu_count(), "input_generation_s": round(gen_s, 1),
-            "target_spans_per_s": 50_000, "results": results,
-            "input_bytes": {k: sum(f.stat().st_size for f in ([p] if p.is_file() else p.iterdir()))
-                            for k, p in paths.items()},
+            "spans": args.spans,
+            "cpu_count": os.cpu_count(),
+            "input_generation_s": round(gen_s, 1),
+            "target_spans_per_s": 50_000,
+            "results": results,
+            "input_bytes": {
+                k: sum(f.stat().st_size for f in ([p] if p.is_file() else p.iterdir())) for k, p in paths.items()
+            },
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "bench_ingest.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -34,7 +34,6 @@ import os
 import pickle
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,8 +71,18 @@ def pb_parse_touch(blobs: list[bytes]) -> int:
                 ss.scope.name, ss.scope.version
                 for s in ss.spans:
                     n += 1
-                    (s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time_unix_nano,
-                     s.end_time_unix_nano, s.status.code, s.status.message, len(s.events))
+                    (
+                        s.trace_id,
+                        s.span_id,
+                        s.parent_span_id,
+                        s.name,
+                        s.kind,
+                        s.start_time_unix_nano,
+                        s.end_time_unix_nano,
+                        s.status.code,
+                        s.status.message,
+                        len(s.events),
+                    )
                     for kv in s.attributes:
                         v = kv.value
                         kv.key, getattr(v, v.WhichOneof("value") or "string_value")
@@ -90,27 +99,34 @@ def json_loads(blobs: list[bytes]) -> int:
     return sum(len(orjson.loads(b)["resourceSpans"]) for b in blobs)
 
 
-_AV = ('{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"DOUBLE","boolValue":"BOOLEAN",'
-       '"arrayValue":"JSON","kvlistValue":"JSON","bytesValue":"VARCHAR"}')
+_AV = (
+    '{"stringValue":"VARCHAR","intValue":"VARCHAR","doubleValue":"DOUBLE","boolValue":"BOOLEAN",'
+    '"arrayValue":"JSON","kvlistValue":"JSON","bytesValue":"VARCHAR"}'
+)
 _KV = '[{"key":"VARCHAR","value":%s}]' % _AV
-_SCHEMA = ('{"resourceSpans":[{"resource":{"attributes":%s},"scopeSpans":[{"scope":{"name":"VARCHAR",'
-           '"version":"VARCHAR"},"spans":[{"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR",'
-           '"name":"VARCHAR","kind":"JSON","startTimeUnixNano":"VARCHAR","endTimeUnixNano":"VARCHAR",'
-           '"attributes":%s,"events":"JSON","status":{"code":"JSON","message":"VARCHAR"}}]}]}]}') % (_KV, _KV)
+_SCHEMA = (
+    '{"resourceSpans":[{"resource":{"attributes":%s},"scopeSpans":[{"scope":{"name":"VARCHAR",'
+    '"version":"VARCHAR"},"spans":[{"traceId":"VARCHAR","spanId":"VARCHAR","parentSpanId":"VARCHAR",'
+    '"name":"VARCHAR","kind":"JSON","startTimeUnixNano":"VARCHAR","endTimeUnixNano":"VARCHAR",'
+    '"attributes":%s,"events":"JSON","status":{"code":"JSON","message":"VARCHAR"}}]}]}]}'
+) % (_KV, _KV)
 
 
 def json_native_decode(folder: Path) -> int:
     import duckdb
 
     con = duckdb.connect()
-    n = con.execute(f"""
+    n = con.execute(
+        f"""
         WITH rs AS (SELECT unnest(json_transform(json, '{_SCHEMA}').resourceSpans) r
                     FROM read_json_objects(?, maximum_object_size=1000000000)),
              ss AS (SELECT r.resource.attributes ra, unnest(r.scopeSpans) s FROM rs),
              sp AS (SELECT ra, s.scope sc, unnest(s.spans) p FROM ss)
         SELECT count(*), sum(len(p.attributes)), sum(length(p.spanId)), sum(length(p.name)),
                sum(len(ra)), count(p.parentSpanId), sum(p.startTimeUnixNano::BIGINT % 7)
-        FROM sp""", [str(folder / "*.json")]).fetchall()[0][0]
+        FROM sp""",
+        [str(folder / "*.json")],
+    ).fetchall()[0][0]
     con.close()
     return n
 
@@ -204,7 +220,9 @@ def main() -> None:
         current_pb = us["pb_decode"] + us["map_and_build"] + us["pickle_round_trip"] + us["store_all"]
         doc = {
             "benchmark": "bulk import, CPU per span by step (each step alone, CPU time incl. DuckDB threads)",
-            "spans": n, "cpu_count": os.cpu_count(), "target_spans_per_s": TARGET_SPANS_PER_S,
+            "spans": n,
+            "cpu_count": os.cpu_count(),
+            "target_spans_per_s": TARGET_SPANS_PER_S,
             "budget_cpu_us_per_span": budget,
             "cpu_us_per_span": us,
             "sums": {

@@ -63,8 +63,10 @@ def probe(con, groups, acc) -> dict:
     # receiver it runs in parallel with the previous group's commit).
     t0 = time.perf_counter()
     with loader.gc_paused():
-        prepared = [loader.prepare([loader.Batch(otlp.decode_protobuf(body), bid, "bench") for bid, body in g], rules)
-                    for g in groups]
+        prepared = [
+            loader.prepare([loader.Batch(otlp.decode_protobuf(body), bid, "bench") for bid, body in g], rules)
+            for g in groups
+        ]
     prepare_s = time.perf_counter() - t0
     for k in list(acc):
         acc[k] = 0.0
@@ -80,14 +82,18 @@ def probe(con, groups, acc) -> dict:
     con.execute("CHECKPOINT")
     ckpt = time.perf_counter() - t1
     n = len(prepared)
-    return {"spans": spans, "seconds": round(dt, 3), "spans_per_s": round(spans / dt),
-            "ms_per_group": {k: round(v / n * 1000, 1) for k, v in sorted(acc.items())},
-            "ms_per_group_total": round(dt / n * 1000, 1),
-            "ms_per_group_with_checkpoint": round((dt + ckpt) / n * 1000, 1),
-            "decode_prepare_ms_per_group": round(prepare_s / n * 1000, 1),
-            # The loader overlaps group N's commit with group N+1's decode and prepare.
-            "end_to_end_spans_per_s_pipelined": round(spans / max(dt + ckpt, prepare_s)),
-            "end_to_end_spans_per_s_serial": round(spans / (dt + ckpt + prepare_s))}
+    return {
+        "spans": spans,
+        "seconds": round(dt, 3),
+        "spans_per_s": round(spans / dt),
+        "ms_per_group": {k: round(v / n * 1000, 1) for k, v in sorted(acc.items())},
+        "ms_per_group_total": round(dt / n * 1000, 1),
+        "ms_per_group_with_checkpoint": round((dt + ckpt) / n * 1000, 1),
+        "decode_prepare_ms_per_group": round(prepare_s / n * 1000, 1),
+        # The loader overlaps group N's commit with group N+1's decode and prepare.
+        "end_to_end_spans_per_s_pipelined": round(spans / max(dt + ckpt, prepare_s)),
+        "end_to_end_spans_per_s_serial": round(spans / (dt + ckpt + prepare_s)),
+    }
 
 
 def main() -> None:
@@ -132,16 +138,23 @@ def main() -> None:
             t0 = time.perf_counter()
             r = ingest.ingest_paths(con, [folder])
             size += r.spans_new + point["spans"]
-            print(f"ledger now {size} spans (step imported at {r.spans_new / (time.perf_counter() - t0):,.0f} spans/s)",
-                  flush=True)
+            print(
+                f"ledger now {size} spans (step imported at {r.spans_new / (time.perf_counter() - t0):,.0f} spans/s)",
+                flush=True,
+            )
         con.close()
-        doc = {"benchmark": "receiver-sized loads (20k spans per transaction) into a growing ledger",
-               "cpu_count": os.cpu_count(), "probe_groups": PROBE_GROUPS, "group_spans": GROUP_SPANS,
-               "checkpoint_threshold": threshold,
-               "points": points,
-               "slowdown_at_largest": round(points[-1]["ms_per_group_total"] / points[0]["ms_per_group_total"], 2),
-               "slowdown_at_largest_with_checkpoint": round(
-                   points[-1]["ms_per_group_with_checkpoint"] / points[0]["ms_per_group_with_checkpoint"], 2)}
+        doc = {
+            "benchmark": "receiver-sized loads (20k spans per transaction) into a growing ledger",
+            "cpu_count": os.cpu_count(),
+            "probe_groups": PROBE_GROUPS,
+            "group_spans": GROUP_SPANS,
+            "checkpoint_threshold": threshold,
+            "points": points,
+            "slowdown_at_largest": round(points[-1]["ms_per_group_total"] / points[0]["ms_per_group_total"], 2),
+            "slowdown_at_largest_with_checkpoint": round(
+                points[-1]["ms_per_group_with_checkpoint"] / points[0]["ms_per_group_with_checkpoint"], 2
+            ),
+        }
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / args.out).write_text(json.dumps(doc, indent=2) + "\n")
         print(json.dumps(doc, indent=2))

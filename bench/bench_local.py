@@ -107,13 +107,15 @@ def main(argv=None) -> dict:
         t0 = time.perf_counter()
         recorder_inner(row)
         record_s.append(time.perf_counter() - t0)
+
     shown = []
     stream = lab.TextStream(shown.append)  # as on the page: redraw at most every 0.1 s
     host = runner.ModelHost()
     host.load(variant.path, settings)
     # the bare loop gets the chat-formatted text ready-made; the lab formats it itself
-    tok = {pid: host.llm.detokenize(runner.prompt_tokens(host.llm, text), special=True).decode()
-           for pid, text in PROMPTS}
+    tok = {
+        pid: host.llm.detokenize(runner.prompt_tokens(host.llm, text), special=True).decode() for pid, text in PROMPTS
+    }
     lab_runs, bare_runs, lab_wall = [], [], []
 
     def on_progress(done, total, row, label):
@@ -121,8 +123,18 @@ def main(argv=None) -> dict:
 
     def lab_run(pid, text):
         t0 = time.perf_counter()
-        m = lab.run_matrix(host, [variant], [(pid, text)], 1, args.max_tokens, settings,
-                           on_token=stream, on_progress=on_progress, record=recorder, reload=False)
+        m = lab.run_matrix(
+            host,
+            [variant],
+            [(pid, text)],
+            1,
+            args.max_tokens,
+            settings,
+            on_token=stream,
+            on_progress=on_progress,
+            record=recorder,
+            reload=False,
+        )
         lab_wall.append(time.perf_counter() - t0)
         lab_runs.extend(m.runs)
         # The span's export and its loading by the in-process receiver run on background threads
@@ -164,10 +176,12 @@ def main(argv=None) -> dict:
     result = {
         "benchmark": "bench_local",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
-                    "load_avg_1m": os.getloadavg()[0]},
-        "model": Path(variant.path).name, "variant": variant.name, "threads": args.threads,
-        "runs_per_side": len(lab_runs), "max_tokens": args.max_tokens,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+        "model": Path(variant.path).name,
+        "variant": variant.name,
+        "threads": args.threads,
+        "runs_per_side": len(lab_runs),
+        "max_tokens": args.max_tokens,
         "agreement_with_llama_perf_context": {
             "lab_gen_tps_median": lab_gen,
             "perf_gen_tps_median": statistics.median(r["perf_gen_tps"] for r in lab_runs),
@@ -193,7 +207,7 @@ def main(argv=None) -> dict:
             "includes": "throttled text stream, per-run DuckDB insert and span creation (synchronous)",
             "async_span_export_and_load_s_median": statistics.median(async_wall),
             "async_note": "export + receiver spool + DuckDB load of each run's span, on background threads; "
-                          "timed apart (includes up to 0.2 s of wait_idle polling), not in either side",
+            "timed apart (includes up to 0.2 s of wait_idle polling), not in either side",
             "target": 0.05,
             "within_target": (1 - paired_gen) < 0.05,
         },

@@ -39,11 +39,14 @@ class Clock:
 
 
 def add_budgets(con) -> None:
-    features = [r[0] for r in con.execute(
-        "SELECT DISTINCT feature FROM calls WHERE feature IS NOT NULL ORDER BY 1 LIMIT 10").fetchall()]
+    features = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT feature FROM calls WHERE feature IS NOT NULL ORDER BY 1 LIMIT 10"
+        ).fetchall()
+    ]
     for f in features:
-        budgets.save(con, Budget.build(f"month {f}", 1000, "month", where=[f"feature={f}"],
-                                       forecast_thresholds=[100]))
+        budgets.save(con, Budget.build(f"month {f}", 1000, "month", where=[f"feature={f}"], forecast_thresholds=[100]))
     for k in range(5):
         budgets.save(con, Budget.build(f"week {k}", 500 + k, "week"))
         budgets.save(con, Budget.build(f"each team {k}", 50 + k, "day", each="team"))

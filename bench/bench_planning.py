@@ -43,23 +43,35 @@ CANDIDATES = ["gpt-4o-mini", "gpt-4.1-mini", "claude-haiku-4-5", "gemini/gemini-
 
 def ten_use_cases(seed: int = 1) -> RequirementSet:
     rng = np.random.default_rng(seed)
-    ucs = [UseCase(
-        name=f"Use case {i + 1}", requests_per_day=float(rng.integers(100, 200_000)),
-        input_tokens=float(rng.integers(200, 8000)), output_tokens=float(rng.integers(50, 1500)),
-        input_token_samples=[int(x) for x in rng.lognormal(7, 0.5, 40)],
-        output_token_samples=[int(x) for x in rng.lognormal(5, 0.6, 40)],
-        growth_pct_per_month=float(rng.uniform(0, 10)),
-        seasonality=[float(x) for x in rng.uniform(0.7, 1.3, 12)],
-        cached_input_share=float(rng.uniform(0, 0.6)), batch_share=float(rng.uniform(0, 0.5)),
-        fixed_monthly_usd=100.0, one_off_usd=1000.0, monthly_budget_usd=float(rng.integers(500, 20_000)),
-        model=CANDIDATES[i % 4]) for i in range(10)]
-    return RequirementSet(name="bench", start_month="2026-01", horizon_months=24, candidates=CANDIDATES,
-                          use_cases=ucs)
+    ucs = [
+        UseCase(
+            name=f"Use case {i + 1}",
+            requests_per_day=float(rng.integers(100, 200_000)),
+            input_tokens=float(rng.integers(200, 8000)),
+            output_tokens=float(rng.integers(50, 1500)),
+            input_token_samples=[int(x) for x in rng.lognormal(7, 0.5, 40)],
+            output_token_samples=[int(x) for x in rng.lognormal(5, 0.6, 40)],
+            growth_pct_per_month=float(rng.uniform(0, 10)),
+            seasonality=[float(x) for x in rng.uniform(0.7, 1.3, 12)],
+            cached_input_share=float(rng.uniform(0, 0.6)),
+            batch_share=float(rng.uniform(0, 0.5)),
+            fixed_monthly_usd=100.0,
+            one_off_usd=1000.0,
+            monthly_budget_usd=float(rng.integers(500, 20_000)),
+            model=CANDIDATES[i % 4],
+        )
+        for i in range(10)
+    ]
+    return RequirementSet(name="bench", start_month="2026-01", horizon_months=24, candidates=CANDIDATES, use_cases=ucs)
 
 
 def synthetic_prices() -> dict[str, ModelPrice]:
-    return {m: ModelPrice(m, "p", 0.15 * (i + 1), 0.6 * (i + 1), 0.075 * (i + 1), 0.075 * (i + 1), 0.3 * (i + 1),
-                          128_000, 16_384) for i, m in enumerate(CANDIDATES)}
+    return {
+        m: ModelPrice(
+            m, "p", 0.15 * (i + 1), 0.6 * (i + 1), 0.075 * (i + 1), 0.075 * (i + 1), 0.3 * (i + 1), 128_000, 16_384
+        )
+        for i, m in enumerate(CANDIDATES)
+    }
 
 
 def median_ms(fn, runs: int) -> dict:
@@ -70,8 +82,12 @@ def median_ms(fn, runs: int) -> dict:
         fn()
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
-    return {"median_ms": round(statistics.median(times), 3), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 3),
-            "min_ms": round(times[0], 3), "runs": runs}
+    return {
+        "median_ms": round(statistics.median(times), 3),
+        "p90_ms": round(times[int(0.9 * (len(times) - 1))], 3),
+        "min_ms": round(times[0], 3),
+        "runs": runs,
+    }
 
 
 def recompute(rs, prices) -> None:
@@ -85,8 +101,12 @@ def recompute(rs, prices) -> None:
 
 def _stats(times: list[float]) -> dict:
     times = sorted(times)
-    return {"median_ms": round(statistics.median(times), 1), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
-            "min_ms": round(times[0], 1), "runs": len(times)}
+    return {
+        "median_ms": round(statistics.median(times), 1),
+        "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
+        "min_ms": round(times[0], 1),
+        "runs": len(times),
+    }
 
 
 class _ScriptClock:
@@ -160,8 +180,10 @@ def page_rerun(page_runs: int) -> dict:
         at.run()
         radio = at.radio(key="pf_scenario")
         assert len(radio.options) == 5 and len(at.get("plotly_chart")) == 3
-        measure("projection_tab_scenario_switch",
-                lambda i: at.radio(key="pf_scenario").set_value(radio.options[i % 5]).run())
+        measure(
+            "projection_tab_scenario_switch",
+            lambda i: at.radio(key="pf_scenario").set_value(radio.options[i % 5]).run(),
+        )
         return out
     finally:
         clock.close()
@@ -174,9 +196,17 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     rs, prices = ten_use_cases(), synthetic_prices()
     rng = np.random.default_rng(5)
-    many = {f"m{i}": ModelPrice(f"m{i}", f"p{i % 40}", float(rng.uniform(0.05, 15)), float(rng.uniform(0.1, 60)),
-                                context_window=int(rng.choice([8192, 32768, 128_000, 1_000_000])),
-                                max_output=int(rng.choice([2048, 4096, 16_384]))) for i in range(3000)}
+    many = {
+        f"m{i}": ModelPrice(
+            f"m{i}",
+            f"p{i % 40}",
+            float(rng.uniform(0.05, 15)),
+            float(rng.uniform(0.1, 60)),
+            context_window=int(rng.choice([8192, 32768, 128_000, 1_000_000])),
+            max_output=int(rng.choice([2048, 4096, 16_384])),
+        )
+        for i in range(3000)
+    }
     shape = project(rs, prices).cost.shape
     out = {
         "what": "Plan page: 24-month projection, 4 candidate models + the plan, 10 use cases",

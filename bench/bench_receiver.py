@@ -93,8 +93,11 @@ def sender_main(args) -> None:
                 time.sleep(due - now)
             if time.perf_counter() >= deadline:
                 break
-        body = bodies[sent % len(bodies)] if sent < len(bodies) else _unique(
-            templates[sent % len(templates)], args.sender, args.offset + sent)
+        body = (
+            bodies[sent % len(bodies)]
+            if sent < len(bodies)
+            else _unique(templates[sent % len(templates)], args.sender, args.offset + sent)
+        )
         t0 = time.perf_counter()
         try:
             conn.request("POST", "/v1/traces", body=body, headers=headers)
@@ -142,18 +145,45 @@ def _free_port() -> int:
 def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> dict:
     db = tmp / f"{name}.duckdb"
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env=_env(LLMLEDGER_DB=db))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=_env(LLMLEDGER_DB=db),
+    )
     assert "OTLP receiver on" in server.stdout.readline()
     prepare = max(1, int((rate or 60_000) / senders * seconds / BATCH) + 2)
     start_at = time.time() + 8 + prepare * 0.002  # time for every sender to prepare its bodies
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "bench.bench_receiver", "--sender", str(i), "--senders", str(senders),
-         "--port", str(port),
-         "--rate", str(rate / senders if rate else 0), "--seconds", str(seconds), "--start-at", str(start_at),
-         "--prepare", str(min(prepare, 400)), "--offset", "0"],
-        stdout=subprocess.PIPE, text=True, env=_env()) for i in range(senders)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "bench.bench_receiver",
+                "--sender",
+                str(i),
+                "--senders",
+                str(senders),
+                "--port",
+                str(port),
+                "--rate",
+                str(rate / senders if rate else 0),
+                "--seconds",
+                str(seconds),
+                "--start-at",
+                str(start_at),
+                "--prepare",
+                str(min(prepare, 400)),
+                "--offset",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        for i in range(senders)
+    ]
     outs = [json.loads(p.communicate(timeout=seconds + 300)[0]) for p in procs]
     t_stop = time.perf_counter()
     server_cpu_send = _proc_cpu(server.pid)
@@ -171,13 +201,23 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> di
     acked = sum(o["spans"] for o in outs)
     elapsed = max(o["elapsed"] for o in outs)
     return {
-        "senders": senders, "offered_spans_per_s": rate or "max", "seconds": round(elapsed, 2),
-        "requests": sum(o["sent"] for o in outs), "errors": sum(o["errors"] for o in outs),
-        "acked_spans": acked, "acked_spans_per_s": round(acked / elapsed),
-        "ack_ms": {"p50": round(_pct(lat, 0.50) * 1e3, 1), "p95": round(_pct(lat, 0.95) * 1e3, 1),
-                   "p99": round(_pct(lat, 0.99) * 1e3, 1), "max": round(max(lat) * 1e3, 1)},
-        "stored_spans": stored, "stored_calls": calls,
-        "flush_after_senders_s": round(flush_s, 2), "spool_files_left": spool_left,
+        "senders": senders,
+        "offered_spans_per_s": rate or "max",
+        "seconds": round(elapsed, 2),
+        "requests": sum(o["sent"] for o in outs),
+        "errors": sum(o["errors"] for o in outs),
+        "acked_spans": acked,
+        "acked_spans_per_s": round(acked / elapsed),
+        "ack_ms": {
+            "p50": round(_pct(lat, 0.50) * 1e3, 1),
+            "p95": round(_pct(lat, 0.95) * 1e3, 1),
+            "p99": round(_pct(lat, 0.99) * 1e3, 1),
+            "max": round(max(lat) * 1e3, 1),
+        },
+        "stored_spans": stored,
+        "stored_calls": calls,
+        "flush_after_senders_s": round(flush_s, 2),
+        "spool_files_left": spool_left,
         # Server CPU while the senders ran: receive + decode + spool + as much loading as it got to.
         "server_cpu_s_while_sending": round(server_cpu_send, 2),
         "load_average": [round(x, 1) for x in os.getloadavg()],
@@ -207,9 +247,13 @@ def main() -> None:
             continue
         results[name] = phase(name, args.senders, rate, args.seconds, tmp)
         print(name, json.dumps(results[name]), flush=True)
-    doc = {"benchmark": "OTLP/HTTP receiver, 512-span protobuf batches, sender processes separate from serve-otlp",
-           "cpu_count": os.cpu_count(), "load_average_at_end": os.getloadavg(),
-           "targets": {"acked_spans_per_s": 20_000, "p99_ack_ms": 50}, "results": results}
+    doc = {
+        "benchmark": "OTLP/HTTP receiver, 512-span protobuf batches, sender processes separate from serve-otlp",
+        "cpu_count": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "targets": {"acked_spans_per_s": 20_000, "p99_ack_ms": 50},
+        "results": results,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "bench_receiver.json").write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))

@@ -56,19 +56,33 @@ def _body(sender: int, i: int, bomb: bool) -> tuple[bytes, int]:
         spans = [_span(base, "b" * BOMB_BYTES)]
     else:
         spans = [_span(base + k, chr(97 + k % 26) * PROMPT_BYTES) for k in range(SPANS_PER_REQUEST)]
-    doc = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "mem"}}]},
-                              "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}]}]}
+    doc = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "mem"}}]},
+                "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}],
+            }
+        ]
+    }
     return json.dumps(doc).encode(), len(spans)
 
 
 def _span(n: int, prompt: str) -> dict:
-    return {"traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat gpt-4o-mini", "kind": 3,
-            "startTimeUnixNano": str(1_700_000_000_000_000_000 + n), "endTimeUnixNano": str(1_700_000_000_900_000_000 + n),
-            "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                           {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-                           {"key": "gen_ai.usage.input_tokens", "value": {"intValue": 900}},
-                           {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 90}},
-                           {"key": "gen_ai.prompt", "value": {"stringValue": prompt}}]}
+    return {
+        "traceId": f"{n + 1:032x}",
+        "spanId": f"{n + 1:016x}",
+        "name": "chat gpt-4o-mini",
+        "kind": 3,
+        "startTimeUnixNano": str(1_700_000_000_000_000_000 + n),
+        "endTimeUnixNano": str(1_700_000_000_900_000_000 + n),
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": 900}},
+            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 90}},
+            {"key": "gen_ai.prompt", "value": {"stringValue": prompt}},
+        ],
+    }
 
 
 def sender(port: int, sender_id: int, budget: int, out: mp.Queue) -> None:
@@ -126,14 +140,22 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--gigabytes", type=float, default=1.0)
     ap.add_argument("--bound-mib", type=int, default=1024)
-    ap.add_argument("--duckdb-memory", default="384MB",
-                    help="LLMLEDGER_DUCKDB_MEMORY for the server ('' for DuckDB's default, 80%% of RAM)")
+    ap.add_argument(
+        "--duckdb-memory",
+        default="384MB",
+        help="LLMLEDGER_DUCKDB_MEMORY for the server ('' for DuckDB's default, 80%% of RAM)",
+    )
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench_mem_"))
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "LLMLEDGER_DUCKDB_MEMORY": args.duckdb_memory}
-    server = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--db", str(tmp / "ledger.duckdb"),
-                               "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llmledger", "serve-otlp", "--db", str(tmp / "ledger.duckdb"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert "OTLP receiver on" in server.stdout.readline()
         samples: list[tuple[float, int]] = []
@@ -168,15 +190,22 @@ def main() -> None:
         peak = max(r for _, r in samples)
         doc = {
             "benchmark": "receiver peak RSS (server + decode worker) while 4 senders push JSON spans",
-            "cpu_count": os.cpu_count(), "bytes_sent": sum(s["bytes"] for s in senders),
-            "requests": sum(s["requests"] for s in senders), "spans_acknowledged": acked,
-            "spans_stored": stored, "spans_distinct": distinct, "retries_after_503": sum(s["retries_503"] for s in senders),
-            "send_seconds": round(sent_s, 1), "total_seconds_until_loaded": round(total_s, 1),
-            "server_exit_code": server.returncode, "server_summary": stdout.strip().splitlines()[-1:],
+            "cpu_count": os.cpu_count(),
+            "bytes_sent": sum(s["bytes"] for s in senders),
+            "requests": sum(s["requests"] for s in senders),
+            "spans_acknowledged": acked,
+            "spans_stored": stored,
+            "spans_distinct": distinct,
+            "retries_after_503": sum(s["retries_503"] for s in senders),
+            "send_seconds": round(sent_s, 1),
+            "total_seconds_until_loaded": round(total_s, 1),
+            "server_exit_code": server.returncode,
+            "server_summary": stdout.strip().splitlines()[-1:],
             "duckdb_memory_limit": args.duckdb_memory or "DuckDB default (80% of RAM)",
-            "peak_rss_mib": round(peak / 2 ** 20, 1), "bound_mib": args.bound_mib,
-            "within_bound": peak <= args.bound_mib * 2 ** 20,
-            "rss_mib_timeline": [[round(t, 1), round(r / 2 ** 20)] for t, r in samples[:: max(1, len(samples) // 120)]],
+            "peak_rss_mib": round(peak / 2**20, 1),
+            "bound_mib": args.bound_mib,
+            "within_bound": peak <= args.bound_mib * 2**20,
+            "rss_mib_timeline": [[round(t, 1), round(r / 2**20)] for t, r in samples[:: max(1, len(samples) // 120)]],
         }
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "bench_receiver_memory.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -27,8 +27,8 @@ import duckdb
 
 from llmledger.pricing.engine import priced_calls_sql
 from llmledger.pricing.matching import refresh_resolutions
-from llmledger.reads.reprice import reprice
 from llmledger.pricing.sheets import ensure_default_sheet, import_file
+from llmledger.reads.reprice import reprice
 from llmledger.store.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +85,11 @@ def timed(fn, runs: int) -> dict:
         fn()
         xs.append(time.perf_counter() - t)
         cs.append(time.process_time() - c)
-    return {"median_s": round(statistics.median(xs), 3), "max_s": round(max(xs), 3),
-            "median_cpu_s": round(statistics.median(cs), 3)}
+    return {
+        "median_s": round(statistics.median(xs), 3),
+        "max_s": round(max(xs), 3),
+        "median_cpu_s": round(statistics.median(cs), 3),
+    }
 
 
 def main(argv=None) -> dict:
@@ -107,15 +110,18 @@ def main(argv=None) -> dict:
             totals["litellm"] = cur.execute("SELECT sum(cost_usd), count(cost_usd) FROM llm_calls").fetchone()
 
         def other_total():
-            totals["genai-prices"] = cur.execute(f"SELECT sum(cost_usd), count(cost_usd) FROM ({other_sql})",
-                                                 other_params).fetchone()
+            totals["genai-prices"] = cur.execute(
+                f"SELECT sum(cost_usd), count(cost_usd) FROM ({other_sql})", other_params
+            ).fetchone()
 
         results = {
             "active_sheet_total": timed(active_total, args.runs),
             "another_sheet_total": timed(other_total, args.runs),
             "reprice_summary_by_feature": timed(lambda: reprice(con, sheet="genai-prices"), args.runs),
-            "reprice_swap_and_discount": timed(lambda: reprice(con, sheet="langfuse", discount_pct=15,
-                                                               model_swap={"feature-3": "gpt-4o-mini"}), args.runs),
+            "reprice_swap_and_discount": timed(
+                lambda: reprice(con, sheet="langfuse", discount_pct=15, model_swap={"feature-3": "gpt-4o-mini"}),
+                args.runs,
+            ),
         }
         a = reprice(con, sheet="langfuse").attrs["total_scenario_usd"]
         reprice(con, sheet="genai-prices")
@@ -124,9 +130,15 @@ def main(argv=None) -> dict:
     for k, v in results.items():
         print(f"{k:30s} median {v['median_s']:.3f} s")
     out = {
-        "calls": n, **info, "runs": args.runs, "duckdb": duckdb.__version__,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average": [round(x, 1) for x in os.getloadavg()]},
+        "calls": n,
+        **info,
+        "runs": args.runs,
+        "duckdb": duckdb.__version__,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_average": [round(x, 1) for x in os.getloadavg()],
+        },
         "results": results,
         "priced_calls": {k: int(v[1]) for k, v in totals.items()},
         "total_usd": {k: str(v[0]) for k, v in totals.items()},

@@ -25,21 +25,25 @@ from pathlib import Path
 import duckdb
 
 from llmledger.pricing import sheets
-from llmledger.reads import spend_cache
 from llmledger.reads import buckets as rb
 from llmledger.reads import calls as rc
 from llmledger.reads import export as rx
 from llmledger.reads import filters as rf
 from llmledger.reads import spend as rs
+from llmledger.reads import spend_cache
+from llmledger.store.db import connect
 from llmledger.telemetry import loader
 from llmledger.telemetry.otlp import decode_json
-from llmledger.store.db import connect
 
 RESULTS = Path(__file__).resolve().parent / "results" / "spend_page.json"
 MODELS = [  # (request model, provider, weight)
-    ("gpt-4o-mini", "openai", 30), ("gpt-4o", "openai", 15), ("gpt-4.1-mini", "openai", 10),
-    ("claude-3-5-haiku-20241022", "anthropic", 12), ("claude-sonnet-4-20250514", "anthropic", 10),
-    ("gemini-2.0-flash", "gcp.gemini", 12), ("text-embedding-3-small", "openai", 9),
+    ("gpt-4o-mini", "openai", 30),
+    ("gpt-4o", "openai", 15),
+    ("gpt-4.1-mini", "openai", 10),
+    ("claude-3-5-haiku-20241022", "anthropic", 12),
+    ("claude-sonnet-4-20250514", "anthropic", 10),
+    ("gemini-2.0-flash", "gcp.gemini", 12),
+    ("text-embedding-3-small", "openai", 9),
     ("acme-private-llama-ft", "openai", 2),
 ]
 
@@ -82,6 +86,7 @@ def synthesise(con: duckdb.DuckDBPyConnection, n: int, now: datetime) -> None:
 
 def live_batch(now: datetime, n: int) -> dict:
     """OTLP JSON of `n` GenAI calls in the last minute (what a live receiver batch looks like)."""
+
     def attr(k, v):
         return {"key": k, "value": {"intValue": str(v)} if isinstance(v, int) else {"stringValue": v}}
 
@@ -89,15 +94,34 @@ def live_batch(now: datetime, n: int) -> dict:
     base = int(now.timestamp()) << 20  # fresh ids on every run
     for i in range(n):
         start = int((now - timedelta(seconds=60 - i * 0.1)).timestamp() * 1e9)
-        spans.append({"traceId": f"{base + i:032x}", "spanId": f"{base + i:016x}",
-                      "name": "chat gpt-4o-mini", "kind": 3, "startTimeUnixNano": str(start),
-                      "endTimeUnixNano": str(start + 400_000_000), "status": {"code": 1},
-                      "attributes": [attr("gen_ai.operation.name", "chat"), attr("gen_ai.request.model", "gpt-4o-mini"),
-                                     attr("gen_ai.response.model", "gpt-4o-mini"),
-                                     attr("gen_ai.provider.name", "openai"), attr("gen_ai.usage.input_tokens", 900),
-                                     attr("gen_ai.usage.output_tokens", 120), attr("feature", "feature-1")]})
-    return {"resourceSpans": [{"resource": {"attributes": [attr("service.name", "svc-live")]},
-                               "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}]}]}
+        spans.append(
+            {
+                "traceId": f"{base + i:032x}",
+                "spanId": f"{base + i:016x}",
+                "name": "chat gpt-4o-mini",
+                "kind": 3,
+                "startTimeUnixNano": str(start),
+                "endTimeUnixNano": str(start + 400_000_000),
+                "status": {"code": 1},
+                "attributes": [
+                    attr("gen_ai.operation.name", "chat"),
+                    attr("gen_ai.request.model", "gpt-4o-mini"),
+                    attr("gen_ai.response.model", "gpt-4o-mini"),
+                    attr("gen_ai.provider.name", "openai"),
+                    attr("gen_ai.usage.input_tokens", 900),
+                    attr("gen_ai.usage.output_tokens", 120),
+                    attr("feature", "feature-1"),
+                ],
+            }
+        )
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [attr("service.name", "svc-live")]},
+                "scopeSpans": [{"scope": {"name": "bench"}, "spans": spans}],
+            }
+        ]
+    }
 
 
 def timed(fn, repeat: int) -> dict:
@@ -108,8 +132,11 @@ def timed(fn, repeat: int) -> dict:
         fn()
         runs.append((time.perf_counter() - t) * 1000)
     runs.sort()
-    return {"median_ms": round(statistics.median(runs), 1), "p90_ms": round(runs[int(0.9 * (len(runs) - 1))], 1),
-            "max_ms": round(runs[-1], 1)}
+    return {
+        "median_ms": round(statistics.median(runs), 1),
+        "p90_ms": round(runs[int(0.9 * (len(runs) - 1))], 1),
+        "max_ms": round(runs[-1], 1),
+    }
 
 
 def main() -> None:
@@ -167,10 +194,20 @@ def main() -> None:
             print(f"  {name:28s} median {r['median_ms']:8.1f} ms  p90 {r['p90_ms']:8.1f} ms")
     worst = max(r["median_ms"] for group in results.values() for r in group.values())
     out = {
-        "benchmark": "spend page queries", "calls": n, "priced_calls": priced, "repeat": args.repeat,
-        "setup_s": round(setup_s, 1), "memo": memo, "target_median_ms": 300, "worst_median_ms": worst,
-        "meets_target": worst < 300, "date": date.today().isoformat(), "duckdb": duckdb.__version__,
-        "python": platform.python_version(), "cpus": __import__("os").cpu_count(), "results": results,
+        "benchmark": "spend page queries",
+        "calls": n,
+        "priced_calls": priced,
+        "repeat": args.repeat,
+        "setup_s": round(setup_s, 1),
+        "memo": memo,
+        "target_median_ms": 300,
+        "worst_median_ms": worst,
+        "meets_target": worst < 300,
+        "date": date.today().isoformat(),
+        "duckdb": duckdb.__version__,
+        "python": platform.python_version(),
+        "cpus": __import__("os").cpu_count(),
+        "results": results,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2))

@@ -86,7 +86,9 @@ def main(argv=None) -> dict:
     cpus = os.cpu_count() or 1
     res: dict = {
         "machine": {
-            "cpus": cpus, "python": platform.python_version(), "platform": platform.platform(),
+            "cpus": cpus,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "corpus": {"documents": len(corpus), "chars": chars, "mb": round(chars / 1e6, 2)},

@@ -68,8 +68,13 @@ class Smtp:
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):  # noqa: N802
-                box.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
-                            "data": envelope.content.decode("utf-8", "replace")})
+                box.append(
+                    {
+                        "from": envelope.mail_from,
+                        "to": list(envelope.rcpt_tos),
+                        "data": envelope.content.decode("utf-8", "replace"),
+                    }
+                )
                 return "250 OK"
 
         self.port = free_port()
@@ -77,8 +82,10 @@ class Smtp:
 
     @property
     def url(self) -> str:
-        return (f"mailto://127.0.0.1:{self.port}?from=ledger@example.com&to=reviewer@example.com"
-                f"&mode=insecure&smtp=127.0.0.1")
+        return (
+            f"mailto://127.0.0.1:{self.port}?from=ledger@example.com&to=reviewer@example.com"
+            f"&mode=insecure&smtp=127.0.0.1"
+        )
 
     def __enter__(self) -> "Smtp":
         self.controller.start()
@@ -98,9 +105,35 @@ VALUES (?, ?, ?, 100, ?, 'chat', ?, ?, ?, ?, ?, 'test', ?, ?, 'svc', 'prod', ?, 
 """
 
 
-def add_call(con, at: datetime, usd: float | None, feature: str = "chat", user: str | None = "u1",
-             team: str = "core", model: str = UNPRICED_MODEL, provider: str = "acme", tokens: int = 100,
-             status: str = "ok") -> None:
+def add_call(
+    con,
+    at: datetime,
+    usd: float | None,
+    feature: str = "chat",
+    user: str | None = "u1",
+    team: str = "core",
+    model: str = UNPRICED_MODEL,
+    provider: str = "acme",
+    tokens: int = 100,
+    status: str = "ok",
+) -> None:
     """One call whose actual cost is `usd` (reported; None = an unpriced call)."""
-    con.execute(INSERT_CALL_SQL, [uuid.uuid4().hex, uuid.uuid4().hex[:16], at, provider, model, model, tokens, 0,
-                                  "reported", status, usd, feature, team, user])
+    con.execute(
+        INSERT_CALL_SQL,
+        [
+            uuid.uuid4().hex,
+            uuid.uuid4().hex[:16],
+            at,
+            provider,
+            model,
+            model,
+            tokens,
+            0,
+            "reported",
+            status,
+            usd,
+            feature,
+            team,
+            user,
+        ],
+    )

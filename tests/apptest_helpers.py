@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from streamlit.testing.v1 import AppTest
-
 from helpers import ROOT
+from streamlit.testing.v1 import AppTest
 
 #: AppTest's per-run timeout: the first run of a page imports pandas, plotly and the pricing data.
 TIMEOUT = 180

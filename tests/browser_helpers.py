@@ -16,8 +16,16 @@ from pathlib import Path
 from helpers import ROOT, app_pages
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PAGE_TIMEOUT_MS = 120_000
 
 
@@ -81,8 +89,8 @@ def rerun(page, action) -> None:
 def full_screenshot(page, path: Path) -> None:
     """Streamlit scrolls inside its main container, so grow the viewport to its full height."""
     height = page.evaluate(
-        "() => { const els = [...document.querySelectorAll('[data-testid=\"stMain\"], "
-        "[data-testid=\"stMainBlockContainer\"], [data-testid=\"stSidebarContent\"]')];"
+        '() => { const els = [...document.querySelectorAll(\'[data-testid="stMain"], '
+        '[data-testid="stMainBlockContainer"], [data-testid="stSidebarContent"]\')];'
         " return Math.max(document.body.scrollHeight,"
         " ...els.map(e => e.scrollHeight + e.getBoundingClientRect().top)); }"
     )

@@ -51,14 +51,34 @@ def serve_app(db: Path, timeout_s: float = 120, **env_extra):
     """`streamlit run app.py` against `db` on free loopback ports, with the embedded receiver;
     yields (base_url, otlp_port) once it serves, and always stops the whole process group."""
     port, otlp_port = free_port(), free_port()
-    env = subprocess_env(LLMLEDGER_DB=db, LLMLEDGER_RECEIVER="1", LLMLEDGER_OTLP_PORT=otlp_port,
-                         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", **env_extra)
+    env = subprocess_env(
+        LLMLEDGER_DB=db,
+        LLMLEDGER_RECEIVER="1",
+        LLMLEDGER_OTLP_PORT=otlp_port,
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+        **env_extra,
+    )
     log_path = Path(db).with_suffix(".streamlit.log")
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -106,8 +126,13 @@ SAMPLES = TEST_DATA / "otlp"
 
 def cli(*args, db: Path, timeout: float = 120, **env) -> subprocess.CompletedProcess:
     """`python -m llmledger *args` against `db`, its output captured."""
-    return subprocess.run([sys.executable, "-m", "llmledger", *map(str, args)], capture_output=True, text=True,
-                          env=subprocess_env(LLMLEDGER_DB=db, **env), timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "llmledger", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(LLMLEDGER_DB=db, **env),
+        timeout=timeout,
+    )
 
 
 def one_line_error(p: subprocess.CompletedProcess, code: int = 1) -> str:
@@ -121,8 +146,16 @@ def one_line_error(p: subprocess.CompletedProcess, code: int = 1) -> str:
 
 def request_json(n: int, seed: int) -> bytes:
     """An OTLP/JSON request of `n` chat spans with ids unique to `seed`."""
-    spans = [{"traceId": f"{seed + 1:08x}{i:024x}", "spanId": f"{i + 1:016x}", "name": "chat",
-              "attributes": [{"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-                             {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "9"}}]}
-             for i in range(n)]
+    spans = [
+        {
+            "traceId": f"{seed + 1:08x}{i:024x}",
+            "spanId": f"{i + 1:016x}",
+            "name": "chat",
+            "attributes": [
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "9"}},
+            ],
+        }
+        for i in range(n)
+    ]
     return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).encode()

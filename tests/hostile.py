@@ -43,21 +43,48 @@ def otlp_request(traces: int = 12, seed: int = 7, now: float | None = None) -> d
         root_id, call_id = f"{rnd.getrandbits(64) | 1:016x}", f"{rnd.getrandbits(64) | 1:016x}"
         start = int((now - 3600 * (1 + i * 4)) * 1e9)
         model = HOSTILE_MODEL if i % 4 == 3 else PRICED_MODEL
-        spans.append({"traceId": trace_id, "spanId": root_id, "name": ROOT_SPAN, "kind": 2,
-                      "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 2_000_000_000),
-                      "attributes": [_attr("app.feature", FEATURES[i % len(FEATURES)]), _attr("app.team", TEAM),
-                                     _attr("user.id", USER)]})
-        spans.append({"traceId": trace_id, "spanId": call_id, "parentSpanId": root_id, "name": CALL_SPAN,
-                      "kind": 3, "startTimeUnixNano": str(start + 100_000_000),
-                      "endTimeUnixNano": str(start + 1_500_000_000),
-                      "attributes": [_attr("gen_ai.operation.name", "chat"), _attr("gen_ai.system", "openai"),
-                                     _attr("gen_ai.request.model", model), _attr("gen_ai.response.model", model),
-                                     _attr("gen_ai.usage.input_tokens", 1000 + 10 * i),
-                                     _attr("gen_ai.usage.output_tokens", 200 + i)]})
-    return {"resourceSpans": [{
-        "resource": {"attributes": [_attr("service.name", SERVICE)]},
-        "scopeSpans": [{"scope": {"name": "hostile-test"}, "spans": spans}],
-    }]}
+        spans.append(
+            {
+                "traceId": trace_id,
+                "spanId": root_id,
+                "name": ROOT_SPAN,
+                "kind": 2,
+                "startTimeUnixNano": str(start),
+                "endTimeUnixNano": str(start + 2_000_000_000),
+                "attributes": [
+                    _attr("app.feature", FEATURES[i % len(FEATURES)]),
+                    _attr("app.team", TEAM),
+                    _attr("user.id", USER),
+                ],
+            }
+        )
+        spans.append(
+            {
+                "traceId": trace_id,
+                "spanId": call_id,
+                "parentSpanId": root_id,
+                "name": CALL_SPAN,
+                "kind": 3,
+                "startTimeUnixNano": str(start + 100_000_000),
+                "endTimeUnixNano": str(start + 1_500_000_000),
+                "attributes": [
+                    _attr("gen_ai.operation.name", "chat"),
+                    _attr("gen_ai.system", "openai"),
+                    _attr("gen_ai.request.model", model),
+                    _attr("gen_ai.response.model", model),
+                    _attr("gen_ai.usage.input_tokens", 1000 + 10 * i),
+                    _attr("gen_ai.usage.output_tokens", 200 + i),
+                ],
+            }
+        )
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [_attr("service.name", SERVICE)]},
+                "scopeSpans": [{"scope": {"name": "hostile-test"}, "spans": spans}],
+            }
+        ]
+    }
 
 
 def load_hostile(con, traces: int = 12) -> dict:

@@ -8,35 +8,38 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from alerts_support import add_call
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from alerts_support import add_call
 from llmledger.alerts import budgets, evaluate, events, periods
 from llmledger.alerts.budgets import Budget, BudgetError
 from llmledger.errors import LedgerError
 
-
 # ------------------------------------------------------------------ validation
 
-@pytest.mark.parametrize("kw, reason", [
-    (dict(name="", amount=5), "needs a name"),
-    (dict(name="   ", amount=5), "needs a name"),
-    (dict(name="b", amount=0), "above zero"),
-    (dict(name="b", amount=-3), "above zero"),
-    (dict(name="b", amount="lots"), "not a number"),
-    (dict(name="b", amount="nan"), "finite"),
-    (dict(name="b", amount=5, period="fortnight"), "unknown period"),
-    (dict(name="b", amount=5, where=["colour=red"]), "unknown dimension 'colour'"),
-    (dict(name="b", amount=5, where=["feature"]), "DIM=VALUE"),
-    (dict(name="b", amount=5, each="planet"), "unknown dimension 'planet'"),
-    (dict(name="b", amount=5, thresholds="50,1200"), "over 1000%"),
-    (dict(name="b", amount=5, thresholds="0"), "above 0"),
-    (dict(name="b", amount=5, thresholds="", forecast_thresholds=""), "at least one threshold"),
-    (dict(name="b", amount=5, tz="Mars/Olympus"), "unknown time zone"),
-    (dict(name="b", amount=5, period="rolling-24h", forecast_thresholds="100"), "calendar period"),
-    (dict(name="b", amount=5, notify=["notaservice://x"]), "apprise does not understand"),
-])
+
+@pytest.mark.parametrize(
+    "kw, reason",
+    [
+        (dict(name="", amount=5), "needs a name"),
+        (dict(name="   ", amount=5), "needs a name"),
+        (dict(name="b", amount=0), "above zero"),
+        (dict(name="b", amount=-3), "above zero"),
+        (dict(name="b", amount="lots"), "not a number"),
+        (dict(name="b", amount="nan"), "finite"),
+        (dict(name="b", amount=5, period="fortnight"), "unknown period"),
+        (dict(name="b", amount=5, where=["colour=red"]), "unknown dimension 'colour'"),
+        (dict(name="b", amount=5, where=["feature"]), "DIM=VALUE"),
+        (dict(name="b", amount=5, each="planet"), "unknown dimension 'planet'"),
+        (dict(name="b", amount=5, thresholds="50,1200"), "over 1000%"),
+        (dict(name="b", amount=5, thresholds="0"), "above 0"),
+        (dict(name="b", amount=5, thresholds="", forecast_thresholds=""), "at least one threshold"),
+        (dict(name="b", amount=5, tz="Mars/Olympus"), "unknown time zone"),
+        (dict(name="b", amount=5, period="rolling-24h", forecast_thresholds="100"), "calendar period"),
+        (dict(name="b", amount=5, notify=["notaservice://x"]), "apprise does not understand"),
+    ],
+)
 def test_bad_budgets_are_rejected_with_a_reason(kw, reason):
     name, amount = kw.pop("name"), kw.pop("amount")
     period = kw.pop("period", "month")
@@ -59,9 +62,17 @@ def test_duplicate_names_are_refused_and_nothing_is_saved(con):
 
 
 def test_round_trip_through_storage(con):
-    b = Budget.build("Per user", "5.50", "day", tz="Europe/Paris", where=["feature=chat", "feature=search",
-                     "model=gpt-4o"], each="user", thresholds="80, 50,100", forecast_thresholds="120",
-                     notify=["json://127.0.0.1:1/x"])
+    b = Budget.build(
+        "Per user",
+        "5.50",
+        "day",
+        tz="Europe/Paris",
+        where=["feature=chat", "feature=search", "model=gpt-4o"],
+        each="user",
+        thresholds="80, 50,100",
+        forecast_thresholds="120",
+        notify=["json://127.0.0.1:1/x"],
+    )
     budgets.save(con, b)
     got = budgets.get(con, "Per user").budget
     assert got == b
@@ -71,21 +82,42 @@ def test_round_trip_through_storage(con):
 
 
 names = st.text(min_size=0, max_size=130)
-amounts = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**16),
-                    st.text(max_size=12), st.decimals(allow_nan=True))
+amounts = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-10, 10**16),
+    st.text(max_size=12),
+    st.decimals(allow_nan=True),
+)
 pcts = st.lists(st.one_of(st.floats(-50, 2000), st.integers(-5, 1500), st.text(max_size=5)), max_size=5)
-dims = st.lists(st.tuples(st.sampled_from(["feature", "team", "user", "user_id", "model", "provider", "colour", ""]),
-                          st.text(max_size=10)), max_size=3)
+dims = st.lists(
+    st.tuples(
+        st.sampled_from(["feature", "team", "user", "user_id", "model", "provider", "colour", ""]), st.text(max_size=10)
+    ),
+    max_size=3,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=names, amount=amounts, ths=pcts, fths=pcts, where=dims,
-       each=st.one_of(st.none(), st.sampled_from(["user", "team", "model", "planet"])),
-       period=st.sampled_from(["day", "week", "month", "quarter", "rolling-24h", "rolling-0h", "yearly"]))
+@given(
+    name=names,
+    amount=amounts,
+    ths=pcts,
+    fths=pcts,
+    where=dims,
+    each=st.one_of(st.none(), st.sampled_from(["user", "team", "model", "planet"])),
+    period=st.sampled_from(["day", "week", "month", "quarter", "rolling-24h", "rolling-0h", "yearly"]),
+)
 def test_any_input_is_saved_or_rejected_with_a_reason(con, name, amount, ths, fths, where, each, period):
     try:
-        b = Budget.build(name, amount, period, where=[f"{d}={v}" for d, v in where], each=each,
-                         thresholds=ths, forecast_thresholds=fths)
+        b = Budget.build(
+            name,
+            amount,
+            period,
+            where=[f"{d}={v}" for d, v in where],
+            each=each,
+            thresholds=ths,
+            forecast_thresholds=fths,
+        )
     except BudgetError as exc:
         assert exc.msg and "\n" not in exc.msg
         return
@@ -101,6 +133,7 @@ def test_any_input_is_saved_or_rejected_with_a_reason(con, name, amount, ths, ft
 
 # ------------------------------------------------------------------ periods
 
+
 def test_calendar_periods_in_a_time_zone_and_across_dst():
     paris = "Europe/Paris"
     w = periods.window("day", paris, datetime(2026, 3, 28, 23, 30, tzinfo=UTC))  # already 29 March in Paris
@@ -113,8 +146,10 @@ def test_calendar_periods_in_a_time_zone_and_across_dst():
     assert m.end == datetime(2027, 1, 1, tzinfo=UTC)
     r = periods.window("rolling-24h", "UTC", datetime(2026, 6, 15, 12, 30, tzinfo=UTC))
     assert r.rolling and r.start == datetime(2026, 6, 14, 12, 30, tzinfo=UTC)
-    assert [h.start.date() for h in periods.history("month", "UTC", datetime(2026, 3, 5, tzinfo=UTC), 2)] == \
-        [date(2026, 1, 1), date(2026, 2, 1)]
+    assert [h.start.date() for h in periods.history("month", "UTC", datetime(2026, 3, 5, tzinfo=UTC), 2)] == [
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+    ]
 
 
 def test_day_budget_rolls_over_at_local_midnight(con):
@@ -166,8 +201,9 @@ def test_each_user_budget_fires_per_member(con):
     assert all(e["explanation"]["top"] for e in out["new_events"])
     assert evaluate.check(con, day + timedelta(hours=2))["new_events"] == []
     add_call(con, day + timedelta(hours=2), 2.5, user="bob")
-    assert [(e["member"], e["threshold"]) for e in evaluate.check(con, day + timedelta(hours=3))["new_events"]] == \
-        [("bob", "actual:100")]
+    assert [(e["member"], e["threshold"]) for e in evaluate.check(con, day + timedelta(hours=3))["new_events"]] == [
+        ("bob", "actual:100")
+    ]
 
 
 def test_spend_is_actual_cost_and_unpriced_calls_are_counted_apart(con):
@@ -177,7 +213,9 @@ def test_spend_is_actual_cost_and_unpriced_calls_are_counted_apart(con):
     add_call(con, t, None)  # no price, no reported cost: unpriced
     add_call(con, t, None)
     [s] = evaluate.status(con, t + timedelta(hours=1), forecasts="none")
-    want = con.execute("SELECT sum(actual_cost_usd)::DOUBLE, count_if(cost_basis = 'unpriced') FROM llm_calls").fetchone()
+    want = con.execute(
+        "SELECT sum(actual_cost_usd)::DOUBLE, count_if(cost_basis = 'unpriced') FROM llm_calls"
+    ).fetchone()
     assert (s.whole.spent, s.whole.unpriced) == (want[0], want[1]) == (1.25, 2)
     assert s.whole.calls == 3
 

@@ -9,15 +9,21 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-
 from alerts_support import Webhook, add_call
 from helpers import ROOT, subprocess_env
+
 from llmledger.store.db import connect
 
 
 def cli(*args):
-    out = subprocess.run([sys.executable, "-m", "llmledger", *args], capture_output=True, text=True,
-                         env=subprocess_env(), cwd=ROOT, timeout=180)
+    out = subprocess.run(
+        [sys.executable, "-m", "llmledger", *args],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        cwd=ROOT,
+        timeout=180,
+    )
     return out.returncode, out.stdout, out.stderr
 
 
@@ -39,13 +45,54 @@ def ledger(db_path):
 
 def test_budget_lifecycle_status_and_backfilled_alerts(ledger):
     with Webhook() as hook:
-        added = ok_json("budgets", "add", "May total", "--amount", "30", "--period", "month", "--tz", "Europe/Paris",
-                        "--thresholds", "50,80,100", "--forecast-thresholds", "100", "--notify", hook.url, "--db", ledger)
+        added = ok_json(
+            "budgets",
+            "add",
+            "May total",
+            "--amount",
+            "30",
+            "--period",
+            "month",
+            "--tz",
+            "Europe/Paris",
+            "--thresholds",
+            "50,80,100",
+            "--forecast-thresholds",
+            "100",
+            "--notify",
+            hook.url,
+            "--db",
+            ledger,
+        )
         assert added["name"] == "May total" and added["amount"] == 30.0 and added["forecast_thresholds"] == [100]
-        ok_json("budgets", "add", "per user", "--amount", "2.5", "--period", "day", "--each", "user",
-                "--where", "feature=chat", "--db", ledger)
-        ok_json("budgets", "add", "search 24h", "--amount", "0.5", "--period", "rolling-24h",
-                "--where", "feature=search", "--db", ledger)
+        ok_json(
+            "budgets",
+            "add",
+            "per user",
+            "--amount",
+            "2.5",
+            "--period",
+            "day",
+            "--each",
+            "user",
+            "--where",
+            "feature=chat",
+            "--db",
+            ledger,
+        )
+        ok_json(
+            "budgets",
+            "add",
+            "search 24h",
+            "--amount",
+            "0.5",
+            "--period",
+            "rolling-24h",
+            "--where",
+            "feature=search",
+            "--db",
+            ledger,
+        )
         listed = ok_json("budgets", "list", "--db", ledger)["budgets"]
         assert [b["name"] for b in listed] == ["May total", "per user", "search 24h"]
 
@@ -60,11 +107,16 @@ def test_budget_lifecycle_status_and_backfilled_alerts(ledger):
 
         first = ok_json("alerts", "check", "--as-of", "2026-05-05T12:00:00Z", "--db", ledger)
         keys = sorted((e["rule"], e["threshold"], e["member"]) for e in first["new_events"])
-        assert keys == [("May total", "actual:50", ""), ("May total", "forecast:100", ""),
-                        ("per user", "actual:100", "alice"), ("per user", "actual:50", "alice"),
-                        ("per user", "actual:80", "alice"),
-                        ("search 24h", "actual:100", ""), ("search 24h", "actual:50", ""),
-                        ("search 24h", "actual:80", "")]
+        assert keys == [
+            ("May total", "actual:50", ""),
+            ("May total", "forecast:100", ""),
+            ("per user", "actual:100", "alice"),
+            ("per user", "actual:50", "alice"),
+            ("per user", "actual:80", "alice"),
+            ("search 24h", "actual:100", ""),
+            ("search 24h", "actual:50", ""),
+            ("search 24h", "actual:80", ""),
+        ]
         assert ok_json("alerts", "check", "--as-of", "2026-05-05T12:00:00Z", "--db", ledger)["new_events"] == []
         assert len(hook.posts) == 2  # only "May total" notifies
 
@@ -84,24 +136,27 @@ def test_budget_lifecycle_status_and_backfilled_alerts(ledger):
         assert removed == {"removed": "per user"}
 
 
-@pytest.mark.parametrize("args, reason", [
-    (["budgets", "add", "x", "--amount", "0", "--period", "day"], "above zero"),
-    (["budgets", "add", "x", "--amount", "5", "--period", "yearly"], "unknown period"),
-    (["budgets", "add", "x", "--amount", "5", "--period", "day", "--where", "colour=red"], "unknown dimension"),
-    (["budgets", "add", "x", "--amount", "5", "--period", "day", "--thresholds", "5000"], "over 1000%"),
-    (["budgets", "add", "", "--amount", "5", "--period", "day"], "needs a name"),
-    (["budgets", "add", "x", "--amount", "5", "--period", "day", "--tz", "Nowhere/Else"], "time zone"),
-    (["budgets", "add", "x", "--amount", "5", "--period", "day", "--notify", "bogus://x"], "apprise"),
-    (["budgets", "add", "x", "--period", "day"], "--amount"),
-    (["budgets", "remove", "nope"], "no budget named"),
-    (["budgets", "status", "--as-of", "last tuesday"], "not an ISO time"),
-    (["alerts", "check", "--as-of", "2026-13-45"], "not an ISO time"),
-    (["alerts", "list", "--state", "angry"], "invalid choice"),
-    (["alerts", "ack", "12"], "--note"),
-    (["alerts", "ack", "abc", "--note", "x"], "not a number"),
-    (["alerts", "ack", "99", "--note", "x"], "no alert with id 99"),
-    (["alerts", "test", "bogus://x"], "apprise does not understand"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        (["budgets", "add", "x", "--amount", "0", "--period", "day"], "above zero"),
+        (["budgets", "add", "x", "--amount", "5", "--period", "yearly"], "unknown period"),
+        (["budgets", "add", "x", "--amount", "5", "--period", "day", "--where", "colour=red"], "unknown dimension"),
+        (["budgets", "add", "x", "--amount", "5", "--period", "day", "--thresholds", "5000"], "over 1000%"),
+        (["budgets", "add", "", "--amount", "5", "--period", "day"], "needs a name"),
+        (["budgets", "add", "x", "--amount", "5", "--period", "day", "--tz", "Nowhere/Else"], "time zone"),
+        (["budgets", "add", "x", "--amount", "5", "--period", "day", "--notify", "bogus://x"], "apprise"),
+        (["budgets", "add", "x", "--period", "day"], "--amount"),
+        (["budgets", "remove", "nope"], "no budget named"),
+        (["budgets", "status", "--as-of", "last tuesday"], "not an ISO time"),
+        (["alerts", "check", "--as-of", "2026-13-45"], "not an ISO time"),
+        (["alerts", "list", "--state", "angry"], "invalid choice"),
+        (["alerts", "ack", "12"], "--note"),
+        (["alerts", "ack", "abc", "--note", "x"], "not a number"),
+        (["alerts", "ack", "99", "--note", "x"], "no alert with id 99"),
+        (["alerts", "test", "bogus://x"], "apprise does not understand"),
+    ],
+)
 def test_bad_input_exits_non_zero_with_one_line(ledger, args, reason):
     code, out, err = cli(*args, "--db", ledger)
     assert code != 0

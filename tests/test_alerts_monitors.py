@@ -9,20 +9,23 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from alerts_support import add_call
 from helpers import ROOT, subprocess_env
+
 from llmledger.alerts import evaluate, monitors
 from llmledger.alerts.budgets import BudgetError
 from llmledger.alerts.monitors import Monitor
-from llmledger.store.db import connect
 
 AS_OF = datetime(2026, 6, 15, 12, tzinfo=UTC)  # a Monday
 
 
 def test_cost_spike_against_the_same_weekday(con):
-    monitors.save(con, Monitor.build("spikes", "cost_spike", dim="feature", threshold=4, min_usd=1,
-                                     severity="critical", cooldown_hours=24))
+    monitors.save(
+        con,
+        Monitor.build(
+            "spikes", "cost_spike", dim="feature", threshold=4, min_usd=1, severity="critical", cooldown_hours=24
+        ),
+    )
     for week in range(1, 5):  # the same Monday morning, four weeks running: about $2
         add_call(con, AS_OF - timedelta(weeks=week, hours=3), 2.0 + 0.1 * week, feature="chat")
         add_call(con, AS_OF - timedelta(weeks=week, hours=3), 1.0, feature="search")
@@ -46,24 +49,36 @@ def test_unpriced_model_missing_usage_and_error_rate(con):
             add_call(con, AS_OF - timedelta(days=d), 0.01, model="gpt-4o-mini", provider="openai")
     con.execute("UPDATE calls SET input_tokens = 100, output_tokens = 10")
     for k in range(20):  # today: a new unpriced model, a third failing, half without usage
-        add_call(con, AS_OF - timedelta(hours=2), 0.01, model="acme-brand-new" if k < 3 else "gpt-4o-mini",
-                 provider="acme" if k < 3 else "openai", status="error" if k % 3 == 0 else "ok",
-                 tokens=100)
-    con.execute("UPDATE calls SET usage_source = 'missing', input_tokens = NULL, output_tokens = NULL "
-                "WHERE start_time > ? AND request_model = 'gpt-4o-mini' AND span_id < '8'", [AS_OF - timedelta(hours=3)])
+        add_call(
+            con,
+            AS_OF - timedelta(hours=2),
+            0.01,
+            model="acme-brand-new" if k < 3 else "gpt-4o-mini",
+            provider="acme" if k < 3 else "openai",
+            status="error" if k % 3 == 0 else "ok",
+            tokens=100,
+        )
+    con.execute(
+        "UPDATE calls SET usage_source = 'missing', input_tokens = NULL, output_tokens = NULL "
+        "WHERE start_time > ? AND request_model = 'gpt-4o-mini' AND span_id < '8'",
+        [AS_OF - timedelta(hours=3)],
+    )
     fired = {(e["rule"], e["member"]) for e in evaluate.check(con, AS_OF)["new_events"]}
     assert ("new unpriced", "acme-brand-new") in fired
     assert ("errors", "") in fired and ("usage", "") in fired
     assert ("new unpriced", "gpt-4o-mini") not in fired
 
 
-@pytest.mark.parametrize("kw, reason", [
-    (dict(kind="weather"), "unknown monitor kind"),
-    (dict(kind="cost_spike", dim="planet"), "feature, model or user"),
-    (dict(kind="error_rate", window_hours=0), "between 1 and"),
-    (dict(kind="error_rate", severity="meh"), "unknown severity"),
-    (dict(kind="error_rate", threshold="x"), "not a number"),
-])
+@pytest.mark.parametrize(
+    "kw, reason",
+    [
+        (dict(kind="weather"), "unknown monitor kind"),
+        (dict(kind="cost_spike", dim="planet"), "feature, model or user"),
+        (dict(kind="error_rate", window_hours=0), "between 1 and"),
+        (dict(kind="error_rate", severity="meh"), "unknown severity"),
+        (dict(kind="error_rate", threshold="x"), "not a number"),
+    ],
+)
 def test_bad_monitors_are_refused(kw, reason):
     with pytest.raises(BudgetError, match=reason):
         Monitor.build("m", **kw)
@@ -71,8 +86,14 @@ def test_bad_monitors_are_refused(kw, reason):
 
 def test_monitor_cli(db_path):
     def cli(*a):
-        r = subprocess.run([sys.executable, "-m", "llmledger", *a, "--db", str(db_path)], capture_output=True,
-                           text=True, env=subprocess_env(), cwd=ROOT, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "llmledger", *a, "--db", str(db_path)],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            cwd=ROOT,
+            timeout=120,
+        )
         return r.returncode, r.stdout, r.stderr
 
     code, out, err = cli("monitors", "add", "spend spikes", "--kind", "cost_spike", "--dim", "model", "--json")

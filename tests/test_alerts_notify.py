@@ -11,10 +11,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from alerts_support import Smtp, Webhook, add_call
 from helpers import ROOT, subprocess_env
+
 from llmledger.alerts import budgets, evaluate, notify
 from llmledger.alerts.budgets import Budget
 from llmledger.alerts.runner import AlertRunner
@@ -41,8 +40,9 @@ def send_calls(port: int, n: int, feature: str = "checkout") -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": "shop"}))
-    provider.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=10)))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=10))
+    )
     tracer = provider.get_tracer("alerts-test")
     for _ in range(n):
         with tracer.start_as_current_span(f"chat {MODEL}") as span:
@@ -58,8 +58,17 @@ def send_calls(port: int, n: int, feature: str = "checkout") -> None:
 def test_spans_through_the_receiver_fire_50_80_100_once_each(con, db_path, tmp_path):
     u = unit_cost(con)
     with Webhook() as hook:
-        budgets.save(con, Budget.build("checkout", round(u * 10, 9), "month", where=["feature=checkout"],
-                                       thresholds="50,80,100", notify=[hook.url]))
+        budgets.save(
+            con,
+            Budget.build(
+                "checkout",
+                round(u * 10, 9),
+                "month",
+                where=["feature=checkout"],
+                thresholds="50,80,100",
+                notify=[hook.url],
+            ),
+        )
         svc = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool").start()
         runner = AlertRunner(con, debounce_s=0.1, min_interval_s=0, check_on_start=False).start()
         svc.on_loaded.append(runner.poke)
@@ -104,8 +113,15 @@ def test_spans_through_the_receiver_fire_50_80_100_once_each(con, db_path, tmp_p
 
 
 def run_cli(*args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "llmledger", *args], capture_output=True, text=True,
-                          env=env or subprocess_env(), cwd=ROOT, timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "llmledger", *args],
+        capture_output=True,
+        text=True,
+        env=env or subprocess_env(),
+        cwd=ROOT,
+        timeout=120,
+        **kw,
+    )
 
 
 def test_kill_9_between_commit_and_delivery_delivers_once_after_restart(db_path):
@@ -114,9 +130,14 @@ def test_kill_9_between_commit_and_delivery_delivers_once_after_restart(db_path)
         budgets.save(con, Budget.build("b", 10, "month", thresholds="100", notify=[hook.url]))
         add_call(con, datetime.now(UTC) - timedelta(minutes=1), 12.0)
         con.close()
-        proc = subprocess.Popen([sys.executable, "-m", "llmledger", "alerts", "check", "--db", str(db_path)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                env=subprocess_env(**{notify.ENV_DELIVERY_DELAY: 120}))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llmledger", "alerts", "check", "--db", str(db_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=subprocess_env(**{notify.ENV_DELIVERY_DELAY: 120}),
+        )
         line = proc.stdout.readline()  # printed right after the commit
         assert "committed" in line, line + proc.stderr.read()
         os.kill(proc.pid, signal.SIGKILL)
@@ -132,8 +153,10 @@ def test_kill_9_between_commit_and_delivery_delivers_once_after_restart(db_path)
 
 def test_a_destination_that_is_down_is_retried_logged_and_never_blocks_ingestion(con, db_path, tmp_path):
     with Webhook(status=500) as broken:
-        budgets.save(con, Budget.build("b", 1, "month", thresholds="100",
-                                       notify=[broken.url, "json://127.0.0.1:9/nobody-listens"]))
+        budgets.save(
+            con,
+            Budget.build("b", 1, "month", thresholds="100", notify=[broken.url, "json://127.0.0.1:9/nobody-listens"]),
+        )
         add_call(con, datetime.now(UTC) - timedelta(minutes=1), 2.0)
         svc = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool").start()
         runner = AlertRunner(con, debounce_s=0.05, min_interval_s=0, base_backoff_s=0.2).start()
@@ -197,4 +220,7 @@ def test_snoozed_budget_records_but_does_not_send(con):
         [e2] = evaluate.check(con)["new_events"]
         assert e2["threshold"] == "actual:100"
         assert len(hook.posts) == 1
-        assert con.execute("SELECT status FROM alert_deliveries WHERE event_id = ?", [e2["event_id"]]).fetchone()[0] == "muted"
+        assert (
+            con.execute("SELECT status FROM alert_deliveries WHERE event_id = ?", [e2["event_id"]]).fetchone()[0]
+            == "muted"
+        )

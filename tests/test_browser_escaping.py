@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
-
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, url_path, wait_rendered
 from helpers import serve_app
 from hostile import ANCHOR, BOLD, CALL_SPAN, HOST, HOSTILE_MODEL, MD_LINK, ROOT_SPAN, load_hostile
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, url_path, wait_rendered
 
 pytestmark = pytest.mark.browser
 

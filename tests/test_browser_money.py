@@ -5,11 +5,10 @@ tests/artifacts/money-*.png. (tests/test_browser.py renders every page once on d
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect
-
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
 from helpers import serve_app
 from ledgers import build_ledger
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -71,12 +70,14 @@ def test_estimate_in_chromium(money_app, artifacts):
         page.get_by_role("textbox", name="Prompt").fill("Summarise this support ticket and suggest a reply. " * 10)
         rerun(page, lambda: page.keyboard.press("Control+Enter"))
         page.locator(".js-plotly-plot").filter(has_text="Estimated cost per model").first.wait_for(
-            timeout=PAGE_TIMEOUT_MS)
+            timeout=PAGE_TIMEOUT_MS
+        )
         no_exception(page)
         full_screenshot(page, artifacts / "money-estimate.png")
         page.get_by_role("tab", name="Monthly bill").click()
         expect(page.locator(".js-plotly-plot").filter(has_text="Projected bill")).to_have_count(
-            1, timeout=PAGE_TIMEOUT_MS)
+            1, timeout=PAGE_TIMEOUT_MS
+        )
         full_screenshot(page, artifacts / "money-estimate-bill.png")
         page.get_by_role("tab", name="Token tax").click()
         expect(page.locator(".js-plotly-plot").filter(has_text="Token tax")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)

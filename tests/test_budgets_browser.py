@@ -7,9 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-
-from helpers import serve_app
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+from helpers import serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -28,16 +27,38 @@ def budget_db(tmp_path_factory):
     # Size the budgets from what the demo traffic spends this week, so that one is crossed and one
     # is forecast to cross whatever day the test runs.
     budgets.save(con, Budget.build("All traffic (week)", 1, "week", forecast_thresholds="100"))
-    budgets.save(con, Budget.build("RAG answers (week)", 1, "week", where=["feature=demo-rag-answers"],
-                                   forecast_thresholds="100", tz="Europe/Paris"))
+    budgets.save(
+        con,
+        Budget.build(
+            "RAG answers (week)",
+            1,
+            "week",
+            where=["feature=demo-rag-answers"],
+            forecast_thresholds="100",
+            tz="Europe/Paris",
+        ),
+    )
     by = {s.budget.name: s for s in evaluate.status(con, now)}
     spent = max(by["All traffic (week)"].whole.spent, 0.01)
-    budgets.save(con, Budget.build("All traffic (week)", round(spent * 0.9, 2), "week", forecast_thresholds="100"),
-                 replace="All traffic (week)")
+    budgets.save(
+        con,
+        Budget.build("All traffic (week)", round(spent * 0.9, 2), "week", forecast_thresholds="100"),
+        replace="All traffic (week)",
+    )
     rag = by["RAG answers (week)"].whole
     target = round(max(rag.spent * 1.3, (rag.spent + (rag.p50 or rag.spent * 3)) / 2, 0.02), 2)
-    budgets.save(con, Budget.build("RAG answers (week)", target, "week", where=["feature=demo-rag-answers"],
-                                   forecast_thresholds="100", tz="Europe/Paris"), replace="RAG answers (week)")
+    budgets.save(
+        con,
+        Budget.build(
+            "RAG answers (week)",
+            target,
+            "week",
+            where=["feature=demo-rag-answers"],
+            forecast_thresholds="100",
+            tz="Europe/Paris",
+        ),
+        replace="RAG answers (week)",
+    )
     budgets.save(con, Budget.build("Per user (month)", 0.5, "month", each="user"))
     out = evaluate.check(con, now, deliver=False)
     assert out["new_events"]

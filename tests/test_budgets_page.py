@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from alerts_support import add_call
 from apptest_helpers import ok, page
+from streamlit.testing.v1 import AppTest
+
 from llmledger.alerts import budgets, evaluate
 from llmledger.alerts.budgets import Budget
 from llmledger.store.db import connect
@@ -34,8 +34,13 @@ def ledger(db_path):
     con = connect(db_path)
     now = datetime.now(UTC)
     for k in range(30):
-        add_call(con, now - timedelta(days=k, hours=1), 2.0 + k % 3, user=f"user-{k % 4}",
-                 feature="chat" if k % 2 else "<b>search</b>")
+        add_call(
+            con,
+            now - timedelta(days=k, hours=1),
+            2.0 + k % 3,
+            user=f"user-{k % 4}",
+            feature="chat" if k % 2 else "<b>search</b>",
+        )
     add_call(con, now - timedelta(hours=2), None, feature="chat")  # unpriced
     budgets.save(con, Budget.build("Chat month", 30, "month", where=["feature=chat"], forecast_thresholds="100"))
     budgets.save(con, Budget.build("Per user", 5, "week", each="user"))
@@ -75,17 +80,21 @@ def test_cards_details_and_inbox(ledger):
     at.text_input(key=f"budgets_inbox_by_{event_id}").input("ana")
     at.button(key=f"budgets_inbox_ack_{event_id}").click().run()
     ok(at)
-    assert db_rows(ledger, f"SELECT state, state_by, state_note FROM alert_events WHERE event_id = {event_id}") == \
-        [("acknowledged", "ana", "batch job, expected")]
+    assert db_rows(ledger, f"SELECT state, state_by, state_note FROM alert_events WHERE event_id = {event_id}") == [
+        ("acknowledged", "ana", "batch job, expected")
+    ]
 
 
-@pytest.mark.parametrize("field, value, reason", [
-    ("amount", "-5", "above zero"),
-    ("amount", "0", "above zero"),
-    ("name", "", "needs a name"),
-    ("name", "Per user", "already exists"),
-    ("ths", "50,2000", "over 1000%"),
-])
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("amount", "-5", "above zero"),
+        ("amount", "0", "above zero"),
+        ("name", "", "needs a name"),
+        ("name", "Per user", "already exists"),
+        ("ths", "50,2000", "over 1000%"),
+    ],
+)
 def test_editor_rejects_bad_budgets_and_saves_nothing(ledger, field, value, reason):
     at = ok(budgets_page().run())
     k = next(w.key for w in at.text_input if w.key.endswith("_name")).rsplit("_name", 1)[0]
@@ -112,7 +121,12 @@ def test_editor_saves_and_edits(ledger):
         b = budgets.get(con, "Search week").budget
     finally:
         con.close()
-    assert (float(b.amount), b.period, b.tz, b.scope) == (12.5, "week", "Asia/Tokyo", (("feature", ("<b>search</b>",)),))
+    assert (float(b.amount), b.period, b.tz, b.scope) == (
+        12.5,
+        "week",
+        "Asia/Tokyo",
+        (("feature", ("<b>search</b>",)),),
+    )
     at.selectbox(key="budgets_edit_pick").select("Search week").run()
     k = next(w.key for w in at.text_input if w.key.endswith("_name") and w.value == "Search week").rsplit("_name", 1)[0]
     at.text_input(key=f"{k}_amount").input("20")

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from helpers import SAMPLES, cli, free_port, one_line_error, request_json, subprocess_env
 
 
@@ -22,8 +21,16 @@ def test_ingest_reports_and_json_shape(db_path):
     p = cli("ingest", SAMPLES, "--json", db=db_path)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
-    assert {"spans_read", "spans_new", "llm_calls", "duplicates_skipped", "rejected", "reject_reasons",
-            "files_read", "files_failed"} <= set(doc)
+    assert {
+        "spans_read",
+        "spans_new",
+        "llm_calls",
+        "duplicates_skipped",
+        "rejected",
+        "reject_reasons",
+        "files_read",
+        "files_failed",
+    } <= set(doc)
     assert (doc["spans_read"], doc["spans_new"], doc["llm_calls"], doc["duplicates_skipped"]) == (9, 0, 0, 9)
     assert doc["rejected"] == 0 and doc["reject_reasons"] == []
 
@@ -66,9 +73,13 @@ def test_sql_contract(db_path):
 
 # ------------------------------------------------------------------ serve-otlp
 def start_server(db_path: Path, port: int, *extra) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=subprocess_env(LLMLEDGER_DB=db_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(LLMLEDGER_DB=db_path),
+    )
     line = proc.stdout.readline()
     assert "OTLP receiver on http://127.0.0.1:" in line, (line, proc.stderr.read() if proc.poll() is not None else "")
     return proc
@@ -79,8 +90,12 @@ def test_serve_otlp_receives_and_stops_cleanly(db_path):
     proc = start_server(db_path, port)
     try:
         for k in range(3):
-            r = requests.post(f"http://127.0.0.1:{port}/v1/traces", data=request_json(4, k),
-                              headers={"Content-Type": "application/json"}, timeout=10)
+            r = requests.post(
+                f"http://127.0.0.1:{port}/v1/traces",
+                data=request_json(4, k),
+                headers={"Content-Type": "application/json"},
+                timeout=10,
+            )
             assert r.status_code == 200
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=60)
@@ -110,17 +125,28 @@ def test_serve_otlp_port_in_use(db_path):
 @pytest.fixture
 def held_db(db_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-                               "sys.stdin.read()", str(db_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=subprocess_env())
+        [
+            sys.executable,
+            "-c",
+            "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()",
+            str(db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     assert holder.stdout.readline().strip() == "held"
     yield db_path
     holder.stdin.close()
     holder.wait(timeout=30)
 
 
-@pytest.mark.parametrize("args", [("ingest", SAMPLES), ("serve-otlp", "--port", "0"), ("sql", "SELECT 1")],
-                         ids=["ingest", "serve-otlp", "sql"])
+@pytest.mark.parametrize(
+    "args",
+    [("ingest", SAMPLES), ("serve-otlp", "--port", "0"), ("sql", "SELECT 1")],
+    ids=["ingest", "serve-otlp", "sql"],
+)
 def test_locked_database_says_so(held_db, args):
     """Refused with a one-line reason naming the file, instead of waiting for the lock (or, for
     serve-otlp, serving): a command still running after two minutes has not said so."""

@@ -14,12 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import SAMPLES, cli, free_port, one_line_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers import free_port
 from llmledger.cli import main
-from helpers import SAMPLES, cli, one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -42,28 +41,31 @@ def run_sql(db: Path, query: str) -> tuple[int, str, str]:
 
 
 # ------------------------------------------------------------------ sql: what is refused
-@pytest.mark.parametrize("query, says", [
-    ("COPY (SELECT 42) TO '{dir}/x.csv'", "refused: COPY statement"),
-    ("COPY spans TO '{dir}/spans.parquet' (FORMAT parquet)", "refused: COPY statement"),
-    ("EXPORT DATABASE '{dir}/export'", "refused: EXPORT statement"),
-    ("ATTACH '{dir}/other.duckdb' AS other", "refused: ATTACH statement"),
-    ("INSTALL httpfs", "refused: INSTALL/LOAD statement"),
-    ("LOAD httpfs", "refused: INSTALL/LOAD statement"),
-    ("SET enable_external_access = true", "refused: SET/RESET/USE statement"),
-    ("INSERT INTO spans (trace_id) VALUES ('x')", "refused: INSERT statement"),
-    ("CREATE TABLE t AS SELECT 1", "refused: CREATE statement"),
-    ("CREATE TEMP TABLE t AS SELECT 1", "refused: CREATE statement"),
-    ("DROP TABLE spans", "refused: DROP statement"),
-    ("DELETE FROM spans", "refused: DELETE statement"),
-    ("SELECT 1; COPY (SELECT 1) TO '{dir}/y.csv'", "refused: 2 statements"),
-    ("EXPLAIN ANALYZE COPY (SELECT 1) TO '{dir}/z.csv'", "refused: the query reaches outside the ledger"),
-    ("SELECT * FROM read_csv('{dir}/secret.csv')", "refused: the query reaches outside the ledger"),
-    ("SELECT * FROM '{dir}/secret.csv'", "refused: the query reaches outside the ledger"),
-    ("SELECT content FROM read_text('/etc/hostname')", "refused: the query reaches outside the ledger"),
-    ("SELECT * FROM glob('{dir}/*')", "refused: the query reaches outside the ledger"),
-    ("SELECT * FROM read_json('http://127.0.0.1:9/x.json')", "refused: the query reaches outside the ledger"),
-    ("PRAGMA enable_profiling", "refused: `sql` cannot change settings"),
-])
+@pytest.mark.parametrize(
+    "query, says",
+    [
+        ("COPY (SELECT 42) TO '{dir}/x.csv'", "refused: COPY statement"),
+        ("COPY spans TO '{dir}/spans.parquet' (FORMAT parquet)", "refused: COPY statement"),
+        ("EXPORT DATABASE '{dir}/export'", "refused: EXPORT statement"),
+        ("ATTACH '{dir}/other.duckdb' AS other", "refused: ATTACH statement"),
+        ("INSTALL httpfs", "refused: INSTALL/LOAD statement"),
+        ("LOAD httpfs", "refused: INSTALL/LOAD statement"),
+        ("SET enable_external_access = true", "refused: SET/RESET/USE statement"),
+        ("INSERT INTO spans (trace_id) VALUES ('x')", "refused: INSERT statement"),
+        ("CREATE TABLE t AS SELECT 1", "refused: CREATE statement"),
+        ("CREATE TEMP TABLE t AS SELECT 1", "refused: CREATE statement"),
+        ("DROP TABLE spans", "refused: DROP statement"),
+        ("DELETE FROM spans", "refused: DELETE statement"),
+        ("SELECT 1; COPY (SELECT 1) TO '{dir}/y.csv'", "refused: 2 statements"),
+        ("EXPLAIN ANALYZE COPY (SELECT 1) TO '{dir}/z.csv'", "refused: the query reaches outside the ledger"),
+        ("SELECT * FROM read_csv('{dir}/secret.csv')", "refused: the query reaches outside the ledger"),
+        ("SELECT * FROM '{dir}/secret.csv'", "refused: the query reaches outside the ledger"),
+        ("SELECT content FROM read_text('/etc/hostname')", "refused: the query reaches outside the ledger"),
+        ("SELECT * FROM glob('{dir}/*')", "refused: the query reaches outside the ledger"),
+        ("SELECT * FROM read_json('http://127.0.0.1:9/x.json')", "refused: the query reaches outside the ledger"),
+        ("PRAGMA enable_profiling", "refused: `sql` cannot change settings"),
+    ],
+)
 def test_sql_refuses_writes_and_outside_access(ledger, query, says):
     # A file beside the ledger that a query must not read (read_csv of an arbitrary file).
     (ledger.parent / "secret.csv").write_text("user,password\nalice,hunter2\n")
@@ -88,9 +90,17 @@ def test_sql_still_answers_read_queries(ledger):
     p = cli("sql", "SELECT count(*) AS n, count(DISTINCT convention) > 0 AS any FROM llm_calls", "--json", db=ledger)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout) == {"columns": ["n", "any"], "rows": [[5, True]]}
-    for query in ("WITH c AS (SELECT * FROM llm_calls) SELECT count(*) FROM c", "FROM spans SELECT count(*)",
-                  "SHOW TABLES", "DESCRIBE llm_calls", "SUMMARIZE spans", "EXPLAIN SELECT * FROM spans",
-                  "PRAGMA show_tables", "CALL pragma_version()", "PIVOT (SELECT 1 AS k) ON k IN (1)"):
+    for query in (
+        "WITH c AS (SELECT * FROM llm_calls) SELECT count(*) FROM c",
+        "FROM spans SELECT count(*)",
+        "SHOW TABLES",
+        "DESCRIBE llm_calls",
+        "SUMMARIZE spans",
+        "EXPLAIN SELECT * FROM spans",
+        "PRAGMA show_tables",
+        "CALL pragma_version()",
+        "PIVOT (SELECT 1 AS k) ON k IN (1)",
+    ):
         code, out, err = run_sql(ledger, query)
         assert code == 0 and err == "", (query, err)
         assert json.loads(out)["rows"], query
@@ -106,9 +116,17 @@ def test_sql_held_by_dashboard_still_says_so(db_path):
 
     assert cli("ingest", SAMPLES, db=db_path).returncode == 0
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-                               "sys.stdin.read()", str(db_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=subprocess_env())
+        [
+            sys.executable,
+            "-c",
+            "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()",
+            str(db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         line = one_line_error(cli("sql", "SELECT 1", db=db_path, timeout=60))
@@ -119,26 +137,127 @@ def test_sql_held_by_dashboard_still_says_so(db_path):
 
 
 # ------------------------------------------------------------------ sql: property-based
-KEYWORDS = ["SELECT", "FROM", "WITH", "COPY", "TO", "EXPORT DATABASE", "IMPORT DATABASE", "ATTACH", "DETACH",
-            "INSTALL", "LOAD", "SET", "RESET", "PRAGMA", "CALL", "EXPLAIN", "ANALYZE", "INSERT INTO", "UPDATE",
-            "DELETE FROM", "CREATE", "TEMP", "TABLE", "VIEW", "MACRO", "SECRET", "DROP", "ALTER", "VACUUM",
-            "CHECKPOINT", "BEGIN", "COMMIT", "ROLLBACK", "USE", "SHOW", "DESCRIBE", "SUMMARIZE", "PIVOT", "ON",
-            "IN", "AS", "VALUES", "UNION", "WHERE", "LIMIT", "(", ")", ",", ";", "*", "=", "--", "/*", "*/",
-            "'", '"', "$$", "\\", "\n", "spans", "llm_calls", "calls", "_migrations", "ingest_log", "1", "42",
-            "NULL", "'x'", "enable_external_access", "lock_configuration", "true", "false", "read_csv",
-            "read_text", "read_blob", "read_parquet", "read_json", "glob", "sniff_csv", "query_table",
-            "getvariable", "(FORMAT csv)", "(FORMAT parquet)", "ledger", "memory", "temp", "system",
-            "'http://127.0.0.1:9/x'", "'s3://bucket/x'", "'/etc/passwd'", "'~/.duckdb'", "'{dir}'",
-            "'{dir}/out.csv'", "'{dir}/evil.duckdb'", "'{dir}/ledger.duckdb'", "'{dir}/ledger.duckdb.wal'"]
+KEYWORDS = [
+    "SELECT",
+    "FROM",
+    "WITH",
+    "COPY",
+    "TO",
+    "EXPORT DATABASE",
+    "IMPORT DATABASE",
+    "ATTACH",
+    "DETACH",
+    "INSTALL",
+    "LOAD",
+    "SET",
+    "RESET",
+    "PRAGMA",
+    "CALL",
+    "EXPLAIN",
+    "ANALYZE",
+    "INSERT INTO",
+    "UPDATE",
+    "DELETE FROM",
+    "CREATE",
+    "TEMP",
+    "TABLE",
+    "VIEW",
+    "MACRO",
+    "SECRET",
+    "DROP",
+    "ALTER",
+    "VACUUM",
+    "CHECKPOINT",
+    "BEGIN",
+    "COMMIT",
+    "ROLLBACK",
+    "USE",
+    "SHOW",
+    "DESCRIBE",
+    "SUMMARIZE",
+    "PIVOT",
+    "ON",
+    "IN",
+    "AS",
+    "VALUES",
+    "UNION",
+    "WHERE",
+    "LIMIT",
+    "(",
+    ")",
+    ",",
+    ";",
+    "*",
+    "=",
+    "--",
+    "/*",
+    "*/",
+    "'",
+    '"',
+    "$$",
+    "\\",
+    "\n",
+    "spans",
+    "llm_calls",
+    "calls",
+    "_migrations",
+    "ingest_log",
+    "1",
+    "42",
+    "NULL",
+    "'x'",
+    "enable_external_access",
+    "lock_configuration",
+    "true",
+    "false",
+    "read_csv",
+    "read_text",
+    "read_blob",
+    "read_parquet",
+    "read_json",
+    "glob",
+    "sniff_csv",
+    "query_table",
+    "getvariable",
+    "(FORMAT csv)",
+    "(FORMAT parquet)",
+    "ledger",
+    "memory",
+    "temp",
+    "system",
+    "'http://127.0.0.1:9/x'",
+    "'s3://bucket/x'",
+    "'/etc/passwd'",
+    "'~/.duckdb'",
+    "'{dir}'",
+    "'{dir}/out.csv'",
+    "'{dir}/evil.duckdb'",
+    "'{dir}/ledger.duckdb'",
+    "'{dir}/ledger.duckdb.wal'",
+]
 
 statements = st.one_of(
     st.text(max_size=80),  # anything at all, including NUL and lone surrogates' neighbours
     st.lists(st.sampled_from(KEYWORDS), min_size=1, max_size=12).map(" ".join),
-    st.builds(lambda verb, rest: f"{verb} {rest}",
-              st.sampled_from(["COPY (SELECT 42) TO", "COPY spans TO", "ATTACH", "EXPORT DATABASE",
-                               "SELECT * FROM read_csv(", "SELECT * FROM", "INSTALL", "LOAD", "SET",
-                               "EXPLAIN ANALYZE COPY (SELECT 1) TO", "CREATE TABLE x AS SELECT * FROM"]),
-              st.sampled_from(KEYWORDS)),
+    st.builds(
+        lambda verb, rest: f"{verb} {rest}",
+        st.sampled_from(
+            [
+                "COPY (SELECT 42) TO",
+                "COPY spans TO",
+                "ATTACH",
+                "EXPORT DATABASE",
+                "SELECT * FROM read_csv(",
+                "SELECT * FROM",
+                "INSTALL",
+                "LOAD",
+                "SET",
+                "EXPLAIN ANALYZE COPY (SELECT 1) TO",
+                "CREATE TABLE x AS SELECT * FROM",
+            ]
+        ),
+        st.sampled_from(KEYWORDS),
+    ),
 )
 
 
@@ -168,8 +287,7 @@ def test_serve_otlp_busy_port_creates_nothing(tmp_path):
         busy.listen()
         port = busy.getsockname()[1]
         db = tmp_path / "fresh" / "new.duckdb"
-        line = one_line_error(cli("serve-otlp", "--db", db, "--port", port, db=tmp_path / "unused.duckdb",
-                                  timeout=60))
+        line = one_line_error(cli("serve-otlp", "--db", db, "--port", port, db=tmp_path / "unused.duckdb", timeout=60))
     assert f"cannot listen on 127.0.0.1:{port}" in line
     assert not db.exists() and not Path(str(db) + ".spool").exists() and not db.parent.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -6,9 +6,9 @@ import pkgutil
 import subprocess
 import sys
 
-import llmledger
-
 from helpers import subprocess_env
+
+import llmledger
 
 
 def core_modules() -> list[str]:
@@ -33,6 +33,8 @@ def test_core_modules_do_not_import_streamlit():
         "    assert 'streamlit' not in sys.modules, m\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env(), timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"

@@ -5,7 +5,6 @@ OpenTelemetry SDK, plus calls that report their own cost, loaded through the rea
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
@@ -13,18 +12,19 @@ from decimal import Decimal
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
-
 from apptest_helpers import metrics, page
 from helpers import ROOT
 from ledgers import reported_cost_doc
+from streamlit.testing.v1 import AppTest
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 FEATURE = "demo-support-chat"
 MONTH = (date(2026, 10, 1), date(2026, 10, 31))  # "last month", inclusive UTC days
 #: A second sheet that prices the feature's models differently, the demo's fine-tune included.
-TEAM_RATES = (b"model,provider,input_per_mtok,output_per_mtok\ngpt-4o-mini,openai,0.3,1.2\ngpt-4o,openai,5,20\n"
-              b"demo-acme-llama-3.1-8b-ft,,0.2,0.2\n")
+TEAM_RATES = (
+    b"model,provider,input_per_mtok,output_per_mtok\ngpt-4o-mini,openai,0.3,1.2\ngpt-4o,openai,5,20\n"
+    b"demo-acme-llama-3.1-8b-ft,,0.2,0.2\n"
+)
 
 
 def build(path) -> None:
@@ -66,26 +66,54 @@ def figures(con, sheet: str | None) -> dict[str, dict]:
     """(actual cost, unpriced calls, reported-only calls) of FEATURE in MONTH from each page's
     backend, under `sheet` (None: the active sheet)."""
     from llmledger.planning import actuals, prices
-    from llmledger.reads.reprice import reprice
     from llmledger.planning.requirements import RequirementSet, UseCase
     from llmledger.reads import filters as rf
     from llmledger.reads import spend as rs
     from llmledger.reads.filters import CallFilter
+    from llmledger.reads.reprice import reprice
 
     t = rs.spend_totals(con, CallFilter.build(*MONTH, {"feature": [FEATURE]}), sheet=sheet)
     row = reprice(con, period=rf.period_bounds(*MONTH), baseline_sheet=sheet).set_index("feature").loc[FEATURE]
-    rs = RequirementSet(name="c", start_month="2026-09", sheet="litellm", use_cases=[
-        UseCase(name="Support", requests_per_day=20, input_tokens=1200, output_tokens=200, model="gpt-4o-mini",
-                feature_tag=FEATURE)])
-    pva = actuals.plan_vs_actual(con, rs, "Support", prices.sheet_models(con, "litellm"), MONTH[0],
-                                 MONTH[1] + timedelta(days=1), actual_sheet=sheet)
+    rs = RequirementSet(
+        name="c",
+        start_month="2026-09",
+        sheet="litellm",
+        use_cases=[
+            UseCase(
+                name="Support",
+                requests_per_day=20,
+                input_tokens=1200,
+                output_tokens=200,
+                model="gpt-4o-mini",
+                feature_tag=FEATURE,
+            )
+        ],
+    )
+    pva = actuals.plan_vs_actual(
+        con,
+        rs,
+        "Support",
+        prices.sheet_models(con, "litellm"),
+        MONTH[0],
+        MONTH[1] + timedelta(days=1),
+        actual_sheet=sheet,
+    )
     return {
-        "spend": {"usd": Decimal(str(t["cost_usd"])), "unpriced": t["unpriced_calls"],
-                  "reported_only": t["reported_only_calls"]},
-        "reprice": {"usd": row["baseline_usd"], "unpriced": int(row["unpriced_baseline"]),
-                    "reported_only": int(row["reported_only_baseline"])},
-        "plan": {"usd": Decimal(str(pva.actual_cost)), "unpriced": pva.unpriced_calls,
-                 "reported_only": pva.reported_only_calls},
+        "spend": {
+            "usd": Decimal(str(t["cost_usd"])),
+            "unpriced": t["unpriced_calls"],
+            "reported_only": t["reported_only_calls"],
+        },
+        "reprice": {
+            "usd": row["baseline_usd"],
+            "unpriced": int(row["unpriced_baseline"]),
+            "reported_only": int(row["reported_only_baseline"]),
+        },
+        "plan": {
+            "usd": Decimal(str(pva.actual_cost)),
+            "unpriced": pva.unpriced_calls,
+            "reported_only": pva.reported_only_calls,
+        },
     }
 
 
@@ -109,7 +137,8 @@ def test_spend_plan_and_reprice_agree_on_a_features_month(ledger, sheet, capsys)
             cost, unpriced = con.execute(
                 "SELECT sum(actual_cost_usd), count_if(cost_basis = 'unpriced') FROM llm_calls "
                 "WHERE feature = ? AND start_time >= ? AND start_time < ?",
-                [FEATURE, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)]).fetchone()
+                [FEATURE, datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC)],
+            ).fetchone()
             assert cost == usd["spend"] and unpriced == got["spend"]["unpriced"]
         from llmledger.pricing.engine import COST_BASES
 
@@ -131,6 +160,7 @@ def test_sheets_price_differently_so_the_agreement_is_not_vacuous(ledger):
 
 
 # ------------------------------------------------------------------ the pages themselves
+
 
 def app(name: str, **state) -> AppTest:
     at = page(name, timeout=240)
@@ -180,9 +210,21 @@ def test_the_pages_show_the_same_figures(ledger):
 
     from llmledger.planning.requirements import RequirementSet, UseCase
 
-    rs = RequirementSet(name="c", start_month="2026-09", sheet="litellm", use_cases=[
-        UseCase(name="Support", requests_per_day=20, input_tokens=1200, output_tokens=200, model="gpt-4o-mini",
-                feature_tag=FEATURE)])
+    rs = RequirementSet(
+        name="c",
+        start_month="2026-09",
+        sheet="litellm",
+        use_cases=[
+            UseCase(
+                name="Support",
+                requests_per_day=20,
+                input_tokens=1200,
+                output_tokens=200,
+                model="gpt-4o-mini",
+                feature_tag=FEATURE,
+            )
+        ],
+    )
     plan = app("plan", plan_rs=rs, pf_tab="Plan vs actual")
     plan.date_input(key="pf_pva_period").set_value(MONTH).run()
     assert not plan.exception
@@ -202,9 +244,9 @@ def test_two_sessions_see_their_own_sheet_and_the_active_one_stays(ledger):
     st.cache_data.clear()
     from llmledger.ui import format as fmt
 
-    alice = spend_page("team-rates")    # two browser sessions on the same ledger
+    alice = spend_page("team-rates")  # two browser sessions on the same ledger
     bob = spend_page()
-    alice.run()                       # after bob's run, alice still sees her sheet
+    alice.run()  # after bob's run, alice still sees her sheet
     assert metrics(alice)["Spend in period"] == fmt.usd(want["team-rates"]["usd"])
     assert metrics(bob)["Spend in period"] == fmt.usd(want["litellm"]["usd"])
     assert "stays `litellm`" in captions(alice) and "`litellm` is the active sheet" in captions(bob)
@@ -230,8 +272,13 @@ def test_cli_shows_and_sets_the_active_sheet(ledger):
     from helpers import subprocess_env
 
     def cli(*args):
-        out = subprocess.run([sys.executable, "-m", "llmledger", "prices", "active", *args, "--db", str(ledger),
-                              "--json"], capture_output=True, text=True, env=subprocess_env(), cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-m", "llmledger", "prices", "active", *args, "--db", str(ledger), "--json"],
+            capture_output=True,
+            text=True,
+            env=subprocess_env(),
+            cwd=ROOT,
+        )
         return out.returncode, out.stdout, out.stderr
 
     code, out, _ = cli()
@@ -277,6 +324,7 @@ def test_a_ledger_from_an_older_release_gets_the_current_view(db_path):
 
 # ------------------------------------------------------------------ two browsers at once
 
+
 def _spend_metric(page) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(has_text="Spend in period")
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
@@ -293,10 +341,10 @@ def _pick_sheet(page, label: str, sheet: str) -> None:
 def test_two_browser_contexts_keep_their_own_sheet(tmp_path, artifacts):
     """Two browsers on one served app: one picks another sheet, the other keeps the active one,
     and the active sheet (what the CLI uses) never changes."""
-    from playwright.sync_api import sync_playwright
-
     from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
     from helpers import serve_app
+    from playwright.sync_api import sync_playwright
+
     from llmledger.pricing import sheets
     from llmledger.reads import spend as rs
     from llmledger.reads.filters import CallFilter
@@ -306,7 +354,9 @@ def test_two_browser_contexts_keep_their_own_sheet(tmp_path, artifacts):
     db = tmp_path / "ledger.duckdb"
     build(db)
     con = connect(db)
-    want = {s: fmt.usd(rs.spend_totals(con, CallFilter.build(), sheet=s)["cost_usd"]) for s in ("litellm", "team-rates")}
+    want = {
+        s: fmt.usd(rs.spend_totals(con, CallFilter.build(), sheet=s)["cost_usd"]) for s in ("litellm", "team-rates")
+    }
     con.close()
     assert want["litellm"] != want["team-rates"]
     with serve_app(db) as (base, _), sync_playwright() as p:

@@ -23,9 +23,8 @@ from pathlib import Path
 import duckdb
 import pytest
 import requests
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from helpers import free_port, subprocess_env
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 PB = {"Content-Type": "application/x-protobuf"}
 
@@ -53,9 +52,13 @@ def batch(round_no: int, sender: int, k: int, n: int) -> tuple[bytes, list[tuple
 
 
 def start(db: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env=subprocess_env(LLMLEDGER_DB=db))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=subprocess_env(LLMLEDGER_DB=db),
+    )
     line = proc.stdout.readline()
     assert "OTLP receiver on" in line, line
     return proc
@@ -112,7 +115,9 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
                     loaded = answered[0] - len(waiting)
                 if waiting and loaded >= loaded_before_kill:
                     break
-                assert time.monotonic() < deadline, f"round {round_no}: the loader never got {loaded_before_kill} loaded"
+                assert time.monotonic() < deadline, (
+                    f"round {round_no}: the loader never got {loaded_before_kill} loaded"
+                )
                 time.sleep(0.005)
         os.kill(proc.pid, signal.SIGKILL)  # really kill: no cleanup, no flush
         proc.wait(timeout=30)
@@ -135,14 +140,16 @@ def test_kill_9_loses_and_duplicates_nothing(tmp_path):
     try:
         con.execute("CREATE TEMP TABLE acked (trace_id VARCHAR, span_id VARCHAR)")
         con.executemany("INSERT INTO acked VALUES (?, ?)", sorted(acked))
-        stored = con.execute(
-            "SELECT count(*) FROM spans s SEMI JOIN acked a USING (trace_id, span_id)").fetchall()[0][0]
-        rows, distinct = con.execute(
-            "SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").fetchall()[0]
+        stored = con.execute("SELECT count(*) FROM spans s SEMI JOIN acked a USING (trace_id, span_id)").fetchall()[0][
+            0
+        ]
+        rows, distinct = con.execute("SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM spans").fetchall()[0]
         calls, calls_distinct = con.execute(
-            "SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM calls").fetchall()[0]
+            "SELECT count(*), count(DISTINCT (trace_id, span_id)) FROM calls"
+        ).fetchall()[0]
         acked_calls = con.execute(
-            "SELECT count(*) FROM calls c SEMI JOIN acked a USING (trace_id, span_id)").fetchall()[0][0]
+            "SELECT count(*) FROM calls c SEMI JOIN acked a USING (trace_id, span_id)"
+        ).fetchall()[0][0]
         logged = con.execute("SELECT sum(spans_new) FROM ingest_log").fetchall()[0][0]
     finally:
         con.close()
@@ -194,8 +201,9 @@ def test_decode_worker_exits_when_its_parent_is_killed(tmp_path, when):
     worker was still starting or already working."""
     script = tmp_path / "parent.py"
     script.write_text(WORKER_SCRIPT)
-    parent = subprocess.Popen([sys.executable, str(script), when], stdout=subprocess.PIPE, text=True,
-                              env=subprocess_env(), cwd=tmp_path)
+    parent = subprocess.Popen(
+        [sys.executable, str(script), when], stdout=subprocess.PIPE, text=True, env=subprocess_env(), cwd=tmp_path
+    )
     try:
         assert parent.stdout.readline().strip() == "ready"
         kids = _children(parent.pid)

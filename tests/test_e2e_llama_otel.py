@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import requests
-
 from helpers import free_port, subprocess_env
 
 pytestmark = pytest.mark.llama
@@ -36,9 +35,27 @@ def llama_server(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--model_alias", "smollm2"],
-        stdout=log, stderr=subprocess.STDOUT, env=subprocess_env())
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(smollm2_gguf()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "1024",
+            "--n_threads",
+            "2",
+            "--model_alias",
+            "smollm2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=subprocess_env(),
+    )
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 180
@@ -75,8 +92,9 @@ def test_instrumented_openai_calls_land_with_reported_usage(llama_server, con, d
 
     service = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool").start()
     provider = TracerProvider(resource=Resource.create({"service.name": "e2e-llama", "app.feature": "greeting"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(
-        endpoint=f"http://127.0.0.1:{service.port}/v1/traces", timeout=30)))
+    provider.add_span_processor(
+        BatchSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{service.port}/v1/traces", timeout=30))
+    )
     instrumentor = OpenAIInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
     try:
@@ -85,7 +103,8 @@ def test_instrumented_openai_calls_land_with_reported_usage(llama_server, con, d
         usages, response_ids = [], []
         for prompt in prompts:
             resp = client.chat.completions.create(
-                model="smollm2", messages=[{"role": "user", "content": prompt}], max_tokens=16, temperature=0)
+                model="smollm2", messages=[{"role": "user", "content": prompt}], max_tokens=16, temperature=0
+            )
             assert resp.usage.prompt_tokens > 0 and resp.usage.completion_tokens > 0
             usages.append((resp.usage.prompt_tokens, resp.usage.completion_tokens))
             response_ids.append(resp.id)
@@ -96,15 +115,25 @@ def test_instrumented_openai_calls_land_with_reported_usage(llama_server, con, d
         provider.shutdown()
         service.stop()
 
-    rows = con.cursor().execute(
-        """SELECT input_tokens, output_tokens, usage_source, request_model, operation, service, feature, status
-           FROM llm_calls ORDER BY start_time""").fetchall()
+    rows = (
+        con.cursor()
+        .execute(
+            """SELECT input_tokens, output_tokens, usage_source, request_model, operation, service, feature, status
+           FROM llm_calls ORDER BY start_time"""
+        )
+        .fetchall()
+    )
     assert [(r[0], r[1]) for r in rows] == usages
     for r in rows:
         assert r[2:] == ("reported", "smollm2", "chat", "e2e-llama", "greeting", "ok")
     # The raw spans are kept as sent: one CLIENT span per request, carrying the server's response id.
     # (2.3b0 sends message content as OTel log events, not on the span, so it is not in `spans`.)
-    spans = con.cursor().execute(
-        """SELECT name, kind, attributes->>'$."gen_ai.response.id"', attributes->>'$."server.address"'
-           FROM spans ORDER BY start_time""").fetchall()
+    spans = (
+        con.cursor()
+        .execute(
+            """SELECT name, kind, attributes->>'$."gen_ai.response.id"', attributes->>'$."server.address"'
+           FROM spans ORDER BY start_time"""
+        )
+        .fetchall()
+    )
     assert spans == [("chat smollm2", "CLIENT", rid, "127.0.0.1") for rid in response_ids]

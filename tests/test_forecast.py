@@ -38,7 +38,7 @@ def test_band_on_the_total_covers_about_80_percent_of_seasonal_months():
     trials = 36
     for seed in range(trials):
         y = seasonal(seed)
-        truth = float(y[pd.Timestamp(MARCH[0]):].sum())
+        truth = float(y[pd.Timestamp(MARCH[0]) :].sum())
         as_of = datetime(2026, 3, (6, 11, 20)[seed % 3])  # from day 5, 10 or 19: part weeks
         f = forecast_period_end(upto(y, as_of), *MARCH, as_of)
         assert f.method.startswith("ets-weekly") and f.p10 <= f.p50 <= f.p90
@@ -59,7 +59,7 @@ def test_band_is_on_the_period_end_total_and_the_path_ends_there():
     y = seasonal(1)
     as_of = datetime(2026, 3, 15, 18, tzinfo=UTC)  # three quarters of the 15th gone
     f = forecast_period_end(upto(y, as_of) + 0, *MARCH, as_of)
-    assert f.spent == pytest.approx(float(y[pd.Timestamp(MARCH[0]):pd.Timestamp(2026, 3, 14)].sum()))
+    assert f.spent == pytest.approx(float(y[pd.Timestamp(MARCH[0]) : pd.Timestamp(2026, 3, 14)].sum()))
     d = f.daily
     assert list(d.columns) == ["date", "p10", "p50", "p90"]
     assert d["date"].tolist() == [MARCH[0] + timedelta(days=i) for i in range(31)]
@@ -116,7 +116,7 @@ def test_gaps_are_days_without_spend():
     hist = upto(y, as_of)
     sparse = hist[hist.index.day_of_week < 5]  # weekends missing = $0 on weekends
     f = forecast_period_end(sparse, *MARCH, as_of)
-    assert f.spent == pytest.approx(float(sparse[pd.Timestamp(MARCH[0]):].sum()))
+    assert f.spent == pytest.approx(float(sparse[pd.Timestamp(MARCH[0]) :].sum()))
     assert f.method.startswith("ets-weekly")
     # Weekends are $0 in this history, so the weekend days to come add (about) nothing.
     d = f.daily.set_index("date")["p50"]
@@ -130,7 +130,7 @@ def test_level_shift_follows_the_new_level():
     as_of = datetime(2026, 3, 15)
     f = forecast_period_end(upto(y, as_of), *MARCH, as_of)
     remaining = f.p50 - f.spent
-    truth = float(y[pd.Timestamp(2026, 3, 15):].sum())
+    truth = float(y[pd.Timestamp(2026, 3, 15) :].sum())
     assert abs(remaining - truth) / truth < 0.1, (remaining, truth)
     assert f.p10 - f.spent < truth < f.p90 - f.spent + 0.05 * truth
 
@@ -139,7 +139,7 @@ def test_period_over_or_not_started():
     y = seasonal(6)
     closed = forecast_period_end(upto(y, datetime(2026, 4, 1)), *MARCH, datetime(2026, 4, 2))
     assert closed.method == fc.METHOD_CLOSED
-    assert closed.p10 == closed.p50 == closed.p90 == pytest.approx(float(y[pd.Timestamp(MARCH[0]):].sum()))
+    assert closed.p10 == closed.p50 == closed.p90 == pytest.approx(float(y[pd.Timestamp(MARCH[0]) :].sum()))
     feb = y[y.index < pd.Timestamp("2026-02-20")]
     ahead = forecast_period_end(feb, *MARCH, datetime(2026, 2, 20))
     assert ahead.spent == 0 and len(ahead.daily) == 31 and ahead.daily["date"].iloc[0] == MARCH[0]

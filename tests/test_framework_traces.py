@@ -86,8 +86,7 @@ def _expected_output(usage: dict) -> int | None:
 
 
 def _has_usage_attrs(span: otlp.Span) -> bool:
-    return any(k.startswith(_INT_PREFIXES) and ("token" in k or k.startswith("ai.usage."))
-               for k in span.attributes)
+    return any(k.startswith(_INT_PREFIXES) and ("token" in k or k.startswith("ai.usage.")) for k in span.attributes)
 
 
 def classify(o: dict, span: otlp.Span, call) -> str:
@@ -96,8 +95,12 @@ def classify(o: dict, span: otlp.Span, call) -> str:
     if call is None:
         if not span.attributes:
             return "no_attributes"  # langfuse-sdk generation: its langfuse.* keys were consumed
-        if span.attributes.get("ai.operationId") in ("ai.generateText", "ai.streamText",
-                                                    "ai.generateObject", "ai.streamObject"):
+        if span.attributes.get("ai.operationId") in (
+            "ai.generateText",
+            "ai.streamText",
+            "ai.generateObject",
+            "ai.streamObject",
+        ):
             return "vercel_wrapper"  # sums its doGenerate steps; the step is the call
         if span.scope_name.endswith(".beeai") and ".chat.start-" not in span.name:
             return "beeai_event"  # old BeeAI: one LLM span per emitter event of the same call
@@ -105,8 +108,10 @@ def classify(o: dict, span: otlp.Span, call) -> str:
     if call.usage_source == "missing":
         return "usage_stripped" if not _has_usage_attrs(span) else "unmapped_usage"
     if (call.input_tokens, call.output_tokens) == (_expected_input(usage), _expected_output(usage)):
-        for ours, key in ((call.cache_read_tokens, ("input_cache_read", "prompt_details.cache_read")),
-                          (call.reasoning_tokens, ("output_reasoning", "completion_details.reasoning"))):
+        for ours, key in (
+            (call.cache_read_tokens, ("input_cache_read", "prompt_details.cache_read")),
+            (call.reasoning_tokens, ("output_reasoning", "completion_details.reasoning")),
+        ):
             theirs = next((usage[k] for k in key if k in usage), None)
             if theirs is not None and ours != theirs:
                 return "detail_mismatch"
@@ -140,8 +145,10 @@ def test_every_generation_is_explained_and_match_rate(capsys):
     # Calls whose stored span still carries usage attributes: the ones a mapping can match.
     comparable = sum(1 for _, _, s, c in rows if c is not None and _has_usage_attrs(s))
     with capsys.disabled():
-        print(f"\nframework traces: {exact}/{len(rows)} generations match usageDetails exactly "
-              f"({exact / len(rows):.0%}); {exact}/{comparable} of those whose span kept usage attributes")
+        print(
+            f"\nframework traces: {exact}/{len(rows)} generations match usageDetails exactly "
+            f"({exact / len(rows):.0%}); {exact}/{comparable} of those whose span kept usage attributes"
+        )
         for k, v in sorted(verdicts.items()):
             print(f"  {k:16s} {len(v):3d}")
     assert exact == comparable
@@ -153,7 +160,11 @@ def test_every_generation_is_explained_and_match_rate(capsys):
     # - vercel_wrapper: ai.generateText sums its doGenerate steps, which we count instead;
     # - beeai_event: old BeeAI writes one LLM span per event (start/success/finish) of one call.
     assert {k: len(v) for k, v in verdicts.items()} == {
-        "exact": 21, "usage_stripped": 11, "no_attributes": 7, "vercel_wrapper": 1, "beeai_event": 2,
+        "exact": 21,
+        "usage_stripped": 11,
+        "no_attributes": 7,
+        "vercel_wrapper": 1,
+        "beeai_event": 2,
     }
 
 
@@ -193,14 +204,17 @@ def test_agent_and_orchestration_spans_with_summed_usage_are_not_calls():
     assert seen == 7
 
 
-@pytest.mark.parametrize("trace,column,value", [
-    # LangSmith puts the conversation id on the root chain span; calls inherit it from there.
-    ("claude-agent-2025-12-22", "session_id", "6fb9b4b8-dd4d-4d41-8d4f-c0c0799a6559"),
-    # Microsoft.Extensions.AI copies deployment.environment.name onto the orchestration span.
-    ("csharp-agent-with-gemini-2026-03-09", "environment", "preprod"),
-    # OpenInference session.id on the agno Agent.run span.
-    ("agno-2025-06-11", "session_id", "35cc6c90-b657-4819-b66c-c931c03ad569"),
-])
+@pytest.mark.parametrize(
+    "trace,column,value",
+    [
+        # LangSmith puts the conversation id on the root chain span; calls inherit it from there.
+        ("claude-agent-2025-12-22", "session_id", "6fb9b4b8-dd4d-4d41-8d4f-c0c0799a6559"),
+        # Microsoft.Extensions.AI copies deployment.environment.name onto the orchestration span.
+        ("csharp-agent-with-gemini-2026-03-09", "environment", "preprod"),
+        # OpenInference session.id on the agno Agent.run span.
+        ("agno-2025-06-11", "session_id", "35cc6c90-b657-4819-b66c-c931c03ad569"),
+    ],
+)
 def test_attribution_from_ancestors(con, trace, column, value):
     obs, spans = load_trace(DATA / f"{trace}.trace.json")
     loader.load(con, otlp.Decoded(spans, []), batch_id=trace, source="test")

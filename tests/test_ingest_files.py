@@ -23,20 +23,31 @@ def keys(n: int, seed: int) -> list[tuple[str, str]]:
 
 
 def request_dict(n: int, seed: int) -> dict:
-    spans = [{
-        "traceId": tid, "spanId": sid, "name": "chat", "kind": 3,
-        "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
-        "attributes": [
-            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "11"}},
-            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "3"}},
-        ],
-    } for tid, sid in keys(n, seed)]
-    return {"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "files"}}]},
-        "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}],
-    }]}
+    spans = [
+        {
+            "traceId": tid,
+            "spanId": sid,
+            "name": "chat",
+            "kind": 3,
+            "startTimeUnixNano": "1700000000000000000",
+            "endTimeUnixNano": "1700000001000000000",
+            "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "11"}},
+                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "3"}},
+            ],
+        }
+        for tid, sid in keys(n, seed)
+    ]
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "files"}}]},
+                "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}],
+            }
+        ]
+    }
 
 
 def pb_bytes(n: int, seed: int) -> bytes:
@@ -155,7 +166,8 @@ def test_large_jsonl_loads_in_chunks_and_resumes(con, tmp_path, monkeypatch):
     assert dones == sorted(dones) and seen[-1][0] == seen[-1][1] == path.stat().st_size
     # An interrupted import resumes: forget the last chunks, re-import, only they load again.
     con.cursor().execute(
-        "DELETE FROM ingest_log WHERE batch_id IN (SELECT batch_id FROM ingest_log ORDER BY loaded_at DESC LIMIT 2)")
+        "DELETE FROM ingest_log WHERE batch_id IN (SELECT batch_id FROM ingest_log ORDER BY loaded_at DESC LIMIT 2)"
+    )
     again = ingest_paths(con, [path])
     assert again.spans_new == 0 and again.duplicates == 600
     assert count(con, "SELECT count(*) FROM spans") == 600
@@ -170,8 +182,11 @@ def test_big_single_request_is_loaded_in_span_chunks(con, tmp_path, monkeypatch)
 
 
 def test_blobs_from_an_upload(con):
-    blobs = [("up.json", json.dumps(request_dict(2, 60)).encode()), ("up.pb.gz", gzip.compress(pb_bytes(3, 61))),
-             ("junk.json", b"[1, 2")]
+    blobs = [
+        ("up.json", json.dumps(request_dict(2, 60)).encode()),
+        ("up.pb.gz", gzip.compress(pb_bytes(3, 61))),
+        ("junk.json", b"[1, 2"),
+    ]
     seen = []
     r = ingest_blobs(con, blobs, source="upload", progress=lambda *a: seen.append(a))
     assert r.spans_new == 5 and len(r.rejects) == 1 and r.rejects[0].startswith("junk.json:")
@@ -205,14 +220,26 @@ def test_worker_processes_give_the_same_result(tmp_path, monkeypatch):
         con = connect(tmp_path / f"w{workers}.duckdb")
         try:
             r = ingest_paths(con, [files], workers=workers)
-            rows = con.cursor().execute(
-                "SELECT trace_id, span_id, batch_id FROM spans ORDER BY ALL").fetchall()
+            rows = con.cursor().execute("SELECT trace_id, span_id, batch_id FROM spans ORDER BY ALL").fetchall()
             calls = count(con, "SELECT count(*) FROM llm_calls")
             again = ingest_paths(con, [files], workers=workers)
         finally:
             con.close()
-        outcomes.append((r.spans_read, r.spans_new, r.duplicates, r.calls_new, sorted(r.rejects), r.files_read,
-                         r.files_failed, rows, calls, again.spans_new, again.duplicates))
+        outcomes.append(
+            (
+                r.spans_read,
+                r.spans_new,
+                r.duplicates,
+                r.calls_new,
+                sorted(r.rejects),
+                r.files_read,
+                r.files_failed,
+                rows,
+                calls,
+                again.spans_new,
+                again.duplicates,
+            )
+        )
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][1] == 400 + 120 and outcomes[0][2] == 120 and outcomes[0][6] == 1
 
@@ -233,8 +260,8 @@ def test_unguarded_script_falls_back_to_in_process(tmp_path):
         "from llmledger.telemetry.ingest import ingest_paths\n"
         f"con = connect({str(tmp_path / 'u.duckdb')!r})\n"
         f"r = ingest_paths(con, [{str(tmp_path / 'a.jsonl')!r}], workers=2)\n"
-        "print('loaded', r.spans_new, len(r.rejects))\n")
-    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=subprocess_env(),
-                       timeout=300)
+        "print('loaded', r.spans_new, len(r.rejects))\n"
+    )
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "loaded 30 0" in p.stdout

@@ -23,16 +23,34 @@ from llmledger.telemetry import loader, otlp
 from llmledger.telemetry.service import Service
 
 EXAMPLES = int(os.environ.get("LLMLEDGER_FUZZ_EXAMPLES", "120"))
-SETTINGS = settings(max_examples=EXAMPLES, derandomize="LLMLEDGER_FUZZ_EXAMPLES" not in os.environ,
-                    deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize="LLMLEDGER_FUZZ_EXAMPLES" not in os.environ,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 # ------------------------------------------------------------------ strategies
-hostile_text = st.sampled_from([
-    "", " ", "<script>alert(1)</script>", "0x" + "1" * 30, "-" + "0" * 31 + "1", "\u0661" * 32, "NaN",
-    "1e300", "9" * 40, "\x00", "'; DROP TABLE spans; --", "ﾟ" * 8, "a" * 5000,
-]) | st.text(max_size=40)
-big_ints = st.sampled_from([0, -1, 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1, 2 ** 64, -(2 ** 63), -(2 ** 63) - 1, 10 ** 30]) \
-    | st.integers(min_value=-(2 ** 70), max_value=2 ** 70)
+hostile_text = st.sampled_from(
+    [
+        "",
+        " ",
+        "<script>alert(1)</script>",
+        "0x" + "1" * 30,
+        "-" + "0" * 31 + "1",
+        "\u0661" * 32,
+        "NaN",
+        "1e300",
+        "9" * 40,
+        "\x00",
+        "'; DROP TABLE spans; --",
+        "ﾟ" * 8,
+        "a" * 5000,
+    ]
+) | st.text(max_size=40)
+big_ints = st.sampled_from([0, -1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**30]) | st.integers(
+    min_value=-(2**70), max_value=2**70
+)
 floats = st.floats(allow_nan=True, allow_infinity=True)
 scalars = st.none() | st.booleans() | big_ints | floats | hostile_text
 
@@ -44,42 +62,89 @@ def any_value(depth: int = 2):
         st.fixed_dictionaries({"doubleValue": floats | hostile_text | st.just([1])}),
         st.fixed_dictionaries({"boolValue": scalars}),
         st.fixed_dictionaries({"bytesValue": hostile_text | big_ints}),
-        scalars, st.just({}),
+        scalars,
+        st.just({}),
     )
     if depth == 0:
         return leaf
     inner = any_value(depth - 1)
-    return leaf | st.fixed_dictionaries({"arrayValue": st.fixed_dictionaries({"values": st.lists(inner, max_size=3)})}) \
-        | st.fixed_dictionaries({"kvlistValue": st.fixed_dictionaries({"values": st.lists(
-            st.fixed_dictionaries({"key": hostile_text, "value": inner}), max_size=3)})})
+    return (
+        leaf
+        | st.fixed_dictionaries({"arrayValue": st.fixed_dictionaries({"values": st.lists(inner, max_size=3)})})
+        | st.fixed_dictionaries(
+            {
+                "kvlistValue": st.fixed_dictionaries(
+                    {"values": st.lists(st.fixed_dictionaries({"key": hostile_text, "value": inner}), max_size=3)}
+                )
+            }
+        )
+    )
 
 
-USAGE_KEYS = ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens", "llm.token_count.prompt",
-              "gen_ai.usage.cost", "gen_ai.request.model", "gen_ai.operation.name", "service.name",
-              "gen_ai.system", "llm.model_name", "openinference.span.kind", "app.feature", "user.id"]
+USAGE_KEYS = [
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.output_tokens",
+    "llm.token_count.prompt",
+    "gen_ai.usage.cost",
+    "gen_ai.request.model",
+    "gen_ai.operation.name",
+    "service.name",
+    "gen_ai.system",
+    "llm.model_name",
+    "openinference.span.kind",
+    "app.feature",
+    "user.id",
+]
 attr = st.fixed_dictionaries({"key": st.sampled_from(USAGE_KEYS) | hostile_text | big_ints, "value": any_value()})
 attrs = st.lists(attr, max_size=6) | scalars
 hex_id = lambda n: st.integers(min_value=0, max_value=2 ** (8 * n) - 1).map(lambda v: f"{v:0{2 * n}x}")  # noqa: E731
 ident = lambda n: hex_id(n) | hostile_text | big_ints | st.none()  # noqa: E731
 times = big_ints.map(str) | big_ints | floats | hostile_text | st.none()
 
-json_span = st.fixed_dictionaries({
-    "traceId": ident(16), "spanId": ident(8),
-}, optional={
-    "parentSpanId": ident(8), "name": scalars, "kind": scalars,
-    "startTimeUnixNano": times, "endTimeUnixNano": times,
-    "status": st.fixed_dictionaries({}, optional={"code": scalars, "message": scalars | attrs}) | scalars,
-    "attributes": attrs,
-    "events": st.lists(st.fixed_dictionaries({}, optional={"name": scalars, "timeUnixNano": times,
-                                                           "attributes": attrs}), max_size=2) | scalars,
-})
-json_doc = st.fixed_dictionaries({"resourceSpans": st.lists(st.fixed_dictionaries({
-    "resource": st.fixed_dictionaries({"attributes": attrs}) | scalars,
-    "scopeSpans": st.lists(st.fixed_dictionaries({
-        "scope": st.fixed_dictionaries({}, optional={"name": scalars, "version": scalars}) | scalars,
-        "spans": st.lists(json_span, max_size=4) | scalars,
-    }), max_size=2) | scalars,
-}), max_size=2) | scalars})
+json_span = st.fixed_dictionaries(
+    {
+        "traceId": ident(16),
+        "spanId": ident(8),
+    },
+    optional={
+        "parentSpanId": ident(8),
+        "name": scalars,
+        "kind": scalars,
+        "startTimeUnixNano": times,
+        "endTimeUnixNano": times,
+        "status": st.fixed_dictionaries({}, optional={"code": scalars, "message": scalars | attrs}) | scalars,
+        "attributes": attrs,
+        "events": st.lists(
+            st.fixed_dictionaries({}, optional={"name": scalars, "timeUnixNano": times, "attributes": attrs}),
+            max_size=2,
+        )
+        | scalars,
+    },
+)
+json_doc = st.fixed_dictionaries(
+    {
+        "resourceSpans": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "resource": st.fixed_dictionaries({"attributes": attrs}) | scalars,
+                    "scopeSpans": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "scope": st.fixed_dictionaries({}, optional={"name": scalars, "version": scalars})
+                                | scalars,
+                                "spans": st.lists(json_span, max_size=4) | scalars,
+                            }
+                        ),
+                        max_size=2,
+                    )
+                    | scalars,
+                }
+            ),
+            max_size=2,
+        )
+        | scalars
+    }
+)
 
 
 @st.composite
@@ -97,8 +162,8 @@ def pb_body(draw) -> bytes:
             s.parent_span_id = draw(st.binary(max_size=9))
             s.name = draw(st.text(max_size=20))
             s.kind = draw(st.integers(-5, 10))
-            s.start_time_unix_nano = draw(st.integers(0, 2 ** 64 - 1))
-            s.end_time_unix_nano = draw(st.integers(0, 2 ** 64 - 1))
+            s.start_time_unix_nano = draw(st.integers(0, 2**64 - 1))
+            s.end_time_unix_nano = draw(st.integers(0, 2**64 - 1))
             s.status.code = draw(st.integers(-3, 5))
             s.status.message = draw(st.text(max_size=10))
             for key in draw(st.lists(st.sampled_from(USAGE_KEYS), max_size=5)):
@@ -108,7 +173,7 @@ def pb_body(draw) -> bytes:
                 if kind == "s":
                     kv.value.string_value = draw(st.text(max_size=20))
                 elif kind == "i":
-                    kv.value.int_value = draw(st.integers(-(2 ** 63), 2 ** 63 - 1))
+                    kv.value.int_value = draw(st.integers(-(2**63), 2**63 - 1))
                 elif kind == "d":
                     kv.value.double_value = draw(floats)
                 elif kind == "b":
@@ -153,7 +218,9 @@ def _stored_or_rejected(con, decoded: otlp.Decoded) -> None:
     assert stored == result.spans_new
     bad = cur.execute(
         "SELECT count(*) FROM spans WHERE batch_id = ? AND (NOT regexp_full_match(trace_id, '[0-9a-f]{32}') "
-        "OR NOT regexp_full_match(span_id, '[0-9a-f]{16}'))", [batch]).fetchall()[0][0]
+        "OR NOT regexp_full_match(span_id, '[0-9a-f]{16}'))",
+        [batch],
+    ).fetchall()[0][0]
     assert bad == 0
     again = loader.load(con, decoded, batch, "fuzz")  # a replay adds nothing
     assert again.spans_new == 0 and again.already_loaded
@@ -185,8 +252,11 @@ def test_random_otlp_protobuf_is_stored_or_rejected(con, body):
 
 
 @SETTINGS
-@given(raw=st.binary(max_size=300) | json_doc.map(lambda d: json.dumps(d, default=str).encode()),
-       gz=st.booleans(), ctype=st.sampled_from(["application/json", "application/x-protobuf"]))
+@given(
+    raw=st.binary(max_size=300) | json_doc.map(lambda d: json.dumps(d, default=str).encode()),
+    gz=st.booleans(),
+    ctype=st.sampled_from(["application/json", "application/x-protobuf"]),
+)
 def test_the_receiver_answers_every_body_and_keeps_serving(served, raw, gz, ctype):
     import gzip
 

@@ -33,8 +33,12 @@ T0 = 1_700_000_000_000_000_000
 
 def span(n: int, **over) -> dict:
     s = {
-        "traceId": f"{n + 1:032x}", "spanId": f"{n + 1:016x}", "name": "chat gpt-4o-mini", "kind": 3,
-        "startTimeUnixNano": str(T0 + n), "endTimeUnixNano": str(T0 + n + 500_000_000),
+        "traceId": f"{n + 1:032x}",
+        "spanId": f"{n + 1:016x}",
+        "name": "chat gpt-4o-mini",
+        "kind": 3,
+        "startTimeUnixNano": str(T0 + n),
+        "endTimeUnixNano": str(T0 + n + 500_000_000),
         "attributes": [
             {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
             {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
@@ -48,8 +52,9 @@ def span(n: int, **over) -> dict:
 
 def request(spans: list[dict], resource: list | None = None) -> bytes:
     res = resource if resource is not None else [{"key": "service.name", "value": {"stringValue": "svc"}}]
-    return json.dumps({"resourceSpans": [{"resource": {"attributes": res},
-                                          "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}]}]}).encode()
+    return json.dumps(
+        {"resourceSpans": [{"resource": {"attributes": res}, "scopeSpans": [{"scope": {"name": "t"}, "spans": spans}]}]}
+    ).encode()
 
 
 def pb_request(n: int, base: int, start: int = T0) -> bytes:
@@ -61,7 +66,7 @@ def pb_request(n: int, base: int, start: int = T0) -> bytes:
         s.span_id = (base + i + 1).to_bytes(8, "big")
         s.name = "chat"
         s.start_time_unix_nano = start + i
-        s.end_time_unix_nano = min(start + i + 1000, 2 ** 64 - 1)
+        s.end_time_unix_nano = min(start + i + 1000, 2**64 - 1)
     return req.SerializeToString()
 
 
@@ -109,17 +114,40 @@ def assert_still_loading(svc: Service, con, n: int) -> None:
 POISON = {
     "service.name as intValue": (request([span(1)], [{"key": "service.name", "value": {"intValue": "5"}}]), 1, 0),
     "status.message not a string": (request([span(2, status={"code": 2, "message": {"x": 1}})]), 1, 0),
-    "start time above 2^63": (request([span(3, startTimeUnixNano=str(2 ** 64 - 1))]), 0, 1),
-    "token count 1e300": (request([span(4, attributes=[
-        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-        {"key": "gen_ai.usage.input_tokens", "value": {"doubleValue": 1e300}}])]), 0, 1),
-    "intValue past int64": (request([span(5, attributes=[
-        {"key": "x", "value": {"intValue": str(2 ** 70)}}])]), 0, 1),
-    "reported cost infinite": (request([span(6, attributes=[
-        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-        {"key": "gen_ai.usage.cost", "value": {"doubleValue": "Infinity"}}])]), 0, 1),
+    "start time above 2^63": (request([span(3, startTimeUnixNano=str(2**64 - 1))]), 0, 1),
+    "token count 1e300": (
+        request(
+            [
+                span(
+                    4,
+                    attributes=[
+                        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                        {"key": "gen_ai.usage.input_tokens", "value": {"doubleValue": 1e300}},
+                    ],
+                )
+            ]
+        ),
+        0,
+        1,
+    ),
+    "intValue past int64": (request([span(5, attributes=[{"key": "x", "value": {"intValue": str(2**70)}}])]), 0, 1),
+    "reported cost infinite": (
+        request(
+            [
+                span(
+                    6,
+                    attributes=[
+                        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                        {"key": "gen_ai.usage.cost", "value": {"doubleValue": "Infinity"}},
+                    ],
+                )
+            ]
+        ),
+        0,
+        1,
+    ),
 }
 
 
@@ -136,20 +164,23 @@ def test_a_poison_span_is_stored_or_rejected_and_loading_goes_on(svc, con, case)
     assert answered + logged == rejected
     if rejected:
         reasons = r.json().get("partialSuccess", {}).get("errorMessage", "") + str(
-            rows(con, "SELECT list(reject_reasons) FROM ingest_log")[0][0])
+            rows(con, "SELECT list(reject_reasons) FROM ingest_log")[0][0]
+        )
         assert "range" in reasons or "int64" in reasons, reasons
     assert svc.stats()["quarantined_batches"] == 0
     assert_still_loading(svc, con, 1)
 
 
 def test_coerced_values_are_stored_as_text(svc, con):
-    post(svc, request([span(1, status={"code": 2, "message": 42})], [{"key": "service.name", "value": {"intValue": 5}}]))
+    post(
+        svc, request([span(1, status={"code": 2, "message": 42})], [{"key": "service.name", "value": {"intValue": 5}}])
+    )
     assert svc.wait_idle(60)
     assert rows(con, "SELECT service, status_message FROM spans") == [("5", "42")]
 
 
 def test_protobuf_time_past_int64_is_rejected_at_the_door_and_by_the_loader_alike(svc, con):
-    body = pb_request(2, 0) + pb_request(1, 100, start=2 ** 64 - 5)  # concatenated messages merge
+    body = pb_request(2, 0) + pb_request(1, 100, start=2**64 - 5)  # concatenated messages merge
     r = post(svc, body, PB)
     assert r.status_code == 200
     resp = ExportTraceServiceResponse.FromString(r.content)
@@ -206,12 +237,26 @@ def test_a_database_held_by_another_process_is_waited_for(tmp_path):
     db_path = tmp_path / "held.duckdb"
     connect(db_path).close()  # migrated, then released
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('held', flush=True);"
-         " sys.stdin.readline()", str(db_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb,sys,time; c=duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.readline()",
+            str(db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
-        svc = Service(None, db_path=db_path, port=0, spool_dir=tmp_path / "held.spool",
-                      connect=lambda: connect(db_path), spool_max_bytes=3000).start()
+        svc = Service(
+            None,
+            db_path=db_path,
+            port=0,
+            spool_dir=tmp_path / "held.spool",
+            connect=lambda: connect(db_path),
+            spool_max_bytes=3000,
+        ).start()
         codes = [post(svc, request([span(i)])).status_code for i in range(6)]
         assert codes[0] == 200 and 503 in codes  # accepted into the spool until it is full
         full = post(svc, request([span(99)]))
@@ -261,14 +306,17 @@ def raw_exchange(svc: Service, data: bytes, timeout: float = 10) -> bytes:
                 break
             out += chunk
             if b"\r\n\r\n" in out and len(out.split(b"\r\n\r\n", 1)[1]) >= int(
-                    out.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0]):
+                out.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0]
+            ):
                 break
         return out
 
 
 @pytest.mark.parametrize("size", [b"-1", b"+10", b"0x10", b"1_0", b"\xd9\xa1"])
 def test_a_chunk_size_that_is_not_plain_hex_is_refused(svc, con, size):
-    head = b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    head = (
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     out = raw_exchange(svc, head + size + b"\r\n" + b"x" * 64)
     assert out.startswith(b"HTTP/1.1 400"), out[:200]
     assert b"chunk size" in out
@@ -277,8 +325,11 @@ def test_a_chunk_size_that_is_not_plain_hex_is_refused(svc, con, size):
 
 @pytest.mark.parametrize("length", ["-1", "+5", "1_0", " 0x5"])
 def test_a_content_length_that_is_not_digits_is_refused(svc, con, length):
-    out = raw_exchange(svc, f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                            f"Content-Length: {length}\r\n\r\n{{}}".encode())
+    out = raw_exchange(
+        svc,
+        f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {length}\r\n\r\n{{}}".encode(),
+    )
     assert out.startswith(b"HTTP/1.1 400"), out[:200]
     assert_still_loading(svc, con, 8)
 
@@ -356,8 +407,9 @@ def test_gzip_bodies_are_bounded_in_bytes_not_spans(make_service, con, monkeypat
 def test_the_inflight_budget_answers_503_rather_than_holding_more(make_service, con):
     svc = make_service(inflight_bytes=1024 * 1024)
     s = socket.create_connection(("127.0.0.1", svc.port), timeout=10)
-    s.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-              b"Content-Length: 900000\r\n\r\n")  # holds 900 kB of the budget while it trickles
+    s.sendall(
+        b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 900000\r\n\r\n"
+    )  # holds 900 kB of the budget while it trickles
     time.sleep(0.3)
     r = post(svc, request([span(1, attributes=[{"key": "p", "value": {"stringValue": "z" * 300_000}}])]))
     assert r.status_code == 503 and r.headers["Retry-After"] and "memory budget" in r.text
@@ -450,8 +502,9 @@ def test_serve_otlp_exits_nonzero_when_batches_stay_spooled(tmp_path, port):
             filler = mnt / "filler"
             subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)
             pad = [{"key": "pad", "value": {"stringValue": "p" * 200_000}}]
-            r = requests.post(f"http://127.0.0.1:{port}/v1/traces", data=request([span(1, attributes=pad)]),
-                              headers=JS, timeout=10)
+            r = requests.post(
+                f"http://127.0.0.1:{port}/v1/traces", data=request([span(1, attributes=pad)]), headers=JS, timeout=10
+            )
             assert r.status_code == 200
             time.sleep(2.0)
             proc.terminate()

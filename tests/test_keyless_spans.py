@@ -16,43 +16,63 @@ T0 = 1_700_000_000_000_000_000
 
 
 def payload(first: int, n: int, trace: int | None = None) -> otlp.Decoded:
-    spans = [{
-        "traceId": f"{(trace if trace is not None else i) + 1:032x}", "spanId": f"{i + 1:016x}", "name": "chat",
-        "startTimeUnixNano": str(T0 + i), "endTimeUnixNano": str(T0 + i + 10 ** 8),
-        "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                       {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-                       {"key": "gen_ai.usage.input_tokens", "value": {"intValue": 10}},
-                       {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 2}}],
-    } for i in range(first, first + n)]
+    spans = [
+        {
+            "traceId": f"{(trace if trace is not None else i) + 1:032x}",
+            "spanId": f"{i + 1:016x}",
+            "name": "chat",
+            "startTimeUnixNano": str(T0 + i),
+            "endTimeUnixNano": str(T0 + i + 10**8),
+            "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": 10}},
+                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 2}},
+            ],
+        }
+        for i in range(first, first + n)
+    ]
     return otlp.decode_json(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}))
 
 
 def counts(con) -> tuple:
     cur = con.cursor()
-    return cur.execute("SELECT (SELECT count(*) FROM spans), (SELECT count(DISTINCT (trace_id, span_id)) FROM spans),"
-                       " (SELECT count(*) FROM calls), (SELECT count(DISTINCT (trace_id, span_id)) FROM calls)"
-                       ).fetchall()[0]
+    return cur.execute(
+        "SELECT (SELECT count(*) FROM spans), (SELECT count(DISTINCT (trace_id, span_id)) FROM spans),"
+        " (SELECT count(*) FROM calls), (SELECT count(DISTINCT (trace_id, span_id)) FROM calls)"
+    ).fetchall()[0]
 
 
 def test_a_ledger_from_before_m008_keeps_its_rows_and_loses_its_keys_and_index(tmp_path, monkeypatch):
     path = tmp_path / "old.duckdb"
     everything = store_db.all_migrations
-    monkeypatch.setattr(store_db, "all_migrations",
-                        lambda: [m for m in everything() if m[0] != "m008_keyless_spans_calls"])
+    monkeypatch.setattr(
+        store_db, "all_migrations", lambda: [m for m in everything() if m[0] != "m008_keyless_spans_calls"]
+    )
     con = store_db.connect(path)
     loader.load(con, payload(0, 50), "b1", "test")
     loader.load(con, payload(50, 50), "b2", "test")
-    keyed = con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name IN ('spans', 'calls') "
-                        "AND constraint_type = 'PRIMARY KEY'").fetchall()[0][0]
+    keyed = con.execute(
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name IN ('spans', 'calls') "
+        "AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()[0][0]
     before = con.execute("SELECT trace_id, span_id, load_seq FROM spans").fetchall()
     con.close()
     assert keyed == 2
     monkeypatch.setattr(store_db, "all_migrations", everything)
     con = store_db.connect(path)
-    assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE table_name IN ('spans', 'calls') "
-                       "AND constraint_type = 'PRIMARY KEY'").fetchall()[0][0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE table_name IN ('spans', 'calls') "
+            "AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()[0][0]
+        == 0
+    )
     assert con.execute("SELECT trace_id, span_id, load_seq FROM spans").fetchall() == before  # same order
-    assert con.execute("SELECT count(*) FROM duckdb_indexes() WHERE table_name IN ('spans', 'calls')").fetchall()[0][0] == 0
+    assert (
+        con.execute("SELECT count(*) FROM duckdb_indexes() WHERE table_name IN ('spans', 'calls')").fetchall()[0][0]
+        == 0
+    )
     assert con.execute("SELECT count(*) FROM llm_calls").fetchall()[0][0] == 100
     # The same spans again, under new batch ids (a client retry): nothing new.
     r = loader.load(con, payload(0, 100), "b3", "test")

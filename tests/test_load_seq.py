@@ -20,11 +20,21 @@ from llmledger.telemetry import loader, otlp
 
 OTLP = Path(__file__).parent / "data" / "otlp"
 
-GENAI_CHILD = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
-               "gen_ai.request.model": "gpt-4o-mini", "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
-               "gen_ai.usage.input_tokens": 50, "gen_ai.usage.output_tokens": 10}
-OI_PARENT = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o-mini", "llm.provider": "openai",
-             "llm.token_count.prompt": 50, "llm.token_count.completion": 10}
+GENAI_CHILD = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o-mini",
+    "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+    "gen_ai.usage.input_tokens": 50,
+    "gen_ai.usage.output_tokens": 10,
+}
+OI_PARENT = {
+    "openinference.span.kind": "LLM",
+    "llm.model_name": "gpt-4o-mini",
+    "llm.provider": "openai",
+    "llm.token_count.prompt": 50,
+    "llm.token_count.completion": 10,
+}
 
 
 def _trace(feature: str, service: str = "svc") -> list[otlp.Span]:
@@ -34,11 +44,13 @@ def _trace(feature: str, service: str = "svc") -> list[otlp.Span]:
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     t = provider.get_tracer("openinference.instrumentation.langchain")
-    with t.start_as_current_span("agent", attributes={"openinference.span.kind": "AGENT",
-                                                      "app.feature": feature, "user.id": f"u-{feature}"}):
+    with t.start_as_current_span(
+        "agent", attributes={"openinference.span.kind": "AGENT", "app.feature": feature, "user.id": f"u-{feature}"}
+    ):
         with t.start_as_current_span("ChatOpenAI", attributes=OI_PARENT):
             with provider.get_tracer("opentelemetry.instrumentation.openai_v2").start_as_current_span(
-                    "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=GENAI_CHILD):
+                "chat gpt-4o-mini", kind=SpanKind.CLIENT, attributes=GENAI_CHILD
+            ):
                 pass
     decoded = otlp.decode_protobuf(encode_spans(exporter.get_finished_spans()).SerializeToString())
     assert decoded.rejects == []
@@ -83,14 +95,16 @@ def test_a_trace_spread_over_distant_loads_is_resolved_whole(con, ledger):
     seq_before = con.execute("SELECT max(load_seq) FROM spans").fetchone()[0]
     _load(con, rest, "last")
     tid = call[0].trace_id
-    rows = con.execute("SELECT convention, feature, user_id, input_tokens, output_tokens FROM llm_calls "
-                       "WHERE trace_id = ?", [tid]).fetchall()
+    rows = con.execute(
+        "SELECT convention, feature, user_id, input_tokens, output_tokens FROM llm_calls WHERE trace_id = ?", [tid]
+    ).fetchall()
     # One call (the framework's twin of the SDK span is dropped, which needs the first load's
     # call), attributed from the root that arrived three loads later.
     assert rows == [("otel_genai", "support_triage", "u-support_triage", 50, 10)]
     assert con.execute("SELECT max(load_seq) FROM spans").fetchone()[0] > seq_before
-    others = con.execute("SELECT feature, count(*) FROM llm_calls WHERE trace_id <> ? GROUP BY 1 ORDER BY 1",
-                         [tid]).fetchall()
+    others = con.execute(
+        "SELECT feature, count(*) FROM llm_calls WHERE trace_id <> ? GROUP BY 1 ORDER BY 1", [tid]
+    ).fetchall()
     assert others == [("other_0", 1), ("other_1", 1), ("other_2", 1)]
     assert _invariant_breaches(con) == []
 
@@ -108,7 +122,9 @@ def test_rows_keep_their_load_numbers_through_rules_and_demo_removal(con):
     assert _invariant_breaches(con) == []
 
     reextract_all(con)  # deletes and rewrites attribution_dims
-    assert con.execute("SELECT count(*) FROM attribution_dims WHERE load_seq IS NULL OR load_seq < 1").fetchone()[0] == 0
+    assert (
+        con.execute("SELECT count(*) FROM attribution_dims WHERE load_seq IS NULL OR load_seq < 1").fetchone()[0] == 0
+    )
     assert _invariant_breaches(con) == []
     # A later part of an earlier trace still finds the re-extracted values.
     late = _trace("late")

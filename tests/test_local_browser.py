@@ -3,7 +3,6 @@
 import re
 
 import pytest
-
 from browser_helpers import CHROMIUM_ARGS, chromium, rerun, wait_rendered
 from helpers import serve_app
 

@@ -1,7 +1,6 @@
 """The Local lab page under AppTest: a short real run, perplexity, memory and price tabs."""
 
 import pytest
-
 from apptest_helpers import page
 
 pytestmark = pytest.mark.llama

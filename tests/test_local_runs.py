@@ -43,8 +43,15 @@ def test_variants_describe_size_bits_and_requantization(source, variants):
 
 def test_matrix_measurements_are_present_and_positive(host, variants):
     progress = []
-    m = lab.run_matrix(host, variants, PROMPTS, repeats=2, max_tokens=8, settings=SETTINGS,
-                       on_progress=lambda done, total, row, label: progress.append((done, total)))
+    m = lab.run_matrix(
+        host,
+        variants,
+        PROMPTS,
+        repeats=2,
+        max_tokens=8,
+        settings=SETTINGS,
+        on_progress=lambda done, total, row, label: progress.append((done, total)),
+    )
     assert len(m.runs) == m.total == 2 * 2 * 2 and not m.cancelled
     assert progress[-1] == (8, 8)
     for r in m.runs:
@@ -90,8 +97,9 @@ def test_cancel_stops_between_tokens(host, variants):
         seen.append(piece)
         cancel.set()
 
-    m = lab.run_matrix(host, variants, PROMPTS, repeats=3, max_tokens=50, settings=SETTINGS,
-                       on_token=on_token, cancel=cancel)
+    m = lab.run_matrix(
+        host, variants, PROMPTS, repeats=3, max_tokens=50, settings=SETTINGS, on_token=on_token, cancel=cancel
+    )
     assert m.cancelled and len(m.runs) == 1
     assert m.runs[0]["stop_reason"] == "cancelled" and m.runs[0]["output_tokens"] <= 2
     assert lab.summary(m, variants) == []  # a cancelled run is no measurement
@@ -107,8 +115,9 @@ def test_text_stream_throttles_and_flushes():
 
 
 def test_runs_are_recorded_in_duckdb(con, host, variants):
-    m = lab.run_matrix(host, variants[:1], PROMPTS[:1], repeats=2, max_tokens=4, settings=SETTINGS,
-                       record=lab.Recorder(con))
+    m = lab.run_matrix(
+        host, variants[:1], PROMPTS[:1], repeats=2, max_tokens=4, settings=SETTINGS, record=lab.Recorder(con)
+    )
     got = con.execute("SELECT count(*), min(gen_tps), max(batch_id), max(variant) FROM local_runs").fetchone()
     assert got[0] == 2 and got[2] == m.batch_id and got[3] == "Q4_1"
     assert not lab.recent_runs(con).empty

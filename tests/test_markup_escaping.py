@@ -13,9 +13,21 @@ import re
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from hostile import (
+    ANCHOR,
+    BOLD,
+    CALL_SPAN,
+    FEATURES,
+    HOSTILE,
+    HOSTILE_MODEL,
+    IMG,
+    MD_IMG,
+    MD_LINK,
+    ROOT_SPAN,
+    SCRIPT,
+    load_hostile,
+)
 
-from hostile import (ANCHOR, BOLD, CALL_SPAN, FEATURES, HOSTILE, HOSTILE_MODEL, IMG, MD_IMG, MD_LINK,
-                     ROOT_SPAN, SCRIPT, load_hostile)
 from llmledger.ui import format as fmt
 
 #: Markup the figure builders write themselves (line breaks, bold span names, hover boxes).
@@ -57,6 +69,7 @@ def assert_plain(fig: go.Figure, *shown: str) -> None:
 
 # ------------------------------------------------------------------ the helpers
 
+
 @pytest.mark.parametrize("name", HOSTILE + ["a & b", "&lt;already&gt;", "%{y}"])
 def test_plain_label_escapes_html_and_round_trips(name):
     out = fmt.plain_label(name)
@@ -73,9 +86,24 @@ def shown_markdown(out: str) -> str:
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", out).replace(fmt.WORD_JOINER, "")
 
 
-@pytest.mark.parametrize("name", HOSTILE + ["*em* _u_ __init__ `code` ~~s~~ ~t~", ":red[x] $x^2$ $$y$$",
-                                             "# h", "> quote", "- item", "+ item", "1. one", "2) two", "=== | a |",
-                                             "back\\slash", "&amp; &#60;", "x\n\n  # y\r\n- z"])
+@pytest.mark.parametrize(
+    "name",
+    HOSTILE
+    + [
+        "*em* _u_ __init__ `code` ~~s~~ ~t~",
+        ":red[x] $x^2$ $$y$$",
+        "# h",
+        "> quote",
+        "- item",
+        "+ item",
+        "1. one",
+        "2) two",
+        "=== | a |",
+        "back\\slash",
+        "&amp; &#60;",
+        "x\n\n  # y\r\n- z",
+    ],
+)
 def test_plain_markdown_escapes_markdown_syntax(name):
     out = fmt.plain_markdown(name)
     bare = re.sub(r"\\.", "", out)  # what is left once escaped characters are taken out
@@ -104,6 +132,7 @@ def test_plain_markdown_breaks_bare_links():
 
 
 # ------------------------------------------------------------------ Calls (real ledger)
+
 
 @pytest.fixture
 def hostile_con(con):
@@ -137,8 +166,16 @@ def test_calls_charts_from_a_hostile_ledger(hostile_con):
 def test_over_time_hover_names_the_group_through_the_trace_name():
     from llmledger.ui import charts
 
-    series = pd.DataFrame({"bucket": pd.to_datetime(["2026-01-01", "2026-01-02"]), "grp": [ANCHOR, "%{y}"],
-                           "calls": [3, 4], "tokens": [10, 20], "cost_usd": [0.1, 0.2], "p95_ms": [5.0, 6.0]})
+    series = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+            "grp": [ANCHOR, "%{y}"],
+            "calls": [3, 4],
+            "tokens": [10, 20],
+            "cost_usd": [0.1, 0.2],
+            "p95_ms": [5.0, 6.0],
+        }
+    )
     fig = charts.over_time(series, "calls", "feature")
     assert sorted(t.name for t in fig.data) == sorted(fmt.plain_labels([ANCHOR, "%{y}"]))
     for t in fig.data:  # the name is data, never part of the template
@@ -153,8 +190,13 @@ GROUPS = [BOLD, ANCHOR, SCRIPT, MD_IMG]
 def test_spend_charts():
     from llmledger.ui import money_charts as mc
 
-    series = pd.DataFrame({"bucket": pd.to_datetime(["2026-01-01"] * 4 + ["2026-01-02"] * 4),
-                           "grp": GROUPS * 2, "cost_usd": [1.0, 2.0, 3.0, 4.0] * 2})
+    series = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-01-01"] * 4 + ["2026-01-02"] * 4),
+            "grp": GROUPS * 2,
+            "cost_usd": [1.0, 2.0, 3.0, 4.0] * 2,
+        }
+    )
     for kind in ("area", "bar"):
         fig = mc.spend_over_time(series, f"{IMG} label", kind)
         assert_plain(fig, *GROUPS, IMG)
@@ -170,30 +212,50 @@ def test_estimate_charts():
 
     counts = pd.DataFrame({"tokenizer": [BOLD, IMG], "tokens": [10, 12]})
     assert_plain(mc.tokens_by_tokenizer(counts), BOLD, IMG)
-    costs = pd.DataFrame({"model": [ANCHOR, SCRIPT, MD_LINK], "sheet": [BOLD, BOLD, IMG],
-                          "cost_usd": [0.5, 0.7, None], "estimated": [True] * 3})
+    costs = pd.DataFrame(
+        {
+            "model": [ANCHOR, SCRIPT, MD_LINK],
+            "sheet": [BOLD, BOLD, IMG],
+            "cost_usd": [0.5, 0.7, None],
+            "estimated": [True] * 3,
+        }
+    )
     fig = mc.cost_per_model(costs, f"Estimated {MD_IMG} {BOLD}")
     assert_plain(fig, ANCHOR, SCRIPT, BOLD, MD_IMG, f"{MD_LINK} ({IMG})")
     assert "<br><sup>no price: " in fig.layout.title.text
     assert_plain(mc.cost_per_model(costs.iloc[2:], SCRIPT), SCRIPT)  # nothing priced: the empty figure
-    bill = pd.DataFrame({"month": ["Month 1", "Month 2"], "cost_usd": [1.0, 2.0], "input_usd": [0.5, 1.0],
-                         "output_usd": [0.5, 1.0]})
+    bill = pd.DataFrame(
+        {"month": ["Month 1", "Month 2"], "cost_usd": [1.0, 2.0], "input_usd": [0.5, 1.0], "output_usd": [0.5, 1.0]}
+    )
     assert_plain(mc.monthly_bill(bill, f"Projected bill: {ANCHOR} on {BOLD}"), ANCHOR, BOLD)
-    tax = pd.DataFrame({"language": [SCRIPT, "English"] * 2, "tokenizer": [BOLD, BOLD, IMG, IMG],
-                        "ratio_vs_english": [1.5, 1.0, 1.2, 1.0], "tokens": [15, 10, 12, 10]})
+    tax = pd.DataFrame(
+        {
+            "language": [SCRIPT, "English"] * 2,
+            "tokenizer": [BOLD, BOLD, IMG, IMG],
+            "ratio_vs_english": [1.5, 1.0, 1.2, 1.0],
+            "tokens": [15, 10, 12, 10],
+        }
+    )
     assert_plain(mc.token_tax(tax), SCRIPT, BOLD, IMG)
 
 
 def test_reprice_charts():
     from llmledger.ui import money_charts as mc
 
-    table = pd.DataFrame({"grp": GROUPS, "actual_usd": [1.0, 2.0, 3.0, 4.0], "repriced_usd": [2.0, 1.0, 3.0, 5.0],
-                          "delta_usd": [1.0, -1.0, 0.0, 1.0]})
+    table = pd.DataFrame(
+        {
+            "grp": GROUPS,
+            "actual_usd": [1.0, 2.0, 3.0, 4.0],
+            "repriced_usd": [2.0, 1.0, 3.0, 5.0],
+            "delta_usd": [1.0, -1.0, 0.0, 1.0],
+        }
+    )
     assert_plain(mc.actual_vs_repriced(table, f"{BOLD}"), *GROUPS)
     assert_plain(mc.delta_bars(table, f"{BOLD}"), *GROUPS)
 
 
 # ------------------------------------------------------------------ Plan
+
 
 def test_plan_charts():
     from llmledger.planning.prices import ModelPrice
@@ -203,10 +265,22 @@ def test_plan_charts():
     from llmledger.ui import plan_charts as charts
 
     prices = {ANCHOR: ModelPrice(ANCHOR, "x", 1.0, 2.0), BOLD: ModelPrice(BOLD, "y", 3.0, 15.0)}
-    rs = RequirementSet(start_month="2026-01", candidates=[ANCHOR, BOLD], use_cases=[
-        UseCase(name=SCRIPT, requests_per_day=1000, input_tokens=1000, output_tokens=500, monthly_budget_usd=70,
-                model=ANCHOR, input_token_samples=[800, 1000, 1200]),
-        UseCase(name=IMG, requests_per_day=10, model=BOLD)])
+    rs = RequirementSet(
+        start_month="2026-01",
+        candidates=[ANCHOR, BOLD],
+        use_cases=[
+            UseCase(
+                name=SCRIPT,
+                requests_per_day=1000,
+                input_tokens=1000,
+                output_tokens=500,
+                monthly_budget_usd=70,
+                model=ANCHOR,
+                input_token_samples=[800, 1000, 1200],
+            ),
+            UseCase(name=IMG, requests_per_day=10, model=BOLD),
+        ],
+    )
     proj = project(rs, prices)
     assert_plain(charts.projection_chart(proj), SCRIPT, IMG)
     assert_plain(charts.projection_chart(proj, BOLD), BOLD)
@@ -220,11 +294,13 @@ def test_plan_charts():
 
 # ------------------------------------------------------------------ Local lab
 
+
 def test_local_lab_charts():
     from llmledger.local import charts, price
 
-    summary = [{"variant": v, "prompt_tps": 100.0, "gen_tps": 50.0, "ttft_ms": 20.0, "e2e_ms": 300.0}
-               for v in (BOLD, IMG)]
+    summary = [
+        {"variant": v, "prompt_tps": 100.0, "gen_tps": 50.0, "ttft_ms": 20.0, "e2e_ms": 300.0} for v in (BOLD, IMG)
+    ]
     assert_plain(charts.throughput(summary), BOLD, IMG)
     assert_plain(charts.latency(summary), BOLD, IMG)
     assert_plain(charts.quality_vs_size([{"variant": ANCHOR, "size_mb": 90.0, "perplexity": 12.0}]), ANCHOR)

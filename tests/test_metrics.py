@@ -75,7 +75,8 @@ def test_scrape_equals_the_sql_sums(served, con):
         """SELECT coalesce(feature, ''), coalesce(team, ''), coalesce(request_model, response_model, ''),
                   coalesce(provider, ''), count(*), coalesce(sum(actual_cost_usd), 0)::DOUBLE,
                   count_if(cost_basis = 'unpriced'), coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0)
-           FROM llm_calls GROUP BY ALL""").fetchall()
+           FROM llm_calls GROUP BY ALL"""
+    ).fetchall()
     assert len(rows) > 5
     spend, calls = named(snap, "llmledger_spend_usd_total"), named(snap, "llmledger_calls_total")
     tokens, unpriced = named(snap, "llmledger_tokens_total"), named(snap, "llmledger_unpriced_calls_total")
@@ -92,19 +93,27 @@ def test_scrape_equals_the_sql_sums(served, con):
     # Budgets: spend this period from SQL, utilisation, a P10 <= P50 <= P90 forecast.
     month = cur.execute(
         """SELECT coalesce(sum(actual_cost_usd), 0)::DOUBLE FROM llm_calls
-           WHERE start_time >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'""").fetchone()[0]
+           WHERE start_time >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"""
+    ).fetchone()[0]
     lab = (("budget", "All spend"), ("member", ""), ("period", "month"), ("unit", "usd"))
     assert named(snap, "llmledger_budget_amount")[lab] == 50
     assert named(snap, "llmledger_budget_spent")[lab] == pytest.approx(month, abs=1e-6)
     assert named(snap, "llmledger_budget_utilisation_ratio")[lab] == pytest.approx(month / 50, abs=1e-6)
-    q = {dict(k)["quantile"]: v for k, v in named(snap, "llmledger_budget_forecast").items()
-         if dict(k)["budget"] == "All spend"}
+    q = {
+        dict(k)["quantile"]: v
+        for k, v in named(snap, "llmledger_budget_forecast").items()
+        if dict(k)["budget"] == "All spend"
+    }
     assert set(q) == {"0.1", "0.5", "0.9"} and q["0.1"] <= q["0.5"] <= q["0.9"] and q["0.5"] >= month - 1e-6
     assert named(snap, "llmledger_budget_forecast_utilisation_ratio")[lab] == pytest.approx(q["0.5"] / 50)
     teams = {dict(k)["member"] for k in named(snap, "llmledger_budget_spent") if dict(k)["budget"] == "Per team"}
-    today = set(r[0] for r in cur.execute(
-        """SELECT DISTINCT team FROM llm_calls WHERE team IS NOT NULL
-           AND start_time >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'""").fetchall())
+    today = set(
+        r[0]
+        for r in cur.execute(
+            """SELECT DISTINCT team FROM llm_calls WHERE team IS NOT NULL
+           AND start_time >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"""
+        ).fetchall()
+    )
     assert teams == today
     states = named(snap, "llmledger_budget_state")
     assert sum(v for k, v in states.items() if dict(k)["budget"] == "Support") == 1
@@ -164,14 +173,22 @@ def test_serve_otlp_serves_metrics(db_path):
     from helpers import free_port, request_json, subprocess_env
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=subprocess_env(LLMLEDGER_DB=db_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(LLMLEDGER_DB=db_path),
+    )
     try:
         assert "OTLP receiver on" in proc.stdout.readline()
         for k in range(3):
-            r = requests.post(f"http://127.0.0.1:{port}/v1/traces", data=request_json(4, k),
-                              headers={"Content-Type": "application/json"}, timeout=10)
+            r = requests.post(
+                f"http://127.0.0.1:{port}/v1/traces",
+                data=request_json(4, k),
+                headers={"Content-Type": "application/json"},
+                timeout=10,
+            )
             assert r.status_code == 200
         deadline = time.monotonic() + 60
         while True:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from apptest_helpers import frame, metric, page
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, wait_rendered
 from helpers import serve_app
+from streamlit.testing.v1 import AppTest
 
 
 def run_page(tab: str | None = None) -> AppTest:
     at = page("plan")
     if tab:
-        at.session_state["pf_tab"] = tab      # tabs run lazily: only the open one renders
+        at.session_state["pf_tab"] = tab  # tabs run lazily: only the open one renders
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -34,10 +31,10 @@ def test_page_renders_the_example_plan_with_a_bill():
     assert at.text_input(key="pf_0_name").value == "Support chat"
     assert metric(at, "First month").startswith("$")
     assert metric(at, "12-month total").startswith("$")
-    assert not at.get("plotly_chart")                  # hidden tabs did not run
+    assert not at.get("plotly_chart")  # hidden tabs did not run
     open_tab(at, "Projection")
     scen = at.radio(key="pf_scenario")
-    assert scen.options[0] == "Plan" and len(scen.options) == 5      # plan + 4 candidate models
+    assert scen.options[0] == "Plan" and len(scen.options) == 5  # plan + 4 candidate models
     assert len(at.get("plotly_chart")) >= 3
     assert not at.error
 
@@ -46,7 +43,7 @@ def test_shortlist_tab_ranks_models_and_explains_exclusions():
     at = run_page("Shortlist")
     ok = frame(at, "rank", "model", "horizon_total_usd")
     assert list(ok["rank"][:3]) == [1, 2, 3]
-    known = ~ok["note"].str.contains("self-hosted", regex=False)     # $0/token local models go last
+    known = ~ok["note"].str.contains("self-hosted", regex=False)  # $0/token local models go last
     assert ok[known]["horizon_total_usd"].is_monotonic_increasing
     assert known.iloc[: known.sum()].all()
     bad = frame(at, "model", "reasons")
@@ -64,7 +61,7 @@ def test_validation_messages_appear_beside_the_form():
     at = run_page()
     at.number_input(key="pf_0_requests_per_day").set_value(-5.0).run()
     assert "Support chat: Requests per day cannot be negative (-5)" in [e.value for e in at.error]
-    at.text_input(key="pf_0_output_token_samples").input("200, 50000").run()   # samples replace the typed figure
+    at.text_input(key="pf_0_output_token_samples").input("200, 50000").run()  # samples replace the typed figure
     errors = [e.value for e in at.error]
     assert any("above gpt-4o-mini's limit of 16,384 output tokens" in e for e in errors)
 
@@ -73,7 +70,7 @@ def test_editing_changes_the_projection():
     at = run_page("Projection")
     before = frame(at, "use_case", "cost_per_request_usd").set_index("use_case")["horizon_total_usd"]
     open_tab(at, "Requirements")
-    at.number_input(key="pf_0_requests_per_day").set_value(10_000.0).run()      # 100 → 10,000 a day
+    at.number_input(key="pf_0_requests_per_day").set_value(10_000.0).run()  # 100 → 10,000 a day
     open_tab(at, "Projection")
     after = frame(at, "use_case", "cost_per_request_usd").set_index("use_case")["horizon_total_usd"]
     assert after["Support chat"] == pytest.approx(100 * before["Support chat"])  # bill is linear in volume
@@ -128,6 +125,7 @@ def test_measure_sample_prompts_with_the_tokenizer_registry():
 
 # ----------------------------------------------------------------------------- browser
 
+
 @pytest.mark.browser
 def test_plan_page_in_chromium(tmp_path, artifacts):
     from playwright.sync_api import sync_playwright
@@ -148,14 +146,18 @@ def test_plan_page_in_chromium(tmp_path, artifacts):
             page.wait_for_selector("text=Requests per day", timeout=PAGE_TIMEOUT_MS)
             wait_rendered(page)
             shots = {}
-            for tab, marker in (("Requirements", "Save new version"), ("Projection", "Candidate models side by side"),
-                                ("Plan vs actual", "How the variance is split"), ("Shortlist", "and why"),
-                                ("Versions & export", "Export / import")):
+            for tab, marker in (
+                ("Requirements", "Save new version"),
+                ("Projection", "Candidate models side by side"),
+                ("Plan vs actual", "How the variance is split"),
+                ("Shortlist", "and why"),
+                ("Versions & export", "Export / import"),
+            ):
                 page.get_by_role("tab", name=tab).click()
                 page.wait_for_selector(f"text={marker}", timeout=PAGE_TIMEOUT_MS)
                 wait_rendered(page)
                 assert page.locator('[data-testid="stException"]').count() == 0
-                if tab in ("Projection", "Plan vs actual", "Shortlist"):     # Plotly drew its charts
+                if tab in ("Projection", "Plan vs actual", "Shortlist"):  # Plotly drew its charts
                     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=PAGE_TIMEOUT_MS)
                 out = artifacts / f"plan-{tab.lower().replace(' & ', '-').replace(' ', '-')}.png"
                 page.screenshot(path=str(out), full_page=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from apptest_helpers import ok, page
 from helpers import db_count, request_json
+
 from llmledger.telemetry import quarantine
 from llmledger.telemetry.spool import Spool
 

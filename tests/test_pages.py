@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from apptest_helpers import TIMEOUT, frame, metric, ok, page
 from helpers import ROOT, TEST_DATA, app_pages, db_count
+from streamlit.testing.v1 import AppTest
+
 from llmledger.reads import calls as rc
 from llmledger.reads import filters as rf
 from llmledger.ui import format as fmt
+
 
 @pytest.fixture
 def demo_ledger(db_path):
@@ -32,13 +33,8 @@ def demo_ledger(db_path):
     return counts
 
 
-
-
-
-
-
-
 # ------------------------------------------------------------------ every page
+
 
 @pytest.mark.parametrize("filled", [False, True], ids=["empty", "demo"])
 @pytest.mark.parametrize("page_file", [p for p, _ in app_pages()])
@@ -50,6 +46,7 @@ def test_every_page_runs(page_file, filled, request):
 
 
 # ------------------------------------------------------------------ Calls
+
 
 def test_calls_empty_offers_demo_and_generates_it(db_path):
     at = ok(page("calls.py").run())
@@ -110,6 +107,7 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
 
 # ------------------------------------------------------------------ Ingest
 
+
 def test_ingest_empty_shows_receiver_off_and_generates_demo(db_path):
     at = ok(page("ingest.py").run())
     assert any("LLMLEDGER_RECEIVER=0" in i.value for i in at.info)
@@ -126,8 +124,10 @@ def test_ingest_empty_shows_receiver_off_and_generates_demo(db_path):
 
 def test_ingest_upload_imports_files(db_path):
     at = ok(page("ingest.py").run())
-    files = [(f"{name}.json", (TEST_DATA / "otlp" / name / "in.json").read_bytes(), "application/json")
-             for name in ("raw", "vercel", "openinference")]
+    files = [
+        (f"{name}.json", (TEST_DATA / "otlp" / name / "in.json").read_bytes(), "application/json")
+        for name in ("raw", "vercel", "openinference")
+    ]
     files.append(("broken.pb", b"\x00not protobuf", "application/octet-stream"))
     at.file_uploader(key="ingest_files").set_value(files)
     ok(at.run())
@@ -149,8 +149,11 @@ def test_ingest_rules_editor_saves_and_reapplies(db_path):
     assert db_count(db_path, "SELECT priority FROM attribution_rules WHERE dim = 'team' AND key = 'app.team'") == 3
     assert any("Saved" in s.value and "re-applied" in s.value for s in at.success)
 
-    at.session_state["ingest_rules"] = {"edited_rows": {}, "added_rows": [{"dim": "colour", "key": "x"}],
-                                        "deleted_rows": []}
+    at.session_state["ingest_rules"] = {
+        "edited_rows": {},
+        "added_rows": [{"dim": "colour", "key": "x"}],
+        "deleted_rows": [],
+    }
     at.button(key="ingest_rules_save").click()
     at.run()
     assert not at.exception
@@ -163,12 +166,14 @@ def test_ingest_rules_editor_saves_and_reapplies(db_path):
 
 # ------------------------------------------------------------------ Ingest with a receiver
 
+
 def test_ingest_shows_live_receiver_counts(db_path, monkeypatch):
     """The embedded receiver on a loopback port: a real OTLP/HTTP POST shows up in its counters."""
     import time
     import urllib.request
 
     from helpers import free_port
+
     from llmledger.telemetry import demo, otlp
 
     port = free_port()
@@ -177,8 +182,9 @@ def test_ingest_shows_live_receiver_counts(db_path, monkeypatch):
     at = ok(page("ingest.py").run())
     assert metric(at, "Requests received") == "0"
     body = next(demo.generate_batches(n_calls=100, traces_per_batch=1000))[2]
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/traces", data=body,
-                                 headers={"Content-Type": "application/x-protobuf"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/traces", data=body, headers={"Content-Type": "application/x-protobuf"}
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
     deadline = time.time() + 60

@@ -8,10 +8,9 @@ from datetime import timedelta
 
 import pytest
 import streamlit as st
-
 from apptest_helpers import frame, metrics, run
 from helpers import ROOT
-from ledgers import NOW, build_ledger
+from ledgers import build_ledger
 
 
 @pytest.fixture(scope="module")
@@ -28,12 +27,14 @@ def with_data(seeded, db_path):
 
 
 def text_of(at) -> str:
-    parts = [e.value for kind in ("markdown", "caption", "info", "warning", "error", "success")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value for kind in ("markdown", "caption", "info", "warning", "error", "success") for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
 # ------------------------------------------------------------------ empty ledger
+
 
 @pytest.mark.parametrize("name", ["spend", "reprice"])
 def test_ledger_pages_on_an_empty_ledger_invite_data(name):
@@ -49,6 +50,7 @@ def test_estimate_works_without_any_calls():
 
 
 # ------------------------------------------------------------------ Spend
+
 
 def test_spend_with_data_shows_money_run_rate_and_unknown_prices(with_data):
     at = run("spend")
@@ -108,6 +110,7 @@ def _usd(text: str) -> float:
 
 # ------------------------------------------------------------------ Estimate
 
+
 def test_estimate_prompt_counts_per_tokenizer_and_prices_per_model_and_sheet(with_data):
     at = run("estimate")
     at.multiselect(key="est_models").set_value(["gpt-4o-mini", "claude-haiku-4-5", "acme-private-model-x"]).run()
@@ -129,7 +132,8 @@ def test_estimate_messages_json_and_broken_json():
     at = run("estimate")
     at.radio(key="est_mode").set_value("Messages JSON").run()
     at.text_area(key="est_messages").set_value(
-        '[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Price this."}]').run()
+        '[{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Price this."}]'
+    ).run()
     assert not at.exception and not at.error
     per_model = frame(at, "model", "tokenizer_is")
     content_only = frame(at, "tokenizer", "exact for").set_index("tokenizer").loc["o200k_base", "tokens"]
@@ -164,12 +168,15 @@ def test_estimate_empty_corpus_gives_a_clear_message():
     assert any("empty" in e.value for e in at.error)
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("bill_requests", -5.0, "cannot be negative"),
-    ("bill_requests", 2e12, "more than a trillion"),
-    ("bill_input", -1.0, "cannot be negative"),
-    ("bill_months", 0, "between 1 and 120"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("bill_requests", -5.0, "cannot be negative"),
+        ("bill_requests", 2e12, "more than a trillion"),
+        ("bill_input", -1.0, "cannot be negative"),
+        ("bill_months", 0, "between 1 and 120"),
+    ],
+)
 def test_monthly_bill_rejects_absurd_inputs(field, value, message):
     at = run("estimate")
     at.number_input(key=field).set_value(value).run()
@@ -182,7 +189,7 @@ def test_monthly_bill_grows_and_discounts(with_data):
     flat = _usd(metrics(at)["Total over 12 months"])
     at.number_input(key="bill_growth").set_value(10.0).run()
     grown = metrics(at)
-    assert _usd(grown["Last month"]) == pytest.approx(_usd(grown["First month"]) * 1.1 ** 11, rel=1e-3)
+    assert _usd(grown["Last month"]) == pytest.approx(_usd(grown["First month"]) * 1.1**11, rel=1e-3)
     assert _usd(grown["Total over 12 months"]) > flat
     at.slider(key="bill_cached").set_value(80).run()
     assert _usd(metrics(at)["Total over 12 months"]) < _usd(grown["Total over 12 months"])
@@ -200,6 +207,7 @@ def test_token_tax_table():
 
 
 # ------------------------------------------------------------------ Reprice
+
 
 def test_reprice_sheet_swap_discount_and_period(with_data):
     at = run("reprice")
@@ -243,8 +251,9 @@ def test_estimate_prices_side_by_side_under_two_sheets(with_data):
     at.text_area(key="est_text").set_value("Compare two price sheets for this prompt.").run()
     assert not at.exception and not at.error
     costs = frame(at, "model", "sheet", "cost_usd")
-    assert set(zip(costs["model"], costs["sheet"])) == {(m, s) for m in ("gpt-4o-mini", "gpt-4o")
-                                                         for s in ("litellm", "langfuse")}
+    assert set(zip(costs["model"], costs["sheet"])) == {
+        (m, s) for m in ("gpt-4o-mini", "gpt-4o") for s in ("litellm", "langfuse")
+    }
     assert costs["cost_usd"].notna().all()
 
 
@@ -257,10 +266,18 @@ def test_money_charts_never_draw_a_missing_price_as_zero():
     fig = money_charts.cost_per_model(table)
     assert list(fig.data[0].x) == ["a"]  # b has no bar at all
     assert "no price: b (s)" in fig.layout.title.text
-    series = pd.DataFrame({"bucket": pd.to_datetime(["2026-01-01", "2026-01-02"]), "grp": ["x", "x"],
-                           "cost_usd": [0.0, 0.0], "calls": [1, 1], "priced_calls": [0, 0]})
+    series = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-01-01", "2026-01-02"]),
+            "grp": ["x", "x"],
+            "cost_usd": [0.0, 0.0],
+            "calls": [1, 1],
+            "priced_calls": [0, 0],
+        }
+    )
     assert "No priced calls" in money_charts.spend_over_time(series, "feature").layout.annotations[0].text
-    delta = pd.DataFrame({"grp": ["up", "down"], "actual_usd": [1.0, 2.0], "repriced_usd": [1.5, 1.0],
-                          "delta_usd": [0.5, -1.0]})
+    delta = pd.DataFrame(
+        {"grp": ["up", "down"], "actual_usd": [1.0, 2.0], "repriced_usd": [1.5, 1.0], "delta_usd": [0.5, -1.0]}
+    )
     bars = money_charts.delta_bars(delta, "feature")
     assert list(bars.data[0].text) == ["−$1.00", "+$0.50"]

@@ -20,10 +20,23 @@ PRICES = {"a": ModelPrice("a", "x", 1.0, 2.0), "b": ModelPrice("b", "y", 3.0, 15
 
 @pytest.fixture
 def proj():
-    rs = RequirementSet(start_month="2026-01", candidates=["a", "b"], use_cases=[
-        UseCase(name="grow", requests_per_day=1000, input_tokens=1000, output_tokens=500, growth_pct_per_month=10,
-                monthly_budget_usd=70, model="a", input_token_samples=[800, 1000, 1200]),
-        UseCase(name="flat", requests_per_day=10, fixed_monthly_usd=10, model="b")])
+    rs = RequirementSet(
+        start_month="2026-01",
+        candidates=["a", "b"],
+        use_cases=[
+            UseCase(
+                name="grow",
+                requests_per_day=1000,
+                input_tokens=1000,
+                output_tokens=500,
+                growth_pct_per_month=10,
+                monthly_budget_usd=70,
+                model="a",
+                input_token_samples=[800, 1000, 1200],
+            ),
+            UseCase(name="flat", requests_per_day=10, fixed_monthly_usd=10, model="b"),
+        ],
+    )
     return project(rs, PRICES)
 
 
@@ -45,7 +58,7 @@ def test_projection_chart_stacks_use_cases_and_draws_budget_and_band(proj):
 def test_band_chart_marks_the_first_month_over_budget(proj):
     d = validated(charts.use_case_band_chart(proj, "grow"))
     texts = [a["text"] for a in d["layout"]["annotations"]]
-    assert "over budget from 2026-03" in texts                   # $62, $61.6, $75.02 against $70
+    assert "over budget from 2026-03" in texts  # $62, $61.6, $75.02 against $70
     assert d["layout"]["shapes"][0]["y0"] == 70
 
 
@@ -60,10 +73,11 @@ def test_waterfall_daily_and_shortlist_charts():
     d = validated(charts.variance_waterfall(10.0, eff, 11.5))
     assert d["data"][0]["measure"] == ["absolute", "relative", "relative", "total"]
     assert list(d["data"][0]["y"]) == [10.0, 2.0, -0.5, 11.5]
-    by_day = pd.DataFrame({"day": [dt.date(2026, 1, 1), dt.date(2026, 1, 2)], "planned_calls": [5.0, 5.0],
-                           "actual_calls": [3, 7]})
+    by_day = pd.DataFrame(
+        {"day": [dt.date(2026, 1, 1), dt.date(2026, 1, 2)], "planned_calls": [5.0, 5.0], "actual_calls": [3, 7]}
+    )
     assert len(validated(charts.daily_chart(by_day))["data"]) == 2
     rs = RequirementSet(start_month="2026-01", use_cases=[UseCase(name="u")])
     sl = shortlist(rs, "u", PRICES)
     d = validated(charts.shortlist_chart(sl.eligible))
-    assert list(d["data"][0]["y"]) == ["b", "a"]                 # cheapest at the top (last drawn)
+    assert list(d["data"][0]["y"]) == ["b", "a"]  # cheapest at the top (last drawn)

@@ -14,9 +14,23 @@ SHEET = "model,provider,input_per_mtok,output_per_mtok\ncheap,acme,1,2\n"
 
 def _seed(con):
     sheets.import_sheet_bytes(con, SHEET.encode(), "s.csv", "mine")
-    rs = RequirementSet(name="Bot", start_month="2026-01", horizon_months=12, sheet="mine", use_cases=[
-        UseCase(name="chat", requests_per_day=1000, input_tokens=1000, output_tokens=500, growth_pct_per_month=10,
-                monthly_budget_usd=70, model="cheap")])
+    rs = RequirementSet(
+        name="Bot",
+        start_month="2026-01",
+        horizon_months=12,
+        sheet="mine",
+        use_cases=[
+            UseCase(
+                name="chat",
+                requests_per_day=1000,
+                input_tokens=1000,
+                output_tokens=500,
+                growth_pct_per_month=10,
+                monthly_budget_usd=70,
+                model="cheap",
+            )
+        ],
+    )
     store.save(con, rs, note="first")
 
 

@@ -8,18 +8,23 @@ from llmledger.planning.prices import ModelPrice, from_record
 from llmledger.planning.requirements import RequirementSet, UseCase
 from llmledger.planning.shortlist import Latency, shortlist
 
-PRICES = {p.model: p for p in [
-    ModelPrice("mini", "openai", 0.15, 0.60, context_window=128_000, max_output=16_384,
-               modalities=("image", "text")),
-    ModelPrice("big", "openai", 2.50, 10.0, context_window=128_000, max_output=16_384,
-               modalities=("image", "text")),
-    ModelPrice("haiku", "anthropic", 0.80, 4.0, context_window=200_000, max_output=8_192),
-    ModelPrice("tiny-ctx", "acme", 0.05, 0.10, context_window=4_096, max_output=4_096),
-    ModelPrice("smol-q4", "local", 0.0, 0.0, context_window=8_192, max_output=2_048, self_hosted=True),
-    ModelPrice("mystery", "acme"),
-    ModelPrice("free-preview", "acme", 0.0, 0.0, context_window=1_000_000),
-    ModelPrice("embedder", "acme", 0.02, 0.0),
-]}
+PRICES = {
+    p.model: p
+    for p in [
+        ModelPrice(
+            "mini", "openai", 0.15, 0.60, context_window=128_000, max_output=16_384, modalities=("image", "text")
+        ),
+        ModelPrice(
+            "big", "openai", 2.50, 10.0, context_window=128_000, max_output=16_384, modalities=("image", "text")
+        ),
+        ModelPrice("haiku", "anthropic", 0.80, 4.0, context_window=200_000, max_output=8_192),
+        ModelPrice("tiny-ctx", "acme", 0.05, 0.10, context_window=4_096, max_output=4_096),
+        ModelPrice("smol-q4", "local", 0.0, 0.0, context_window=8_192, max_output=2_048, self_hosted=True),
+        ModelPrice("mystery", "acme"),
+        ModelPrice("free-preview", "acme", 0.0, 0.0, context_window=1_000_000),
+        ModelPrice("embedder", "acme", 0.02, 0.0),
+    ]
+}
 
 
 def rs_with(**kw) -> RequirementSet:
@@ -41,7 +46,8 @@ def test_ranked_by_projected_cost_with_reasons_for_every_exclusion():
     assert dict(zip(s.excluded["model"], s.excluded["reasons"])) == {
         "mystery": "no input/output price in this sheet",
         "free-preview": "listed at $0 (a free or preview entry, not a price to plan on)",
-        "embedder": "output priced at $0 (an embedding or other non-generative entry)"}
+        "embedder": "output priced at $0 (an embedding or other non-generative entry)",
+    }
     assert s.eligible.set_index("model").loc["smol-q4", "note"] == "self-hosted: add hosting as a fixed cost"
     # with hosting entered as a fixed cost ($50/month, added to every option) it ranks on its bill
     hosted = shortlist(rs_with(fixed_monthly_usd=50), "chat", PRICES)
@@ -53,8 +59,9 @@ def test_context_max_output_and_modalities():
     s = shortlist(rs_with(input_tokens=6000, output_tokens=3000, modalities=["text", "image"]), "chat", PRICES)
     why = dict(zip(s.excluded["model"], s.excluded["reasons"]))
     assert why["tiny-ctx"] == "context window 4,096 < 9,000 needed; no image input"
-    assert why["smol-q4"] == ("context window 8,192 < 9,000 needed; max output 2,048 < 3,000 per request; "
-                              "no image input")
+    assert why["smol-q4"] == (
+        "context window 8,192 < 9,000 needed; max output 2,048 < 3,000 per request; no image input"
+    )
     assert why["haiku"] == "no image input"
     assert list(s.eligible["model"]) == ["mini", "big"]
 
@@ -81,10 +88,10 @@ def test_latency_only_where_measured_and_business_targets():
     assert why["smol-q4"] == "measured p95 9,000 ms > SLO 3,000 ms"
     # big: 3000 × 2.5e-6 + 500 × 10e-6 = $0.0125 per request
     assert why["big"] == "$0.0125 per request > target $0.003"
-    assert set(s.eligible["note"]) == {"latency not measured"}      # tiny-ctx and mini
+    assert set(s.eligible["note"]) == {"latency not measured"}  # tiny-ctx and mini
     budget = shortlist(rs_with(monthly_budget_usd=100), "chat", PRICES)
     why_b = dict(zip(budget.excluded["model"], budget.excluded["reasons"]))
-    assert why_b["big"] == "first month $387.50 > budget $100.00"      # 31,000 × $0.0125
+    assert why_b["big"] == "first month $387.50 > budget $100.00"  # 31,000 × $0.0125
 
 
 def test_multi_model_stance_counts_providers():
@@ -93,9 +100,17 @@ def test_multi_model_stance_counts_providers():
 
 
 def test_from_record_reads_per_token_and_per_million_prices():
-    p = from_record({"model": "x", "litellm_provider": "openai", "input_cost_per_token": 2.5e-6,
-                     "output_cost_per_token": 1e-5, "max_input_tokens": 128000, "max_output_tokens": 16384,
-                     "supports_vision": True})
+    p = from_record(
+        {
+            "model": "x",
+            "litellm_provider": "openai",
+            "input_cost_per_token": 2.5e-6,
+            "output_cost_per_token": 1e-5,
+            "max_input_tokens": 128000,
+            "max_output_tokens": 16384,
+            "supports_vision": True,
+        }
+    )
     assert (p.input_per_1m, p.output_per_1m, p.context_window, p.max_output) == (2.5, 10.0, 128000, 16384)
     assert not p.self_hosted
     q = from_record({"model": "y.gguf", "provider": "local", "input_per_1m": 0, "output_per_1m": 0})
@@ -107,15 +122,27 @@ def test_latency_measured_by_the_local_lab_excludes_a_slow_variant(con):
 
     # Two timed runs of one variant, as the local lab records them: TTFT 200/300 ms, 50/40 tokens/s
     for i, (ttft, tps) in enumerate(((200.0, 50.0), (300.0, 40.0))):
-        con.execute("INSERT INTO local_runs (run_id, batch_id, started_at, model, variant, ttft_ms, gen_tps) "
-                    "VALUES (?, 'b', now(), 'SmolLM2-135M-Instruct', 'Q4_1', ?, ?)", [f"r{i}", ttft, tps])
+        con.execute(
+            "INSERT INTO local_runs (run_id, batch_id, started_at, model, variant, ttft_ms, gen_tps) "
+            "VALUES (?, 'b', now(), 'SmolLM2-135M-Instruct', 'Q4_1', ?, ?)",
+            [f"r{i}", ttft, tps],
+        )
     lat = lab_latency(con)
     got = lat["SmolLM2-135M-Instruct-Q4_1"]
     assert got.runs == 2
-    assert got.ttft_ms == pytest.approx(295.0)          # p95 of 200, 300 (linear interpolation)
-    assert got.ms_per_token == pytest.approx(24.75)     # p95 of 20 and 25 ms per token
-    prices = {"SmolLM2-135M-Instruct-Q4_1": ModelPrice("SmolLM2-135M-Instruct-Q4_1", "self-hosted", 0.02, 0.05,
-                                                       context_window=8192, max_output=2048, self_hosted=True)}
+    assert got.ttft_ms == pytest.approx(295.0)  # p95 of 200, 300 (linear interpolation)
+    assert got.ms_per_token == pytest.approx(24.75)  # p95 of 20 and 25 ms per token
+    prices = {
+        "SmolLM2-135M-Instruct-Q4_1": ModelPrice(
+            "SmolLM2-135M-Instruct-Q4_1",
+            "self-hosted",
+            0.02,
+            0.05,
+            context_window=8192,
+            max_output=2048,
+            self_hosted=True,
+        )
+    }
     # 500 output tokens: 295 + 500 × 24.75 = 12,670 ms against a 5 s SLO
     s = shortlist(rs_with(p95_latency_ms=5000), "chat", prices, lat)
     assert s.excluded["reasons"][0] == "lab-estimated p95 12,670 ms > SLO 5,000 ms"
@@ -128,9 +155,11 @@ def test_sheet_models_reads_a_stored_sheet_and_skips_non_text_models(con):
     from llmledger.planning.prices import sheet_models
     from llmledger.pricing import sheets
 
-    csv = ("model,provider,input_per_mtok,output_per_mtok,service_tier,context_window,max_output_tokens\n"
-           "gpt-x,openai,2,8,standard,128000,16384\ngpt-x,openai,1,4,batch,,\n"
-           "titan-embed-text-v2,bedrock,0.02,0,standard,,\n")
+    csv = (
+        "model,provider,input_per_mtok,output_per_mtok,service_tier,context_window,max_output_tokens\n"
+        "gpt-x,openai,2,8,standard,128000,16384\ngpt-x,openai,1,4,batch,,\n"
+        "titan-embed-text-v2,bedrock,0.02,0,standard,,\n"
+    )
     sheets.import_sheet_bytes(con, csv.encode(), "s.csv", "mine")
     got = sheet_models(con, "mine")
     assert list(got) == ["gpt-x"]

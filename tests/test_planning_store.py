@@ -13,11 +13,22 @@ from llmledger.planning.requirements import RequirementSet, UseCase
 
 def example_set() -> RequirementSet:
     return RequirementSet(
-        name="Example plan", description="Support assistant and document summaries",
-        start_month="2026-03", candidates=["gpt-4o-mini"],
-        use_cases=[UseCase(name="Support chat", requests_per_day=20_000, input_tokens=1800,
-                           output_tokens=250, monthly_budget_usd=1500.0, feature_tag="support"),
-                   UseCase(name="Nightly summaries", requests_per_day=800, batch_share=1.0)])
+        name="Example plan",
+        description="Support assistant and document summaries",
+        start_month="2026-03",
+        candidates=["gpt-4o-mini"],
+        use_cases=[
+            UseCase(
+                name="Support chat",
+                requests_per_day=20_000,
+                input_tokens=1800,
+                output_tokens=250,
+                monthly_budget_usd=1500.0,
+                feature_tag="support",
+            ),
+            UseCase(name="Nightly summaries", requests_per_day=800, batch_share=1.0),
+        ],
+    )
 
 
 def test_migration_creates_the_versions_table(con):
@@ -35,7 +46,7 @@ def test_save_load_round_trip_is_lossless(con, db_path):
     con.close()
     from llmledger.store.db import connect
 
-    con2 = connect(db_path)             # a fresh connection: it really went to disk
+    con2 = connect(db_path)  # a fresh connection: it really went to disk
     back = store.load(con2, rs.name)
     assert back.version == 1
     assert back.to_dict() == rs.to_dict()

@@ -11,8 +11,7 @@ from llmledger.planning.validation import check, errors, validate
 
 PRICES = {
     "small": ModelPrice("small", "openai", 0.15, 0.6, context_window=16_000, max_output=4_096),
-    "local-q4": ModelPrice("local-q4", "local", 0.0, 0.0, context_window=8_192, max_output=2_048,
-                           self_hosted=True),
+    "local-q4": ModelPrice("local-q4", "local", 0.0, 0.0, context_window=8_192, max_output=2_048, self_hosted=True),
 }
 
 
@@ -45,14 +44,14 @@ def test_context_window_uses_the_largest_sample():
 
 
 def test_privacy_rule_rejects_a_hosted_model_but_not_a_local_one():
-    assert any("'no third-party API' forbids" in x
-               for x in msgs(one(model="small", privacy="no_third_party_api"), PRICES))
+    assert any(
+        "'no third-party API' forbids" in x for x in msgs(one(model="small", privacy="no_third_party_api"), PRICES)
+    )
     assert msgs(one(model="local-q4", privacy="no_third_party_api"), PRICES) == []
 
 
 def test_shares_quality_availability_and_peak():
-    m = msgs(one(cached_input_share=1.5, batch_share=-0.1, min_quality=85, availability_pct=120,
-                 peak_to_avg=0.5))
+    m = msgs(one(cached_input_share=1.5, batch_share=-0.1, min_quality=85, availability_pct=120, peak_to_avg=0.5))
     assert "chat: Cached-input share must be between 0 and 1, not 1.5" in m
     assert "chat: Batch share must be between 0 and 1, not -0.1" in m
     assert "chat: Minimum quality must be between 0 and 1, not 85 (enter 0.85 for 85%)" in m
@@ -101,8 +100,11 @@ def test_check_raises_one_planning_error_listing_all_errors():
 
 
 def test_warning_for_target_above_value_and_missing_batch_price():
-    w = msgs(one(value_per_success_usd=0.01, cost_per_txn_target_usd=0.05, model="small", batch_share=0.5),
-             PRICES, level="warning")
+    w = msgs(
+        one(value_per_success_usd=0.01, cost_per_txn_target_usd=0.05, model="small", batch_share=0.5),
+        PRICES,
+        level="warning",
+    )
     assert any("every request would lose money" in x for x in w)
     assert any("small has no batch price" in x for x in w)
 

@@ -9,22 +9,26 @@ import sys
 from decimal import Decimal
 
 import pytest
+from helpers import subprocess_env
 
 from llmledger.errors import PricingError
 from llmledger.pricing.estimate import monthly_bill
 
-from helpers import subprocess_env
-
 D = Decimal
-SHEET = ("model,provider,input_per_mtok,output_per_mtok\n"
-         "gpt-4o,openai,2.50,10\n"
-         "claude-3-5-sonnet-20241022,anthropic,3,15\n")
+SHEET = (
+    "model,provider,input_per_mtok,output_per_mtok\ngpt-4o,openai,2.50,10\nclaude-3-5-sonnet-20241022,anthropic,3,15\n"
+)
 CASES = [("gpt-4o", D("2.50"), D(10), D("12192.00")), ("claude-3-5-sonnet-20241022", D(3), D(15), D("15830.40"))]
 
 
 def cli(*args, db):
-    p = subprocess.run([sys.executable, "-m", "llmledger", *args, "--db", str(db)], capture_output=True, text=True,
-                       env=subprocess_env(), timeout=300)
+    p = subprocess.run(
+        [sys.executable, "-m", "llmledger", *args, "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     return p
 
 
@@ -34,22 +38,62 @@ def test_estimate_acceptance_bills(tmp_path, db_path):
     p = cli("prices", "import", str(csv), db=db_path)
     assert p.returncode == 0, p.stderr
     for model, pin, pout, acceptance in CASES:
-        p = cli("estimate", "--model", model, "--input-tokens", "8192", "--output-tokens", "1000",
-                "--requests", "400000", "--sheet", "list-prices", "--json", db=db_path)
+        p = cli(
+            "estimate",
+            "--model",
+            model,
+            "--input-tokens",
+            "8192",
+            "--output-tokens",
+            "1000",
+            "--requests",
+            "400000",
+            "--sheet",
+            "list-prices",
+            "--json",
+            db=db_path,
+        )
         assert p.returncode == 0, p.stderr
         got = json.loads(p.stdout)
         expected = D(400_000) * (D(8192) * pin + D(1000) * pout) / 10**6
         assert D(str(got["total_usd_rounded"])) == expected == acceptance
         assert got["priced_model"] == model and got["match_kind"] == "exact"
-        text = cli("estimate", "--model", model, "--input-tokens", "8192", "--output-tokens", "1000",
-                   "--requests", "400000", "--sheet", "list-prices", db=db_path).stdout
+        text = cli(
+            "estimate",
+            "--model",
+            model,
+            "--input-tokens",
+            "8192",
+            "--output-tokens",
+            "1000",
+            "--requests",
+            "400000",
+            "--sheet",
+            "list-prices",
+            db=db_path,
+        ).stdout
         assert f"total ${acceptance:,}" in text
         # the default sheet, for comparison (printed: where LiteLLM's prices differ, it shows)
-        default = json.loads(cli("estimate", "--model", model, "--input-tokens", "8192", "--output-tokens", "1000",
-                                 "--requests", "400000", "--json", db=db_path).stdout)
-        print(f"{model}: list-prices ${acceptance:,} | litellm ${D(str(default['total_usd_rounded'])).quantize(D('0.01')):,} "
-              f"(priced as {default['priced_model']}, input ${default['prices']['input_mtok']}/M, "
-              f"output ${default['prices']['output_mtok']}/M)")
+        default = json.loads(
+            cli(
+                "estimate",
+                "--model",
+                model,
+                "--input-tokens",
+                "8192",
+                "--output-tokens",
+                "1000",
+                "--requests",
+                "400000",
+                "--json",
+                db=db_path,
+            ).stdout
+        )
+        print(
+            f"{model}: list-prices ${acceptance:,} | litellm ${D(str(default['total_usd_rounded'])).quantize(D('0.01')):,} "
+            f"(priced as {default['priced_model']}, input ${default['prices']['input_mtok']}/M, "
+            f"output ${default['prices']['output_mtok']}/M)"
+        )
         assert default["sheet"] == "litellm" and default["total_usd"] > 0
 
 
@@ -63,9 +107,22 @@ def test_estimate_options_and_errors(db_path):
         monthly_bill("gpt-4o", 1, 1, 1, cached_input_share=2)
     with pytest.raises(PricingError, match="has no price"):
         monthly_bill("acme-llm", 1, 1, 1)
-    p = cli("estimate", "--model", "gpt-4o", "--input-tokens", "-5", "--output-tokens", "1", "--requests", "1",
-            db=db_path)
+    p = cli(
+        "estimate", "--model", "gpt-4o", "--input-tokens", "-5", "--output-tokens", "1", "--requests", "1", db=db_path
+    )
     assert p.returncode != 0 and p.stderr.startswith("error:") and len(p.stderr.strip().splitlines()) == 1
-    p = cli("estimate", "--model", "gpt-4o", "--input-tokens", "1", "--output-tokens", "1", "--requests", "1",
-            "--sheet", "nope", db=db_path)
+    p = cli(
+        "estimate",
+        "--model",
+        "gpt-4o",
+        "--input-tokens",
+        "1",
+        "--output-tokens",
+        "1",
+        "--requests",
+        "1",
+        "--sheet",
+        "nope",
+        db=db_path,
+    )
     assert p.returncode != 0 and "nope" in p.stderr

@@ -13,9 +13,11 @@ ANSWER = "- Revenue rose 12%\n- Costs fell 3%\n- Headcount was flat"
 
 
 def _insert(con, span, model, input_text, output_text, i=None, o=None, source="missing"):
-    con.execute("""INSERT INTO calls (trace_id, span_id, request_model, input_tokens, output_tokens, usage_source,
+    con.execute(
+        """INSERT INTO calls (trace_id, span_id, request_model, input_tokens, output_tokens, usage_source,
                    convention, status, input_text, output_text) VALUES ('t', ?, ?, ?, ?, ?, 'test', 'ok', ?, ?)""",
-                [span, model, i, o, source, input_text, output_text])
+        [span, model, i, o, source, input_text, output_text],
+    )
 
 
 def test_fill_estimated_usage(con):
@@ -24,9 +26,15 @@ def test_fill_estimated_usage(con):
     _insert(con, "c", "gpt-4o", PROMPT, ANSWER, i=7, o=3, source="reported")  # reported usage is kept
     _insert(con, "d", "gpt-4o", None, None)  # nothing to count: stays missing
     assert hooks.fill_estimated_usage(con) == 2
-    rows = {r[0]: r[1:] for r in con.execute(
-        "SELECT span_id, input_tokens, output_tokens, usage_source FROM calls").fetchall()}
-    assert rows["a"] == (count_text(PROMPT, model="gpt-4o").tokens, count_text(ANSWER, model="gpt-4o").tokens, "estimated")
+    rows = {
+        r[0]: r[1:]
+        for r in con.execute("SELECT span_id, input_tokens, output_tokens, usage_source FROM calls").fetchall()
+    }
+    assert rows["a"] == (
+        count_text(PROMPT, model="gpt-4o").tokens,
+        count_text(ANSWER, model="gpt-4o").tokens,
+        "estimated",
+    )
     assert rows["b"] == (count_text(PROMPT, model="claude-3-5-haiku-20241022").tokens, None, "estimated")
     assert rows["c"] == (7, 3, "reported")
     assert rows["d"] == (None, None, "missing")

@@ -31,9 +31,16 @@ def test_litellm_sheet_from_installed_package():
     raw = json.loads(importers.litellm_map_path().read_text())
     sheet = importers.litellm_sheet()
     assert sheet.kind == "litellm" and importers.litellm_version() in sheet.source
-    with_token_price = [k for k, v in raw.items() if k != "sample_spec" and isinstance(v, dict) and any(
-        isinstance(v.get(f), (int, float)) for f in ("input_cost_per_token", "output_cost_per_token",
-                                                     "input_cost_per_request"))]
+    with_token_price = [
+        k
+        for k, v in raw.items()
+        if k != "sample_spec"
+        and isinstance(v, dict)
+        and any(
+            isinstance(v.get(f), (int, float))
+            for f in ("input_cost_per_token", "output_cost_per_token", "input_cost_per_request")
+        )
+    ]
     ids = {m.model_id for m in sheet.latest().models}
     assert set(with_token_price) <= ids
     assert len(ids) >= 3000
@@ -46,8 +53,13 @@ def test_litellm_sheet_from_installed_package():
     assert gpt4o.row("priority").output_mtok == per_m(raw["gpt-4o"]["output_cost_per_token_priority"])
     assert gpt4o.context_window == raw["gpt-4o"]["max_input_tokens"]
     # a long-context tier: all tokens of a call above the threshold use the higher price
-    key = next(k for k, v in raw.items() if isinstance(v, dict) and "input_cost_per_token_above_200k_tokens" in v
-               and "output_cost_per_token_above_200k_tokens" in v)
+    key = next(
+        k
+        for k, v in raw.items()
+        if isinstance(v, dict)
+        and "input_cost_per_token_above_200k_tokens" in v
+        and "output_cost_per_token_above_200k_tokens" in v
+    )
     e = _entry(sheet, key)
     assert e.row("standard", 200_000).input_mtok == per_m(raw[key]["input_cost_per_token"])
     assert e.row("standard", 200_001).input_mtok == per_m(raw[key]["input_cost_per_token_above_200k_tokens"])
@@ -78,7 +90,8 @@ def test_langfuse_sheet():
     tier = next(t for t in lc["pricingTiers"] if any("usageDetailPattern" in c for c in t["conditions"]))
     n = next(c["value"] for c in tier["conditions"] if "usageDetailPattern" in c)
     row = models[lc["modelName"]].row(
-        "priority" if any(c.get("key") for c in tier["conditions"]) else "standard", n + 1)
+        "priority" if any(c.get("key") for c in tier["conditions"]) else "standard", n + 1
+    )
     assert row.above_input_tokens == n and row.input_mtok == per_m(tier["prices"]["input"])
     # 1 h cache writes kept apart from 5 min ones
     sonnet = next(m for m in raw if "input_cache_creation_1h" in m["pricingTiers"][0]["prices"])
@@ -91,18 +104,32 @@ def test_genai_prices_sheet_versions_and_tiers():
     raw = json.loads(GENAI.read_text())
     sheet = importers.genai_prices_sheet(raw)
     assert len(raw) == 36 and sum(len(p["models"]) for p in raw) == 1466
-    dates = {cp["constraint"]["start_date"] for p in raw for m in p["models"] if isinstance(m["prices"], list)
-             for cp in m["prices"] if "start_date" in cp.get("constraint", {})}
+    dates = {
+        cp["constraint"]["start_date"]
+        for p in raw
+        for m in p["models"]
+        if isinstance(m["prices"], list)
+        for cp in m["prices"]
+        if "start_date" in cp.get("constraint", {})
+    }
     assert len(sheet.versions) == 1 + len(dates)
     # claude-sonnet-5: $2/$10 until 2026-09-01, then $3/$15 (a dated conditional price)
     before = sheet.version_at(datetime(2026, 8, 31, tzinfo=timezone.utc))
     after = sheet.version_at(datetime(2026, 9, 1, tzinfo=timezone.utc))
     anthropic = next(p for p in raw if p["id"] == "anthropic")
     s5 = next(m for m in anthropic["models"] if m["id"] == "claude-sonnet-5")
-    assert _entry(sheet, "anthropic:claude-sonnet-5", before).row().input_mtok == Decimal(str(s5["prices"][0]["prices"]["input_mtok"]))
-    assert _entry(sheet, "anthropic:claude-sonnet-5", after).row().input_mtok == Decimal(str(s5["prices"][1]["prices"]["input_mtok"]))
+    assert _entry(sheet, "anthropic:claude-sonnet-5", before).row().input_mtok == Decimal(
+        str(s5["prices"][0]["prices"]["input_mtok"])
+    )
+    assert _entry(sheet, "anthropic:claude-sonnet-5", after).row().input_mtok == Decimal(
+        str(s5["prices"][1]["prices"]["input_mtok"])
+    )
     # tiered prices: base below the first tier start, tier price above it
-    m = next(m for m in anthropic["models"] if isinstance(m["prices"], dict) and isinstance(m["prices"].get("input_mtok"), dict))
+    m = next(
+        m
+        for m in anthropic["models"]
+        if isinstance(m["prices"], dict) and isinstance(m["prices"].get("input_mtok"), dict)
+    )
     tiers = m["prices"]["input_mtok"]
     e = _entry(sheet, f"anthropic:{m['id']}")
     start = tiers["tiers"][0]["start"]
@@ -138,8 +165,9 @@ def test_stored_sheets_round_trip(con):
     back = sheets.load_sheet(con, "langfuse")
     assert len(back.latest().models) == len(mem.latest().models) == listed.loc["langfuse", "models"]
     a, b = _entry(mem, "gpt-4o"), _entry(back, "gpt-4o")
-    assert sorted((r.service_tier, r.above_input_tokens, r.input_mtok, r.output_mtok) for r in a.prices) == \
-        sorted((r.service_tier, r.above_input_tokens, r.input_mtok, r.output_mtok) for r in b.prices)
+    assert sorted((r.service_tier, r.above_input_tokens, r.input_mtok, r.output_mtok) for r in a.prices) == sorted(
+        (r.service_tier, r.above_input_tokens, r.input_mtok, r.output_mtok) for r in b.prices
+    )
     # importing the default again is a no-op; the same source is recorded once
     sheets.ensure_default_sheet(con)
     assert con.execute("SELECT count(*) FROM price_versions WHERE sheet = 'litellm'").fetchone()[0] == 1

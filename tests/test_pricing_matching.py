@@ -10,7 +10,7 @@ import pytest
 
 from llmledger.pricing import importers
 from llmledger.pricing.matching import Matcher, base_name, clause_match, normalize
-from llmledger.pricing.model import ModelEntry, PriceRow, Sheet, SheetVersion, EPOCH
+from llmledger.pricing.model import EPOCH, ModelEntry, PriceRow, Sheet, SheetVersion
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +22,9 @@ def litellm():
 
 @pytest.fixture(scope="module")
 def langfuse():
-    return Matcher(importers.langfuse_sheet(json.loads((ROOT / "data/pricing/langfuse/default-model-prices.json").read_text())))
+    return Matcher(
+        importers.langfuse_sheet(json.loads((ROOT / "data/pricing/langfuse/default-model-prices.json").read_text()))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +32,31 @@ def genai():
     return Matcher(importers.genai_prices_sheet(json.loads((ROOT / "data/pricing/genai-prices/data.json").read_text())))
 
 
-@pytest.mark.parametrize("name, provider, model_id, kind", [
-    ("gpt-4o", None, "gpt-4o", "exact"),
-    ("GPT-4o", None, "gpt-4o", "exact"),
-    ("openai/gpt-4o", None, "gpt-4o", "prefixed"),
-    ("gpt-4o", "azure.ai.openai", "azure/gpt-4o", "provider"),
-    ("gpt-4o-2024-08-06", None, "gpt-4o-2024-08-06", "exact"),  # the sheet has the snapshot
-    ("gpt-4o-2031-01-01", None, "gpt-4o", "snapshot"),  # it lacks this one: base name
-    ("us.anthropic.claude-3-5-sonnet-20241022-v2:0", "aws.bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0", "exact"),
-    ("bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0", None, "anthropic.claude-3-5-sonnet-20241022-v2:0", "prefixed"),
-    ("claude-3-5-sonnet-20241022", None, "anthropic.claude-3-5-sonnet-20241022-v2:0", "normalized"),
-    ("claude-3-5-sonnet@20240620", "gcp.vertex_ai", "vertex_ai/claude-3-5-sonnet@20240620", "provider"),
-])
+@pytest.mark.parametrize(
+    "name, provider, model_id, kind",
+    [
+        ("gpt-4o", None, "gpt-4o", "exact"),
+        ("GPT-4o", None, "gpt-4o", "exact"),
+        ("openai/gpt-4o", None, "gpt-4o", "prefixed"),
+        ("gpt-4o", "azure.ai.openai", "azure/gpt-4o", "provider"),
+        ("gpt-4o-2024-08-06", None, "gpt-4o-2024-08-06", "exact"),  # the sheet has the snapshot
+        ("gpt-4o-2031-01-01", None, "gpt-4o", "snapshot"),  # it lacks this one: base name
+        (
+            "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "aws.bedrock",
+            "us.anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "exact",
+        ),
+        (
+            "bedrock/anthropic.claude-3-5-sonnet-20241022-v2:0",
+            None,
+            "anthropic.claude-3-5-sonnet-20241022-v2:0",
+            "prefixed",
+        ),
+        ("claude-3-5-sonnet-20241022", None, "anthropic.claude-3-5-sonnet-20241022-v2:0", "normalized"),
+        ("claude-3-5-sonnet@20240620", "gcp.vertex_ai", "vertex_ai/claude-3-5-sonnet@20240620", "provider"),
+    ],
+)
 def test_litellm_matching(litellm, name, provider, model_id, kind):
     hit = litellm.resolve(name, provider)
     assert hit is not None and (hit.model_id, hit.kind) == (model_id, kind)
@@ -72,7 +87,9 @@ def test_genai_prices_rules(genai):
 
 
 def test_clause_logic():
-    rule = {"or": [{"starts_with": "gpt-4o"}, {"and": [{"contains": "mini"}, {"ends_with": "-x"}]}, {"regex": "^o[13]"}]}
+    rule = {
+        "or": [{"starts_with": "gpt-4o"}, {"and": [{"contains": "mini"}, {"ends_with": "-x"}]}, {"regex": "^o[13]"}]
+    }
     assert clause_match(rule, "gpt-4o-mini")
     assert clause_match(rule, "foo-mini-x")
     assert clause_match(rule, "o3-pro")
@@ -90,8 +107,12 @@ def test_normalisation_helpers():
 
 def test_snapshot_falls_back_only_when_missing():
     row = PriceRow(input_mtok=1, output_mtok=2)
-    sheet = Sheet("s", "csv", "t", [SheetVersion(EPOCH, [
-        ModelEntry("gpt-4o", prices=[row]), ModelEntry("gpt-4o-2024-05-13", prices=[row])])])
+    sheet = Sheet(
+        "s",
+        "csv",
+        "t",
+        [SheetVersion(EPOCH, [ModelEntry("gpt-4o", prices=[row]), ModelEntry("gpt-4o-2024-05-13", prices=[row])])],
+    )
     m = Matcher(sheet)
     assert m.resolve("gpt-4o-2024-05-13").model_id == "gpt-4o-2024-05-13"
     assert m.resolve("gpt-4o-2024-08-06").model_id == "gpt-4o"

@@ -17,10 +17,12 @@ CSV_B = b"model,input_per_mtok,output_per_mtok\nalpha,2,4\nbeta,5,10\n"
 
 
 def _call(con, span, model, i, o, feature, start="2025-03-01", input_text=None):
-    con.execute("""INSERT INTO calls (trace_id, span_id, start_time, request_model, input_tokens, output_tokens,
+    con.execute(
+        """INSERT INTO calls (trace_id, span_id, start_time, request_model, input_tokens, output_tokens,
                        usage_source, convention, status, feature, input_text)
                    VALUES ('t', ?, ?, ?, ?, ?, 'reported', 'test', 'ok', ?, ?)""",
-                [span, datetime.fromisoformat(start).replace(tzinfo=timezone.utc), model, i, o, feature, input_text])
+        [span, datetime.fromisoformat(start).replace(tzinfo=timezone.utc), model, i, o, feature, input_text],
+    )
 
 
 @pytest.fixture
@@ -60,9 +62,13 @@ def test_swap_discount_and_period(seeded):
     assert df.loc["chat", "scenario_usd"] == D("0.27")
     assert df.loc["chat", "token_mapping"] == "token-for-token"
     assert df.loc["search", "scenario_usd"] == D("3.2") * D("0.9")
-    march = reprice(seeded, period=(datetime(2025, 3, 1, tzinfo=timezone.utc), datetime(2025, 4, 1, tzinfo=timezone.utc)))
+    march = reprice(
+        seeded, period=(datetime(2025, 3, 1, tzinfo=timezone.utc), datetime(2025, 4, 1, tzinfo=timezone.utc))
+    )
     assert int(march["calls"].sum()) == 2
-    by_model = reprice(seeded, model_swap={"model:beta": "alpha"}, group_by=["request_model"]).set_index("request_model")
+    by_model = reprice(seeded, model_swap={"model:beta": "alpha"}, group_by=["request_model"]).set_index(
+        "request_model"
+    )
     assert by_model.loc["beta", "scenario_usd"] == D("0.3")
 
 

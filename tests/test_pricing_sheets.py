@@ -13,11 +13,13 @@ D = Decimal
 
 
 def test_csv_sheet_with_tiers_batch_and_versions(con):
-    csv = (b"model,provider,input_per_mtok,output_per_mtok,cache_read_per_mtok,service_tier,above_input_tokens,effective_from\n"
-           b"gpt-4o,openai,2.5,10,1.25,,,\n"
-           b"gpt-4o,openai,1.25,5,,batch,,\n"
-           b"gpt-4o,openai,5,20,2.5,,128000,\n"
-           b"gpt-4o,openai,2,8,1,,,2025-06-01\n")
+    csv = (
+        b"model,provider,input_per_mtok,output_per_mtok,cache_read_per_mtok,service_tier,above_input_tokens,effective_from\n"
+        b"gpt-4o,openai,2.5,10,1.25,,,\n"
+        b"gpt-4o,openai,1.25,5,,batch,,\n"
+        b"gpt-4o,openai,5,20,2.5,,128000,\n"
+        b"gpt-4o,openai,2,8,1,,,2025-06-01\n"
+    )
     name = sheets.import_sheet_bytes(con, csv, "negotiated.csv")
     s = sheets.load_sheet(con, name)
     assert name == "negotiated" and len(s.versions) == 2
@@ -41,7 +43,9 @@ models:
     input_per_mtok: 0.1
     output_per_mtok: 0.2
 """
-    sheets.import_sheet_bytes(con, b"model,input_per_mtok,output_per_mtok\ngpt-4o,2.5,10\nclaude-3-haiku-20240307,0.25,1.25\n", "base.csv")
+    sheets.import_sheet_bytes(
+        con, b"model,input_per_mtok,output_per_mtok\ngpt-4o,2.5,10\nclaude-3-haiku-20240307,0.25,1.25\n", "base.csv"
+    )
     yaml = yaml.replace(b"base_sheet: ignored-when-given-as-argument\n", b"")
     sheets.import_sheet_bytes(con, yaml, "acme.yaml", base_sheet="base")
     models = {m.model_id: m for m in sheets.load_sheet(con, "acme").latest().models}
@@ -50,24 +54,27 @@ models:
     assert models["house-model"].row().output_mtok == D("0.2")
 
 
-@pytest.mark.parametrize("data, fname, message", [
-    (b"model,input_per_mtok,output_per_mtok\ngpt-4o,-1,2\n", "x.csv", "negative price"),
-    (b"model,input_per_mtok,output_per_mtok\ngpt-4o,abc,2\n", "x.csv", "'abc' is not a number"),
-    (b"model,input_per_mtok,output_per_mtok\ngpt-4o,2500000,2\n", "x.csv", "check the units"),
-    (b"model,input_per_mtok,price\ngpt-4o,1,2\n", "x.csv", "unknown CSV column"),
-    (b"name,input_per_mtok\ngpt-4o,1\n", "x.csv", "needs a 'model' column"),
-    (b"model,input_per_mtok,output_per_mtok\ngpt-4o,1,2,3\n", "x.csv", "more fields than the header"),
-    (b"model,input_per_mtok,output_per_mtok\nnew-model,,\n", "x.csv", "has no price"),
-    (b"model,input_per_mtok,service_tier\nm,1,turbo\n", "x.csv", "service_tier 'turbo'"),
-    (b"model,input_per_mtok,effective_from\nm,1,yesterday\n", "x.csv", "is not a date"),
-    (b"name: y\nmodels:\n  - model: m\n    input_per_mtok: [1\n", "y.yaml", "malformed YAML"),
-    (b"name: y\nmodels: 3\n", "y.yaml", "needs a 'models:' list"),
-    (b"name: y\nmodels:\n  - model: m\n    cost: 1\n", "y.yaml", "unknown key"),
-    (b"models:\n  - model: m\n    input_per_mtok: 1\n", "y.yaml", None),  # name comes from the argument
-    (b"{not json", "z.json", "malformed JSON"),
-    (b'{"a": 1}', "z.json", "neither a LiteLLM map"),
-    (b"\xff\xfe", "z.csv", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "data, fname, message",
+    [
+        (b"model,input_per_mtok,output_per_mtok\ngpt-4o,-1,2\n", "x.csv", "negative price"),
+        (b"model,input_per_mtok,output_per_mtok\ngpt-4o,abc,2\n", "x.csv", "'abc' is not a number"),
+        (b"model,input_per_mtok,output_per_mtok\ngpt-4o,2500000,2\n", "x.csv", "check the units"),
+        (b"model,input_per_mtok,price\ngpt-4o,1,2\n", "x.csv", "unknown CSV column"),
+        (b"name,input_per_mtok\ngpt-4o,1\n", "x.csv", "needs a 'model' column"),
+        (b"model,input_per_mtok,output_per_mtok\ngpt-4o,1,2,3\n", "x.csv", "more fields than the header"),
+        (b"model,input_per_mtok,output_per_mtok\nnew-model,,\n", "x.csv", "has no price"),
+        (b"model,input_per_mtok,service_tier\nm,1,turbo\n", "x.csv", "service_tier 'turbo'"),
+        (b"model,input_per_mtok,effective_from\nm,1,yesterday\n", "x.csv", "is not a date"),
+        (b"name: y\nmodels:\n  - model: m\n    input_per_mtok: [1\n", "y.yaml", "malformed YAML"),
+        (b"name: y\nmodels: 3\n", "y.yaml", "needs a 'models:' list"),
+        (b"name: y\nmodels:\n  - model: m\n    cost: 1\n", "y.yaml", "unknown key"),
+        (b"models:\n  - model: m\n    input_per_mtok: 1\n", "y.yaml", None),  # name comes from the argument
+        (b"{not json", "z.json", "malformed JSON"),
+        (b'{"a": 1}', "z.json", "neither a LiteLLM map"),
+        (b"\xff\xfe", "z.csv", "not UTF-8"),
+    ],
+)
 def test_bad_sheets_get_clear_errors(con, data, fname, message):
     if message is None:
         assert sheets.import_sheet_bytes(con, data, fname, name="named") == "named"
@@ -89,8 +96,12 @@ def test_sheet_management(con):
     sheets.set_active_sheet(con, "litellm")
     sheets.delete_sheet(con, "mine")
     assert "mine" not in set(sheets.list_sheets(con)["sheet"])
-    assert con.execute("SELECT count(*) FROM model_prices p JOIN price_versions v USING (version_id) "
-                       "WHERE v.sheet = 'mine'").fetchone()[0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM model_prices p JOIN price_versions v USING (version_id) WHERE v.sheet = 'mine'"
+        ).fetchone()[0]
+        == 0
+    )
     cat = sheets.model_catalog(con)
     row = cat[cat["model_id"] == "gpt-4o"].iloc[0]
     assert row["context_window"] > 0 and bool(row["has_batch"])

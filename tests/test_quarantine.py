@@ -15,12 +15,11 @@ from datetime import timezone
 from pathlib import Path
 
 import pytest
+from helpers import cli, one_line_error, request_json, subprocess_env
 
-from helpers import subprocess_env
 from llmledger.errors import LedgerError
 from llmledger.telemetry import quarantine
 from llmledger.telemetry.spool import Spool
-from helpers import cli, one_line_error, request_json
 
 GARBAGE = b"\x0a\xff\xff\xff not protobuf"
 
@@ -46,8 +45,9 @@ def test_list_nothing_when_no_spool_or_no_failures(tmp_path):
 
 def test_list_shows_name_size_reason_time_and_spans(spool):
     waiting = spool.append(request_json(2, 1), "json")  # still pending: not listed
-    good = quarantined(spool, gzip.compress(request_json(3, 2)), "json", "loading failed 5 times: disk full",
-                       gzipped=True)
+    good = quarantined(
+        spool, gzip.compress(request_json(3, 2)), "json", "loading failed 5 times: disk full", gzipped=True
+    )
     bad = quarantined(spool, GARBAGE, "protobuf", "cannot decode spooled request: <script>alert(1)</script>")
     items = quarantine.list_quarantined(spool.dir)
     assert [q.name for q in items] == sorted([good, bad])
@@ -93,8 +93,9 @@ def test_unknown_names_are_named_and_nothing_moves(spool):
     assert [q.name for q in quarantine.list_quarantined(spool.dir)] == [a]
 
 
-@pytest.mark.parametrize("name", ["../ledger.duckdb", "failed/x.pb", "/etc/passwd", "..", ".", "", "a\\b.pb",
-                                  "x/../../y"])
+@pytest.mark.parametrize(
+    "name", ["../ledger.duckdb", "failed/x.pb", "/etc/passwd", "..", ".", "", "a\\b.pb", "x/../../y"]
+)
 def test_names_with_paths_are_refused(spool, tmp_path, name):
     a = quarantined(spool, GARBAGE, "protobuf", "bad")
     (tmp_path / "ledger.duckdb").write_bytes(b"precious")
@@ -168,14 +169,17 @@ def test_cli_drop(db_path, spool):
     assert not db_path.exists()  # dropping never needs the database
 
 
-@pytest.mark.parametrize("args, says", [
-    (("retry",), "needs batch names or --all"),
-    (("drop",), "needs batch names or --all"),
-    (("drop", "x.pb", "--all"), "not both"),
-    (("list", "x.pb"), "takes no names"),
-    (("drop", "nope.pb"), "not quarantined"),
-    (("retry", "../ledger.duckdb"), "not a batch name"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("retry",), "needs batch names or --all"),
+        (("drop",), "needs batch names or --all"),
+        (("drop", "x.pb", "--all"), "not both"),
+        (("list", "x.pb"), "takes no names"),
+        (("drop", "nope.pb"), "not quarantined"),
+        (("retry", "../ledger.duckdb"), "not a batch name"),
+    ],
+)
 def test_cli_bad_input_is_one_line(db_path, spool, args, says):
     quarantined(spool, GARBAGE, "protobuf", "bad")
     assert says in one_line_error(cli("quarantine", *args, db=db_path))
@@ -188,9 +192,17 @@ def test_cli_retry_while_the_database_is_held_only_moves_the_files(db_path, spoo
     connect(db_path).close()
     name = quarantined(spool, request_json(2, 3), "json", "database busy")
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
-                               "sys.stdin.read()", str(db_path)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=subprocess_env())
+        [
+            sys.executable,
+            "-c",
+            "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); sys.stdin.read()",
+            str(db_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         p = cli("quarantine", "retry", name, db=db_path, timeout=60)

@@ -12,6 +12,7 @@ import sys
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from helpers import ROOT
 from opentelemetry import trace as trace_api
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
@@ -20,7 +21,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from helpers import ROOT
 from llmledger.errors import StoreError
 from llmledger.reads import buckets as rb
 from llmledger.reads import calls as rc
@@ -39,12 +39,16 @@ def _ns(dt: datetime, plus_ms: float = 0) -> int:
 
 
 def _chat(tracer, ctx, model, start, dur_ms, tokens=None, provider="openai", error=False, extra=None):
-    attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": provider,
-             "gen_ai.request.model": model, "gen_ai.response.model": model, **(extra or {})}
+    attrs = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "gen_ai.response.model": model,
+        **(extra or {}),
+    }
     if tokens:
         attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"] = tokens
-    span = tracer.start_span(f"chat {model}", context=ctx, kind=SpanKind.CLIENT, start_time=start,
-                             attributes=attrs)
+    span = tracer.start_span(f"chat {model}", context=ctx, kind=SpanKind.CLIENT, start_time=start, attributes=attrs)
     if error:
         span.set_status(Status(StatusCode.ERROR, "429"))
     span.end(end_time=start + int(dur_ms * MS))
@@ -63,14 +67,17 @@ def build_traces() -> bytes:
     exporter = InMemorySpanExporter()
     tracers = {}
     for service, env in (("svc-a", "production"), ("svc-b", "staging")):
-        provider = TracerProvider(resource=Resource.create(
-            {"service.name": service, "deployment.environment.name": env}), shutdown_on_exit=False)
+        provider = TracerProvider(
+            resource=Resource.create({"service.name": service, "deployment.environment.name": env}),
+            shutdown_on_exit=False,
+        )
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         tracers[service] = provider.get_tracer("tests.queries")
     a, b = tracers["svc-a"], tracers["svc-b"]
 
-    root = a.start_span("workflow", start_time=_ns(T0), attributes={
-        "app.feature": "search", "app.team": "t-search", "user.id": "u1"})
+    root = a.start_span(
+        "workflow", start_time=_ns(T0), attributes={"app.feature": "search", "app.team": "t-search", "user.id": "u1"}
+    )
     ctx = trace_api.set_span_in_context(root)
     _chat(a, ctx, "gpt-4o-mini", _ns(T0, 10), 1000, (100, 20))
     _chat(a, ctx, "gpt-4o", _ns(T0, 1100), 2000, (300, 50))
@@ -110,7 +117,9 @@ def test_summary_counts_every_call(ledger):
     assert s["errors"] == 1 and s["missing_usage"] == 1 and s["demo_calls"] == 0
     assert s["cost_usd"] is None and s["priced_calls"] is None  # without cost: the calls table
     priced = rc.summary(ledger, everything(), with_cost=True)
-    assert {k: priced[k] for k in ("calls", "input_tokens", "errors")} == {k: s[k] for k in ("calls", "input_tokens", "errors")}
+    assert {k: priced[k] for k in ("calls", "input_tokens", "errors")} == {
+        k: s[k] for k in ("calls", "input_tokens", "errors")
+    }
     assert priced["priced_calls"] == ledger.execute("SELECT count(cost_usd) FROM llm_calls").fetchone()[0]
 
 
@@ -170,7 +179,11 @@ def test_timeseries_buckets_groups_and_other(ledger):
     hourly = rc.timeseries(ledger, everything(), "feature", "hour")
     assert hourly["calls"].sum() == 6
     assert sorted(hourly["bucket"].unique()) == [  # 12:00, 13:00, 14:00 on day one, 12:00 on day two
-        T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2), T0 + timedelta(days=1)]
+        T0,
+        T0 + timedelta(hours=1),
+        T0 + timedelta(hours=2),
+        T0 + timedelta(days=1),
+    ]
     weekly = rc.timeseries(ledger, everything(), "feature", "week")
     assert set(weekly["bucket"]) == {datetime(2026, 3, 2, tzinfo=UTC)}  # both days: the Monday
     assert weekly["calls"].sum() == 6
@@ -207,8 +220,12 @@ def test_top_traces_large_sums_survive_sorting(con):
     tracer = provider.get_tracer("tests")
     for i in range(30):
         _chat(tracer, None, "gpt-4o", _ns(T0, i * 1000), 100, (60_000 + i * 997, 8_000 + i))
-    loader.load(con, otlp.decode_protobuf(encode_spans(exporter.get_finished_spans()).SerializeToString()),
-                batch_id="big", source="tests")
+    loader.load(
+        con,
+        otlp.decode_protobuf(encode_spans(exporter.get_finished_spans()).SerializeToString()),
+        batch_id="big",
+        source="tests",
+    )
     top = rc.top_traces(con.cursor(), everything(), "tokens", limit=5)
     expected = sorted((60_000 + i * 997 + 8_000 + i for i in range(30)), reverse=True)[:5]
     assert list(top["tokens"]) == expected
@@ -235,7 +252,8 @@ def test_data_quality_counts(ledger):
     assert dq.loc["svc-b", "errors"] == 1
     # Unknown model: tokens reported but no price under the active sheet (cost_usd NULL).
     direct = ledger.execute(
-        "SELECT count(*) FROM llm_calls WHERE cost_usd IS NULL AND input_tokens IS NOT NULL").fetchone()[0]
+        "SELECT count(*) FROM llm_calls WHERE cost_usd IS NULL AND input_tokens IS NOT NULL"
+    ).fetchone()[0]
     assert dq["unpriced"].sum() == direct >= 1
     unpriced = rc.unpriced_models(ledger, everything()).set_index("model")
     assert unpriced.loc[UNKNOWN_MODEL, "calls"] == 1 and unpriced.loc[UNKNOWN_MODEL, "input_tokens"] == 40
@@ -256,9 +274,17 @@ def test_attribution_rules_validate_save_and_reapply(ledger, con):
     with pytest.raises(rr.RuleError, match="priority"):
         rr.validate_rules([{"dim": "team", "key": "x", "priority": "high"}])
     # Trace B's job span gets a feature through a new rule on its service's resource.
-    rows = rules.to_dict("records") + [{"dim": "feature", "key": "service.name", "json_field": "",
-                                        "level": "resource", "priority": 500, "enabled": True},
-                                       {"dim": "", "key": "", "json_field": None}]  # editor's blank row
+    rows = rules.to_dict("records") + [
+        {
+            "dim": "feature",
+            "key": "service.name",
+            "json_field": "",
+            "level": "resource",
+            "priority": 500,
+            "enabled": True,
+        },
+        {"dim": "", "key": "", "json_field": None},
+    ]  # editor's blank row
     assert rr.save_attribution_rules(ledger, rows) == len(rules) + 1
     reextract_all(con)
     by_feature = rc.breakdown(ledger, everything(), "feature").set_index("grp")["calls"].to_dict()
@@ -296,6 +322,8 @@ def test_charts_and_format_from_real_rows(ledger):
 
 
 def test_core_modules_do_not_import_streamlit():
-    code = ("import sys; import llmledger.reads.calls, llmledger.reads.spend, llmledger.telemetry.demo, llmledger.ui.format, "
-            "llmledger.ui.charts; assert 'streamlit' not in sys.modules, 'streamlit imported'")
+    code = (
+        "import sys; import llmledger.reads.calls, llmledger.reads.spend, llmledger.telemetry.demo, llmledger.ui.format, "
+        "llmledger.ui.charts; assert 'streamlit' not in sys.modules, 'streamlit imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

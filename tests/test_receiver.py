@@ -49,8 +49,11 @@ def pb_request(keys, model: str = "gpt-4o-mini", bad_trace_ids: int = 0) -> byte
         s.kind = 3
         s.start_time_unix_nano = 1_700_000_000_000_000_000 + i
         s.end_time_unix_nano = 1_700_000_000_500_000_000 + i
-        for key, val in (("gen_ai.operation.name", "chat"), ("gen_ai.request.model", model),
-                         ("gen_ai.system", "openai")):
+        for key, val in (
+            ("gen_ai.operation.name", "chat"),
+            ("gen_ai.request.model", model),
+            ("gen_ai.system", "openai"),
+        ):
             a = s.attributes.add()
             a.key, a.value.string_value = key, val
         for key, val in (("gen_ai.usage.input_tokens", 100 + i), ("gen_ai.usage.output_tokens", 7)):
@@ -62,25 +65,33 @@ def pb_request(keys, model: str = "gpt-4o-mini", bad_trace_ids: int = 0) -> byte
 def json_request(keys, bad_trace_ids: int = 0) -> bytes:
     spans = []
     for i, (tid, sid) in enumerate(keys):
-        spans.append({
-            "traceId": "not-hex" if i < bad_trace_ids else tid.upper(),  # hex, any case
-            "spanId": sid,
-            "name": "chat gpt-4o-mini",
-            "kind": "SPAN_KIND_CLIENT",  # enum by name
-            "startTimeUnixNano": str(1_700_000_000_000_000_000 + i),  # int64 as string
-            "endTimeUnixNano": 1_700_000_000_500_000_000 + i,
-            "status": {"code": 1},
-            "attributes": [
-                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(100 + i)}},
-                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 7}},
-            ],
-        })
-    return json.dumps({"resourceSpans": [{
-        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]},
-        "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}],
-    }]}).encode()
+        spans.append(
+            {
+                "traceId": "not-hex" if i < bad_trace_ids else tid.upper(),  # hex, any case
+                "spanId": sid,
+                "name": "chat gpt-4o-mini",
+                "kind": "SPAN_KIND_CLIENT",  # enum by name
+                "startTimeUnixNano": str(1_700_000_000_000_000_000 + i),  # int64 as string
+                "endTimeUnixNano": 1_700_000_000_500_000_000 + i,
+                "status": {"code": 1},
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(100 + i)}},
+                    {"key": "gen_ai.usage.output_tokens", "value": {"intValue": 7}},
+                ],
+            }
+        )
+    return json.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "checkout"}}]},
+                    "scopeSpans": [{"scope": {"name": "test"}, "spans": spans}],
+                }
+            ]
+        }
+    ).encode()
 
 
 # ------------------------------------------------------------------ fixtures
@@ -139,9 +150,11 @@ def test_protobuf_json_and_gzip_are_accepted_and_loaded(svc, con):
     assert count(con, "SELECT count(*) FROM spans") == 12
     assert count(con, "SELECT count(*) FROM llm_calls WHERE input_tokens >= 100 AND output_tokens = 7") == 12
     # JSON specifics survived: upper-case hex ids lowered, enum by name, int64 strings.
-    row = con.cursor().execute(
-        "SELECT kind, status_code, epoch_ns(start_time) FROM spans WHERE trace_id = ?", [ids(3, 2)[0][0]]
-    ).fetchall()
+    row = (
+        con.cursor()
+        .execute("SELECT kind, status_code, epoch_ns(start_time) FROM spans WHERE trace_id = ?", [ids(3, 2)[0][0]])
+        .fetchall()
+    )
     assert row == [("CLIENT", "OK", 1_700_000_000_000_000_000)]
 
 
@@ -316,8 +329,18 @@ def test_stats_and_on_loaded(svc):
     assert fired.wait(30)
     assert svc.wait_idle(30)
     st = svc.stats()
-    for key in ("running", "host", "port", "requests", "accepted_spans", "rejected_spans", "spans_per_s",
-                "pending_batches", "last_error", "last_request_at"):
+    for key in (
+        "running",
+        "host",
+        "port",
+        "requests",
+        "accepted_spans",
+        "rejected_spans",
+        "spans_per_s",
+        "pending_batches",
+        "last_error",
+        "last_request_at",
+    ):
         assert key in st
     assert st["running"] and st["port"] == svc.port and st["host"] == "127.0.0.1"
     assert st["requests"] == 1 and st["accepted_spans"] == 8 and st["pending_batches"] == 0
@@ -350,9 +373,11 @@ def test_real_sdk_exporter(svc, con, compression):
     provider.shutdown()
     assert svc.wait_idle(30)
     assert count(con, "SELECT count(*) FROM spans WHERE service = 'sdk-test'") == 4
-    rows = con.cursor().execute(
-        "SELECT input_tokens, output_tokens, feature, team, service FROM llm_calls ORDER BY input_tokens"
-    ).fetchall()
+    rows = (
+        con.cursor()
+        .execute("SELECT input_tokens, output_tokens, feature, team, service FROM llm_calls ORDER BY input_tokens")
+        .fetchall()
+    )
     assert rows == [(50 + i, 5, "summarise", "growth", "sdk-test") for i in range(3)]
 
 

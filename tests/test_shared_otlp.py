@@ -12,41 +12,115 @@ from llmledger.telemetry import loader, otlp
 
 OTLP = Path(__file__).parent / "data" / "otlp"
 
-COLS = ("convention", "provider", "operation", "request_model", "response_model", "input_tokens",
-        "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens", "usage_source",
-        "status", "service", "feature", "team")
+COLS = (
+    "convention",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "usage_source",
+    "status",
+    "service",
+    "feature",
+    "team",
+)
 
 EXPECTED = {
     # opentelemetry-instrumentation-openai-v2 (util-genai handler): the reference convention.
-    "raw": dict(convention="otel_genai", provider="openai", operation="chat", request_model="gpt-4o-mini",
-                response_model="gpt-4o-mini-2024-07-18", input_tokens=412, output_tokens=27,
-                cache_read_tokens=None, cache_write_tokens=None, reasoning_tokens=None,
-                usage_source="reported", status="ok", service="capture", feature=None, team=None),
+    "raw": dict(
+        convention="otel_genai",
+        provider="openai",
+        operation="chat",
+        request_model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
+        input_tokens=412,
+        output_tokens=27,
+        cache_read_tokens=None,
+        cache_write_tokens=None,
+        reasoning_tokens=None,
+        usage_source="reported",
+        status="ok",
+        service="capture",
+        feature=None,
+        team=None,
+    ),
     # llm.token_count.prompt already includes prompt_details.cache_read (256 of the 412).
-    "openinference": dict(convention="openinference", provider="openai", operation="chat",
-                          request_model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
-                          input_tokens=412, output_tokens=27, cache_read_tokens=256, cache_write_tokens=None,
-                          reasoning_tokens=8, usage_source="reported", status="ok", service="capture",
-                          feature=None, team=None),
+    "openinference": dict(
+        convention="openinference",
+        provider="openai",
+        operation="chat",
+        request_model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
+        input_tokens=412,
+        output_tokens=27,
+        cache_read_tokens=256,
+        cache_write_tokens=None,
+        reasoning_tokens=8,
+        usage_source="reported",
+        status="ok",
+        service="capture",
+        feature=None,
+        team=None,
+    ),
     # The workflow span is a wrapper; its name becomes the call's feature.
-    "openllmetry": dict(convention="openllmetry", provider="openai", operation="chat",
-                        request_model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
-                        input_tokens=412, output_tokens=27, cache_read_tokens=256, cache_write_tokens=None,
-                        reasoning_tokens=8, usage_source="reported", status="ok", service="capture",
-                        feature="support_triage", team=None),
+    "openllmetry": dict(
+        convention="openllmetry",
+        provider="openai",
+        operation="chat",
+        request_model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
+        input_tokens=412,
+        output_tokens=27,
+        cache_read_tokens=256,
+        cache_write_tokens=None,
+        reasoning_tokens=8,
+        usage_source="reported",
+        status="ok",
+        service="capture",
+        feature="support_triage",
+        team=None,
+    ),
     # LiteLLM normalises prompt_tokens to include cache reads (1024) and writes (180): 1204 stays
     # 1204 (total_tokens 1292 = 1204 + 88 confirms it); adding the cache again would bill 2408.
-    "litellm": dict(convention="litellm", provider="aws.bedrock", operation="chat",
-                    request_model="anthropic.claude-3-5-sonnet-20241022-v2:0",
-                    response_model="anthropic.claude-3-5-sonnet-20241022-v2:0", input_tokens=1204,
-                    output_tokens=88, cache_read_tokens=1024, cache_write_tokens=180, reasoning_tokens=None,
-                    usage_source="reported", status="ok", service="litellm-proxy", team="team-42"),
+    "litellm": dict(
+        convention="litellm",
+        provider="aws.bedrock",
+        operation="chat",
+        request_model="anthropic.claude-3-5-sonnet-20241022-v2:0",
+        response_model="anthropic.claude-3-5-sonnet-20241022-v2:0",
+        input_tokens=1204,
+        output_tokens=88,
+        cache_read_tokens=1024,
+        cache_write_tokens=180,
+        reasoning_tokens=None,
+        usage_source="reported",
+        status="ok",
+        service="litellm-proxy",
+        team="team-42",
+    ),
     # Only doGenerate is a call; OpenAI's cachedPromptTokens (384) are part of the 412.
-    "vercel": dict(convention="vercel_ai", provider="openai", operation="chat", request_model="gpt-4o-mini",
-                   response_model="gpt-4o-mini-2024-07-18", input_tokens=412, output_tokens=27,
-                   cache_read_tokens=384, cache_write_tokens=None, reasoning_tokens=None,
-                   usage_source="reported", status="ok", service="ticket-triage", feature="summarize_ticket",
-                   team=None),
+    "vercel": dict(
+        convention="vercel_ai",
+        provider="openai",
+        operation="chat",
+        request_model="gpt-4o-mini",
+        response_model="gpt-4o-mini-2024-07-18",
+        input_tokens=412,
+        output_tokens=27,
+        cache_read_tokens=384,
+        cache_write_tokens=None,
+        reasoning_tokens=None,
+        usage_source="reported",
+        status="ok",
+        service="ticket-triage",
+        feature="summarize_ticket",
+        team=None,
+    ),
 }
 SPANS = {"raw": 1, "openinference": 1, "openllmetry": 2, "litellm": 1, "vercel": 3}
 
@@ -87,8 +161,7 @@ def test_all_dialects_together_and_reloading_adds_nothing(con):
     assert sum(r.duplicates for r in again) == sum(SPANS.values())
     assert con.execute("SELECT count(*) FROM llm_calls").fetchone()[0] == 5
     by_conv = dict(con.execute("SELECT convention, sum(input_tokens) FROM llm_calls GROUP BY 1").fetchall())
-    assert by_conv == {"otel_genai": 412, "openinference": 412, "openllmetry": 412, "litellm": 1204,
-                       "vercel_ai": 412}
+    assert by_conv == {"otel_genai": 412, "openinference": 412, "openllmetry": 412, "litellm": 1204, "vercel_ai": 412}
 
 
 def test_canonical_otlp_example_is_not_a_call(con):

@@ -10,20 +10,19 @@ from datetime import UTC, date, datetime, timedelta
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import TEST_DATA
+from ledgers import NOW, build_ledger, reported_cost_doc
 
 from llmledger.pricing import sheets
 from llmledger.reads import calls as rc
 from llmledger.reads import export as rx
 from llmledger.reads import filters as rf
-from llmledger.reads.filters import OTHER, UNATTRIBUTED, CallFilter
 from llmledger.reads import reprice as rp
 from llmledger.reads import spend as rs
+from llmledger.reads.filters import OTHER, UNATTRIBUTED, CallFilter
 from llmledger.store.db import connect
 from llmledger.telemetry import demo, loader
 from llmledger.telemetry.otlp import decode_file_bytes, decode_json
-
-from helpers import TEST_DATA
-from ledgers import NOW, build_ledger, reported_cost_doc
 
 ALL = CallFilter.build()
 
@@ -43,10 +42,13 @@ def raw(con, sql, params=()):
 
 def test_totals_match_the_view_and_never_count_unpriced_as_zero(ledger):
     t = rs.spend_totals(ledger, ALL)
-    calls, priced, cost, computed, reported, unpriced = raw(ledger, """
+    calls, priced, cost, computed, reported, unpriced = raw(
+        ledger,
+        """
         SELECT count(*), count(actual_cost_usd), sum(actual_cost_usd)::DOUBLE, count_if(cost_basis = 'computed'),
                count_if(cost_basis = 'reported'), count_if(cost_basis = 'unpriced')
-        FROM llm_calls""")[0]
+        FROM llm_calls""",
+    )[0]
     assert t["calls"] == calls > 2500
     assert t["priced_calls"] == priced == computed + reported == t["computed_calls"] + t["reported_only_calls"]
     assert t["cost_usd"] == pytest.approx(cost)
@@ -56,8 +58,9 @@ def test_totals_match_the_view_and_never_count_unpriced_as_zero(ledger):
     assert t["reported_only_calls"] == reported == 1 and t["reported_only_usd"] == pytest.approx(0.01)
     computed_usd = raw(ledger, "SELECT sum(cost_usd)::DOUBLE FROM llm_calls")[0][0]
     assert t["cost_usd"] == pytest.approx(computed_usd + 0.01)
-    ok_cost, ok_n = raw(ledger, "SELECT sum(actual_cost_usd)::DOUBLE, count(actual_cost_usd) FROM llm_calls "
-                                "WHERE status = 'ok'")[0]
+    ok_cost, ok_n = raw(
+        ledger, "SELECT sum(actual_cost_usd)::DOUBLE, count(actual_cost_usd) FROM llm_calls WHERE status = 'ok'"
+    )[0]
     assert t["cost_per_ok_call"] == pytest.approx(ok_cost / ok_n)
 
 
@@ -71,10 +74,15 @@ def test_breakdown_top_n_folds_the_rest_into_other_and_keeps_every_dollar(ledger
     assert top["calls"].sum() == full["calls"].sum() == rs.spend_totals(ledger, ALL)["calls"]
     assert top["share"].sum() == pytest.approx(1.0)
     # Tokens per model are exact BIGINT sums (guards DuckDB 2.0's mis-typed sums over the view).
-    rows = ledger.execute("SELECT coalesce(request_model, response_model) AS m, input_tokens, output_tokens "
-                          "FROM llm_calls").df()
-    expected = rows.fillna({"input_tokens": 0, "output_tokens": 0}).assign(
-        t=lambda d: d["input_tokens"] + d["output_tokens"]).groupby("m")["t"].sum()
+    rows = ledger.execute(
+        "SELECT coalesce(request_model, response_model) AS m, input_tokens, output_tokens FROM llm_calls"
+    ).df()
+    expected = (
+        rows.fillna({"input_tokens": 0, "output_tokens": 0})
+        .assign(t=lambda d: d["input_tokens"] + d["output_tokens"])
+        .groupby("m")["t"]
+        .sum()
+    )
     got = full.set_index("grp")["tokens"]
     assert got.max() > 100_000
     for model, tokens in got.items():
@@ -103,8 +111,11 @@ def test_series_is_stacked_top_n_by_cost_and_sums_to_the_total(ledger):
 def test_run_rate_projects_from_days_elapsed(ledger):
     as_of = NOW  # Nov 20, 12:00 UTC: 19.5 days of a 30-day month
     run = rs.month_to_date(ledger, ALL, as_of)
-    mtd = raw(ledger, "SELECT sum(actual_cost_usd)::DOUBLE FROM llm_calls WHERE start_time >= ? AND start_time < ?",
-              [datetime(2026, 11, 1, tzinfo=UTC), as_of])[0][0]
+    mtd = raw(
+        ledger,
+        "SELECT sum(actual_cost_usd)::DOUBLE FROM llm_calls WHERE start_time >= ? AND start_time < ?",
+        [datetime(2026, 11, 1, tzinfo=UTC), as_of],
+    )[0][0]
     assert run.days_elapsed == pytest.approx(19.5)
     assert run.mtd_cost_usd == pytest.approx(mtd) and mtd > 0
     assert run.projected_cost_usd == pytest.approx(mtd / 19.5 * 30)
@@ -127,7 +138,9 @@ def test_top_calls_are_priced_and_sorted(ledger):
     top = rs.top_calls(ledger, ALL, limit=10)
     assert len(top) == 10 and top["cost_usd"].notna().all()
     assert top["cost_usd"].is_monotonic_decreasing
-    assert top["cost_usd"].iloc[0] == pytest.approx(raw(ledger, "SELECT max(actual_cost_usd)::DOUBLE FROM llm_calls")[0][0])
+    assert top["cost_usd"].iloc[0] == pytest.approx(
+        raw(ledger, "SELECT max(actual_cost_usd)::DOUBLE FROM llm_calls")[0][0]
+    )
 
 
 def test_reported_vs_computed_difference(ledger):
@@ -135,8 +148,10 @@ def test_reported_vs_computed_difference(ledger):
     row = df[df["model"] == "gpt-4o-mini"].iloc[0]
     assert row["calls"] == 2
     assert row["reported_usd"] == pytest.approx(0.5006)
-    computed = raw(ledger, "SELECT sum(cost_usd)::DOUBLE FROM llm_calls WHERE service = 'costed-svc' "
-                           "AND request_model = 'gpt-4o-mini'")[0][0]
+    computed = raw(
+        ledger,
+        "SELECT sum(cost_usd)::DOUBLE FROM llm_calls WHERE service = 'costed-svc' AND request_model = 'gpt-4o-mini'",
+    )[0][0]
     assert row["computed_usd"] == pytest.approx(computed)
     assert row["difference_usd"] == pytest.approx(computed - 0.5006) and row["difference_usd"] < 0
     assert counts == {"compared_calls": 2, "reported_only_calls": 1, "reported_only_usd": pytest.approx(0.01)}
@@ -181,8 +196,10 @@ def test_swap_mapping_counts_split_calls_with_and_without_text(ledger):
     with_text = rp.swap_mapping_counts(ledger, "feature", "support_triage")
     assert with_text == {"by_tokenizer": 1, "token_for_token": 0}
     demo_feature = raw(ledger, "SELECT feature, count(*) FROM calls WHERE feature LIKE 'demo-%' GROUP BY 1 LIMIT 1")[0]
-    assert rp.swap_mapping_counts(ledger, "feature", demo_feature[0]) == {"by_tokenizer": 0,
-                                                                          "token_for_token": demo_feature[1]}
+    assert rp.swap_mapping_counts(ledger, "feature", demo_feature[0]) == {
+        "by_tokenizer": 0,
+        "token_for_token": demo_feature[1],
+    }
     lo, hi = rf.period_bounds(date(2020, 1, 1), date(2020, 1, 2))
     assert rp.swap_mapping_counts(ledger, "model", "gpt-4o-mini", (lo, hi)) == {"by_tokenizer": 0, "token_for_token": 0}
 
@@ -213,8 +230,11 @@ def test_empty_ledger(tmp_path):
 def test_top_traces_by_cost(ledger):
     top = rc.top_traces(ledger, ALL, "cost", limit=5)
     assert len(top) == 5 and top["cost_usd"].is_monotonic_decreasing
-    best = raw(ledger, "SELECT trace_id, sum(actual_cost_usd)::DOUBLE FROM llm_calls GROUP BY 1 "
-                       "HAVING sum(actual_cost_usd) IS NOT NULL ORDER BY 2 DESC LIMIT 1")[0]
+    best = raw(
+        ledger,
+        "SELECT trace_id, sum(actual_cost_usd)::DOUBLE FROM llm_calls GROUP BY 1 "
+        "HAVING sum(actual_cost_usd) IS NOT NULL ORDER BY 2 DESC LIMIT 1",
+    )[0]
     assert top["trace_id"].iloc[0] == best[0] and top["cost_usd"].iloc[0] == pytest.approx(best[1])
     assert (top["root_name"] != "").all()  # names come from the trace's spans
 
@@ -223,8 +243,11 @@ def _view_totals(con, sheet="litellm"):
     from llmledger.pricing.engine import priced_calls_sql
 
     sql, params = priced_calls_sql(sheet)
-    return raw(con, f"SELECT count(*), count(actual_cost_usd), sum(actual_cost_usd)::DOUBLE, count(DISTINCT feature) "
-                    f"FROM ({sql})", params)[0]
+    return raw(
+        con,
+        f"SELECT count(*), count(actual_cost_usd), sum(actual_cost_usd)::DOUBLE, count(DISTINCT feature) FROM ({sql})",
+        params,
+    )[0]
 
 
 def _memo_totals(con, sheet="litellm"):
@@ -274,9 +297,12 @@ def test_series_buckets_match_date_trunc(ledger, bucket):
     f = CallFilter.build(NOW.date() - timedelta(days=40), NOW.date())
     s = rs.spend_series(ledger, f, "team", bucket, top_n=50)
     where, params = f.where()
-    expected = ledger.execute(f"""SELECT date_trunc('{bucket}', start_time) AS bucket, count(*) AS calls,
+    expected = ledger.execute(
+        f"""SELECT date_trunc('{bucket}', start_time) AS bucket, count(*) AS calls,
                                   sum(actual_cost_usd)::DOUBLE AS cost FROM llm_calls WHERE {where}
-                                  GROUP BY 1 ORDER BY 1""", params).df()
+                                  GROUP BY 1 ORDER BY 1""",
+        params,
+    ).df()
     got = s.groupby("bucket", as_index=False).agg(calls=("calls", "sum"), cost=("cost_usd", "sum"))
     assert list(got["bucket"]) == list(expected["bucket"])
     assert list(got["calls"]) == list(expected["calls"])

@@ -11,23 +11,24 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from helpers import subprocess_env
+
 from llmledger.errors import LedgerError, TokenizerError
 from llmledger.tokens import (
     count_many,
     count_messages,
     count_text,
     get,
+    gguf,
     list_tokenizers,
     load_samples,
     read_corpus,
     register_gguf,
+    registry,
     token_tax,
     tokenizer_for_model,
     unregister_gguf,
 )
-from llmledger.tokens import gguf, registry
 
 SAMPLES = [
     "tiktoken is great!",
@@ -78,10 +79,15 @@ print(json.dumps(out))
 
 def test_every_tokenizer_loads_with_the_network_blocked(tmp_path):
     # A stale TIKTOKEN_CACHE_DIR (empty dir) must not send tiktoken to the network either.
-    env = subprocess_env(TIKTOKEN_CACHE_DIR=str(tmp_path), HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    env = subprocess_env(
+        TIKTOKEN_CACHE_DIR=str(tmp_path), HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", NO_NETWORK, json.dumps(SAMPLES)],
-        capture_output=True, text=True, env=env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -174,7 +180,17 @@ def test_published_counts(text, expected):
 
 def test_published_token_ids():
     assert get("o200k_base").encode("tiktoken is great!") == [83, 8251, 2488, 382, 2212, 0]
-    assert get("cl100k_base").encode("お誕生日おめでとう") == [33334, 45918, 243, 21990, 9080, 33334, 62004, 16556, 78699]
+    assert get("cl100k_base").encode("お誕生日おめでとう") == [
+        33334,
+        45918,
+        243,
+        21990,
+        9080,
+        33334,
+        62004,
+        16556,
+        78699,
+    ]
 
 
 def test_special_token_text_counts_as_plain_text():
@@ -347,28 +363,48 @@ def test_approximations_say_why():
 # ---- chat overhead -------------------------------------------------------------------------------
 
 COOKBOOK_MESSAGES = [
-    {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
+    {
+        "role": "system",
+        "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English.",
+    },
     {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
     {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
-    {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
-    {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to do better."},
-    {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."},
-]
-COOKBOOK_TOOLS = [{
-    "type": "function",
-    "function": {
-        "name": "get_current_weather",
-        "description": "Get the current weather in a given location",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
-                "unit": {"type": "string", "description": "The unit of temperature to return", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["location"],
-        },
+    {
+        "role": "system",
+        "name": "example_user",
+        "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage.",
     },
-}]
+    {
+        "role": "system",
+        "name": "example_assistant",
+        "content": "Let's talk later when we're less busy about how to do better.",
+    },
+    {
+        "role": "user",
+        "content": "This late pivot means we don't have time to boil the ocean for the client deliverable.",
+    },
+]
+COOKBOOK_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_current_weather",
+            "description": "Get the current weather in a given location",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+                    "unit": {
+                        "type": "string",
+                        "description": "The unit of temperature to return",
+                        "enum": ["celsius", "fahrenheit"],
+                    },
+                },
+                "required": ["location"],
+            },
+        },
+    }
+]
 COOKBOOK_TOOL_MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant that can answer to questions about the weather."},
     {"role": "user", "content": "What's the weather like in San Francisco?"},
@@ -378,8 +414,14 @@ COOKBOOK_TOOL_MESSAGES = [
 @pytest.mark.parametrize(
     "model,expected",
     # prompt_tokens the OpenAI API reported for these messages (cookbook)
-    [("gpt-3.5-turbo", 129), ("gpt-4-0613", 129), ("gpt-4", 129), ("gpt-4o", 124), ("gpt-4o-mini", 124),
-     ("openai/gpt-4o-2024-08-06", 124)],
+    [
+        ("gpt-3.5-turbo", 129),
+        ("gpt-4-0613", 129),
+        ("gpt-4", 129),
+        ("gpt-4o", 124),
+        ("gpt-4o-mini", 124),
+        ("openai/gpt-4o-2024-08-06", 124),
+    ],
 )
 def test_chat_overhead_matches_the_api_figures(model, expected):
     c = count_messages(COOKBOOK_MESSAGES, model)
@@ -395,22 +437,35 @@ def test_chat_overhead_formula_from_raw_counts():
     assert count_messages(COOKBOOK_MESSAGES, "gpt-4o").tokens == want == 124
     # gpt-3.5-turbo-0301: 4 per message, -1 per name
     enc = raw_tiktoken("cl100k_base")
-    want = 3 + sum(4 + sum(len(enc.encode(v)) for v in m.values()) - (1 if "name" in m else 0) for m in COOKBOOK_MESSAGES)
+    want = 3 + sum(
+        4 + sum(len(enc.encode(v)) for v in m.values()) - (1 if "name" in m else 0) for m in COOKBOOK_MESSAGES
+    )
     assert count_messages(COOKBOOK_MESSAGES, "gpt-3.5-turbo-0301").tokens == want
 
 
-@pytest.mark.parametrize("model,expected", [("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101), ("gpt-4o-mini", 101)])
+@pytest.mark.parametrize(
+    "model,expected", [("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101), ("gpt-4o-mini", 101)]
+)
 def test_tool_definitions_match_the_api_figures(model, expected):
     assert count_messages(COOKBOOK_TOOL_MESSAGES, model, tools=COOKBOOK_TOOLS).tokens == expected
 
 
 def test_chat_parts_and_approximations():
     plain = count_messages([{"role": "user", "content": "Describe this picture."}], "gpt-4o")
-    parts = count_messages([{"role": "user", "content": [{"type": "text", "text": "Describe this picture."}]}], "gpt-4o")
+    parts = count_messages(
+        [{"role": "user", "content": [{"type": "text", "text": "Describe this picture."}]}], "gpt-4o"
+    )
     assert parts.tokens == plain.tokens and parts.exact
     img = count_messages(
-        [{"role": "user", "content": [{"type": "text", "text": "Describe this picture."},
-                                       {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}],
+        [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "Describe this picture."},
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                ],
+            }
+        ],
         "gpt-4o",
     )
     assert img.tokens == plain.tokens + 85 and not img.exact and "image" in img.note
@@ -455,7 +510,9 @@ def test_count_many_equals_one_by_one(name, monkeypatch):
     main = threading.get_ident()
     for workers in (1, 2, 4):
         calls.clear()
-        got = count_many(texts, name, progress=lambda d, t: calls.append((d, t, threading.get_ident())), workers=workers)
+        got = count_many(
+            texts, name, progress=lambda d, t: calls.append((d, t, threading.get_ident())), workers=workers
+        )
         assert got == want
         assert len(calls) > 1 and calls[-1][:2] == (len(texts), len(texts))
         assert [c[0] for c in calls] == sorted(c[0] for c in calls)
@@ -496,8 +553,17 @@ def test_read_jsonl_fields():
     lines = [
         {"text": "plain text"},
         {"prompt": "a prompt", "completion": "x"},
-        {"messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": [{"type": "text", "text": "hi"}]}]},
-        {"custom_id": "1", "method": "POST", "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "batch"}]}},
+        {
+            "messages": [
+                {"role": "system", "content": "sys"},
+                {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            ]
+        },
+        {
+            "custom_id": "1",
+            "method": "POST",
+            "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "batch"}]},
+        },
     ]
     data = "\n".join(json.dumps(x) for x in lines).encode() + b"\n\n"
     assert read_corpus("c.jsonl", data) == ["plain text", "a prompt", "sys\nhi", "batch"]
@@ -513,7 +579,7 @@ def test_read_jsonl_fields():
         ("l.txt", "caf\xe9".encode("latin-1"), "not UTF-8"),
         ("j.jsonl", b'{"text": "ok"}\n{"text": broken}\n', "line 2 is not valid JSON"),
         ("j.jsonl", b'{"text": "ok"}\n{"other": 1}\n', "line 2: no text field"),
-        ("j.jsonl", b'[1, 2]\n', "expected an object"),
+        ("j.jsonl", b"[1, 2]\n", "expected an object"),
         ("q.csv", b'text\n"unterminated\n', "broken CSV"),
         ("x.pdf", b"%PDF-1.4", "unsupported file type"),
         ("noext", b"abc", "unsupported file type"),
@@ -606,7 +672,9 @@ def test_cli_corpus(capsys, tmp_path):
 def test_cli_errors_one_line(args, match, capsys, tmp_path):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "bin.dat").write_bytes(bytes(range(256)))
-    args = [str(tmp_path / "empty.txt") if a == "EMPTY" else str(tmp_path / "bin.dat") if a == "BINARY" else a for a in args]
+    args = [
+        str(tmp_path / "empty.txt") if a == "EMPTY" else str(tmp_path / "bin.dat") if a == "BINARY" else a for a in args
+    ]
     assert run_cli(*args) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and match in err and len(err.strip().splitlines()) == 1
@@ -615,14 +683,30 @@ def test_cli_errors_one_line(args, match, capsys, tmp_path):
 def test_cli_entry_point_and_usage_errors(tmp_path):
     env = subprocess_env()
     proc = subprocess.run(
-        [sys.executable, "-m", "llmledger", "tokens", "--text", "tiktoken is great!", "--tokenizer", "o200k_base", "--json"],
-        capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "llmledger",
+            "tokens",
+            "--text",
+            "tiktoken is great!",
+            "--tokenizer",
+            "o200k_base",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["counts"][0]["tokens"] == 6
     proc = subprocess.run(
         [sys.executable, "-m", "llmledger", "tokens", "--text", "a", "--file", "b"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
 

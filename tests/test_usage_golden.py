@@ -32,18 +32,39 @@ from llmledger.telemetry.otlp import Span
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((ROOT / "data/pricing/genai-prices/usages_golden.json").read_text())
-MODALITY_KEYS = {"input_audio_tokens", "input_video_tokens", "input_image_tokens", "output_image_tokens",
-                 "output_audio_tokens", "cache_audio_read_tokens", "cache_video_read_tokens", "cache_image_read_tokens"}
+MODALITY_KEYS = {
+    "input_audio_tokens",
+    "input_video_tokens",
+    "input_image_tokens",
+    "output_image_tokens",
+    "output_audio_tokens",
+    "cache_audio_read_tokens",
+    "cache_video_read_tokens",
+    "cache_image_read_tokens",
+}
 
 
 def live_call(usage: dict, model: str | None = None):
     """The call the live mapping makes of a generation span reporting `usage`."""
-    span = Span(trace_id="0" * 31 + "1", span_id="0" * 15 + "1", parent_span_id=None, name="generation",
-                kind="client", start_ns=0, end_ns=1, status_code="OK", status_message=None,
-                attributes={"langfuse.observation.type": "generation",
-                            "langfuse.observation.model.name": model or "model",
-                            "langfuse.observation.usage_details": json.dumps(usage)},
-                resource={}, scope_name="langfuse-sdk", scope_version="")
+    span = Span(
+        trace_id="0" * 31 + "1",
+        span_id="0" * 15 + "1",
+        parent_span_id=None,
+        name="generation",
+        kind="client",
+        start_ns=0,
+        end_ns=1,
+        status_code="OK",
+        status_message=None,
+        attributes={
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.model.name": model or "model",
+            "langfuse.observation.usage_details": json.dumps(usage),
+        },
+        resource={},
+        scope_name="langfuse-sdk",
+        scope_version="",
+    )
     call = map_span(span)
     assert call is not None and call.convention == "langfuse"
     return call
@@ -51,6 +72,7 @@ def live_call(usage: dict, model: str | None = None):
 
 def _expected(usage: dict) -> tuple:
     """genai-prices' usage in the ledger's columns (its semantics already match OTel's)."""
+
     def g(*keys):
         vals = [usage[k] for k in keys if k in usage]
         return sum(vals) if vals else None
@@ -62,8 +84,13 @@ def _expected(usage: dict) -> tuple:
 
 
 def _columns(call) -> tuple:
-    return (call.input_tokens, call.output_tokens, call.cache_read_tokens, call.cache_write_tokens,
-            call.reasoning_tokens)
+    return (
+        call.input_tokens,
+        call.output_tokens,
+        call.cache_read_tokens,
+        call.cache_write_tokens,
+        call.reasoning_tokens,
+    )
 
 
 def test_live_mapping_reproduces_every_golden_usage():
@@ -118,9 +145,16 @@ def test_golden_prices(genai_sheet):
                 if hit is None:
                     classes["unresolved"] += 1
                     continue
-                got = cost_of_usage(by_id[hit.model_id], Usage(
-                    c.input_tokens or 0, c.output_tokens or 0, c.cache_read_tokens or 0, c.cache_write_tokens or 0,
-                    reasoning_tokens=c.reasoning_tokens or 0)).exact_total
+                got = cost_of_usage(
+                    by_id[hit.model_id],
+                    Usage(
+                        c.input_tokens or 0,
+                        c.output_tokens or 0,
+                        c.cache_read_tokens or 0,
+                        c.cache_write_tokens or 0,
+                        reasoning_tokens=c.reasoning_tokens or 0,
+                    ),
+                ).exact_total
                 want = Decimal(e["input_price"]) + Decimal(e["output_price"])
                 if got == want:
                     ok += 1

@@ -62,7 +62,7 @@ def spool_dir(db: Path | None = None) -> Path:
 
 
 def spool_max_bytes() -> int:
-    return int(os.environ.get(ENV_SPOOL_MAX_BYTES, 2 * 1024 ** 3))
+    return int(os.environ.get(ENV_SPOOL_MAX_BYTES, 2 * 1024**3))
 
 
 def duckdb_memory() -> str | None:

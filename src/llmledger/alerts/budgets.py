@@ -33,9 +33,15 @@ class BudgetError(LedgerError):
 #: requested or the responding model; as an `each` dimension it is the requested one (else the
 #: responding one), as on the Spend page.
 SCOPE_DIMS: dict[str, str] = {
-    "feature": "feature", "team": "team", "user_id": "user_id", "service": "service",
-    "environment": "environment", "model": "coalesce(request_model, response_model)",
-    "request_model": "request_model", "response_model": "response_model", "provider": "provider",
+    "feature": "feature",
+    "team": "team",
+    "user_id": "user_id",
+    "service": "service",
+    "environment": "environment",
+    "model": "coalesce(request_model, response_model)",
+    "request_model": "request_model",
+    "response_model": "response_model",
+    "provider": "provider",
 }
 ALIASES = {"user": "user_id", "env": "environment"}
 UNITS = ("usd", "tokens")
@@ -77,9 +83,21 @@ class Budget:
 
     # ------------------------------------------------------------ building
     @classmethod
-    def build(cls, name: Any, amount: Any, period: Any = "month", *, unit: Any = "usd", tz: Any = "UTC",
-              where: Iterable[str] | dict | None = None, each: Any = None, thresholds: Any = DEFAULT_THRESHOLDS,
-              forecast_thresholds: Any = (), notify: Iterable[str] = (), enabled: bool = True) -> "Budget":
+    def build(
+        cls,
+        name: Any,
+        amount: Any,
+        period: Any = "month",
+        *,
+        unit: Any = "usd",
+        tz: Any = "UTC",
+        where: Iterable[str] | dict | None = None,
+        each: Any = None,
+        thresholds: Any = DEFAULT_THRESHOLDS,
+        forecast_thresholds: Any = (),
+        notify: Iterable[str] = (),
+        enabled: bool = True,
+    ) -> "Budget":
         """A valid budget from raw input, or BudgetError naming what is wrong."""
         scope = _scope(where)
         ths = [Threshold(p, "actual") for p in _pcts(thresholds, "threshold")]
@@ -88,14 +106,24 @@ class Budget:
             raise BudgetError("a budget needs at least one threshold")
         period = _period(period)
         if periods.rolling_hours(period) is not None and any(t.kind == "forecast" for t in ths):
-            raise BudgetError("forecast thresholds need a calendar period (day, week, month, quarter); "
-                              "a rolling window has no period end to forecast")
+            raise BudgetError(
+                "forecast thresholds need a calendar period (day, week, month, quarter); "
+                "a rolling window has no period end to forecast"
+            )
         if unit not in UNITS:
             raise BudgetError(f"unknown unit {unit!r}; expected usd or tokens")
-        return cls(name=_name(name), amount=_amount(amount), period=period, unit=unit, tz=_tz(tz), scope=scope,
-                   each=_dim(each, "each") if each not in (None, "") else None,
-                   thresholds=tuple(sorted(set(ths), key=lambda t: (t.kind, t.pct))),
-                   notify=_urls(notify), enabled=bool(enabled))
+        return cls(
+            name=_name(name),
+            amount=_amount(amount),
+            period=period,
+            unit=unit,
+            tz=_tz(tz),
+            scope=scope,
+            each=_dim(each, "each") if each not in (None, "") else None,
+            thresholds=tuple(sorted(set(ths), key=lambda t: (t.kind, t.pct))),
+            notify=_urls(notify),
+            enabled=bool(enabled),
+        )
 
     # ------------------------------------------------------------ views
     @property
@@ -126,10 +154,19 @@ class Budget:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Budget":
-        return cls.build(d["name"], d["amount"], d.get("period", "month"), unit=d.get("unit", "usd"),
-                         tz=d.get("tz", "UTC"), where=d.get("scope") or {}, each=d.get("each"),
-                         thresholds=d.get("thresholds", ()), forecast_thresholds=d.get("forecast_thresholds", ()),
-                         notify=d.get("notify", ()), enabled=d.get("enabled", True))
+        return cls.build(
+            d["name"],
+            d["amount"],
+            d.get("period", "month"),
+            unit=d.get("unit", "usd"),
+            tz=d.get("tz", "UTC"),
+            where=d.get("scope") or {},
+            each=d.get("each"),
+            thresholds=d.get("thresholds", ()),
+            forecast_thresholds=d.get("forecast_thresholds", ()),
+            notify=d.get("notify", ()),
+            enabled=d.get("enabled", True),
+        )
 
 
 def _num(x: float) -> float | int:
@@ -169,8 +206,10 @@ def _amount(raw: Any) -> Decimal:
 def _period(raw: Any) -> str:
     period = str(raw or "").strip().lower()
     if not periods.is_valid(period):
-        raise BudgetError(f"unknown period {raw!r}; expected day, week, month, quarter or rolling-<N>h / "
-                          f"rolling-<N>d (up to {periods.MAX_ROLLING_HOURS} hours)")
+        raise BudgetError(
+            f"unknown period {raw!r}; expected day, week, month, quarter or rolling-<N>h / "
+            f"rolling-<N>d (up to {periods.MAX_ROLLING_HOURS} hours)"
+        )
     return period
 
 
@@ -197,7 +236,7 @@ def _scope(where: Iterable[str] | dict | None) -> tuple[tuple[str, tuple[str, ..
     items: list[tuple[Any, Any]] = []
     if isinstance(where, dict):
         for d, vs in where.items():
-            for v in ([vs] if isinstance(vs, str) else vs or []):
+            for v in [vs] if isinstance(vs, str) else vs or []:
                 items.append((d, v))
     else:
         for w in where or []:

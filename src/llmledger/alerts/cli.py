@@ -42,8 +42,13 @@ def register(sub) -> None:
     a.add_argument("name")
     a.add_argument("--amount", required=True, help="USD (or tokens with --unit tokens) per period")
     a.add_argument("--period", required=True, help="day | week | month | quarter | rolling-24h (rolling-<N>h|d)")
-    a.add_argument("--where", action="append", default=[], metavar="DIM=VALUE",
-                   help="scope (repeatable; values of one dimension are alternatives)")
+    a.add_argument(
+        "--where",
+        action="append",
+        default=[],
+        metavar="DIM=VALUE",
+        help="scope (repeatable; values of one dimension are alternatives)",
+    )
     a.add_argument("--each", help="one budget per value of this dimension (e.g. user_id)")
     a.add_argument("--thresholds", default="50,80,100", help="percent of the amount on actual spend")
     a.add_argument("--forecast-thresholds", default="", help="percent of the amount on the p50 period-end forecast")
@@ -160,12 +165,22 @@ def _budget_row(rule_id: int, budget) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ budgets
 
+
 def run_add(args):
     from llmledger.alerts import budgets
 
-    b = budgets.Budget.build(args.name, args.amount, args.period, unit=args.unit, tz=args.tz, where=args.where,
-                             each=args.each, thresholds=args.thresholds,
-                             forecast_thresholds=args.forecast_thresholds, notify=args.notify)
+    b = budgets.Budget.build(
+        args.name,
+        args.amount,
+        args.period,
+        unit=args.unit,
+        tz=args.tz,
+        where=args.where,
+        each=args.each,
+        thresholds=args.thresholds,
+        forecast_thresholds=args.forecast_thresholds,
+        notify=args.notify,
+    )
     con = _con(args)
     try:
         rid = budgets.save(con, b, replace=b.name if args.replace and _exists(con, b.name) else None)
@@ -189,10 +204,14 @@ def run_list(args):
     finally:
         con.close()
     rows = [_budget_row(s.rule_id, s.budget) for s in stored]
-    text = "\n".join(
-        f"{s.budget.name}: {s.budget.amount_text()} per {s.budget.period} ({s.budget.tz}), {s.budget.scope_text()}; "
-        f"thresholds {', '.join(t.key for t in s.budget.thresholds)}; notify {len(s.budget.notify)}"
-        for s in stored) or "no budgets"
+    text = (
+        "\n".join(
+            f"{s.budget.name}: {s.budget.amount_text()} per {s.budget.period} ({s.budget.tz}), {s.budget.scope_text()}; "
+            f"thresholds {', '.join(t.key for t in s.budget.thresholds)}; notify {len(s.budget.notify)}"
+            for s in stored
+        )
+        or "no budgets"
+    )
     return {"budgets": rows}, text
 
 
@@ -211,9 +230,20 @@ def status_rows(statuses) -> list[dict[str, Any]]:
     out = []
     for s in statuses:
         b = s.budget
-        row = {"name": b.name, "id": s.rule_id, "unit": b.unit, "amount": float(b.amount), "period": b.period,
-               "tz": b.tz, "scope": b.scope_dict(), "each": b.each, "period_start": s.window.start,
-               "period_end": s.window.end, "period_label": s.period_label(), "state": s.state()}
+        row = {
+            "name": b.name,
+            "id": s.rule_id,
+            "unit": b.unit,
+            "amount": float(b.amount),
+            "period": b.period,
+            "tz": b.tz,
+            "scope": b.scope_dict(),
+            "each": b.each,
+            "period_start": s.window.start,
+            "period_end": s.window.end,
+            "period_label": s.period_label(),
+            "state": s.state(),
+        }
         if s.whole is not None:
             row.update(_fig(s.whole))
         else:
@@ -224,9 +254,17 @@ def status_rows(statuses) -> list[dict[str, Any]]:
 
 
 def _fig(f) -> dict[str, Any]:
-    return {"spent": f.spent, "pct": round(f.pct, 2), "calls": f.calls, "unpriced_calls": f.unpriced,
-            "forecast_p10": f.p10, "forecast_p50": f.p50, "forecast_p90": f.p90, "forecast_method": f.method,
-            "runs_out": f.runs_out}
+    return {
+        "spent": f.spent,
+        "pct": round(f.pct, 2),
+        "calls": f.calls,
+        "unpriced_calls": f.unpriced,
+        "forecast_p10": f.p10,
+        "forecast_p50": f.p50,
+        "forecast_p90": f.p90,
+        "forecast_method": f.method,
+        "runs_out": f.runs_out,
+    }
 
 
 def run_status(args):
@@ -246,17 +284,22 @@ def run_status(args):
             f = s.whole
             fc = f" forecast {b.amount_text(f.p50)}" if f.p50 is not None else ""
             un = f", {f.unpriced} unpriced call(s) not in the sum" if f.unpriced else ""
-            lines.append(f"{b.name}: {b.amount_text(f.spent)} of {b.amount_text()} ({f.pct:.0f}%){fc} "
-                         f"[{s.state()}] {s.period_label()}{un}")
+            lines.append(
+                f"{b.name}: {b.amount_text(f.spent)} of {b.amount_text()} ({f.pct:.0f}%){fc} "
+                f"[{s.state()}] {s.period_label()}{un}"
+            )
         else:
             top = ", ".join(f"{f.member} {f.pct:.0f}%" for f in s.members[:3]) or "no members yet"
-            lines.append(f"{b.name}: each {b.each}, {s.member_count} member(s), {b.amount_text()} each "
-                         f"[{s.state()}] {s.period_label()}; closest: {top}")
+            lines.append(
+                f"{b.name}: each {b.each}, {s.member_count} member(s), {b.amount_text()} each "
+                f"[{s.state()}] {s.period_label()}; closest: {top}"
+            )
     as_of_text = (as_of or datetime.now(UTC)).isoformat()
     return {"as_of": as_of_text, "budgets": rows}, "\n".join(lines) or "no budgets"
 
 
 # ------------------------------------------------------------------ alerts
+
 
 def run_check(args):
     from llmledger.alerts import evaluate
@@ -271,15 +314,36 @@ def run_check(args):
     lines += [f"  #{e['event_id']} [{e['severity']}] {e['title']}" for e in out["new_events"]]
     d = out["deliveries"]
     if d:
-        lines.append(f"notifications: {d.get('delivered', 0)} delivered, {d.get('retrying', 0)} to retry, "
-                     f"{d.get('failed', 0)} failed")
+        lines.append(
+            f"notifications: {d.get('delivered', 0)} delivered, {d.get('retrying', 0)} to retry, "
+            f"{d.get('failed', 0)} failed"
+        )
     return out, "\n".join(lines)
 
 
 def _event_row(r: dict) -> dict[str, Any]:
-    keys = ("event_id", "state", "severity", "rule_name", "member", "threshold", "title", "period_start",
-            "period_end", "fired_at", "as_of", "state_by", "state_note", "state_at", "snoozed_until",
-            "delivered", "failed", "pending", "figures", "explanation")
+    keys = (
+        "event_id",
+        "state",
+        "severity",
+        "rule_name",
+        "member",
+        "threshold",
+        "title",
+        "period_start",
+        "period_end",
+        "fired_at",
+        "as_of",
+        "state_by",
+        "state_note",
+        "state_at",
+        "snoozed_until",
+        "delivered",
+        "failed",
+        "pending",
+        "figures",
+        "explanation",
+    )
     out = {}
     for k in keys:
         v = r.get(k)
@@ -347,13 +411,23 @@ def run_test(args):
 
 # ------------------------------------------------------------------ monitors
 
+
 def run_monitor_add(args):
     from llmledger.alerts import monitors
 
-    m = monitors.Monitor.build(args.name, args.kind, dim=args.dim, window_hours=args.window_hours,
-                               threshold=args.threshold, weeks=args.weeks, min_usd=args.min_usd,
-                               min_calls=args.min_calls, severity=args.severity, cooldown_hours=args.cooldown_hours,
-                               notify=args.notify)
+    m = monitors.Monitor.build(
+        args.name,
+        args.kind,
+        dim=args.dim,
+        window_hours=args.window_hours,
+        threshold=args.threshold,
+        weeks=args.weeks,
+        min_usd=args.min_usd,
+        min_calls=args.min_calls,
+        severity=args.severity,
+        cooldown_hours=args.cooldown_hours,
+        notify=args.notify,
+    )
     con = _con(args)
     try:
         rid = monitors.save(con, m)
@@ -371,8 +445,13 @@ def run_monitor_list(args):
     finally:
         con.close()
     rows = [{"id": s.rule_id, **s.monitor.to_dict()} for s in stored]
-    text = "\n".join(f"{s.monitor.name}: {s.monitor.describe()} [{s.monitor.severity}, cool-down "
-                      f"{s.monitor.cooldown_hours} h]" for s in stored) or "no monitors"
+    text = (
+        "\n".join(
+            f"{s.monitor.name}: {s.monitor.describe()} [{s.monitor.severity}, cool-down {s.monitor.cooldown_hours} h]"
+            for s in stored
+        )
+        or "no monitors"
+    )
     return {"monitors": rows}, text
 
 

@@ -38,8 +38,15 @@ LIMIT ?
 """
 
 
-def list_events(con, state: str | None = None, severity: str | None = None, rule: str | None = None,
-                member: str | None = None, period_from: datetime | None = None, limit: int = 500) -> pd.DataFrame:
+def list_events(
+    con,
+    state: str | None = None,
+    severity: str | None = None,
+    rule: str | None = None,
+    member: str | None = None,
+    period_from: datetime | None = None,
+    limit: int = 500,
+) -> pd.DataFrame:
     """Events, newest first, filtered by effective state, severity, budget and member."""
     now = datetime.now(UTC)
     clauses, params = ["TRUE"], []
@@ -92,9 +99,11 @@ def _set(con, event_id: int, state: str, by: str, note: str, until: datetime | N
         raise AlertError("a note is required (what was checked, what will be done)")
     cur = con.cursor()
     try:
-        cur.execute("UPDATE alert_events SET state = ?, state_by = ?, state_note = ?, state_at = now(), "
-                    "snoozed_until = ? WHERE event_id = ?",
-                    [state, (by or "someone").strip()[:120], str(note or "").strip()[:2000], until, int(event_id)])
+        cur.execute(
+            "UPDATE alert_events SET state = ?, state_by = ?, state_note = ?, state_at = now(), "
+            "snoozed_until = ? WHERE event_id = ?",
+            [state, (by or "someone").strip()[:120], str(note or "").strip()[:2000], until, int(event_id)],
+        )
     finally:
         cur.close()
     return get(con, event_id)

@@ -93,8 +93,9 @@ def run_rate_period_end(spent_so_far: float, elapsed_days: float, total_days: fl
     return float(spent_so_far) / float(elapsed_days) * float(total_days)
 
 
-def forecast_period_end(daily: pd.Series, period_start: date, period_end: date, as_of: datetime,
-                        paths: int = PATHS, seed: int = 0) -> Forecast:
+def forecast_period_end(
+    daily: pd.Series, period_start: date, period_end: date, as_of: datetime, paths: int = PATHS, seed: int = 0
+) -> Forecast:
     """Forecast the period-end total of `daily` (USD per day, indexed by date, gaps meaning $0)
     for the period [period_start, period_end] (both inclusive), knowing the history up to `as_of`."""
     if period_end < period_start:
@@ -142,8 +143,11 @@ def _naive_utc(ts: datetime) -> datetime:
 
 def _as_days(daily: pd.Series, today: date) -> pd.Series:
     """A float series on a gap-free daily DatetimeIndex from the first day given to today."""
-    s = pd.Series(pd.to_numeric(pd.Series(daily).to_numpy(), errors="coerce"),
-                  index=pd.to_datetime(pd.Index(daily.index)), dtype=float).fillna(0.0)
+    s = pd.Series(
+        pd.to_numeric(pd.Series(daily).to_numpy(), errors="coerce"),
+        index=pd.to_datetime(pd.Index(daily.index)),
+        dtype=float,
+    ).fillna(0.0)
     if getattr(s.index, "tz", None) is not None:
         s.index = s.index.tz_convert("UTC").tz_localize(None)
     s = s.groupby(s.index.normalize()).sum()
@@ -177,8 +181,7 @@ def _simulate_ets(history: pd.Series, horizon: int, trend: bool, paths: int, see
     z = np.log(y / scale) if logs else y / scale
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in the band
-        spec = dict(error="add", trend="add" if trend else None, damped_trend=trend, seasonal="add",
-                    seasonal_periods=7)
+        spec = dict(error="add", trend="add" if trend else None, damped_trend=trend, seasonal="add", seasonal_periods=7)
         fit = ETSModel(z, **spec).fit(disp=False)
         method = METHOD_ETS_TREND if trend else METHOD_ETS
         past_errors = _past_errors(z, spec, fit.params, horizon, logs) if CALIBRATE else None
@@ -209,7 +212,7 @@ def _past_errors(z: np.ndarray, spec: dict, params, horizon: int, logs: bool) ->
         if t < MIN_SEASONAL_DAYS:
             break
         fcast = np.asarray(ETSModel(z[:t], **spec).smooth(params).forecast(horizon), dtype=float)
-        actual = z[t:t + horizon]
+        actual = z[t : t + horizon]
         if logs:
             fcast, actual = np.exp(fcast), np.exp(actual)
         total = float(np.clip(fcast, 0, None).sum())
@@ -225,7 +228,7 @@ def _calibrate(sims: np.ndarray, past_errors: np.ndarray) -> np.ndarray:
     totals = sims.sum(axis=0)
     median = float(np.median(totals))
     spread = float(np.std(totals)) / median if median > 0 else 0.0
-    seen = float(np.sqrt(np.mean(past_errors ** 2)))
+    seen = float(np.sqrt(np.mean(past_errors**2)))
     if spread <= 0 or seen <= spread:
         return sims
     factor = seen / spread
@@ -247,8 +250,7 @@ def _widen(sims: np.ndarray, n_fit: int) -> np.ndarray:
     return np.diff(widened, axis=0, prepend=0.0)
 
 
-def _simulate_run_rate(history: pd.Series, period_days: pd.Series, horizon: int, paths: int,
-                       seed: int) -> np.ndarray:
+def _simulate_run_rate(history: pd.Series, period_days: pd.Series, horizon: int, paths: int, seed: int) -> np.ndarray:
     """Daily draws around the mean day, spread as the history's days are (normal, independent)."""
     base = history if len(history) else period_days
     base = base[-28:]  # the recent run rate, as a budget owner reads it
@@ -261,10 +263,23 @@ def _simulate_run_rate(history: pd.Series, period_days: pd.Series, horizon: int,
     return mean + sd * rng.standard_normal((horizon, paths))
 
 
-def _forecast(actual_path: pd.Series, future: np.ndarray, spent: float, method: str,
-              history_days: int, note: str, first_future: date | None = None) -> Forecast:
-    past = pd.DataFrame({"date": actual_path.index.date, "p10": actual_path.to_numpy(),
-                         "p50": actual_path.to_numpy(), "p90": actual_path.to_numpy()})
+def _forecast(
+    actual_path: pd.Series,
+    future: np.ndarray,
+    spent: float,
+    method: str,
+    history_days: int,
+    note: str,
+    first_future: date | None = None,
+) -> Forecast:
+    past = pd.DataFrame(
+        {
+            "date": actual_path.index.date,
+            "p10": actual_path.to_numpy(),
+            "p50": actual_path.to_numpy(),
+            "p90": actual_path.to_numpy(),
+        }
+    )
     if future.shape[0] == 0:
         return Forecast(spent, spent, spent, method, spent, past, history_days, note)
     cumulative = spent + np.cumsum(future, axis=0)

@@ -99,8 +99,15 @@ class _Cached:
 class LedgerCollector(Collector):
     """Everything `/metrics` exposes. `service` and `runner` are optional (anything with stats())."""
 
-    def __init__(self, con, service=None, runner=None, ledger_ttl_s: float = LEDGER_TTL_S,
-                 budgets_ttl_s: float = BUDGETS_TTL_S, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        con,
+        service=None,
+        runner=None,
+        ledger_ttl_s: float = LEDGER_TTL_S,
+        budgets_ttl_s: float = BUDGETS_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.con, self.service, self.runner = con, service, runner
         self._ledger = _Cached(ledger_ttl_s, self._read_ledger, clock)
         self._budgets = _Cached(budgets_ttl_s, self._read_budgets, clock)
@@ -123,9 +130,21 @@ class LedgerCollector(Collector):
         for s in evaluate.status(self.con, forecasts="all"):
             b = s.budget
             for f in s.rows:
-                rows.append({"budget": b.name, "member": f.member, "unit": b.unit, "period": b.period,
-                             "amount": f.amount, "spent": f.spent, "p10": f.p10, "p50": f.p50, "p90": f.p90,
-                             "method": f.method, "state": s.state(f)})
+                rows.append(
+                    {
+                        "budget": b.name,
+                        "member": f.member,
+                        "unit": b.unit,
+                        "period": b.period,
+                        "amount": f.amount,
+                        "spent": f.spent,
+                        "p10": f.p10,
+                        "p50": f.p50,
+                        "p90": f.p90,
+                        "method": f.method,
+                        "state": s.state(f),
+                    }
+                )
         return rows
 
     # ------------------------------------------------------------ exposition
@@ -133,10 +152,12 @@ class LedgerCollector(Collector):
         yield from self._ledger_families()
         yield from self._budget_families()
         yield from self._service_families()
-        up = GaugeMetricFamily("llmledger_metrics_part_up", "1 if this part of /metrics was read, 0 if it failed",
-                               labels=["part"])
-        took = GaugeMetricFamily("llmledger_metrics_part_seconds", "Seconds the last read of this part took",
-                                 labels=["part"])
+        up = GaugeMetricFamily(
+            "llmledger_metrics_part_up", "1 if this part of /metrics was read, 0 if it failed", labels=["part"]
+        )
+        took = GaugeMetricFamily(
+            "llmledger_metrics_part_seconds", "Seconds the last read of this part took", labels=["part"]
+        )
         for part, cached in (("ledger", self._ledger), ("budgets", self._budgets)):
             up.add_metric([part], 0.0 if cached.error else 1.0)
             took.add_metric([part], cached.seconds)
@@ -148,13 +169,16 @@ class LedgerCollector(Collector):
         if rows is None:
             return
         labels = list(DIMS)
-        spend = CounterMetricFamily("llmledger_spend_usd", "Actual cost in USD (active sheet; unpriced calls add nothing)",
-                                    labels=labels)
+        spend = CounterMetricFamily(
+            "llmledger_spend_usd", "Actual cost in USD (active sheet; unpriced calls add nothing)", labels=labels
+        )
         calls = CounterMetricFamily("llmledger_calls", "LLM calls", labels=labels)
-        unpriced = CounterMetricFamily("llmledger_unpriced_calls", "Calls with neither a price nor a reported cost",
-                                       labels=labels)
-        tokens = CounterMetricFamily("llmledger_tokens", "Tokens (input includes cache reads and writes)",
-                                     labels=labels + ["direction"])
+        unpriced = CounterMetricFamily(
+            "llmledger_unpriced_calls", "Calls with neither a price nor a reported cost", labels=labels
+        )
+        tokens = CounterMetricFamily(
+            "llmledger_tokens", "Tokens (input includes cache reads and writes)", labels=labels + ["direction"]
+        )
         for feature, team, model, provider, n, usd, n_unpriced, tin, tout in rows:
             key = [str(feature), str(team), str(model), str(provider)]
             spend.add_metric(key, float(usd))
@@ -172,10 +196,12 @@ class LedgerCollector(Collector):
         amount = GaugeMetricFamily("llmledger_budget_amount", "Budget amount (USD or tokens, see unit)", labels=base)
         spent = GaugeMetricFamily("llmledger_budget_spent", "Spent so far in the current period", labels=base)
         util = GaugeMetricFamily("llmledger_budget_utilisation_ratio", "Spent so far / amount", labels=base)
-        fcast = GaugeMetricFamily("llmledger_budget_forecast", "Forecast total at the period end",
-                                  labels=base + ["quantile", "method"])
-        futil = GaugeMetricFamily("llmledger_budget_forecast_utilisation_ratio", "P50 forecast at period end / amount",
-                                  labels=base)
+        fcast = GaugeMetricFamily(
+            "llmledger_budget_forecast", "Forecast total at the period end", labels=base + ["quantile", "method"]
+        )
+        futil = GaugeMetricFamily(
+            "llmledger_budget_forecast_utilisation_ratio", "P50 forecast at period end / amount", labels=base
+        )
         over = GaugeMetricFamily("llmledger_budget_state", "1 for the budget's current state", labels=base + ["state"])
         for r in rows:
             key = [r["budget"], r["member"], r["unit"], r["period"]]
@@ -205,13 +231,16 @@ class LedgerCollector(Collector):
                     fam = (CounterMetricFamily if counter else GaugeMetricFamily)(name, doc)
                     fam.add_metric([], float(stats[key]))
                     yield fam
-            errors = CounterMetricFamily("llmledger_receiver_errors", "Requests answered with an error, by HTTP status",
-                                         labels=["status"])
+            errors = CounterMetricFamily(
+                "llmledger_receiver_errors", "Requests answered with an error, by HTTP status", labels=["status"]
+            )
             for status, n in sorted((stats.get("errors_by_status") or {}).items()):
                 errors.add_metric([str(status)], float(n))
             yield errors
             if stats.get("last_loaded_at"):
-                last = GaugeMetricFamily("llmledger_loader_last_load_timestamp_seconds", "When the loader last committed")
+                last = GaugeMetricFamily(
+                    "llmledger_loader_last_load_timestamp_seconds", "When the loader last committed"
+                )
                 last.add_metric([], float(stats["last_loaded_at"]))
                 yield last
         rstats = _stats(self.runner)

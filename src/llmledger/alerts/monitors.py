@@ -49,17 +49,31 @@ class Monitor:
     enabled: bool = True
 
     @classmethod
-    def build(cls, name: Any, kind: Any, *, dim: Any = "feature", window_hours: Any = 24, threshold: Any = None,
-              weeks: Any = 4, min_usd: Any = 1.0, min_calls: Any = 20, severity: Any = "warning",
-              cooldown_hours: Any = 24, notify=(), enabled: bool = True) -> "Monitor":
+    def build(
+        cls,
+        name: Any,
+        kind: Any,
+        *,
+        dim: Any = "feature",
+        window_hours: Any = 24,
+        threshold: Any = None,
+        weeks: Any = 4,
+        min_usd: Any = 1.0,
+        min_calls: Any = 20,
+        severity: Any = "warning",
+        cooldown_hours: Any = 24,
+        notify=(),
+        enabled: bool = True,
+    ) -> "Monitor":
         name = bmod._name(name)
         if kind not in KINDS:
             raise BudgetError(f"unknown monitor kind {kind!r}; expected one of {', '.join(KINDS)}", "Invalid monitor")
         if kind == "cost_spike" and dim not in SPIKE_DIMS:
             raise BudgetError(f"a cost spike monitor watches feature, model or user, not {dim!r}", "Invalid monitor")
         if severity not in SEVERITIES:
-            raise BudgetError(f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}",
-                              "Invalid monitor")
+            raise BudgetError(
+                f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}", "Invalid monitor"
+            )
 
         def num(v, what, lo, hi, cast=float):
             try:
@@ -70,13 +84,20 @@ class Monitor:
                 raise BudgetError(f"{what} must be between {lo} and {hi} (got {v})", "Invalid monitor")
             return x
 
-        return cls(name=name, kind=kind, dim=dim if kind == "cost_spike" else "",
-                   window_hours=num(window_hours, "window (hours)", 1, 24 * 7, int),
-                   threshold=num(DEFAULTS[kind] if threshold in (None, "") else threshold, "threshold", 0, 1000),
-                   weeks=num(weeks, "weeks of baseline", 1, 12, int), min_usd=num(min_usd, "minimum USD", 0, 1e9),
-                   min_calls=num(min_calls, "minimum calls", 1, 10**9, int), severity=severity,
-                   cooldown_hours=num(cooldown_hours, "cool-down (hours)", 1, 24 * 31, int),
-                   notify=bmod._urls(notify), enabled=bool(enabled))
+        return cls(
+            name=name,
+            kind=kind,
+            dim=dim if kind == "cost_spike" else "",
+            window_hours=num(window_hours, "window (hours)", 1, 24 * 7, int),
+            threshold=num(DEFAULTS[kind] if threshold in (None, "") else threshold, "threshold", 0, 1000),
+            weeks=num(weeks, "weeks of baseline", 1, 12, int),
+            min_usd=num(min_usd, "minimum USD", 0, 1e9),
+            min_calls=num(min_calls, "minimum calls", 1, 10**9, int),
+            severity=severity,
+            cooldown_hours=num(cooldown_hours, "cool-down (hours)", 1, 24 * 31, int),
+            notify=bmod._urls(notify),
+            enabled=bool(enabled),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -107,16 +128,20 @@ def save(con, m: Monitor, replace: str | None = None) -> int:
         if replace is None:
             if clash:
                 raise BudgetError(f"a {clash[1]} named {m.name!r} already exists", "Invalid monitor")
-            cur.execute("INSERT INTO alert_rules (name, kind, body, enabled) VALUES (?, 'monitor', ?, ?)",
-                        [m.name, body, m.enabled])
+            cur.execute(
+                "INSERT INTO alert_rules (name, kind, body, enabled) VALUES (?, 'monitor', ?, ?)",
+                [m.name, body, m.enabled],
+            )
             return int(cur.execute("SELECT rule_id FROM alert_rules WHERE name = ?", [m.name]).fetchone()[0])
         old = cur.execute("SELECT rule_id FROM alert_rules WHERE kind = 'monitor' AND name = ?", [replace]).fetchone()
         if not old:
             raise BudgetError(f"no monitor named {replace!r}", "Invalid monitor")
         if clash and clash[0] != old[0]:
             raise BudgetError(f"a {clash[1]} named {m.name!r} already exists", "Invalid monitor")
-        cur.execute("UPDATE alert_rules SET name = ?, body = ?, enabled = ?, updated_at = now() WHERE rule_id = ?",
-                    [m.name, body, m.enabled, old[0]])
+        cur.execute(
+            "UPDATE alert_rules SET name = ?, body = ?, enabled = ?, updated_at = now() WHERE rule_id = ?",
+            [m.name, body, m.enabled, old[0]],
+        )
         return int(old[0])
     finally:
         cur.close()
@@ -176,7 +201,10 @@ def findings(con, m: Monitor, as_of: datetime) -> list[dict[str, Any]]:
     cur = con.cursor()
     try:
         if m.kind == "cost_spike":
-            wins = [(as_of - timedelta(weeks=k, hours=m.window_hours), as_of - timedelta(weeks=k)) for k in range(m.weeks + 1)]
+            wins = [
+                (as_of - timedelta(weeks=k, hours=m.window_hours), as_of - timedelta(weeks=k))
+                for k in range(m.weeks + 1)
+            ]
             cases = " ".join(f"WHEN start_time >= ? AND start_time < ? THEN {k}" for k in range(len(wins)))
             params = [x for w in wins for x in w] + [wins[-1][0], as_of]
             rows = cur.execute(SPIKE_SQL.format(dim=SPIKE_DIMS[m.dim], cases=cases, table=table), params).fetchall()
@@ -190,30 +218,51 @@ def findings(con, m: Monitor, as_of: datetime) -> list[dict[str, Any]]:
                 mad = statistics.median([abs(v - med) for v in past])
                 limit = med + m.threshold * 1.4826 * mad
                 if now > limit and now - med >= m.min_usd:
-                    out.append({"member": str(member), "value": now, "baseline": med, "limit": limit,
-                                "detail": f"${now:,.2f} in the last {m.window_hours} h vs a median of ${med:,.2f} "
-                                          f"(MAD ${mad:,.2f}) on the same weekday of the previous {m.weeks} weeks"})
+                    out.append(
+                        {
+                            "member": str(member),
+                            "value": now,
+                            "baseline": med,
+                            "limit": limit,
+                            "detail": f"${now:,.2f} in the last {m.window_hours} h vs a median of ${med:,.2f} "
+                            f"(MAD ${mad:,.2f}) on the same weekday of the previous {m.weeks} weeks",
+                        }
+                    )
             return sorted(out, key=lambda r: -(r["value"] - r["baseline"]))
         if m.kind == "unpriced_model":
             before = start - timedelta(weeks=m.weeks)
             rows = cur.execute(UNPRICED_SQL.format(table=table), [start, before, as_of, start]).fetchall()
-            return [{"member": str(model), "value": float(calls - prior), "baseline": 0.0,
-                     "detail": f"{calls - prior:,} call(s) of {model} in the last {m.window_hours} h that the active "
-                               f"sheet cannot price; none in the {m.weeks} weeks before"}
-                    for model, calls, prior in rows if prior == 0]
+            return [
+                {
+                    "member": str(model),
+                    "value": float(calls - prior),
+                    "baseline": 0.0,
+                    "detail": f"{calls - prior:,} call(s) of {model} in the last {m.window_hours} h that the active "
+                    f"sheet cannot price; none in the {m.weeks} weeks before",
+                }
+                for model, calls, prior in rows
+                if prior == 0
+            ]
         bad = "usage_source = 'missing'" if m.kind == "missing_usage" else "status = 'error'"
         base_start = start - timedelta(days=7)
         n_now, bad_now, n_before, bad_before = cur.execute(
-            RATE_SQL.format(bad=bad, table=table), [start, start, start, start, base_start, as_of]).fetchone()
+            RATE_SQL.format(bad=bad, table=table), [start, start, start, start, base_start, as_of]
+        ).fetchone()
         if not n_now or n_now < m.min_calls:
             return []
         share = 100.0 * bad_now / n_now
         base = 100.0 * bad_before / n_before if n_before else 0.0
         if share - base >= m.threshold:
             what = "missing usage" if m.kind == "missing_usage" else "errors"
-            return [{"member": "", "value": share, "baseline": base,
-                     "detail": f"{share:.1f}% of {n_now:,} calls with {what} in the last {m.window_hours} h vs "
-                               f"{base:.1f}% over the previous 7 days"}]
+            return [
+                {
+                    "member": "",
+                    "value": share,
+                    "baseline": base,
+                    "detail": f"{share:.1f}% of {n_now:,} calls with {what} in the last {m.window_hours} h vs "
+                    f"{base:.1f}% over the previous 7 days",
+                }
+            ]
         return []
     finally:
         cur.close()
@@ -228,19 +277,44 @@ def candidates(con, as_of: datetime) -> list[dict[str, Any]]:
             continue
         p_start = as_of.replace(minute=0, second=0, microsecond=0)
         for f in findings(con, m, as_of):
-            who = f" ({m.dim} {f['member']})" if f["member"] and m.kind == "cost_spike" else \
-                f" ({f['member']})" if f["member"] else ""
-            title = {"cost_spike": f"Cost spike{who}", "unpriced_model": f"Model with no price appeared{who}",
-                     "missing_usage": "Share of calls with missing usage rose",
-                     "error_rate": "Error rate rose"}[m.kind] + f": {f['detail']}"
-            out.append({"rule_id": sm.rule_id, "rule_name": m.name, "threshold": f"monitor:{m.kind}",
-                        "period_start": p_start, "period_end": p_start + timedelta(hours=m.cooldown_hours),
-                        "member": f["member"], "severity": m.severity, "title": f"{m.name}: {title}",
-                        "notify": m.notify, "cooldown": True,
-                        "figures": {"monitor": m.kind, "describe": m.describe(), "value": f["value"],
-                                    "baseline": f["baseline"], "detail": f["detail"], "window_hours": m.window_hours,
-                                    "as_of": as_of.isoformat(), "scope": m.describe(),
-                                    "window_start": (as_of - timedelta(hours=m.window_hours)).isoformat(),
-                                    "sheet": reads.active_sheet(con)},
-                        "explanation": {"top": [], "note": f["detail"]}})
+            who = (
+                f" ({m.dim} {f['member']})"
+                if f["member"] and m.kind == "cost_spike"
+                else f" ({f['member']})"
+                if f["member"]
+                else ""
+            )
+            title = {
+                "cost_spike": f"Cost spike{who}",
+                "unpriced_model": f"Model with no price appeared{who}",
+                "missing_usage": "Share of calls with missing usage rose",
+                "error_rate": "Error rate rose",
+            }[m.kind] + f": {f['detail']}"
+            out.append(
+                {
+                    "rule_id": sm.rule_id,
+                    "rule_name": m.name,
+                    "threshold": f"monitor:{m.kind}",
+                    "period_start": p_start,
+                    "period_end": p_start + timedelta(hours=m.cooldown_hours),
+                    "member": f["member"],
+                    "severity": m.severity,
+                    "title": f"{m.name}: {title}",
+                    "notify": m.notify,
+                    "cooldown": True,
+                    "figures": {
+                        "monitor": m.kind,
+                        "describe": m.describe(),
+                        "value": f["value"],
+                        "baseline": f["baseline"],
+                        "detail": f["detail"],
+                        "window_hours": m.window_hours,
+                        "as_of": as_of.isoformat(),
+                        "scope": m.describe(),
+                        "window_start": (as_of - timedelta(hours=m.window_hours)).isoformat(),
+                        "sheet": reads.active_sheet(con),
+                    },
+                    "explanation": {"top": [], "note": f["detail"]},
+                }
+            )
     return out

@@ -99,7 +99,9 @@ ORDER BY d.delivery_id
 """
 LOG_SQL = "INSERT INTO alert_delivery_log (delivery_id, event_id, url, attempt, ok, error, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)"
 DONE_SQL = "UPDATE alert_deliveries SET status = 'delivered', attempts = ?, delivered_at = now(), last_error = NULL WHERE delivery_id = ?"
-RETRY_SQL = "UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ? WHERE delivery_id = ?"
+RETRY_SQL = (
+    "UPDATE alert_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ? WHERE delivery_id = ?"
+)
 NEXT_DUE_SQL = "SELECT min(next_attempt_at) FROM alert_deliveries WHERE status = 'pending'"
 
 
@@ -107,8 +109,9 @@ def backoff(attempts: int, base: float = BACKOFF_S) -> float:
     return min(base * (2 ** max(attempts - 1, 0)), MAX_BACKOFF_S)
 
 
-def deliver_due(con, now: datetime | None = None, base_backoff: float = BACKOFF_S,
-                max_attempts: int = MAX_ATTEMPTS) -> dict[str, int]:
+def deliver_due(
+    con, now: datetime | None = None, base_backoff: float = BACKOFF_S, max_attempts: int = MAX_ATTEMPTS
+) -> dict[str, int]:
     """Send every pending delivery that is due, once each. Returns counts."""
     now = now or datetime.now(UTC)
     cur = con.cursor()
@@ -116,8 +119,14 @@ def deliver_due(con, now: datetime | None = None, base_backoff: float = BACKOFF_
     try:
         rows = cur.execute(DUE_SQL, [now]).fetchall()
         for did, eid, url, attempts, rule, member, severity, title, figures, explanation in rows:
-            event = {"rule_name": rule, "member": member, "severity": severity, "title": title,
-                     "figures": json.loads(figures), "explanation": json.loads(explanation)}
+            event = {
+                "rule_name": rule,
+                "member": member,
+                "severity": severity,
+                "title": title,
+                "figures": json.loads(figures),
+                "explanation": json.loads(explanation),
+            }
             subject, body = message(event)
             ok, error, seconds = send(url, subject, body)
             attempt = attempts + 1
@@ -148,8 +157,11 @@ def next_due(con) -> datetime | None:
 def send_test(con, url: str, rule_name: str = "test") -> dict[str, Any]:
     """The page's "send test" button: one message now, logged like a delivery (delivery_id 0)."""
     check_url(url)
-    ok, error, seconds = send(url, f"[test] LLM Ledger alert test for {rule_name}",
-                              f"This is a test notification for budget {rule_name!r} from LLM Ledger.")
+    ok, error, seconds = send(
+        url,
+        f"[test] LLM Ledger alert test for {rule_name}",
+        f"This is a test notification for budget {rule_name!r} from LLM Ledger.",
+    )
     cur = con.cursor()
     try:
         cur.execute(LOG_SQL, [0, 0, url, 1, ok, error, seconds])

@@ -16,7 +16,7 @@ budgets.SCOPE_DIMS) is formatted into the SQL.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 
@@ -31,7 +31,6 @@ MEASURES = ("usd", "tokens", "calls", "unpriced")
 def source(con) -> str:
     """The memo table of the active sheet's priced calls, brought up to date."""
     from llmledger.pricing.sheets import pricing_sheet
-
     from llmledger.reads import spend_cache
 
     cur = con.cursor()  # pricing_sheet may import the default sheet on the handle it is given
@@ -73,14 +72,19 @@ def _aggregates(scopes: Sequence[Scope], cube: bool = False) -> tuple[str, list]
     for i, scope in enumerate(scopes):
         pred, p = scope_sql(scope)
         if cube:
-            cols += [f"sum(usd) FILTER (WHERE {pred}) AS usd_{i}", f"sum(tokens) FILTER (WHERE {pred}) AS tokens_{i}",
-                     f"sum(calls) FILTER (WHERE {pred}) AS calls_{i}",
-                     f"sum(unpriced) FILTER (WHERE {pred}) AS unpriced_{i}"]
+            cols += [
+                f"sum(usd) FILTER (WHERE {pred}) AS usd_{i}",
+                f"sum(tokens) FILTER (WHERE {pred}) AS tokens_{i}",
+                f"sum(calls) FILTER (WHERE {pred}) AS calls_{i}",
+                f"sum(unpriced) FILTER (WHERE {pred}) AS unpriced_{i}",
+            ]
         else:
-            cols += [f"sum(actual_cost_usd) FILTER (WHERE {pred}) AS usd_{i}",
-                     f"sum({TOKENS}) FILTER (WHERE {pred}) AS tokens_{i}",
-                     f"count(*) FILTER (WHERE {pred}) AS calls_{i}",
-                     f"count(*) FILTER (WHERE {pred} AND {UNPRICED}) AS unpriced_{i}"]
+            cols += [
+                f"sum(actual_cost_usd) FILTER (WHERE {pred}) AS usd_{i}",
+                f"sum({TOKENS}) FILTER (WHERE {pred}) AS tokens_{i}",
+                f"count(*) FILTER (WHERE {pred}) AS calls_{i}",
+                f"count(*) FILTER (WHERE {pred} AND {UNPRICED}) AS unpriced_{i}",
+            ]
         params += p * 4
     return ", ".join(cols), params
 
@@ -108,8 +112,9 @@ SELECT k, {aggs} FROM cube GROUP BY k ORDER BY k
 """
 
 
-def _cube(cur, table: str, key: str, key_params: list, start: datetime, end: datetime,
-          scopes: Sequence[Scope]) -> pd.DataFrame:
+def _cube(
+    cur, table: str, key: str, key_params: list, start: datetime, end: datetime, scopes: Sequence[Scope]
+) -> pd.DataFrame:
     aggs, params = _aggregates(scopes, cube=True)
     cols = "".join(f"{c}, " for c in cube_columns(scopes))
     sql = CUBE_SQL.format(key=key, cols=cols, tokens=TOKENS, unpriced=UNPRICED, table=table, aggs=aggs)
@@ -124,8 +129,9 @@ def segment_case(boundaries: Sequence[datetime]) -> tuple[str, list]:
     return f"CASE {whens} ELSE 0 END", list(boundaries[:0:-1])
 
 
-def segment_totals(cur, table: str, boundaries: Sequence[datetime], end: datetime,
-                   scopes: Sequence[Scope]) -> pd.DataFrame:
+def segment_totals(
+    cur, table: str, boundaries: Sequence[datetime], end: datetime, scopes: Sequence[Scope]
+) -> pd.DataFrame:
     """Totals of each scope per time segment [boundary_k, boundary_k+1) up to `end` (column k):
     a window starting at boundary k sums the segments from k on. One scan for every window."""
     key, params = segment_case(boundaries)
@@ -155,8 +161,15 @@ ORDER BY w.b
 """
 
 
-def member_totals(cur, table: str, boundaries: Sequence[datetime], end: datetime, each: str,
-                  scopes: Sequence[Scope], wanted: Sequence[tuple[int, int]]) -> pd.DataFrame:
+def member_totals(
+    cur,
+    table: str,
+    boundaries: Sequence[datetime],
+    end: datetime,
+    each: str,
+    scopes: Sequence[Scope],
+    wanted: Sequence[tuple[int, int]],
+) -> pd.DataFrame:
     """Per wanted budget b = (scope index, first segment) and value of `each` (calls without one
     belong to no member): usd, tokens, calls, unpriced, ordered by b. One scan of the calls for
     every "each" budget on this dimension, into a cube by member and segment; each scope then
@@ -169,8 +182,15 @@ def member_totals(cur, table: str, boundaries: Sequence[datetime], end: datetime
         parts.append(f"SELECT {i} AS scope, member, k, usd, tokens, calls, unpriced FROM cube WHERE {pred}")
         params += p
     cols = "".join(f"{c}, " for c in cube_columns(scopes))
-    sql = MEMBERS_SQL.format(member=SCOPE_DIMS[each], seg=seg, cols=cols, tokens=TOKENS, unpriced=UNPRICED,
-                             table=table, parts=" UNION ALL ".join(parts))
+    sql = MEMBERS_SQL.format(
+        member=SCOPE_DIMS[each],
+        seg=seg,
+        cols=cols,
+        tokens=TOKENS,
+        unpriced=UNPRICED,
+        table=table,
+        parts=" UNION ALL ".join(parts),
+    )
     w = [list(range(len(wanted))), [int(x[0]) for x in wanted], [int(x[1]) for x in wanted]]
     return cur.execute(sql, seg_params + [boundaries[0], end] + params + w).df()
 
@@ -191,8 +211,16 @@ LIMIT ?
 """
 
 
-def contributors(cur, table: str, scope: Scope, member: tuple[str, str] | None, unit: str,
-                 current: tuple[datetime, datetime], before: tuple[datetime, datetime], top: int = 5) -> list[dict]:
+def contributors(
+    cur,
+    table: str,
+    scope: Scope,
+    member: tuple[str, str] | None,
+    unit: str,
+    current: tuple[datetime, datetime],
+    before: tuple[datetime, datetime],
+    top: int = 5,
+) -> list[dict]:
     """The feature, user and model values that changed spend most between `before` and `current`
     (the same elapsed part of the previous period), with their deltas."""
     pred, params = scope_sql(scope, [member] if member else [])
@@ -201,8 +229,11 @@ def contributors(cur, table: str, scope: Scope, member: tuple[str, str] | None, 
     for label, expr in CONTRIB_DIMS.items():
         sql = CONTRIB_SQL.format(expr=expr, measure=measure, table=table, pred=pred)
         rows = cur.execute(sql, [*current, *params, *before, *params, top]).fetchall()
-        out += [{"dim": label, "value": v if v is not None else "(unattributed)", "now": n, "before": b, "delta": d}
-                for v, n, b, d in rows if d]
+        out += [
+            {"dim": label, "value": v if v is not None else "(unattributed)", "now": n, "before": b, "delta": d}
+            for v, n, b, d in rows
+            if d
+        ]
     return sorted(out, key=lambda c: -abs(c["delta"]))
 
 
@@ -217,8 +248,14 @@ GROUP BY b.i ORDER BY b.i
 """
 
 
-def period_totals(cur, table: str, scope: Scope, unit: str, windows: Sequence[tuple[datetime, datetime]],
-                  member: tuple[str, str] | None = None) -> list[dict]:
+def period_totals(
+    cur,
+    table: str,
+    scope: Scope,
+    unit: str,
+    windows: Sequence[tuple[datetime, datetime]],
+    member: tuple[str, str] | None = None,
+) -> list[dict]:
     """Spend of one scope in each of several windows (past periods), one query."""
     if not windows:
         return []
@@ -226,8 +263,17 @@ def period_totals(cur, table: str, scope: Scope, unit: str, windows: Sequence[tu
     measure = "actual_cost_usd" if unit == "usd" else "tokens"
     sql = HISTORY_SQL.format(measure=measure, tokens=TOKENS, table=table, pred=pred)
     idx = list(range(len(windows)))
-    rows = cur.execute(sql, [idx, [w[0] for w in windows], [w[1] for w in windows],
-                             min(w[0] for w in windows), max(w[1] for w in windows), *params]).fetchall()
+    rows = cur.execute(
+        sql,
+        [
+            idx,
+            [w[0] for w in windows],
+            [w[1] for w in windows],
+            min(w[0] for w in windows),
+            max(w[1] for w in windows),
+            *params,
+        ],
+    ).fetchall()
     by = {i: (s, c, u) for i, s, c, u in rows}
     return [{"spent": by[i][0] or 0.0, "calls": int(by[i][1]), "unpriced": int(by[i][2])} for i in idx]
 

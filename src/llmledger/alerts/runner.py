@@ -23,8 +23,15 @@ log = logging.getLogger(__name__)
 
 
 class AlertRunner:
-    def __init__(self, con, interval_s: float = 60.0, debounce_s: float = 1.0, min_interval_s: float = 10.0,
-                 base_backoff_s: float = notify.BACKOFF_S, check_on_start: bool = True):
+    def __init__(
+        self,
+        con,
+        interval_s: float = 60.0,
+        debounce_s: float = 1.0,
+        min_interval_s: float = 10.0,
+        base_backoff_s: float = notify.BACKOFF_S,
+        check_on_start: bool = True,
+    ):
         self.con = con
         self.interval_s = interval_s
         self.debounce_s = debounce_s
@@ -132,6 +139,12 @@ class AlertRunner:
         return (due - datetime.now(UTC)).total_seconds()
 
     def stats(self) -> dict[str, Any]:
-        return {"running": bool(self._thread and self._thread.is_alive()), "checks": self.checks,
-                "new_events": self.new_events, "last_check_at": self.last_check_at,
-                "last_seconds": self.last_seconds, "last_error": self.last_error, "deliveries": dict(self.deliveries)}
+        return {
+            "running": bool(self._thread and self._thread.is_alive()),
+            "checks": self.checks,
+            "new_events": self.new_events,
+            "last_check_at": self.last_check_at,
+            "last_seconds": self.last_seconds,
+            "last_error": self.last_error,
+            "deliveries": dict(self.deliveries),
+        }

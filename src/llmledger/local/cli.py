@@ -1,6 +1,6 @@
 """`bench-local`: the lab's latency matrix from the command line (same measurements as the page).
 
-    python -m llmledger bench-local --model smollm2 --quant Q4_1,Q8_0 --runs 3 --json
+python -m llmledger bench-local --model smollm2 --quant Q4_1,Q8_0 --runs 3 --json
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from llmledger.errors import DatabaseLocked, LedgerError, LocalModelError
 def register(sub) -> None:
     p = sub.add_parser("bench-local", help="time local llama.cpp variants (load, TTFT, tokens/s, RSS)")
     p.add_argument("--model", default="smollm2", help="smollm2, gemma3-270m, or a path to a .gguf")
-    p.add_argument("--quant", default=None,
-                   help="comma-separated file types, e.g. Q4_1,Q8_0 (default: the model's own type)")
+    p.add_argument(
+        "--quant", default=None, help="comma-separated file types, e.g. Q4_1,Q8_0 (default: the model's own type)"
+    )
     p.add_argument("--runs", type=int, default=3, help="repeats of each prompt (default 3)")
     p.add_argument("--prompts", default="short", help="prompt set name, or a file with one prompt per line")
     p.add_argument("--max-tokens", type=int, default=32)
@@ -21,8 +22,9 @@ def register(sub) -> None:
     p.add_argument("--ctx", type=int, default=512, help="context size (default 512)")
     p.add_argument("--perplexity", action="store_true", help="also measure perplexity on the shipped text")
     p.add_argument("--no-record", action="store_true", help="do not write the runs to the ledger")
-    p.add_argument("--otlp-endpoint", default=None,
-                   help="also send each run as an OTel GenAI span to this OTLP/HTTP traces URL")
+    p.add_argument(
+        "--otlp-endpoint", default=None, help="also send each run as an OTel GenAI span to this OTLP/HTTP traces URL"
+    )
     add_common(p)
     p.set_defaults(func=bench_local)
 
@@ -88,13 +90,20 @@ def bench_local(args):
         if r["variant"] in ppl:
             r["perplexity"] = ppl[r["variant"]].perplexity
     data = {
-        "model": str(source), "batch_id": matrix.batch_id, "settings": settings.__dict__,
-        "variants": [v.to_dict() for v in variants], "summary": rows,
+        "model": str(source),
+        "batch_id": matrix.batch_id,
+        "settings": settings.__dict__,
+        "variants": [v.to_dict() for v in variants],
+        "summary": rows,
         "runs": [{k: v for k, v in r.items() if k not in ("started_at",)} for r in matrix.runs],
-        "recorded": con is not None, "note": recorded_note,
+        "recorded": con is not None,
+        "note": recorded_note,
     }
     head = f"{'variant':<8} {'MB':>7} {'bpw':>6} {'load s':>7} {'RSS MB':>7} {'TTFT ms':>8} {'pp t/s':>8} {'tg t/s':>8} {'(±)':>6} {'e2e ms':>8}"
-    lines = [f"{source.name}: {len(matrix.runs)} runs, {args.max_tokens} max tokens, {settings.n_threads} threads", head]
+    lines = [
+        f"{source.name}: {len(matrix.runs)} runs, {args.max_tokens} max tokens, {settings.n_threads} threads",
+        head,
+    ]
     for r in rows:
         lines.append(
             f"{r['variant']:<8} {r.get('size_mb', 0):>7.1f} {r.get('bits_per_weight', 0):>6.2f} {r['load_s']:>7.3f} "

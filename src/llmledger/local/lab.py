@@ -29,8 +29,11 @@ PROMPT_SETS: dict[str, list[tuple[str, str]]] = {
         ("explain", "Explain in two sentences what a budget is."),
     ],
     "summaries": [
-        ("summary", "Summarise in one sentence: The cannery bought fish by the crate, paid by the week, "
-                    "and sold its tins to merchants in distant cities."),
+        (
+            "summary",
+            "Summarise in one sentence: The cannery bought fish by the crate, paid by the week, "
+            "and sold its tins to merchants in distant cities.",
+        ),
         ("advice", "Give three short tips for keeping track of monthly expenses."),
     ],
 }
@@ -119,8 +122,7 @@ def run_matrix(
         if on_progress:
             on_progress(done, m.total, None, f"loading {v.label}")
         load = host.load(v.path, settings, force=reload)
-        m.loads[v.name] = {"load_s": load.load_s, "peak_rss_mb": load.peak_rss_mb,
-                           "rss_before_mb": load.rss_before_mb}
+        m.loads[v.name] = {"load_s": load.load_s, "peak_rss_mb": load.peak_rss_mb, "rss_before_mb": load.rss_before_mb}
         for pid, text in prompts:
             tokens = runner.prompt_tokens(host.llm, text)
             for rep in range(repeats):
@@ -132,16 +134,36 @@ def run_matrix(
                 started = time.time()
                 res = runner.generate(host.llm, tokens, max_tokens, on_token=on_token, cancel=cancel)
                 row = {
-                    "run_id": uuid.uuid4().hex, "batch_id": m.batch_id,
-                    "started_at": datetime.fromtimestamp(started, timezone.utc), "started_at_epoch": started,
-                    "model": base_model_name(v.path), "model_name": run_model_name(v),
-                    "variant": v.name, "model_path": v.path, "requantized_from": v.requantized_from,
-                    "prompt_id": pid, "repeat": rep, "n_threads": settings.n_threads, "n_ctx": settings.n_ctx,
-                    "max_tokens": max_tokens, "load_s": load.load_s,
+                    "run_id": uuid.uuid4().hex,
+                    "batch_id": m.batch_id,
+                    "started_at": datetime.fromtimestamp(started, timezone.utc),
+                    "started_at_epoch": started,
+                    "model": base_model_name(v.path),
+                    "model_name": run_model_name(v),
+                    "variant": v.name,
+                    "model_path": v.path,
+                    "requantized_from": v.requantized_from,
+                    "prompt_id": pid,
+                    "repeat": rep,
+                    "n_threads": settings.n_threads,
+                    "n_ctx": settings.n_ctx,
+                    "max_tokens": max_tokens,
+                    "load_s": load.load_s,
                     "peak_rss_mb": max(load.peak_rss_mb, res.peak_rss_mb),
-                    **{k: getattr(res, k) for k in ("input_tokens", "output_tokens", "ttft_ms", "prompt_tps",
-                                                    "gen_tps", "e2e_ms", "perf_prompt_tps", "perf_gen_tps",
-                                                    "stop_reason")},
+                    **{
+                        k: getattr(res, k)
+                        for k in (
+                            "input_tokens",
+                            "output_tokens",
+                            "ttft_ms",
+                            "prompt_tps",
+                            "gen_tps",
+                            "e2e_ms",
+                            "perf_prompt_tps",
+                            "perf_gen_tps",
+                            "stop_reason",
+                        )
+                    },
                     "output_text": res.text,
                 }
                 if record is not None:
@@ -176,11 +198,18 @@ def summary(m: Matrix, variants: list[Variant] | None = None) -> list[dict]:
     ref = outputs(ref_name) if ref_name else {}
     rows = []
     for name, runs in by_variant.items():
-        row = {"variant": name, "runs": len(runs), "load_s": m.loads.get(name, {}).get("load_s"),
-               "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+        row = {
+            "variant": name,
+            "runs": len(runs),
+            "load_s": m.loads.get(name, {}).get("load_s"),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        }
         if name in info:
-            row.update(size_mb=info[name].size_bytes / 1e6, bits_per_weight=info[name].bits_per_weight,
-                       requantized_from=info[name].requantized_from)
+            row.update(
+                size_mb=info[name].size_bytes / 1e6,
+                bits_per_weight=info[name].bits_per_weight,
+                requantized_from=info[name].requantized_from,
+            )
         for key in ("ttft_ms", "prompt_tps", "gen_tps", "e2e_ms", "perf_gen_tps"):
             med, lo, hi = _stats([r[key] for r in runs])
             row[key], row[key + "_spread"], row[key + "_min"], row[key + "_max"] = med, hi - lo, lo, hi
@@ -196,10 +225,34 @@ def summary(m: Matrix, variants: list[Variant] | None = None) -> list[dict]:
 
 # --- recording ------------------------------------------------------------------------------
 
-RUN_COLUMNS = ("run_id", "batch_id", "started_at", "model", "variant", "model_path", "requantized_from",
-               "prompt_id", "repeat", "n_threads", "n_ctx", "max_tokens", "input_tokens", "output_tokens",
-               "load_s", "peak_rss_mb", "ttft_ms", "prompt_tps", "gen_tps", "e2e_ms", "perf_prompt_tps",
-               "perf_gen_tps", "stop_reason", "output_text", "trace_id", "span_id")
+RUN_COLUMNS = (
+    "run_id",
+    "batch_id",
+    "started_at",
+    "model",
+    "variant",
+    "model_path",
+    "requantized_from",
+    "prompt_id",
+    "repeat",
+    "n_threads",
+    "n_ctx",
+    "max_tokens",
+    "input_tokens",
+    "output_tokens",
+    "load_s",
+    "peak_rss_mb",
+    "ttft_ms",
+    "prompt_tps",
+    "gen_tps",
+    "e2e_ms",
+    "perf_prompt_tps",
+    "perf_gen_tps",
+    "stop_reason",
+    "output_text",
+    "trace_id",
+    "span_id",
+)
 INSERT_RUN_SQL = f"INSERT INTO local_runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' * len(RUN_COLUMNS))})"
 INSERT_QUALITY_SQL = """
     INSERT INTO local_quality (model, variant, model_path, perplexity, nll, n_scored, n_ctx, text_sha256)
@@ -226,8 +279,10 @@ class Recorder:
 
     def quality(self, v: Variant, p: quality.Perplexity) -> None:
         if self.con is not None:
-            self.con.execute(INSERT_QUALITY_SQL, [base_model_name(v.path), v.name, v.path,
-                                                  p.perplexity, p.nll, p.n_scored, p.n_ctx, p.text_sha256])
+            self.con.execute(
+                INSERT_QUALITY_SQL,
+                [base_model_name(v.path), v.name, v.path, p.perplexity, p.nll, p.n_scored, p.n_ctx, p.text_sha256],
+            )
 
     def flush(self) -> None:
         if self.emitter is not None:
@@ -238,12 +293,22 @@ def recent_runs(con, limit: int = 50):
     return con.execute(RECENT_RUNS_SQL, [limit]).df()
 
 
-def measure_quality(host: runner.ModelHost, variants: list[Variant], settings: runner.Settings,
-                    max_windows: int | None = None, on_progress=None, cancel=None) -> dict[str, quality.Perplexity]:
+def measure_quality(
+    host: runner.ModelHost,
+    variants: list[Variant],
+    settings: runner.Settings,
+    max_windows: int | None = None,
+    on_progress=None,
+    cancel=None,
+) -> dict[str, quality.Perplexity]:
     """Perplexity of each variant on the shipped text (loads each with logits_all=True)."""
     out = {}
-    ppl_settings = runner.Settings(n_threads=settings.n_threads, n_ctx=min(settings.n_ctx, 256),
-                                   n_batch=min(settings.n_batch, 256), logits_all=True)
+    ppl_settings = runner.Settings(
+        n_threads=settings.n_threads,
+        n_ctx=min(settings.n_ctx, 256),
+        n_batch=min(settings.n_batch, 256),
+        logits_all=True,
+    )
     for i, v in enumerate(variants):
         if cancel is not None and cancel.is_set():
             break

@@ -19,9 +19,22 @@ from llmledger.local.gguf import GGML_TYPES, TYPE_BY_NAME, GGUFInfo, Tensor, blo
 
 # Default block type of each file type (llama_ftype_get_default_type).
 DEFAULT_TYPE = {
-    "F32": "F32", "F16": "F16", "BF16": "BF16", "Q4_0": "Q4_0", "Q4_1": "Q4_1", "Q5_0": "Q5_0",
-    "Q5_1": "Q5_1", "Q8_0": "Q8_0", "Q2_K": "Q2_K", "Q3_K_S": "Q3_K", "Q3_K_M": "Q3_K",
-    "Q3_K_L": "Q3_K", "Q4_K_S": "Q4_K", "Q4_K_M": "Q4_K", "Q5_K_S": "Q5_K", "Q5_K_M": "Q5_K",
+    "F32": "F32",
+    "F16": "F16",
+    "BF16": "BF16",
+    "Q4_0": "Q4_0",
+    "Q4_1": "Q4_1",
+    "Q5_0": "Q5_0",
+    "Q5_1": "Q5_1",
+    "Q8_0": "Q8_0",
+    "Q2_K": "Q2_K",
+    "Q3_K_S": "Q3_K",
+    "Q3_K_M": "Q3_K",
+    "Q3_K_L": "Q3_K",
+    "Q4_K_S": "Q4_K",
+    "Q4_K_M": "Q4_K",
+    "Q5_K_S": "Q5_K",
+    "Q5_K_M": "Q5_K",
     "Q6_K": "Q6_K",
 }
 FILE_TYPES = tuple(DEFAULT_TYPE)
@@ -211,8 +224,14 @@ def estimate_weights(n_params: float, file_type: str, arch: Architecture | None 
     bpw, mix = effective_bpw(arch, file_type)
     block = block_bits(DEFAULT_TYPE[file_type.upper()])
     return WeightsEstimate(
-        file_type=file_type.upper(), n_params=int(n_params), block_bpw=block, effective_bpw=bpw,
-        naive_bytes=n_params * block / 8, bytes=n_params * bpw / 8, layout=arch.name, type_mix=mix,
+        file_type=file_type.upper(),
+        n_params=int(n_params),
+        block_bpw=block,
+        effective_bpw=bpw,
+        naive_bytes=n_params * block / 8,
+        bytes=n_params * bpw / 8,
+        layout=arch.name,
+        type_mix=mix,
     )
 
 
@@ -238,28 +257,36 @@ def architecture_from_gguf(info: GGUFInfo) -> Architecture:
         vocab = get("vocab_size") or next(t.shape[1] for t in info.tensors if t.name == "token_embd.weight")
         return Architecture(
             name=info.metadata.get("general.name") or info.path.stem,
-            n_layer=int(get("block_count")), n_embd=n_embd, n_head=n_head,
-            n_head_kv=int(kv if not isinstance(kv, str) else n_head), n_ff=int(get("feed_forward_length")),
-            n_vocab=int(vocab), tied_embeddings=not any(t.name == "output.weight" for t in info.tensors),
-            head_dim=int(get("attention.key_length") or n_embd // n_head), arch=a,
+            n_layer=int(get("block_count")),
+            n_embd=n_embd,
+            n_head=n_head,
+            n_head_kv=int(kv if not isinstance(kv, str) else n_head),
+            n_ff=int(get("feed_forward_length")),
+            n_vocab=int(vocab),
+            tied_embeddings=not any(t.name == "output.weight" for t in info.tensors),
+            head_dim=int(get("attention.key_length") or n_embd // n_head),
+            arch=a,
         )
     except (TypeError, ValueError, StopIteration) as exc:
         raise LocalModelError(f"{info.path.name}: architecture '{a}' lacks the fields for a KV estimate") from exc
 
 
-def estimate_table(n_params: float, file_types=("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K"),
-                   arch: Architecture | None = None) -> list[dict]:
+def estimate_table(
+    n_params: float,
+    file_types=("F16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q3_K_M", "Q2_K"),
+    arch: Architecture | None = None,
+) -> list[dict]:
     return [estimate_weights(n_params, ft, arch).to_dict() for ft in file_types]
 
 
-def memory_table(n_params: float, file_types, arch: Architecture, n_ctx: int, kv_type: str = "F16",
-                 measured_bpw: dict | None = None) -> list[dict]:
+def memory_table(
+    n_params: float, file_types, arch: Architecture, n_ctx: int, kv_type: str = "F16", measured_bpw: dict | None = None
+) -> list[dict]:
     """Weights per file type plus the KV cache of `arch` at `n_ctx`. The recipe runs on `arch`
     itself when `n_params` is its own size, otherwise on the nearest published layout."""
     same = abs(n_params - arch.n_params) / arch.n_params < 0.02
     rows = estimate_table(n_params, tuple(file_types), arch if same else None)
     kv_gb = kv_cache_bytes(arch, n_ctx, kv_type) / GB
     for r in rows:
-        r.update(kv_gb=kv_gb, total_gb=r["gb"] + kv_gb,
-                 measured_bpw_here=(measured_bpw or {}).get(r["file_type"]))
+        r.update(kv_gb=kv_gb, total_gb=r["gb"] + kv_gb, measured_bpw_here=(measured_bpw or {}).get(r["file_type"]))
     return rows

@@ -69,9 +69,7 @@ def resolve_model(name_or_path: str) -> Path:
         return p
     p = Path(name_or_path).expanduser()
     if not p.is_file():
-        raise LocalModelError(
-            f"{name_or_path!r} is neither a known model ({', '.join(sorted(keys))}) nor a GGUF file"
-        )
+        raise LocalModelError(f"{name_or_path!r} is neither a known model ({', '.join(sorted(keys))}) nor a GGUF file")
     if p.suffix.lower() != ".gguf":
         raise LocalModelError(f"{p.name} is not a .gguf file")
     return p

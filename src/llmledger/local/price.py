@@ -68,7 +68,9 @@ class LocalRates:
 
 
 def rates(usd_per_hour, input_tps, output_tps) -> LocalRates:
-    return LocalRates(_dec(usd_per_hour, "$/hour"), _dec(input_tps, "input tokens/s"), _dec(output_tps, "output tokens/s"))
+    return LocalRates(
+        _dec(usd_per_hour, "$/hour"), _dec(input_tps, "input tokens/s"), _dec(output_tps, "output tokens/s")
+    )
 
 
 def api_mtok(input_mtok, output_mtok, output_share) -> Decimal:
@@ -90,8 +92,9 @@ def monthly_cost_local(r: LocalRates, mtok_per_month, output_share, always_on: b
 
 def capacity_mtok_per_month(r: LocalRates, output_share) -> Decimal:
     """Tokens one machine can serve in a month, kept busy, in millions."""
-    return HOURS_PER_MONTH / r.busy_hours(Decimal(1_000_000) * (1 - Decimal(str(output_share))),
-                                          Decimal(1_000_000) * Decimal(str(output_share)))
+    return HOURS_PER_MONTH / r.busy_hours(
+        Decimal(1_000_000) * (1 - Decimal(str(output_share))), Decimal(1_000_000) * Decimal(str(output_share))
+    )
 
 
 def break_even_mtok(r: LocalRates, api_input_mtok, api_output_mtok, output_share) -> Decimal | None:
@@ -105,18 +108,30 @@ def break_even_mtok(r: LocalRates, api_input_mtok, api_output_mtok, output_share
     return HOURS_PER_MONTH * r.usd_per_hour / api
 
 
-def break_even_curve(r: LocalRates, apis: dict[str, tuple], output_share, max_mtok=None, points: int = 60) -> list[dict]:
+def break_even_curve(
+    r: LocalRates, apis: dict[str, tuple], output_share, max_mtok=None, points: int = 60
+) -> list[dict]:
     """Monthly cost of local (always-on) and of each API across volumes, for the chart."""
     cap = capacity_mtok_per_month(r, output_share)
     top = Decimal(str(max_mtok)) if max_mtok else cap * 3
     rows = []
     for i in range(points + 1):
         m = top * i / points
-        rows.append({"mtok_per_month": float(m), "option": "local (always on)",
-                     "usd_per_month": float(monthly_cost_local(r, m, output_share))})
+        rows.append(
+            {
+                "mtok_per_month": float(m),
+                "option": "local (always on)",
+                "usd_per_month": float(monthly_cost_local(r, m, output_share)),
+            }
+        )
         for name, (inp, out) in apis.items():
-            rows.append({"mtok_per_month": float(m), "option": name,
-                         "usd_per_month": float(api_mtok(inp, out, output_share) * m)})
+            rows.append(
+                {
+                    "mtok_per_month": float(m),
+                    "option": name,
+                    "usd_per_month": float(api_mtok(inp, out, output_share) * m),
+                }
+            )
     return rows
 
 
@@ -129,13 +144,26 @@ def self_hosted_sheet(name: str, r: LocalRates, models: list[str]):
 
 def comparison(r: LocalRates, local_label: str, apis: dict[str, tuple], output_share) -> tuple[list[dict], dict]:
     """Rows of $/1M tokens for local and each API, and each API's break-even volume."""
-    table = [{"option": local_label, "input $/1M": float(r.input_mtok), "output $/1M": float(r.output_mtok),
-              "blended $/1M": float(r.blended_mtok(output_share)), "break-even (M tokens/month)": None}]
+    table = [
+        {
+            "option": local_label,
+            "input $/1M": float(r.input_mtok),
+            "output $/1M": float(r.output_mtok),
+            "blended $/1M": float(r.blended_mtok(output_share)),
+            "break-even (M tokens/month)": None,
+        }
+    ]
     bes: dict[str, float | None] = {}
     for name, (pi, po) in apis.items():
         be = break_even_mtok(r, pi, po, output_share)
         bes[name] = float(be) if be is not None else None
-        table.append({"option": name, "input $/1M": float(pi), "output $/1M": float(po),
-                      "blended $/1M": float(api_mtok(pi, po, output_share)),
-                      "break-even (M tokens/month)": bes[name]})
+        table.append(
+            {
+                "option": name,
+                "input $/1M": float(pi),
+                "output $/1M": float(po),
+                "blended $/1M": float(api_mtok(pi, po, output_share)),
+                "break-even (M tokens/month)": bes[name],
+            }
+        )
     return table, bes

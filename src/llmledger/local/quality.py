@@ -61,17 +61,21 @@ def perplexity(llm, text: str | None = None, max_windows: int | None = None) -> 
     first = n_ctx // 2
     total, count = 0.0, 0
     for w in range(n_windows):
-        window = tokens[w * n_ctx:(w + 1) * n_ctx]
+        window = tokens[w * n_ctx : (w + 1) * n_ctx]
         llm.reset()
         llm.eval(window)
         logits = np.asarray(llm.scores[: n_ctx - 1])  # logits at j predict token j+1
-        targets = np.asarray(window[first + 1:], dtype=np.int64)
-        logp = _log_softmax_at(logits[first: n_ctx - 1], targets)
+        targets = np.asarray(window[first + 1 :], dtype=np.int64)
+        logp = _log_softmax_at(logits[first : n_ctx - 1], targets)
         total -= float(logp.sum())
         count += len(targets)
     nll = total / count
     return Perplexity(
-        perplexity=math.exp(nll), nll=nll, n_scored=count, n_windows=n_windows, n_ctx=n_ctx,
+        perplexity=math.exp(nll),
+        nll=nll,
+        n_scored=count,
+        n_windows=n_windows,
+        n_ctx=n_ctx,
         text_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
 
@@ -97,8 +101,7 @@ def agreement(reference: list[str], candidate: list[str], tokenize=None) -> dict
         longest = max(len(a), len(b))
         prefix_shares.append(1.0 if longest == 0 else n / longest)
         exact += ref == cand
-    return {"prefix": float(np.mean(prefix_shares)), "exact": exact / len(reference),
-            "per_prompt": prefix_shares}
+    return {"prefix": float(np.mean(prefix_shares)), "exact": exact / len(reference), "per_prompt": prefix_shares}
 
 
 def text_path() -> Path:

@@ -20,9 +20,23 @@ from llmledger.local.gguf import read_gguf
 
 # llama_ftype values (llama.h) for the file types offered.
 FTYPES: dict[str, int] = {
-    "F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 7, "Q5_0": 8, "Q5_1": 9,
-    "Q2_K": 10, "Q3_K_S": 11, "Q3_K_M": 12, "Q3_K_L": 13, "Q4_K_S": 14, "Q4_K_M": 15,
-    "Q5_K_S": 16, "Q5_K_M": 17, "Q6_K": 18, "BF16": 32,
+    "F32": 0,
+    "F16": 1,
+    "Q4_0": 2,
+    "Q4_1": 3,
+    "Q8_0": 7,
+    "Q5_0": 8,
+    "Q5_1": 9,
+    "Q2_K": 10,
+    "Q3_K_S": 11,
+    "Q3_K_M": 12,
+    "Q3_K_L": 13,
+    "Q4_K_S": 14,
+    "Q4_K_M": 15,
+    "Q5_K_S": 16,
+    "Q5_K_M": 17,
+    "Q6_K": 18,
+    "BF16": 32,
 }
 FTYPE_NAMES = {v: k for k, v in FTYPES.items()}
 #: The ladder the lab offers by default, most to least compressed.
@@ -51,8 +65,7 @@ class Variant:
         if self.is_source:
             return "the shipped file"
         if self.requantized_from:
-            return (f"requantized from {self.requantized_from}: quality cannot exceed "
-                    f"the {self.requantized_from} source")
+            return f"requantized from {self.requantized_from}: quality cannot exceed the {self.requantized_from} source"
         return "quantized from an unquantized source"
 
     def to_dict(self) -> dict:
@@ -89,8 +102,9 @@ def variant_path(source: Path, qtype: str, out_dir: Path | None = None) -> Path:
     return out_dir / f"{source.stem}.{qtype}.gguf"
 
 
-def quantize(source: str | Path, qtype: str, out_dir: Path | None = None, threads: int | None = None,
-             force: bool = False) -> Variant:
+def quantize(
+    source: str | Path, qtype: str, out_dir: Path | None = None, threads: int | None = None, force: bool = False
+) -> Variant:
     """Make (or reuse from the cache) the `qtype` variant of `source`."""
     import llama_cpp
 
@@ -122,8 +136,9 @@ def quantize(source: str | Path, qtype: str, out_dir: Path | None = None, thread
     return describe(out, requantized_from=requantized_from)
 
 
-def variants(source: str | Path, qtypes=DEFAULT_LADDER, out_dir: Path | None = None,
-             threads: int | None = None) -> list[Variant]:
+def variants(
+    source: str | Path, qtypes=DEFAULT_LADDER, out_dir: Path | None = None, threads: int | None = None
+) -> list[Variant]:
     """The source plus each requested variant, ordered by bits per weight."""
     source = Path(source)
     found = {file_type_name(source): describe(source, is_source=True)}
@@ -131,4 +146,3 @@ def variants(source: str | Path, qtypes=DEFAULT_LADDER, out_dir: Path | None = N
         if q.upper() not in found:
             found[q.upper()] = quantize(source, q, out_dir, threads)
     return sorted(found.values(), key=lambda v: v.bits_per_weight)
-

@@ -62,6 +62,7 @@ class RunResult:
 
 # --- memory ---------------------------------------------------------------------------------
 
+
 def _proc_status_mb(key: str) -> float | None:
     try:
         with open("/proc/self/status") as f:
@@ -103,6 +104,7 @@ def peak_rss_mb() -> float:
 
 # --- the model ------------------------------------------------------------------------------
 
+
 class ModelHost:
     """Holds the one loaded llama.cpp model."""
 
@@ -130,9 +132,13 @@ class ModelHost:
         t0 = time.perf_counter()
         try:
             llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=settings.n_ctx, n_batch=settings.n_batch,
-                n_threads=settings.n_threads, n_threads_batch=settings.n_threads,
-                logits_all=settings.logits_all, verbose=False,
+                model_path=str(path),
+                n_ctx=settings.n_ctx,
+                n_batch=settings.n_batch,
+                n_threads=settings.n_threads,
+                n_threads_batch=settings.n_threads,
+                logits_all=settings.logits_all,
+                verbose=False,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise LocalModelError(f"llama.cpp could not load {path.name}: {exc}") from exc
@@ -173,8 +179,13 @@ def _perf(llm) -> tuple[float | None, float | None, int | None]:
     return ptps, gtps, p.n_eval
 
 
-def generate(llm, tokens: list[int], max_tokens: int, on_token: Callable[[str], None] | None = None,
-             cancel: threading.Event | None = None) -> RunResult:
+def generate(
+    llm,
+    tokens: list[int],
+    max_tokens: int,
+    on_token: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> RunResult:
     """Greedy generation of up to `max_tokens`, streaming each text piece to `on_token`."""
     import llama_cpp
 
@@ -222,9 +233,17 @@ def generate(llm, tokens: list[int], max_tokens: int, on_token: Callable[[str], 
     gen_tps = (n - 1) / (t_last - t_first) if n > 1 and t_last > t_first else 0.0
     ptps, gtps, n_eval = _perf(llm)
     return RunResult(
-        text="".join(pieces), input_tokens=len(tokens), output_tokens=n, ttft_ms=ttft * 1000,
-        prompt_tps=len(tokens) / ttft if ttft > 0 else 0.0, gen_tps=gen_tps, e2e_ms=(t_end - t0) * 1000,
-        perf_prompt_tps=ptps, perf_gen_tps=gtps, perf_n_eval=n_eval, peak_rss_mb=peak_rss_mb(),
+        text="".join(pieces),
+        input_tokens=len(tokens),
+        output_tokens=n,
+        ttft_ms=ttft * 1000,
+        prompt_tps=len(tokens) / ttft if ttft > 0 else 0.0,
+        gen_tps=gen_tps,
+        e2e_ms=(t_end - t0) * 1000,
+        perf_prompt_tps=ptps,
+        perf_gen_tps=gtps,
+        perf_n_eval=n_eval,
+        peak_rss_mb=peak_rss_mb(),
         stop_reason=stop,
     )
 
@@ -232,6 +251,7 @@ def generate(llm, tokens: list[int], max_tokens: int, on_token: Callable[[str], 
 def plain_completion(llm, tokens: list[int], max_tokens: int) -> str:
     """llama-cpp-python's own non-streamed greedy completion of the same tokens (for checks)."""
     llm.reset()
-    res = llm.create_completion(tokens, max_tokens=max_tokens, temperature=0.0, top_k=1,
-                                repeat_penalty=1.0, stream=False)
+    res = llm.create_completion(
+        tokens, max_tokens=max_tokens, temperature=0.0, top_k=1, repeat_penalty=1.0, stream=False
+    )
     return res["choices"][0]["text"]

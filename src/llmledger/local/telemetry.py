@@ -32,10 +32,12 @@ class SpanEmitter:
         headers = {"Authorization": f"Bearer {config.otlp_token()}"} if config.otlp_token() else None
         # A provider of our own (not the global one): the lab must not capture the app's spans.
         self.provider = TracerProvider(resource=Resource.create({"service.name": SERVICE_NAME}))
-        self.provider.add_span_processor(BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=self.endpoint, timeout=timeout_s, headers=headers),
-            schedule_delay_millis=200,
-        ))
+        self.provider.add_span_processor(
+            BatchSpanProcessor(
+                OTLPSpanExporter(endpoint=self.endpoint, timeout=timeout_s, headers=headers),
+                schedule_delay_millis=200,
+            )
+        )
         self.tracer = self.provider.get_tracer("llmledger.local")
 
     def emit(self, run: dict) -> tuple[str, str]:

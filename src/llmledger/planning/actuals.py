@@ -63,16 +63,16 @@ class PlanVsActual:
     feature: str
     start: dt.date
     end: dt.date
-    comparison: pd.DataFrame          # metric, planned, actual, variance, variance_pct
-    effects: pd.DataFrame             # effect, usd (sums to the cost variance)
-    by_model: pd.DataFrame            # actual calls per model with plan-sheet prices
-    by_day: pd.DataFrame              # day, planned_calls, actual_calls, planned_cost, actual_cost
+    comparison: pd.DataFrame  # metric, planned, actual, variance, variance_pct
+    effects: pd.DataFrame  # effect, usd (sums to the cost variance)
+    by_model: pd.DataFrame  # actual calls per model with plan-sheet prices
+    by_day: pd.DataFrame  # day, planned_calls, actual_calls, planned_cost, actual_cost
     notes: list[str] = field(default_factory=list)
-    actual_sheet: str = ""            # the sheet the actual cost is under
-    computed_calls: int = 0           # calls priced by that sheet
-    reported_only_calls: int = 0      # calls whose actual cost is their reported one
+    actual_sheet: str = ""  # the sheet the actual cost is under
+    computed_calls: int = 0  # calls priced by that sheet
+    reported_only_calls: int = 0  # calls whose actual cost is their reported one
     reported_only_usd: float = 0.0
-    unpriced_calls: int = 0           # calls with no known cost: left out of the actual cost
+    unpriced_calls: int = 0  # calls with no known cost: left out of the actual cost
 
     @property
     def planned_cost(self) -> float:
@@ -99,14 +99,21 @@ def planned_daily(rs: RequirementSet, uc: UseCase, start: dt.date, end: dt.date)
 
 
 def _rates(models: list[str], prices: dict[str, ModelPrice], uc: UseCase):
-    a, b = per_token_rates([models], prices, np.array([uc.cached_input_share] * len(models)),
-                           np.array([uc.batch_share] * len(models)))
+    a, b = per_token_rates(
+        [models], prices, np.array([uc.cached_input_share] * len(models)), np.array([uc.batch_share] * len(models))
+    )
     return a[0], b[0]
 
 
-def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case: str,
-                   prices: dict[str, ModelPrice], start: dt.date, end: dt.date,
-                   actual_sheet: str | None = None) -> PlanVsActual:
+def plan_vs_actual(
+    con: duckdb.DuckDBPyConnection,
+    rs: RequirementSet,
+    use_case: str,
+    prices: dict[str, ModelPrice],
+    start: dt.date,
+    end: dt.date,
+    actual_sheet: str | None = None,
+) -> PlanVsActual:
     """The plan (priced by `prices`, the plan's sheet) beside the actual cost of [start, end)
     under `actual_sheet` (default: the active sheet)."""
     uc = rs.use_case(use_case)
@@ -152,8 +159,10 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
     unpriced = int(by_model["unpriced_calls"].sum()) if len(by_model) else 0
     if unpriced:
         models = ", ".join(f"'{m}'" for m in by_model["model"][by_model["unpriced_calls"] > 0])
-        notes.append(f"{unpriced:,} call(s) have no known cost under sheet '{actual_sheet}' ({models}): "
-                     "left out of the actual cost, never counted as $0")
+        notes.append(
+            f"{unpriced:,} call(s) have no known cost under sheet '{actual_sheet}' ({models}): "
+            "left out of the actual cost, never counted as $0"
+        )
     no_usage = int(by_model["calls_without_usage"].sum()) if len(by_model) else 0
     if no_usage:
         notes.append(f"{no_usage:,} call(s) reported no token usage; token averages use the others")
@@ -161,26 +170,38 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
     i_a = float((n * i_m).sum() / N_a) if N_a else 0.0
     o_a = float((n * o_m).sum() / N_a) if N_a else 0.0
     mix_cost = float((n * at_plan_sheet).sum())
-    effects = pd.DataFrame({"effect": EFFECTS, "usd": [
-        (N_a - N_p) * c_p,
-        N_a * (i_a - i_p) * alpha_p,
-        N_a * (o_a - o_p) * beta_p,
-        mix_cost - N_a * (i_a * alpha_p + o_a * beta_p),
-        C_a - mix_cost,
-    ]})
+    effects = pd.DataFrame(
+        {
+            "effect": EFFECTS,
+            "usd": [
+                (N_a - N_p) * c_p,
+                N_a * (i_a - i_p) * alpha_p,
+                N_a * (o_a - o_p) * beta_p,
+                mix_cost - N_a * (i_a * alpha_p + o_a * beta_p),
+                C_a - mix_cost,
+            ],
+        }
+    )
 
     def row(metric, p, a):
         var = a - p
-        return {"metric": metric, "planned": p, "actual": a, "variance": var,
-                "variance_pct": (var / p * 100) if p else np.nan}
+        return {
+            "metric": metric,
+            "planned": p,
+            "actual": a,
+            "variance": var,
+            "variance_pct": (var / p * 100) if p else np.nan,
+        }
 
-    comparison = pd.DataFrame([
-        row("calls", N_p, N_a),
-        row("input tokens per call", i_p, i_a),
-        row("output tokens per call", o_p, o_a),
-        row("cost per call (USD)", c_p, C_a / N_a if N_a else 0.0),
-        row("token cost (USD)", C_p, C_a),
-    ])
+    comparison = pd.DataFrame(
+        [
+            row("calls", N_p, N_a),
+            row("input tokens per call", i_p, i_a),
+            row("output tokens per call", o_p, o_a),
+            row("cost per call (USD)", c_p, C_a / N_a if N_a else 0.0),
+            row("token cost (USD)", C_p, C_a),
+        ]
+    )
     by_model = by_model.assign(
         share=n / N_a if N_a else n,
         cost_per_call_at_plan_prices=at_plan_sheet,
@@ -189,15 +210,34 @@ def plan_vs_actual(con: duckdb.DuckDBPyConnection, rs: RequirementSet, use_case:
     by_day = pd.DataFrame({"day": daily.index, "planned_calls": daily.to_numpy()})
     by_day["planned_cost_usd"] = by_day["planned_calls"] * c_p
     by_day_a["day"] = pd.to_datetime(by_day_a["day"]).dt.date
-    by_day = by_day.merge(by_day_a.rename(columns={"calls": "actual_calls", "cost_usd": "actual_cost_usd"}),
-                          on="day", how="left").fillna({"actual_calls": 0, "actual_cost_usd": 0.0})
+    by_day = by_day.merge(
+        by_day_a.rename(columns={"calls": "actual_calls", "cost_usd": "actual_cost_usd"}), on="day", how="left"
+    ).fillna({"actual_calls": 0, "actual_cost_usd": 0.0})
     horizon_end = pd.Period(rs.start_month, "M") + rs.horizon_months
-    if pd.Period(start, "M") < pd.Period(rs.start_month, "M") or pd.Period(end - dt.timedelta(days=1), "M") >= horizon_end:
-        notes.append(f"part of the period lies outside the plan ({rs.start_month}, {rs.horizon_months} months): "
-                     "the plan's growth curve is extended there")
-    return PlanVsActual(uc.name, feature, start, end, comparison, effects, by_model, by_day, notes, actual_sheet,
-                        int(by_model["computed_calls"].sum()), reported_only,
-                        float(by_model["reported_only_usd"].fillna(0).sum()), unpriced)
+    if (
+        pd.Period(start, "M") < pd.Period(rs.start_month, "M")
+        or pd.Period(end - dt.timedelta(days=1), "M") >= horizon_end
+    ):
+        notes.append(
+            f"part of the period lies outside the plan ({rs.start_month}, {rs.horizon_months} months): "
+            "the plan's growth curve is extended there"
+        )
+    return PlanVsActual(
+        uc.name,
+        feature,
+        start,
+        end,
+        comparison,
+        effects,
+        by_model,
+        by_day,
+        notes,
+        actual_sheet,
+        int(by_model["computed_calls"].sum()),
+        reported_only,
+        float(by_model["reported_only_usd"].fillna(0).sum()),
+        unpriced,
+    )
 
 
 __all__ = ["plan_vs_actual", "planned_daily", "PlanVsActual", "EFFECTS", "PLAN"]

@@ -48,7 +48,9 @@ def run_list(args):
     finally:
         con.close()
     rows = [{"plan": r.plan, "versions": int(r.versions), "last_saved": r.last_saved} for r in df.itertuples()]
-    text = "\n".join(f"{r['plan']}  v{r['versions']}  {r['last_saved']:%Y-%m-%d %H:%M}" for r in rows) or "no saved plans"
+    text = (
+        "\n".join(f"{r['plan']}  v{r['versions']}  {r['last_saved']:%Y-%m-%d %H:%M}" for r in rows) or "no saved plans"
+    )
     return rows, text
 
 
@@ -83,8 +85,10 @@ def _records(df) -> list[dict]:
     """Rows as dicts, NaN as None (valid JSON)."""
     import math
 
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-            for r in df.to_dict(orient="records")]
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in df.to_dict(orient="records")
+    ]
 
 
 def run_project(args):
@@ -99,10 +103,15 @@ def run_project(args):
         con.close()
     proj = project(rs, sheet)
     totals = proj.totals_frame()
-    data = {"plan": rs.name, "version": rs.version, "months": proj.months,
-            "scenarios": {sc: [round(float(v), 6) for v in totals[sc]] for sc in proj.scenarios},
-            "use_cases": _records(proj.summary(PLAN)),
-            "budget_exceeded_in": proj.budget_breach(PLAN), "notes": proj.notes}
+    data = {
+        "plan": rs.name,
+        "version": rs.version,
+        "months": proj.months,
+        "scenarios": {sc: [round(float(v), 6) for v in totals[sc]] for sc in proj.scenarios},
+        "use_cases": _records(proj.summary(PLAN)),
+        "budget_exceeded_in": proj.budget_breach(PLAN),
+        "notes": proj.notes,
+    }
     width = max(12, *(len(s) for s in proj.scenarios))
     lines = ["month    " + "".join(s.rjust(width + 2) for s in proj.scenarios)]
     for m, row in zip(proj.months, totals.itertuples(index=False)):

@@ -14,8 +14,19 @@ import duckdb
 
 from llmledger.errors import PlanningError
 
-LOCAL_PROVIDERS = {"local", "llama.cpp", "llama_cpp", "ollama", "self-hosted", "self_hosted", "vllm",
-                   "huggingface_local", "lm_studio", "llamafile", "gguf"}
+LOCAL_PROVIDERS = {
+    "local",
+    "llama.cpp",
+    "llama_cpp",
+    "ollama",
+    "self-hosted",
+    "self_hosted",
+    "vllm",
+    "huggingface_local",
+    "lm_studio",
+    "llamafile",
+    "gguf",
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +50,7 @@ class ModelPrice:
 
 def is_self_hosted(provider: str, model: str = "") -> bool:
     p, m = (provider or "").lower(), model.lower()
-    if m.endswith("-cloud") or ":cloud" in m:      # e.g. Ollama's hosted "…:120b-cloud" models
+    if m.endswith("-cloud") or ":cloud" in m:  # e.g. Ollama's hosted "…:120b-cloud" models
         return False
     return p in LOCAL_PROVIDERS or p.startswith("local") or model.lower().endswith(".gguf")
 
@@ -84,16 +95,13 @@ def from_record(rec) -> ModelPrice:
     return ModelPrice(
         model=model,
         provider=provider,
-        input_per_1m=price(("input_per_1m", "input_usd_per_1m", "input_price_per_1m"),
-                           ("input_cost_per_token",)),
-        output_per_1m=price(("output_per_1m", "output_usd_per_1m", "output_price_per_1m"),
-                            ("output_cost_per_token",)),
-        cache_read_per_1m=price(("cache_read_per_1m", "cache_read_usd_per_1m"),
-                                ("cache_read_input_token_cost",)),
-        batch_input_per_1m=price(("batch_input_per_1m", "batch_input_usd_per_1m"),
-                                 ("input_cost_per_token_batches",)),
-        batch_output_per_1m=price(("batch_output_per_1m", "batch_output_usd_per_1m"),
-                                  ("output_cost_per_token_batches",)),
+        input_per_1m=price(("input_per_1m", "input_usd_per_1m", "input_price_per_1m"), ("input_cost_per_token",)),
+        output_per_1m=price(("output_per_1m", "output_usd_per_1m", "output_price_per_1m"), ("output_cost_per_token",)),
+        cache_read_per_1m=price(("cache_read_per_1m", "cache_read_usd_per_1m"), ("cache_read_input_token_cost",)),
+        batch_input_per_1m=price(("batch_input_per_1m", "batch_input_usd_per_1m"), ("input_cost_per_token_batches",)),
+        batch_output_per_1m=price(
+            ("batch_output_per_1m", "batch_output_usd_per_1m"), ("output_cost_per_token_batches",)
+        ),
         context_window=int(ctx) if ctx else None,
         max_output=int(mo) if mo else None,
         modalities=tuple(sorted({str(m).lower() for m in mods} | {"text"})),
@@ -105,8 +113,18 @@ def from_record(rec) -> ModelPrice:
 TEXT_MODES = {None, "", "chat", "completion", "responses"}
 #: Names that mark an image, embedding or speech model even where a sheet calls its mode "chat"
 #: (LiteLLM's map lists e.g. titan-embed and flux-1 entries as chat).
-NON_TEXT_HINTS = ("embed", "flux-", "stable-diffusion", "dall-e", "whisper", "tts-", "rerank", "moderation",
-                  "controlnet", "imagen")
+NON_TEXT_HINTS = (
+    "embed",
+    "flux-",
+    "stable-diffusion",
+    "dall-e",
+    "whisper",
+    "tts-",
+    "rerank",
+    "moderation",
+    "controlnet",
+    "imagen",
+)
 
 
 def _f(d) -> float | None:
@@ -120,13 +138,15 @@ def from_entry(entry, self_hosted_sheet: bool = False) -> ModelPrice:
     mods = entry.input_modalities or ["text"]
     provider = entry.provider or ""
     return ModelPrice(
-        model=entry.model_id, provider=provider,
+        model=entry.model_id,
+        provider=provider,
         input_per_1m=_f(std.input_mtok) if std else None,
         output_per_1m=_f(std.output_mtok) if std else None,
         cache_read_per_1m=_f(std.cache_read_mtok) if std else None,
         batch_input_per_1m=_f(batch.input_mtok) if batch else None,
         batch_output_per_1m=_f(batch.output_mtok) if batch else None,
-        context_window=entry.context_window, max_output=entry.max_output_tokens,
+        context_window=entry.context_window,
+        max_output=entry.max_output_tokens,
         modalities=tuple(sorted({str(m).lower() for m in mods} | {"text"})),
         self_hosted=self_hosted_sheet or is_self_hosted(provider, entry.model_id),
     )

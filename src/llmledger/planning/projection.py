@@ -39,15 +39,15 @@ PLAN = "Plan"
 class Projection:
     months: list[str]
     use_cases: list[str]
-    scenarios: list[str]                     # "Plan" (each use case's own model) + candidates
-    models: list[list[str]]                  # [s][u] model used
-    requests: np.ndarray                     # (U, T)
-    cost: np.ndarray                         # (S, U, T), NaN where the model has no price
-    sd: np.ndarray                           # (S, U, T) standard deviation (0 without samples)
-    cost_per_request: np.ndarray             # (S, U)
-    budget: np.ndarray                       # (U,), NaN = no budget
+    scenarios: list[str]  # "Plan" (each use case's own model) + candidates
+    models: list[list[str]]  # [s][u] model used
+    requests: np.ndarray  # (U, T)
+    cost: np.ndarray  # (S, U, T), NaN where the model has no price
+    sd: np.ndarray  # (S, U, T) standard deviation (0 without samples)
+    cost_per_request: np.ndarray  # (S, U)
+    budget: np.ndarray  # (U,), NaN = no budget
     notes: list[str] = field(default_factory=list)
-    peak_rps: np.ndarray | None = None       # (U,) busiest month's average/s × peak-to-average
+    peak_rps: np.ndarray | None = None  # (U,) busiest month's average/s × peak-to-average
 
     @property
     def p90(self) -> np.ndarray:
@@ -69,16 +69,18 @@ class Projection:
         """Long table: one row per use case and month."""
         s = self.scenario_index(scenario)
         U, T = self.requests.shape
-        return pd.DataFrame({
-            "month": np.tile(self.months, U),
-            "use_case": np.repeat(self.use_cases, T),
-            "model": np.repeat(self.models[s], T),
-            "requests": self.requests.ravel(),
-            "cost_usd": self.cost[s].ravel(),
-            "p50_usd": self.cost[s].ravel(),
-            "p90_usd": self.p90[s].ravel(),
-            "budget_usd": np.repeat(self.budget, T),
-        })
+        return pd.DataFrame(
+            {
+                "month": np.tile(self.months, U),
+                "use_case": np.repeat(self.use_cases, T),
+                "model": np.repeat(self.models[s], T),
+                "requests": self.requests.ravel(),
+                "cost_usd": self.cost[s].ravel(),
+                "p50_usd": self.cost[s].ravel(),
+                "p90_usd": self.p90[s].ravel(),
+                "budget_usd": np.repeat(self.budget, T),
+            }
+        )
 
     def totals_frame(self) -> pd.DataFrame:
         """Wide table: month × scenario total."""
@@ -89,17 +91,19 @@ class Projection:
         """Per use case: model, cost per request, first month, horizon total, budget breach."""
         s = self.scenario_index(scenario)
         breach = first_breach(self.cost[s], self.budget)
-        return pd.DataFrame({
-            "use_case": self.use_cases,
-            "model": self.models[s],
-            "cost_per_request_usd": self.cost_per_request[s],
-            "first_month_usd": self.cost[s][:, 0],
-            "last_month_usd": self.cost[s][:, -1],
-            "horizon_total_usd": self.cost[s].sum(axis=1),
-            "monthly_budget_usd": self.budget,
-            "budget_exceeded_in": [self.months[i] if i >= 0 else None for i in breach],
-            "peak_requests_per_s": self.peak_rps if self.peak_rps is not None else np.nan,
-        })
+        return pd.DataFrame(
+            {
+                "use_case": self.use_cases,
+                "model": self.models[s],
+                "cost_per_request_usd": self.cost_per_request[s],
+                "first_month_usd": self.cost[s][:, 0],
+                "last_month_usd": self.cost[s][:, -1],
+                "horizon_total_usd": self.cost[s].sum(axis=1),
+                "monthly_budget_usd": self.budget,
+                "budget_exceeded_in": [self.months[i] if i >= 0 else None for i in breach],
+                "peak_requests_per_s": self.peak_rps if self.peak_rps is not None else np.nan,
+            }
+        )
 
     def budget_breach(self, scenario: str = PLAN) -> str | None:
         """First month the budgeted use cases together cost more than their summed budgets."""
@@ -107,8 +111,7 @@ class Projection:
         budgeted = ~np.isnan(self.budget)
         if not budgeted.any():
             return None
-        i = first_breach(np.nansum(self.cost[s][budgeted], axis=0)[None, :],
-                         np.array([self.budget[budgeted].sum()]))[0]
+        i = first_breach(np.nansum(self.cost[s][budgeted], axis=0)[None, :], np.array([self.budget[budgeted].sum()]))[0]
         return self.months[i] if i >= 0 else None
 
     def compare(self) -> pd.DataFrame:
@@ -119,16 +122,23 @@ class Projection:
             tot = self.total(sc)
             priced = int((~np.isnan(self.cost[s, :, 0])).sum())
             bmonth = self.budget_breach(sc)
-            rows.append({"scenario": sc, "first_month_usd": tot[0], "last_month_usd": tot[-1],
-                         "horizon_total_usd": tot.sum(), "horizon_p90_usd": self.total_p90(sc).sum(),
-                         "use_cases_priced": f"{priced}/{len(self.use_cases)}",
-                         "budget_exceeded_in": bmonth})
+            rows.append(
+                {
+                    "scenario": sc,
+                    "first_month_usd": tot[0],
+                    "last_month_usd": tot[-1],
+                    "horizon_total_usd": tot.sum(),
+                    "horizon_p90_usd": self.total_p90(sc).sum(),
+                    "use_cases_priced": f"{priced}/{len(self.use_cases)}",
+                    "budget_exceeded_in": bmonth,
+                }
+            )
         return pd.DataFrame(rows)
 
 
 def first_breach(cost: np.ndarray, budget: np.ndarray) -> np.ndarray:
     """(U,) index of the first month whose cost exceeds the budget, −1 if never (or no budget)."""
-    over = cost > budget[:, None]          # NaN budget or cost compares False
+    over = cost > budget[:, None]  # NaN budget or cost compares False
     return np.where(over.any(axis=1), over.argmax(axis=1), -1)
 
 
@@ -161,8 +171,7 @@ def _season(values) -> list[float]:
 def _price_arrays(models: list[list[str]], prices: dict[str, ModelPrice]):
     """(S, U) arrays of per-token prices; NaN where the model is unknown or unpriced."""
     S, U = len(models), len(models[0]) if models else 0
-    keys = ("input_per_1m", "output_per_1m", "cache_read_per_1m", "batch_input_per_1m",
-            "batch_output_per_1m")
+    keys = ("input_per_1m", "output_per_1m", "cache_read_per_1m", "batch_input_per_1m", "batch_output_per_1m")
     arr = np.full((len(keys), S, U), np.nan)
     for s, row in enumerate(models):
         for u, name in enumerate(row):
@@ -170,8 +179,8 @@ def _price_arrays(models: list[list[str]], prices: dict[str, ModelPrice]):
             if p is None or not p.priced:
                 continue
             vals = [getattr(p, k) for k in keys]
-            vals[2] = vals[0] if vals[2] is None else vals[2]   # no cache price: no discount
-            vals[3] = vals[0] if vals[3] is None else vals[3]   # no batch price: list price
+            vals[2] = vals[0] if vals[2] is None else vals[2]  # no cache price: no discount
+            vals[3] = vals[0] if vals[3] is None else vals[3]  # no batch price: list price
             vals[4] = vals[1] if vals[4] is None else vals[4]
             arr[:, s, u] = vals
     return arr / 1e6
@@ -192,8 +201,7 @@ def _sample_stats(samples: list[list[int]]):
     return n, var
 
 
-def project(rs: RequirementSet, prices: dict[str, ModelPrice],
-            candidates: list[str] | None = None) -> Projection:
+def project(rs: RequirementSet, prices: dict[str, ModelPrice], candidates: list[str] | None = None) -> Projection:
     """The plan (each use case under its own selected model) plus one scenario per candidate."""
     ucs = rs.use_cases
     U, T = len(ucs), int(rs.horizon_months)
@@ -209,7 +217,7 @@ def project(rs: RequirementSet, prices: dict[str, ModelPrice],
     alpha, beta = per_token_rates(models, prices, cached, batch)
     tin = np.array([u.mean_input_tokens for u in ucs], dtype=float)
     tout = np.array([u.mean_output_tokens for u in ucs], dtype=float)
-    cpr = alpha * tin[None, :] + beta * tout[None, :]                      # (S, U)
+    cpr = alpha * tin[None, :] + beta * tout[None, :]  # (S, U)
     fixed = np.array([u.fixed_monthly_usd for u in ucs], dtype=float)
     one_off = np.zeros((U, T))
     if T:
@@ -220,12 +228,11 @@ def project(rs: RequirementSet, prices: dict[str, ModelPrice],
     n_out, v_out = _sample_stats([u.output_token_samples for u in ucs])
     with np.errstate(divide="ignore", invalid="ignore"):
         se2 = np.where(n_in > 1, alpha**2 * v_in / n_in, 0.0) + np.where(n_out > 1, beta**2 * v_out / n_out, 0.0)
-    v = alpha**2 * v_in + beta**2 * v_out                                 # (S, U)
+    v = alpha**2 * v_in + beta**2 * v_out  # (S, U)
     N = req[None, :, :]
     sd = np.sqrt(N**2 * se2[:, :, None] + N * v[:, :, None])
 
-    budget = np.array([np.nan if u.monthly_budget_usd is None else u.monthly_budget_usd for u in ucs],
-                      dtype=float)
+    budget = np.array([np.nan if u.monthly_budget_usd is None else u.monthly_budget_usd for u in ucs], dtype=float)
     notes = []
     for s, sc in enumerate(scenarios):
         for u, uc in enumerate(ucs):
@@ -235,12 +242,30 @@ def project(rs: RequirementSet, prices: dict[str, ModelPrice],
     p2a = np.array([u.peak_to_avg for u in ucs], dtype=float)
     days = days_in_months(rs.start_month, T)
     peak = (req / days[None, :]).max(axis=1) * p2a / 86400.0 if T and U else np.zeros(U)
-    return Projection(month_labels(rs.start_month, T), [u.name for u in ucs], scenarios, models,
-                      req, cost, sd, cpr, budget, notes, peak)
+    return Projection(
+        month_labels(rs.start_month, T),
+        [u.name for u in ucs],
+        scenarios,
+        models,
+        req,
+        cost,
+        sd,
+        cpr,
+        budget,
+        notes,
+        peak,
+    )
 
 
-def simulate_band(rs: RequirementSet, prices: dict[str, ModelPrice], model: str, use_case: int,
-                  month: int, draws: int = 2000, seed: int = 0) -> tuple[float, float]:
+def simulate_band(
+    rs: RequirementSet,
+    prices: dict[str, ModelPrice],
+    model: str,
+    use_case: int,
+    month: int,
+    draws: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
     """Sampling check of the analytic band for one use case and month: (P50, P90).
 
     Each draw bootstraps the n samples (uncertainty of the mean), then adds the month's own
@@ -250,8 +275,7 @@ def simulate_band(rs: RequirementSet, prices: dict[str, ModelPrice], model: str,
     rng = np.random.default_rng(seed)
     uc = rs.use_cases[use_case]
     N = volume(rs)[use_case, month]
-    alpha, beta = per_token_rates([[model]], prices, np.array([uc.cached_input_share]),
-                                  np.array([uc.batch_share]))
+    alpha, beta = per_token_rates([[model]], prices, np.array([uc.cached_input_share]), np.array([uc.batch_share]))
     a, b = float(alpha[0, 0]), float(beta[0, 0])
 
     def boot(samples, typed):

@@ -29,8 +29,7 @@ MODALITIES = ("text", "image", "audio", "video", "pdf")
 MAX_CANDIDATES = 4
 
 
-def _f(group: str, label: str, default: Any = None, *, unit: str = "", help: str = "", kind: str = "",
-       factory=None):
+def _f(group: str, label: str, default: Any = None, *, unit: str = "", help: str = "", kind: str = "", factory=None):
     meta = {"group": group, "label": label, "unit": unit, "help": help, "kind": kind}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
@@ -43,68 +42,111 @@ class UseCase:
     # Business
     task: str = _f("Business", "Task", "", kind="textarea", help="What the model does for the user.")
     value_per_success_usd: float | None = _f(
-        "Business", "Value per successful request", None, unit="USD",
-        help="What one successful request is worth to the business (for ROI).")
+        "Business",
+        "Value per successful request",
+        None,
+        unit="USD",
+        help="What one successful request is worth to the business (for ROI).",
+    )
     roi_target: float | None = _f(
-        "Business", "ROI target", None, unit="× value / cost",
-        help="Minimum value / cost ratio, e.g. 3 means value must be at least 3× the LLM cost.")
+        "Business",
+        "ROI target",
+        None,
+        unit="× value / cost",
+        help="Minimum value / cost ratio, e.g. 3 means value must be at least 3× the LLM cost.",
+    )
     cost_per_txn_target_usd: float | None = _f(
-        "Business", "Cost-per-transaction target", None, unit="USD",
-        help="Most the LLM part of one request may cost.")
+        "Business", "Cost-per-transaction target", None, unit="USD", help="Most the LLM part of one request may cost."
+    )
     monthly_budget_usd: float | None = _f("Business", "Monthly budget", None, unit="USD")
     # Performance
     min_quality: float | None = _f(
-        "Performance", "Minimum quality", None, unit="0–1",
-        help="Threshold on the metric below, as a fraction (0.85 = 85%).")
-    quality_metric: str = _f("Performance", "How quality is measured", "", kind="text",
-                             help="e.g. exact match on a 200-item golden set, human rating ≥ 4/5")
+        "Performance",
+        "Minimum quality",
+        None,
+        unit="0–1",
+        help="Threshold on the metric below, as a fraction (0.85 = 85%).",
+    )
+    quality_metric: str = _f(
+        "Performance",
+        "How quality is measured",
+        "",
+        kind="text",
+        help="e.g. exact match on a 200-item golden set, human rating ≥ 4/5",
+    )
     p95_latency_ms: float | None = _f("Performance", "p95 latency SLO", None, unit="ms")
     ttft_ms: float | None = _f("Performance", "Time-to-first-token SLO", None, unit="ms")
     peak_rps: float | None = _f("Performance", "Throughput at peak", None, unit="requests/s")
     # Operational
-    requests_per_day: float = _f("Operational", "Requests per day", 1000.0, unit="requests",
-                                 help="Average day in the first month.")
-    input_tokens: float = _f("Operational", "Input tokens per request", 500.0, unit="tokens",
-                             help="Includes system prompt, context and cached prefix.")
+    requests_per_day: float = _f(
+        "Operational", "Requests per day", 1000.0, unit="requests", help="Average day in the first month."
+    )
+    input_tokens: float = _f(
+        "Operational",
+        "Input tokens per request",
+        500.0,
+        unit="tokens",
+        help="Includes system prompt, context and cached prefix.",
+    )
     output_tokens: float = _f("Operational", "Output tokens per request", 200.0, unit="tokens")
     input_token_samples: list[int] = _f(
-        "Operational", "Input token samples", unit="tokens", kind="samples", factory=list,
-        help="Counts measured from sample prompts; when present they replace the typed number "
-             "and give a P50/P90 band.")
+        "Operational",
+        "Input token samples",
+        unit="tokens",
+        kind="samples",
+        factory=list,
+        help="Counts measured from sample prompts; when present they replace the typed number and give a P50/P90 band.",
+    )
     output_token_samples: list[int] = _f(
-        "Operational", "Output token samples", unit="tokens", kind="samples", factory=list)
-    growth_pct_per_month: float = _f("Operational", "Growth per month", 0.0, unit="%",
-                                     help="Compounded: month n has volume × (1 + g)^n.")
+        "Operational", "Output token samples", unit="tokens", kind="samples", factory=list
+    )
+    growth_pct_per_month: float = _f(
+        "Operational", "Growth per month", 0.0, unit="%", help="Compounded: month n has volume × (1 + g)^n."
+    )
     seasonality: list[float] = _f(
-        "Operational", "Seasonality (Jan…Dec multipliers)", unit="×", kind="seasonality",
-        factory=lambda: [1.0] * 12)
+        "Operational", "Seasonality (Jan…Dec multipliers)", unit="×", kind="seasonality", factory=lambda: [1.0] * 12
+    )
     peak_to_avg: float = _f("Operational", "Peak-to-average ratio", 3.0, unit="×")
     availability_pct: float = _f("Operational", "Availability target", 99.9, unit="%")
-    cached_input_share: float = _f("Operational", "Cached-input share", 0.0, unit="0–1",
-                                   help="Fraction of input tokens read from the prompt cache.")
-    batch_share: float = _f("Operational", "Batch share", 0.0, unit="0–1",
-                            help="Fraction of requests sent through a batch API.")
-    fixed_monthly_usd: float = _f("Operational", "Fixed cost per month", 0.0, unit="USD",
-                                  help="Hosting, vector DB, eval runs…")
-    one_off_usd: float = _f("Operational", "One-off cost (first month)", 0.0, unit="USD",
-                            help="Fine-tuning, migration, setup.")
+    cached_input_share: float = _f(
+        "Operational",
+        "Cached-input share",
+        0.0,
+        unit="0–1",
+        help="Fraction of input tokens read from the prompt cache.",
+    )
+    batch_share: float = _f(
+        "Operational", "Batch share", 0.0, unit="0–1", help="Fraction of requests sent through a batch API."
+    )
+    fixed_monthly_usd: float = _f(
+        "Operational", "Fixed cost per month", 0.0, unit="USD", help="Hosting, vector DB, eval runs…"
+    )
+    one_off_usd: float = _f(
+        "Operational", "One-off cost (first month)", 0.0, unit="USD", help="Fine-tuning, migration, setup."
+    )
     # Technical / compliance
     data_residency: str = _f("Technical", "Data residency", "", kind="text", help="e.g. EU only")
     privacy: str = _f("Technical", "Privacy", "any", kind="choice:privacy")
     min_context_window: int | None = _f(
-        "Technical", "Required context window", None, unit="tokens",
-        help="Blank: input + output tokens of the largest request.")
-    modalities: list[str] = _f("Technical", "Modalities", kind="modalities",
-                               factory=lambda: ["text"])
-    lock_in: str = _f("Technical", "Multi-model / lock-in stance", "single_vendor_ok",
-                      kind="choice:lock_in")
-    provider_allow: list[str] = _f("Technical", "Providers allowed", kind="list", factory=list,
-                                   help="Blank: any.")
+        "Technical",
+        "Required context window",
+        None,
+        unit="tokens",
+        help="Blank: input + output tokens of the largest request.",
+    )
+    modalities: list[str] = _f("Technical", "Modalities", kind="modalities", factory=lambda: ["text"])
+    lock_in: str = _f("Technical", "Multi-model / lock-in stance", "single_vendor_ok", kind="choice:lock_in")
+    provider_allow: list[str] = _f("Technical", "Providers allowed", kind="list", factory=list, help="Blank: any.")
     provider_deny: list[str] = _f("Technical", "Providers denied", kind="list", factory=list)
     # Links
     model: str = _f("Technical", "Selected model", "", kind="model")
-    feature_tag: str = _f("Technical", "Telemetry feature tag", "", kind="text",
-                          help="The `feature` value its calls carry in llm_calls (plan vs actual).")
+    feature_tag: str = _f(
+        "Technical",
+        "Telemetry feature tag",
+        "",
+        kind="text",
+        help="The `feature` value its calls carry in llm_calls (plan vs actual).",
+    )
 
     # Token figures the projection uses: sample means when samples exist, else typed numbers.
     def copy(self, **changes) -> "UseCase":
@@ -226,7 +268,7 @@ def to_form(uc: UseCase, name: str):
     if kind == "list":
         return ", ".join(v)
     if isinstance(v, int) and "float" in str(UseCase.__dataclass_fields__[name].type):
-        return float(v)     # a float widget, so 0.5 can be typed into it
+        return float(v)  # a float widget, so 0.5 can be typed into it
     return v
 
 
@@ -280,16 +322,33 @@ def example_set(today: dt.date | None = None) -> RequirementSet:
         horizon_months=12,
         candidates=["gpt-4o-mini", "gpt-4.1-mini", "claude-haiku-4-5", "gemini/gemini-2.5-flash"],
         use_cases=[
-            UseCase(name="Support chat", task="Answer customer questions from the help centre",
-                    value_per_success_usd=0.5, cost_per_txn_target_usd=0.01,
-                    monthly_budget_usd=2.0, p95_latency_ms=4000, ttft_ms=800,
-                    requests_per_day=100, input_tokens=1800, output_tokens=220,
-                    output_token_samples=[120, 180, 220, 260, 400],
-                    growth_pct_per_month=8.0, cached_input_share=0.5, model="gpt-4o-mini",
-                    feature_tag="demo-support-chat"),
-            UseCase(name="Document summaries", task="Summarise long documents for the docs team",
-                    monthly_budget_usd=10.0, requests_per_day=45, input_tokens=6000,
-                    output_tokens=450, batch_share=0.5, model="claude-haiku-4-5",
-                    feature_tag="demo-doc-summary"),
+            UseCase(
+                name="Support chat",
+                task="Answer customer questions from the help centre",
+                value_per_success_usd=0.5,
+                cost_per_txn_target_usd=0.01,
+                monthly_budget_usd=2.0,
+                p95_latency_ms=4000,
+                ttft_ms=800,
+                requests_per_day=100,
+                input_tokens=1800,
+                output_tokens=220,
+                output_token_samples=[120, 180, 220, 260, 400],
+                growth_pct_per_month=8.0,
+                cached_input_share=0.5,
+                model="gpt-4o-mini",
+                feature_tag="demo-support-chat",
+            ),
+            UseCase(
+                name="Document summaries",
+                task="Summarise long documents for the docs team",
+                monthly_budget_usd=10.0,
+                requests_per_day=45,
+                input_tokens=6000,
+                output_tokens=450,
+                batch_share=0.5,
+                model="claude-haiku-4-5",
+                feature_tag="demo-doc-summary",
+            ),
         ],
     )

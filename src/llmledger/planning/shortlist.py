@@ -23,6 +23,7 @@ class Latency:
     """A measured latency for a model, in milliseconds. `p95_ms` is a whole response; when only
     TTFT and per-token speed were measured, a use case's p95 is estimated as
     ttft_ms + output tokens × ms_per_token (both p95 over the lab's runs)."""
+
     p95_ms: float | None = None
     ttft_ms: float | None = None
     ms_per_token: float | None = None
@@ -66,8 +67,18 @@ class Shortlist:
     notes: list[str] = field(default_factory=list)
 
 
-ELIGIBLE_COLUMNS = ["rank", "model", "provider", "cost_per_request_usd", "first_month_usd",
-                    "horizon_total_usd", "context_window", "max_output", "measured_p95_ms", "note"]
+ELIGIBLE_COLUMNS = [
+    "rank",
+    "model",
+    "provider",
+    "cost_per_request_usd",
+    "first_month_usd",
+    "horizon_total_usd",
+    "context_window",
+    "max_output",
+    "measured_p95_ms",
+    "note",
+]
 EXCLUDED_COLUMNS = ["model", "provider", "first_month_usd", "reasons"]
 
 
@@ -78,6 +89,7 @@ def _money(v: float) -> str:
 @dataclass(frozen=True)
 class _Needs:
     """A use case's constraints, worked out once (not once per model)."""
+
     context: float
     max_output: float
     mean_output: float
@@ -94,10 +106,21 @@ class _Needs:
 
     @classmethod
     def of(cls, uc: UseCase) -> "_Needs":
-        return cls(uc.required_context, uc.max_output_tokens, uc.mean_output_tokens, tuple(uc.modalities),
-                   frozenset(a.lower() for a in uc.provider_allow), frozenset(d.lower() for d in uc.provider_deny),
-                   uc.privacy == "no_third_party_api", uc.p95_latency_ms, uc.ttft_ms, uc.cost_per_txn_target_usd,
-                   uc.roi_target, uc.value_per_success_usd, uc.monthly_budget_usd)
+        return cls(
+            uc.required_context,
+            uc.max_output_tokens,
+            uc.mean_output_tokens,
+            tuple(uc.modalities),
+            frozenset(a.lower() for a in uc.provider_allow),
+            frozenset(d.lower() for d in uc.provider_deny),
+            uc.privacy == "no_third_party_api",
+            uc.p95_latency_ms,
+            uc.ttft_ms,
+            uc.cost_per_txn_target_usd,
+            uc.roi_target,
+            uc.value_per_success_usd,
+            uc.monthly_budget_usd,
+        )
 
 
 def reasons_for(uc: UseCase | _Needs, p: ModelPrice, lat: Latency | None, cpr: float, first_month: float) -> list[str]:
@@ -131,7 +154,7 @@ def reasons_for(uc: UseCase | _Needs, p: ModelPrice, lat: Latency | None, cpr: f
             r.append(f"{how} p95 {p95:,.0f} ms > SLO {n.p95_ms:,.0f} ms")
         if n.ttft_ms and lat.ttft_ms is not None and lat.ttft_ms > n.ttft_ms:
             r.append(f"measured TTFT {lat.ttft_ms:,.0f} ms > SLO {n.ttft_ms:,.0f} ms")
-    if p.priced and cpr == cpr:      # not NaN
+    if p.priced and cpr == cpr:  # not NaN
         if n.cost_target is not None and cpr > n.cost_target:
             r.append(f"{_money(cpr)} per request > target {_money(n.cost_target)}")
         if n.roi_target and n.value is not None and cpr > 0:
@@ -143,17 +166,19 @@ def reasons_for(uc: UseCase | _Needs, p: ModelPrice, lat: Latency | None, cpr: f
     return r
 
 
-def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
-              latency: dict[str, Latency] | None = None) -> Shortlist:
+def shortlist(
+    rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice], latency: dict[str, Latency] | None = None
+) -> Shortlist:
     """Rank the sheet's models for one use case by projected cost; explain every exclusion."""
     latency = latency or {}
     uc = rs.use_case(use_case)
     one = RequirementSet(start_month=rs.start_month, horizon_months=rs.horizon_months, use_cases=[uc])
-    req = volume(one)[0]                                              # (T,)
+    req = volume(one)[0]  # (T,)
     names = sorted(prices)
-    alpha, beta = per_token_rates([[n] for n in names], prices, np.array([uc.cached_input_share]),
-                                  np.array([uc.batch_share]))
-    cpr = (alpha[:, 0] * uc.mean_input_tokens + beta[:, 0] * uc.mean_output_tokens)  # (M,)
+    alpha, beta = per_token_rates(
+        [[n] for n in names], prices, np.array([uc.cached_input_share]), np.array([uc.batch_share])
+    )
+    cpr = alpha[:, 0] * uc.mean_input_tokens + beta[:, 0] * uc.mean_output_tokens  # (M,)
     fixed = np.full(req.shape, uc.fixed_monthly_usd)
     if len(fixed):
         fixed[0] += uc.one_off_usd
@@ -168,8 +193,7 @@ def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
         lat = latency.get(n)
         why = reasons_for(needs, p, lat, cpr_l[i], first_l[i])
         if why:
-            bad.append({"model": n, "provider": p.provider, "first_month_usd": first_l[i],
-                        "reasons": "; ".join(why)})
+            bad.append({"model": n, "provider": p.provider, "first_month_usd": first_l[i], "reasons": "; ".join(why)})
         else:
             notes_ = []
             if p.self_hosted:
@@ -177,29 +201,47 @@ def shortlist(rs: RequirementSet, use_case: str, prices: dict[str, ModelPrice],
             if lat is None and (uc.p95_latency_ms or uc.ttft_ms):
                 notes_.append("latency not measured")
             note = "; ".join(notes_)
-            ok.append({"model": n, "provider": p.provider, "cost_per_request_usd": cpr_l[i],
-                       "first_month_usd": first_l[i], "horizon_total_usd": total_l[i],
-                       "context_window": p.context_window, "max_output": p.max_output,
-                       "measured_p95_ms": lat.p95_for(uc.mean_output_tokens) if lat else None, "note": note})
+            ok.append(
+                {
+                    "model": n,
+                    "provider": p.provider,
+                    "cost_per_request_usd": cpr_l[i],
+                    "first_month_usd": first_l[i],
+                    "horizon_total_usd": total_l[i],
+                    "context_window": p.context_window,
+                    "max_output": p.max_output,
+                    "measured_p95_ms": lat.p95_for(uc.mean_output_tokens) if lat else None,
+                    "note": note,
+                }
+            )
     eligible = pd.DataFrame(ok, columns=[c for c in ELIGIBLE_COLUMNS if c != "rank"])
     # A self-hosted model at $0 per token with no hosting cost entered is not "free": rank it after
     # the models whose bill is known (its note says to add hosting as a fixed cost).
-    eligible["_unknown"] = [prices[m].self_hosted and c == 0 and uc.fixed_monthly_usd == 0
-                            for m, c in zip(eligible["model"], eligible["cost_per_request_usd"])]
-    eligible = (eligible.sort_values(["_unknown", "horizon_total_usd", "model"], kind="stable")
-                .drop(columns="_unknown").reset_index(drop=True))
+    eligible["_unknown"] = [
+        prices[m].self_hosted and c == 0 and uc.fixed_monthly_usd == 0
+        for m, c in zip(eligible["model"], eligible["cost_per_request_usd"])
+    ]
+    eligible = (
+        eligible.sort_values(["_unknown", "horizon_total_usd", "model"], kind="stable")
+        .drop(columns="_unknown")
+        .reset_index(drop=True)
+    )
     eligible.insert(0, "rank", np.arange(1, len(eligible) + 1))
     excluded = pd.DataFrame(bad, columns=EXCLUDED_COLUMNS)
 
     notes = []
     if uc.lock_in == "multi_model":
         provs = {p for p in eligible["provider"] if p}
-        notes.append(f"Multi-model stance: {len(provs)} provider(s) remain eligible"
-                     + ("" if len(provs) >= 2 else " — fewer than the 2 a multi-model plan needs"))
+        notes.append(
+            f"Multi-model stance: {len(provs)} provider(s) remain eligible"
+            + ("" if len(provs) >= 2 else " — fewer than the 2 a multi-model plan needs")
+        )
     elif uc.lock_in == "avoid_lock_in":
         local = int(sum(prices[m].self_hosted for m in eligible["model"]))
         notes.append(f"Avoid lock-in: {local} eligible model(s) are self-hosted/local.")
     if uc.data_residency:
-        notes.append(f"Data residency '{uc.data_residency}' is recorded but not checked: the price "
-                     "sheet carries no region per model.")
+        notes.append(
+            f"Data residency '{uc.data_residency}' is recorded but not checked: the price "
+            "sheet carries no region per model."
+        )
     return Shortlist(uc.name, eligible, excluded, notes)

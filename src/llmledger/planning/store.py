@@ -13,8 +13,7 @@ import duckdb
 import pandas as pd
 
 from llmledger.errors import PlanningError
-from llmledger.planning.requirements import (GROUPS, LOCK_IN, PRIVACY, RequirementSet, UseCase,
-                                             use_case_fields)
+from llmledger.planning.requirements import GROUPS, LOCK_IN, PRIVACY, RequirementSet, UseCase, use_case_fields
 from llmledger.planning.validation import check
 
 NEXT_VERSION_SQL = "SELECT coalesce(max(version), 0) + 1 FROM plan_versions WHERE plan = ?"
@@ -140,9 +139,13 @@ def to_markdown(rs: RequirementSet) -> str:
     lines = [f"# {rs.name}" + (f" (v{rs.version})" if rs.version else ""), ""]
     if rs.description:
         lines += [rs.description, ""]
-    lines += [f"- Start month: {rs.start_month}", f"- Horizon: {rs.horizon_months} months",
-              f"- Price sheet: {rs.sheet or 'active sheet'}",
-              f"- Candidate models: {', '.join(rs.candidates) or '—'}", ""]
+    lines += [
+        f"- Start month: {rs.start_month}",
+        f"- Horizon: {rs.horizon_months} months",
+        f"- Price sheet: {rs.sheet or 'active sheet'}",
+        f"- Candidate models: {', '.join(rs.candidates) or '—'}",
+        "",
+    ]
     choices = {"privacy": PRIVACY, "lock_in": LOCK_IN}
     for uc in rs.use_cases:
         lines += [f"## {uc.name}", ""]
@@ -173,5 +176,16 @@ def from_json_text(text: str) -> RequirementSet:
         raise PlanningError(f"not a requirement set: {exc}") from exc
 
 
-__all__ = ["save", "load", "list_plans", "list_versions", "duplicate", "delete", "compare",
-           "to_json", "to_markdown", "from_json_text", "UseCase"]
+__all__ = [
+    "save",
+    "load",
+    "list_plans",
+    "list_versions",
+    "duplicate",
+    "delete",
+    "compare",
+    "to_json",
+    "to_markdown",
+    "from_json_text",
+    "UseCase",
+]

@@ -11,15 +11,14 @@ from dataclasses import dataclass
 
 from llmledger.errors import PlanningError
 from llmledger.planning.prices import ModelPrice
-from llmledger.planning.requirements import (LOCK_IN, MAX_CANDIDATES, MODALITIES, PRIVACY,
-                                             RequirementSet, UseCase)
+from llmledger.planning.requirements import LOCK_IN, MAX_CANDIDATES, MODALITIES, PRIVACY, RequirementSet, UseCase
 
 
 @dataclass(frozen=True)
 class Issue:
-    level: str          # 'error' | 'warning'
-    where: str          # "plan" or the use case name
-    field: str          # field name (for the page to point at)
+    level: str  # 'error' | 'warning'
+    where: str  # "plan" or the use case name
+    field: str  # field name (for the page to point at)
     message: str
 
     def __str__(self) -> str:
@@ -77,11 +76,27 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
     w = uc.name.strip() or "(unnamed use case)"
     if not uc.name.strip():
         err(w, "name", "a use case needs a name")
-    numeric = ("value_per_success_usd", "roi_target", "cost_per_txn_target_usd", "monthly_budget_usd",
-               "min_quality", "p95_latency_ms", "ttft_ms", "peak_rps", "requests_per_day",
-               "input_tokens", "output_tokens", "growth_pct_per_month", "peak_to_avg",
-               "availability_pct", "cached_input_share", "batch_share", "fixed_monthly_usd",
-               "one_off_usd", "min_context_window")
+    numeric = (
+        "value_per_success_usd",
+        "roi_target",
+        "cost_per_txn_target_usd",
+        "monthly_budget_usd",
+        "min_quality",
+        "p95_latency_ms",
+        "ttft_ms",
+        "peak_rps",
+        "requests_per_day",
+        "input_tokens",
+        "output_tokens",
+        "growth_pct_per_month",
+        "peak_to_avg",
+        "availability_pct",
+        "cached_input_share",
+        "batch_share",
+        "fixed_monthly_usd",
+        "one_off_usd",
+        "min_context_window",
+    )
     bad = [f for f in numeric if _bad_number(getattr(uc, f))]
     for f in bad:
         err(w, f, f"{_label(f)} must be a finite number, not {getattr(uc, f)!r}")
@@ -93,9 +108,18 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
         if v is not None and v < 0:
             err(w, fld, f"{what or _label(fld)} cannot be negative ({v:g})")
 
-    for f in ("requests_per_day", "input_tokens", "output_tokens", "value_per_success_usd",
-              "cost_per_txn_target_usd", "monthly_budget_usd", "fixed_monthly_usd", "one_off_usd",
-              "peak_rps", "roi_target"):
+    for f in (
+        "requests_per_day",
+        "input_tokens",
+        "output_tokens",
+        "value_per_success_usd",
+        "cost_per_txn_target_usd",
+        "monthly_budget_usd",
+        "fixed_monthly_usd",
+        "one_off_usd",
+        "peak_rps",
+        "roi_target",
+    ):
         neg(f)
     for f in ("p95_latency_ms", "ttft_ms", "min_context_window"):
         v = getattr(uc, f)
@@ -107,10 +131,18 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
             hint = f" (enter {v / 100:g} for {v:g}%)" if 2 <= v <= 100 else ""
             err(w, f, f"{_label(f)} must be between {lo} and {hi}, not {v:g}{hint}")
     if uc.growth_pct_per_month <= -100:
-        err(w, "growth_pct_per_month", f"growth of {uc.growth_pct_per_month:g}%/month would drive volume to zero or below")
+        err(
+            w,
+            "growth_pct_per_month",
+            f"growth of {uc.growth_pct_per_month:g}%/month would drive volume to zero or below",
+        )
     elif uc.growth_pct_per_month > 100:
-        warn(w, "growth_pct_per_month", f"growth of {uc.growth_pct_per_month:g}% every month multiplies volume "
-             f"{(1 + uc.growth_pct_per_month / 100) ** 11:,.0f}× in a year: is that per year?")
+        warn(
+            w,
+            "growth_pct_per_month",
+            f"growth of {uc.growth_pct_per_month:g}% every month multiplies volume "
+            f"{(1 + uc.growth_pct_per_month / 100) ** 11:,.0f}× in a year: is that per year?",
+        )
     if not 0 < uc.availability_pct <= 100:
         err(w, "availability_pct", f"availability must be above 0% and at most 100%, not {uc.availability_pct:g}%")
     if uc.peak_to_avg < 1:
@@ -126,17 +158,31 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
         if any(_bad_number(x) or x < 0 for x in getattr(uc, f)):
             err(w, f, f"{_label(f)} must be token counts ≥ 0")
     if uc.p95_latency_ms and uc.ttft_ms and uc.ttft_ms > uc.p95_latency_ms:
-        err(w, "ttft_ms", f"time to first token ({uc.ttft_ms:g} ms) cannot exceed the p95 latency of the "
-            f"whole response ({uc.p95_latency_ms:g} ms)")
+        err(
+            w,
+            "ttft_ms",
+            f"time to first token ({uc.ttft_ms:g} ms) cannot exceed the p95 latency of the "
+            f"whole response ({uc.p95_latency_ms:g} ms)",
+        )
     if uc.peak_rps and uc.requests_per_day:
         avg = uc.requests_per_day / 86400
         if uc.peak_rps < avg:
-            err(w, "peak_rps", f"peak throughput {uc.peak_rps:g}/s is below the average {avg:.3g}/s implied by "
-                f"{uc.requests_per_day:,.0f} requests/day")
-    if (uc.value_per_success_usd is not None and uc.cost_per_txn_target_usd is not None
-            and uc.cost_per_txn_target_usd > uc.value_per_success_usd):
-        warn(w, "cost_per_txn_target_usd", "the cost-per-transaction target exceeds the value of a successful "
-             "request: every request would lose money")
+            err(
+                w,
+                "peak_rps",
+                f"peak throughput {uc.peak_rps:g}/s is below the average {avg:.3g}/s implied by "
+                f"{uc.requests_per_day:,.0f} requests/day",
+            )
+    if (
+        uc.value_per_success_usd is not None
+        and uc.cost_per_txn_target_usd is not None
+        and uc.cost_per_txn_target_usd > uc.value_per_success_usd
+    ):
+        warn(
+            w,
+            "cost_per_txn_target_usd",
+            "the cost-per-transaction target exceeds the value of a successful request: every request would lose money",
+        )
     if uc.privacy not in PRIVACY:
         err(w, "privacy", f"unknown privacy rule '{uc.privacy}' (one of: {', '.join(PRIVACY)})")
     if uc.lock_in not in LOCK_IN:
@@ -148,8 +194,12 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
     if both:
         err(w, "provider_deny", f"provider {', '.join(sorted(both))} is both allowed and denied")
     if uc.min_context_window and uc.min_context_window < uc.max_input_tokens + uc.max_output_tokens:
-        warn(w, "min_context_window", f"required context window {uc.min_context_window:,} is below input + output "
-             f"of the largest request ({uc.max_input_tokens + uc.max_output_tokens:,.0f} tokens)")
+        warn(
+            w,
+            "min_context_window",
+            f"required context window {uc.min_context_window:,} is below input + output "
+            f"of the largest request ({uc.max_input_tokens + uc.max_output_tokens:,.0f} tokens)",
+        )
     _against_model(uc, w, prices, err, warn)
 
 
@@ -162,21 +212,37 @@ def _against_model(uc: UseCase, w: str, prices, err, warn) -> None:
             warn(w, "model", f"model '{uc.model}' is not in the selected price sheet: it cannot be priced")
         return
     if p.max_output and uc.max_output_tokens > p.max_output:
-        err(w, "output_tokens", f"output of {uc.max_output_tokens:,.0f} tokens per request is above "
-            f"{p.model}'s limit of {p.max_output:,} output tokens")
+        err(
+            w,
+            "output_tokens",
+            f"output of {uc.max_output_tokens:,.0f} tokens per request is above "
+            f"{p.model}'s limit of {p.max_output:,} output tokens",
+        )
     if p.context_window and uc.required_context > p.context_window:
-        err(w, "input_tokens", f"a request needs {uc.required_context:,.0f} tokens of context but {p.model}'s "
-            f"window is {p.context_window:,}")
+        err(
+            w,
+            "input_tokens",
+            f"a request needs {uc.required_context:,.0f} tokens of context but {p.model}'s "
+            f"window is {p.context_window:,}",
+        )
     missing = [m for m in uc.modalities if m not in p.modalities]
     if missing:
         err(w, "modalities", f"{p.model} does not accept {', '.join(missing)} input")
     if uc.privacy == "no_third_party_api" and not p.self_hosted:
-        err(w, "model", f"{p.model} is a hosted API ({p.provider or 'third party'}), which the privacy rule "
-            "'no third-party API' forbids")
+        err(
+            w,
+            "model",
+            f"{p.model} is a hosted API ({p.provider or 'third party'}), which the privacy rule "
+            "'no third-party API' forbids",
+        )
     if uc.batch_share > 0 and p.batch_input_per_1m is None:
         warn(w, "batch_share", f"{p.model} has no batch price in this sheet: batched requests are priced at list price")
     if uc.cached_input_share > 0 and p.cache_read_per_1m is None:
-        warn(w, "cached_input_share", f"{p.model} has no cache-read price in this sheet: cached input is priced at list price")
+        warn(
+            w,
+            "cached_input_share",
+            f"{p.model} has no cache-read price in this sheet: cached input is priced at list price",
+        )
 
 
 def errors(issues: list[Issue]) -> list[Issue]:

@@ -76,20 +76,33 @@ def run_estimate(args):
             from llmledger.pricing.sheets import get_active_sheet
 
             sheet = get_active_sheet(con) if con is not None else DEFAULT_SHEET
-        bill = monthly_bill(args.model, args.input_tokens, args.output_tokens, args.requests, sheet=sheet,
-                            cached_input_share=args.cached_share, batch_share=args.batch_share,
-                            growth_pct=args.growth_pct, months=args.months, con=con)
+        bill = monthly_bill(
+            args.model,
+            args.input_tokens,
+            args.output_tokens,
+            args.requests,
+            sheet=sheet,
+            cached_input_share=args.cached_share,
+            batch_share=args.batch_share,
+            growth_pct=args.growth_pct,
+            months=args.months,
+            con=con,
+        )
     finally:
         if con is not None:
             con.close()
     data = bill.as_dict()
     lines = [f"{bill.model} under sheet {bill.sheet} (priced as {bill.priced_model}, {bill.match_kind} match)"]
     pr = bill.prices
-    lines.append("prices per 1M tokens: " + ", ".join(f"{k.replace('_mtok', '')} ${v.normalize():f}"
-                                                    for k, v in pr.items() if k.endswith("_mtok")))
+    lines.append(
+        "prices per 1M tokens: "
+        + ", ".join(f"{k.replace('_mtok', '')} ${v.normalize():f}" for k, v in pr.items() if k.endswith("_mtok"))
+    )
     for m in bill.months:
-        lines.append(f"month {m.month}: {m.requests.normalize():f} requests  input {_money(m.input_usd)}  "
-                     f"cache {_money(m.cache_usd)}  output {_money(m.output_usd)}  total {_money(m.total_usd)}")
+        lines.append(
+            f"month {m.month}: {m.requests.normalize():f} requests  input {_money(m.input_usd)}  "
+            f"cache {_money(m.cache_usd)}  output {_money(m.output_usd)}  total {_money(m.total_usd)}"
+        )
     if len(bill.months) > 1:
         lines.append(f"total over {len(bill.months)} months: {_money(bill.total_usd)}")
     lines += [f"note: {n}" for n in bill.notes]
@@ -115,8 +128,11 @@ def run_list(args):
     finally:
         con.close()
     rows = df.to_dict("records")
-    text = "\n".join(f"{'*' if r['active'] else ' '} {r['sheet']:<24} {r['kind']:<13} {r['models']:>6} models  "
-                     f"{r['versions']} version(s)  {r['source']}" for r in rows)
+    text = "\n".join(
+        f"{'*' if r['active'] else ' '} {r['sheet']:<24} {r['kind']:<13} {r['models']:>6} models  "
+        f"{r['versions']} version(s)  {r['source']}"
+        for r in rows
+    )
     return {"sheets": rows}, text
 
 
@@ -125,13 +141,21 @@ def run_import(args):
 
     con = _con(args, must_exist=False)
     try:
-        name = import_file(con, args.path, name=args.name, effective_from=args.effective_from,
-                           base_sheet=args.base_sheet, discount_pct=args.discount_pct)
+        name = import_file(
+            con,
+            args.path,
+            name=args.name,
+            effective_from=args.effective_from,
+            base_sheet=args.base_sheet,
+            discount_pct=args.discount_pct,
+        )
         if args.activate:
             set_active_sheet(con, name)
     finally:
         con.close()
-    return {"sheet": name, "active": bool(args.activate)}, f"imported sheet {name}" + (" (active)" if args.activate else "")
+    return {"sheet": name, "active": bool(args.activate)}, f"imported sheet {name}" + (
+        " (active)" if args.activate else ""
+    )
 
 
 def run_activate(args):

@@ -59,8 +59,14 @@ class CostBreakdown:
 
     @property
     def exact_total(self) -> Decimal:
-        return (self.input_usd + self.cache_read_usd + self.cache_write_usd + self.output_usd
-                + self.reasoning_usd + self.request_usd)
+        return (
+            self.input_usd
+            + self.cache_read_usd
+            + self.cache_write_usd
+            + self.output_usd
+            + self.reasoning_usd
+            + self.request_usd
+        )
 
     @property
     def total(self) -> Decimal:
@@ -68,9 +74,15 @@ class CostBreakdown:
         return self.exact_total.quantize(NANO, rounding=ROUND_HALF_UP)
 
     def as_dict(self) -> dict:
-        return {"input_usd": self.input_usd, "cache_read_usd": self.cache_read_usd,
-                "cache_write_usd": self.cache_write_usd, "output_usd": self.output_usd,
-                "reasoning_usd": self.reasoning_usd, "request_usd": self.request_usd, "total_usd": self.total}
+        return {
+            "input_usd": self.input_usd,
+            "cache_read_usd": self.cache_read_usd,
+            "cache_write_usd": self.cache_write_usd,
+            "output_usd": self.output_usd,
+            "reasoning_usd": self.reasoning_usd,
+            "request_usd": self.request_usd,
+            "total_usd": self.total,
+        }
 
 
 def _part(tokens: int, price: Decimal | None, what: str) -> Decimal:
@@ -84,8 +96,15 @@ def _part(tokens: int, price: Decimal | None, what: str) -> Decimal:
 def cost_of_usage(price: PriceRow | ModelEntry, usage: Usage, service_tier: str = "standard") -> CostBreakdown:
     """Cost of one usage under one model's prices (a ModelEntry picks the service tier and the
     long-context row from the call's total input tokens)."""
-    for name in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
-                 "cache_write_1h_tokens", "reasoning_tokens", "requests"):
+    for name in (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "reasoning_tokens",
+        "requests",
+    ):
         if getattr(usage, name) < 0:
             raise PricingError(f"{name} is negative ({getattr(usage, name)})")
     if isinstance(price, ModelEntry):
@@ -96,15 +115,25 @@ def cost_of_usage(price: PriceRow | ModelEntry, usage: Usage, service_tier: str 
         row = price
     cached = usage.cache_read_tokens + usage.cache_write_tokens + usage.cache_write_1h_tokens
     if cached > usage.input_tokens:
-        raise PricingError(f"cache tokens ({cached}) exceed input tokens ({usage.input_tokens}); "
-                           "input_tokens must include cache reads and writes")
+        raise PricingError(
+            f"cache tokens ({cached}) exceed input tokens ({usage.input_tokens}); "
+            "input_tokens must include cache reads and writes"
+        )
     uncached = usage.input_tokens - cached
     reasoning_apart = min(usage.reasoning_tokens, usage.output_tokens) if row.reasoning_mtok is not None else 0
     fallback_in = row.input_mtok
     return CostBreakdown(
         input_usd=_part(uncached, row.input_mtok, "input"),
-        cache_read_usd=_part(usage.cache_read_tokens, row.cache_read_mtok if row.cache_read_mtok is not None else fallback_in, "cache read"),
-        cache_write_usd=_part(usage.cache_write_tokens, row.cache_write_mtok if row.cache_write_mtok is not None else fallback_in, "cache write")
+        cache_read_usd=_part(
+            usage.cache_read_tokens,
+            row.cache_read_mtok if row.cache_read_mtok is not None else fallback_in,
+            "cache read",
+        ),
+        cache_write_usd=_part(
+            usage.cache_write_tokens,
+            row.cache_write_mtok if row.cache_write_mtok is not None else fallback_in,
+            "cache write",
+        )
         + _part(usage.cache_write_1h_tokens, row.cache_write_1h_mtok, "1-hour cache write"),
         output_usd=_part(usage.output_tokens - reasoning_apart, row.output_mtok, "output"),
         reasoning_usd=_part(reasoning_apart, row.reasoning_mtok, "reasoning"),
@@ -126,7 +155,8 @@ ACTIVE_SHEET_SQL = f"(SELECT coalesce(max(value), '{DEFAULT_SHEET}') FROM settin
 ACTUAL_COST_RULE = (
     "Actual cost = the cost computed from the price sheet; where the sheet cannot price a call (its "
     "model has no price, or the call reported no token usage), the cost its instrumentation reported, "
-    "labelled as reported. Calls with neither are unpriced: counted and listed, never added as $0.")
+    "labelled as reported. Calls with neither are unpriced: counted and listed, never added as $0."
+)
 COST_BASES = ("computed", "reported", "unpriced")
 
 # {sheet} / {as_of}: a bound parameter or, for the view, the active-sheet subquery and NULL.
@@ -218,12 +248,22 @@ def _nano(expr: str) -> str:
     return f"(CASE WHEN x_null THEN NULL ELSE CAST({expr} AS DECIMAL(18, 0)) * CAST(0.000000001 AS DECIMAL(10, 9)) END)"
 
 
-_COSTS = dict(cost=_nano("(x_in + x_cache + x_out + 500000) // 1000000 + x_req"),
-              in_cost=_nano("(x_in + 500000) // 1000000"), cache_cost=_nano("(x_cache + 500000) // 1000000"),
-              out_cost=_nano("(x_out + 500000) // 1000000"), req_cost=_nano("x_req"))
-_PLAIN = dict(model_req="coalesce(c.request_model, '')", model_resp="coalesce(c.response_model, '')",
-              model_prov="coalesce(c.provider, '')", in_expr="c.input_tokens", out_expr="c.output_tokens",
-              token_mapping="CAST(NULL AS VARCHAR)", swap_join="")
+_COSTS = dict(
+    cost=_nano("(x_in + x_cache + x_out + 500000) // 1000000 + x_req"),
+    in_cost=_nano("(x_in + 500000) // 1000000"),
+    cache_cost=_nano("(x_cache + 500000) // 1000000"),
+    out_cost=_nano("(x_out + 500000) // 1000000"),
+    req_cost=_nano("x_req"),
+)
+_PLAIN = dict(
+    model_req="coalesce(c.request_model, '')",
+    model_resp="coalesce(c.response_model, '')",
+    model_prov="coalesce(c.provider, '')",
+    in_expr="c.input_tokens",
+    out_expr="c.output_tokens",
+    token_mapping="CAST(NULL AS VARCHAR)",
+    swap_join="",
+)
 
 
 def query_frame(con, sql: str, params: list | None = None):
@@ -233,8 +273,7 @@ def query_frame(con, sql: str, params: list | None = None):
 
 def _render(sheet: str, as_of: str, where: str = "", **over) -> str:
     parts = dict(_PLAIN, **over)
-    return PRICED_CALLS_TEMPLATE.format(sheet=sheet, as_of=as_of, where=where, max_tokens=MAX_TOKENS,
-                                        **_COSTS, **parts)
+    return PRICED_CALLS_TEMPLATE.format(sheet=sheet, as_of=as_of, where=where, max_tokens=MAX_TOKENS, **_COSTS, **parts)
 
 
 def create_llm_calls_view(con: duckdb.DuckDBPyConnection, temporary: bool = False) -> None:
@@ -256,4 +295,7 @@ def _period_where(period: tuple | None) -> tuple[str, list]:
     if not period:
         return "", []
     start, end = period
-    return "WHERE (CAST(? AS TIMESTAMPTZ) IS NULL OR c.start_time >= ?) AND (CAST(? AS TIMESTAMPTZ) IS NULL OR c.start_time < ?)", [start, start, end, end]
+    return (
+        "WHERE (CAST(? AS TIMESTAMPTZ) IS NULL OR c.start_time >= ?) AND (CAST(? AS TIMESTAMPTZ) IS NULL OR c.start_time < ?)",
+        [start, start, end, end],
+    )

@@ -68,16 +68,29 @@ def _count(v, what: str) -> Decimal:
     return d
 
 
-def monthly_bill(model: str, input_tokens, output_tokens, requests, sheet: str | Sheet = DEFAULT_SHEET,
-                 cached_input_share=0, batch_share=0, growth_pct=0, months: int = 1, con=None,
-                 provider: str | None = None) -> MonthlyBill:
+def monthly_bill(
+    model: str,
+    input_tokens,
+    output_tokens,
+    requests,
+    sheet: str | Sheet = DEFAULT_SHEET,
+    cached_input_share=0,
+    batch_share=0,
+    growth_pct=0,
+    months: int = 1,
+    con=None,
+    provider: str | None = None,
+) -> MonthlyBill:
     """Bill for `requests` per month, each with `input_tokens` in and `output_tokens` out.
 
     cached_input_share: fraction of input tokens read from the prompt cache (cache read price).
     batch_share: fraction of requests sent through the batch API (the sheet's batch prices).
     growth_pct: month-over-month growth of requests; months: how many months to project."""
-    n_in, n_out, n_req = (_count(input_tokens, "input tokens"), _count(output_tokens, "output tokens"),
-                          _count(requests, "requests"))
+    n_in, n_out, n_req = (
+        _count(input_tokens, "input tokens"),
+        _count(output_tokens, "output tokens"),
+        _count(requests, "requests"),
+    )
     cached, batch = _frac(cached_input_share, "cached input share"), _frac(batch_share, "batch share")
     growth = Decimal(str(growth_pct))
     if growth <= -100:
@@ -99,13 +112,18 @@ def monthly_bill(model: str, input_tokens, output_tokens, requests, sheet: str |
         usage = Usage(input_tokens=n_in, output_tokens=n_out, cache_read_tokens=n_in * cached)
         per_tier[tier] = (share, cost_of_usage(row, usage))
     base = entry.row("standard", 0)
-    bill = MonthlyBill(model, sheet_obj.name, hit.model_id, hit.kind,
-                       {k: v for k, v in asdict(base).items() if v is not None} if base else {})
+    bill = MonthlyBill(
+        model,
+        sheet_obj.name,
+        hit.model_id,
+        hit.kind,
+        {k: v for k, v in asdict(base).items() if v is not None} if base else {},
+    )
     if hit.kind in ("snapshot", "normalized", "regex", "rule", "prefixed", "provider") and hit.model_id != model:
         bill.notes.append(f"{model!r} priced as {hit.model_id!r} ({hit.kind} match)")
     factor = Decimal(1) + growth / Decimal(100)
     for m in range(int(months)):
-        req = n_req * factor ** m
+        req = n_req * factor**m
         parts = {"input": Decimal(0), "cache": Decimal(0), "output": Decimal(0), "fee": Decimal(0)}
         for share, b in per_tier.values():
             r = req * share
@@ -141,20 +159,21 @@ MAX_REQUESTS_PER_MONTH = 1e12
 MAX_TOKENS_PER_REQUEST = 1e9  # no model reads or writes more
 
 
-def check_plan(requests: float, input_tokens: float, output_tokens: float, growth_pct: float,
-               months: int) -> None:
+def check_plan(requests: float, input_tokens: float, output_tokens: float, growth_pct: float, months: int) -> None:
     """Reject absurd calculator inputs with one clear sentence."""
     if requests is None or requests < 0:
         raise PricingError("Requests per month cannot be negative.", "Check the inputs")
     if requests > MAX_REQUESTS_PER_MONTH:
-        raise PricingError(f"{requests:,.0f} requests a month is more than a trillion: check the number.",
-                           "Check the inputs")
+        raise PricingError(
+            f"{requests:,.0f} requests a month is more than a trillion: check the number.", "Check the inputs"
+        )
     for what, v in (("Input tokens per request", input_tokens), ("Output tokens per request", output_tokens)):
         if v is None or v < 0:
             raise PricingError(f"{what} cannot be negative.", "Check the inputs")
         if v > MAX_TOKENS_PER_REQUEST:
-            raise PricingError(f"{what} above {MAX_TOKENS_PER_REQUEST:,.0f} is beyond any model's context.",
-                               "Check the inputs")
+            raise PricingError(
+                f"{what} above {MAX_TOKENS_PER_REQUEST:,.0f} is beyond any model's context.", "Check the inputs"
+            )
     if growth_pct is None or growth_pct <= -100 or growth_pct > 1000:
         raise PricingError("Monthly growth must be above −100% and at most 1000%.", "Check the inputs")
     if not 1 <= int(months) <= 120:
@@ -163,9 +182,18 @@ def check_plan(requests: float, input_tokens: float, output_tokens: float, growt
 
 def bill_frame(b: MonthlyBill) -> pd.DataFrame:
     """One row per month of a MonthlyBill, money as float for charts and tables."""
-    rows = [{"month": f"Month {m.month}", "requests": float(m.requests), "input_usd": float(m.input_usd),
-             "cached_input_usd": float(m.cache_usd), "output_usd": float(m.output_usd),
-             "request_usd": float(m.request_fee_usd), "cost_usd": float(m.total_usd)} for m in b.months]
+    rows = [
+        {
+            "month": f"Month {m.month}",
+            "requests": float(m.requests),
+            "input_usd": float(m.input_usd),
+            "cached_input_usd": float(m.cache_usd),
+            "output_usd": float(m.output_usd),
+            "request_usd": float(m.request_fee_usd),
+            "cost_usd": float(m.total_usd),
+        }
+        for m in b.months
+    ]
     df = pd.DataFrame(rows)
     if not df.empty:
         df["cumulative_usd"] = df["cost_usd"].cumsum()
@@ -173,12 +201,27 @@ def bill_frame(b: MonthlyBill) -> pd.DataFrame:
     return df
 
 
-COST_TABLE_COLUMNS = ["model", "sheet", "cost_usd", "per_request_usd", "input_tokens", "output_tokens", "requests",
-                      "tokenizer", "estimate", "priced_as", "note"]
+COST_TABLE_COLUMNS = [
+    "model",
+    "sheet",
+    "cost_usd",
+    "per_request_usd",
+    "input_tokens",
+    "output_tokens",
+    "requests",
+    "tokenizer",
+    "estimate",
+    "priced_as",
+    "note",
+]
 
 
-def cost_table(rows: list[tuple[str, float, int, str, bool]], output_per_request: float,
-               sheets: list[str], sheet_for: Callable[[str], Sheet]) -> pd.DataFrame:
+def cost_table(
+    rows: list[tuple[str, float, int, str, bool]],
+    output_per_request: float,
+    sheets: list[str],
+    sheet_for: Callable[[str], Sheet],
+) -> pd.DataFrame:
     """Cost of the counted input under each model × sheet.
 
     `rows` = (model, input tokens in total, requests, tokenizer, tokenizer is the model's own);
@@ -187,11 +230,21 @@ def cost_table(rows: list[tuple[str, float, int, str, bool]], output_per_request
     out = []
     for model, n_in, requests, tokenizer, own in rows:
         for sheet in sheets:
-            rec = {"model": model, "sheet": sheet, "input_tokens": int(n_in), "requests": int(requests),
-                   "output_tokens": int(round(output_per_request * requests)), "tokenizer": tokenizer,
-                   "estimate": "counted with the model's tokenizer" if own else
-                               f"approximate: {tokenizer} stands in for {model}'s tokenizer",
-                   "priced_as": None, "cost_usd": None, "per_request_usd": None, "note": ""}
+            rec = {
+                "model": model,
+                "sheet": sheet,
+                "input_tokens": int(n_in),
+                "requests": int(requests),
+                "output_tokens": int(round(output_per_request * requests)),
+                "tokenizer": tokenizer,
+                "estimate": "counted with the model's tokenizer"
+                if own
+                else f"approximate: {tokenizer} stands in for {model}'s tokenizer",
+                "priced_as": None,
+                "cost_usd": None,
+                "per_request_usd": None,
+                "note": "",
+            }
             try:
                 b = monthly_bill(model, n_in / max(requests, 1), output_per_request, requests, sheet=sheet_for(sheet))
             except LedgerError as exc:

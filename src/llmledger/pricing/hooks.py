@@ -32,8 +32,11 @@ def fill_estimated_usage(con: duckdb.DuckDBPyConnection, trace_ids: list[str] | 
     cur = con  # inside the loader's transaction when called from after_load
     if trace_ids is not None and not trace_ids:
         return 0
-    flt, params = ("", []) if trace_ids is None else (
-        f"AND trace_id IN (SELECT unnest(?)) AND load_seq >= {int(since)}", [trace_ids])
+    flt, params = (
+        ("", [])
+        if trace_ids is None
+        else (f"AND trace_id IN (SELECT unnest(?)) AND load_seq >= {int(since)}", [trace_ids])
+    )
     rows = cur.execute(MISSING_WITH_TEXT_SQL.format(trace_filter=flt), params).fetchall()
     if not rows:
         return 0

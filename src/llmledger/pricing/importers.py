@@ -20,8 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from llmledger.errors import PricingError
-from llmledger.pricing.model import (EPOCH, SERVICE_TIERS, ModelEntry, PriceRow, Sheet, SheetVersion,
-                                     money)
+from llmledger.pricing.model import EPOCH, SERVICE_TIERS, ModelEntry, PriceRow, Sheet, SheetVersion, money
 
 # --------------------------------------------------------------------------- LiteLLM
 
@@ -37,7 +36,8 @@ _LL_TIERS = {"": "standard", "_batches": "batch", "_flex": "flex", "_priority": 
 _LL_KEY = re.compile(
     r"^(?P<stem>input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|"
     r"cache_creation_input_token_cost_above_1hr|cache_creation_input_token_cost|output_cost_per_reasoning_token)"
-    r"(?:_above_(?P<n>\d+)k_tokens)?(?P<tier>_batches|_flex|_priority)?$")
+    r"(?:_above_(?P<n>\d+)k_tokens)?(?P<tier>_batches|_flex|_priority)?$"
+)
 
 
 def litellm_map_path() -> Path:
@@ -94,9 +94,11 @@ def _litellm_entry(key: str, spec) -> ModelEntry | None:
     mods = spec.get("supported_modalities")
     outs = spec.get("supported_output_modalities")
     return ModelEntry(
-        model_id=key, provider=spec.get("litellm_provider"),
+        model_id=key,
+        provider=spec.get("litellm_provider"),
         prices=sorted(rows.values(), key=lambda r: (SERVICE_TIERS.index(r.service_tier), r.above_input_tokens)),
-        mode=spec.get("mode"), context_window=_int(spec.get("max_input_tokens")),
+        mode=spec.get("mode"),
+        context_window=_int(spec.get("max_input_tokens")),
         max_output_tokens=_int(spec.get("max_output_tokens")),
         input_modalities=mods if isinstance(mods, list) else None,
         output_modalities=outs if isinstance(outs, list) else None,
@@ -108,8 +110,15 @@ def _inherit_long_context(rows: dict[tuple[str, int], PriceRow]) -> None:
     for (tier, above), row in rows.items():
         base = rows.get((tier, 0))
         if above and base is not None:
-            for f in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok",
-                      "cache_write_1h_mtok", "reasoning_mtok", "request_usd"):
+            for f in (
+                "input_mtok",
+                "output_mtok",
+                "cache_read_mtok",
+                "cache_write_mtok",
+                "cache_write_1h_mtok",
+                "reasoning_mtok",
+                "request_usd",
+            ):
                 if getattr(row, f) is None:
                     setattr(row, f, getattr(base, f))
 
@@ -121,16 +130,43 @@ def _int(v) -> int | None:
 # --------------------------------------------------------------------------- Langfuse
 
 _LF_FIELDS = {  # PriceRow field -> Langfuse usage keys, first present wins
-    "input_mtok": ("input", "input_tokens", "input_text", "input_text_tokens", "prompt_token_count", "promptTokenCount"),
-    "output_mtok": ("output", "output_tokens", "output_text", "output_text_tokens", "candidates_token_count",
-                    "candidatesTokenCount"),
-    "cache_read_mtok": ("input_cache_read", "input_cached_tokens", "cache_read_input_tokens",
-                        "cached_content_token_count", "input_cached_text_tokens"),
-    "cache_write_mtok": ("input_cache_creation_5m", "input_cache_creation", "cache_creation_input_tokens",
-                         "cache_write_tokens"),
+    "input_mtok": (
+        "input",
+        "input_tokens",
+        "input_text",
+        "input_text_tokens",
+        "prompt_token_count",
+        "promptTokenCount",
+    ),
+    "output_mtok": (
+        "output",
+        "output_tokens",
+        "output_text",
+        "output_text_tokens",
+        "candidates_token_count",
+        "candidatesTokenCount",
+    ),
+    "cache_read_mtok": (
+        "input_cache_read",
+        "input_cached_tokens",
+        "cache_read_input_tokens",
+        "cached_content_token_count",
+        "input_cached_text_tokens",
+    ),
+    "cache_write_mtok": (
+        "input_cache_creation_5m",
+        "input_cache_creation",
+        "cache_creation_input_tokens",
+        "cache_write_tokens",
+    ),
     "cache_write_1h_mtok": ("input_cache_creation_1h",),
-    "reasoning_mtok": ("output_reasoning_tokens", "output_reasoning", "reasoning_tokens",
-                       "thoughtsTokenCount", "thoughts_token_count"),
+    "reasoning_mtok": (
+        "output_reasoning_tokens",
+        "output_reasoning",
+        "reasoning_tokens",
+        "thoughtsTokenCount",
+        "thoughts_token_count",
+    ),
 }
 _LF_SERVICE = {"priority": "priority", "fast": "priority", "flex": "flex", "batch": "batch"}
 
@@ -147,7 +183,9 @@ def langfuse_sheet(data, name: str = "langfuse", source: str = "Langfuse default
             for cond in t.get("conditions") or []:
                 if "usageDetailPattern" in cond:
                     if cond.get("operator") not in ("gt", "gte"):
-                        raise PricingError(f"Langfuse model {name_}: unsupported tier operator {cond.get('operator')!r}")
+                        raise PricingError(
+                            f"Langfuse model {name_}: unsupported tier operator {cond.get('operator')!r}"
+                        )
                     above = int(cond["value"])
                 elif cond.get("key") in ("service_tier", "speed"):
                     tiers = {_LF_SERVICE.get(str(v).lower()) for v in cond.get("values") or []} - {None}
@@ -190,9 +228,16 @@ def genai_prices_sheet(data, name: str = "genai-prices", source: str = "pydantic
     if not isinstance(data, list) or not all(isinstance(p, dict) and "models" in p and "id" in p for p in data):
         raise PricingError("not a genai-prices data.json (expected a JSON list of providers with models)")
     # Every dated price change becomes a sheet version holding the whole sheet as of that date.
-    dates = sorted({date.fromisoformat(cp["constraint"]["start_date"])
-                    for p in data for m in p["models"] if isinstance(m.get("prices"), list)
-                    for cp in m["prices"] if "start_date" in (cp.get("constraint") or {})})
+    dates = sorted(
+        {
+            date.fromisoformat(cp["constraint"]["start_date"])
+            for p in data
+            for m in p["models"]
+            if isinstance(m.get("prices"), list)
+            for cp in m["prices"]
+            if "start_date" in (cp.get("constraint") or {})
+        }
+    )
     starts = [EPOCH] + [datetime(d.year, d.month, d.day, tzinfo=timezone.utc) for d in dates]
     versions = []
     for when in starts:
@@ -201,12 +246,20 @@ def genai_prices_sheet(data, name: str = "genai-prices", source: str = "pydantic
             for m in p["models"]:
                 rows = _gp_rows(_gp_prices_at(m, when), f"{p['id']}:{m['id']}")
                 if rows:
-                    models.append(ModelEntry(
-                        model_id=f"{p['id']}:{m['id']}", provider=p["id"], prices=rows, match_rule=m["match"],
-                        context_window=_int(m.get("context_window")), deprecated=m.get("deprecated")))
+                    models.append(
+                        ModelEntry(
+                            model_id=f"{p['id']}:{m['id']}",
+                            provider=p["id"],
+                            prices=rows,
+                            match_rule=m["match"],
+                            context_window=_int(m.get("context_window")),
+                            deprecated=m.get("deprecated"),
+                        )
+                    )
         versions.append(SheetVersion(when, models))
-    providers = [{k: p.get(k) for k in ("id", "model_match", "provider_match", "fallback_model_providers")}
-                 for p in data]
+    providers = [
+        {k: p.get(k) for k in ("id", "model_match", "provider_match", "fallback_model_providers")} for p in data
+    ]
     return Sheet(name, "genai-prices", source, versions, providers=providers)
 
 
@@ -276,14 +329,25 @@ USER_COLUMNS = {
     "max_output_tokens": "max output tokens (optional)",
     "effective_from": "date these prices start (optional; default: the import's date argument or always)",
 }
-_USER_PRICE = {"input_per_mtok": "input_mtok", "output_per_mtok": "output_mtok",
-               "cache_read_per_mtok": "cache_read_mtok", "cache_write_per_mtok": "cache_write_mtok",
-               "cache_write_1h_per_mtok": "cache_write_1h_mtok", "reasoning_per_mtok": "reasoning_mtok",
-               "request_usd": "request_usd"}
+_USER_PRICE = {
+    "input_per_mtok": "input_mtok",
+    "output_per_mtok": "output_mtok",
+    "cache_read_per_mtok": "cache_read_mtok",
+    "cache_write_per_mtok": "cache_write_mtok",
+    "cache_write_1h_per_mtok": "cache_write_1h_mtok",
+    "reasoning_per_mtok": "reasoning_mtok",
+    "request_usd": "request_usd",
+}
 
 
-def csv_sheet(text: str, name: str, effective_from: datetime | None = None, base: Sheet | None = None,
-              discount_pct=None, source: str = "user CSV") -> Sheet:
+def csv_sheet(
+    text: str,
+    name: str,
+    effective_from: datetime | None = None,
+    base: Sheet | None = None,
+    discount_pct=None,
+    source: str = "user CSV",
+) -> Sheet:
     try:
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         if not reader.fieldnames:
@@ -293,20 +357,29 @@ def csv_sheet(text: str, name: str, effective_from: datetime | None = None, base
         for i, raw in enumerate(reader, start=2):
             if None in raw:
                 raise PricingError(f"sheet {name!r}: CSV line {i} has more fields than the header")
-            rows.append(({k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}, f"CSV line {i}"))
+            rows.append(
+                ({k.strip(): (v.strip() if isinstance(v, str) else v) for k, v in raw.items()}, f"CSV line {i}")
+            )
     except csv.Error as exc:
         raise PricingError(f"sheet {name!r}: malformed CSV: {exc}") from None
     if "model" not in cols:
         raise PricingError(f"sheet {name!r}: the CSV needs a 'model' column")
     unknown = [c for c in cols if c not in USER_COLUMNS]
     if unknown:
-        raise PricingError(f"sheet {name!r}: unknown CSV column(s) {', '.join(unknown)}; "
-                           f"allowed: {', '.join(USER_COLUMNS)}")
+        raise PricingError(
+            f"sheet {name!r}: unknown CSV column(s) {', '.join(unknown)}; allowed: {', '.join(USER_COLUMNS)}"
+        )
     return user_sheet(rows, name, "csv", source, effective_from, base, discount_pct)
 
 
-def yaml_sheet(text: str, name: str | None = None, effective_from: datetime | None = None,
-               base: Sheet | None = None, discount_pct=None, source: str = "user YAML") -> Sheet:
+def yaml_sheet(
+    text: str,
+    name: str | None = None,
+    effective_from: datetime | None = None,
+    base: Sheet | None = None,
+    discount_pct=None,
+    source: str = "user YAML",
+) -> Sheet:
     import yaml
 
     try:
@@ -338,8 +411,15 @@ def yaml_sheet(text: str, name: str | None = None, effective_from: datetime | No
     return user_sheet(rows, name, "yaml", source, effective_from, base, discount_pct)
 
 
-def user_sheet(rows: list[tuple[dict, str]], name: str, kind: str, source: str,
-               effective_from: datetime | None, base: Sheet | None, discount_pct) -> Sheet:
+def user_sheet(
+    rows: list[tuple[dict, str]],
+    name: str,
+    kind: str,
+    source: str,
+    effective_from: datetime | None,
+    base: Sheet | None,
+    discount_pct,
+) -> Sheet:
     """Build a sheet from parsed user rows: optional base-sheet copy, sheet-wide discount, overrides."""
     sheet_discount = _pct(discount_pct, f"sheet {name!r} discount_pct")
     by_when: dict[datetime, dict[str, ModelEntry]] = {}
@@ -355,11 +435,16 @@ def user_sheet(rows: list[tuple[dict, str]], name: str, kind: str, source: str,
         model = str(row.get("model") or "").strip()
         if not model:
             raise PricingError(f"sheet {name!r}: {where}: 'model' is empty")
-        when = (parse_when(row["effective_from"], f"{where} effective_from")
-                if row.get("effective_from") not in (None, "") else default_when)
+        when = (
+            parse_when(row["effective_from"], f"{where} effective_from")
+            if row.get("effective_from") not in (None, "")
+            else default_when
+        )
         tier = str(row.get("service_tier") or "standard").strip().lower()
         if tier not in SERVICE_TIERS:
-            raise PricingError(f"sheet {name!r}: {where}: service_tier {tier!r} is not one of {', '.join(SERVICE_TIERS)}")
+            raise PricingError(
+                f"sheet {name!r}: {where}: service_tier {tier!r} is not one of {', '.join(SERVICE_TIERS)}"
+            )
         above = _nonneg_int(row.get("above_input_tokens"), f"{where} above_input_tokens") or 0
         price = PriceRow(tier, above)
         for col, f in _USER_PRICE.items():
@@ -369,9 +454,14 @@ def user_sheet(rows: list[tuple[dict, str]], name: str, kind: str, source: str,
         if not price.has_token_price():  # discount (or plain copy) of the base sheet's price
             based = _base_entry(base, model)
             if based is None:
-                raise PricingError(f"sheet {name!r}: {where}: model {model!r} has no price "
-                                   + ("and is not in the base sheet" if base else
-                                      "(give input_per_mtok/output_per_mtok, or a base sheet)"))
+                raise PricingError(
+                    f"sheet {name!r}: {where}: model {model!r} has no price "
+                    + (
+                        "and is not in the base sheet"
+                        if base
+                        else "(give input_per_mtok/output_per_mtok, or a base sheet)"
+                    )
+                )
             new = _discounted(based, row_discount if row_discount is not None else sheet_discount)
             new.model_id = model
             models[model] = new
@@ -391,8 +481,9 @@ def user_sheet(rows: list[tuple[dict, str]], name: str, kind: str, source: str,
                 raise PricingError(f"sheet {name!r}: {where}: bad match_regex: {exc}") from None
             entry.match_regex = str(row["match_regex"])
         entry.context_window = _nonneg_int(row.get("context_window"), f"{where} context_window") or entry.context_window
-        entry.max_output_tokens = (_nonneg_int(row.get("max_output_tokens"), f"{where} max_output_tokens")
-                                   or entry.max_output_tokens)
+        entry.max_output_tokens = (
+            _nonneg_int(row.get("max_output_tokens"), f"{where} max_output_tokens") or entry.max_output_tokens
+        )
         if any(r.service_tier == tier and r.above_input_tokens == above for r in entry.prices):
             raise PricingError(f"sheet {name!r}: {where}: duplicate row for {model} ({tier}, above {above})")
         entry.prices.append(price)
@@ -418,8 +509,15 @@ def _base_entry(base: Sheet | None, model: str) -> ModelEntry | None:
 def _discount_row(r: PriceRow, pct: Decimal) -> PriceRow:
     f = (Decimal(100) - pct) / Decimal(100)
     out = PriceRow(r.service_tier, r.above_input_tokens)
-    for k in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok",
-              "reasoning_mtok", "request_usd"):
+    for k in (
+        "input_mtok",
+        "output_mtok",
+        "cache_read_mtok",
+        "cache_write_mtok",
+        "cache_write_1h_mtok",
+        "reasoning_mtok",
+        "request_usd",
+    ):
         v = getattr(r, k)
         setattr(out, k, None if v is None else (v * f).quantize(Decimal("0.000000001")))
     return out
@@ -466,8 +564,10 @@ def parse_when(v, what: str = "effective date") -> datetime:
 
 # --------------------------------------------------------------------------- self-hosted
 
-def self_hosted_sheet(name: str, usd_per_hour, tokens_per_s_input, tokens_per_s_output, models,
-                      effective_from: datetime | None = None) -> Sheet:
+
+def self_hosted_sheet(
+    name: str, usd_per_hour, tokens_per_s_input, tokens_per_s_output, models, effective_from: datetime | None = None
+) -> Sheet:
     """$/token from what the GPU costs per hour and the measured throughput (tokens per second).
 
     input $/1M = usd_per_hour / (3600 * tokens_per_s_input) * 1e6, likewise for output."""
@@ -484,8 +584,13 @@ def self_hosted_sheet(name: str, usd_per_hour, tokens_per_s_input, tokens_per_s_
         models = [models]
     if not models:
         raise PricingError(f"sheet {name!r}: give at least one model")
-    entries = [ModelEntry(model_id=str(m), provider="self-hosted",
-                          prices=[PriceRow("standard", 0, input_mtok=rates[0], output_mtok=rates[1])])
-               for m in models]
-    src = (f"self-hosted: ${hour}/h, {tokens_per_s_input} input tok/s, {tokens_per_s_output} output tok/s")
+    entries = [
+        ModelEntry(
+            model_id=str(m),
+            provider="self-hosted",
+            prices=[PriceRow("standard", 0, input_mtok=rates[0], output_mtok=rates[1])],
+        )
+        for m in models
+    ]
+    src = f"self-hosted: ${hour}/h, {tokens_per_s_input} input tok/s, {tokens_per_s_output} output tok/s"
     return Sheet(name, "self-hosted", src, [SheetVersion(effective_from or EPOCH, entries)])

@@ -25,11 +25,27 @@ from llmledger.pricing.model import ModelEntry, Sheet
 
 # OTel GenAI provider names -> the prefixes price sheets use for the same route.
 PROVIDER_ALIASES = {
-    "aws.bedrock": "bedrock", "bedrock": "bedrock", "gcp.vertex_ai": "vertex_ai", "vertex_ai": "vertex_ai",
-    "gcp.gemini": "gemini", "gcp.gen_ai": "gemini", "azure.ai.openai": "azure", "az.ai.openai": "azure",
-    "azure": "azure", "azure.ai.inference": "azure_ai", "openrouter": "openrouter", "groq": "groq",
-    "mistral_ai": "mistral", "mistral": "mistral", "x_ai": "xai", "xai": "xai", "deepseek": "deepseek",
-    "perplexity": "perplexity", "cohere": "cohere", "together_ai": "together_ai", "fireworks_ai": "fireworks_ai",
+    "aws.bedrock": "bedrock",
+    "bedrock": "bedrock",
+    "gcp.vertex_ai": "vertex_ai",
+    "vertex_ai": "vertex_ai",
+    "gcp.gemini": "gemini",
+    "gcp.gen_ai": "gemini",
+    "azure.ai.openai": "azure",
+    "az.ai.openai": "azure",
+    "azure": "azure",
+    "azure.ai.inference": "azure_ai",
+    "openrouter": "openrouter",
+    "groq": "groq",
+    "mistral_ai": "mistral",
+    "mistral": "mistral",
+    "x_ai": "xai",
+    "xai": "xai",
+    "deepseek": "deepseek",
+    "perplexity": "perplexity",
+    "cohere": "cohere",
+    "together_ai": "together_ai",
+    "fireworks_ai": "fireworks_ai",
 }
 _REGION = re.compile(r"^(?:us|eu|apac|ap|global|us-gov|jp|au|ca)\.")
 _VENDOR = re.compile(r"^(?:anthropic|meta|amazon|mistral|cohere|ai21|deepseek|qwen|openai|writer|twelvelabs)\.")
@@ -157,7 +173,9 @@ class Matcher:
         """genai-prices: provider by id/provider_match, else by model_match; then its models."""
         prov = self._find_provider(provider) if provider else None
         if prov is None:
-            prov = next((p for p in self.providers if p.get("model_match") and clause_match(p["model_match"], ref)), None)
+            prov = next(
+                (p for p in self.providers if p.get("model_match") and clause_match(p["model_match"], ref)), None
+            )
         return self._provider_model(prov, ref, fallback=True) if prov is not None else None
 
     def _find_provider(self, provider: str) -> dict | None:
@@ -211,8 +229,10 @@ VALUES (?, ?, ?, ?, ?, ?, ?)
 
 def matcher_for_version(con: duckdb.DuckDBPyConnection, version_id: int, sheet_name: str) -> Matcher:
     rows = con.execute(VERSION_MODELS_SQL, [version_id]).fetchall()
-    models = [ModelEntry(model_id=r[0], provider=r[1], match_regex=r[2],
-                         match_rule=json.loads(r[3]) if r[3] else None) for r in rows]
+    models = [
+        ModelEntry(model_id=r[0], provider=r[1], match_regex=r[2], match_rule=json.loads(r[3]) if r[3] else None)
+        for r in rows
+    ]
     prov = con.execute(SHEET_PROVIDERS_SQL, [sheet_name]).fetchone()
     providers = json.loads(prov[0]) if prov and prov[0] else []
     return Matcher(Sheet(sheet_name, "", "", [], providers=providers), models)
@@ -237,8 +257,17 @@ def refresh_resolutions(con: duckdb.DuckDBPyConnection, sheet: str | None = None
         if version_id not in matchers:
             matchers[version_id] = matcher_for_version(con, version_id, sheet_name)
         hit = resolve_triple(matchers[version_id], req, resp, prov)
-        rows.append([version_id, req, resp, prov, hit.model_id if hit else None,
-                     hit.kind if hit else "unknown", hit.name if hit else None])
+        rows.append(
+            [
+                version_id,
+                req,
+                resp,
+                prov,
+                hit.model_id if hit else None,
+                hit.kind if hit else "unknown",
+                hit.name if hit else None,
+            ]
+        )
     if rows:
         con.executemany(INSERT_RESOLUTION_SQL, rows)
     return len(rows)

@@ -14,8 +14,15 @@ from decimal import Decimal
 from llmledger.errors import PricingError
 
 SERVICE_TIERS = ("standard", "batch", "flex", "priority")
-PRICE_FIELDS = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok",
-                "cache_write_1h_mtok", "reasoning_mtok", "request_usd")
+PRICE_FIELDS = (
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "reasoning_mtok",
+    "request_usd",
+)
 #: Effective date of a version imported without one: it applies to all history.
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _Q = Decimal("0.000000001")
@@ -57,8 +64,7 @@ class ModelEntry:
     deprecated: bool | None = None
 
     def row(self, service_tier: str = "standard", input_tokens: int = 0) -> PriceRow | None:
-        rows = sorted((r for r in self.prices if r.service_tier == service_tier),
-                      key=lambda r: r.above_input_tokens)
+        rows = sorted((r for r in self.prices if r.service_tier == service_tier), key=lambda r: r.above_input_tokens)
         chosen = None
         for r in rows:
             if r.above_input_tokens == 0 or input_tokens > r.above_input_tokens:
@@ -115,4 +121,3 @@ def money(value, what: str, per_million: bool = False) -> Decimal | None:
     if d > _MAX:
         raise PricingError(f"{what}: price {value!r} is too large")
     return d
-

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from decimal import Decimal
 
 import duckdb
 import pandas as pd
@@ -20,7 +19,7 @@ from llmledger.errors import PricingError
 from llmledger.pricing import importers
 from llmledger.pricing.engine import ACTIVE_KEY, DEFAULT_SHEET, query_frame
 from llmledger.pricing.matching import refresh_resolutions
-from llmledger.pricing.model import (EPOCH, PRICE_FIELDS, ModelEntry, PriceRow, Sheet, SheetVersion)
+from llmledger.pricing.model import PRICE_FIELDS, ModelEntry, PriceRow, Sheet, SheetVersion
 
 #: Sanity bound (the dearest price in the shipped sheets is under $10,000 per 1M tokens); it also
 #: keeps the engine's integer arithmetic far from overflow.
@@ -56,7 +55,7 @@ SELECT model_id, provider, match_regex, match_rule, mode, context_window, max_ou
 FROM sheet_models WHERE version_id = ? ORDER BY ordinal
 """
 PRICES_SQL = f"""
-SELECT model_id, service_tier, above_input_tokens, {', '.join(PRICE_FIELDS)}
+SELECT model_id, service_tier, above_input_tokens, {", ".join(PRICE_FIELDS)}
 FROM model_prices WHERE version_id = ?
 """
 UPTO_SQL = """
@@ -78,8 +77,9 @@ def _tx(con: duckdb.DuckDBPyConnection, in_transaction: bool) -> bool:
     return True
 
 
-def save_sheet(con: duckdb.DuckDBPyConnection, sheet: Sheet, replace: bool = False,
-               in_transaction: bool = False) -> list[int]:
+def save_sheet(
+    con: duckdb.DuckDBPyConnection, sheet: Sheet, replace: bool = False, in_transaction: bool = False
+) -> list[int]:
     """Store a sheet; each of its versions replaces a stored version with the same effective date.
     `replace=True` drops every stored version first. Returns the version ids written."""
     if not sheet.name or not str(sheet.name).strip():
@@ -89,14 +89,25 @@ def save_sheet(con: duckdb.DuckDBPyConnection, sheet: Sheet, replace: bool = Fal
     try:
         existing = cur.execute(SHEET_ROW_SQL, [sheet.name]).fetchone()
         if existing and existing[1] != sheet.kind and not replace:
-            raise PricingError(f"sheet {sheet.name!r} already exists as a {existing[1]} sheet; "
-                               "delete it first or import under another name")
+            raise PricingError(
+                f"sheet {sheet.name!r} already exists as a {existing[1]} sheet; "
+                "delete it first or import under another name"
+            )
         if replace:
-            for (vid, _) in cur.execute(SHEET_VERSIONS_SQL, [sheet.name]).fetchall():
+            for vid, _ in cur.execute(SHEET_VERSIONS_SQL, [sheet.name]).fetchall():
                 for q in DELETE_VERSION_SQL:
                     cur.execute(q, [vid])
-        cur.execute(UPSERT_SHEET_SQL, [sheet.name, sheet.kind, sheet.source, sheet.base_sheet,
-                                       sheet.discount_pct, json.dumps(sheet.providers) if sheet.providers else None])
+        cur.execute(
+            UPSERT_SHEET_SQL,
+            [
+                sheet.name,
+                sheet.kind,
+                sheet.source,
+                sheet.base_sheet,
+                sheet.discount_pct,
+                json.dumps(sheet.providers) if sheet.providers else None,
+            ],
+        )
         ids = [_save_version(cur, sheet, v) for v in sheet.versions]
         refresh_resolutions(cur, sheet.name)
         if own:
@@ -115,9 +126,22 @@ def _save_version(cur, sheet: Sheet, version: SheetVersion) -> int:
             cur.execute(q, [old[0]])
     vid = cur.execute(INSERT_VERSION_SQL, [sheet.name, version.effective_from, sheet.source]).fetchone()[0]
     seen: set[str] = set()
-    mcols = {k: [] for k in ("model_id", "ordinal", "provider", "match_regex", "match_rule", "mode",
-                             "context_window", "max_output_tokens", "input_modalities", "output_modalities",
-                             "deprecated")}
+    mcols = {
+        k: []
+        for k in (
+            "model_id",
+            "ordinal",
+            "provider",
+            "match_regex",
+            "match_rule",
+            "mode",
+            "context_window",
+            "max_output_tokens",
+            "input_modalities",
+            "output_modalities",
+            "deprecated",
+        )
+    }
     pcols = {k: [] for k in ("model_id", "service_tier", "above_input_tokens", *PRICE_FIELDS)}
     for i, m in enumerate(version.models):
         if m.model_id in seen:
@@ -129,26 +153,50 @@ def _save_version(cur, sheet: Sheet, version: SheetVersion) -> int:
         for r in m.prices:
             for f in PRICE_FIELDS[:-1]:
                 if getattr(r, f) is not None and getattr(r, f) > MAX_MTOK:
-                    raise PricingError(f"sheet {sheet.name!r}: model {m.model_id!r}: {f} {getattr(r, f)} is above "
-                                       f"${MAX_MTOK} per 1M tokens; check the units (prices are USD per 1M tokens)")
+                    raise PricingError(
+                        f"sheet {sheet.name!r}: model {m.model_id!r}: {f} {getattr(r, f)} is above "
+                        f"${MAX_MTOK} per 1M tokens; check the units (prices are USD per 1M tokens)"
+                    )
             pcols["model_id"].append(m.model_id)
             pcols["service_tier"].append(r.service_tier)
             pcols["above_input_tokens"].append(r.above_input_tokens)
             for f in PRICE_FIELDS:
                 pcols[f].append(getattr(r, f))
     dec = pa.decimal128(18, 9)
-    mt = pa.table({k: (pa.array(v, pa.list_(pa.string())) if k.endswith("modalities") else
-                       pa.array(v, pa.int64()) if k in ("context_window", "max_output_tokens", "ordinal") else
-                       pa.array(v, pa.bool_()) if k == "deprecated" else pa.array(v, pa.string()))
-                   for k, v in mcols.items()})
-    pt = pa.table({k: (pa.array(v, dec) if k in PRICE_FIELDS else
-                       pa.array(v, pa.int64()) if k == "above_input_tokens" else pa.array(v, pa.string()))
-                   for k, v in pcols.items()})
+    mt = pa.table(
+        {
+            k: (
+                pa.array(v, pa.list_(pa.string()))
+                if k.endswith("modalities")
+                else pa.array(v, pa.int64())
+                if k in ("context_window", "max_output_tokens", "ordinal")
+                else pa.array(v, pa.bool_())
+                if k == "deprecated"
+                else pa.array(v, pa.string())
+            )
+            for k, v in mcols.items()
+        }
+    )
+    pt = pa.table(
+        {
+            k: (
+                pa.array(v, dec)
+                if k in PRICE_FIELDS
+                else pa.array(v, pa.int64())
+                if k == "above_input_tokens"
+                else pa.array(v, pa.string())
+            )
+            for k, v in pcols.items()
+        }
+    )
     cur.register("_sheet_models_in", mt)
     cur.register("_model_prices_in", pt)
-    cur.execute(f"""INSERT INTO sheet_models SELECT ?, {', '.join(mcols)} FROM _sheet_models_in""", [vid])
-    cur.execute(f"""INSERT INTO model_prices (version_id, {', '.join(pcols)})
-                    SELECT ?, {', '.join(pcols)} FROM _model_prices_in""", [vid])
+    cur.execute(f"""INSERT INTO sheet_models SELECT ?, {", ".join(mcols)} FROM _sheet_models_in""", [vid])
+    cur.execute(
+        f"""INSERT INTO model_prices (version_id, {", ".join(pcols)})
+                    SELECT ?, {", ".join(pcols)} FROM _model_prices_in""",
+        [vid],
+    )
     cur.unregister("_sheet_models_in")
     cur.unregister("_model_prices_in")
     cur.execute(UPTO_SQL, [vid, vid])
@@ -169,14 +217,29 @@ def load_sheet(con: duckdb.DuckDBPyConnection, name: str) -> Sheet:
         models: dict[str, ModelEntry] = {}
         for r in cur.execute(MODELS_SQL, [vid]).fetchall():
             models[r[0]] = ModelEntry(
-                model_id=r[0], provider=r[1], match_regex=r[2], match_rule=json.loads(r[3]) if r[3] else None,
-                mode=r[4], context_window=r[5], max_output_tokens=r[6], input_modalities=r[7],
-                output_modalities=r[8], deprecated=r[9])
+                model_id=r[0],
+                provider=r[1],
+                match_regex=r[2],
+                match_rule=json.loads(r[3]) if r[3] else None,
+                mode=r[4],
+                context_window=r[5],
+                max_output_tokens=r[6],
+                input_modalities=r[7],
+                output_modalities=r[8],
+                deprecated=r[9],
+            )
         for r in cur.execute(PRICES_SQL, [vid]).fetchall():
             models[r[0]].prices.append(PriceRow(r[1], r[2], *r[3:]))
         versions.append(SheetVersion(eff, list(models.values())))
-    return Sheet(row[0], row[1], row[2], versions, providers=json.loads(row[5]) if row[5] else [],
-                 base_sheet=row[3], discount_pct=row[4])
+    return Sheet(
+        row[0],
+        row[1],
+        row[2],
+        versions,
+        providers=json.loads(row[5]) if row[5] else [],
+        base_sheet=row[3],
+        discount_pct=row[4],
+    )
 
 
 def sheet_names(con) -> list[str]:
@@ -186,8 +249,8 @@ def sheet_names(con) -> list[str]:
 def ensure_default_sheet(con: duckdb.DuckDBPyConnection, in_transaction: bool = False) -> None:
     """Import the installed litellm's map as 'litellm' if absent or from an older litellm."""
     have = con.execute(
-        "SELECT source FROM price_versions WHERE sheet = ? ORDER BY effective_from DESC LIMIT 1",
-        [DEFAULT_SHEET]).fetchone()
+        "SELECT source FROM price_versions WHERE sheet = ? ORDER BY effective_from DESC LIMIT 1", [DEFAULT_SHEET]
+    ).fetchone()
     version = importers.litellm_version()
     if have and f"litellm {version} " in (have[0] or ""):
         return
@@ -239,7 +302,7 @@ def delete_sheet(con: duckdb.DuckDBPyConnection, name: str) -> None:
     cur = con
     own = _tx(cur, False)
     try:
-        for (vid, _) in cur.execute(SHEET_VERSIONS_SQL, [name]).fetchall():
+        for vid, _ in cur.execute(SHEET_VERSIONS_SQL, [name]).fetchall():
             for q in DELETE_VERSION_SQL:
                 cur.execute(q, [vid])
         cur.execute("DELETE FROM price_sheets WHERE sheet = ?", [name])
@@ -251,8 +314,15 @@ def delete_sheet(con: duckdb.DuckDBPyConnection, name: str) -> None:
         raise
 
 
-def parse_sheet_bytes(con, data: bytes, filename: str | None = None, name: str | None = None,
-                      effective_from=None, base_sheet: str | None = None, discount_pct=None) -> Sheet:
+def parse_sheet_bytes(
+    con,
+    data: bytes,
+    filename: str | None = None,
+    name: str | None = None,
+    effective_from=None,
+    base_sheet: str | None = None,
+    discount_pct=None,
+) -> Sheet:
     """Recognise an uploaded sheet: LiteLLM / Langfuse / genai-prices JSON, YAML or CSV."""
     try:
         text = data.decode("utf-8-sig")
@@ -273,7 +343,9 @@ def parse_sheet_bytes(con, data: bytes, filename: str | None = None, name: str |
             for v in sheet.versions[:1]:
                 v.effective_from = when
         return sheet
-    if ext in ("yaml", "yml") or (not ext and ":" in stripped.split("\n", 1)[0] and "," not in stripped.split("\n", 1)[0]):
+    if ext in ("yaml", "yml") or (
+        not ext and ":" in stripped.split("\n", 1)[0] and "," not in stripped.split("\n", 1)[0]
+    ):
         return importers.yaml_sheet(text, name, when, base, discount_pct, source=f"YAML {filename or 'upload'}")
     if ext in ("csv", "") or "," in stripped.split("\n", 1)[0]:
         sheet_name = name or stem
@@ -294,8 +366,15 @@ def _json_sheet(doc, name, filename) -> Sheet:
     raise PricingError(f"{src}: JSON is neither a LiteLLM map, a Langfuse price list nor genai-prices data")
 
 
-def import_sheet_bytes(con, data: bytes, filename: str | None = None, name: str | None = None,
-                       effective_from=None, base_sheet: str | None = None, discount_pct=None) -> str:
+def import_sheet_bytes(
+    con,
+    data: bytes,
+    filename: str | None = None,
+    name: str | None = None,
+    effective_from=None,
+    base_sheet: str | None = None,
+    discount_pct=None,
+) -> str:
     """Parse and store an uploaded sheet; returns its name."""
     sheet = parse_sheet_bytes(con, data, filename, name, effective_from, base_sheet, discount_pct)
     save_sheet(con, sheet)

@@ -25,9 +25,10 @@ SWAP_PARTS = dict(
     model_req=f"CASE WHEN {_TARGET} IS NULL THEN coalesce(c.request_model, '') ELSE {_TARGET} END",
     model_resp=f"CASE WHEN {_TARGET} IS NULL THEN coalesce(c.response_model, '') ELSE '' END",
     model_prov=f"CASE WHEN {_TARGET} IS NULL THEN coalesce(c.provider, '') ELSE '' END",
-    in_expr="coalesce(st.t_in, c.input_tokens)", out_expr="coalesce(st.t_out, c.output_tokens)",
+    in_expr="coalesce(st.t_in, c.input_tokens)",
+    out_expr="coalesce(st.t_out, c.output_tokens)",
     token_mapping=f"CASE WHEN {_TARGET} IS NULL THEN NULL WHEN st.trace_id IS NOT NULL THEN 'tokenizer' "
-                  "ELSE 'token-for-token' END",
+    "ELSE 'token-for-token' END",
     swap_join=SWAP_JOIN,
 )
 SWAP_CANDIDATES_SQL = """
@@ -66,25 +67,36 @@ def swap_table(con, model_swap: dict[str, str]) -> pa.Table:
 
 def resolve_targets(con, sheet: str, targets: set[str]) -> None:
     """Resolution rows for the swap targets (keyed as request_model only) in every version."""
-    for vid, in con.execute("SELECT version_id FROM price_versions WHERE sheet = ?", [sheet]).fetchall():
+    for (vid,) in con.execute("SELECT version_id FROM price_versions WHERE sheet = ?", [sheet]).fetchall():
         matcher = matcher_for_version(con, vid, sheet)
         for t in targets:
             hit = matcher.resolve(t)
-            con.execute(RESOLVE_NAME_SQL, [vid, t, hit.model_id if hit else None,
-                                           hit.kind if hit else "unknown", hit.name if hit else None])
+            con.execute(
+                RESOLVE_NAME_SQL,
+                [vid, t, hit.model_id if hit else None, hit.kind if hit else "unknown", hit.name if hit else None],
+            )
     for t in targets:
         latest = con.execute(
             """SELECT r.model_id FROM price_resolution r JOIN price_versions v USING (version_id)
                WHERE v.sheet = ? AND r.request_model = ? AND r.response_model = '' AND r.provider = ''
-               ORDER BY v.effective_from DESC LIMIT 1""", [sheet, t]).fetchone()
+               ORDER BY v.effective_from DESC LIMIT 1""",
+            [sheet, t],
+        ).fetchone()
         if not latest or latest[0] is None:
             raise PricingError(f"swap target {t!r} has no price in sheet {sheet!r}")
 
 
 def swap_tokens(con, period_sql: str, period_params: list) -> pa.Table:
-    rows = con.execute(SWAP_CANDIDATES_SQL.format(target=_TARGET, swap_join=SWAP_JOIN.replace(
-        "LEFT JOIN _swap_tokens st ON st.trace_id = c.trace_id AND st.span_id = c.span_id", ""),
-        period=period_sql.replace("WHERE", "AND", 1)), period_params).fetchall()
+    rows = con.execute(
+        SWAP_CANDIDATES_SQL.format(
+            target=_TARGET,
+            swap_join=SWAP_JOIN.replace(
+                "LEFT JOIN _swap_tokens st ON st.trace_id = c.trace_id AND st.span_id = c.span_id", ""
+            ),
+            period=period_sql.replace("WHERE", "AND", 1),
+        ),
+        period_params,
+    ).fetchall()
     cols = {"trace_id": [], "span_id": [], "t_in": [], "t_out": []}
     if rows:
         from llmledger.tokens import count_text
@@ -94,8 +106,14 @@ def swap_tokens(con, period_sql: str, period_params: list) -> pa.Table:
             cols["span_id"].append(span_id)
             cols["t_in"].append(_mapped(count_text, in_text, model, target, n_in))
             cols["t_out"].append(_mapped(count_text, out_text, model, target, n_out))
-    return pa.table({"trace_id": pa.array(cols["trace_id"], pa.string()), "span_id": pa.array(cols["span_id"], pa.string()),
-                     "t_in": pa.array(cols["t_in"], pa.int64()), "t_out": pa.array(cols["t_out"], pa.int64())})
+    return pa.table(
+        {
+            "trace_id": pa.array(cols["trace_id"], pa.string()),
+            "span_id": pa.array(cols["span_id"], pa.string()),
+            "t_in": pa.array(cols["t_in"], pa.int64()),
+            "t_out": pa.array(cols["t_out"], pa.int64()),
+        }
+    )
 
 
 def _mapped(count_text, text, model, target, reported):

@@ -54,8 +54,7 @@ def feature_span(con, feature: str) -> tuple[dt.date, dt.date, int] | None:
     return None if not n else (lo, hi, int(n))
 
 
-def feature_actuals(con, feature: str, sheet: str, start: dt.date,
-                    end: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
+def feature_actuals(con, feature: str, sheet: str, start: dt.date, end: dt.date) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The feature's calls in [start, end) under `sheet`: per model (calls, mean tokens, actual
     cost, counts by cost basis, calls without usage) and per day (calls, actual cost)."""
     lo = dt.datetime.combine(start, dt.time(), dt.timezone.utc)

@@ -51,4 +51,3 @@ def key_sql(bucket: str) -> str:
 def start_sql(bucket: str, key: str = "k") -> str:
     """The bucket's start (TIMESTAMPTZ, UTC) from the column `key` holding `key_sql(bucket)`."""
     return _START[check(bucket)].format(k=key)
-

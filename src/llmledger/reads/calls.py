@@ -28,10 +28,18 @@ SERIES_BUCKETS = ("hour", "day", "week")
 def _src(with_cost: bool) -> dict[str, str]:
     """Structure for a query's FROM and cost expressions."""
     if with_cost:
-        return {"src": PRICED_VIEW, "cost": "sum(actual_cost_usd)::DOUBLE", "priced": "count(actual_cost_usd)::BIGINT",
-                "unpriced": "count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))::BIGINT"}
-    return {"src": CALLS_TABLE, "cost": "CAST(NULL AS DOUBLE)", "priced": "CAST(NULL AS BIGINT)",
-            "unpriced": "CAST(NULL AS BIGINT)"}
+        return {
+            "src": PRICED_VIEW,
+            "cost": "sum(actual_cost_usd)::DOUBLE",
+            "priced": "count(actual_cost_usd)::BIGINT",
+            "unpriced": "count_if(cost_usd IS NULL AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL))::BIGINT",
+        }
+    return {
+        "src": CALLS_TABLE,
+        "cost": "CAST(NULL AS DOUBLE)",
+        "priced": "CAST(NULL AS BIGINT)",
+        "unpriced": "CAST(NULL AS BIGINT)",
+    }
 
 
 def _df(con, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
@@ -40,6 +48,7 @@ def _df(con, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ overview
 
+
 def call_count(con, demo_only: bool = False) -> int:
     sql = f"SELECT count(*) FROM {CALLS_TABLE}" + (" WHERE is_demo" if demo_only else "")
     return int(con.execute(sql).fetchone()[0])
@@ -47,9 +56,7 @@ def call_count(con, demo_only: bool = False) -> int:
 
 def date_bounds(con) -> tuple[date, date] | None:
     """First and last UTC day that has a call, or None on an empty ledger."""
-    lo, hi = con.execute(
-        f"SELECT min(start_time)::DATE, max(start_time)::DATE FROM {CALLS_TABLE}"
-    ).fetchone()
+    lo, hi = con.execute(f"SELECT min(start_time)::DATE, max(start_time)::DATE FROM {CALLS_TABLE}").fetchone()
     return (lo, hi) if lo else None
 
 
@@ -128,8 +135,9 @@ ORDER BY bucket, grp
 """
 
 
-def timeseries(con, f: CallFilter, group_by: str, bucket: str = "day", top_n: int = 8,
-               with_cost: bool = False) -> pd.DataFrame:
+def timeseries(
+    con, f: CallFilter, group_by: str, bucket: str = "day", top_n: int = 8, with_cost: bool = False
+) -> pd.DataFrame:
     """Calls, tokens, cost, p95 latency and errors per time bucket and group (top N groups, the
     rest summed as OTHER)."""
     buckets.check(bucket, SERIES_BUCKETS)
@@ -137,13 +145,22 @@ def timeseries(con, f: CallFilter, group_by: str, bucket: str = "day", top_n: in
     src, expr = _src(with_cost), dim_expr(group_by)
     # Ranking groups by call count needs no prices: the plain table (the priced view keeps every
     # call, so the counts are the same) spares a pass through the pricing joins.
-    top = [r[0] for r in con.execute(
-        TOP_GROUPS_SQL.format(expr=expr, src=CALLS_TABLE, where=where, top_n=int(top_n)),
-        [UNATTRIBUTED, *params]).fetchall()]
+    top = [
+        r[0]
+        for r in con.execute(
+            TOP_GROUPS_SQL.format(expr=expr, src=CALLS_TABLE, where=where, top_n=int(top_n)), [UNATTRIBUTED, *params]
+        ).fetchall()
+    ]
     if not top:
         top = [UNATTRIBUTED]  # no rows: the query below returns none either
-    sql = TIMESERIES_SQL.format(key=buckets.key_sql(bucket), start=buckets.start_sql(bucket), expr=expr,
-                                marks=", ".join("?" * len(top)), where=where, **src)
+    sql = TIMESERIES_SQL.format(
+        key=buckets.key_sql(bucket),
+        start=buckets.start_sql(bucket),
+        expr=expr,
+        marks=", ".join("?" * len(top)),
+        where=where,
+        **src,
+    )
     return _df(con, sql, [UNATTRIBUTED, *top, UNATTRIBUTED, OTHER, *params])
 
 
@@ -218,8 +235,20 @@ WHERE trace_id IN ({marks})
 GROUP BY trace_id
 """
 
-TRACE_COLUMNS = ["trace_id", "root_name", "started", "calls", "tokens", "cost_usd", "unpriced_calls",
-                 "llm_window_ms", "trace_ms", "feature", "service", "errors"]
+TRACE_COLUMNS = [
+    "trace_id",
+    "root_name",
+    "started",
+    "calls",
+    "tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "llm_window_ms",
+    "trace_ms",
+    "feature",
+    "service",
+    "errors",
+]
 
 
 def top_traces(con, f: CallFilter, by: str = "tokens", limit: int = 20, sheet: str | None = None) -> pd.DataFrame:
@@ -232,17 +261,34 @@ def top_traces(con, f: CallFilter, by: str = "tokens", limit: int = 20, sheet: s
     score, column = TRACE_RANKS[by]
     where, params = f.where()
     if by == "cost":
-        src = {"src": spend_cache.memo_table(con, sheet), "key": "trace_key", "cost": "sum(actual_cost_usd)::DOUBLE",
-               "unpriced": "count_if(cost_basis = 'unpriced')::BIGINT", "ranked": "AND actual_cost_usd IS NOT NULL"}
+        src = {
+            "src": spend_cache.memo_table(con, sheet),
+            "key": "trace_key",
+            "cost": "sum(actual_cost_usd)::DOUBLE",
+            "unpriced": "count_if(cost_basis = 'unpriced')::BIGINT",
+            "ranked": "AND actual_cost_usd IS NOT NULL",
+        }
     else:
-        src = {"src": CALLS_TABLE, "key": "trace_id", "cost": "CAST(NULL AS DOUBLE)",
-               "unpriced": "CAST(NULL AS BIGINT)", "ranked": ""}
-    keys = [r[0] for r in con.execute(RANK_TRACES_SQL.format(where=where, score=score, limit=int(limit), **src),
-                                        params).fetchall()]
+        src = {
+            "src": CALLS_TABLE,
+            "key": "trace_id",
+            "cost": "CAST(NULL AS DOUBLE)",
+            "unpriced": "CAST(NULL AS BIGINT)",
+            "ranked": "",
+        }
+    keys = [
+        r[0]
+        for r in con.execute(
+            RANK_TRACES_SQL.format(where=where, score=score, limit=int(limit), **src), params
+        ).fetchall()
+    ]
     if not keys:
         return pd.DataFrame(columns=TRACE_COLUMNS)
-    top = _df(con, TOP_TRACES_SQL.format(tokens=TOKENS, where=where, marks=", ".join("?" * len(keys)), **src),
-              [UNATTRIBUTED, UNATTRIBUTED, *keys, *params])
+    top = _df(
+        con,
+        TOP_TRACES_SQL.format(tokens=TOKENS, where=where, marks=", ".join("?" * len(keys)), **src),
+        [UNATTRIBUTED, UNATTRIBUTED, *keys, *params],
+    )
     # Root names come from a second small query, and the order is restored here: joining and
     # sorting again in SQL hit a DuckDB 2.0.0 bug (compressed materialization truncated the sums).
     ids = list(top["trace_id"])
@@ -321,5 +367,8 @@ LIMIT {limit}
 
 def unpriced_models(con, f: CallFilter, limit: int = 50) -> pd.DataFrame:
     where, params = f.where()
-    return _df(con, UNPRICED_MODELS_SQL.format(where=where, limit=int(limit), src=PRICED_VIEW),
-               [UNATTRIBUTED, UNATTRIBUTED, *params])
+    return _df(
+        con,
+        UNPRICED_MODELS_SQL.format(where=where, limit=int(limit), src=PRICED_VIEW),
+        [UNATTRIBUTED, UNATTRIBUTED, *params],
+    )

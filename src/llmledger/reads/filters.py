@@ -51,8 +51,9 @@ class CallFilter:
     values: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())  # (dimension, selected values)
 
     @classmethod
-    def build(cls, start: date | None = None, end: date | None = None,
-              values: dict[str, Iterable[str]] | None = None) -> "CallFilter":
+    def build(
+        cls, start: date | None = None, end: date | None = None, values: dict[str, Iterable[str]] | None = None
+    ) -> "CallFilter":
         picked = tuple(sorted((d, tuple(sorted(v))) for d, v in (values or {}).items() if v))
         for dim, _ in picked:
             dim_expr(dim)

@@ -20,8 +20,19 @@ from llmledger.pricing.engine import _period_where, _render, query_frame
 from llmledger.pricing.matching import refresh_resolutions
 from llmledger.pricing.sheets import pricing_sheet
 
-GROUPABLE = ("feature", "team", "user_id", "session_id", "service", "environment", "provider",
-             "request_model", "response_model", "operation", "status")
+GROUPABLE = (
+    "feature",
+    "team",
+    "user_id",
+    "session_id",
+    "service",
+    "environment",
+    "provider",
+    "request_model",
+    "response_model",
+    "operation",
+    "status",
+)
 
 # Each pass is aggregated per group first; only the small per-group results are joined.
 SUMMARY_SQL = """
@@ -46,9 +57,18 @@ SELECT {sel_out} s.calls, b.cost AS baseline_usd, CAST(s.cost * ? AS DECIMAL(38,
 FROM s JOIN b ON {on}
 ORDER BY {order}
 """
-def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap: dict[str, str] | None = None,
-            discount_pct=None, period: tuple | None = None, as_of=None,
-            group_by: tuple[str, ...] | list[str] = ("feature",), baseline_sheet: str | None = None) -> pd.DataFrame:
+
+
+def reprice(
+    con: duckdb.DuckDBPyConnection,
+    sheet: str | None = None,
+    model_swap: dict[str, str] | None = None,
+    discount_pct=None,
+    period: tuple | None = None,
+    as_of=None,
+    group_by: tuple[str, ...] | list[str] = ("feature",),
+    baseline_sheet: str | None = None,
+) -> pd.DataFrame:
     """Summary per group of the period's actual cost under `baseline_sheet` (default: the active
     one) and under the scenario: `sheet` (default: the baseline's), `model_swap` {feature or
     model: target model}, `discount_pct` off the scenario, prices in effect at `as_of` instead
@@ -73,8 +93,17 @@ def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap
     if model_swap:
         swap_rows = swaps.swap_table(cur, model_swap)
         cur.register("_swaps", swap_rows)
-        cur.register("_swap_tokens", pa.table({"trace_id": pa.array([], pa.string()), "span_id": pa.array([], pa.string()),
-                                               "t_in": pa.array([], pa.int64()), "t_out": pa.array([], pa.int64())}))
+        cur.register(
+            "_swap_tokens",
+            pa.table(
+                {
+                    "trace_id": pa.array([], pa.string()),
+                    "span_id": pa.array([], pa.string()),
+                    "t_in": pa.array([], pa.int64()),
+                    "t_out": pa.array([], pa.int64()),
+                }
+            ),
+        )
         swaps.resolve_targets(con, sheet, set(swap_rows.column("target").to_pylist()))
         cur.register("_swap_tokens", swaps.swap_tokens(cur, where, wparams))
         scenario = _render("?", "?", where=where, **swaps.SWAP_PARTS)
@@ -82,11 +111,14 @@ def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap
         scenario = _render("?", "?", where=where)
     baseline = _render("?", "CAST(NULL AS TIMESTAMPTZ)", where=where)
     sql = SUMMARY_SQL.format(
-        scenario=scenario, baseline=baseline,
-        sel_s="".join(f"q.{g}, " for g in groups), sel_out="".join(f"s.{g}, " for g in groups),
+        scenario=scenario,
+        baseline=baseline,
+        sel_s="".join(f"q.{g}, " for g in groups),
+        sel_out="".join(f"s.{g}, " for g in groups),
         group_by=f"GROUP BY {', '.join(f'q.{g}' for g in groups)}" if groups else "",
         on=" AND ".join(f"s.{g} IS NOT DISTINCT FROM b.{g}" for g in groups) or "true",
-        order=", ".join(f"s.{g} NULLS LAST" for g in groups) or "s.calls")
+        order=", ".join(f"s.{g} NULLS LAST" for g in groups) or "s.calls",
+    )
     params = [sheet, as_of, *wparams, active, *wparams, factor, factor]
     try:
         df = query_frame(cur, sql, params)
@@ -95,14 +127,27 @@ def reprice(con: duckdb.DuckDBPyConnection, sheet: str | None = None, model_swap
             cur.unregister("_swaps")
             cur.unregister("_swap_tokens")
     df.attrs.update(
-        sheet=sheet, baseline_sheet=active, discount_pct=discount_pct, model_swap=dict(model_swap or {}),
-        period=period, as_of=as_of,
+        sheet=sheet,
+        baseline_sheet=active,
+        discount_pct=discount_pct,
+        model_swap=dict(model_swap or {}),
+        period=period,
+        as_of=as_of,
         total_baseline_usd=sum((v for v in df["baseline_usd"] if v is not None and v == v), Decimal(0)),
         total_scenario_usd=sum((v for v in df["scenario_usd"] if v is not None and v == v), Decimal(0)),
-        total_reported_only_usd_baseline=sum((v for v in df["reported_only_usd_baseline"] if v is not None and v == v),
-                                             Decimal(0)),
-        **{f"total_{c}": int(df[c].sum()) for c in ("unpriced_baseline", "unpriced_scenario", "computed_baseline",
-                                                    "reported_only_baseline", "reported_only_scenario")},
+        total_reported_only_usd_baseline=sum(
+            (v for v in df["reported_only_usd_baseline"] if v is not None and v == v), Decimal(0)
+        ),
+        **{
+            f"total_{c}": int(df[c].sum())
+            for c in (
+                "unpriced_baseline",
+                "unpriced_scenario",
+                "computed_baseline",
+                "reported_only_baseline",
+                "reported_only_scenario",
+            )
+        },
     )
     return df
 

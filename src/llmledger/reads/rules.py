@@ -85,4 +85,3 @@ def save_attribution_rules(con, rows: Iterable[dict[str, Any]]) -> int:
 
 def default_attribution_rules() -> list[dict[str, Any]]:
     return [dict(zip(RULE_COLUMNS, (*r, True))) for r in DEFAULT_RULES]
-

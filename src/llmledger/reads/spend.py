@@ -70,8 +70,18 @@ def spend_totals(con, f: CallFilter, sheet: str | None = None) -> dict[str, Any]
     where, params = f.where()
     row = _df(con, sheet, TOTALS_SQL, params, where=where).iloc[0].to_dict()
     out = {k: (None if pd.isna(v) else v) for k, v in row.items()}
-    for k in ("calls", "ok_calls", "priced_calls", "computed_calls", "reported_only_calls", "unpriced_calls",
-              "no_usage_calls", "estimated_usage_calls", "ok_priced_calls", "reported_calls"):
+    for k in (
+        "calls",
+        "ok_calls",
+        "priced_calls",
+        "computed_calls",
+        "reported_only_calls",
+        "unpriced_calls",
+        "no_usage_calls",
+        "estimated_usage_calls",
+        "ok_priced_calls",
+        "reported_calls",
+    ):
         out[k] = int(out[k] or 0)
     n = out["ok_priced_calls"]
     out["cost_per_ok_call"] = (out["ok_cost_usd"] / n) if n and out["ok_cost_usd"] is not None else None
@@ -109,8 +119,9 @@ ORDER BY bucket, grp
 """
 
 
-def spend_series(con, f: CallFilter, group_by: str, bucket: str | None = None, top_n: int = 8,
-                 sheet: str | None = None) -> pd.DataFrame:
+def spend_series(
+    con, f: CallFilter, group_by: str, bucket: str | None = None, top_n: int = 8, sheet: str | None = None
+) -> pd.DataFrame:
     """Actual cost per time bucket and group: the `top_n` groups by cost, the rest as OTHER.
 
     `cost_usd` here is the sum over calls with a cost (0 for a bucket with only unpriced calls;
@@ -123,8 +134,17 @@ def spend_series(con, f: CallFilter, group_by: str, bucket: str | None = None, t
     if int(top_n) < 1:
         raise StoreError("top N must be at least 1")
     where, params = f.where()
-    return _df(con, sheet, SERIES_SQL, [UNATTRIBUTED, *params, OTHER], key=buckets.key_sql(bucket),
-               start=buckets.start_sql(bucket), expr=dim_expr(group_by), where=where, top_n=int(top_n))
+    return _df(
+        con,
+        sheet,
+        SERIES_SQL,
+        [UNATTRIBUTED, *params, OTHER],
+        key=buckets.key_sql(bucket),
+        start=buckets.start_sql(bucket),
+        expr=dim_expr(group_by),
+        where=where,
+        top_n=int(top_n),
+    )
 
 
 BREAKDOWN_SQL = f"""
@@ -144,8 +164,17 @@ GROUP BY 1
 ORDER BY cost_usd DESC NULLS LAST, calls DESC, grp
 """
 
-_SUMMED = ["calls", "ok_calls", "priced_calls", "reported_only_calls", "unpriced_calls", "cost_usd",
-           "ok_cost_usd", "ok_priced_calls", "tokens"]
+_SUMMED = [
+    "calls",
+    "ok_calls",
+    "priced_calls",
+    "reported_only_calls",
+    "unpriced_calls",
+    "cost_usd",
+    "ok_cost_usd",
+    "ok_priced_calls",
+    "tokens",
+]
 _COUNTS = ("calls", "ok_calls", "priced_calls", "reported_only_calls", "unpriced_calls", "ok_priced_calls", "tokens")
 
 
@@ -162,7 +191,7 @@ def spend_breakdown(con, f: CallFilter, group_by: str, top_n: int = 10, sheet: s
     where, params = f.where()
     df = _df(con, sheet, BREAKDOWN_SQL, [UNATTRIBUTED, *params], expr=dim_expr(group_by), where=where)
     if len(df) > top_n:
-        rest = df.iloc[int(top_n):]
+        rest = df.iloc[int(top_n) :]
         other = {c: rest[c].sum(min_count=1) for c in _SUMMED}
         other["grp"] = OTHER
         df = pd.concat([df.iloc[: int(top_n)], pd.DataFrame([other])], ignore_index=True)
@@ -175,6 +204,7 @@ def spend_breakdown(con, f: CallFilter, group_by: str, top_n: int = 10, sheet: s
 
 
 # ------------------------------------------------------------------ month to date
+
 
 @dataclass(frozen=True)
 class RunRate:
@@ -191,14 +221,15 @@ class RunRate:
     @property
     def method(self) -> str:
         if self.complete:
-            return (f"{self.month_start:%B %Y} is over: the month's total is its actual spend "
-                    f"(unpriced calls left out).")
+            return f"{self.month_start:%B %Y} is over: the month's total is its actual spend (unpriced calls left out)."
         if self.projected_cost_usd is None:
             return "Less than an hour of the month has passed: too early to project."
-        return (f"Run rate = month-to-date spend ÷ {self.days_elapsed:.2f} days elapsed "
-                f"(since {self.month_start:%b} 1, 00:00 UTC, to {self.as_of:%b %d %H:%M} UTC) "
-                f"× {self.days_in_month} days in {self.month_start:%B}. It assumes the rest of the "
-                "month runs at the average daily rate so far; unpriced calls are left out.")
+        return (
+            f"Run rate = month-to-date spend ÷ {self.days_elapsed:.2f} days elapsed "
+            f"(since {self.month_start:%b} 1, 00:00 UTC, to {self.as_of:%b %d %H:%M} UTC) "
+            f"× {self.days_in_month} days in {self.month_start:%B}. It assumes the rest of the "
+            "month runs at the average daily rate so far; unpriced calls are left out."
+        )
 
 
 MTD_SQL = f"""
@@ -214,7 +245,7 @@ def month_to_date(con, f: CallFilter, as_of: datetime | None = None, sheet: str 
 
     The filter's dimension values apply; its date range does not (the month defines it).
     """
-    as_of = (as_of or datetime.now(UTC))
+    as_of = as_of or datetime.now(UTC)
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=UTC)
     as_of = as_of.astimezone(UTC)
@@ -233,8 +264,9 @@ def month_to_date(con, f: CallFilter, as_of: datetime | None = None, sheet: str 
         projected = None
     else:
         projected = float(cost or 0) / elapsed * days
-    return RunRate(start.date(), days, upto, elapsed, float(cost or 0), int(calls or 0), int(unpriced or 0),
-                   projected, complete)
+    return RunRate(
+        start.date(), days, upto, elapsed, float(cost or 0), int(calls or 0), int(unpriced or 0), projected, complete
+    )
 
 
 def default_as_of(con, now: datetime | None = None, sheet: str | None = None) -> datetime:
@@ -253,7 +285,7 @@ def default_as_of(con, now: datetime | None = None, sheet: str | None = None) ->
 
 # ------------------------------------------------------------------ the expensive ones
 
-TOP_CALLS_SQL = f"""
+TOP_CALLS_SQL = """
 SELECT start_time, trace_id, span_id,
        coalesce(response_model, request_model, ?) AS model,
        coalesce(provider, ?) AS provider,
@@ -261,10 +293,10 @@ SELECT start_time, trace_id, span_id,
        coalesce(user_id, ?) AS user_id,
        input_tokens, output_tokens, usage_source, status,
        actual_cost_usd::DOUBLE AS cost_usd, cost_basis, reported_cost_usd::DOUBLE AS reported_cost_usd
-FROM {{table}}
-WHERE actual_cost_usd IS NOT NULL AND {{where}}
+FROM {table}
+WHERE actual_cost_usd IS NOT NULL AND {where}
 ORDER BY actual_cost_usd DESC, start_time DESC
-LIMIT {{limit}}
+LIMIT {limit}
 """
 
 
@@ -296,8 +328,9 @@ FROM {table} WHERE {where}
 """
 
 
-def reported_vs_computed(con, f: CallFilter, limit: int = 50,
-                         sheet: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def reported_vs_computed(
+    con, f: CallFilter, limit: int = 50, sheet: str | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per model, over calls that carry both a reported and a computed cost: both sums and the
     difference (computed − reported; positive = the sheet charges more than the
     instrumentation said). The dict counts calls compared and calls whose actual cost is their
@@ -307,8 +340,11 @@ def reported_vs_computed(con, f: CallFilter, limit: int = 50,
     df["difference_pct"] = df["difference_usd"] / df["reported_usd"].where(df["reported_usd"] != 0)
     table = spend_cache.memo_table(con, sheet)
     both, only, only_usd = con.execute(REPORTED_ONLY_SQL.format(table=table, where=where), params).fetchone()
-    return df, {"compared_calls": int(both or 0), "reported_only_calls": int(only or 0),
-                "reported_only_usd": float(only_usd) if only_usd is not None else None}
+    return df, {
+        "compared_calls": int(both or 0),
+        "reported_only_calls": int(only or 0),
+        "reported_only_usd": float(only_usd) if only_usd is not None else None,
+    }
 
 
 UNPRICED_SQL = f"""

@@ -32,10 +32,32 @@ from llmledger.pricing.matching import refresh_resolutions
 from llmledger.pricing.sheets import pricing_sheet
 
 COLUMNS = (
-    "trace_id", "span_id", "start_time", "duration_ms", "service", "environment", "feature", "team",
-    "user_id", "session_id", "provider", "operation", "request_model", "response_model",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "usage_source", "convention", "status", "reported_cost_usd", "cost_usd", "actual_cost_usd", "cost_basis",
+    "trace_id",
+    "span_id",
+    "start_time",
+    "duration_ms",
+    "service",
+    "environment",
+    "feature",
+    "team",
+    "user_id",
+    "session_id",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "usage_source",
+    "convention",
+    "status",
+    "reported_cost_usd",
+    "cost_usd",
+    "actual_cost_usd",
+    "cost_basis",
     "is_demo",
 )
 #: Part of every price token, so a memo written with other columns is rebuilt.
@@ -89,8 +111,11 @@ def _priced(sheet: str, since=None) -> tuple[str, list]:
 
 
 def _exists(cur, table: str) -> bool:
-    return bool(cur.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchone()[0])
+    return bool(
+        cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchone()[
+            0
+        ]
+    )
 
 
 def memo_table(con, sheet: str | None = None) -> str:
@@ -145,8 +170,10 @@ def _refresh(cur, sheet: str) -> dict[str, Any]:
                 price_token = cur.execute(PRICE_TOKEN_SQL, [SCHEMA, sheet, sheet, sheet]).fetchone()[0]
             sql, params = _priced(sheet)
             cur.execute(f"CREATE OR REPLACE TABLE {table} AS {sql}", params)
-        cur.execute(f"INSERT OR REPLACE INTO {STATE} VALUES (?, ?, ?, ?, ?, now(), ?, ?)",
-                    [sheet, table, price_token, calls, last_loaded, action, time.perf_counter() - t0])
+        cur.execute(
+            f"INSERT OR REPLACE INTO {STATE} VALUES (?, ?, ?, ?, ?, now(), ?, ?)",
+            [sheet, table, price_token, calls, last_loaded, action, time.perf_counter() - t0],
+        )
         cur.execute("COMMIT")
     except BaseException:
         cur.execute("ROLLBACK")
@@ -160,9 +187,12 @@ def _evict(cur, keep: str) -> None:
     if len(memos) <= MAX_MEMOS:
         return
     now = time.monotonic()
-    idle = sorted((_last_used.get(memo, 0.0), sheet, memo) for sheet, memo in memos
-                  if memo != keep and now - _last_used.get(memo, -KEEP_S) >= KEEP_S)
-    for _, sheet, memo in idle[:len(memos) - MAX_MEMOS]:
+    idle = sorted(
+        (_last_used.get(memo, 0.0), sheet, memo)
+        for sheet, memo in memos
+        if memo != keep and now - _last_used.get(memo, -KEEP_S) >= KEEP_S
+    )
+    for _, sheet, memo in idle[: len(memos) - MAX_MEMOS]:
         cur.execute("BEGIN")
         cur.execute(f"DROP TABLE IF EXISTS {memo}")
         cur.execute(f"DELETE FROM {STATE} WHERE sheet = ?", [sheet])

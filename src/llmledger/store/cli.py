@@ -32,9 +32,13 @@ SANDBOX_SETTINGS = (
     "SET lock_configuration = true",
 )
 #: How a refused statement kind is named in the one-line reason.
-LABELS = {"LOAD": "INSTALL/LOAD", "SET": "SET/RESET/USE", "VARIABLE_SET": "SET VARIABLE",
-          "TRANSACTION": "BEGIN/COMMIT/ROLLBACK",
-          "MULTI": "multi-part (PIVOT without IN: list the values, PIVOT t ON c IN (...))"}
+LABELS = {
+    "LOAD": "INSTALL/LOAD",
+    "SET": "SET/RESET/USE",
+    "VARIABLE_SET": "SET VARIABLE",
+    "TRANSACTION": "BEGIN/COMMIT/ROLLBACK",
+    "MULTI": "multi-part (PIVOT without IN: list the values, PIVOT t ON c IN (...))",
+}
 
 
 def run_sql(args):
@@ -50,8 +54,10 @@ def run_sql(args):
         cols = [d[0] for d in rel.description] if rel.description else []
         rows = rel.fetchall()
     except duckdb.PermissionException as exc:
-        raise LedgerError(f"refused: the query reaches outside the ledger (files, URLs, extensions, secrets are "
-                          f"off for `sql`): {_first_line(exc)}") from exc
+        raise LedgerError(
+            f"refused: the query reaches outside the ledger (files, URLs, extensions, secrets are "
+            f"off for `sql`): {_first_line(exc)}"
+        ) from exc
     except duckdb.Error as exc:
         text = _first_line(exc)
         if "configuration has been locked" in text:
@@ -91,8 +97,7 @@ def check_statement(con: duckdb.DuckDBPyConnection, query: str) -> None:
     except ValueError:  # a statement kind this duckdb's Python API cannot even name (UPDATE EXTENSIONS)
         kind = (statements[0].query.split() or ["unknown"])[0].upper()
     if kind not in ALLOWED_STATEMENTS:
-        raise LedgerError(f"refused: {LABELS.get(kind, kind)} statement (`sql` is read-only: one {ALLOWED_TEXT} "
-                          "query)")
+        raise LedgerError(f"refused: {LABELS.get(kind, kind)} statement (`sql` is read-only: one {ALLOWED_TEXT} query)")
 
 
 def _first_line(exc: BaseException) -> str:

@@ -195,15 +195,21 @@ def m008_keyless_spans_calls(con: duckdb.DuckDBPyConnection) -> None:
     import re
 
     for table in ("spans", "calls"):
-        ddl = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-                          [table]).fetchall()[0][0]
-        indexes = [r[0] for r in con.execute(
-            "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND sql IS NOT NULL", [table]).fetchall()
-            if "calls_start" not in r[0]]
+        ddl = con.execute(
+            "SELECT sql FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'", [table]
+        ).fetchall()[0][0]
+        indexes = [
+            r[0]
+            for r in con.execute(
+                "SELECT sql FROM duckdb_indexes() WHERE table_name = ? AND sql IS NOT NULL", [table]
+            ).fetchall()
+            if "calls_start" not in r[0]
+        ]
         ddl = re.sub(r",\s*PRIMARY KEY\s*\([^)]*\)", "", ddl)
         ddl = re.sub(r"^CREATE TABLE\s+[^(]+\(", f"CREATE TABLE {table}__keyless(", ddl)
         ddl = ddl.replace("(trace_id VARCHAR,", "(trace_id VARCHAR NOT NULL,").replace(
-            " span_id VARCHAR,", " span_id VARCHAR NOT NULL,")
+            " span_id VARCHAR,", " span_id VARCHAR NOT NULL,"
+        )
         con.execute(ddl)
         con.execute(f"INSERT INTO {table}__keyless SELECT * FROM {table} ORDER BY load_seq")
         con.execute(f"DROP TABLE {table}")

@@ -84,9 +84,13 @@ class Rule:
 
 
 def load_rules(con: duckdb.DuckDBPyConnection) -> list[Rule]:
-    rows = con.cursor().execute(
-        "SELECT dim, key, json_field, level, priority FROM attribution_rules WHERE enabled ORDER BY priority, key"
-    ).fetchall()
+    rows = (
+        con.cursor()
+        .execute(
+            "SELECT dim, key, json_field, level, priority FROM attribution_rules WHERE enabled ORDER BY priority, key"
+        )
+        .fetchall()
+    )
     return [Rule(*r) for r in rows]
 
 
@@ -197,7 +201,8 @@ def reextract_all(con: duckdb.DuckDBPyConnection) -> int:
     cur = con.cursor()
     rows = cur.execute(
         """SELECT s.trace_id, s.span_id, s.attributes, s.resource, c.span_id IS NOT NULL, s.load_seq
-           FROM spans s LEFT JOIN calls c USING (trace_id, span_id)""").fetchall()
+           FROM spans s LEFT JOIN calls c USING (trace_id, span_id)"""
+    ).fetchall()
     dims = []
     for trace_id, span_id, attrs, resource, is_call, seq in rows:
         found = ex.span(json.loads(attrs) if attrs else {})
@@ -215,9 +220,13 @@ def reextract_all(con: duckdb.DuckDBPyConnection) -> int:
 
             df = pd.DataFrame(dims, columns=["trace_id", "span_id", "level", *_DIMS, "load_seq"])  # noqa: F841
             # Each row keeps its span's load number: later loads skip rows below their traces' first.
-            cur.execute(f"INSERT INTO attribution_dims (trace_id, span_id, level, {', '.join(_DIMS)}, load_seq) "
-                        "SELECT * FROM df")
-        cur.execute("UPDATE calls SET feature=NULL, team=NULL, user_id=NULL, session_id=NULL, service=NULL, environment=NULL")
+            cur.execute(
+                f"INSERT INTO attribution_dims (trace_id, span_id, level, {', '.join(_DIMS)}, load_seq) "
+                "SELECT * FROM df"
+            )
+        cur.execute(
+            "UPDATE calls SET feature=NULL, team=NULL, user_id=NULL, session_id=NULL, service=NULL, environment=NULL"
+        )
         resolve(cur, None)
         cur.execute("COMMIT")
     except Exception:

@@ -53,8 +53,10 @@ def run_ingest(args):
     data = result.as_dict()
     if result.files_read == 0 or (result.spans_new + result.duplicates == 0 and result.rejects):
         first = result.rejects[0] if result.rejects else "no spans"
-        raise LedgerError(f"nothing readable in {len(files)} file(s): {first}"
-                          + (f" (and {len(result.rejects) - 1} more rejects)" if len(result.rejects) > 1 else ""))
+        raise LedgerError(
+            f"nothing readable in {len(files)} file(s): {first}"
+            + (f" (and {len(result.rejects) - 1} more rejects)" if len(result.rejects) > 1 else "")
+        )
     lines = [
         f"files: {result.files_read} read, {result.files_failed} rejected",
         f"spans read: {result.spans_read}  new: {result.spans_new}  duplicates skipped: {result.duplicates}",
@@ -98,8 +100,11 @@ def run_serve(args):
     sys.setswitchinterval(0.001)
     try:
         service.start()
-        print(f"llmledger: OTLP receiver on http://{service.host}:{service.port}/v1/traces "
-              f"(db {db}, spool {service.spool_dir}); SIGTERM or Ctrl-C stops it", flush=True)
+        print(
+            f"llmledger: OTLP receiver on http://{service.host}:{service.port}/v1/traces "
+            f"(db {db}, spool {service.spool_dir}); SIGTERM or Ctrl-C stops it",
+            flush=True,
+        )
         while not stop.wait(0.5):
             pass
         print("llmledger: stopping; loading what is spooled", file=sys.stderr, flush=True)
@@ -110,8 +115,10 @@ def run_serve(args):
                 stopper()
         con.close()
     s = service.stats()
-    summary = (f"stopped: {s['requests']} requests, {s['accepted_spans']} spans accepted, "
-               f"{s['loaded_spans']} new spans loaded, {s['pending_batches']} batch(es) left in the spool")
+    summary = (
+        f"stopped: {s['requests']} requests, {s['accepted_spans']} spans accepted, "
+        f"{s['loaded_spans']} new spans loaded, {s['pending_batches']} batch(es) left in the spool"
+    )
     if s["pending_batches"]:  # kept on disk, loaded by the next start; but this run did not finish
         raise LedgerError(f"{summary} (they load on the next start; last error: {s['last_error']})")
     return s, summary
@@ -129,8 +136,10 @@ def check_port_free(host: str, port: int) -> None:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
     except (OSError, OverflowError) as exc:
-        raise LedgerError(f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "
-                          "is another receiver running? Set LLMLEDGER_OTLP_PORT or --port.") from exc
+        raise LedgerError(
+            f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "
+            "is another receiver running? Set LLMLEDGER_OTLP_PORT or --port."
+        ) from exc
 
 
 def run_quarantine(args):
@@ -150,8 +159,9 @@ def run_quarantine(args):
         for q in items:
             spans = "?" if q.spans is None else q.spans
             reason = " ".join(q.reason.split()) or "(no reason recorded)"
-            lines.append(f"  {q.name}  {q.size_bytes:,} B  {spans} spans  "
-                         f"{q.quarantined_at:%Y-%m-%d %H:%M:%S}Z  {reason}")
+            lines.append(
+                f"  {q.name}  {q.size_bytes:,} B  {spans} spans  {q.quarantined_at:%Y-%m-%d %H:%M:%S}Z  {reason}"
+            )
         return data, "\n".join(lines)
     if args.names and args.all:
         raise LedgerError(f"`quarantine {args.action}`: give batch names or --all, not both")
@@ -182,8 +192,10 @@ def _retry(db: Path, spool: Path, names: list[str] | None):
         data = {"retried": [p.name for p in moved], "loaded": None, "held": con is None}
         text = f"moved {len(moved)} batch(es) back to {spool}"
         if con is None:
-            return data, (text + f"; {db} is held by another process (dashboard or serve-otlp), "
-                                 "whose loader picks them up on its next spool rescan")
+            return data, (
+                text + f"; {db} is held by another process (dashboard or serve-otlp), "
+                "whose loader picks them up on its next spool rescan"
+            )
         from llmledger.telemetry.service import load_spool
 
         loaded = data["loaded"] = load_spool(con, spool)
@@ -191,5 +203,7 @@ def _retry(db: Path, spool: Path, names: list[str] | None):
         if con is not None:
             con.close()
     pending = loaded.get("pending", loaded.get("pending_batches", 0))
-    return data, (text + f"; loaded {loaded['loaded_batches']} batch(es), {loaded['loaded_spans']} new spans; "
-                         f"{loaded['quarantined']} quarantined again, {pending} still pending")
+    return data, (
+        text + f"; loaded {loaded['loaded_batches']} batch(es), {loaded['loaded_spans']} new spans; "
+        f"{loaded['quarantined']} quarantined again, {pending} still pending"
+    )

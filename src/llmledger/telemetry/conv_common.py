@@ -122,22 +122,52 @@ def maybe_json(v: Any) -> Any:
 
 # Values seen in the wild -> OTel gen_ai.provider.name well-known values.
 _PROVIDERS = {
-    "openai": "openai", "azure": "azure.ai.openai", "azure_openai": "azure.ai.openai",
-    "azure-openai": "azure.ai.openai", "az.ai.openai": "azure.ai.openai", "azure.ai.openai": "azure.ai.openai",
-    "azure_ai": "azure.ai.inference", "az.ai.inference": "azure.ai.inference",
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azure-openai": "azure.ai.openai",
+    "az.ai.openai": "azure.ai.openai",
+    "azure.ai.openai": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "az.ai.inference": "azure.ai.inference",
     "azure.ai.inference": "azure.ai.inference",
-    "anthropic": "anthropic", "claude": "anthropic",
-    "bedrock": "aws.bedrock", "aws": "aws.bedrock", "aws.bedrock": "aws.bedrock", "aws_bedrock": "aws.bedrock",
-    "amazon-bedrock": "aws.bedrock", "amazon_bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock",
-    "vertex_ai": "gcp.vertex_ai", "vertexai": "gcp.vertex_ai", "vertex": "gcp.vertex_ai",
-    "gcp.vertex_ai": "gcp.vertex_ai", "google-vertex": "gcp.vertex_ai", "vertex_ai_beta": "gcp.vertex_ai",
-    "google": "gcp.gemini", "gemini": "gcp.gemini", "gcp.gemini": "gcp.gemini", "google_genai": "gcp.gemini",
-    "google-gla": "gcp.gemini", "google.generative-ai": "gcp.gemini", "google_ai_studio": "gcp.gemini",
+    "anthropic": "anthropic",
+    "claude": "anthropic",
+    "bedrock": "aws.bedrock",
+    "aws": "aws.bedrock",
+    "aws.bedrock": "aws.bedrock",
+    "aws_bedrock": "aws.bedrock",
+    "amazon-bedrock": "aws.bedrock",
+    "amazon_bedrock": "aws.bedrock",
+    "bedrock_converse": "aws.bedrock",
+    "vertex_ai": "gcp.vertex_ai",
+    "vertexai": "gcp.vertex_ai",
+    "vertex": "gcp.vertex_ai",
+    "gcp.vertex_ai": "gcp.vertex_ai",
+    "google-vertex": "gcp.vertex_ai",
+    "vertex_ai_beta": "gcp.vertex_ai",
+    "google": "gcp.gemini",
+    "gemini": "gcp.gemini",
+    "gcp.gemini": "gcp.gemini",
+    "google_genai": "gcp.gemini",
+    "google-gla": "gcp.gemini",
+    "google.generative-ai": "gcp.gemini",
+    "google_ai_studio": "gcp.gemini",
     "gcp.gen_ai": "gcp.gen_ai",
-    "mistral": "mistral_ai", "mistralai": "mistral_ai", "mistral_ai": "mistral_ai",
-    "cohere": "cohere", "groq": "groq", "deepseek": "deepseek", "perplexity": "perplexity",
-    "xai": "x_ai", "x_ai": "x_ai", "x-ai": "x_ai", "grok": "x_ai",
-    "watsonx": "ibm.watsonx.ai", "ibm": "ibm.watsonx.ai", "ibm.watsonx.ai": "ibm.watsonx.ai",
+    "mistral": "mistral_ai",
+    "mistralai": "mistral_ai",
+    "mistral_ai": "mistral_ai",
+    "cohere": "cohere",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "perplexity": "perplexity",
+    "xai": "x_ai",
+    "x_ai": "x_ai",
+    "x-ai": "x_ai",
+    "grok": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+    "ibm": "ibm.watsonx.ai",
+    "ibm.watsonx.ai": "ibm.watsonx.ai",
 }
 
 
@@ -159,15 +189,25 @@ def norm_provider(v: Any) -> str | None:
 
 # Provider implied by an instrumentation that wraps one provider's SDK, when no attribute says.
 SCOPE_PROVIDERS = {
-    "openai": "openai", "openai_v2": "openai", "anthropic": "anthropic", "vertexai": "gcp.vertex_ai",
-    "google_genai": "gcp.gemini", "bedrock": "aws.bedrock", "botocore": "aws.bedrock",
-    "mistralai": "mistral_ai", "groq": "groq", "cohere": "cohere",
+    "openai": "openai",
+    "openai_v2": "openai",
+    "anthropic": "anthropic",
+    "vertexai": "gcp.vertex_ai",
+    "google_genai": "gcp.gemini",
+    "bedrock": "aws.bedrock",
+    "botocore": "aws.bedrock",
+    "mistralai": "mistral_ai",
+    "groq": "groq",
+    "cohere": "cohere",
 }
 
 
 def scope_provider(scope: str) -> str | None:
-    tail = scope.rsplit(".", 1)[-1] if scope.startswith(("openinference.instrumentation.",
-                                                         "opentelemetry.instrumentation.")) else ""
+    tail = (
+        scope.rsplit(".", 1)[-1]
+        if scope.startswith(("openinference.instrumentation.", "opentelemetry.instrumentation."))
+        else ""
+    )
     if tail in ("v1", "v0"):  # OpenLLMetry's opentelemetry.instrumentation.openai.v1
         tail = scope.rsplit(".", 2)[-2]
     return SCOPE_PROVIDERS.get(tail)
@@ -176,16 +216,32 @@ def scope_provider(scope: str) -> str | None:
 # ---------------------------------------------------------------- operations
 
 _OPERATIONS = {
-    "chat": "chat", "completion": "text_completion", "text_completion": "text_completion",
-    "embedding": "embeddings", "embeddings": "embeddings", "generate_content": "generate_content",
-    "rerank": "rerank", "image_generation": "image_generation",
+    "chat": "chat",
+    "completion": "text_completion",
+    "text_completion": "text_completion",
+    "embedding": "embeddings",
+    "embeddings": "embeddings",
+    "generate_content": "generate_content",
+    "rerank": "rerank",
+    "image_generation": "image_generation",
 }
 
 # Operation names that describe agents, tools and chains: never a model call of their own.
-NOT_CALL_OPERATIONS = frozenset({
-    "invoke_agent", "create_agent", "execute_tool", "chain", "workflow", "task", "agent", "tool",
-    "invoke_workflow", "retrieval", "retriever",
-})
+NOT_CALL_OPERATIONS = frozenset(
+    {
+        "invoke_agent",
+        "create_agent",
+        "execute_tool",
+        "chain",
+        "workflow",
+        "task",
+        "agent",
+        "tool",
+        "invoke_workflow",
+        "retrieval",
+        "retriever",
+    }
+)
 
 
 def norm_operation(v: Any) -> str | None:
@@ -196,6 +252,7 @@ def norm_operation(v: Any) -> str | None:
 
 
 # ---------------------------------------------------------------- tokens
+
 
 def normalise_cache(c: Call, input_excludes_cache: bool) -> None:
     """Make input_tokens include cache reads and writes (the OTel GenAI rule).
@@ -212,15 +269,32 @@ def normalise_cache(c: Call, input_excludes_cache: bool) -> None:
 
 
 def set_usage_source(c: Call) -> None:
-    if any(x is not None for x in (c.input_tokens, c.output_tokens, c.cache_read_tokens,
-                                   c.cache_write_tokens, c.reasoning_tokens)):
+    if any(
+        x is not None
+        for x in (c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens)
+    ):
         c.usage_source = "reported"
 
 
 # ---------------------------------------------------------------- text
 
-_TEXT_KEYS = frozenset({"content", "text", "parts", "arguments", "args", "input", "contents", "message",
-                        "messages", "prompt", "system", "result", "output"})
+_TEXT_KEYS = frozenset(
+    {
+        "content",
+        "text",
+        "parts",
+        "arguments",
+        "args",
+        "input",
+        "contents",
+        "message",
+        "messages",
+        "prompt",
+        "system",
+        "result",
+        "output",
+    }
+)
 _ARG_KEYS = frozenset({"arguments", "args", "input"})  # tool-call arguments: text the model wrote
 
 
@@ -272,7 +346,7 @@ def indexed_values(a: dict, prefix: str, suffix: str) -> list[Any]:
     lp = len(prefix)
     for k, v in a.items():
         if k.startswith(prefix) and k.endswith(suffix):
-            idx = k[lp:len(k) - len(suffix)] if suffix else k[lp:]
+            idx = k[lp : len(k) - len(suffix)] if suffix else k[lp:]
             if idx.isdigit():
                 found.append((int(idx), v))
     found.sort(key=lambda t: t[0])

@@ -7,8 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from llmledger.telemetry.conv_common import (
-    NOT_CALL_OPERATIONS, Call, first_int, first_str, indexed_values, join_text, maybe_json,
-    norm_operation, norm_provider, normalise_cache, scope_provider, set_usage_source, to_decimal,
+    NOT_CALL_OPERATIONS,
+    Call,
+    first_int,
+    first_str,
+    indexed_values,
+    join_text,
+    maybe_json,
+    norm_operation,
+    norm_provider,
+    normalise_cache,
+    scope_provider,
+    set_usage_source,
+    to_decimal,
 )
 from llmledger.telemetry.otlp import Span
 
@@ -19,26 +30,54 @@ INPUT_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.us
 OUTPUT_KEYS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens")
 TOTAL_KEYS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens")
 CACHE_READ_KEYS = (
-    "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-    "gen_ai.usage.input_tokens.cached", "gen_ai.usage.cached_input_tokens", "gen_ai.usage.cache_read_tokens",
-    "gen_ai.usage.details.cache_read_tokens", "llm.usage.cache_read_input_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "gen_ai.usage.input_tokens.cached",
+    "gen_ai.usage.cached_input_tokens",
+    "gen_ai.usage.cache_read_tokens",
+    "gen_ai.usage.details.cache_read_tokens",
+    "llm.usage.cache_read_input_tokens",
 )
 CACHE_WRITE_KEYS = (
-    "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_write.input_tokens",
-    "gen_ai.usage.cache_creation_input_tokens", "gen_ai.usage.input_tokens.cache_write",
-    "gen_ai.usage.cache_write_tokens", "gen_ai.usage.details.cache_write_tokens",
+    "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_write.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens",
+    "gen_ai.usage.input_tokens.cache_write",
+    "gen_ai.usage.cache_write_tokens",
+    "gen_ai.usage.details.cache_write_tokens",
     "llm.usage.cache_creation_input_tokens",
 )
 REASONING_KEYS = (
-    "gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens",
-    "gen_ai.usage.output_tokens.reasoning", "gen_ai.usage.details.reasoning_tokens",
-    "gen_ai.usage.details.thoughts_tokens", "llm.usage.reasoning_tokens",
+    "gen_ai.usage.reasoning.output_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "gen_ai.usage.output_tokens.reasoning",
+    "gen_ai.usage.details.reasoning_tokens",
+    "gen_ai.usage.details.thoughts_tokens",
+    "llm.usage.reasoning_tokens",
 )
-COST_KEYS = ("gen_ai.usage.cost", "gen_ai.cost.total_cost", "gen_ai.usage.cost_usd", "operation.cost",
-             "llm.usage.cost", "gen_ai.cost")
+COST_KEYS = (
+    "gen_ai.usage.cost",
+    "gen_ai.cost.total_cost",
+    "gen_ai.usage.cost_usd",
+    "operation.cost",
+    "llm.usage.cost",
+    "gen_ai.cost",
+)
 
-_CALL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings", "completion",
-                              "embedding", "rerank", "image_generation", "responses", "realtime"})
+_CALL_OPERATIONS = frozenset(
+    {
+        "chat",
+        "text_completion",
+        "generate_content",
+        "embeddings",
+        "completion",
+        "embedding",
+        "rerank",
+        "image_generation",
+        "responses",
+        "realtime",
+    }
+)
 
 # Traceloop wrapper kinds: the model call is a separate child span.
 TRACELOOP_WRAPPERS = frozenset({"workflow", "task", "agent", "tool"})
@@ -46,15 +85,31 @@ TRACELOOP_WRAPPERS = frozenset({"workflow", "task", "agent", "tool"})
 
 def _convention(span: Span, a: dict) -> str:
     scope = span.scope_name
-    if scope == "litellm" or span.name == "litellm_request" or a.get("gen_ai.framework") == "litellm" \
-            or "litellm.call_id" in a or "litellm.model_group" in a:
+    if (
+        scope == "litellm"
+        or span.name == "litellm_request"
+        or a.get("gen_ai.framework") == "litellm"
+        or "litellm.call_id" in a
+        or "litellm.model_group" in a
+    ):
         return "litellm"
-    if scope.startswith("openlit") or span.resource.get("telemetry.sdk.name") == "openlit" \
-            or "gen_ai.application_name" in a or "gen_ai.usage.cost" in a or "gen_ai.environment" in a:
+    if (
+        scope.startswith("openlit")
+        or span.resource.get("telemetry.sdk.name") == "openlit"
+        or "gen_ai.application_name" in a
+        or "gen_ai.usage.cost" in a
+        or "gen_ai.environment" in a
+    ):
         return "openlit"
-    if "llm.request.type" in a or "traceloop.workflow.name" in a or "traceloop.entity.name" in a \
-            or "llm.usage.total_tokens" in a or "gen_ai.is_streaming" in a \
-            or scope.startswith("opentelemetry.instrumentation.openai.v") or scope == "traceloop.tracer":
+    if (
+        "llm.request.type" in a
+        or "traceloop.workflow.name" in a
+        or "traceloop.entity.name" in a
+        or "llm.usage.total_tokens" in a
+        or "gen_ai.is_streaming" in a
+        or scope.startswith("opentelemetry.instrumentation.openai.v")
+        or scope == "traceloop.tracer"
+    ):
         return "openllmetry"
     return "otel_genai"
 
@@ -63,8 +118,11 @@ def _operation(conv: str, a: dict) -> str | None:
     raw = a.get("gen_ai.operation.name") or a.get("llm.request.type")
     if conv == "litellm" and isinstance(raw, str):
         # LiteLLM names the python entry point: completion/acompletion (chat API), aembedding, ...
-        s = raw.lower().removeprefix("a") if raw.lower() in ("acompletion", "aembedding", "atext_completion",
-                                                              "aimage_generation", "aresponses") else raw.lower()
+        s = (
+            raw.lower().removeprefix("a")
+            if raw.lower() in ("acompletion", "aembedding", "atext_completion", "aimage_generation", "aresponses")
+            else raw.lower()
+        )
         return {"completion": "chat", "embedding": "embeddings", "responses": "chat"}.get(s, norm_operation(s))
     return norm_operation(raw)
 
@@ -146,12 +204,15 @@ def _texts(span: Span, a: dict) -> tuple[str | None, str | None]:
         flat = {k: a[k] for k in a if k.startswith(_FLAT_PREFIXES)}
         if flat:
             if not ins:
-                ins = indexed_values(flat, "gen_ai.prompt.", ".content") \
-                    or indexed_values(flat, "llm.prompts.", ".content")
+                ins = indexed_values(flat, "gen_ai.prompt.", ".content") or indexed_values(
+                    flat, "llm.prompts.", ".content"
+                )
             if not outs:
-                outs = indexed_values(flat, "gen_ai.completion.", ".content") \
-                    or indexed_values(flat, "gen_ai.completion.", ".function_call.arguments") \
+                outs = (
+                    indexed_values(flat, "gen_ai.completion.", ".content")
+                    or indexed_values(flat, "gen_ai.completion.", ".function_call.arguments")
                     or indexed_values(flat, "llm.completions.", ".content")
+                )
     if not ins and not outs and "events" in a:
         _pydantic_events(a["events"], ins, outs)
     for e in span.events:

@@ -8,8 +8,17 @@ import re
 from typing import Any
 
 from llmledger.telemetry.conv_common import (
-    Call, first_int, first_str, join_text, maybe_json, norm_provider, normalise_cache,
-    scope_provider, set_usage_source, to_decimal, to_int,
+    Call,
+    first_int,
+    first_str,
+    join_text,
+    maybe_json,
+    norm_provider,
+    normalise_cache,
+    scope_provider,
+    set_usage_source,
+    to_decimal,
+    to_int,
 )
 from llmledger.telemetry.conv_genai import map_genai
 from llmledger.telemetry.otlp import Span
@@ -63,8 +72,9 @@ def map_openinference(span: Span, a: dict, kind: Any) -> Call | None:
     if op == "embeddings" and c.input_tokens is None:
         c.input_tokens = first_int(a, ("llm.token_count.total",))
     if op == "embeddings" and c.input_text is None:
-        c.input_text = join_text(v for key, v in a.items() if key.startswith("embedding.embeddings.")
-                                 and key.endswith(".embedding.text"))
+        c.input_text = join_text(
+            v for key, v in a.items() if key.startswith("embedding.embeddings.") and key.endswith(".embedding.text")
+        )
     # OpenInference's prompt count includes prompt_details (cache read/write); the inclusive
     # check still repairs an instrumentor that passed Anthropic's exclusive count through.
     normalise_cache(c, False)
@@ -75,9 +85,12 @@ def map_openinference(span: Span, a: dict, kind: Any) -> Call | None:
 def _oi_text(a: dict, prefix: str) -> str | None:
     found = []
     for key, v in a.items():
-        if key.startswith(prefix) and (key.endswith(".message.content") or key.endswith(".message_content.text")
-                                       or key.endswith(".function.arguments")):
-            found.append((tuple(int(d) for d in _DIGITS.findall(key[len(prefix):])), v))
+        if key.startswith(prefix) and (
+            key.endswith(".message.content")
+            or key.endswith(".message_content.text")
+            or key.endswith(".function.arguments")
+        ):
+            found.append((tuple(int(d) for d in _DIGITS.findall(key[len(prefix) :])), v))
     if not found:
         return None
     found.sort(key=lambda t: t[0])
@@ -88,15 +101,18 @@ def _plain(a: dict, key: str, mime_key: str) -> str | None:
     v = a.get(key)
     if v is None:
         return None
-    return join_text([v]) if a.get(mime_key) == "application/json" else str(v)[:64 * 1024]
+    return join_text([v]) if a.get(mime_key) == "application/json" else str(v)[: 64 * 1024]
 
 
 # ---------------------------------------------------------------- Vercel AI SDK
 
 VERCEL_CALLS = {
-    "ai.generateText.doGenerate": "chat", "ai.streamText.doStream": "chat",
-    "ai.generateObject.doGenerate": "chat", "ai.streamObject.doStream": "chat",
-    "ai.embed.doEmbed": "embeddings", "ai.embedMany.doEmbed": "embeddings",
+    "ai.generateText.doGenerate": "chat",
+    "ai.streamText.doStream": "chat",
+    "ai.generateObject.doGenerate": "chat",
+    "ai.streamObject.doStream": "chat",
+    "ai.embed.doEmbed": "embeddings",
+    "ai.embedMany.doEmbed": "embeddings",
 }
 
 
@@ -112,10 +128,12 @@ def map_vercel(span: Span, a: dict, op_id: str) -> Call | None:
         request_model=first_str(a, ("gen_ai.request.model", "ai.model.id")),
         response_model=first_str(a, ("ai.response.model", "gen_ai.response.model")),
         # v5 names, v4 names, then the gen_ai mirror the SDK also writes
-        input_tokens=first_int(a, ("ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens",
-                                   "gen_ai.usage.input_tokens")),
-        output_tokens=None if op == "embeddings" else first_int(
-            a, ("ai.usage.outputTokens", "ai.usage.completionTokens", "gen_ai.usage.output_tokens")),
+        input_tokens=first_int(
+            a, ("ai.usage.inputTokens", "ai.usage.promptTokens", "ai.usage.tokens", "gen_ai.usage.input_tokens")
+        ),
+        output_tokens=None
+        if op == "embeddings"
+        else first_int(a, ("ai.usage.outputTokens", "ai.usage.completionTokens", "gen_ai.usage.output_tokens")),
         cache_read_tokens=first_int(a, ("ai.usage.cachedInputTokens",)),
         reasoning_tokens=first_int(a, ("ai.usage.reasoningTokens",)),
     )
@@ -126,8 +144,9 @@ def map_vercel(span: Span, a: dict, op_id: str) -> Call | None:
         c.input_text = join_text([a.get("ai.value"), a.get("ai.values")])
     else:
         c.input_text = join_text([a.get("ai.prompt.messages") or a.get("ai.prompt")])
-        c.output_text = join_text([a.get("ai.response.text"), a.get("ai.response.toolCalls"),
-                                   a.get("ai.response.object")])
+        c.output_text = join_text(
+            [a.get("ai.response.text"), a.get("ai.response.toolCalls"), a.get("ai.response.object")]
+        )
     return c
 
 
@@ -143,7 +162,9 @@ def _vercel_provider_metadata(c: Call, raw: Any, version: str) -> bool:
     excludes = False
     oa = md.get("openai") or md.get("azure")
     if isinstance(oa, dict):
-        c.cache_read_tokens = c.cache_read_tokens if c.cache_read_tokens is not None else to_int(oa.get("cachedPromptTokens"))
+        c.cache_read_tokens = (
+            c.cache_read_tokens if c.cache_read_tokens is not None else to_int(oa.get("cachedPromptTokens"))
+        )
         c.reasoning_tokens = c.reasoning_tokens if c.reasoning_tokens is not None else to_int(oa.get("reasoningTokens"))
     an = md.get("anthropic")
     if isinstance(an, dict):
@@ -223,10 +244,29 @@ def _langfuse_usage(c: Call, u: dict) -> None:
       (or cache_write_5m/1h_tokens), output_tokens including output_reasoning_tokens.
     """
     n = {k: to_int(v) for k, v in u.items()}
-    cr = _pick(n, ("input_cached_tokens", "input_cache_read", "cache_read_input_tokens", "input_cached",
-                   "cache_read", "prompt_details.cache_read", "cache_read_tokens"))
-    cw = _pick(n, ("input_cache_creation", "input_cache_write", "cache_creation_input_tokens", "cache_write",
-                   "prompt_details.cache_write", "cache_write_tokens"))
+    cr = _pick(
+        n,
+        (
+            "input_cached_tokens",
+            "input_cache_read",
+            "cache_read_input_tokens",
+            "input_cached",
+            "cache_read",
+            "prompt_details.cache_read",
+            "cache_read_tokens",
+        ),
+    )
+    cw = _pick(
+        n,
+        (
+            "input_cache_creation",
+            "input_cache_write",
+            "cache_creation_input_tokens",
+            "cache_write",
+            "prompt_details.cache_write",
+            "cache_write_tokens",
+        ),
+    )
     if cw is None and (n.get("cache_write_5m_tokens") is not None or n.get("cache_write_1h_tokens") is not None):
         cw = (n.get("cache_write_5m_tokens") or 0) + (n.get("cache_write_1h_tokens") or 0)
     rs = _pick(n, ("output_reasoning", "output_reasoning_tokens", "reasoning_tokens", "completion_details.reasoning"))
@@ -234,7 +274,11 @@ def _langfuse_usage(c: Call, u: dict) -> None:
         ins = [v for k, v in n.items() if (k == "input" or k.startswith("input_")) and v is not None]
         outs = [v for k, v in n.items() if (k == "output" or k.startswith("output_")) and v is not None]
         inp, out, total = (sum(ins) if ins else None), (sum(outs) if outs else None), n.get("total")
-        if total is not None and (inp or 0) + (out or 0) != total and (n.get("input") or 0) + (n.get("output") or 0) == total:
+        if (
+            total is not None
+            and (inp or 0) + (out or 0) != total
+            and (n.get("input") or 0) + (n.get("output") or 0) == total
+        ):
             inp, out = n.get("input"), n.get("output")
         hidden = total - (inp or 0) - (out or 0) if total is not None else 0
         if hidden > 0 and n.get("output") is not None:

@@ -19,8 +19,14 @@ __all__ = ["Call", "map_span", "drop_nested_duplicates"]
 
 # Any one of these marks a span as a candidate of the gen_ai.* family.
 _GENAI_MARKERS = (
-    "gen_ai.request.model", "gen_ai.response.model", "gen_ai.operation.name", "gen_ai.system",
-    "gen_ai.provider.name", "llm.request.type", "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens",
+    "gen_ai.request.model",
+    "gen_ai.response.model",
+    "gen_ai.operation.name",
+    "gen_ai.system",
+    "gen_ai.provider.name",
+    "llm.request.type",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
     "llm.request.model",
 )
 
@@ -115,8 +121,10 @@ def _model_match() -> str:
     terms = []
     for x in ("a.request_model", "a.response_model"):
         for y in ("d.request_model", "d.response_model"):
-            terms.append(f"({x} IS NOT NULL AND {y} IS NOT NULL AND "
-                         f"(contains(lower({x}), lower({y})) OR contains(lower({y}), lower({x}))))")
+            terms.append(
+                f"({x} IS NOT NULL AND {y} IS NOT NULL AND "
+                f"(contains(lower({x}), lower({y})) OR contains(lower({y}), lower({x}))))"
+            )
     return "(" + " OR ".join(terms) + ")"
 
 

@@ -88,29 +88,137 @@ def _w(model: Model, weight: float) -> Model:
 
 
 FEATURES: tuple[Feature, ...] = (
-    Feature("demo-support-chat", "demo-team-support", "demo-support-bot", "python", "openllmetry", 0.26,
-            (_w(GPT4O_MINI, 0.62), _w(GPT4O, 0.33), _w(FINETUNE, 0.05)), 1800, 220, (1, 3)),
-    Feature("demo-semantic-search", "demo-team-search", "demo-search-api", "python", "genai", 0.18,
-            (_w(GPT41_MINI, 1.0),), 700, 120, (1, 1), embeddings=True),
-    Feature("demo-doc-summary", "demo-team-docs", "demo-doc-summarizer", "python", "genai_legacy", 0.12,
-            (_w(HAIKU35, 0.7), _w(SONNET4, 0.3)), 6000, 450, (1, 2)),
-    Feature("demo-rag-answers", "demo-team-search", "demo-rag-assistant", "python", "openinference", 0.14,
-            (_w(GPT4O, 0.55), _w(SONNET35, 0.45)), 3500, 350, (1, 2)),
-    Feature("demo-ticket-triage", "demo-team-support", "demo-ticket-triage", "nodejs", "vercel", 0.12,
-            (_w(FLASH20, 0.7), _w(FLASH25, 0.3)), 900, 60, (1, 1)),
-    Feature("demo-lead-enrichment", "demo-team-growth", "demo-llm-gateway", "python", "litellm", 0.10,
-            (_w(GPT4O_MINI, 0.5), _w(HAIKU35, 0.3), _w(PRO15, 0.2)), 1200, 300, (1, 2), hours="night"),
-    Feature("demo-code-review", "demo-team-platform", "demo-dev-tools", "python", "genai_agent", 0.06,
-            (_w(O3_MINI, 0.5), _w(SONNET4, 0.5)), 8000, 900, (2, 4), launch_day=35),
+    Feature(
+        "demo-support-chat",
+        "demo-team-support",
+        "demo-support-bot",
+        "python",
+        "openllmetry",
+        0.26,
+        (_w(GPT4O_MINI, 0.62), _w(GPT4O, 0.33), _w(FINETUNE, 0.05)),
+        1800,
+        220,
+        (1, 3),
+    ),
+    Feature(
+        "demo-semantic-search",
+        "demo-team-search",
+        "demo-search-api",
+        "python",
+        "genai",
+        0.18,
+        (_w(GPT41_MINI, 1.0),),
+        700,
+        120,
+        (1, 1),
+        embeddings=True,
+    ),
+    Feature(
+        "demo-doc-summary",
+        "demo-team-docs",
+        "demo-doc-summarizer",
+        "python",
+        "genai_legacy",
+        0.12,
+        (_w(HAIKU35, 0.7), _w(SONNET4, 0.3)),
+        6000,
+        450,
+        (1, 2),
+    ),
+    Feature(
+        "demo-rag-answers",
+        "demo-team-search",
+        "demo-rag-assistant",
+        "python",
+        "openinference",
+        0.14,
+        (_w(GPT4O, 0.55), _w(SONNET35, 0.45)),
+        3500,
+        350,
+        (1, 2),
+    ),
+    Feature(
+        "demo-ticket-triage",
+        "demo-team-support",
+        "demo-ticket-triage",
+        "nodejs",
+        "vercel",
+        0.12,
+        (_w(FLASH20, 0.7), _w(FLASH25, 0.3)),
+        900,
+        60,
+        (1, 1),
+    ),
+    Feature(
+        "demo-lead-enrichment",
+        "demo-team-growth",
+        "demo-llm-gateway",
+        "python",
+        "litellm",
+        0.10,
+        (_w(GPT4O_MINI, 0.5), _w(HAIKU35, 0.3), _w(PRO15, 0.2)),
+        1200,
+        300,
+        (1, 2),
+        hours="night",
+    ),
+    Feature(
+        "demo-code-review",
+        "demo-team-platform",
+        "demo-dev-tools",
+        "python",
+        "genai_agent",
+        0.06,
+        (_w(O3_MINI, 0.5), _w(SONNET4, 0.5)),
+        8000,
+        900,
+        (2, 4),
+        launch_day=35,
+    ),
     # No feature attributes anywhere in these traces: shows up as "(unattributed)".
-    Feature("", "", "demo-notebooks", "python", "genai", 0.02, (_w(GPT4O, 0.6), _w(FLASH25, 0.4)),
-            2500, 500, (1, 1), hours="flat"),
+    Feature(
+        "",
+        "",
+        "demo-notebooks",
+        "python",
+        "genai",
+        0.02,
+        (_w(GPT4O, 0.6), _w(FLASH25, 0.4)),
+        2500,
+        500,
+        (1, 1),
+        hours="flat",
+    ),
 )
 
 ENVIRONMENTS = (("production", 0.86), ("staging", 0.11), ("development", 0.03))
 
-_OFFICE = [0.15, 0.1, 0.08, 0.08, 0.1, 0.2, 0.4, 0.7, 1.0, 1.2, 1.3, 1.3,
-           1.2, 1.3, 1.4, 1.4, 1.3, 1.1, 0.9, 0.7, 0.5, 0.4, 0.3, 0.2]
+_OFFICE = [
+    0.15,
+    0.1,
+    0.08,
+    0.08,
+    0.1,
+    0.2,
+    0.4,
+    0.7,
+    1.0,
+    1.2,
+    1.3,
+    1.3,
+    1.2,
+    1.3,
+    1.4,
+    1.4,
+    1.3,
+    1.1,
+    0.9,
+    0.7,
+    0.5,
+    0.4,
+    0.3,
+    0.2,
+]
 _NIGHT = [1.2, 1.6, 1.6, 1.4, 1.0, 0.4] + [0.05] * 17 + [0.6]
 HOURLY = {"office": _OFFICE, "night": _NIGHT, "flat": [1.0] * 24}
 WEEKDAY = {"office": [1.0, 1.05, 1.05, 1.0, 0.9, 0.35, 0.3], "night": [1.0] * 7, "flat": [1.0] * 7}
@@ -168,20 +276,22 @@ class _Generator:
         self._providers: dict[tuple[str, str], TracerProvider] = {}
         self._tracers: dict[tuple[str, str, str], object] = {}
         self.users = [f"demo-user-{i:03d}" for i in range(1, 241)]
-        self.user_weights = [1 / (i ** 0.9) for i in range(1, 241)]  # a few heavy users
+        self.user_weights = [1 / (i**0.9) for i in range(1, 241)]  # a few heavy users
 
     def tracer(self, service: str, env: str, language: str, scope: str, version: str = ""):
         key = (service, env, scope)
         if key not in self._tracers:
             pkey = (service, env)
             if pkey not in self._providers:
-                resource = Resource.create({
-                    "service.name": service,
-                    "service.version": "1.4.2",
-                    "deployment.environment.name": env,
-                    "telemetry.sdk.language": language,
-                    DEMO_ATTRIBUTE: True,
-                })
+                resource = Resource.create(
+                    {
+                        "service.name": service,
+                        "service.version": "1.4.2",
+                        "deployment.environment.name": env,
+                        "telemetry.sdk.language": language,
+                        DEMO_ATTRIBUTE: True,
+                    }
+                )
                 provider = TracerProvider(resource=resource, id_generator=self.ids, shutdown_on_exit=False)
                 provider.add_span_processor(SimpleSpanProcessor(self.collector))
                 self._providers[pkey] = provider
@@ -229,8 +339,15 @@ class _Generator:
             dur = rng.uniform(80, 2500)
         cache_read = int(inp * rng.uniform(0.3, 0.8)) if inp > 1024 and rng.random() < 0.35 else 0
         reasoning = int(out * rng.uniform(0.5, 2.5)) if model.name.startswith("o3") else 0
-        return {"in": inp, "out": out + reasoning, "dur_ns": int(dur * 1e6), "error": error,
-                "missing": missing, "cache_read": cache_read, "reasoning": reasoning}
+        return {
+            "in": inp,
+            "out": out + reasoning,
+            "dur_ns": int(dur * 1e6),
+            "error": error,
+            "missing": missing,
+            "cache_read": cache_read,
+            "reasoning": reasoning,
+        }
 
     def env(self) -> str:
         return _pick(self.rng, [e for e, _ in ENVIRONMENTS], [w for _, w in ENVIRONMENTS])
@@ -263,39 +380,68 @@ class _Generator:
         session = f"demo-session-{self.rng.getrandbits(32):08x}"
         wf_tracer = self.tracer(feat.service, env, feat.language, "traceloop.tracer")
         llm_tracer = self.tracer(feat.service, env, feat.language, "opentelemetry.instrumentation.openai.v1", "0.47.3")
-        props = {"traceloop.association.properties.feature": feat.name,
-                 "traceloop.association.properties.team": feat.team,
-                 "traceloop.association.properties.user_id": user,
-                 "traceloop.association.properties.session_id": session}
-        wf = wf_tracer.start_span("support_agent.workflow", start_time=t0, attributes={
-            "traceloop.span.kind": "workflow", "traceloop.workflow.name": "support_agent",
-            "traceloop.entity.name": "support_agent", **props})
+        props = {
+            "traceloop.association.properties.feature": feat.name,
+            "traceloop.association.properties.team": feat.team,
+            "traceloop.association.properties.user_id": user,
+            "traceloop.association.properties.session_id": session,
+        }
+        wf = wf_tracer.start_span(
+            "support_agent.workflow",
+            start_time=t0,
+            attributes={
+                "traceloop.span.kind": "workflow",
+                "traceloop.workflow.name": "support_agent",
+                "traceloop.entity.name": "support_agent",
+                **props,
+            },
+        )
         ctx = self._child_ctx(wf)
         t = t0 + int(self.rng.uniform(2, 30) * 1e6)
         for i, model in enumerate(self._calls(feat)):
             n = self.call_numbers(feat, model)
-            attrs = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": model.provider,
-                     "gen_ai.request.model": model.name, "gen_ai.response.model": model.name,
-                     "gen_ai.request.temperature": 0.3, "traceloop.workflow.name": "support_agent", **props}
+            attrs = {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": model.provider,
+                "gen_ai.request.model": model.name,
+                "gen_ai.response.model": model.name,
+                "gen_ai.request.temperature": 0.3,
+                "traceloop.workflow.name": "support_agent",
+                **props,
+            }
             if not n["missing"]:
-                attrs.update({"gen_ai.usage.input_tokens": n["in"], "gen_ai.usage.output_tokens": n["out"],
-                              "gen_ai.usage.total_tokens": n["in"] + n["out"]})
+                attrs.update(
+                    {
+                        "gen_ai.usage.input_tokens": n["in"],
+                        "gen_ai.usage.output_tokens": n["out"],
+                        "gen_ai.usage.total_tokens": n["in"] + n["out"],
+                    }
+                )
                 if n["cache_read"]:
                     attrs["gen_ai.usage.cache_read.input_tokens"] = n["cache_read"]
-            span = llm_tracer.start_span("openai.chat", context=ctx, kind=SpanKind.CLIENT, start_time=t, attributes=attrs)
+            span = llm_tracer.start_span(
+                "openai.chat", context=ctx, kind=SpanKind.CLIENT, start_time=t, attributes=attrs
+            )
             t += n["dur_ns"]
             self._end(span, t, n["error"])
             if i == 0 and self.rng.random() < 0.5:  # a tool call between model turns
-                tool = wf_tracer.start_span("lookup_order.tool", context=ctx, start_time=t + 1_000_000, attributes={
-                    "traceloop.span.kind": "tool", "traceloop.entity.name": "lookup_order"})
+                tool = wf_tracer.start_span(
+                    "lookup_order.tool",
+                    context=ctx,
+                    start_time=t + 1_000_000,
+                    attributes={"traceloop.span.kind": "tool", "traceloop.entity.name": "lookup_order"},
+                )
                 t += int(self.rng.uniform(20, 300) * 1e6)
                 tool.end(end_time=t)
             t += int(self.rng.uniform(1, 15) * 1e6)
         wf.end(end_time=t + 2_000_000)
 
     def _genai_attrs(self, model: Model, n: dict, legacy: bool, operation: str = "chat") -> dict:
-        a = {"gen_ai.operation.name": operation, "gen_ai.request.model": model.name,
-             "gen_ai.response.model": model.name}
+        a = {
+            "gen_ai.operation.name": operation,
+            "gen_ai.request.model": model.name,
+            "gen_ai.response.model": model.name,
+        }
         if legacy:
             a["gen_ai.system"] = model.provider
             if not n["missing"]:
@@ -323,22 +469,33 @@ class _Generator:
             root_attrs.update({"app.feature": feat.name, "app.team": feat.team})
         else:
             root_attrs = {"notebook": "scratch.ipynb"}
-        root = http.start_span("POST /search" if feat.name else "notebook cell", kind=SpanKind.SERVER,
-                               start_time=t0, attributes=root_attrs)
+        root = http.start_span(
+            "POST /search" if feat.name else "notebook cell", kind=SpanKind.SERVER, start_time=t0, attributes=root_attrs
+        )
         ctx = self._child_ctx(root)
         t = t0 + int(self.rng.uniform(1, 5) * 1e6)
         if feat.embeddings:
             n = self.call_numbers(feat, GPT41_MINI)
             n["in"], n["dur_ns"] = max(4, n["in"] // 20), int(self.rng.uniform(40, 160) * 1e6)
             emb = Model("text-embedding-3-small", "openai", 1, 0, 0)
-            span = llm.start_span("embeddings text-embedding-3-small", context=ctx, kind=SpanKind.CLIENT,
-                                  start_time=t, attributes=self._genai_attrs(emb, n, False, "embeddings"))
+            span = llm.start_span(
+                "embeddings text-embedding-3-small",
+                context=ctx,
+                kind=SpanKind.CLIENT,
+                start_time=t,
+                attributes=self._genai_attrs(emb, n, False, "embeddings"),
+            )
             t += n["dur_ns"]
             self._end(span, t, n["error"])
         for model in self._calls(feat):
             n = self.call_numbers(feat, model)
-            span = llm.start_span(f"chat {model.name}", context=ctx, kind=SpanKind.CLIENT, start_time=t,
-                                  attributes=self._genai_attrs(model, n, False))
+            span = llm.start_span(
+                f"chat {model.name}",
+                context=ctx,
+                kind=SpanKind.CLIENT,
+                start_time=t,
+                attributes=self._genai_attrs(model, n, False),
+            )
             t += n["dur_ns"]
             self._end(span, t, n["error"])
         root.end(end_time=t + int(self.rng.uniform(2, 20) * 1e6))
@@ -347,15 +504,27 @@ class _Generator:
         """Deprecated GenAI names (gen_ai.system, prompt/completion tokens) under a job span."""
         env = self.env()
         tracer = self.tracer(feat.service, env, feat.language, "opentelemetry.instrumentation.anthropic", "0.33.0")
-        job = tracer.start_span("summarize_document", start_time=t0, attributes={
-            "app.feature": feat.name, "app.team": feat.team, "user.id": self.user(),
-            "document.pages": self.rng.randint(1, 40)})
+        job = tracer.start_span(
+            "summarize_document",
+            start_time=t0,
+            attributes={
+                "app.feature": feat.name,
+                "app.team": feat.team,
+                "user.id": self.user(),
+                "document.pages": self.rng.randint(1, 40),
+            },
+        )
         ctx = self._child_ctx(job)
         t = t0 + int(self.rng.uniform(5, 50) * 1e6)
         for model in self._calls(feat):
             n = self.call_numbers(feat, model)
-            span = tracer.start_span(f"chat {model.name}", context=ctx, kind=SpanKind.CLIENT, start_time=t,
-                                     attributes=self._genai_attrs(model, n, True))
+            span = tracer.start_span(
+                f"chat {model.name}",
+                context=ctx,
+                kind=SpanKind.CLIENT,
+                start_time=t,
+                attributes=self._genai_attrs(model, n, True),
+            )
             t += n["dur_ns"]
             self._end(span, t, n["error"])
         job.end(end_time=t + 3_000_000)
@@ -364,20 +533,37 @@ class _Generator:
         """An agent: invoke_agent wrapper, chat turns and tool executions (current GenAI names)."""
         env = self.env()
         tracer = self.tracer(feat.service, env, feat.language, "demo.code_review_agent", "0.9.0")
-        agent = tracer.start_span("invoke_agent code_reviewer", start_time=t0, attributes={
-            "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "code_reviewer",
-            "app.feature": feat.name, "app.team": feat.team, "user.id": self.user(),
-            "session.id": f"demo-pr-{self.rng.randint(1000, 9999)}"})
+        agent = tracer.start_span(
+            "invoke_agent code_reviewer",
+            start_time=t0,
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "code_reviewer",
+                "app.feature": feat.name,
+                "app.team": feat.team,
+                "user.id": self.user(),
+                "session.id": f"demo-pr-{self.rng.randint(1000, 9999)}",
+            },
+        )
         ctx = self._child_ctx(agent)
         t = t0 + 3_000_000
         for model in self._calls(feat):
             n = self.call_numbers(feat, model)
-            span = tracer.start_span(f"chat {model.name}", context=ctx, kind=SpanKind.CLIENT, start_time=t,
-                                     attributes=self._genai_attrs(model, n, False))
+            span = tracer.start_span(
+                f"chat {model.name}",
+                context=ctx,
+                kind=SpanKind.CLIENT,
+                start_time=t,
+                attributes=self._genai_attrs(model, n, False),
+            )
             t += n["dur_ns"]
             self._end(span, t, n["error"])
-            tool = tracer.start_span("execute_tool read_file", context=ctx, start_time=t + 500_000, attributes={
-                "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "read_file"})
+            tool = tracer.start_span(
+                "execute_tool read_file",
+                context=ctx,
+                start_time=t + 500_000,
+                attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "read_file"},
+            )
             t += int(self.rng.uniform(5, 60) * 1e6)
             tool.end(end_time=t)
         agent.end(end_time=t + 1_000_000)
@@ -386,28 +572,50 @@ class _Generator:
         env, user = self.env(), self.user()
         tracer = self.tracer(feat.service, env, feat.language, "openinference.instrumentation.llama_index", "4.3.0")
         metadata = json.dumps({"feature": feat.name, "team": feat.team, "user_id": user})
-        chain = tracer.start_span("query", start_time=t0, attributes={
-            "openinference.span.kind": "CHAIN", "metadata": metadata, "user.id": user,
-            "input.value": "How do I rotate my API key?"})
+        chain = tracer.start_span(
+            "query",
+            start_time=t0,
+            attributes={
+                "openinference.span.kind": "CHAIN",
+                "metadata": metadata,
+                "user.id": user,
+                "input.value": "How do I rotate my API key?",
+            },
+        )
         ctx = self._child_ctx(chain)
         t = t0 + 2_000_000
-        ret = tracer.start_span("retrieve", context=ctx, start_time=t, attributes={
-            "openinference.span.kind": "RETRIEVER", "metadata": metadata})
+        ret = tracer.start_span(
+            "retrieve",
+            context=ctx,
+            start_time=t,
+            attributes={"openinference.span.kind": "RETRIEVER", "metadata": metadata},
+        )
         t += int(self.rng.uniform(30, 250) * 1e6)
         ret.end(end_time=t)
         for model in self._calls(feat):
             n = self.call_numbers(feat, model)
             vendor = "openai" if model.provider == "openai" else "anthropic"
-            attrs = {"openinference.span.kind": "LLM", "llm.model_name": model.name, "llm.provider": vendor,
-                     "llm.system": vendor, "metadata": metadata,
-                     "llm.invocation_parameters": json.dumps({"model": model.name, "temperature": 0.1})}
+            attrs = {
+                "openinference.span.kind": "LLM",
+                "llm.model_name": model.name,
+                "llm.provider": vendor,
+                "llm.system": vendor,
+                "metadata": metadata,
+                "llm.invocation_parameters": json.dumps({"model": model.name, "temperature": 0.1}),
+            }
             if not n["missing"]:
-                attrs.update({"llm.token_count.prompt": n["in"], "llm.token_count.completion": n["out"],
-                              "llm.token_count.total": n["in"] + n["out"]})
+                attrs.update(
+                    {
+                        "llm.token_count.prompt": n["in"],
+                        "llm.token_count.completion": n["out"],
+                        "llm.token_count.total": n["in"] + n["out"],
+                    }
+                )
                 if n["cache_read"]:
                     attrs["llm.token_count.prompt_details.cache_read"] = n["cache_read"]
-            span = tracer.start_span("ChatCompletion" if vendor == "openai" else "Messages", context=ctx,
-                                     start_time=t, attributes=attrs)
+            span = tracer.start_span(
+                "ChatCompletion" if vendor == "openai" else "Messages", context=ctx, start_time=t, attributes=attrs
+            )
             t += n["dur_ns"]
             self._end(span, t, n["error"])
         chain.end(end_time=t + 1_500_000)
@@ -417,23 +625,43 @@ class _Generator:
         tracer = self.tracer(feat.service, env, feat.language, "ai", "5.0.26")
         model = self._calls(feat)[0]
         n = self.call_numbers(feat, model)
-        common = {"ai.model.provider": "google.generative-ai", "ai.model.id": model.name,
-                  "ai.telemetry.functionId": feat.name, "ai.telemetry.metadata.team": feat.team,
-                  "ai.telemetry.metadata.userId": user}
-        outer = dict(common, **{"operation.name": f"ai.generateText {feat.name}",
-                                "ai.operationId": "ai.generateText"})
-        inner = dict(common, **{"operation.name": f"ai.generateText.doGenerate {feat.name}",
-                                "ai.operationId": "ai.generateText.doGenerate",
-                                "gen_ai.system": "gcp.gemini", "gen_ai.request.model": model.name,
-                                "gen_ai.response.model": model.name})
+        common = {
+            "ai.model.provider": "google.generative-ai",
+            "ai.model.id": model.name,
+            "ai.telemetry.functionId": feat.name,
+            "ai.telemetry.metadata.team": feat.team,
+            "ai.telemetry.metadata.userId": user,
+        }
+        outer = dict(common, **{"operation.name": f"ai.generateText {feat.name}", "ai.operationId": "ai.generateText"})
+        inner = dict(
+            common,
+            **{
+                "operation.name": f"ai.generateText.doGenerate {feat.name}",
+                "ai.operationId": "ai.generateText.doGenerate",
+                "gen_ai.system": "gcp.gemini",
+                "gen_ai.request.model": model.name,
+                "gen_ai.response.model": model.name,
+            },
+        )
         if not n["missing"]:
             outer.update({"ai.usage.promptTokens": n["in"], "ai.usage.completionTokens": n["out"]})
-            inner.update({"ai.usage.promptTokens": n["in"], "ai.usage.completionTokens": n["out"],
-                          "gen_ai.usage.input_tokens": n["in"], "gen_ai.usage.output_tokens": n["out"]})
+            inner.update(
+                {
+                    "ai.usage.promptTokens": n["in"],
+                    "ai.usage.completionTokens": n["out"],
+                    "gen_ai.usage.input_tokens": n["in"],
+                    "gen_ai.usage.output_tokens": n["out"],
+                }
+            )
         wrapper = tracer.start_span("ai.generateText", start_time=t0, attributes=outer)
         t = t0 + 1_000_000
-        span = tracer.start_span("ai.generateText.doGenerate", context=self._child_ctx(wrapper),
-                                 kind=SpanKind.CLIENT, start_time=t, attributes=inner)
+        span = tracer.start_span(
+            "ai.generateText.doGenerate",
+            context=self._child_ctx(wrapper),
+            kind=SpanKind.CLIENT,
+            start_time=t,
+            attributes=inner,
+        )
         t += n["dur_ns"]
         self._end(span, t, n["error"])
         self._end(wrapper, t + 1_000_000, n["error"])
@@ -442,28 +670,46 @@ class _Generator:
         env = self.env()
         job = self.tracer("demo-batch-jobs", env, feat.language, "demo.batch", "1.0")
         proxy = self.tracer(feat.service, env, feat.language, "litellm", "1.79.3")
-        root = job.start_span("enrich_leads batch", start_time=t0, attributes={
-            "app.feature": feat.name, "app.team": feat.team, "batch.size": self.rng.randint(5, 50)})
+        root = job.start_span(
+            "enrich_leads batch",
+            start_time=t0,
+            attributes={"app.feature": feat.name, "app.team": feat.team, "batch.size": self.rng.randint(5, 50)},
+        )
         ctx = self._child_ctx(root)
         t = t0 + 5_000_000
         for model in self._calls(feat):
             n = self.call_numbers(feat, model)
             system = {"openai": "openai", "anthropic": "anthropic", "gcp.gemini": "gemini"}[model.provider]
-            attrs = {"gen_ai.framework": "litellm", "gen_ai.system": system,
-                     "gen_ai.operation.name": "acompletion", "llm.request.type": "acompletion",
-                     "gen_ai.request.model": model.name, "gen_ai.response.model": model.name,
-                     "litellm.model_group": "demo-pool",  # LiteLLM's model alias group: not a feature
-                     "metadata.feature": feat.name,  # request metadata, flattened by LiteLLM's callback
-                     "metadata.user_api_key_team_id": feat.team,
-                     "metadata.user_api_key_alias": "demo-enrichment-job"}
+            attrs = {
+                "gen_ai.framework": "litellm",
+                "gen_ai.system": system,
+                "gen_ai.operation.name": "acompletion",
+                "llm.request.type": "acompletion",
+                "gen_ai.request.model": model.name,
+                "gen_ai.response.model": model.name,
+                "litellm.model_group": "demo-pool",  # LiteLLM's model alias group: not a feature
+                "metadata.feature": feat.name,  # request metadata, flattened by LiteLLM's callback
+                "metadata.user_api_key_team_id": feat.team,
+                "metadata.user_api_key_alias": "demo-enrichment-job",
+            }
             if not n["missing"]:
-                attrs.update({"gen_ai.usage.input_tokens": n["in"], "gen_ai.usage.output_tokens": n["out"],
-                              "gen_ai.usage.total_tokens": n["in"] + n["out"]})
-            span = proxy.start_span("litellm_request", context=ctx, kind=SpanKind.SERVER, start_time=t,
-                                    attributes=attrs)
-            raw = proxy.start_span("raw_gen_ai_request", context=self._child_ctx(span), kind=SpanKind.CLIENT,
-                                   start_time=t + 2_000_000,
-                                   attributes={f"llm.{system}.model": model.name, f"llm.{system}.stream": False})
+                attrs.update(
+                    {
+                        "gen_ai.usage.input_tokens": n["in"],
+                        "gen_ai.usage.output_tokens": n["out"],
+                        "gen_ai.usage.total_tokens": n["in"] + n["out"],
+                    }
+                )
+            span = proxy.start_span(
+                "litellm_request", context=ctx, kind=SpanKind.SERVER, start_time=t, attributes=attrs
+            )
+            raw = proxy.start_span(
+                "raw_gen_ai_request",
+                context=self._child_ctx(span),
+                kind=SpanKind.CLIENT,
+                start_time=t + 2_000_000,
+                attributes={f"llm.{system}.model": model.name, f"llm.{system}.stream": False},
+            )
             raw.end(end_time=t + n["dur_ns"] - 1_000_000)
             t += n["dur_ns"]
             self._end(span, t, n["error"])
@@ -474,21 +720,32 @@ class _Generator:
         return encode_spans(self.collector.take()).SerializeToString()
 
 
-def generate_batches(n_calls: int = DEFAULT_CALLS, days: int = DEFAULT_DAYS, seed: int = 7,
-                     now: datetime | None = None, traces_per_batch: int = 1500):
+def generate_batches(
+    n_calls: int = DEFAULT_CALLS,
+    days: int = DEFAULT_DAYS,
+    seed: int = 7,
+    now: datetime | None = None,
+    traces_per_batch: int = 1500,
+):
     """Yield (batch number, batch count, OTLP protobuf bytes) of demo traffic."""
     now = now or datetime.now(UTC)
     gen = _Generator(seed, now, days)
     plan = gen.plan(n_calls)
     total = max(1, math.ceil(len(plan) / traces_per_batch))
     for b in range(total):
-        for start_ns, feat in plan[b * traces_per_batch:(b + 1) * traces_per_batch]:
+        for start_ns, feat in plan[b * traces_per_batch : (b + 1) * traces_per_batch]:
             gen.trace(start_ns, feat)
         yield b, total, gen.take_encoded()
 
 
-def generate(con, n_calls: int = DEFAULT_CALLS, days: int = DEFAULT_DAYS, seed: int = 7,
-             progress: Progress | None = None, now: datetime | None = None) -> LoadResult:
+def generate(
+    con,
+    n_calls: int = DEFAULT_CALLS,
+    days: int = DEFAULT_DAYS,
+    seed: int = 7,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> LoadResult:
     """Generate demo traffic and load it through the real OTLP import path; returns the totals.
 
     Ids depend on the seed and the day, so generating twice on one day adds nothing new.

@@ -21,9 +21,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import logging
 import os
 import zlib
-import logging
 from collections import deque
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -72,11 +72,15 @@ def expand(paths: Iterable[str | Path]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            out.extend(sorted(
-                f for f in p.rglob("*")
-                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
-                and kind_of(f.name)[0] is not None
-            ))
+            out.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file()
+                    and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                    and kind_of(f.name)[0] is not None
+                )
+            )
         elif p.is_file():
             out.append(p)
         else:
@@ -94,8 +98,12 @@ class _Ticker:
             self.progress(self.done, self.total, message)
 
 
-def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | Path],
-                 progress: Progress | None = None, workers: int | None = None) -> loader.LoadResult:
+def ingest_paths(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[str | Path],
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> loader.LoadResult:
     """Import files and folders; progress(done_bytes, total_bytes, message) as it goes.
 
     Large imports decode in `workers` processes (default: one per CPU, at most 4); DuckDB writes
@@ -111,8 +119,13 @@ def ingest_paths(con: duckdb.DuckDBPyConnection, paths: Iterable[str | Path],
     return pipe.result
 
 
-def ingest_blobs(con: duckdb.DuckDBPyConnection, blobs: Iterable[tuple[str, bytes]], source: str,
-                 progress: Progress | None = None, workers: int | None = None) -> loader.LoadResult:
+def ingest_blobs(
+    con: duckdb.DuckDBPyConnection,
+    blobs: Iterable[tuple[str, bytes]],
+    source: str,
+    progress: Progress | None = None,
+    workers: int | None = None,
+) -> loader.LoadResult:
     """Import in-memory files (uploads): (name, bytes) pairs, typed by their names like files.
 
     Runs in this process unless `workers` asks for more (a web server's process is no place to
@@ -145,8 +158,10 @@ def _size(p: Path) -> int:
 # ---------------------------------------------------------------- work done in worker processes
 # Each returns (list of loader.Prepared, file-level reject or None); nothing here touches DuckDB.
 
-def _work_jsonl(name: str, source: str, digest: str, index: int, first_line: int, blob: bytes,
-                damage: str | None, rules) -> tuple[list, str | None]:
+
+def _work_jsonl(
+    name: str, source: str, digest: str, index: int, first_line: int, blob: bytes, damage: str | None, rules
+) -> tuple[list, str | None]:
     with loader.gc_paused():
         return _jsonl_chunk(name, source, digest, index, first_line, blob, damage, rules)
 
@@ -159,8 +174,9 @@ def _jsonl_chunk(name, source, digest, index, first_line, blob, damage, rules) -
     return [loader.prepare([loader.Batch(decoded, f"file:{digest}:{index}", source)], rules)], None
 
 
-def _work_whole(name: str, source: str, digest: str, kind: str, gz: bool, path: str | None,
-                blob: bytes | None, rules) -> tuple[list, str | None]:
+def _work_whole(
+    name: str, source: str, digest: str, kind: str, gz: bool, path: str | None, blob: bytes | None, rules
+) -> tuple[list, str | None]:
     """A single request (.json or .pb): decoded whole, prepared CHUNK_SPANS spans at a time."""
     with loader.gc_paused():
         return _whole_file(name, source, digest, kind, gz, path, blob, rules)
@@ -187,12 +203,13 @@ def _whole_file(name, source, digest, kind, gz, path, blob, rules) -> tuple[list
     spans, rejects = decoded.spans, [f"{name}: {r}" for r in decoded.rejects]
     out = []
     for index, start in enumerate(range(0, max(1, len(spans)), CHUNK_SPANS)):
-        chunk = otlp.Decoded(spans[start:start + CHUNK_SPANS], rejects if index == 0 else [])
+        chunk = otlp.Decoded(spans[start : start + CHUNK_SPANS], rejects if index == 0 else [])
         out.append(loader.prepare([loader.Batch(chunk, f"file:{digest}:{index}", source)], rules))
     return out, None
 
 
 # ---------------------------------------------------------------- the pipeline in this process
+
 
 class _Done:
     """A finished result that looks like a Future (the inline, single-process case)."""
@@ -235,8 +252,9 @@ class _Pipeline:
                 self.pool.shutdown(cancel_futures=True)
 
     # -------------------------------------------------------- reading
-    def file(self, name: str, opener, size: int, source: str, path: str | None = None,
-             blob: bytes | None = None) -> None:
+    def file(
+        self, name: str, opener, size: int, source: str, path: str | None = None, blob: bytes | None = None
+    ) -> None:
         """Queue one file's chunks; every file-level failure becomes a reject."""
         kind, gz = kind_of(name)
         try:
@@ -260,8 +278,11 @@ class _Pipeline:
             self.tick(size, f"{name}: rejected")
 
     def _known(self, digest: str, index: int) -> tuple[int, int] | None:
-        rows = self.con.cursor().execute(
-            "SELECT spans_read, rejects FROM ingest_log WHERE batch_id = ?", [f"file:{digest}:{index}"]).fetchall()
+        rows = (
+            self.con.cursor()
+            .execute("SELECT spans_read, rejects FROM ingest_log WHERE batch_id = ?", [f"file:{digest}:{index}"])
+            .fetchall()
+        )
         return (rows[0][0] - rows[0][1], rows[0][0]) if rows else None
 
     def _jsonl(self, name: str, opener, gz: bool, size: int, source: str, digest: str) -> None:
@@ -296,8 +317,12 @@ class _Pipeline:
             self.result.spans_read += known[1]
             self.tick(pos - last_pos, f"{name}: chunk {index + 1} already imported")
         else:
-            self._submit(_work_jsonl, (name, source, digest, index, first_line, b"".join(lines), damage),
-                         pos - last_pos, f"{name}: chunk {index + 1}")
+            self._submit(
+                _work_jsonl,
+                (name, source, digest, index, first_line, b"".join(lines), damage),
+                pos - last_pos,
+                f"{name}: chunk {index + 1}",
+            )
         return pos
 
     # -------------------------------------------------------- preparing and committing
@@ -309,8 +334,9 @@ class _Pipeline:
         self.inflight_bytes += advance
         # Keep workers busy while this process commits: bound the work in flight by input bytes
         # (memory), not by count, so many small files still overlap with a commit.
-        while self.inflight and (self.inflight_bytes > INFLIGHT_BYTES or len(self.inflight) > 64 * self.workers
-                                 or not self.pool):
+        while self.inflight and (
+            self.inflight_bytes > INFLIGHT_BYTES or len(self.inflight) > 64 * self.workers or not self.pool
+        ):
             self._collect()
 
     def _collect(self) -> None:

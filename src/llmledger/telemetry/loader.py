@@ -67,8 +67,7 @@ class Batch:
     received_at: object = None  # datetime, or None for now()
 
 
-def load(con: duckdb.DuckDBPyConnection, decoded: Decoded, batch_id: str, source: str,
-         received_at=None) -> LoadResult:
+def load(con: duckdb.DuckDBPyConnection, decoded: Decoded, batch_id: str, source: str, received_at=None) -> LoadResult:
     """Load one batch in one transaction. Safe to call again with the same batch_id."""
     return load_batches(con, [Batch(decoded, batch_id, source, received_at)])
 
@@ -107,8 +106,12 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadRe
 
 def already_loaded(cur, batch_ids: list[str]) -> set[str]:
     """The batch ids among `batch_ids` whose load committed (recorded in ingest_log)."""
-    return {r[0] for r in cur.execute(
-        "SELECT batch_id FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [batch_ids]).fetchall()}
+    return {
+        r[0]
+        for r in cur.execute(
+            "SELECT batch_id FROM ingest_log WHERE batch_id IN (SELECT unnest(?::VARCHAR[]))", [batch_ids]
+        ).fetchall()
+    }
 
 
 @dataclass
@@ -150,8 +153,11 @@ def prepare(batches: list[Batch], rules) -> Prepared:
     metas = []
     for b in batches:
         extra = found.get(b.batch_id, [])
-        metas.append(BatchMeta(b.batch_id, b.source, b.received_at, len(b.decoded.spans) - len(extra),
-                               list(b.decoded.rejects) + extra))
+        metas.append(
+            BatchMeta(
+                b.batch_id, b.source, b.received_at, len(b.decoded.spans) - len(extra), list(b.decoded.rejects) + extra
+            )
+        )
     return Prepared(metas, span_t, dims_t, call_t)
 
 
@@ -177,8 +183,13 @@ def _concat(tables: list, unique: bool = False) -> pa.Table | None:
     if unique:
         keys = pc.binary_join_element_wise(t.column("trace_id"), t.column("span_id"), "")
         if pc.count_distinct(keys).as_py() != t.num_rows:
-            first = pc.is_in(pa.array(range(t.num_rows)), value_set=pa.table(
-                {"k": keys, "i": pa.array(range(t.num_rows))}).group_by("k").aggregate([("i", "min")]).column("i_min"))
+            first = pc.is_in(
+                pa.array(range(t.num_rows)),
+                value_set=pa.table({"k": keys, "i": pa.array(range(t.num_rows))})
+                .group_by("k")
+                .aggregate([("i", "min")])
+                .column("i_min"),
+            )
             t = t.filter(first)
     return t
 
@@ -196,8 +207,10 @@ def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) ->
             # One statement per table for the whole group: per-statement work (attribution,
             # duplicate-call checks) is paid once, not once per file.
             new_by_batch, calls_by_batch, calls_new = _insert(
-                cur, _concat([p.span_t for p in prepared], unique=True),
-                *(_concat([getattr(p, t) for p in prepared]) for t in ("dims_t", "call_t")))
+                cur,
+                _concat([p.span_t for p in prepared], unique=True),
+                *(_concat([getattr(p, t) for p in prepared]) for t in ("dims_t", "call_t")),
+            )
             result.calls_new += calls_new
             log_rows = []
             for p in prepared:
@@ -207,9 +220,19 @@ def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) ->
                     result.spans_new += n_new
                     result.duplicates += m.n_spans - n_new
                     result.rejects.extend(m.rejects)
-                    log_rows.append([m.batch_id, m.source, m.received_at, m.n_spans + len(m.rejects), n_new,
-                                     calls_by_batch.get(m.batch_id, 0), m.n_spans - n_new, len(m.rejects),
-                                     _dumps(m.rejects[:100])])
+                    log_rows.append(
+                        [
+                            m.batch_id,
+                            m.source,
+                            m.received_at,
+                            m.n_spans + len(m.rejects),
+                            n_new,
+                            calls_by_batch.get(m.batch_id, 0),
+                            m.n_spans - n_new,
+                            len(m.rejects),
+                            _dumps(m.rejects[:100]),
+                        ]
+                    )
             cur.executemany(
                 """INSERT INTO ingest_log (batch_id, source, received_at, spans_read, spans_new, calls_new,
                        duplicates, rejects, reject_reasons) VALUES (?, ?, coalesce(?, now()), ?, ?, ?, ?, ?, ?)""",
@@ -282,9 +305,12 @@ def _since(cur, trace_ids: list[str], seq: int) -> int:
 
     cur.register("batch_traces", pa.table({"trace_id": pa.array(trace_ids, pa.string())}))
     try:
-        known = dict(cur.execute(
-            "SELECT trace_id, min(first_seq) FROM trace_seqs SEMI JOIN batch_traces USING (trace_id) "
-            "GROUP BY trace_id").fetchall())
+        known = dict(
+            cur.execute(
+                "SELECT trace_id, min(first_seq) FROM trace_seqs SEMI JOIN batch_traces USING (trace_id) "
+                "GROUP BY trace_id"
+            ).fetchall()
+        )
     finally:
         cur.unregister("batch_traces")
     fresh = [t for t in trace_ids if t not in known]
@@ -335,10 +361,13 @@ def _insert(cur, span_t, dims_t, call_t):
             hook(cur, trace_ids, since)
         calls_new = max(calls_new, 0)  # a batch may remove a wrapper committed by an earlier one
         if calls_new:
-            calls_by_batch = dict(cur.execute(
-                f"""SELECT n.batch_id, count(*) FROM calls c JOIN batch_new n
+            calls_by_batch = dict(
+                cur.execute(
+                    f"""SELECT n.batch_id, count(*) FROM calls c JOIN batch_new n
                     ON n.trace_id = c.trace_id AND n.span_id = c.span_id
-                    WHERE c.load_seq = {seq} GROUP BY 1""").fetchall())
+                    WHERE c.load_seq = {seq} GROUP BY 1"""
+                ).fetchall()
+            )
     finally:
         cur.unregister("batch_new")
     return new_by_batch, calls_by_batch, calls_new
@@ -350,7 +379,9 @@ def remove_demo(con: duckdb.DuckDBPyConnection) -> int:
     cur.execute("BEGIN")
     try:
         n = cur.execute("SELECT count(*) FROM calls WHERE is_demo").fetchall()[0][0]
-        cur.execute("DELETE FROM attribution_dims WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans WHERE is_demo)")
+        cur.execute(
+            "DELETE FROM attribution_dims WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans WHERE is_demo)"
+        )
         cur.execute("DELETE FROM trace_seqs WHERE trace_id IN (SELECT trace_id FROM spans WHERE is_demo)")
         cur.execute("DELETE FROM calls WHERE is_demo")
         cur.execute("DELETE FROM spans WHERE is_demo")

@@ -33,6 +33,7 @@ def _loads(text: str | bytes) -> Any:
     except ValueError:
         return json.loads(text)  # raises the stdlib's error (and accepts what orjson refuses)
 
+
 _gc_lock = threading.Lock()
 _gc_pausers = 0
 _gc_was_enabled = True
@@ -96,6 +97,7 @@ class Decoded:
 
 
 # ---------------------------------------------------------------- bytes and encodings
+
 
 def gunzip(body: bytes, limit: int | None = None) -> bytes:
     """Decompress gzip, refusing to inflate past `limit` bytes (a zip bomb is a 413, not an OOM).
@@ -206,6 +208,7 @@ def _text(raw: Any) -> str:
 
 
 # ---------------------------------------------------------------- OTLP/JSON
+
 
 def json_value(v: Any, key: str = "?") -> Any:
     """An OTLP/JSON AnyValue to a plain Python value (ValueError for one that cannot be stored)."""
@@ -331,8 +334,11 @@ def _json_span(s: dict, resource: dict, sname: str, sver: str) -> Span:
         scope_name=sname,
         scope_version=sver,
         events=[
-            {"name": _text(e.get("name")), "time_ns": _time_ns(e.get("timeUnixNano"), "event timeUnixNano"),
-             "attributes": json_attrs(e.get("attributes"))}
+            {
+                "name": _text(e.get("name")),
+                "time_ns": _time_ns(e.get("timeUnixNano"), "event timeUnixNano"),
+                "attributes": json_attrs(e.get("attributes")),
+            }
             for e in events
         ],
     )
@@ -382,6 +388,7 @@ def decode_jsonl(lines: Iterable[str | bytes], first_line: int = 1) -> Decoded:
 
 
 # ---------------------------------------------------------------- protobuf
+
 
 def _pb_value(v) -> Any:
     which = v.WhichOneof("value")
@@ -435,8 +442,11 @@ def _pb_reject(s) -> str | None:
         return f"span {sid.hex() or '?'}: trace_id must be 16 non-zero bytes"
     if len(sid) != 8 or not any(sid):
         return f"span {sid.hex() or '?'}: span_id must be 8 non-zero bytes"
-    for what, t in (("start_time_unix_nano", s.start_time_unix_nano), ("end_time_unix_nano", s.end_time_unix_nano),
-                    *(("event time_unix_nano", e.time_unix_nano) for e in s.events)):
+    for what, t in (
+        ("start_time_unix_nano", s.start_time_unix_nano),
+        ("end_time_unix_nano", s.end_time_unix_nano),
+        *(("event time_unix_nano", e.time_unix_nano) for e in s.events),
+    ):
         if t >= I64:
             return f"span {sid.hex()}: {what} {t} is out of range (0 to 2^63-1 ns)"
     return None
@@ -472,35 +482,49 @@ def decode_protobuf(body: bytes) -> Decoded:
             sname, sver = ss.scope.name, ss.scope.version
             for s in ss.spans:
                 tid, sid = s.trace_id, s.span_id
-                if (len(tid) != 16 or not any(tid) or len(sid) != 8 or not any(sid)
-                        or s.start_time_unix_nano >= I64 or s.end_time_unix_nano >= I64
-                        or (len(s.events) and any(e.time_unix_nano >= I64 for e in s.events))):
+                if (
+                    len(tid) != 16
+                    or not any(tid)
+                    or len(sid) != 8
+                    or not any(sid)
+                    or s.start_time_unix_nano >= I64
+                    or s.end_time_unix_nano >= I64
+                    or (len(s.events) and any(e.time_unix_nano >= I64 for e in s.events))
+                ):
                     rejects.append(_pb_reject(s))
                     continue
                 parent = s.parent_span_id
                 kind = s.kind
                 status = s.status
                 code = status.code
-                append(Span(
-                    tid.hex(), sid.hex(),
-                    parent.hex() if len(parent) == 8 and any(parent) else None,
-                    s.name,
-                    KINDS[kind] if 0 <= kind < n_kinds else "UNSPECIFIED",
-                    s.start_time_unix_nano,
-                    s.end_time_unix_nano,
-                    STATUS[code] if 0 <= code < 3 else "UNSET",
-                    status.message or None,
-                    _pb_attrs(s.attributes),
-                    resource,
-                    sname,
-                    sver,
-                    [{"name": e.name, "time_ns": e.time_unix_nano, "attributes": _pb_attrs(e.attributes)}
-                     for e in s.events] if len(s.events) else _NO_EVENTS,
-                ))
+                append(
+                    Span(
+                        tid.hex(),
+                        sid.hex(),
+                        parent.hex() if len(parent) == 8 and any(parent) else None,
+                        s.name,
+                        KINDS[kind] if 0 <= kind < n_kinds else "UNSPECIFIED",
+                        s.start_time_unix_nano,
+                        s.end_time_unix_nano,
+                        STATUS[code] if 0 <= code < 3 else "UNSET",
+                        status.message or None,
+                        _pb_attrs(s.attributes),
+                        resource,
+                        sname,
+                        sver,
+                        [
+                            {"name": e.name, "time_ns": e.time_unix_nano, "attributes": _pb_attrs(e.attributes)}
+                            for e in s.events
+                        ]
+                        if len(s.events)
+                        else _NO_EVENTS,
+                    )
+                )
     return Decoded(spans, rejects)
 
 
 # ---------------------------------------------------------------- by content type / file name
+
 
 def decode_file_bytes(name: str, data: bytes) -> Decoded:
     """Decode a file by its name: .json, .jsonl/.ndjson, .pb/.binpb/.proto, each optionally .gz."""

@@ -34,8 +34,14 @@ class Quarantined:
     spans: int | None  # None when too large to count cheaply, or not decodable
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "path": str(self.path), "size_bytes": self.size_bytes,
-                "reason": self.reason, "quarantined_at": self.quarantined_at.isoformat(), "spans": self.spans}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "reason": self.reason,
+            "quarantined_at": self.quarantined_at.isoformat(),
+            "spans": self.spans,
+        }
 
 
 def failed_dir(spool_dir: str | Path) -> Path:
@@ -50,11 +56,16 @@ def list_quarantined(spool_dir: str | Path) -> list[Quarantined]:
             st = path.stat()
         except FileNotFoundError:  # dropped or retried meanwhile
             continue
-        out.append(Quarantined(
-            name=path.name, path=path, size_bytes=st.st_size, reason=_reason(path),
-            quarantined_at=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
-            spans=_span_count(path, st.st_size),
-        ))
+        out.append(
+            Quarantined(
+                name=path.name,
+                path=path,
+                size_bytes=st.st_size,
+                reason=_reason(path),
+                quarantined_at=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc),
+                spans=_span_count(path, st.st_size),
+            )
+        )
     return out
 
 
@@ -92,8 +103,11 @@ def _batch_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(
-        (p for p in folder.iterdir()
-         if p.is_file() and not p.name.endswith((REASON, TMP)) and not p.name.startswith(".")),
+        (
+            p
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.endswith((REASON, TMP)) and not p.name.startswith(".")
+        ),
         key=lambda p: p.name,
     )
 
@@ -104,8 +118,11 @@ def _select(spool_dir: Path, names: list[str] | None) -> list[Path]:
         return list(present.values())
     bad = [n for n in names if not _plain_name(n)]
     if bad:
-        raise LedgerError(f"not a batch name: {', '.join(map(repr, bad))} (give names as `quarantine list` "
-                          "shows them, without a folder)", title=TITLE)
+        raise LedgerError(
+            f"not a batch name: {', '.join(map(repr, bad))} (give names as `quarantine list` "
+            "shows them, without a folder)",
+            title=TITLE,
+        )
     unknown = [n for n in dict.fromkeys(names) if n not in present]
     if unknown:
         raise LedgerError(f"not quarantined in {failed_dir(spool_dir)}: {', '.join(unknown)}", title=TITLE)
@@ -114,8 +131,13 @@ def _select(spool_dir: Path, names: list[str] | None) -> list[Path]:
 
 def _plain_name(name: str) -> bool:
     seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    return bool(name) and name not in (".", "..") and ".." not in name and not any(s in name for s in seps) \
+    return (
+        bool(name)
+        and name not in (".", "..")
+        and ".." not in name
+        and not any(s in name for s in seps)
         and "\0" not in name
+    )
 
 
 def _reason_path(path: Path) -> Path:

@@ -186,9 +186,17 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, addr, sink: Sink, token: str | None, max_bytes: int,
-                 max_connections: int = MAX_CONNECTIONS, request_seconds: float = REQUEST_SECONDS,
-                 inflight_bytes: int = INFLIGHT_BYTES, extra_routes: dict[str, Route] | None = None):
+    def __init__(
+        self,
+        addr,
+        sink: Sink,
+        token: str | None,
+        max_bytes: int,
+        max_connections: int = MAX_CONNECTIONS,
+        request_seconds: float = REQUEST_SECONDS,
+        inflight_bytes: int = INFLIGHT_BYTES,
+        extra_routes: dict[str, Route] | None = None,
+    ):
         self.sink = sink
         self.extra_routes = extra_routes if extra_routes is not None else {}
         self.token = token
@@ -253,8 +261,10 @@ class _Server(ThreadingHTTPServer):
 def _refuse(request, limit: int) -> None:
     """A 503 written straight to a connection that gets no handler thread."""
     body = status_body(503, f"too many connections (limit {limit}); retry later", False)
-    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {JSON}\r\nContent-Length: {len(body)}\r\n"
-            "Retry-After: 5\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: {JSON}\r\nContent-Length: {len(body)}\r\n"
+        "Retry-After: 5\r\nConnection: close\r\n\r\n"
+    ).encode()
     try:
         request.settimeout(0.5)
         request.sendall(head + body)
@@ -297,8 +307,12 @@ class Handler(BaseHTTPRequestHandler):
         if token:
             scheme, _, given = (self.headers.get("Authorization") or "").partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-                self._answer(401, b"missing or wrong bearer token\n", ctype="text/plain; charset=utf-8",
-                             headers={"WWW-Authenticate": 'Bearer realm="otlp"'})
+                self._answer(
+                    401,
+                    b"missing or wrong bearer token\n",
+                    ctype="text/plain; charset=utf-8",
+                    headers={"WWW-Authenticate": 'Bearer realm="otlp"'},
+                )
                 return
         try:
             status, ctype, body = self.server.extra_routes[self._path()]()
@@ -325,8 +339,9 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._precheck()
         except Reply as r:
-            self._answer(r.status, status_body(r.status, r.message, self._wants_protobuf()),
-                         close=True, headers=r.headers)
+            self._answer(
+                r.status, status_body(r.status, r.message, self._wants_protobuf()), close=True, headers=r.headers
+            )
             return False
         return super().handle_expect_100()
 
@@ -343,8 +358,9 @@ class Handler(BaseHTTPRequestHandler):
             self.server.counters.error(r.status, r.message)
             if r.status >= 400 and not r.close:
                 r.close = not self._drain()
-            self._answer(r.status, status_body(r.status, r.message, self._wants_protobuf()),
-                         close=r.close, headers=r.headers)
+            self._answer(
+                r.status, status_body(r.status, r.message, self._wants_protobuf()), close=r.close, headers=r.headers
+            )
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception as exc:  # a bug must not take the server down
@@ -364,8 +380,11 @@ class Handler(BaseHTTPRequestHandler):
             auth = self.headers.get("Authorization") or ""
             scheme, _, given = auth.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
-                raise Reply(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
-                            headers={"WWW-Authenticate": 'Bearer realm="otlp"'})
+                raise Reply(
+                    401,
+                    "missing or wrong bearer token (Authorization: Bearer <token>)",
+                    headers={"WWW-Authenticate": 'Bearer realm="otlp"'},
+                )
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype not in (PROTOBUF, JSON):
             raise Reply(415, f"unsupported Content-Type {ctype or '(none)'!r}: send {PROTOBUF} or {JSON}")
@@ -386,8 +405,9 @@ class Handler(BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         held = int(length) if length is not None else 0  # chunked bodies reserve as they arrive
         if held and not budget.take(held):
-            raise Reply(503, "receiver is busy with other requests (memory budget); retry later",
-                        headers={"Retry-After": "2"})
+            raise Reply(
+                503, "receiver is busy with other requests (memory budget); retry later", headers={"Retry-After": "2"}
+            )
         self._held = held
         try:
             self._post_body()
@@ -397,8 +417,12 @@ class Handler(BaseHTTPRequestHandler):
     def _hold(self, n: int) -> None:
         """Reserve n more bytes of the in-flight budget for this request, or answer 503."""
         if not self.server.budget.take(n):
-            raise Reply(503, "receiver is busy with other requests (memory budget); retry later",
-                        close=True, headers={"Retry-After": "2"})
+            raise Reply(
+                503,
+                "receiver is busy with other requests (memory budget); retry later",
+                close=True,
+                headers={"Retry-After": "2"},
+            )
         self._held += n
 
     def _post_body(self) -> None:
@@ -432,8 +456,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.sink(body, "protobuf" if as_pb else "json", gzipped, decoded, raw, valid)
             except (OSError, LedgerError) as exc:
                 log.error("cannot spool OTLP request: %s", exc)
-                raise Reply(503, f"cannot store the request right now ({exc}); retry later",
-                            headers={"Retry-After": "5"}) from exc
+                raise Reply(
+                    503, f"cannot store the request right now ({exc}); retry later", headers={"Retry-After": "5"}
+                ) from exc
         self.server.counters.accepted(valid, len(rejects), rejects[0] if rejects else None)
         self._answer(200, success_body(rejects, as_pb), ctype=PROTOBUF if as_pb else JSON)
 
@@ -493,8 +518,9 @@ class Handler(BaseHTTPRequestHandler):
         self._body_consumed = True
         return True
 
-    def _answer(self, status: int, body: bytes, close: bool = False, headers: dict | None = None,
-                ctype: str | None = None) -> None:
+    def _answer(
+        self, status: int, body: bytes, close: bool = False, headers: dict | None = None, ctype: str | None = None
+    ) -> None:
         if ctype is None:
             ctype = PROTOBUF if self._wants_protobuf() else JSON
         try:
@@ -539,15 +565,18 @@ class Receiver:
 
     def start(self) -> None:
         try:
-            self._server = _Server((self.host, self.requested_port), self.sink, self.token, self.max_bytes,
-                                   **self.limits)
+            self._server = _Server(
+                (self.host, self.requested_port), self.sink, self.token, self.max_bytes, **self.limits
+            )
         except OSError as exc:
             raise LedgerError(
                 f"cannot listen on {self.host}:{self.requested_port} ({exc.strerror or exc}); "
                 "is another receiver running? Set LLMLEDGER_OTLP_PORT or --port.",
-                title="Receiver unavailable") from exc
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="otlp-receiver", daemon=True)
+                title="Receiver unavailable",
+            ) from exc
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="otlp-receiver", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

@@ -35,6 +35,7 @@ try:
         except TypeError:  # e.g. an integer past 64 bits
             return _std_dumps(obj)
 except ImportError:  # pragma: no cover
+
     def _dumps(obj) -> str:
         return _std_dumps(obj)
 
@@ -42,18 +43,58 @@ except ImportError:  # pragma: no cover
 def _std_dumps(obj) -> str:
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str)
     # The stdlib writes NaN/Infinity, which is not JSON; DuckDB's JSON type would refuse the batch.
-    return text if "NaN" not in text and "Infinity" not in text else json.dumps(
-        json.loads(text, parse_constant=lambda _: None), separators=(",", ":"), ensure_ascii=False)
+    return (
+        text
+        if "NaN" not in text and "Infinity" not in text
+        else json.dumps(json.loads(text, parse_constant=lambda _: None), separators=(",", ":"), ensure_ascii=False)
+    )
 
 
-_CALL_FIELDS = ("provider", "operation", "request_model", "response_model", "input_tokens",
-                "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-                "usage_source", "convention", "status", "input_text", "output_text")
+_CALL_FIELDS = (
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "usage_source",
+    "convention",
+    "status",
+    "input_text",
+    "output_text",
+)
 _INT_COLS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
-_STR_COLS = ("reported_cost_usd", "level", *attribution._DIMS, "input_text", "output_text", "provider", "operation", "request_model",
-             "response_model", "parent_span_id", "status_message", "events", "batch_id", "service", "name",
-             "kind", "status_code", "scope_name", "scope_version", "resource", "attributes", "usage_source",
-             "convention", "status", "trace_id", "span_id")
+_STR_COLS = (
+    "reported_cost_usd",
+    "level",
+    *attribution._DIMS,
+    "input_text",
+    "output_text",
+    "provider",
+    "operation",
+    "request_model",
+    "response_model",
+    "parent_span_id",
+    "status_message",
+    "events",
+    "batch_id",
+    "service",
+    "name",
+    "kind",
+    "status_code",
+    "scope_name",
+    "scope_version",
+    "resource",
+    "attributes",
+    "usage_source",
+    "convention",
+    "status",
+    "trace_id",
+    "span_id",
+)
 
 
 def _column(name: str, values: list) -> pa.Array:
@@ -66,12 +107,38 @@ def _column(name: str, values: list) -> pa.Array:
     return pa.array(values)
 
 
-_SPAN_COLS = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "duration_ms",
-              "status_code", "status_message", "service", "scope_name", "scope_version", "resource",
-              "attributes", "events", "is_demo", "batch_id")
+_SPAN_COLS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "duration_ms",
+    "status_code",
+    "status_message",
+    "service",
+    "scope_name",
+    "scope_version",
+    "resource",
+    "attributes",
+    "events",
+    "is_demo",
+    "batch_id",
+)
 _DIM_COLS = ("trace_id", "span_id", "level", *attribution._DIMS, "batch_id")
-_CALL_COLS = ("trace_id", "span_id", "parent_span_id", "start_ns", "duration_ms", *_CALL_FIELDS,
-              "reported_cost_usd", "is_demo", "batch_id")
+_CALL_COLS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "start_ns",
+    "duration_ms",
+    *_CALL_FIELDS,
+    "reported_cost_usd",
+    "is_demo",
+    "batch_id",
+)
 
 
 def _table(names: tuple, rows: list) -> pa.Table | None:
@@ -133,17 +200,40 @@ def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None 
                     found = extractor.resource(res)
                     service = res.get("service.name")
                     cached = res_cache[id(res)] = (
-                        dumps(res), dims_row(found) if found else None, _is_demo(res),
-                        service if service is None or type(service) is str else str(service), res)
+                        dumps(res),
+                        dims_row(found) if found else None,
+                        _is_demo(res),
+                        service if service is None or type(service) is str else str(service),
+                        res,
+                    )
                 last_res = res
             res_json, res_dims, demo, service, _ = cached
             attrs = s.attributes
             start, end = s.start_ns, s.end_ns
             dur = (end - start) / 1e6 if end and start else None
             parent = s.parent_span_id
-            add_span((tid, sid, parent, s.name, s.kind, start or None, end or None, dur, s.status_code,
-                      s.status_message, service, s.scope_name, s.scope_version, res_json, dumps(attrs),
-                      dumps(s.events) if s.events else None, demo, batch_id))
+            add_span(
+                (
+                    tid,
+                    sid,
+                    parent,
+                    s.name,
+                    s.kind,
+                    start or None,
+                    end or None,
+                    dur,
+                    s.status_code,
+                    s.status_message,
+                    service,
+                    s.scope_name,
+                    s.scope_version,
+                    res_json,
+                    dumps(attrs),
+                    dumps(s.events) if s.events else None,
+                    demo,
+                    batch_id,
+                )
+            )
             if not rule_keys.isdisjoint(attrs):
                 found = span_dims(attrs)
                 if found:
@@ -153,9 +243,30 @@ def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None 
             if res_dims is not None:  # read only for the call span itself
                 add_dim((tid, sid, "resource", *res_dims, batch_id))
             cost = call.reported_cost_usd
-            add_call((tid, sid, parent, start or None, dur, call.provider, call.operation, call.request_model,
-                      call.response_model, call.input_tokens, call.output_tokens, call.cache_read_tokens,
-                      call.cache_write_tokens, call.reasoning_tokens, call.usage_source, call.convention,
-                      call.status, call.input_text, call.output_text,
-                      str(cost) if cost is not None else None, demo, batch_id))
+            add_call(
+                (
+                    tid,
+                    sid,
+                    parent,
+                    start or None,
+                    dur,
+                    call.provider,
+                    call.operation,
+                    call.request_model,
+                    call.response_model,
+                    call.input_tokens,
+                    call.output_tokens,
+                    call.cache_read_tokens,
+                    call.cache_write_tokens,
+                    call.reasoning_tokens,
+                    call.usage_source,
+                    call.convention,
+                    call.status,
+                    call.input_text,
+                    call.output_text,
+                    str(cost) if cost is not None else None,
+                    demo,
+                    batch_id,
+                )
+            )
     return _table(_SPAN_COLS, span_rows), _table(_DIM_COLS, dim_rows), _table(_CALL_COLS, call_rows), dup_in_batch

@@ -13,7 +13,8 @@ from llmledger.telemetry.attribution import DEFAULT_RULES
 
 INSERT_DEFAULT_RULES_SQL = (
     "INSERT INTO attribution_rules (dim, key, json_field, level, priority) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING")
+    "ON CONFLICT DO NOTHING"
+)
 
 
 def t001_default_attribution_rules(con: duckdb.DuckDBPyConnection) -> None:

@@ -84,12 +84,26 @@ def is_transient(exc: BaseException) -> bool:
     """A fault of the machine rather than of the batch: retried for as long as it lasts, never
     a reason to quarantine. Everything else (a decode error, DuckDB refusing a value) is the
     batch's own and ends in quarantine after MAX_ATTEMPTS."""
-    if isinstance(exc, (OSError, MemoryError, StoreError, duckdb.IOException, duckdb.TransactionException,
-                        duckdb.FatalException, duckdb.OutOfMemoryException, duckdb.ConnectionException,
-                        BrokenProcessPool, TimeoutError)):
+    if isinstance(
+        exc,
+        (
+            OSError,
+            MemoryError,
+            StoreError,
+            duckdb.IOException,
+            duckdb.TransactionException,
+            duckdb.FatalException,
+            duckdb.OutOfMemoryException,
+            duckdb.ConnectionException,
+            BrokenProcessPool,
+            TimeoutError,
+        ),
+    ):
         return True
     text = str(exc).lower()
     return any(w in text for w in ("lock", "conflict", "invalidated", "no space", "read-only", "disk"))
+
+
 #: Groups at least this large are prepared in the worker process (smaller ones cost less inline).
 PROCESS_MIN_SPANS = 2_048
 
@@ -185,8 +199,19 @@ class _Job:
 
 
 class Service:
-    def __init__(self, con, db_path=None, host=None, port=None, token=None, max_bytes=None,
-                 spool_dir=None, spool_max_bytes=None, connect: Callable | None = None, **limits):
+    def __init__(
+        self,
+        con,
+        db_path=None,
+        host=None,
+        port=None,
+        token=None,
+        max_bytes=None,
+        spool_dir=None,
+        spool_max_bytes=None,
+        connect: Callable | None = None,
+        **limits,
+    ):
         """`con` is the DuckDB connection the loader writes with; or None with `connect`, a
         callable that opens it, retried with backoff until the database can be opened (held by
         another process, say) while the receiver goes on accepting into the spool. `limits` go
@@ -289,8 +314,9 @@ class Service:
             return len(self._queue) + sum(len(j.group) for j in self._jobs)
 
     # ------------------------------------------------------------ receiver side
-    def _accept(self, body: bytes, encoding: str, gzipped: bool, decoded: otlp.Decoded | None,
-                raw: bytes, valid: int) -> None:
+    def _accept(
+        self, body: bytes, encoding: str, gzipped: bool, decoded: otlp.Decoded | None, raw: bytes, valid: int
+    ) -> None:
         entry = self.spool.append(body, encoding, gzipped)  # durable before the 200; SpoolFull -> 503
         with self._cv:
             if self._held + len(raw) <= HELD_BYTES:
@@ -434,10 +460,17 @@ class Service:
             return job
         job.skipped = [q for q in group if q.entry.batch_id in done]
         todo = [q for q in group if q.entry.batch_id not in done]
-        items = [SpooledRequest(q.entry.name, str(q.entry.path), q.held.raw if q.held is not None else None,
-                                q.held.encoding if q.held is not None else None, q.entry.batch_id,
-                                q.entry.received_at)
-                 for q in todo]
+        items = [
+            SpooledRequest(
+                q.entry.name,
+                str(q.entry.path),
+                q.held.raw if q.held is not None else None,
+                q.held.encoding if q.held is not None else None,
+                q.entry.batch_id,
+                q.entry.received_at,
+            )
+            for q in todo
+        ]
         job.items, job.rules = items, rules
         for q in group:
             q.held = None  # the job's items hold the body now; a retry reads the spool
@@ -642,6 +675,11 @@ def load_spool(con, spool_dir, timeout: float | None = None) -> dict:
     svc = Service(con, spool_dir=spool_dir, db_path=None)
     svc.start(receiver=False)
     svc.stop(timeout)
-    return {"loaded_batches": svc.loaded_batches, "loaded_spans": svc.loaded_spans,
-            "quarantined": svc.quarantined, "pending": svc.pending(), "pending_batches": svc.pending(),
-            "last_error": svc.last_load_error}
+    return {
+        "loaded_batches": svc.loaded_batches,
+        "loaded_spans": svc.loaded_spans,
+        "quarantined": svc.quarantined,
+        "pending": svc.pending(),
+        "pending_batches": svc.pending(),
+        "last_error": svc.last_load_error,
+    }

@@ -29,7 +29,7 @@ SUFFIXES = {"protobuf": ".pb", "json": ".json"}
 #: Default cap on bytes waiting in the spool (LLMLEDGER_SPOOL_MAX_BYTES): past it the receiver
 #: answers 503 with Retry-After (the OTLP spec's answer for a server under pressure) instead of
 #: filling the disk; acknowledged data is never dropped to make room.
-MAX_BYTES = 2 * 1024 ** 3
+MAX_BYTES = 2 * 1024**3
 
 
 class SpoolFull(LedgerError):

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 
+
 def worker_pool(workers: int, nice: int = 0):
     """Processes that decode and map (ingest, the receiver's loader). Spawned, not forked: the
     creating process has DuckDB's threads running. Each runs at least at niceness `nice` and
@@ -13,8 +14,9 @@ def worker_pool(workers: int, nice: int = 0):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=worker_init, initargs=(os.getpid(), nice))
+    return ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_init, initargs=(os.getpid(), nice)
+    )
 
 
 def lower_priority(thread_id: int, nice: int) -> None:

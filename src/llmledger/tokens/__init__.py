@@ -30,9 +30,23 @@ from llmledger.tokens.registry import (
 from llmledger.tokens.tax import load_samples, token_tax
 
 __all__ = [
-    "Tokenizer", "TokenizerInfo", "TokenizerChoice", "TokenCount",
-    "list_tokenizers", "available_names", "get", "register_gguf", "unregister_gguf",
-    "tokenizer_for_model", "normalise_model", "count_text", "count_messages", "count_many",
-    "parse_messages", "messages_text",
-    "read_corpus", "token_tax", "load_samples",
+    "Tokenizer",
+    "TokenizerInfo",
+    "TokenizerChoice",
+    "TokenCount",
+    "list_tokenizers",
+    "available_names",
+    "get",
+    "register_gguf",
+    "unregister_gguf",
+    "tokenizer_for_model",
+    "normalise_model",
+    "count_text",
+    "count_messages",
+    "count_many",
+    "parse_messages",
+    "messages_text",
+    "read_corpus",
+    "token_tax",
+    "load_samples",
 ]

@@ -135,8 +135,10 @@ def count_messages(messages: list[dict], model: str, tools: list[dict] | None = 
         consts = _TOOLS_O200K if choice.name == "o200k_base" else _TOOLS_CL100K
         total += tools_tokens(tools, count, consts)
     exact = choice.exact and published and not notes
-    lead = "OpenAI's published chat framing" if published else (
-        "approximate: this provider's chat framing is unpublished; OpenAI's per-message overhead used"
+    lead = (
+        "OpenAI's published chat framing"
+        if published
+        else ("approximate: this provider's chat framing is unpublished; OpenAI's per-message overhead used")
     )
     parts = [lead, choice.note] + sorted(notes)
     return TokenCount(total, choice.name, exact, "; ".join(p for p in parts if p))
@@ -150,13 +152,15 @@ def parse_messages(text: str) -> list:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise TokenizerError(f"The messages JSON is broken at line {exc.lineno}, column {exc.colno}: {exc.msg}.",
-                             "Broken JSON") from None
+        raise TokenizerError(
+            f"The messages JSON is broken at line {exc.lineno}, column {exc.colno}: {exc.msg}.", "Broken JSON"
+        ) from None
     if isinstance(doc, dict) and "messages" in doc:
         doc = doc["messages"]
     if not isinstance(doc, list) or not doc:
-        raise TokenizerError('Expected a non-empty list of messages like [{"role": "user", "content": "…"}].',
-                             "Not a messages list")
+        raise TokenizerError(
+            'Expected a non-empty list of messages like [{"role": "user", "content": "…"}].', "Not a messages list"
+        )
     return doc
 
 

@@ -22,11 +22,15 @@ def register(sub) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="the text to count")
     src.add_argument("--file", help="a UTF-8 text file to count")
-    p.add_argument("--tokenizer", action="extend", nargs="+", metavar="NAME",
-                   help="tokenizer(s) to use (default: all available)")
+    p.add_argument(
+        "--tokenizer", action="extend", nargs="+", metavar="NAME", help="tokenizer(s) to use (default: all available)"
+    )
     p.add_argument("--model", help="mark counts as exact/approximate for this model")
-    p.add_argument("--corpus", action="store_true",
-                   help="read --file as a corpus (.txt paragraphs, .csv, .jsonl) and sum documents")
+    p.add_argument(
+        "--corpus",
+        action="store_true",
+        help="read --file as a corpus (.txt paragraphs, .csv, .jsonl) and sum documents",
+    )
     p.add_argument("--gguf", action="append", metavar="PATH", help="also register this GGUF's vocabulary")
     add_common(p, db=False)
     p.set_defaults(func=run_tokens)
@@ -76,9 +80,7 @@ def run_tokens(args):
         "chars": chars,
         "documents": len(docs),
         "model": args.model,
-        "model_tokenizer": (
-            {"name": choice.name, "exact": choice.exact, "note": choice.note} if choice else None
-        ),
+        "model_tokenizer": ({"name": choice.name, "exact": choice.exact, "note": choice.note} if choice else None),
         "counts": rows,
         "unavailable": [
             {"name": i.name, "reason": i.reason} for i in info.values() if not i.available and not args.tokenizer

@@ -99,9 +99,7 @@ def _message_text(messages, where: str) -> str:
     for m in messages:
         content = m.get("content") if isinstance(m, dict) else m
         if isinstance(content, list):
-            content = "\n".join(
-                str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content
-            )
+            content = "\n".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
         if content:
             out.append(str(content))
     return "\n".join(out)
@@ -123,9 +121,7 @@ def _record_text(obj, where: str) -> str:
         if isinstance(value, list) and field == "input":  # Responses API input items
             return _message_text(value, where)
     fields = ", ".join(list(obj)[:8]) or "none"
-    raise TokenizerError(
-        f"{where}: no text field (looked for messages, {', '.join(TEXT_FIELDS)}; found {fields})"
-    )
+    raise TokenizerError(f"{where}: no text field (looked for messages, {', '.join(TEXT_FIELDS)}; found {fields})")
 
 
 def _read_jsonl(name: str, text: str) -> list[str]:

@@ -41,9 +41,7 @@ def count_text(text: str, model: str | None = None, tokenizer: str | None = None
         choice = tokenizer_for_model(model)
         if choice.name == tok.name:
             return TokenCount(tok.count(text), tok.name, choice.exact, choice.note)
-        return TokenCount(
-            tok.count(text), tok.name, False, f"{model}'s tokenizer is {choice.name}, not {tok.name}"
-        )
+        return TokenCount(tok.count(text), tok.name, False, f"{model}'s tokenizer is {choice.name}, not {tok.name}")
     if model is not None:
         from llmledger.tokens.models import tokenizer_for_model
 

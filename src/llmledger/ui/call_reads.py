@@ -79,8 +79,9 @@ def _timeseries(db_: str, f: CallFilter, group_by: str, bucket: str, top_n: int,
         return calls.timeseries(cur, f, group_by, bucket, top_n, with_cost)
 
 
-def timeseries(f: CallFilter, group_by: str, bucket: str = "day", top_n: int = 8,
-               with_cost: bool = False) -> pd.DataFrame:
+def timeseries(
+    f: CallFilter, group_by: str, bucket: str = "day", top_n: int = 8, with_cost: bool = False
+) -> pd.DataFrame:
     return _timeseries(db(), f, group_by, bucket, int(top_n), with_cost)
 
 

@@ -13,8 +13,7 @@ import plotly.graph_objects as go
 from llmledger.reads.filters import OTHER, UNATTRIBUTED
 from llmledger.ui import format as fmt
 
-PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#d69e2e",
-           "#e53e3e", "#5a67d8", "#718096"]
+PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#d69e2e", "#e53e3e", "#5a67d8", "#718096"]
 GREY = {OTHER: "#a0aec0", UNATTRIBUTED: "#cbd5e0"}
 LLM_COLOR, SPAN_COLOR, ERROR_COLOR = "#dd6b20", "#90cdf4", "#e53e3e"
 
@@ -30,8 +29,11 @@ METRICS = {
 }
 
 
-EMPTY_METRIC = {"cost_usd": "No priced calls: no price sheet covers these models yet",
-                "tokens": "No token usage reported", "errors": "No error calls"}
+EMPTY_METRIC = {
+    "cost_usd": "No priced calls: no price sheet covers these models yet",
+    "tokens": "No token usage reported",
+    "errors": "No error calls",
+}
 
 
 def group_colors(groups: list[str]) -> dict[str, str]:
@@ -52,8 +54,15 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
         title={"text": title, "x": 0, "font": {"size": 15}},
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left",
-                "title": None, "font": {"size": 11}},
+        legend={
+            "orientation": "h",
+            "yanchor": "top",
+            "y": -0.12,
+            "x": 0,
+            "xanchor": "left",
+            "title": None,
+            "font": {"size": 11},
+        },
         hovermode="x unified",
     )
     return fig
@@ -61,8 +70,9 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
 
 def empty(title: str, message: str = "No calls in this selection") -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, font={"size": 14, "color": "#718096"},
-                       xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.add_annotation(
+        text=message, showarrow=False, font={"size": 14, "color": "#718096"}, xref="paper", yref="paper", x=0.5, y=0.5
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, 220)
@@ -83,7 +93,9 @@ def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | 
     if metric == "cost_usd" and not series.empty and series[metric].isna().all():
         return empty(title, "Cost is off, or no price sheet covers these models yet")
     if data.empty or (additive and not data[metric].fillna(0).any()):
-        return empty(title, "No calls in this selection" if series.empty else EMPTY_METRIC.get(metric, "Nothing reported"))
+        return empty(
+            title, "No calls in this selection" if series.empty else EMPTY_METRIC.get(metric, "Nothing reported")
+        )
     order = group_order(series)
     colors = group_colors(order)
     fig = go.Figure()
@@ -94,11 +106,22 @@ def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | 
         value = "%{y:,.0f}" if metric != "cost_usd" else "$%{y:,.2f}"
         hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>{value}<extra></extra>"
         if additive:
-            fig.add_bar(x=part["bucket"], y=part[metric].fillna(0), name=fmt.plain_label(g),
-                        marker_color=colors[g], hovertemplate=hover)
+            fig.add_bar(
+                x=part["bucket"],
+                y=part[metric].fillna(0),
+                name=fmt.plain_label(g),
+                marker_color=colors[g],
+                hovertemplate=hover,
+            )
         else:
-            fig.add_scatter(x=part["bucket"], y=part[metric], name=fmt.plain_label(g), mode="lines",
-                            line={"color": colors[g], "width": 2}, hovertemplate=hover)
+            fig.add_scatter(
+                x=part["bucket"],
+                y=part[metric],
+                name=fmt.plain_label(g),
+                mode="lines",
+                line={"color": colors[g], "width": 2},
+                hovertemplate=hover,
+            )
     fig.update_layout(barmode="stack", bargap=0.1)
     fig.update_yaxes(title=None, rangemode="tozero")
     fig.update_xaxes(title=None)
@@ -114,12 +137,17 @@ def breakdown_bar(table: pd.DataFrame, metric: str, group_label: str) -> go.Figu
         return empty(title)
     data = data.sort_values(metric)
     colors = group_colors(list(table["grp"].astype(str)))
-    fig = go.Figure(go.Bar(
-        x=data[metric], y=fmt.plain_labels(data["grp"].astype(str)), orientation="h",
-        marker_color=[colors[str(g)] for g in data["grp"]],
-        text=[fmt.compact(v) if metric != "cost_usd" else fmt.usd(v) for v in data[metric]],
-        textposition="auto", hovertemplate="%{y}: %{x:,.0f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=data[metric],
+            y=fmt.plain_labels(data["grp"].astype(str)),
+            orientation="h",
+            marker_color=[colors[str(g)] for g in data["grp"]],
+            text=[fmt.compact(v) if metric != "cost_usd" else fmt.usd(v) for v in data[metric]],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:,.0f}<extra></extra>",
+        )
+    )
     fig.update_xaxes(title=None)
     fig.update_yaxes(title=None, automargin=True)
     fig = _layout(fig, title, max(220, 60 + 26 * len(data)))
@@ -130,13 +158,19 @@ def breakdown_bar(table: pd.DataFrame, metric: str, group_label: str) -> go.Figu
 def _span_hover(row) -> str:
     """Hover text for one span: our markup (<b>, <br>) around escaped span attributes."""
     plain = lambda v: fmt.plain_label(fmt.label(v))  # noqa: E731
-    lines = [f"<b>{fmt.plain_label(row['name'])}</b>", f"service: {plain(row['service'])}",
-             f"start: +{fmt.ms(row['offset_ms'])}", f"duration: {fmt.ms(row['duration_ms'])}"]
+    lines = [
+        f"<b>{fmt.plain_label(row['name'])}</b>",
+        f"service: {plain(row['service'])}",
+        f"start: +{fmt.ms(row['offset_ms'])}",
+        f"duration: {fmt.ms(row['duration_ms'])}",
+    ]
     if row["is_llm"]:
-        lines += [f"model: {plain(row['model'])} ({plain(row['provider'])})",
-                  f"tokens: {fmt.count(row['input_tokens'])} in, {fmt.count(row['output_tokens'])} out"
-                  f" ({plain(row['usage_source'])})",
-                  f"convention: {plain(row['convention'])}"]
+        lines += [
+            f"model: {plain(row['model'])} ({plain(row['provider'])})",
+            f"tokens: {fmt.count(row['input_tokens'])} in, {fmt.count(row['output_tokens'])} out"
+            f" ({plain(row['usage_source'])})",
+            f"convention: {plain(row['convention'])}",
+        ]
         if not pd.isna(row.get("cost_usd")):
             lines.append(f"cost: {fmt.usd(row['cost_usd'])}")
     if row["status_code"] == "ERROR":
@@ -154,27 +188,48 @@ def waterfall(spans: pd.DataFrame, title: str = "Trace waterfall") -> go.Figure:
     # Tick labels are right-aligned; padding every (monospace) label to one width left-aligns
     # them, so the indentation by depth shows. Cut and pad the name as shown, then escape it.
     names = [str(n) if len(str(n)) <= 48 else str(n)[:47] + "…" for n in rows["name"]]
-    raw = ["\u00a0" * (2 * int(d)) + ("◆ " if llm else "\u00a0\u00a0") + n
-           for d, llm, n in zip(rows["depth"], rows["is_llm"], names)]
+    raw = [
+        "\u00a0" * (2 * int(d)) + ("◆ " if llm else "\u00a0\u00a0") + n
+        for d, llm, n in zip(rows["depth"], rows["is_llm"], names)
+    ]
     width = max(len(r) for r in raw)
     labels = [fmt.plain_label(r + "\u00a0" * (width - len(r))) for r in raw]
-    colors = [ERROR_COLOR if s == "ERROR" else LLM_COLOR if llm else SPAN_COLOR
-              for s, llm in zip(rows["status_code"], rows["is_llm"])]
+    colors = [
+        ERROR_COLOR if s == "ERROR" else LLM_COLOR if llm else SPAN_COLOR
+        for s, llm in zip(rows["status_code"], rows["is_llm"])
+    ]
     durations = rows["duration_ms"].fillna(0).clip(lower=0)
     total = float((rows["offset_ms"] + durations).max() or 1)
     text = [
         f"{fmt.plain_label(fmt.label(m))} · {fmt.compact(i)}→{fmt.compact(o)}" if llm else fmt.ms(d)
-        for llm, m, i, o, d in zip(rows["is_llm"], rows["model"], rows["input_tokens"],
-                                   rows["output_tokens"], durations)
+        for llm, m, i, o, d in zip(
+            rows["is_llm"], rows["model"], rows["input_tokens"], rows["output_tokens"], durations
+        )
     ]
-    fig = go.Figure(go.Bar(
-        y=list(range(len(rows))), x=durations.clip(lower=total / 400), base=rows["offset_ms"],
-        orientation="h", marker_color=colors, text=text, textposition="auto",
-        insidetextanchor="start", hovertext=[_span_hover(r) for _, r in rows.iterrows()],
-        hoverinfo="text", cliponaxis=False,
-    ))
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(rows))), ticktext=labels,
-                     autorange="reversed", automargin=True, title=None, tickfont={"family": "monospace"})
+    fig = go.Figure(
+        go.Bar(
+            y=list(range(len(rows))),
+            x=durations.clip(lower=total / 400),
+            base=rows["offset_ms"],
+            orientation="h",
+            marker_color=colors,
+            text=text,
+            textposition="auto",
+            insidetextanchor="start",
+            hovertext=[_span_hover(r) for _, r in rows.iterrows()],
+            hoverinfo="text",
+            cliponaxis=False,
+        )
+    )
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=list(range(len(rows))),
+        ticktext=labels,
+        autorange="reversed",
+        automargin=True,
+        title=None,
+        tickfont={"family": "monospace"},
+    )
     fig.update_xaxes(title="ms since trace start", range=[0, total * 1.06], rangemode="tozero")
     fig = _layout(fig, title, max(240, 90 + 30 * len(rows)))
     fig.update_layout(hovermode="closest", showlegend=False, bargap=0.25)

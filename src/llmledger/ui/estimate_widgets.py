@@ -30,16 +30,33 @@ def sheet_obj(sheet: str):
     return _sheet_obj(str(config.db_path()), sheet, marker)
 
 
-def bill(model: str, sheet: str, input_tokens: float, output_tokens: float, requests: float,
-         cached_share: float = 0.0, batch_share: float = 0.0, growth_pct: float = 0.0,
-         months: int = 1) -> estimate.MonthlyBill:
-    return estimate.monthly_bill(model, input_tokens, output_tokens, requests, sheet=sheet_obj(sheet),
-                                 cached_input_share=cached_share, batch_share=batch_share, growth_pct=growth_pct,
-                                 months=int(months))
+def bill(
+    model: str,
+    sheet: str,
+    input_tokens: float,
+    output_tokens: float,
+    requests: float,
+    cached_share: float = 0.0,
+    batch_share: float = 0.0,
+    growth_pct: float = 0.0,
+    months: int = 1,
+) -> estimate.MonthlyBill:
+    return estimate.monthly_bill(
+        model,
+        input_tokens,
+        output_tokens,
+        requests,
+        sheet=sheet_obj(sheet),
+        cached_input_share=cached_share,
+        batch_share=batch_share,
+        growth_pct=growth_pct,
+        months=int(months),
+    )
 
 
-def cost_table(rows: list[tuple[str, float, int, str, bool]], output_per_request: float,
-               sheet_names: list[str]) -> pd.DataFrame:
+def cost_table(
+    rows: list[tuple[str, float, int, str, bool]], output_per_request: float, sheet_names: list[str]
+) -> pd.DataFrame:
     """pricing.estimate.cost_table over the sheets loaded once per process."""
     return estimate.cost_table(rows, output_per_request, sheet_names, sheet_obj)
 
@@ -51,8 +68,14 @@ def count_tokenizers(text: str, names: tuple[str, ...]) -> pd.DataFrame:
     rows = []
     for n in names:
         tok = tokens.get(n)
-        rows.append({"tokenizer": tok.name, "tokens": tok.count(text), "kind": info[tok.name].kind,
-                     "exact for": info[tok.name].exact_for})
+        rows.append(
+            {
+                "tokenizer": tok.name,
+                "tokens": tok.count(text),
+                "kind": info[tok.name].kind,
+                "exact for": info[tok.name].exact_for,
+            }
+        )
     return pd.DataFrame(rows, columns=TOKENIZER_COLUMNS)
 
 
@@ -65,22 +88,45 @@ def count_for_models(text: str, models: tuple[str, ...], messages: bool = False)
     rows = []
     for m in models:
         tc = tokens.count_messages(parsed, m) if messages else tokens.count_text(text, model=m)
-        rows.append({"model": m, "tokens": tc.tokens, "tokenizer": tc.tokenizer,
-                     "tokenizer_is": OWN if tc.exact else APPROX, "note": tc.note})
+        rows.append(
+            {
+                "model": m,
+                "tokens": tc.tokens,
+                "tokenizer": tc.tokenizer,
+                "tokenizer_is": OWN if tc.exact else APPROX,
+                "note": tc.note,
+            }
+        )
     return pd.DataFrame(rows, columns=MODEL_COUNT_COLUMNS)
 
 
 def corpus_tokenizer_frame(totals: dict[str, int], names: list[str]) -> pd.DataFrame:
     info = {i.name: i for i in tokens.list_tokenizers()}
-    return pd.DataFrame([{"tokenizer": n, "tokens": totals[n], "kind": info[n].kind, "exact for": info[n].exact_for}
-                         for n in names if n in totals], columns=TOKENIZER_COLUMNS)
+    return pd.DataFrame(
+        [
+            {"tokenizer": n, "tokens": totals[n], "kind": info[n].kind, "exact for": info[n].exact_for}
+            for n in names
+            if n in totals
+        ],
+        columns=TOKENIZER_COLUMNS,
+    )
 
 
 def corpus_model_frame(totals: dict[str, int], choices: dict) -> pd.DataFrame:
     """Per model: the corpus total under the model's tokenizer (`choices`: model -> TokenizerChoice)."""
-    return pd.DataFrame([{"model": m, "tokens": totals[c.name], "tokenizer": c.name,
-                          "tokenizer_is": OWN if c.exact else APPROX, "note": c.note}
-                         for m, c in choices.items()], columns=MODEL_COUNT_COLUMNS)
+    return pd.DataFrame(
+        [
+            {
+                "model": m,
+                "tokens": totals[c.name],
+                "tokenizer": c.name,
+                "tokenizer_is": OWN if c.exact else APPROX,
+                "note": c.note,
+            }
+            for m, c in choices.items()
+        ],
+        columns=MODEL_COUNT_COLUMNS,
+    )
 
 
 def count_corpus(docs: list[str], names: list[str], progress_text: str = "Counting") -> dict[str, int]:
@@ -88,6 +134,7 @@ def count_corpus(docs: list[str], names: list[str], progress_text: str = "Counti
     totals = {}
     bar = st.progress(0.0, text=progress_text)
     for i, name in enumerate(names):
+
         def progress(done: int, total: int, i=i, name=name) -> None:
             frac = (i + (done / total if total else 1)) / len(names)
             bar.progress(min(1.0, frac), text=f"{progress_text}: {name} {done:,} / {total:,} documents")

@@ -140,8 +140,13 @@ def receiver_rows(stats: dict[str, Any], now: float | None = None) -> list[tuple
         rows.append(("State", "running" if stats["running"] else "stopped"))
     if "loader_alive" in stats:
         restarts = stats.get("loader_restarts") or 0
-        rows.append(("Loader", ("running" if stats["loader_alive"] else "STOPPED")
-                     + (f" (recovered from {restarts} error(s))" if restarts else "")))
+        rows.append(
+            (
+                "Loader",
+                ("running" if stats["loader_alive"] else "STOPPED")
+                + (f" (recovered from {restarts} error(s))" if restarts else ""),
+            )
+        )
     endpoint = stats.get("endpoint")
     if not endpoint and stats.get("port"):
         endpoint = f"http://{stats.get('host') or '127.0.0.1'}:{stats['port']}/v1/traces"
@@ -168,8 +173,12 @@ def receiver_rows(stats: dict[str, Any], now: float | None = None) -> list[tuple
             rows.append((title, fmt(stats[key])))
     if stats.get("spool_max_bytes"):
         used, cap = stats.get("spool_bytes") or 0, stats["spool_max_bytes"]
-        rows.append(("Spool use", f"{used / 2 ** 20:,.1f} of {cap / 2 ** 20:,.0f} MiB ({used / cap:.0%}); "
-                                  "full means 503 + Retry-After"))
+        rows.append(
+            (
+                "Spool use",
+                f"{used / 2**20:,.1f} of {cap / 2**20:,.0f} MiB ({used / cap:.0%}); full means 503 + Retry-After",
+            )
+        )
     errors = stats.get("errors_by_status")
     if errors:
         rows.append(("Errors by HTTP status", ", ".join(f"{k}: {v}" for k, v in sorted(errors.items()))))
@@ -179,8 +188,10 @@ def receiver_rows(stats: dict[str, Any], now: float | None = None) -> list[tuple
 
 def load_summary(result: dict[str, Any]) -> str:
     """One line for a LoadResult.as_dict()."""
-    text = (f"{count(result.get('spans_read'))} spans read, {count(result.get('spans_new'))} new, "
-            f"{count(result.get('llm_calls'))} LLM calls, "
-            f"{count(result.get('duplicates_skipped'))} duplicates skipped, "
-            f"{count(result.get('rejected'))} rejected")
+    text = (
+        f"{count(result.get('spans_read'))} spans read, {count(result.get('spans_new'))} new, "
+        f"{count(result.get('llm_calls'))} LLM calls, "
+        f"{count(result.get('duplicates_skipped'))} duplicates skipped, "
+        f"{count(result.get('rejected'))} rejected"
+    )
     return text

@@ -30,8 +30,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     stats = res["service"].stats() if res["service"] is not None else {"running": False, "last_error": "disabled"}
     if stats.get("running"):
-        print(f"LLM Ledger: OTLP receiver on http://{stats.get('host')}:{stats.get('port')}/v1/traces; "
-              f"database {config.db_path()}", flush=True)
+        print(
+            f"LLM Ledger: OTLP receiver on http://{stats.get('host')}:{stats.get('port')}/v1/traces; "
+            f"database {config.db_path()}",
+            flush=True,
+        )
     else:
         print(f"LLM Ledger: receiver not running ({stats.get('last_error')}); database {config.db_path()}", flush=True)
     app = str(config.PROJECT_ROOT / "app.py")

@@ -55,8 +55,7 @@ PRICE_COLUMNS = {
     "input $/1M": st.column_config.NumberColumn("input $/1M", format="$%.4f"),
     "output $/1M": st.column_config.NumberColumn("output $/1M", format="$%.4f"),
     "blended $/1M": st.column_config.NumberColumn("blended $/1M", format="$%.4f"),
-    "break-even (M tokens/month)": st.column_config.NumberColumn("local cheaper above (M tokens/month)",
-                                                                 format="%.1f"),
+    "break-even (M tokens/month)": st.column_config.NumberColumn("local cheaper above (M tokens/month)", format="%.1f"),
 }
 
 
@@ -130,9 +129,11 @@ def run_live(variants, prompts, repeats: int, max_tokens: int, settings: runner.
     """Run the matrix here, streaming into the page; results land in session state."""
     s = state()
     if not lock().acquire(blocking=False):
-        raise LocalModelError("Another tab is running the local model right now. Try again when it "
-                              "finishes (one model runs at a time, so llama.cpp is never shared).",
-                              title="Model busy")
+        raise LocalModelError(
+            "Another tab is running the local model right now. Try again when it "
+            "finishes (one model runs at a time, so llama.cpp is never shared).",
+            title="Model busy",
+        )
     try:
         s["running"], s["partial"], s["pending_variants"] = True, [], variants
         bar = st.progress(0.0, text="starting…")
@@ -156,8 +157,17 @@ def run_live(variants, prompts, repeats: int, max_tokens: int, settings: runner.
             s["partial"].append(row)
 
         try:
-            matrix = lab.run_matrix(host(), variants, prompts, repeats, max_tokens, settings,
-                                    on_token=stream, on_progress=on_progress, record=record)
+            matrix = lab.run_matrix(
+                host(),
+                variants,
+                prompts,
+                repeats,
+                max_tokens,
+                settings,
+                on_token=stream,
+                on_progress=on_progress,
+                record=record,
+            )
         except LocalModelError:
             s["running"] = False  # a real error, not a cancel: nothing to recover
             raise

@@ -23,8 +23,7 @@ def _layout(fig: go.Figure, title: str, height: int = 340, hovermode: str = "x u
         title={"text": title, "x": 0, "font": {"size": 15}},
         height=height,
         margin={"l": 10, "r": 10, "t": 48, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right",
-                "title": None},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right", "title": None},
         hovermode=hovermode,
     )
     return fig
@@ -37,15 +36,17 @@ def _signed(v: float) -> str:
 
 def _legend_below(fig: go.Figure, height: int) -> go.Figure:
     """Many groups: put the legend under the plot so it never covers the title."""
-    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"},
-                      height=height, margin={"l": 10, "r": 10, "t": 48, "b": 10})
+    fig.update_layout(
+        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 48, "b": 10},
+    )
     return fig
 
 
 def _money_axis(fig: go.Figure, axis: str = "y") -> None:
     update = fig.update_yaxes if axis == "y" else fig.update_xaxes
-    update(tickprefix="$", tickformat=",.4~f", separatethousands=True, rangemode="tozero",
-           title=None, automargin=True)
+    update(tickprefix="$", tickformat=",.4~f", separatethousands=True, rangemode="tozero", title=None, automargin=True)
 
 
 def _order(df: pd.DataFrame, grp: str, value: str) -> list[str]:
@@ -54,6 +55,7 @@ def _order(df: pd.DataFrame, grp: str, value: str) -> list[str]:
 
 
 # ------------------------------------------------------------------ Spend
+
 
 def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") -> go.Figure:
     """Stacked cost per time bucket and group (`spend_queries.spend_series`): area or bars."""
@@ -69,11 +71,17 @@ def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") 
             continue
         hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>$%{{y:,.2f}}<extra></extra>"
         if kind == "area":
-            fig.add_scatter(x=wide.index, y=wide[g], name=fmt.plain_label(g), mode="lines", stackgroup="spend",
-                            line={"width": 0.5, "color": colors[g]}, hovertemplate=hover)
+            fig.add_scatter(
+                x=wide.index,
+                y=wide[g],
+                name=fmt.plain_label(g),
+                mode="lines",
+                stackgroup="spend",
+                line={"width": 0.5, "color": colors[g]},
+                hovertemplate=hover,
+            )
         else:
-            fig.add_bar(x=wide.index, y=wide[g], name=fmt.plain_label(g), marker_color=colors[g],
-                        hovertemplate=hover)
+            fig.add_bar(x=wide.index, y=wide[g], name=fmt.plain_label(g), marker_color=colors[g], hovertemplate=hover)
     fig.update_layout(barmode="stack", bargap=0.1)
     _money_axis(fig)
     fig.update_xaxes(title=None)
@@ -88,12 +96,17 @@ def spend_by(table: pd.DataFrame, group_label: str) -> go.Figure:
         return empty(title, "No priced calls in this selection")
     colors = group_colors([str(g) for g in table["grp"]])
     data = data.iloc[::-1]
-    fig = go.Figure(go.Bar(
-        x=data["cost_usd"], y=fmt.plain_labels(data["grp"].astype(str)), orientation="h",
-        marker_color=[colors[str(g)] for g in data["grp"]],
-        text=[f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
-        textposition="auto", hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=data["cost_usd"],
+            y=fmt.plain_labels(data["grp"].astype(str)),
+            orientation="h",
+            marker_color=[colors[str(g)] for g in data["grp"]],
+            text=[f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
+            textposition="auto",
+            hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
+        )
+    )
     _money_axis(fig, "x")
     fig.update_yaxes(title=None, automargin=True)
     return _layout(fig, title, max(220, 70 + 28 * len(data)), hovermode="closest")
@@ -107,10 +120,20 @@ def reported_vs_computed(table: pd.DataFrame) -> go.Figure:
     data = table.head(12)
     models = fmt.plain_labels(data["model"])
     fig = go.Figure()
-    fig.add_bar(x=models, y=data["reported_usd"], name="reported by instrumentation",
-                marker_color="#a0aec0", hovertemplate="%{x}<br>reported $%{y:,.4f}<extra></extra>")
-    fig.add_bar(x=models, y=data["computed_usd"], name="computed from the sheet",
-                marker_color=ACTUAL_COLOR, hovertemplate="%{x}<br>computed $%{y:,.4f}<extra></extra>")
+    fig.add_bar(
+        x=models,
+        y=data["reported_usd"],
+        name="reported by instrumentation",
+        marker_color="#a0aec0",
+        hovertemplate="%{x}<br>reported $%{y:,.4f}<extra></extra>",
+    )
+    fig.add_bar(
+        x=models,
+        y=data["computed_usd"],
+        name="computed from the sheet",
+        marker_color=ACTUAL_COLOR,
+        hovertemplate="%{x}<br>computed $%{y:,.4f}<extra></extra>",
+    )
     fig.update_layout(barmode="group")
     _money_axis(fig)
     fig.update_xaxes(title=None)
@@ -119,15 +142,24 @@ def reported_vs_computed(table: pd.DataFrame) -> go.Figure:
 
 # ------------------------------------------------------------------ Estimate
 
+
 def tokens_by_tokenizer(counts: pd.DataFrame) -> go.Figure:
     """Token count per tokenizer (columns: tokenizer, tokens)."""
     title = "Tokens per tokenizer (counted locally)"
     if counts.empty:
         return empty(title, "Nothing counted yet")
     data = counts.sort_values("tokens")
-    fig = go.Figure(go.Bar(x=data["tokens"], y=fmt.plain_labels(data["tokenizer"]), orientation="h",
-                           marker_color=ACTUAL_COLOR, text=[fmt.count(v) for v in data["tokens"]],
-                           textposition="auto", hovertemplate="%{y}: %{x:,} tokens<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=data["tokens"],
+            y=fmt.plain_labels(data["tokenizer"]),
+            orientation="h",
+            marker_color=ACTUAL_COLOR,
+            text=[fmt.count(v) for v in data["tokens"]],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:,} tokens<extra></extra>",
+        )
+    )
     fig.update_xaxes(title=None, rangemode="tozero")
     fig.update_yaxes(title=None, automargin=True)
     return _layout(fig, title, max(200, 70 + 28 * len(data)), hovermode="closest")
@@ -152,10 +184,15 @@ def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet")
     fig = go.Figure()
     for i, sheet in enumerate(dict.fromkeys(priced["sheet"])):
         part = priced[priced["sheet"] == sheet]
-        fig.add_bar(x=fmt.plain_labels(part["model"]), y=part["cost_usd"], name=fmt.plain_label(sheet),
-                    marker_color=PALETTE[i % len(PALETTE)],
-                    text=[fmt.usd(v) for v in part["cost_usd"]], textposition="auto",
-                    hovertemplate="%{fullData.name}<br>%{x}: $%{y:,.6f}<extra></extra>")
+        fig.add_bar(
+            x=fmt.plain_labels(part["model"]),
+            y=part["cost_usd"],
+            name=fmt.plain_label(sheet),
+            marker_color=PALETTE[i % len(PALETTE)],
+            text=[fmt.usd(v) for v in part["cost_usd"]],
+            textposition="auto",
+            hovertemplate="%{fullData.name}<br>%{x}: $%{y:,.6f}<extra></extra>",
+        )
     fig.update_layout(barmode="group")
     _money_axis(fig)
     fig.update_xaxes(title=None)
@@ -174,17 +211,43 @@ def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> g
     parts = [c for c in ("input_usd", "cached_input_usd", "output_usd", "batch_usd", "request_usd") if c in bill]
     if parts:
         for i, c in enumerate(parts):
-            fig.add_bar(x=x, y=bill[c], name=c.removesuffix("_usd").replace("_", " "),
-                        marker_color=PALETTE[i % len(PALETTE)], hovertemplate="$%{y:,.2f}<extra></extra>")
+            fig.add_bar(
+                x=x,
+                y=bill[c],
+                name=c.removesuffix("_usd").replace("_", " "),
+                marker_color=PALETTE[i % len(PALETTE)],
+                hovertemplate="$%{y:,.2f}<extra></extra>",
+            )
     else:
-        fig.add_bar(x=x, y=bill["cost_usd"], name="monthly cost", marker_color=ACTUAL_COLOR,
-                    hovertemplate="$%{y:,.2f}<extra></extra>")
+        fig.add_bar(
+            x=x,
+            y=bill["cost_usd"],
+            name="monthly cost",
+            marker_color=ACTUAL_COLOR,
+            hovertemplate="$%{y:,.2f}<extra></extra>",
+        )
     cumulative = bill["cumulative_usd"] if "cumulative_usd" in bill else bill["cost_usd"].cumsum()
-    fig.add_scatter(x=x, y=cumulative, name="cumulative", mode="lines+markers", yaxis="y2",
-                    line={"color": "#2d3748", "width": 2}, hovertemplate="$%{y:,.2f} so far<extra></extra>")
-    fig.update_layout(barmode="stack", yaxis2={"overlaying": "y", "side": "right", "tickprefix": "$",
-                                                "tickformat": ",.0f", "showgrid": False,
-                                                "rangemode": "tozero", "title": "cumulative"})
+    fig.add_scatter(
+        x=x,
+        y=cumulative,
+        name="cumulative",
+        mode="lines+markers",
+        yaxis="y2",
+        line={"color": "#2d3748", "width": 2},
+        hovertemplate="$%{y:,.2f} so far<extra></extra>",
+    )
+    fig.update_layout(
+        barmode="stack",
+        yaxis2={
+            "overlaying": "y",
+            "side": "right",
+            "tickprefix": "$",
+            "tickformat": ",.0f",
+            "showgrid": False,
+            "rangemode": "tozero",
+            "title": "cumulative",
+        },
+    )
     _money_axis(fig)
     fig.update_xaxes(title=None)
     return _layout(fig, title)
@@ -195,13 +258,18 @@ def token_tax(tax: pd.DataFrame) -> go.Figure:
     title = "Token tax: tokens for the same message, relative to English"
     if tax.empty:
         return empty(title, "Choose at least one tokenizer")
-    order = (tax.groupby("language")["ratio_vs_english"].mean().sort_values(ascending=False).index.tolist())
+    order = tax.groupby("language")["ratio_vs_english"].mean().sort_values(ascending=False).index.tolist()
     fig = go.Figure()
     for i, tok in enumerate(dict.fromkeys(tax["tokenizer"])):
         part = tax[tax["tokenizer"] == tok].set_index("language").reindex(order)
-        fig.add_bar(x=fmt.plain_labels(order), y=part["ratio_vs_english"], name=fmt.plain_label(tok),
-                    marker_color=PALETTE[i % len(PALETTE)], customdata=part["tokens"],
-                    hovertemplate="%{fullData.name}<br>%{x}: %{y:.2f}× English (%{customdata} tokens)<extra></extra>")
+        fig.add_bar(
+            x=fmt.plain_labels(order),
+            y=part["ratio_vs_english"],
+            name=fmt.plain_label(tok),
+            marker_color=PALETTE[i % len(PALETTE)],
+            customdata=part["tokens"],
+            hovertemplate="%{fullData.name}<br>%{x}: %{y:.2f}× English (%{customdata} tokens)<extra></extra>",
+        )
     fig.add_hline(y=1, line_dash="dot", line_color="#718096")
     fig.update_layout(barmode="group")
     fig.update_yaxes(title=None, ticksuffix="×", rangemode="tozero")
@@ -210,6 +278,7 @@ def token_tax(tax: pd.DataFrame) -> go.Figure:
 
 
 # ------------------------------------------------------------------ Reprice
+
 
 def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
     """Per group: actual and repriced cost side by side, the delta in the hover.
@@ -221,11 +290,21 @@ def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
     data = data.head(15)
     x = fmt.plain_labels(data["grp"].astype(str))
     fig = go.Figure()
-    fig.add_bar(x=x, y=data["actual_usd"], name="actual", marker_color=ACTUAL_COLOR,
-                hovertemplate="%{x}<br>actual $%{y:,.4f}<extra></extra>")
-    fig.add_bar(x=x, y=data["repriced_usd"], name="repriced", marker_color=REPRICED_COLOR,
-                customdata=data["delta_usd"],
-                hovertemplate="%{x}<br>repriced $%{y:,.4f}<br>delta $%{customdata:+,.4f}<extra></extra>")
+    fig.add_bar(
+        x=x,
+        y=data["actual_usd"],
+        name="actual",
+        marker_color=ACTUAL_COLOR,
+        hovertemplate="%{x}<br>actual $%{y:,.4f}<extra></extra>",
+    )
+    fig.add_bar(
+        x=x,
+        y=data["repriced_usd"],
+        name="repriced",
+        marker_color=REPRICED_COLOR,
+        customdata=data["delta_usd"],
+        hovertemplate="%{x}<br>repriced $%{y:,.4f}<br>delta $%{customdata:+,.4f}<extra></extra>",
+    )
     fig.update_layout(barmode="group")
     _money_axis(fig)
     fig.update_xaxes(title=None)
@@ -239,15 +318,32 @@ def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
     if data.empty:
         return empty(title, "Nothing to compare")
     data = data.head(15).iloc[::-1]
-    fig = go.Figure(go.Bar(
-        x=data["delta_usd"], y=fmt.plain_labels(data["grp"].astype(str)), orientation="h",
-        marker_color=[UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]],
-        text=[_signed(v) for v in data["delta_usd"]], textposition="auto",
-        hovertemplate="%{y}: $%{x:+,.4f}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=data["delta_usd"],
+            y=fmt.plain_labels(data["grp"].astype(str)),
+            orientation="h",
+            marker_color=[UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]],
+            text=[_signed(v) for v in data["delta_usd"]],
+            textposition="auto",
+            hovertemplate="%{y}: $%{x:+,.4f}<extra></extra>",
+        )
+    )
     fig.update_xaxes(tickprefix="$", title=None, zeroline=True, zerolinecolor="#718096")
     fig.update_yaxes(title=None, automargin=True)
     return _layout(fig, title, max(220, 70 + 28 * len(data)), hovermode="closest")
 
 
-__all__ = ["spend_over_time", "spend_by", "reported_vs_computed", "tokens_by_tokenizer", "cost_per_model",
-           "monthly_bill", "token_tax", "actual_vs_repriced", "delta_bars", "OTHER", "UNATTRIBUTED"]
+__all__ = [
+    "spend_over_time",
+    "spend_by",
+    "reported_vs_computed",
+    "tokens_by_tokenizer",
+    "cost_per_model",
+    "monthly_bill",
+    "token_tax",
+    "actual_vs_repriced",
+    "delta_bars",
+    "OTHER",
+    "UNATTRIBUTED",
+]

@@ -56,14 +56,33 @@ def field_widget(f, uc: UseCase, i: int, models: list[str]):
     if kind == "model":
         if st.session_state[key] not in models:
             models = [st.session_state[key]] + models
-        return st.selectbox(label, [""] + [x for x in models if x], key=key, help=help_,
-                            format_func=lambda x: x or "— first candidate —")
+        return st.selectbox(
+            label,
+            [""] + [x for x in models if x],
+            key=key,
+            help=help_,
+            format_func=lambda x: x or "— first candidate —",
+        )
     return st.number_input(label, key=key, help=help_, min_value=None, step=None, format="%g")
 
 
-MONEY = {c: st.column_config.NumberColumn(format="$%.2f") for c in (
-    "first_month_usd", "last_month_usd", "horizon_total_usd", "horizon_p90_usd", "monthly_budget_usd",
-    "cost_usd", "p50_usd", "p90_usd", "budget_usd", "actual_cost_usd", "planned_cost_usd")}
-MONEY |= {c: st.column_config.NumberColumn(format="$%.5f") for c in (
-    "cost_per_request_usd", "cost_per_call_at_plan_prices")}
+MONEY = {
+    c: st.column_config.NumberColumn(format="$%.2f")
+    for c in (
+        "first_month_usd",
+        "last_month_usd",
+        "horizon_total_usd",
+        "horizon_p90_usd",
+        "monthly_budget_usd",
+        "cost_usd",
+        "p50_usd",
+        "p90_usd",
+        "budget_usd",
+        "actual_cost_usd",
+        "planned_cost_usd",
+    )
+}
+MONEY |= {
+    c: st.column_config.NumberColumn(format="$%.5f") for c in ("cost_per_request_usd", "cost_per_call_at_plan_prices")
+}
 NUM = {c: st.column_config.NumberColumn(format="%.5g") for c in ("planned", "actual", "variance", "variance_pct")}

@@ -23,9 +23,16 @@ def spool_dir() -> Path:
 
 def quarantined_frame() -> pd.DataFrame:
     """One row per quarantined batch; reasons stay plain text (they quote client input)."""
-    rows = [{"name": q.name, "size_bytes": q.size_bytes, "spans": q.spans,
-             "quarantined_at": q.quarantined_at, "reason": q.reason}
-            for q in quarantine.list_quarantined(spool_dir())]
+    rows = [
+        {
+            "name": q.name,
+            "size_bytes": q.size_bytes,
+            "spans": q.spans,
+            "quarantined_at": q.quarantined_at,
+            "reason": q.reason,
+        }
+        for q in quarantine.list_quarantined(spool_dir())
+    ]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -50,8 +57,10 @@ def retry(names: list[str]) -> str:
 
     moved = quarantine.retry(spool_dir(), names)
     res = load_spool(common.resources()["con"], spool_dir())
-    return (f"Moved {len(moved)} batch(es) back to the spool and loaded {res['loaded_batches']} "
-            f"({res['loaded_spans']:,} new spans); {res['quarantined']} quarantined again.")
+    return (
+        f"Moved {len(moved)} batch(es) back to the spool and loaded {res['loaded_batches']} "
+        f"({res['loaded_spans']:,} new spans); {res['quarantined']} quarantined again."
+    )
 
 
 def drop(names: list[str]) -> str:

@@ -16,9 +16,15 @@ from llmledger.ui.sheet_widgets import view_sheet
 
 @st.cache_data(show_spinner="Repricing…", max_entries=32)
 def _reprice(db_: str, baseline: str, sheet: str, swap: tuple, discount: float, period: tuple, group: str):
-    return reprice_reads.reprice(common.connection(), sheet=sheet, model_swap=dict(swap) or None,
-                                 discount_pct=discount or None, period=period, group_by=(group,),
-                                 baseline_sheet=baseline)
+    return reprice_reads.reprice(
+        common.connection(),
+        sheet=sheet,
+        model_swap=dict(swap) or None,
+        discount_pct=discount or None,
+        period=period,
+        group_by=(group,),
+        baseline_sheet=baseline,
+    )
 
 
 def reprice(sheet: str, swap: tuple, discount: float, period: tuple, group: str) -> pd.DataFrame:
@@ -40,17 +46,20 @@ def swap_mapping_counts(kind: str, key: str, period: tuple) -> dict[str, int]:
 
 def reprice_frame(df: pd.DataFrame, group: str) -> pd.DataFrame:
     """reads.reprice's summary as plain floats with `grp` labels, most expensive first."""
-    out = pd.DataFrame({
-        "grp": [fmt.label(v) for v in df[group]],
-        "calls": df["calls"].astype("int64"),
-        "actual_usd": pd.to_numeric(df["baseline_usd"], errors="coerce").astype(float),
-        "repriced_usd": pd.to_numeric(df["scenario_usd"], errors="coerce").astype(float),
-        "delta_usd": pd.to_numeric(df["delta_usd"], errors="coerce").astype(float),
-        "unpriced_actual": df["unpriced_baseline"].astype("int64"),
-        "reported_only_actual": df["reported_only_baseline"].astype("int64"),
-        "unpriced_repriced": df["unpriced_scenario"].astype("int64"),
-        "swapped_to": df["swapped_to"], "token_mapping": df["token_mapping"],
-    })
+    out = pd.DataFrame(
+        {
+            "grp": [fmt.label(v) for v in df[group]],
+            "calls": df["calls"].astype("int64"),
+            "actual_usd": pd.to_numeric(df["baseline_usd"], errors="coerce").astype(float),
+            "repriced_usd": pd.to_numeric(df["scenario_usd"], errors="coerce").astype(float),
+            "delta_usd": pd.to_numeric(df["delta_usd"], errors="coerce").astype(float),
+            "unpriced_actual": df["unpriced_baseline"].astype("int64"),
+            "reported_only_actual": df["reported_only_baseline"].astype("int64"),
+            "unpriced_repriced": df["unpriced_scenario"].astype("int64"),
+            "swapped_to": df["swapped_to"],
+            "token_mapping": df["token_mapping"],
+        }
+    )
     out["delta_pct"] = out["delta_usd"] / out["actual_usd"].where(out["actual_usd"] != 0)
     return out.sort_values("actual_usd", ascending=False, na_position="last").reset_index(drop=True)
 
@@ -65,7 +74,9 @@ REPRICE_COLUMNS = {
     "delta_usd": st.column_config.NumberColumn("Delta", format="$%+.4f"),
     "delta_pct": st.column_config.NumberColumn("Delta %", format="percent"),
     "unpriced_actual": _n("Unpriced (actual)", help="Calls with no known cost under your sheet"),
-    "reported_only_actual": _n("At reported cost (actual)", help="Calls your sheet cannot price, at their reported cost"),
+    "reported_only_actual": _n(
+        "At reported cost (actual)", help="Calls your sheet cannot price, at their reported cost"
+    ),
     "unpriced_repriced": _n("Unpriced (repriced)", help="Calls the scenario cannot price"),
     "swapped_to": st.column_config.TextColumn("Swapped to"),
     "token_mapping": st.column_config.TextColumn("Token mapping"),

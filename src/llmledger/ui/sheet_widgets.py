@@ -12,9 +12,8 @@ from typing import Any
 import streamlit as st
 
 from llmledger import config
-from llmledger.ui import common
+from llmledger.ui import common, widgets
 from llmledger.ui import format as fmt
-from llmledger.ui import widgets
 
 #: This browser session's sheet for viewing (session state, never the shared settings row).
 VIEW_SHEET_KEY = "ledger_view_sheet"
@@ -58,10 +57,16 @@ def sheet_picker(key: str, label: str = "Price sheet (this browser session)") ->
     def keep() -> None:
         st.session_state[VIEW_SHEET_KEY] = st.session_state[key]
 
-    return st.selectbox(label, names, index=names.index(current), key=key, on_change=keep,
-                        format_func=lambda n: f"{n} (active)" if n == active else n,
-                        help="Cost is computed at query time from this sheet, so switching reprices all "
-                             "history, for this browser session only. Import more sheets on the Ingest page.")
+    return st.selectbox(
+        label,
+        names,
+        index=names.index(current),
+        key=key,
+        on_change=keep,
+        format_func=lambda n: f"{n} (active)" if n == active else n,
+        help="Cost is computed at query time from this sheet, so switching reprices all "
+        "history, for this browser session only. Import more sheets on the Ingest page.",
+    )
 
 
 def make_active_control(sheet: str, key: str) -> None:
@@ -73,24 +78,38 @@ def make_active_control(sheet: str, key: str) -> None:
     if sheet == active:
         st.caption(f"`{sheet}` is the active sheet: the CLI, budgets, alerts and `llm_calls` price with it.")
         return
-    st.caption(f"Only this browser session prices with `{sheet}`. The active sheet (CLI, budgets, alerts, "
-               f"`llm_calls`) stays `{active}`.")
-    if st.button("Make this the active sheet", key=key, icon=":material/published_with_changes:",
-                 help=f"Make `{sheet}` the sheet the CLI, budgets, alerts and `llm_calls.cost_usd` use, for everyone."):
+    st.caption(
+        f"Only this browser session prices with `{sheet}`. The active sheet (CLI, budgets, alerts, "
+        f"`llm_calls`) stays `{active}`."
+    )
+    if st.button(
+        "Make this the active sheet",
+        key=key,
+        icon=":material/published_with_changes:",
+        help=f"Make `{sheet}` the sheet the CLI, budgets, alerts and `llm_calls.cost_usd` use, for everyone.",
+    ):
         sheets.set_active_sheet(common.resources()["con"], sheet)
         widgets.data_changed()
         widgets.flash(f"`{sheet}` is now the active sheet.")
         st.rerun()
 
 
-def cost_rule_text(sheet: str, computed: int, reported_only: int, reported_only_usd: Any, unpriced: int,
-                   where_unpriced: str = "listed under Unknown prices") -> str:
+def cost_rule_text(
+    sheet: str,
+    computed: int,
+    reported_only: int,
+    reported_only_usd: Any,
+    unpriced: int,
+    where_unpriced: str = "listed under Unknown prices",
+) -> str:
     """One caption for every page: what actual cost is, and how many calls took each basis."""
     from llmledger.pricing.engine import ACTUAL_COST_RULE
 
-    text = (f"{ACTUAL_COST_RULE} Under `{sheet}`: **{fmt.count(computed)}** calls computed, "
-            f"**{fmt.count(reported_only)}** at their reported cost ({fmt.usd(reported_only_usd or 0)}), "
-            f"**{fmt.count(unpriced)}** unpriced ({where_unpriced}).")
+    text = (
+        f"{ACTUAL_COST_RULE} Under `{sheet}`: **{fmt.count(computed)}** calls computed, "
+        f"**{fmt.count(reported_only)}** at their reported cost ({fmt.usd(reported_only_usd or 0)}), "
+        f"**{fmt.count(unpriced)}** unpriced ({where_unpriced})."
+    )
     return text.replace("$", "\\$")  # two dollar signs would open a LaTeX span in markdown
 
 

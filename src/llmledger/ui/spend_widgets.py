@@ -15,9 +15,8 @@ import streamlit as st
 
 from llmledger.reads import calls, export, spend, spend_cache
 from llmledger.reads.filters import CallFilter
-from llmledger.ui import common
+from llmledger.ui import common, widgets
 from llmledger.ui import format as fmt
-from llmledger.ui import widgets
 from llmledger.ui.call_reads import cursor, db
 from llmledger.ui.sheet_widgets import view_sheet
 
@@ -32,6 +31,7 @@ def ensure_priced() -> None:
 
 
 # ------------------------------------------------------------------ cached reads (this session's sheet)
+
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _totals(db_: str, sheet: str, f: CallFilter) -> dict[str, Any]:
@@ -156,24 +156,41 @@ def export_parquet(f: CallFilter) -> bytes:
 
 # ------------------------------------------------------------------ money display
 
+
 def spend_kpis(t: dict[str, Any], run: spend.RunRate) -> None:
     """Headline money numbers; unpriced calls are counted, never summed as $0."""
     c = st.columns(5)
-    priced = (f"{fmt.count(t['priced_calls'])} of {fmt.count(t['calls'])} calls have a cost "
-              f"({fmt.count(t['reported_only_calls'])} of them a reported one)")
-    c[0].metric("Spend in period", fmt.usd(t["cost_usd"]) if t["priced_calls"] else "unpriced",
-                help=f"Actual cost: {priced}; {fmt.count(t['unpriced_calls'])} unpriced calls are "
-                     "left out (listed under Unknown prices), never counted as $0.")
-    c[1].metric(f"Month to date ({run.month_start:%b %Y})", fmt.usd(run.mtd_cost_usd),
-                help=f"{fmt.count(run.mtd_calls)} calls this month, {fmt.count(run.mtd_unpriced_calls)} unpriced.")
-    c[2].metric("Run-rate projection" if not run.complete else "Month total",
-                fmt.usd(run.projected_cost_usd) if run.projected_cost_usd is not None else fmt.DASH,
-                help=run.method)
-    c[3].metric("Cost per successful call", fmt.usd(t["cost_per_ok_call"]),
-                help="Cost of successful priced calls ÷ their number. Failed calls' cost stays in the total.")
-    c[4].metric("Unpriced calls", fmt.count(t["unpriced_calls"]),
-                help="Calls with no known cost: the sheet cannot price them (no price for their model, "
-                     "or no token usage) and they reported no cost.")
+    priced = (
+        f"{fmt.count(t['priced_calls'])} of {fmt.count(t['calls'])} calls have a cost "
+        f"({fmt.count(t['reported_only_calls'])} of them a reported one)"
+    )
+    c[0].metric(
+        "Spend in period",
+        fmt.usd(t["cost_usd"]) if t["priced_calls"] else "unpriced",
+        help=f"Actual cost: {priced}; {fmt.count(t['unpriced_calls'])} unpriced calls are "
+        "left out (listed under Unknown prices), never counted as $0.",
+    )
+    c[1].metric(
+        f"Month to date ({run.month_start:%b %Y})",
+        fmt.usd(run.mtd_cost_usd),
+        help=f"{fmt.count(run.mtd_calls)} calls this month, {fmt.count(run.mtd_unpriced_calls)} unpriced.",
+    )
+    c[2].metric(
+        "Run-rate projection" if not run.complete else "Month total",
+        fmt.usd(run.projected_cost_usd) if run.projected_cost_usd is not None else fmt.DASH,
+        help=run.method,
+    )
+    c[3].metric(
+        "Cost per successful call",
+        fmt.usd(t["cost_per_ok_call"]),
+        help="Cost of successful priced calls ÷ their number. Failed calls' cost stays in the total.",
+    )
+    c[4].metric(
+        "Unpriced calls",
+        fmt.count(t["unpriced_calls"]),
+        help="Calls with no known cost: the sheet cannot price them (no price for their model, "
+        "or no token usage) and they reported no cost.",
+    )
 
 
 _n = widgets.number_column
@@ -207,16 +224,25 @@ CALL_COLUMNS = {
 }
 
 TRACE_COLUMNS = dict(widgets.TRACE_COLUMNS, unpriced_calls=_n("Unpriced", help="Calls left out of the cost"))
-TRACE_ORDER = ["trace_id", "root_name", "started", "calls", "tokens", "cost_usd", "unpriced_calls", "feature",
-               "service", "errors"]
+TRACE_ORDER = [
+    "trace_id",
+    "root_name",
+    "started",
+    "calls",
+    "tokens",
+    "cost_usd",
+    "unpriced_calls",
+    "feature",
+    "service",
+    "errors",
+]
 
 REPORTED_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),
     "calls": _n("Calls compared"),
     "reported_usd": st.column_config.NumberColumn("Reported", format="$%.6f"),
     "computed_usd": st.column_config.NumberColumn("Computed (sheet)", format="$%.6f"),
-    "difference_usd": st.column_config.NumberColumn("Difference", format="$%+.6f",
-                                                    help="computed − reported"),
+    "difference_usd": st.column_config.NumberColumn("Difference", format="$%+.6f", help="computed − reported"),
     "difference_pct": st.column_config.NumberColumn("Difference %", format="percent"),
 }
 

@@ -16,9 +16,16 @@ from llmledger.telemetry import demo
 from llmledger.ui import common
 from llmledger.ui import format as fmt
 
-DIM_TITLES = {"feature": "Feature", "team": "Team", "user": "User", "service": "Service",
-              "environment": "Environment", "model": "Model", "provider": "Provider",
-              "convention": "Convention"}
+DIM_TITLES = {
+    "feature": "Feature",
+    "team": "Team",
+    "user": "User",
+    "service": "Service",
+    "environment": "Environment",
+    "model": "Model",
+    "provider": "Provider",
+    "convention": "Convention",
+}
 
 
 def data_changed() -> None:
@@ -40,23 +47,23 @@ def show_flash() -> None:
 
 # ------------------------------------------------------------------ filters
 
-def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None,
-                 key: str = "calls") -> CallFilter:
+
+def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None, key: str = "calls") -> CallFilter:
     """Sidebar: a UTC date range and one multiselect per dimension (empty = all)."""
     start = end = None
     with st.sidebar:
         st.subheader("Filters")
         if bounds:
-            picked = st.date_input("Dates (UTC)", value=bounds, min_value=bounds[0], max_value=bounds[1],
-                                   key=f"{key}_dates")
+            picked = st.date_input(
+                "Dates (UTC)", value=bounds, min_value=bounds[0], max_value=bounds[1], key=f"{key}_dates"
+            )
             picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
             start = picked[0] if picked else bounds[0]
             end = picked[1] if len(picked) > 1 else bounds[1]
         selected = {}
         for dim, values in options.items():
             if values:
-                selected[dim] = st.multiselect(DIM_TITLES[dim], values, key=f"{key}_f_{dim}",
-                                               placeholder="All")
+                selected[dim] = st.multiselect(DIM_TITLES[dim], values, key=f"{key}_f_{dim}", placeholder="All")
     return CallFilter.build(start, end, selected)
 
 
@@ -67,9 +74,12 @@ COST_BY_DEFAULT_UP_TO = 250_000
 def cost_toggle(n_calls: int, key: str) -> bool:
     """Sidebar switch for cost columns; on by default unless the ledger is large."""
     return st.sidebar.toggle(
-        "Include cost", value=n_calls <= COST_BY_DEFAULT_UP_TO, key=key,
+        "Include cost",
+        value=n_calls <= COST_BY_DEFAULT_UP_TO,
+        key=key,
         help="Cost is computed per call under the active price sheet each time it is shown, which "
-             "takes seconds over millions of calls. Everything else on this page reads the calls directly.")
+        "takes seconds over millions of calls. Everything else on this page reads the calls directly.",
+    )
 
 
 def demo_banner(n_demo: int, where: str = "on the Ingest page") -> None:
@@ -83,11 +93,18 @@ def demo_banner(n_demo: int, where: str = "on the Ingest page") -> None:
 
 # ------------------------------------------------------------------ demo data
 
+
 def demo_generate(key: str) -> dict | None:
     """Size input + button; generates demo traffic with a progress bar. Returns the load summary."""
     cols = st.columns([1, 1, 2], vertical_alignment="bottom")
-    n = cols[0].number_input("Demo calls to generate", min_value=100, max_value=200_000,
-                             value=demo.DEFAULT_CALLS, step=1000, key=f"{key}_demo_n")
+    n = cols[0].number_input(
+        "Demo calls to generate",
+        min_value=100,
+        max_value=200_000,
+        value=demo.DEFAULT_CALLS,
+        step=1000,
+        key=f"{key}_demo_n",
+    )
     if not cols[1].button("Generate demo data", key=f"{key}_demo_generate", type="primary"):
         return None
     bar = st.progress(0.0, text="Generating ~90 days of demo traffic…")
@@ -112,6 +129,7 @@ def demo_remove(key: str, n_demo: int) -> int | None:
 
 # ------------------------------------------------------------------ summaries and tables
 
+
 def kpis(s: dict[str, Any]) -> None:
     """The headline numbers of `reads.calls.summary`."""
     c = st.columns(7)
@@ -122,12 +140,18 @@ def kpis(s: dict[str, Any]) -> None:
         c[3].metric("Cost", fmt.DASH, help="Turn on “Include cost” in the sidebar")
     else:
         priced = f"{fmt.count(s['priced_calls'])} of {fmt.count(s['calls'])} calls priced"
-        c[3].metric("Cost", fmt.usd(s["cost_usd"]) if s["priced_calls"] else fmt.DASH,
-                    help=priced + ("" if s["priced_calls"] else ": no price sheet covers these models yet"))
+        c[3].metric(
+            "Cost",
+            fmt.usd(s["cost_usd"]) if s["priced_calls"] else fmt.DASH,
+            help=priced + ("" if s["priced_calls"] else ": no price sheet covers these models yet"),
+        )
     c[4].metric("Median latency", fmt.ms(s["p50_ms"]))
     c[5].metric("p95 latency", fmt.ms(s["p95_ms"]))
-    c[6].metric("Errors", fmt.share(s["errors"], s["calls"]), help=f"{fmt.count(s['errors'])} error calls; "
-                f"{fmt.count(s['missing_usage'])} calls without usage")
+    c[6].metric(
+        "Errors",
+        fmt.share(s["errors"], s["calls"]),
+        help=f"{fmt.count(s['errors'])} error calls; {fmt.count(s['missing_usage'])} calls without usage",
+    )
 
 
 def number_column(title: str, format: str = "localized", **kw) -> Any:
@@ -173,7 +197,9 @@ QUALITY_COLUMNS = {
     "calls": number_column("Calls"),
     "missing_usage": number_column("Missing usage", help="No token counts reported"),
     "unpriced": number_column("Unknown model", help="Tokens reported but no price: cost_usd is empty"),
-    "unattributed_feature": number_column("No feature", help="No feature attribute on the span, its ancestors or resource"),
+    "unattributed_feature": number_column(
+        "No feature", help="No feature attribute on the span, its ancestors or resource"
+    ),
     "errors": number_column("Errors"),
 }
 
@@ -191,8 +217,9 @@ def rule_columns() -> dict:
         "dim": st.column_config.SelectboxColumn("Dimension", options=list(rules.RULE_DIMENSIONS), required=True),
         "key": st.column_config.TextColumn("Attribute key", required=True, width="large"),
         "json_field": st.column_config.TextColumn("JSON field", default=""),
-        "level": st.column_config.SelectboxColumn("Where", options=list(rules.RULE_LEVELS), default="any",
-                                                  required=True),
+        "level": st.column_config.SelectboxColumn(
+            "Where", options=list(rules.RULE_LEVELS), default="any", required=True
+        ),
         "priority": st.column_config.NumberColumn("Priority", min_value=0, max_value=10_000, step=1, default=100),
         "enabled": st.column_config.CheckboxColumn("On", default=True),
     }
@@ -206,15 +233,20 @@ def trace_column_order(by: str) -> list[str]:
 
 def trace_label(row: pd.Series) -> str:
     started = row["started"].strftime("%b %d %H:%M") if not pd.isna(row["started"]) else ""
-    return (f"{row['root_name'] or row['trace_id'][:12]} · {fmt.label(row['feature'])} · {started} · "
-            f"{fmt.compact(row['tokens'])} tokens · {fmt.ms(row['llm_window_ms'])}")
+    return (
+        f"{row['root_name'] or row['trace_id'][:12]} · {fmt.label(row['feature'])} · {started} · "
+        f"{fmt.compact(row['tokens'])} tokens · {fmt.ms(row['llm_window_ms'])}"
+    )
 
 
 def quality_metrics(dq: pd.DataFrame) -> None:
     calls = int(dq["calls"].sum()) if not dq.empty else 0
     c = st.columns(3)
-    for col, name, title in ((c[0], "missing_usage", "Missing usage"), (c[1], "unpriced", "Unknown model (no price)"),
-                             (c[2], "unattributed_feature", "No feature")):
+    for col, name, title in (
+        (c[0], "missing_usage", "Missing usage"),
+        (c[1], "unpriced", "Unknown model (no price)"),
+        (c[2], "unattributed_feature", "No feature"),
+    ):
         if dq[name].isna().all() and not dq.empty:
             col.metric(title, fmt.DASH, help="Turn on “Include cost” in the sidebar")
             continue
@@ -225,14 +257,17 @@ def quality_metrics(dq: pd.DataFrame) -> None:
 def receiver_status(service: Any) -> None:
     """The embedded OTLP receiver: disabled, unavailable (with its reason) or its live stats."""
     if service is None:
-        st.info(f"The embedded OTLP receiver is off ({config.ENV_RECEIVER}=0). "
-                "Import files below, or run `python -m llmledger serve-otlp` against another database.")
+        st.info(
+            f"The embedded OTLP receiver is off ({config.ENV_RECEIVER}=0). "
+            "Import files below, or run `python -m llmledger serve-otlp` against another database."
+        )
         return
     stats = service.stats()
     if not stats.get("running"):
         # The last error quotes client input (headers, paths, payload fields): literal text only.
-        st.warning("The OTLP receiver is not running: "
-                   + fmt.plain_markdown(stats.get("last_error") or "unknown reason"))
+        st.warning(
+            "The OTLP receiver is not running: " + fmt.plain_markdown(stats.get("last_error") or "unknown reason")
+        )
     rows = dict(fmt.receiver_rows(stats))
     c = st.columns(4)
     for col, name in zip(c, ("Requests received", "Spans accepted", "Spans/s received", "Batches waiting to load")):
@@ -240,5 +275,9 @@ def receiver_status(service: Any) -> None:
     if "Endpoint" in rows:
         st.markdown(f"Endpoint: `{rows['Endpoint']}` · last error: {fmt.plain_markdown(rows['Last error'])}")
     with st.expander("All receiver counters"):
-        st.dataframe(pd.DataFrame(list(rows.items()), columns=["Counter", "Value"]), hide_index=True,
-                     width="stretch", key="ingest_receiver_table")
+        st.dataframe(
+            pd.DataFrame(list(rows.items()), columns=["Counter", "Value"]),
+            hide_index=True,
+            width="stretch",
+            key="ingest_receiver_table",
+        )
