@@ -116,14 +116,16 @@ class BudgetStatus:
 
 # ------------------------------------------------------------------ status
 
+
 def _utc(as_of: datetime | None) -> datetime:
     if as_of is None:
         return datetime.now(UTC)
     return as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
 
 
-def status(con, as_of: datetime | None = None, forecasts: str = "all",
-           stored: list[StoredBudget] | None = None) -> list[BudgetStatus]:
+def status(
+    con, as_of: datetime | None = None, forecasts: str = "all", stored: list[StoredBudget] | None = None
+) -> list[BudgetStatus]:
     """Every enabled budget's figures for the period containing `as_of` (default now).
     `forecasts`: 'all' (whole-scope calendar budgets get a seasonal forecast), 'needed' (only
     budgets with forecast thresholds: what a check needs), 'none'."""
@@ -134,12 +136,20 @@ def status(con, as_of: datetime | None = None, forecasts: str = "all",
     table = reads.source(con)
     cur = con.cursor()
     try:
-        out = {s.rule_id: BudgetStatus(s.rule_id, s.budget, periods.window(s.budget.period, s.budget.tz, as_of), as_of)
-               for s in stored}
+        out = {
+            s.rule_id: BudgetStatus(s.rule_id, s.budget, periods.window(s.budget.period, s.budget.tz, as_of), as_of)
+            for s in stored
+        }
         whole = [out[s.rule_id] for s in stored if not s.budget.each]
         _whole(cur, table, whole, as_of)
-        want = [s for s in whole if not s.window.rolling and (
-            forecasts == "all" or (forecasts == "needed" and any(t.kind == "forecast" for t in s.budget.thresholds)))]
+        want = [
+            s
+            for s in whole
+            if not s.window.rolling
+            and (
+                forecasts == "all" or (forecasts == "needed" and any(t.kind == "forecast" for t in s.budget.thresholds))
+            )
+        ]
         _forecasts(con, cur, table, want, as_of)
         _each(cur, table, [out[s.rule_id] for s in stored if s.budget.each], as_of)
     finally:
@@ -168,10 +178,17 @@ def _whole_group(cur, table: str, statuses: list[BudgetStatus], as_of: datetime,
         return
     scopes = _distinct_scopes(statuses)
     bounds = _boundaries(statuses)
-    df = _split_scan(cur, table, ("whole", tuple(bounds), tuple(scopes)) if cacheable else None, bounds[0], as_of,
-                     lambda a, b: reads.segment_totals(cur, table, [a, *[x for x in bounds if a < x < b]], b, scopes)
-                     .assign(k=lambda d: d["k"] + sum(1 for x in bounds if x <= a) - 1),
-                     lambda parts: pd.concat(parts, ignore_index=True).groupby("k", as_index=False).sum(numeric_only=True))
+    df = _split_scan(
+        cur,
+        table,
+        ("whole", tuple(bounds), tuple(scopes)) if cacheable else None,
+        bounds[0],
+        as_of,
+        lambda a, b: reads.segment_totals(cur, table, [a, *[x for x in bounds if a < x < b]], b, scopes).assign(
+            k=lambda d: d["k"] + sum(1 for x in bounds if x <= a) - 1
+        ),
+        lambda parts: pd.concat(parts, ignore_index=True).groupby("k", as_index=False).sum(numeric_only=True),
+    )
     # Totals from segment k on = suffix sums over the segments (rows sorted by k; absent ones are 0).
     n = len(bounds)
     k = df["k"].to_numpy(dtype=np.int64) if len(df) else np.zeros(0, dtype=np.int64)
@@ -190,8 +207,13 @@ def _whole_group(cur, table: str, statuses: list[BudgetStatus], as_of: datetime,
         for c in (col, f"calls_{i}", f"unpriced_{i}"):
             if c not in cache:
                 cache[c] = suffix(c)
-        s.whole = Figures("", round(float(cache[col][first]), 9), int(round(cache[f"calls_{i}"][first])),
-                          int(round(cache[f"unpriced_{i}"][first])), float(s.budget.amount))
+        s.whole = Figures(
+            "",
+            round(float(cache[col][first]), 9),
+            int(round(cache[f"calls_{i}"][first])),
+            int(round(cache[f"unpriced_{i}"][first])),
+            float(s.budget.amount),
+        )
 
 
 # Complete local days before today hardly change after they end (late spans, a re-attribution),
@@ -202,8 +224,9 @@ _history_lock = threading.Lock()
 HISTORY_TTL_S = 3600
 
 
-def _daily(con, cur, table: str, tz: str, start: datetime, as_of: datetime, scopes: list,
-           today: pd.DataFrame | None = None) -> pd.DataFrame:
+def _daily(
+    con, cur, table: str, tz: str, start: datetime, as_of: datetime, scopes: list, today: pd.DataFrame | None = None
+) -> pd.DataFrame:
     today_start = datetime.combine(periods.local_date(as_of, tz), datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
     key = (tz, tuple(scopes), start, today_start, reads.active_sheet(con))
     with _history_lock:
@@ -262,8 +285,10 @@ def _today_rows(cur, table: str, by_tz: dict[str, list[BudgetStatus]], as_of: da
     each zone's local midnight (instead of one daily query per zone on every check)."""
     if not by_tz:
         return {}
-    starts = {tz: datetime.combine(periods.local_date(as_of, tz), datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
-              for tz in by_tz}
+    starts = {
+        tz: datetime.combine(periods.local_date(as_of, tz), datetime.min.time(), ZoneInfo(tz)).astimezone(UTC)
+        for tz in by_tz
+    }
     bounds = sorted(set(starts.values()))
     scopes = list(dict.fromkeys(s.budget.scope for g in by_tz.values() for s in g))
     df = reads.segment_totals(cur, table, bounds, as_of, scopes)
@@ -276,7 +301,9 @@ def _today_rows(cur, table: str, by_tz: dict[str, list[BudgetStatus]], as_of: da
         for j, scope in enumerate(_distinct_scopes(group)):
             i = scopes.index(scope)
             for m in reads.MEASURES:
-                row[f"{m}_{j}"] = float(pd.to_numeric(rows[f"{m}_{i}"], errors="coerce").fillna(0).sum()) if len(rows) else 0.0
+                row[f"{m}_{j}"] = (
+                    float(pd.to_numeric(rows[f"{m}_{i}"], errors="coerce").fillna(0).sum()) if len(rows) else 0.0
+                )
         out[tz] = pd.DataFrame([row])
     return out
 
@@ -302,10 +329,20 @@ def _each(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> Non
         bounds = _boundaries(group)
         wanted = [(scopes.index(s.budget.scope), bounds.index(s.window.start)) for s in group]
         key = None if rolling else ("each", each, tuple(bounds), tuple(scopes), tuple(wanted))
-        df = _split_scan(cur, table, key, bounds[0], as_of,
-                         lambda a, b: _members_between(cur, table, bounds, a, b, each, scopes, wanted),
-                         lambda parts: pd.concat(parts, ignore_index=True).groupby(["b", "member"], as_index=False)
-                         .sum(numeric_only=True).sort_values("b", kind="stable", ignore_index=True))
+        df = _split_scan(
+            cur,
+            table,
+            key,
+            bounds[0],
+            as_of,
+            lambda a, b: _members_between(cur, table, bounds, a, b, each, scopes, wanted),
+            lambda parts: (
+                pd.concat(parts, ignore_index=True)
+                .groupby(["b", "member"], as_index=False)
+                .sum(numeric_only=True)
+                .sort_values("b", kind="stable", ignore_index=True)
+            ),
+        )
         b_col = df["b"].to_numpy()
         cuts = np.searchsorted(b_col, np.arange(len(group) + 1))
         all_members = df["member"].to_numpy()
@@ -368,7 +405,10 @@ SELECT min(start_time) FROM calls WHERE trace_id IN (SELECT trace_id FROM t)
 
 def _memo_token(cur, table: str):
     from llmledger.reads import spend_cache
-    row = cur.execute(f"SELECT price_token, action, built_at FROM {spend_cache.STATE} WHERE memo = ?", [table]).fetchone()
+
+    row = cur.execute(
+        f"SELECT price_token, action, built_at FROM {spend_cache.STATE} WHERE memo = ?", [table]
+    ).fetchone()
     return row
 
 
@@ -386,9 +426,14 @@ def _split_scan(cur, table: str, key: tuple | None, start: datetime, as_of: date
     full_key = (table, *key)
     with _scans_lock:
         state = _scans.get(full_key)
-    ok = (state is not None and state["token"] is not None and token is not None and state["token"][0] == token[0]
-          and not (token[1] == "rebuild" and token[2] != state["token"][2])
-          and state["cut"] <= as_of <= state["cut"] + CUT_MAX)
+    ok = (
+        state is not None
+        and state["token"] is not None
+        and token is not None
+        and state["token"][0] == token[0]
+        and not (token[1] == "rebuild" and token[2] != state["token"][2])
+        and state["cut"] <= as_of <= state["cut"] + CUT_MAX
+    )
     if ok and (count, seq) != (state["count"], state["seq"]):
         if seq == state["seq"]:
             ok = False  # calls changed without a load
@@ -424,8 +469,13 @@ _CACHE_MAX = 512
 
 def _forecast(rule_id: int, series: pd.Series, p_start: date, p_last: date, local_as_of: datetime, spent: float):
     history = series[[d < local_as_of.date() for d in series.index]]
-    key = (rule_id, p_start, local_as_of.replace(minute=0, second=0, microsecond=0),
-           round(float(history.sum()), 6), len(history))
+    key = (
+        rule_id,
+        p_start,
+        local_as_of.replace(minute=0, second=0, microsecond=0),
+        round(float(history.sum()), 6),
+        len(history),
+    )
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None:
@@ -443,8 +493,9 @@ def _forecast(rule_id: int, series: pd.Series, p_start: date, p_last: date, loca
     future = daily["date"] >= local_as_of.date()
     for col in ("p10", "p50", "p90"):
         daily.loc[future, col] = daily.loc[future, col] + delta
-    return fc.Forecast(hit.p10 + delta, hit.p50 + delta, hit.p90 + delta, hit.method, spent, daily,
-                       hit.history_days, hit.note)
+    return fc.Forecast(
+        hit.p10 + delta, hit.p50 + delta, hit.p90 + delta, hit.method, spent, daily, hit.history_days, hit.note
+    )
 
 
 # ------------------------------------------------------------------ check: crossings -> events
@@ -493,20 +544,39 @@ def _fmt(b: Budget, v: float | None) -> str:
 
 def _figures(s: BudgetStatus, f: Figures) -> dict[str, Any]:
     b = s.budget
-    return {"spent": f.spent, "amount": f.amount, "unit": b.unit, "pct": round(f.pct, 2), "calls": f.calls,
-            "unpriced_calls": f.unpriced, "forecast_p10": f.p10, "forecast_p50": f.p50, "forecast_p90": f.p90,
-            "forecast_method": f.method, "runs_out": f.runs_out.isoformat() if f.runs_out else None,
-            "spent_text": _fmt(b, f.spent), "amount_text": _fmt(b, f.amount), "forecast_text": _fmt(b, f.p50),
-            "scope": b.scope_text(), "period": b.period, "tz": b.tz, "period_label": s.period_label(),
-            "window_start": s.window.start.isoformat(), "window_end": s.window.end.isoformat(),
-            "as_of": s.as_of.isoformat(), "sheet": None}
+    return {
+        "spent": f.spent,
+        "amount": f.amount,
+        "unit": b.unit,
+        "pct": round(f.pct, 2),
+        "calls": f.calls,
+        "unpriced_calls": f.unpriced,
+        "forecast_p10": f.p10,
+        "forecast_p50": f.p50,
+        "forecast_p90": f.p90,
+        "forecast_method": f.method,
+        "runs_out": f.runs_out.isoformat() if f.runs_out else None,
+        "spent_text": _fmt(b, f.spent),
+        "amount_text": _fmt(b, f.amount),
+        "forecast_text": _fmt(b, f.p50),
+        "scope": b.scope_text(),
+        "period": b.period,
+        "tz": b.tz,
+        "period_label": s.period_label(),
+        "window_start": s.window.start.isoformat(),
+        "window_end": s.window.end.isoformat(),
+        "as_of": s.as_of.isoformat(),
+        "sheet": None,
+    }
 
 
 def _title(s: BudgetStatus, f: Figures, t: bmod.Threshold) -> str:
     who = f" for {s.budget.each} {f.member}" if f.member else ""
     if t.kind == "forecast":
-        return (f"Budget {s.budget.name}{who} is forecast to reach {t.pct:g}% "
-                f"({_fmt(s.budget, f.p50)} of {_fmt(s.budget, f.amount)}) by the end of the {s.budget.period}")
+        return (
+            f"Budget {s.budget.name}{who} is forecast to reach {t.pct:g}% "
+            f"({_fmt(s.budget, f.p50)} of {_fmt(s.budget, f.amount)}) by the end of the {s.budget.period}"
+        )
     return f"Budget {s.budget.name}{who} passed {t.pct:g}% ({_fmt(s.budget, f.spent)} of {_fmt(s.budget, f.amount)})"
 
 
@@ -520,18 +590,26 @@ def explain(con, table: str, s: BudgetStatus, member: str) -> dict[str, Any]:
     before = (prev.start, min(prev.start + elapsed, prev.end))
     cur = con.cursor()
     try:
-        top = reads.contributors(cur, table, b.scope, (b.each, member) if member else None, b.unit,
-                                 (s.window.start, end), before)
+        top = reads.contributors(
+            cur, table, b.scope, (b.each, member) if member else None, b.unit, (s.window.start, end), before
+        )
     finally:
         cur.close()
     for c in top:
         sign = "+" if c["delta"] >= 0 else "-"
-        c["delta_text"] = f"{sign}{b.amount_text(abs(c['delta']))} ({b.amount_text(c['before'])} -> {b.amount_text(c['now'])})"
+        c["delta_text"] = (
+            f"{sign}{b.amount_text(abs(c['delta']))} ({b.amount_text(c['before'])} -> {b.amount_text(c['now'])})"
+        )
     return {"against": {"start": before[0].isoformat(), "end": before[1].isoformat()}, "top": top[:10]}
 
 
-def check(con, as_of: datetime | None = None, deliver: bool = True, base_backoff: float = notify.BACKOFF_S,
-          stored: list[StoredBudget] | None = None) -> dict[str, Any]:
+def check(
+    con,
+    as_of: datetime | None = None,
+    deliver: bool = True,
+    base_backoff: float = notify.BACKOFF_S,
+    stored: list[StoredBudget] | None = None,
+) -> dict[str, Any]:
     """Evaluate every budget at `as_of` (default now), record new crossings as events with their
     deliveries (one transaction), resolve events whose period ended, then deliver what is due.
     Returns {"new_events": [...], "resolved": n, "deliveries": {...}, "seconds": {...}}."""
@@ -575,30 +653,62 @@ def check(con, as_of: datetime | None = None, deliver: bool = True, base_backoff
                     explanation = {"top": [], "note": f"not computed: more than {MAX_EXPLAINED} events in one check"}
                 figures = _figures(s, f)
                 figures["sheet"] = sheet
-                items.append({"rule_id": s.rule_id, "rule_name": s.budget.name, "threshold": t.key,
-                              "period_start": p_start, "period_end": p_end, "member": f.member, "severity": t.severity,
-                              "title": _title(s, f, t), "notify": s.budget.notify, "figures": figures,
-                              "explanation": explanation})
+                items.append(
+                    {
+                        "rule_id": s.rule_id,
+                        "rule_name": s.budget.name,
+                        "threshold": t.key,
+                        "period_start": p_start,
+                        "period_end": p_end,
+                        "member": f.member,
+                        "severity": t.severity,
+                        "title": _title(s, f, t),
+                        "notify": s.budget.notify,
+                        "figures": figures,
+                        "explanation": explanation,
+                    }
+                )
             # Monitors: one event per member and cool-down.
             items += [w for w in watch if (w["rule_id"], w["threshold"], w["member"]) not in existing["rolling"]]
             cur.execute("BEGIN")
             try:
                 for it in items:
-                    got = cur.execute(INSERT_EVENT_SQL, [
-                        it["rule_id"], it["rule_name"], it["threshold"], it["period_start"], it["period_end"],
-                        it["member"], it["severity"], as_of, it["title"], json.dumps(it["figures"], default=str),
-                        json.dumps(it["explanation"], default=str)]).fetchall()
+                    got = cur.execute(
+                        INSERT_EVENT_SQL,
+                        [
+                            it["rule_id"],
+                            it["rule_name"],
+                            it["threshold"],
+                            it["period_start"],
+                            it["period_end"],
+                            it["member"],
+                            it["severity"],
+                            as_of,
+                            it["title"],
+                            json.dumps(it["figures"], default=str),
+                            json.dumps(it["explanation"], default=str),
+                        ],
+                    ).fetchall()
                     if not got:
                         continue  # another evaluator recorded it first
                     eid = int(got[0][0])
                     state = "muted" if (it["rule_id"], it["member"]) in muted else "pending"
                     for url in it["notify"]:
                         cur.execute(INSERT_DELIVERY_SQL, [eid, url, state])
-                    new_events.append({"event_id": eid, "rule": it["rule_name"], "threshold": it["threshold"],
-                                       "member": it["member"], "severity": it["severity"], "title": it["title"],
-                                       "period_start": it["period_start"].isoformat(),
-                                       "period_end": it["period_end"].isoformat(),
-                                       "figures": it["figures"], "explanation": it["explanation"]})
+                    new_events.append(
+                        {
+                            "event_id": eid,
+                            "rule": it["rule_name"],
+                            "threshold": it["threshold"],
+                            "member": it["member"],
+                            "severity": it["severity"],
+                            "title": it["title"],
+                            "period_start": it["period_start"].isoformat(),
+                            "period_end": it["period_end"].isoformat(),
+                            "figures": it["figures"],
+                            "explanation": it["explanation"],
+                        }
+                    )
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
@@ -614,9 +724,14 @@ def check(con, as_of: datetime | None = None, deliver: bool = True, base_backoff
             print(f"llmledger: {len(new_events)} event(s) committed; delivering in {delay:g} s", flush=True)
             time.sleep(delay)
         deliveries = notify.deliver_due(con, base_backoff=base_backoff)
-    return {"as_of": as_of.isoformat(), "budgets": len(statuses), "new_events": new_events, "resolved": resolved,
-            "deliveries": deliveries,
-            "seconds": {"evaluate": t_eval, "record": t_record, "total": time.perf_counter() - t0}}
+    return {
+        "as_of": as_of.isoformat(),
+        "budgets": len(statuses),
+        "new_events": new_events,
+        "resolved": resolved,
+        "deliveries": deliveries,
+        "seconds": {"evaluate": t_eval, "record": t_record, "total": time.perf_counter() - t0},
+    }
 
 
 def _existing(cur, rule_ids: list[int], as_of: datetime) -> dict[str, set]:
@@ -649,6 +764,13 @@ def history(con, s: BudgetStatus, n: int = 6, member: str | None = None) -> pd.D
         got = reads.period_totals(cur, table, b.scope, b.unit, wins, (b.each, member) if member else None)
     finally:
         cur.close()
-    return pd.DataFrame({"label": labels, "start": [w[0] for w in wins], "end": [w[1] for w in wins],
-                         "spent": [g["spent"] for g in got], "calls": [g["calls"] for g in got],
-                         "unpriced": [g["unpriced"] for g in got]})
+    return pd.DataFrame(
+        {
+            "label": labels,
+            "start": [w[0] for w in wins],
+            "end": [w[1] for w in wins],
+            "spent": [g["spent"] for g in got],
+            "calls": [g["calls"] for g in got],
+            "unpriced": [g["unpriced"] for g in got],
+        }
+    )
