@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from alerts_support import add_call
+
 from llmledger.alerts import budgets, evaluate
 from llmledger.alerts.budgets import Budget
 from llmledger.telemetry.ingest import ingest_blobs
@@ -16,24 +17,54 @@ from llmledger.telemetry.ingest import ingest_blobs
 
 def spans_request(at: datetime, n: int, user: str, trace: str | None = None) -> bytes:
     t = int(at.timestamp() * 1e9)
-    spans = [{"traceId": trace or uuid.uuid4().hex, "spanId": uuid.uuid4().hex[:16], "name": "chat gpt-4o-mini",
-              "startTimeUnixNano": str(t + i * 1000), "endTimeUnixNano": str(t + i * 1000 + 5_000_000),
-              "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                             {"key": "gen_ai.system", "value": {"stringValue": "openai"}},
-                             {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
-                             {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(1000 + i)}},
-                             {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "200"}},
-                             {"key": "user.id", "value": {"stringValue": user}}]}
-             for i in range(n)]
-    return json.dumps({"resourceSpans": [{"resource": {"attributes": [
-        {"key": "service.name", "value": {"stringValue": "shop"}}]}, "scopeSpans": [{"spans": spans}]}]}).encode()
+    spans = [
+        {
+            "traceId": trace or uuid.uuid4().hex,
+            "spanId": uuid.uuid4().hex[:16],
+            "name": "chat gpt-4o-mini",
+            "startTimeUnixNano": str(t + i * 1000),
+            "endTimeUnixNano": str(t + i * 1000 + 5_000_000),
+            "attributes": [
+                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                {"key": "gen_ai.system", "value": {"stringValue": "openai"}},
+                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": str(1000 + i)}},
+                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "200"}},
+                {"key": "user.id", "value": {"stringValue": user}},
+            ],
+        }
+        for i in range(n)
+    ]
+    return json.dumps(
+        {
+            "resourceSpans": [
+                {
+                    "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]},
+                    "scopeSpans": [{"spans": spans}],
+                }
+            ]
+        }
+    ).encode()
 
 
 def truth(con, start: datetime, end: datetime) -> tuple[float, dict]:
-    total = con.cursor().execute("SELECT coalesce(sum(actual_cost_usd), 0)::DOUBLE FROM llm_calls "
-                                 "WHERE start_time >= ? AND start_time < ?", [start, end]).fetchone()[0]
-    users = dict(con.cursor().execute("SELECT user_id, sum(actual_cost_usd)::DOUBLE FROM llm_calls WHERE start_time >= ? "
-                                      "AND start_time < ? AND user_id IS NOT NULL GROUP BY 1", [start, end]).fetchall())
+    total = (
+        con.cursor()
+        .execute(
+            "SELECT coalesce(sum(actual_cost_usd), 0)::DOUBLE FROM llm_calls WHERE start_time >= ? AND start_time < ?",
+            [start, end],
+        )
+        .fetchone()[0]
+    )
+    users = dict(
+        con.cursor()
+        .execute(
+            "SELECT user_id, sum(actual_cost_usd)::DOUBLE FROM llm_calls WHERE start_time >= ? "
+            "AND start_time < ? AND user_id IS NOT NULL GROUP BY 1",
+            [start, end],
+        )
+        .fetchall()
+    )
     return round(total, 9), {k: round(v, 9) for k, v in users.items()}
 
 

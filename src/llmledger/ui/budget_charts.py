@@ -155,8 +155,8 @@ def burn_up(status) -> go.Figure:
     return fig
 
 
-def history(status, past: pd.DataFrame) -> go.Figure:
-    """Spent vs budget in past periods (and the current one so far)."""
+def history(status, past: pd.DataFrame, member: str | None = None) -> go.Figure:
+    """Spent vs budget in past periods (and the current one so far); of one member for "each"."""
     b = status.budget
     fig = go.Figure()
     if not past.empty:
@@ -168,6 +168,7 @@ def history(status, past: pd.DataFrame) -> go.Figure:
             name="spent",
             hovertemplate="%{x}: " + ("$%{y:,.2f}" if b.unit == "usd" else "%{y:,.0f} tokens") + "<extra></extra>",
         )
+    who = f" by {b.each} {member}" if member else ""
     fig.add_hline(
         y=float(b.amount),
         line={"color": LIMIT, "width": 2, "dash": "dash"},
@@ -175,7 +176,7 @@ def history(status, past: pd.DataFrame) -> go.Figure:
         annotation_position="top left",
     )
     fig.update_layout(
-        title={"text": fmt.plain_label(f"{b.name}: spent per {b.period}"), "x": 0, "font": {"size": 15}},
+        title={"text": fmt.plain_label(f"{b.name}: spent per {b.period}{who}"), "x": 0, "font": {"size": 15}},
         height=300,
         margin={"l": 10, "r": 10, "t": 48, "b": 10},
         showlegend=False,

@@ -152,8 +152,9 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
                     f"p50 (median) period-end total with the budget."
                 )
             )
-    past = evaluate.history(con, s, 6)
-    st.plotly_chart(budget_charts.history(s, past), key=f"{key}_history")
+    member = s.members[0].member if b.each and s.members else None  # the member closest to the limit
+    past = evaluate.history(con, s, 6, member)
+    st.plotly_chart(budget_charts.history(s, past, member), key=f"{key}_history")
 
 
 # ------------------------------------------------------------------ inbox
