@@ -68,8 +68,8 @@ def progress(status, f=None) -> go.Figure:
             fig.add_vline(x=t.pct, line={"color": THRESH, "width": 1, "dash": "dot"})
     fig.add_vline(x=100, line={"color": LIMIT, "width": 2})
     fig.update_layout(
-        height=62,
-        margin={"l": 4, "r": 4, "t": 4, "b": 4},
+        height=84,
+        margin={"l": 4, "r": 4, "t": 4, "b": 24},
         bargap=0,
         plot_bgcolor="#f7fafc",
         xaxis={
