@@ -12,7 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from alerts_support import Smtp, Webhook, add_call
-from helpers import ROOT, subprocess_env
+from helpers import ROOT, free_port, subprocess_env
 
 from llmledger.alerts import budgets, evaluate, notify
 from llmledger.alerts.budgets import Budget
@@ -224,3 +224,34 @@ def test_snoozed_budget_records_but_does_not_send(con):
             con.execute("SELECT status FROM alert_deliveries WHERE event_id = ?", [e2["event_id"]]).fetchone()[0]
             == "muted"
         )
+
+
+def test_serve_otlp_checks_budgets_after_loads(db_path):
+    """The headless receiver runs the evaluator too (alerts registers it in telemetry.cli.SERVE_HOOKS,
+    so telemetry never imports alerts): spans over a budget notify the webhook once."""
+    con = connect(db_path)
+    u = unit_cost(con)
+    with Webhook() as hook:
+        budgets.save(con, Budget.build("b", round(u * 4, 9), "day", thresholds="100", notify=[hook.url]))
+        con.close()
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port), "--db", str(db_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=subprocess_env(),
+        )
+        try:
+            assert "OTLP receiver on" in proc.stdout.readline()
+            send_calls(port, 5)
+            deadline = time.monotonic() + 60
+            while not hook.posts and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert len(hook.posts) == 1 and "passed 100%" in hook.posts[0]["title"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        assert proc.returncode == 0, proc.stderr.read()[-2000:]
+        assert len(hook.posts) == 1
