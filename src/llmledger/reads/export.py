@@ -11,34 +11,7 @@ from llmledger.reads import spend_cache
 from llmledger.reads.filters import CallFilter
 
 #: Columns written by the CSV / Parquet export (the contract columns of `llm_calls`).
-EXPORT_COLUMNS = (
-    "trace_id",
-    "span_id",
-    "start_time",
-    "duration_ms",
-    "service",
-    "environment",
-    "feature",
-    "team",
-    "user_id",
-    "session_id",
-    "provider",
-    "operation",
-    "request_model",
-    "response_model",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "usage_source",
-    "convention",
-    "status",
-    "reported_cost_usd",
-    "cost_usd",
-    "actual_cost_usd",
-    "cost_basis",
-)
+EXPORT_COLUMNS = tuple(c for c in spend_cache.COLUMNS if c != "is_demo")
 
 EXPORT_SQL = """
 SELECT {cols}
