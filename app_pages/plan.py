@@ -24,7 +24,17 @@ from llmledger.ui import format as fmt
 from llmledger.ui import plan_charts as charts
 from llmledger.ui import sheet_widgets
 from llmledger.ui.common import connection, page_setup, show_errors
-from llmledger.ui.plan_widgets import MONEY, NUM, apply_pending, field_widget, open_plan, sheet_list, sheet_prices
+from llmledger.ui.plan_widgets import (
+    MONEY,
+    NUM,
+    apply_pending,
+    field_widget,
+    headline,
+    open_plan,
+    sheet_list,
+    sheet_prices,
+    versions_tab,
+)
 
 page_setup("Plan", "🗓️")
 st.title("Plan: from requirements to a monthly bill")
@@ -35,21 +45,6 @@ st.caption(
 
 
 NUM |= {"requests": st.column_config.NumberColumn(format="%.0f"), "share": st.column_config.NumberColumn(format="%.2f")}
-
-
-def headline(rs, proj, scen: str = PLAN) -> None:
-    tot, tag = proj.total(scen), "" if scen == PLAN else f" · {fmt.plain_markdown(scen)}"
-    m = st.columns(4)
-    m[0].metric("First month" + tag, f"${tot[0]:,.0f}")
-    m[1].metric("Last month" + tag, f"${tot[-1]:,.0f}")
-    m[2].metric(
-        f"{rs.horizon_months}-month total" + tag, f"${tot.sum():,.0f}", help=f"P90 ${proj.total_p90(scen).sum():,.0f}"
-    )
-    m[3].metric(
-        "Budget exceeded in" + tag,
-        proj.budget_breach(scen) or "never",
-        help="First month the budgeted use cases together cost more than their summed budgets.",
-    )
 
 
 def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
@@ -196,45 +191,6 @@ def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
                 st.markdown(actuals.EXPLANATION)
                 st.plotly_chart(charts.daily_chart(pva.by_day), key="pf_pva_daily")
                 st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models", column_config=MONEY | NUM)
-
-
-def versions_tab(rs, con) -> None:
-    saved = store.list_plans(con)
-    left, right = st.columns(2)
-    with left:
-        st.subheader("Saved plans")
-        st.dataframe(saved, hide_index=True, key="pf_saved")
-        if len(saved):
-            pick = st.selectbox("Plan", list(saved["plan"]), key="pf_pick")
-            vers = store.list_versions(con, pick)
-            st.dataframe(vers, hide_index=True, key="pf_versions")
-            ver = st.selectbox("Version", list(vers["version"]), key="pf_ver")
-            b = st.columns(2)
-            if b[0].button("Open this version", key="pf_open"):
-                open_plan(store.load(con, pick, int(ver)))
-            new = b[1].text_input("Duplicate as", key="pf_dup_name", placeholder="new plan name")
-            if b[1].button("Duplicate", key="pf_dup_go") and new:
-                open_plan(store.duplicate(con, pick, new, int(ver)))
-            if len(vers) > 1:
-                va, vb = st.columns(2)
-                a = va.selectbox("Compare version", list(vers["version"]), index=1, key="pf_cmp_a")
-                z = vb.selectbox("with version", list(vers["version"]), index=0, key="pf_cmp_b")
-                st.dataframe(
-                    store.compare(store.load(con, pick, int(a)), store.load(con, pick, int(z))),
-                    hide_index=True,
-                    key="pf_diff",
-                )
-    with right:
-        st.subheader("Export / import")
-        st.download_button(
-            "Markdown", store.to_markdown(rs), f"{rs.name}.md", icon=":material/download:", key="pf_dl_md"
-        )
-        st.download_button("JSON", store.to_json(rs), f"{rs.name}.json", icon=":material/download:", key="pf_dl_json")
-        up = st.file_uploader("Import a JSON export", type=["json"], key="pf_upload")
-        if up is not None and st.button("Open imported plan", key="pf_import"):
-            open_plan(store.from_json_text(up.getvalue().decode("utf-8")))
-        with st.expander("Markdown preview"):
-            st.markdown(store.to_markdown(rs))
 
 
 if "plan_pending" in st.session_state:
