@@ -25,6 +25,7 @@ AREAS = (
     "llmledger.planning.cli",
     "llmledger.local.cli",
     "llmledger.alerts.cli",
+    "llmledger.simulate.cli",
 )
 
 
