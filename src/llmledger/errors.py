@@ -39,3 +39,9 @@ class PlanningError(LedgerError):
 
 class LocalModelError(LedgerError):
     title = "Local model error"
+
+
+class SimulationError(LedgerError):
+    """Bad input to a what-if (dataset, router, cascade, policy): the message names the problem."""
+
+    title = "What-if error"
