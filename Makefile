@@ -3,7 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PORT ?= 8501
+# `make run PORT=8611`; unset, Streamlit's own order applies (STREAMLIT_SERVER_PORT, then config.toml's 8501).
+PORT ?=
 
 .PHONY: run test setup bench fuzz browser-deps clean-demo
 
@@ -32,7 +33,7 @@ browser-deps:
 	fi
 
 run: $(STAMP)
-	$(BIN)/python -m llmledger.ui.launch --port $(PORT)
+	$(BIN)/python -m llmledger.ui.launch $(if $(PORT),--port $(PORT))
 
 # The import contract (pyproject.toml, [tool.importlinter]) first: layers go down, never up.
 test: $(STAMP) browser-deps

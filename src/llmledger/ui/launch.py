@@ -3,6 +3,11 @@
 `streamlit run` only executes app.py when a browser connects, so the embedded OTLP receiver would
 not listen until then. This launcher opens the ledger and starts the receiver in the server's own
 process first (the same st.cache_resource entry the pages use), then hands over to Streamlit.
+
+It hands over through `streamlit run`'s own command line, not `bootstrap.run`: that one skips the
+config loading the CLI does, so `--port` and `STREAMLIT_SERVER_PORT` were both ignored and
+.streamlit/config.toml's port won. Through the CLI the usual order holds: flags (`--port`), then
+STREAMLIT_* environment variables, then .streamlit/config.toml (port 8501).
 """
 
 from __future__ import annotations
@@ -15,10 +20,15 @@ from llmledger import config
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="llmledger-dashboard")
-    parser.add_argument("--port", type=int, default=8501)
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="dashboard port (default: STREAMLIT_SERVER_PORT, else .streamlit/config.toml's 8501)",
+    )
     args = parser.parse_args(argv)
 
-    from streamlit.web import bootstrap
+    from streamlit.web import cli as streamlit_cli
 
     from llmledger.errors import LedgerError
     from llmledger.ui import common
@@ -38,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"LLM Ledger: receiver not running ({stats.get('last_error')}); database {config.db_path()}", flush=True)
     app = str(config.PROJECT_ROOT / "app.py")
-    bootstrap.run(app, False, [], {"server.port": args.port, "server.headless": True})
-    return 0
+    flags = ["--server.headless", "true"] + (["--server.port", str(args.port)] if args.port else [])
+    return streamlit_cli.main(["run", app, *flags], prog_name="streamlit", standalone_mode=False) or 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,83 @@
+"""`make run PORT=N` and STREAMLIT_SERVER_PORT choose the dashboard's port, so two dashboards run
+side by side (issue 15, item 1). Each launcher is the real `python -m llmledger.ui.launch` with
+its own ledger and receiver ports; both must answer Streamlit's health check on their own port."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from helpers import ROOT, free_port, subprocess_env
+
+
+@contextlib.contextmanager
+def launched(tmp_path, name: str, args: list[str], **env):
+    log_path = tmp_path / f"{name}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmledger.ui.launch", *args],
+        cwd=ROOT,
+        env=subprocess_env(
+            LLMLEDGER_DB=tmp_path / f"{name}.duckdb",
+            LLMLEDGER_RECEIVER="1",
+            LLMLEDGER_OTLP_PORT=free_port(),
+            LLMLEDGER_OTLP_GRPC_PORT=free_port(),
+            STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+            **env,
+        ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        yield proc, log_path
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
+
+
+def wait_healthy(proc, log_path, port: int, timeout_s: float = 120) -> str:
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"launcher exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://localhost:{port}/_stcore/health", timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"nothing answered on port {port}: {log_path.read_text()[-2000:]}")
+
+
+def test_two_dashboards_side_by_side_on_the_ports_asked_for(tmp_path):
+    by_flag, by_env = free_port(), free_port()
+    with (
+        launched(tmp_path, "a", ["--port", str(by_flag)]) as (a, a_log),
+        launched(tmp_path, "b", [], STREAMLIT_SERVER_PORT=by_env) as (b, b_log),
+    ):
+        assert wait_healthy(a, a_log, by_flag) == "ok"
+        assert wait_healthy(b, b_log, by_env) == "ok"
+        assert a.poll() is None and b.poll() is None  # both still serving
+        assert f"localhost:{by_flag}" in a_log.read_text()
+        assert f"localhost:{by_env}" in b_log.read_text()
+
+
+def test_make_run_passes_port_only_when_given():
+    def dry_run(*args: str) -> str:
+        out = subprocess.run(["make", "-s", "-n", "-C", str(ROOT), "run", *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return next(line for line in out.stdout.splitlines() if "llmledger.ui.launch" in line)
+
+    assert dry_run("PORT=8611").endswith("--port 8611")
+    assert "--port" not in dry_run("PORT=")  # Streamlit's own order: env var, then config.toml's 8501
