@@ -41,6 +41,7 @@ def _area_modules():
         "llmledger.planning.schema",
         "llmledger.local.schema",
         "llmledger.alerts.schema",
+        "llmledger.simulate.schema",
     ):
         try:
             mods.append(importlib.import_module(name))

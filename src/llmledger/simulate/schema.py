@@ -1,0 +1,32 @@
+"""What-if tables: saved scenarios (a policy applied to a feature's traffic, for the Plan page)."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def w001_whatif_scenarios(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE whatif_scenarios (
+            name VARCHAR PRIMARY KEY,
+            saved_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            feature VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,               -- 'router' | 'cascade'
+            policy VARCHAR NOT NULL,             -- the policy in words
+            sheet VARCHAR NOT NULL,
+            period_start TIMESTAMPTZ NOT NULL,
+            period_end TIMESTAMPTZ NOT NULL,
+            calls BIGINT NOT NULL,
+            monthly_baseline_usd DECIMAL(18, 9) NOT NULL,
+            monthly_policy_usd DECIMAL(18, 9) NOT NULL,
+            monthly_saving_usd DECIMAL(18, 9) NOT NULL,
+            monthly_saving_low_usd DECIMAL(18, 9) NOT NULL,
+            monthly_saving_high_usd DECIMAL(18, 9) NOT NULL,
+            body JSON NOT NULL                   -- the whole result (traffic.TrafficWhatIf.to_dict)
+        )
+        """
+    )
+
+
+MIGRATIONS = [("w001_whatif_scenarios", w001_whatif_scenarios)]
