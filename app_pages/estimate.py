@@ -148,6 +148,8 @@ with tab_bill, show_errors():
     months = s4.number_input("Months", value=12, step=1, key="bill_months")
     check_plan(req, n_in, n_out, growth, months)
     b = estimate_widgets.bill(model, sheet, n_in, n_out, req, cached / 100, batch / 100, growth, months)
+    for w in b.warnings:  # the model's context window / max output, from the sheet
+        st.warning(fmt.plain_markdown(w), icon=":material/warning:")
     frame = bill_frame(b)
     m1, m2, m3 = st.columns(3)
     m1.metric(f"Total over {int(months)} months", fmt.usd(b.total_usd))

@@ -40,6 +40,11 @@ class MonthlyBill:
     months: list[MonthLine] = field(default_factory=list)
     total_usd: Decimal = Decimal(0)
     notes: list[str] = field(default_factory=list)
+    #: first-party | cloud | reseller: whose entry prices the model (matching.route_of)
+    route: str = "first-party"
+    priced_provider: str | None = None
+    #: Requests the provider would refuse (context window, max output), each naming the limit.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def first_month_usd(self) -> Decimal:
@@ -119,8 +124,11 @@ def monthly_bill(
         hit.kind,
         {k: v for k, v in asdict(base).items() if v is not None} if base else {},
     )
+    bill.route, bill.priced_provider = hit.route, hit.provider
     if hit.kind in ("snapshot", "normalized", "regex", "rule", "prefixed", "provider") and hit.model_id != model:
-        bill.notes.append(f"{model!r} priced as {hit.model_id!r} ({hit.kind} match)")
+        via = f", {hit.note}" if hit.note else ""
+        bill.notes.append(f"{model!r} priced as {hit.model_id!r} ({hit.kind} match{via})")
+    bill.warnings = limit_warnings(entry, n_in, n_out, sheet_obj.name)
     factor = Decimal(1) + growth / Decimal(100)
     for m in range(int(months)):
         req = n_req * factor**m
@@ -135,6 +143,34 @@ def monthly_bill(
         bill.months.append(MonthLine(m + 1, req, parts["input"], parts["cache"], parts["output"], parts["fee"], total))
         bill.total_usd += total
     return bill
+
+
+def limit_warnings(entry: ModelEntry, input_tokens, output_tokens, sheet: str) -> list[str]:
+    """What the provider would refuse: more input tokens per request than the model's context
+    window (max_input_tokens in the sheet), or more output than its max_output_tokens."""
+    out = []
+    n_in, n_out = Decimal(str(input_tokens)), Decimal(str(output_tokens))
+    if entry.context_window and n_in > entry.context_window:
+        out.append(
+            f"{n_in:,.0f} input tokens per request exceed {entry.model_id}'s context window of "
+            f"{entry.context_window:,} input tokens (max_input_tokens in sheet {sheet!r}): the provider "
+            "would reject these requests, so this bill cannot happen as typed."
+        )
+    if entry.max_output_tokens and n_out > entry.max_output_tokens:
+        out.append(
+            f"{n_out:,.0f} output tokens per request exceed {entry.model_id}'s limit of "
+            f"{entry.max_output_tokens:,} output tokens (max_output_tokens in sheet {sheet!r})."
+        )
+    return out
+
+
+def context_check(model: str, input_tokens, output_tokens, sheet: Sheet, provider: str | None = None) -> list[str]:
+    """limit_warnings for a model name as the sheet resolves it (empty when it has no price)."""
+    hit = Matcher(sheet).resolve(model, provider)
+    if hit is None:
+        return []
+    entry = next(m for m in sheet.latest().models if m.model_id == hit.model_id)
+    return limit_warnings(entry, input_tokens, output_tokens, sheet.name)
 
 
 def _sheet(sheet: str | Sheet, con) -> Sheet:
@@ -156,7 +192,10 @@ def _sheet(sheet: str | Sheet, con) -> Sheet:
 #: The largest monthly volume the calculator accepts: past a trillion requests a month the input
 #: is a typo, not a plan.
 MAX_REQUESTS_PER_MONTH = 1e12
-MAX_TOKENS_PER_REQUEST = 1e9  # no model reads or writes more
+#: No model reads or writes more (the largest context windows are ~10M tokens; the cost engine
+#: refuses calls above the same bound). Below it, each model's own window is checked by
+#: limit_warnings against the sheet.
+MAX_TOKENS_PER_REQUEST = 1e8
 
 
 def check_plan(requests: float, input_tokens: float, output_tokens: float, growth_pct: float, months: int) -> None:
@@ -212,6 +251,7 @@ COST_TABLE_COLUMNS = [
     "tokenizer",
     "estimate",
     "priced_as",
+    "route",
     "note",
 ]
 
@@ -241,6 +281,7 @@ def cost_table(
                 if own
                 else f"approximate: {tokenizer} stands in for {model}'s tokenizer",
                 "priced_as": None,
+                "route": None,
                 "cost_usd": None,
                 "per_request_usd": None,
                 "note": "",
@@ -251,8 +292,9 @@ def cost_table(
                 rec["note"] = f"no price: {exc.msg}"
             else:
                 rec["priced_as"] = b.priced_model
+                rec["route"] = b.route
                 rec["cost_usd"] = float(b.total_usd)
                 rec["per_request_usd"] = float(b.total_usd) / max(requests, 1)
-                rec["note"] = "; ".join(b.notes)
+                rec["note"] = "; ".join(b.warnings + b.notes)
             out.append(rec)
     return pd.DataFrame(out, columns=COST_TABLE_COLUMNS)

@@ -8,9 +8,16 @@ Tried in this order, first hit wins (the `kind` recorded in price_resolution):
                the provider's models in order, then its fallback providers, then every provider
 5. `prefixed`  the name without its routing prefix (`openai/gpt-4o`, `openrouter/openai/gpt-4o`)
 6. `normalized` Bedrock / Vertex ids (`us.anthropic.claude-...-v2:0`, `claude-3-5-sonnet@20240620`)
+               and resellers' copies (`snowflake/claude-3-5-sonnet`); among several candidates the
+               provider's own entry wins, then the big clouds (Bedrock, Vertex AI, Azure), and a
+               reseller only when nothing else matches (see `route_of`). A dated snapshot of the
+               provider's own or a cloud's (`anthropic.claude-3-7-sonnet-20250219-v1:0`) beats a
+               reseller's undated copy.
 7. `snapshot`  a dated snapshot (`gpt-4o-2024-08-06`) falls back to its base name (`gpt-4o`), only
                when nothing above matched the snapshot itself.
 No match means no price: the model is listed by `unknown_models`, never priced at $0.
+Every match says which route it prices through (`Match.route`: first-party, cloud or reseller) so
+the pages can say "via reseller" wherever a match is shown.
 """
 
 from __future__ import annotations
@@ -53,11 +60,77 @@ _VERSION = re.compile(r"(?:-v\d+(?::\d+)?|:\d+)$")
 _SNAPSHOT = re.compile(r"(?:[-@](?:\d{4}-\d{2}-\d{2}|\d{8}|\d{4})|-latest|-preview-\d{2}-\d{2})$")
 
 
+#: Who sells a sheet entry: the model's maker (first-party), one of the big clouds, or a reseller.
+ROUTES = ("first-party", "cloud", "reseller")
+#: Sheet providers (LiteLLM's litellm_provider, genai-prices' ids) that are a model maker's own API.
+FIRST_PARTY_PROVIDERS = frozenset(
+    {
+        "openai", "text-completion-openai", "chatgpt", "anthropic", "gemini", "google", "mistral",
+        "codestral", "text-completion-codestral", "cohere", "cohere_chat", "deepseek", "xai", "x-ai",
+        "ai21", "ai21_chat", "perplexity", "moonshot", "moonshotai", "dashscope", "qwen", "alibaba",
+        "meta_llama", "meta", "zai", "minimax", "voyage", "amazon_nova", "amazon", "inception",
+        "xiaomi_mimo", "mistralai",
+    }
+)  # fmt: skip
+#: The big clouds: Bedrock, Vertex AI (every `vertex_ai-*` LiteLLM provider) and Azure.
+CLOUD_PREFIXES = ("bedrock", "vertex_ai", "azure", "aws", "google-vertex", "gcp")
+#: Model families whose maker is known: a first-party provider serving another maker's family
+#: (Perplexity serving Llama) is a reseller for it.
+_MAKERS = (
+    (re.compile(r"claude"), {"anthropic"}),
+    (re.compile(r"gpt-|^o\d|chatgpt|dall-e|whisper|tts-1"), {"openai", "text-completion-openai", "chatgpt"}),
+    (re.compile(r"gemini|gemma|palm|imagen"), {"gemini", "google"}),
+    (re.compile(r"llama"), {"meta_llama", "meta"}),
+    (re.compile(r"mistral|mixtral|codestral|ministral|magistral|devstral|pixtral"), {"mistral", "codestral", "text-completion-codestral", "mistralai"}),
+    (re.compile(r"qwen|qwq"), {"dashscope", "qwen", "alibaba"}),
+    (re.compile(r"deepseek"), {"deepseek"}),
+    (re.compile(r"grok"), {"xai", "x-ai"}),
+    (re.compile(r"command|embed-english|embed-multilingual"), {"cohere", "cohere_chat"}),
+    (re.compile(r"jamba"), {"ai21", "ai21_chat"}),
+    (re.compile(r"sonar"), {"perplexity"}),
+    (re.compile(r"kimi|moonshot"), {"moonshot", "moonshotai"}),
+    (re.compile(r"glm"), {"zai"}),
+)  # fmt: skip
+
+
+def route_of(model_id: str, provider: str | None) -> str:
+    """'first-party', 'cloud' or 'reseller' for a sheet entry, from its provider (else its id's
+    routing prefix: `openrouter/...` is a reseller, a bare `gpt-4o` is the maker's own)."""
+    prov = (provider or "").strip().lower()
+    if not prov:
+        prov = model_id.lower().split("/", 1)[0] if "/" in model_id else ""
+        if not prov:
+            return "first-party"
+    if prov.startswith(CLOUD_PREFIXES):
+        return "cloud"
+    leaf = model_id.lower().rsplit("/", 1)[-1]
+    for pattern, makers in _MAKERS:
+        if pattern.search(leaf):
+            return "first-party" if prov in makers else "reseller"
+    return "first-party" if prov in FIRST_PARTY_PROVIDERS else "reseller"
+
+
+def route_note(route: str, provider: str | None) -> str:
+    """How the UI says which route a match prices through (empty for the provider's own entry)."""
+    who = provider or "?"
+    if route == "cloud":
+        return f"via the cloud {who}: the sheet has no entry of the provider's own"
+    if route == "reseller":
+        return f"via reseller {who}: the sheet has no entry of the provider's own or a big cloud's"
+    return ""
+
+
 @dataclass(frozen=True)
 class Match:
     model_id: str
     kind: str
     name: str  # the name (request or response model) that matched
+    route: str = "first-party"  # first-party | cloud | reseller (see route_of)
+    provider: str | None = None  # the matched entry's provider
+
+    @property
+    def note(self) -> str:
+        return route_note(self.route, self.provider)
 
 
 def normalize(name: str) -> str:
@@ -102,7 +175,10 @@ class Matcher:
         self.norm: dict[str, list[ModelEntry]] = {}
         self.regex: list[tuple[re.Pattern, str]] = []
         self.by_provider: dict[str, list[ModelEntry]] = {}
+        self.family: dict[str, list[ModelEntry]] = {}  # base name -> dated snapshots (`...-20250219`)
+        self.entry: dict[str, ModelEntry] = {}
         for m in self.models:
+            self.entry.setdefault(m.model_id, m)
             self.exact.setdefault(m.model_id.lower(), m.model_id)
             if m.match_regex:
                 self.regex.append((re.compile(m.match_regex), m.model_id))
@@ -110,19 +186,22 @@ class Matcher:
                 self.by_provider.setdefault(m.provider or "", []).append(m)
             else:
                 self.norm.setdefault(normalize(m.model_id), []).append(m)
+                if (b := base_name(m.model_id)) and route_of(m.model_id, m.provider) != "reseller":
+                    self.family.setdefault(b, []).append(m)
 
     def resolve(self, name: str | None, provider: str | None = None) -> Match | None:
         if not name or not name.strip():
             return None
         hit = self._direct(name, provider)
-        if hit:
-            return Match(hit[0], hit[1], name)
-        base = base_name(name)
-        if base:
+        kind = hit[1] if hit else None
+        if hit is None and (base := base_name(name)):
             hit = self._direct(base, provider)
-            if hit:
-                return Match(hit[0], "snapshot", name)
-        return None
+            kind = "snapshot"
+        if hit is None:
+            return None
+        e = self.entry.get(hit[0])
+        prov = e.provider if e else None
+        return Match(hit[0], kind, name, route_of(hit[0], prov), prov)
 
     def _direct(self, name: str, provider: str | None) -> tuple[str, str] | None:
         low = name.strip().lower()
@@ -139,21 +218,25 @@ class Matcher:
         stripped = low.rsplit("/", 1)[-1]
         if stripped != low and (mid := self.exact.get(stripped)):
             return mid, "prefixed"
-        cands = self.norm.get(normalize(low))
-        if cands:
-            return self._prefer(cands, alias).model_id, "normalized"
+        key = normalize(low)
+        cands = self.norm.get(key, [])
+        # A provider's own (or a cloud's) dated snapshot beats a reseller's undated copy; the
+        # newest snapshot stands for the family, as the provider's alias does.
+        family = sorted(self.family.get(key, []), key=lambda m: (normalize(m.model_id), -len(m.model_id)), reverse=True)
+        if cands or family:
+            return self._prefer(cands + family, alias).model_id, "normalized"
         return None
 
     @staticmethod
     def _prefer(cands: list[ModelEntry], alias: str | None) -> ModelEntry:
+        """The caller's provider first; then the provider's own entry, then a big cloud, then a
+        reseller (stable: the sheet's order, exact normalized names before snapshots)."""
         if alias:
             for m in cands:
                 if (m.provider or "").startswith(alias):
                     return m
-        for m in cands:  # first-party entries (no routing prefix) before resellers
-            if "/" not in m.model_id:
-                return m
-        return cands[0]
+        rank = {r: i for i, r in enumerate(ROUTES)}
+        return min(cands, key=lambda m: rank[route_of(m.model_id, m.provider)])
 
     def _rules(self, low: str, provider: str | None) -> str | None:
         attempts = [(low, provider)]
