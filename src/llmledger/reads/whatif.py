@@ -233,3 +233,14 @@ def model_latencies(con, models: list[str], start: dt.datetime, end: dt.datetime
             else:
                 out[m] = Latency(m, None, None, 0, "no measurement (no calls of this model, no Local lab runs)")
     return out
+
+
+FEATURE_MODELS_SQL = """
+SELECT coalesce(nullif(response_model, ''), request_model) AS model, count(*) AS calls
+FROM calls WHERE feature = ? GROUP BY 1 HAVING model IS NOT NULL ORDER BY 2 DESC, 1
+"""
+
+
+def feature_models(con, feature: str) -> list[str]:
+    """The models a feature's calls went to, most calls first."""
+    return [r[0] for r in con.cursor().execute(FEATURE_MODELS_SQL, [feature]).fetchall()]

@@ -142,6 +142,26 @@ def cascade(models, accept) -> Cascade:
     return Cascade(tiers, tuple(rates[: len(tiers) - 1]))
 
 
+def rates_from_shares(tiers: list[str], accept_shares, queries: int, dataset: str) -> list[Rate]:
+    """Acceptance rates measured on a dataset's cascade: `accept_shares[i]` is the share of all
+    `queries` that tier i answered, so tier i accepted round(share_i × n) of the queries that
+    reached it. One Rate (with its interval) per tier but the last."""
+    if queries <= 0:
+        raise SimulationError("a dataset's cascade point needs at least one query")
+    shares = [float(x) for x in accept_shares]
+    if len(shares) != len(tiers) or any(not 0 <= x <= 1 + 1e-9 for x in shares):
+        raise SimulationError(f"accept shares must be one 0..1 share per tier ({len(tiers)}), got {shares}")
+    rates, reached = [], queries
+    for i, (m, x) in enumerate(zip(tiers[:-1], shares[:-1])):
+        accepted = min(int(round(x * queries)), reached)
+        if reached == 0:  # nothing escalates this far: no evidence, the widest interval
+            rates.append(Rate(0.0, 0.0, 1.0, f"measured on {dataset}: no query reached tier {i + 1} ({m})"))
+            continue
+        rates.append(Rate.from_counts(accepted, reached, f"{dataset}, tier {i + 1} ({m})"))
+        reached -= accepted
+    return rates
+
+
 @dataclass
 class LatencyImpact:
     baseline_ms: float | None  # the feature's mean latency today
@@ -321,6 +341,35 @@ def break_even(policy, C: dict[str, Decimal], baseline: Decimal) -> dict | None:
     else:
         meaning = f"if more than {e:.1%} of calls escalate past {first}, the cascade costs more than {last} alone"
     return {"what": "escalation rate", "rate": min(max(e, 0.0), 1.0), "current": current, "meaning": meaning}
+
+
+def sensitivity(result: TrafficWhatIf, policy: Router | Cascade, points: int = 101):
+    """Monthly cost of the policy as its main rate moves from 0 to 1 (router: the strong share;
+    cascade: tier 1's escalation rate, later tiers as given), with today's cost and the last
+    model alone for reference: what the break-even reads off."""
+    import numpy as np
+    import pandas as pd
+
+    C = {m: Decimal(str(v)) for m, v in result.all_to_model_usd.items()}
+    scale = Decimal(MONTH_DAYS) / Decimal(repr(result.days_covered))
+    xs = np.linspace(0.0, 1.0, points)
+    if isinstance(policy, Router):
+        ys = [cost_at(policy, C, [x]) for x in xs]
+        x_name, ref_model = f"share of calls to {policy.strong}", policy.strong
+    else:
+        later = [r.value for r in policy.accept[1:]]
+        ys = [cost_at(policy, C, [1 - x, *later]) for x in xs]
+        x_name, ref_model = f"escalation rate past {policy.tiers[0]}", policy.tiers[-1]
+    df = pd.DataFrame(
+        {
+            "rate": xs,
+            "monthly_policy_usd": [float(y * scale) for y in ys],
+            "monthly_baseline_usd": float(result.monthly_baseline_usd),
+            "monthly_reference_usd": float(C[ref_model] * scale),
+        }
+    )
+    df.attrs.update(x=x_name, reference=f"every call to {ref_model}")
+    return df
 
 
 # --------------------------------------------------------------------------- provenance

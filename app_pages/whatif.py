@@ -1,0 +1,37 @@
+"""What-if: routers and cascades on per-query outcome data, reproductions of the published figures,
+and a policy applied to your own traffic (saved as a scenario the Plan page shows)."""
+
+import streamlit as st
+
+from llmledger.ui import whatif_lab as lab
+from llmledger.ui import whatif_widgets as wi
+from llmledger.ui.common import page_setup, show_errors
+
+page_setup("What-if", "🔀")
+st.title("🔀 What-if: routers and cascades")
+st.caption(
+    "What would the bill and the quality be if a feature tried the cheap model first, or sent only the hard "
+    "queries to the strong one? The dataset lab measures quality and cost on per-query outcomes; Apply to "
+    "traffic reprices your own calls under the policy. Every figure says what it rests on."
+)
+
+with show_errors():
+    t_lab, t_rep, t_traffic, t_scen = st.tabs(
+        ["Dataset lab", "Reproductions", "Apply to traffic", "Scenarios"], key="wi_tab", on_change="rerun"
+    )  # only the open tab runs
+    if t_lab.open:
+        with t_lab:
+            ds, ds_id = lab.dataset_picker()
+            if ds is not None:
+                summary = lab.dataset_summary(ds)
+                lab.router_section(ds, ds_id, summary)
+                lab.cascade_section(ds, ds_id, summary)
+    if t_rep.open:
+        with t_rep:
+            lab.reproductions_section()
+    if t_traffic.open:
+        with t_traffic:
+            wi.traffic_section()
+    if t_scen.open:
+        with t_scen:
+            wi.scenarios_section()
