@@ -35,6 +35,7 @@ from llmledger.ui.plan_widgets import (
     sheet_prices,
     versions_tab,
 )
+from llmledger.ui.whatif_widgets import plan_scenarios_section
 
 page_setup("Plan", "🗓️")
 st.title("Plan: from requirements to a monthly bill")
@@ -148,6 +149,7 @@ def projection_tab(rs, proj) -> None:
     st.dataframe(proj.compare(), hide_index=True, key="pf_cand_table", column_config=MONEY)
     with st.expander("Month-by-month table"):
         st.dataframe(proj.frame(scen), hide_index=True, key="pf_proj_frame", column_config=MONEY | NUM)
+    plan_scenarios_section(rs, proj)  # saved What-if scenarios as candidates
 
 
 def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
