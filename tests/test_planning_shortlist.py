@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmledger.planning.prices import ModelPrice, from_record
 from llmledger.planning.requirements import RequirementSet, UseCase
@@ -166,3 +168,145 @@ def test_sheet_models_reads_a_stored_sheet_and_skips_non_text_models(con):
     p = got["gpt-x"]
     assert (p.input_per_1m, p.output_per_1m, p.batch_input_per_1m, p.batch_output_per_1m) == (2.0, 8.0, 1.0, 4.0)
     assert (p.context_window, p.max_output, p.self_hosted) == (128000, 16384, False)
+
+
+# ------------------------------------------------------------------ the product manager's view
+
+
+def _info(table):
+    from llmledger.planning.shortlist import ModelInfo
+
+    return lambda m: ModelInfo(*table[m]) if m in table else None
+
+
+PM_PRICES = {
+    p.model: p
+    for p in [
+        ModelPrice("gpt-4o", "openai", 2.5, 10.0, context_window=128_000),
+        ModelPrice("azure/gpt-4o", "azure", 2.5, 10.0, context_window=128_000),
+        ModelPrice("openrouter/openai/gpt-4o", "openrouter", 2.0, 9.0, context_window=128_000),
+        ModelPrice("gpt-4o-mini", "openai", 0.15, 0.6, context_window=128_000),
+        ModelPrice("deepinfra/meta-llama/Llama-Guard-3-8B", "deepinfra", 0.05, 0.05, context_window=128_000),
+        ModelPrice("novita/paddlepaddle/paddleocr-vl", "novita", 0.02, 0.02, context_window=16_000),
+        ModelPrice("nebius/Qwen/Qwen2.5-Coder-7B", "nebius", 0.01, 0.03, context_window=32_000),
+        ModelPrice("snowflake/claude-3-5-sonnet", "snowflake", 3.0, 15.0, context_window=200_000),
+        ModelPrice("vertex_ai/claude-3-5-sonnet", "vertex_ai-anthropic_models", 3.0, 15.0, context_window=200_000),
+        ModelPrice("acme-new-model", "acme", 0.1, 0.1, context_window=128_000),
+    ]
+}
+QUALITY_ROWS = {"gpt-4o-2024-05-13": 79.2, "gpt-4o-mini-2024-07-18": 74.9, "claude-3-5-sonnet-20240620": 79.4}
+
+
+def _support_chat(**kw):
+    return rs_with(name="Support chat", task="Answer customer questions", **kw)
+
+
+def test_support_chat_shortlist_drops_special_purpose_models_and_folds_resellers():
+    from llmledger.planning.quality import from_scores
+    from llmledger.planning.shortlist import product_shortlist
+
+    q = from_scores(QUALITY_ROWS, "test table", "win rate (%)", 100)
+    ps = product_shortlist(_support_chat(), "Support chat", PM_PRICES, quality=q, info=_info({}))
+    t = ps.table.set_index("model")
+    # The safety classifier, the OCR model and the code model are gone, each with its reason.
+    why = dict(zip(ps.excluded["model"], ps.excluded["reasons"]))
+    assert "safety classifier" in why["deepinfra/meta-llama/Llama-Guard-3-8B"]
+    assert "OCR" in why["novita/paddlepaddle/paddleocr-vl"]
+    assert "code model" in why["nebius/Qwen/Qwen2.5-Coder-7B"]
+    # One row per model: the provider's own entry (else the cloud's), the other routes under also_via.
+    assert sorted(t.index) == ["acme-new-model", "gpt-4o", "gpt-4o-mini", "vertex_ai/claude-3-5-sonnet"]
+    assert t.loc["gpt-4o", "also_via"] == "azure, openrouter" and t.loc["gpt-4o", "route"] == "first-party"
+    assert t.loc["gpt-4o", "cheapest_route"].startswith("openrouter/openai/gpt-4o")
+    assert t.loc["vertex_ai/claude-3-5-sonnet", "also_via"] == "snowflake"
+    # Ranked by the cost/quality frontier, not price alone: the unscored model (cheap) comes last.
+    assert list(ps.table["model"]) == ["gpt-4o-mini", "gpt-4o", "vertex_ai/claude-3-5-sonnet", "acme-new-model"]
+    assert list(ps.table["frontier"]) == [True, True, True, False]
+    assert t.loc["gpt-4o", "scored_as"] == "gpt-4o-2024-05-13"
+    assert ps.headline().startswith("4 models fit, 3 of them with a quality score (7 of 10 price-sheet entries are chat models")
+
+
+def test_a_code_use_case_keeps_code_models_and_min_quality_excludes_with_the_source():
+    from llmledger.planning.quality import from_scores
+    from llmledger.planning.shortlist import product_shortlist
+
+    q = from_scores(QUALITY_ROWS, "test table", "win rate (%)", 100)
+    rs = rs_with(name="Code review bot", task="Review pull requests for coding mistakes", min_quality=0.78)
+    ps = product_shortlist(rs, "Code review bot", PM_PRICES, quality=q, info=_info({}))
+    assert "nebius/Qwen/Qwen2.5-Coder-7B" in set(ps.table["model"])
+    why = dict(zip(ps.excluded["model"], ps.excluded["reasons"]))
+    assert why["gpt-4o-mini"] == "quality 74.9 < minimum 78 (win rate (%), test table)"
+
+
+def test_capabilities_and_kind_come_from_the_sheet_mode_and_flags():
+    from llmledger.planning.shortlist import product_shortlist
+
+    info = _info(
+        {
+            "gpt-4o": ("chat", frozenset({"function_calling", "vision"})),
+            "gpt-4o-mini": ("chat", frozenset({"function_calling"})),
+            "acme-new-model": ("rerank", frozenset()),
+        }
+    )
+    ps = product_shortlist(_support_chat(), "Support chat", PM_PRICES, need=("vision",), info=info)
+    assert list(ps.table["model"]) == ["gpt-4o"]
+    why = dict(zip(ps.excluded["model"], ps.excluded["reasons"]))
+    assert why["gpt-4o-mini"] == "no image input (vision) (supports_* flags in LiteLLM's map)"
+    assert why["acme-new-model"].startswith("a rerank model (mode in LiteLLM's map)")
+    assert ps.notes[-1] == "No quality signal chosen: ranked by projected cost alone."
+    with pytest.raises(Exception, match="unknown capability"):
+        product_shortlist(_support_chat(), "Support chat", PM_PRICES, need=("telepathy",), info=info)
+
+
+def test_embedding_use_case_keeps_zero_output_prices():
+    from llmledger.planning.shortlist import product_shortlist
+
+    prices = {"text-embedding-3-small": ModelPrice("text-embedding-3-small", "openai", 0.02, 0.0)}
+    info = _info({"text-embedding-3-small": ("embedding", frozenset())})
+    ps = product_shortlist(rs_with(name="RAG index"), "RAG index", prices, kind="embedding", info=info)
+    assert list(ps.table["model"]) == ["text-embedding-3-small"]
+    assert ps.table["cost_per_request_usd"][0] == pytest.approx(3000 * 0.02e-6)
+
+
+def test_litellm_support_chat_top_picks_are_general_chat_models(con):
+    """The reported case: a support chat's top picks were Llama-Guard, paddleocr-vl and Qwen2.5-Coder."""
+    from llmledger.planning.quality import public_table
+    from llmledger.planning.shortlist import kind_prices, product_shortlist
+
+    prices = kind_prices(con, None, "chat")
+    ps = product_shortlist(_support_chat(), "Support chat", prices, quality=public_table())
+    top = list(ps.table["model"].head(10))
+    assert not any(w in m.lower() for m in top for w in ("guard", "ocr", "coder"))
+    assert ps.table["frontier"].head(3).all() and ps.table["quality"].head(3).notna().all()
+    assert len(ps.table) < ps.eligible_entries  # resellers folded
+    assert len(set(ps.table["model"].map(lambda m: m.lower()))) == len(ps.table)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=20), st.floats(allow_nan=True, allow_infinity=True), max_size=5))
+def test_quality_from_scores_accepts_or_rejects_with_a_reason(scores):
+    from llmledger.errors import PlanningError
+    from llmledger.planning.quality import from_scores
+
+    try:
+        t = from_scores(scores, "x")
+    except PlanningError as exc:
+        assert "x:" in exc.msg
+    else:
+        assert all(0 <= v <= 1 for v in t.scores.values()) and t.scores
+
+
+def test_quality_csv_upload_messages():
+    from llmledger.errors import PlanningError
+    from llmledger.planning.quality import from_csv_bytes
+
+    t = from_csv_bytes(b"model,score\ngpt-4o,0.9\nclaude-3-5-sonnet-20240620,0.92\n", "mine.csv")
+    assert t.score_for("vertex_ai/claude-3-5-sonnet") == 0.92 and t.scale == 1
+    assert from_csv_bytes(b"model,score\na,85\n").scale == 100
+    for data, msg in (
+        (b"\xff\xfe", "not UTF-8"),
+        (b"name,value\na,1\n", "model and score"),
+        (b"model,score\na,high\n", "line 2: score 'high' is not a number"),
+        (b"model,score\na,-3\n", "outside"),
+    ):
+        with pytest.raises(PlanningError, match=msg):
+            from_csv_bytes(data, "mine.csv")
