@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from llmledger.errors import SimulationError
+from llmledger.pricing.engine import query_frame
 
 MAX_NAME = 80
 
@@ -65,7 +66,7 @@ def save(con, name: str, result) -> dict:
 
 def list_scenarios(con) -> pd.DataFrame:
     """Saved scenarios, newest first, with their cost ratio (policy / baseline) and its band."""
-    df = con.cursor().execute(LIST_SQL).df()
+    df = query_frame(con.cursor(), LIST_SQL)
     base = df["monthly_baseline_usd"].astype(float)
     df["cost_ratio"] = df["monthly_policy_usd"].astype(float) / base
     # the saving's band ends are the cost's band ends mirrored
