@@ -203,6 +203,41 @@ class Matcher:
         prov = e.provider if e else None
         return Match(hit[0], kind, name, route_of(hit[0], prov), prov)
 
+    def candidates(self, name: str, provider: str | None = None) -> list[dict]:
+        """Every entry that could price `name`, the chosen one first, then by route (first-party,
+        cloud, reseller): what a person needs to see why a model is priced as it is."""
+        if not name or not name.strip():
+            return []
+        hit = self.resolve(name, provider)
+        low = name.strip().lower()
+        found: dict[str, str] = {}
+        if hit:
+            found[hit.model_id] = f"chosen ({hit.kind} match)"
+        for n, what in ((low, ""), (base_name(low) or "", " (for the name without its snapshot date)")):
+            if not n:
+                continue
+            if mid := self.exact.get(n):
+                found.setdefault(mid, "exact name" + what)
+            if (stripped := n.rsplit("/", 1)[-1]) != n and (mid := self.exact.get(stripped)):
+                found.setdefault(mid, "name without its routing prefix" + what)
+            for pattern, mid in self.regex:
+                if pattern.search(n):
+                    found.setdefault(mid, "the sheet's match pattern" + what)
+            key = normalize(n)
+            for m in self.norm.get(key, []):
+                found.setdefault(m.model_id, "same model after removing prefix, region and version" + what)
+            for m in self.family.get(key, []):
+                found.setdefault(m.model_id, "a dated snapshot of the same model" + what)
+        rank = {r: i for i, r in enumerate(ROUTES)}
+        rows = []
+        for mid, how in found.items():
+            e = self.entry.get(mid)
+            prov = e.provider if e else None
+            rows.append({"model_id": mid, "provider": prov, "route": route_of(mid, prov), "how": how,
+                         "chosen": bool(hit and mid == hit.model_id)})  # fmt: skip
+        rows.sort(key=lambda r: (not r["chosen"], rank[r["route"]], r["model_id"]))
+        return rows
+
     def _direct(self, name: str, provider: str | None) -> tuple[str, str] | None:
         low = name.strip().lower()
         alias = PROVIDER_ALIASES.get((provider or "").lower())

@@ -65,7 +65,7 @@ def sheet_picker(key: str, label: str = "Price sheet (this browser session)") ->
         on_change=keep,
         format_func=lambda n: f"{n} (active)" if n == active else n,
         help="Cost is computed at query time from this sheet, so switching reprices all "
-        "history, for this browser session only. Import more sheets on the Ingest page.",
+        "history, for this browser session only. Import more sheets on the Prices page.",
     )
 
 
