@@ -5,7 +5,7 @@ import streamlit as st
 from llmledger.reads.buckets import bucket_for
 from llmledger.reads.calls import TRACE_RANKS
 from llmledger.reads.filters import DIMENSIONS
-from llmledger.ui import call_reads, charts, widgets
+from llmledger.ui import call_reads, charts, prices_widgets, sheet_widgets, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Calls", "📞")
@@ -95,3 +95,4 @@ with show_errors():
             st.subheader("Models without a price")
             st.caption("Calls that report tokens but have no cost under the active price sheet.")
             st.dataframe(call_reads.unpriced_models(f), hide_index=True, key="calls_unpriced")
+            prices_widgets.route_note(sheet_widgets.active_sheet(), "calls_routes")  # priced via a cloud/reseller

@@ -4,7 +4,7 @@ or a discount? Repricing is a query over the same calls, never a rewrite."""
 import streamlit as st
 
 from llmledger.reads.filters import UNATTRIBUTED, period_bounds
-from llmledger.ui import call_reads, money_charts, reprice_widgets, sheet_widgets, widgets
+from llmledger.ui import call_reads, money_charts, prices_widgets, reprice_widgets, sheet_widgets, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -124,3 +124,4 @@ with show_errors():
         key="reprice_table",
         column_config=dict(reprice_widgets.REPRICE_COLUMNS, grp=st.column_config.TextColumn(GROUPS[group])),
     )
+    prices_widgets.route_note(sheet, "reprice_routes")  # models the scenario prices via a cloud or reseller
