@@ -26,7 +26,7 @@ import pandas as pd
 from llmledger.errors import SimulationError
 from llmledger.simulate.datasets import OutcomeDataset
 from llmledger.simulate.metrics import pareto_mask
-from llmledger.simulate.router import Progress, cross_val_proba, fold_ids
+from llmledger.simulate.router import Progress, cross_val_proba, fold_ids, hashed_text, single_thread_blas
 
 #: A score at or above this counts as a good answer for the learned scorer's labels (0/1
 #: correctness: correct; graded scores such as MT-Bench/10: 8 out of 10 or better).
@@ -168,6 +168,7 @@ def learned_confidence(
     fold_of = fold_ids(ds, folds, seed, holdout=holdout)
     labels = good_labels(ds, good)
     out = np.empty((ds.n_queries, len(names)))
+    counts = hashed_text(ds.queries)
     for j, m in enumerate(names):
         extra = _answer_features(ds.answers.get(m)) if ds.answers.get(m) else None
 
@@ -176,7 +177,7 @@ def learned_confidence(
                 progress(j * total + done, len(names) * total, "scorer folds")
 
         out[:, j], _ = cross_val_proba(
-            ds.queries, labels[:, ds.index(m)], fold_of, extra=extra, progress=step, what=f"scorer {m}"
+            ds.queries, labels[:, ds.index(m)], fold_of, extra=extra, progress=step, what=f"scorer {m}", counts=counts
         )
     return out
 
@@ -226,71 +227,64 @@ def threshold_grid(conf: np.ndarray, grid: int) -> np.ndarray:
     return np.unique(np.concatenate([q, [np.nextafter(conf.max(), np.inf)]]))
 
 
-def _search_order(ds, cols, conf, grid, rows) -> list[dict]:
-    """All threshold combinations of one order, by matrix products over queries (no loop over
-    combinations for up to 3 tiers)."""
+def _search_order(ds, cols, conf, grid, rows) -> dict[str, np.ndarray]:
+    """All threshold combinations of one order, as columns. Up to 3 tiers the sums over queries
+    are matrix products (no loop over combinations)."""
     k = len(cols)
     sc = ds.scores[np.ix_(rows, cols)]
     cs = ds.costs[np.ix_(rows, cols)]
     lt = None if ds.latency_ms is None else ds.latency_ms[np.ix_(rows, cols)]
     n = len(rows)
     c = conf[rows]
-    out: list[dict] = []
-
-    def emit(ths, acc, cost, lat, shares):
-        out.append(
-            {
-                "thresholds": tuple(float(t) for t in ths),
-                "accuracy": float(acc),
-                "cost_usd": float(cost),
-                "latency_ms": float(lat) if lat is not None else np.nan,
-                "strong_share": float(shares[-1]),
-                "accept_shares": tuple(float(s) for s in shares),
-            }
-        )
-
     if k == 1:
-        emit((), sc[:, 0].mean(), cs[:, 0].sum(), None if lt is None else lt[:, 0].mean(), (1.0,))
-        return out
-    grids = [threshold_grid(c[:, t], grid) for t in range(k - 1)]
-    if k == 2:
-        a = (c[:, 0][:, None] >= grids[0][None, :]).astype(float)  # n x G
+        ths = np.zeros((1, 0))
+        acc, cost = np.array([sc[:, 0].mean()]), np.array([cs[:, 0].sum()])
+        lat = None if lt is None else np.array([lt[:, 0].mean()])
+        shares = np.ones((1, 1))
+    elif k == 2:
+        g = threshold_grid(c[:, 0], grid)
+        a = (c[:, 0][:, None] >= g[None, :]).astype(float)  # queries x grid: tier 1 accepts
         r = 1 - a
         acc = (a.T @ sc[:, 0] + r.T @ sc[:, 1]) / n
         cost = cs[:, 0].sum() + r.T @ cs[:, 1]
         lat = None if lt is None else (lt[:, 0].sum() + r.T @ lt[:, 1]) / n
-        share1 = a.mean(axis=0)
-        for g, th in enumerate(grids[0]):
-            emit((th,), acc[g], cost[g], None if lat is None else lat[g], (share1[g], 1 - share1[g]))
-        return out
-    if k == 3:
-        a1 = (c[:, 0][:, None] >= grids[0][None, :]).astype(float)
-        a2 = (c[:, 1][:, None] >= grids[1][None, :]).astype(float)
+        s1 = a.mean(axis=0)
+        ths, shares = g[:, None], np.column_stack([s1, 1 - s1])
+    elif k == 3:
+        g1, g2 = threshold_grid(c[:, 0], grid), threshold_grid(c[:, 1], grid)
+        a1 = (c[:, 0][:, None] >= g1[None, :]).astype(float)
+        a2 = (c[:, 1][:, None] >= g2[None, :]).astype(float)
         r1, r2 = 1 - a1, 1 - a2
-        acc = (a1.T @ sc[:, 0])[:, None] + r1.T @ (a2 * sc[:, 1:2]) + r1.T @ (r2 * sc[:, 2:3])
+        acc = ((a1.T @ sc[:, 0])[:, None] + r1.T @ (a2 * sc[:, 1:2]) + r1.T @ (r2 * sc[:, 2:3])) / n
         cost = cs[:, 0].sum() + (r1.T @ cs[:, 1])[:, None] + r1.T @ (r2 * cs[:, 2:3])
         lat = None
         if lt is not None:
-            lat = (lt[:, 0].sum() + (r1.T @ lt[:, 1])[:, None] + r1.T @ (r2 * lt[:, 2:3])) / n
-        s1 = a1.mean(axis=0)
-        s2 = (r1.T @ a2) / n
-        s3 = (r1.T @ r2) / n
-        for g1, t1 in enumerate(grids[0]):
-            for g2, t2 in enumerate(grids[1]):
-                emit(
-                    (t1, t2),
-                    acc[g1, g2] / n,
-                    cost[g1, g2],
-                    None if lat is None else lat[g1, g2],
-                    (s1[g1], s2[g1, g2], s3[g1, g2]),
-                )
-        return out
-    # Longer cascades: loop over the combinations (the grid grows as grid ** (k - 1)).
-    sub_order = [ds.models[j] for j in cols]
-    for ths in itertools.product(*grids):
-        res = run_cascade(ds, sub_order, conf, list(ths), rows=rows)
-        emit(ths, res.accuracy, res.cost_usd, res.latency_ms, res.accept_share)
-    return out
+            lat = ((lt[:, 0].sum() + (r1.T @ lt[:, 1])[:, None] + r1.T @ (r2 * lt[:, 2:3])) / n).ravel()
+        s1 = np.repeat(a1.mean(axis=0), len(g2))
+        s2 = ((r1.T @ a2) / n).ravel()
+        s3 = ((r1.T @ r2) / n).ravel()
+        t1, t2 = np.meshgrid(g1, g2, indexing="ij")
+        ths, shares = np.column_stack([t1.ravel(), t2.ravel()]), np.column_stack([s1, s2, s3])
+        acc, cost = acc.ravel(), cost.ravel()
+    else:
+        # Longer cascades: loop over the combinations (the grid grows as grid ** (k - 1)).
+        sub_order = [ds.models[j] for j in cols]
+        grids = [threshold_grid(c[:, t], grid) for t in range(k - 1)]
+        full = np.zeros((ds.n_queries, k))
+        full[rows] = c
+        res = [run_cascade(ds, sub_order, full, list(t), rows=rows) for t in itertools.product(*grids)]
+        ths = np.array(list(itertools.product(*grids)))
+        acc = np.array([r.accuracy for r in res])
+        cost = np.array([r.cost_usd for r in res])
+        lat = None if lt is None else np.array([r.latency_ms for r in res])
+        shares = np.array([r.accept_share for r in res])
+    return {
+        "thresholds": ths,
+        "accuracy": np.asarray(acc, float),
+        "cost_usd": np.asarray(cost, float),
+        "latency_ms": np.full(len(acc), np.nan) if lat is None else np.asarray(lat, float),
+        "accept_shares": shares,
+    }
 
 
 def search_thresholds(
@@ -308,16 +302,25 @@ def search_thresholds(
     if conf.shape != (ds.n_queries, len(cols)):
         raise SimulationError(f"confidence must be (queries, tiers) = ({ds.n_queries}, {len(cols)})")
     idx = np.arange(ds.n_queries) if rows is None else np.asarray(rows)
-    pts = _search_order(ds, cols, conf, grid, idx)
-    return _frontier(pts, " > ".join(order), scorer, len(idx))
+    with single_thread_blas():
+        cols_out = _search_order(ds, cols, conf, grid, idx)
+    return _frontier([cols_out], [" > ".join(order)], scorer, len(idx))
 
 
-def _frontier(pts: list[dict], order_name: str | list[str], scorer: str, n: int) -> CascadeFrontier:
-    df = pd.DataFrame(pts)
-    if isinstance(order_name, str):
-        df.insert(0, "order", order_name)
-    else:
-        df.insert(0, "order", order_name)
+def _frontier(parts: list[dict[str, np.ndarray]], orders: list[str], scorer: str, n: int) -> CascadeFrontier:
+    """One table from the per-order column blocks, with the Pareto flag."""
+    sizes = [len(p["accuracy"]) for p in parts]
+    df = pd.DataFrame(
+        {
+            "order": np.repeat(np.asarray(orders, dtype=object), sizes),
+            "thresholds": [tuple(t) for p in parts for t in p["thresholds"].tolist()],
+            "accuracy": np.concatenate([p["accuracy"] for p in parts]),
+            "cost_usd": np.concatenate([p["cost_usd"] for p in parts]),
+            "latency_ms": np.concatenate([p["latency_ms"] for p in parts]),
+            "strong_share": np.concatenate([p["accept_shares"][:, -1] for p in parts]),
+            "accept_shares": [tuple(s) for p in parts for s in p["accept_shares"].tolist()],
+        }
+    )
     df["pareto"] = pareto_mask(df["cost_usd"].to_numpy(), df["accuracy"].to_numpy())
     return CascadeFrontier(df, scorer, n)
 
@@ -350,21 +353,19 @@ def search_orders(
     idx = np.arange(ds.n_queries) if rows is None else np.asarray(rows)
     ranked = cheapest_first(ds, names)
     combos = [c for r in range(1, min(max_len, len(names)) + 1) for c in itertools.combinations(ranked, r)]
-    pts: list[dict] = []
-    orders: list[str] = []
+    parts: list[dict[str, np.ndarray]] = []
+    with single_thread_blas():
+        _search_all(ds, combos, names, conf_all, grid, idx, parts, progress)
+    return _frontier(parts, [" > ".join(c) for c in combos], scorer, len(idx))
+
+
+def _search_all(ds, combos, names, conf_all, grid, idx, parts, progress) -> None:
     for i, combo in enumerate(combos):
         cols = [ds.index(m) for m in combo]
-        conf = np.zeros((ds.n_queries, ds.scores.shape[1]))
-        for m in combo:
-            conf[:, ds.index(m)] = conf_all[:, names.index(m)]
-        # _search_order takes confidence columns in tier order
-        tier_conf = conf[:, cols]
-        got = _search_order(ds, cols, tier_conf, grid, idx)
-        pts += got
-        orders += [" > ".join(combo)] * len(got)
-        if progress and (i + 1) % 10 == 0 or progress and i + 1 == len(combos):
+        tier_conf = conf_all[:, [names.index(m) for m in combo]]
+        parts.append(_search_order(ds, cols, tier_conf, grid, idx))
+        if progress and ((i + 1) % 20 == 0 or i + 1 == len(combos)):
             progress(i + 1, len(combos), "cascade orders")
-    return _frontier(pts, orders, scorer, len(idx))
 
 
 def cascade(

@@ -533,7 +533,7 @@ def load_frugalgpt(path: Path) -> OutcomeDataset:
         costs=df[[m + "_cost" for m in models]].to_numpy(dtype=float),
         score_basis="exact match of each API's answer with the reference (FrugalGPT's 0/1)",
         cost_basis="measured: the USD FrugalGPT recorded per query and API (2023 list prices x tokens)",
-        queries=df["query"].astype(str).tolist(),
+        queries=(df["content"] if "content" in df.columns else df["query"]).fillna("").astype(str).tolist(),
         answers={m: df[m + "_answer"].fillna("").astype(str).tolist() for m in models if m + "_answer" in df.columns},
         cost_measured=True,
         notes=[

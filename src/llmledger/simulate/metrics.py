@@ -66,12 +66,10 @@ def pareto_mask(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
     higher, or costs less and scores the same."""
     cost, quality = np.asarray(cost, float), np.asarray(quality, float)
     order = np.lexsort((-quality, cost))
+    q = quality[order]
+    best_before = np.concatenate([[-np.inf], np.maximum.accumulate(q)[:-1]])
     mask = np.zeros(len(cost), bool)
-    best = -np.inf
-    for i in order:
-        if quality[i] > best:
-            mask[i] = True
-            best = quality[i]
+    mask[order] = q > best_before
     return mask
 
 

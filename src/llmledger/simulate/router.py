@@ -114,11 +114,22 @@ def fold_ids(ds: OutcomeDataset, folds: int, seed: int = 0, holdout: np.ndarray 
     return out
 
 
-def text_features(max_features: int = 50_000):
-    """The text vectoriser the learned router and scorers use (word 1-2 grams, sublinear tf)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
+def single_thread_blas():
+    """A context that keeps BLAS to one thread: the products here are small, and a BLAS thread
+    pool on a busy 2-core machine spends far longer waking threads than multiplying."""
+    from threadpoolctl import threadpool_limits
 
-    return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=max_features, sublinear_tf=True, dtype=np.float32)
+    return threadpool_limits(1)
+
+
+def hashed_text(texts: list[str]):
+    """Word 1-2 gram counts of each text, hashed into 2^18 columns. Hashing is stateless (no
+    vocabulary fitted on anything), so computing it once for all rows leaks nothing between
+    folds; the IDF weights are fitted per fold on the training rows only."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    vec = HashingVectorizer(ngram_range=(1, 2), n_features=2**18, alternate_sign=False, norm=None, dtype=np.float32)
+    return vec.transform(list(texts))
 
 
 def cross_val_proba(
@@ -129,37 +140,39 @@ def cross_val_proba(
     progress: Progress | None = None,
     what: str = "router",
     C: float = 1.0,
+    counts: Any = None,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """P(label = 1) for every row, each from a model fitted on the other folds only (the
-    vectoriser too). `extra(rows)` may return more sparse feature columns for those rows.
+    IDF weights too). `extra(rows)` may return more sparse feature columns for those rows;
+    `counts` (hashed_text(texts)) can be passed in when several labels share the texts.
 
     A fold id of -1 marks held-out rows: they are scored by a model fitted on all the other
     rows, and never trained on by any fold's model."""
-    from scipy import sparse
-    from sklearn.linear_model import LogisticRegression
-
     folds = int(fold_of.max()) + 1
     out = np.empty(len(labels))
     train_sets: list[np.ndarray] = []
-    texts_arr = np.asarray(texts, dtype=object)
+    counts = hashed_text(texts) if counts is None else counts
     ks = list(range(folds)) + ([-1] if (fold_of == -1).any() else [])
+    with single_thread_blas():
+        _fit_folds(ks, fold_of, labels, counts, extra, C, out, train_sets, progress, what)
+    return out, train_sets
+
+
+def _fit_folds(ks, fold_of, labels, counts, extra, C, out, train_sets, progress, what) -> None:
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfTransformer
+    from sklearn.linear_model import LogisticRegression
+
     for n_done, k in enumerate(ks):
         test = np.flatnonzero(fold_of == k)
         train = np.flatnonzero((fold_of != k) & (fold_of != -1))
         train_sets.append(train)
         y = labels[train]
-        if y.min() == y.max():  # one class only in training: predict its base rate
+        if y.min() == y.max():  # one class only in training: predict it
             out[test] = float(y[0])
         else:
-            vec = text_features()
-            try:
-                xtr = vec.fit_transform(texts_arr[train])
-            except ValueError:  # empty vocabulary (no word seen twice): fall back to single words
-                from sklearn.feature_extraction.text import TfidfVectorizer
-
-                vec = TfidfVectorizer(min_df=1, dtype=np.float32)
-                xtr = vec.fit_transform(texts_arr[train])
-            xte = vec.transform(texts_arr[test])
+            idf = TfidfTransformer(sublinear_tf=True).fit(counts[train])
+            xtr, xte = idf.transform(counts[train]), idf.transform(counts[test])
             if extra is not None:
                 xtr = sparse.hstack([xtr, extra(train)]).tocsr()
                 xte = sparse.hstack([xte, extra(test)]).tocsr()
@@ -168,7 +181,6 @@ def cross_val_proba(
             out[test] = clf.predict_proba(xte)[:, 1]
         if progress:
             progress(n_done + 1, len(ks), what)
-    return out, train_sets
 
 
 def learned_scores(
