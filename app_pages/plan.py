@@ -33,6 +33,7 @@ from llmledger.ui.plan_widgets import (
     open_plan,
     sheet_list,
     sheet_prices,
+    use_case_picker,
     versions_tab,
 )
 from llmledger.ui.whatif_widgets import plan_scenarios_section
@@ -51,9 +52,7 @@ NUM |= {"requests": st.column_config.NumberColumn(format="%.0f"), "share": st.co
 def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
     names = [u.name for u in rs.use_cases]
     bar = st.columns([3, 1, 1, 1])
-    idx = (
-        bar[0].selectbox("Use case", range(len(names)), format_func=lambda i: names[i], key="pf_uc") if names else None
-    )
+    idx = use_case_picker(bar[0], "Use case", names, "pf_uc")
     if bar[1].button("Add", icon=":material/add:", key="pf_add", use_container_width=True):
         rs.use_cases.append(UseCase(name=f"Use case {len(names) + 1}"))
         open_plan(rs, len(names))
@@ -67,6 +66,7 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
         open_plan(rs, 0)
     if idx is not None:
         uc = rs.use_cases[idx]
+        before = uc.name
         cols = st.columns(4)
         for col, group in zip(cols, GROUPS):
             col.subheader(group)
@@ -77,6 +77,8 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
                         setattr(uc, f.name, from_form(f.name, raw))
                     except ValueError as exc:
                         st.error(f"{f.metadata['label']}: {fmt.plain_markdown(exc)}")
+        if uc.name != before:
+            st.rerun()  # the use case picker above shows the new name at once
         with st.expander("Measure input tokens from sample prompts (tokenizer registry)"):
             text = st.text_area("Sample prompts, separated by a line containing only ---", key=f"plan_prompts_{idx}")
             if st.button("Measure", key=f"pf_measure_{idx}"):
@@ -104,7 +106,7 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
 
 def shortlist_tab(rs, sheet: dict, con) -> None:
     if rs.use_cases:
-        which = st.selectbox("Use case", [u.name for u in rs.use_cases], key="pf_short_uc")
+        which = rs.use_cases[use_case_picker(st, "Use case", [u.name for u in rs.use_cases], "pf_short_uc")].name
         sl = shortlist(rs, which, sheet, lab_latency(con))
         st.markdown(
             f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of "
@@ -233,20 +235,29 @@ with show_errors():
     if t_req.open:
         with t_req:
             requirements_tab(rs, sheet, models, con)
-    proj = project(rs, sheet)
+    bad = [i for i in validate(rs, sheet) if i.level == "error"]
+    # No bill from values the form calls wrong: a figure computed from them would be taken as real.
+    blocked = (
+        f"{len(bad)} error(s) in the requirements, so no bill is computed until they are fixed "
+        f"(Requirements tab). First: {fmt.plain_markdown(bad[0])}"
+        if bad
+        else ""
+    )
+    proj = None if bad else project(rs, sheet)
     with top:
-        headline(rs, proj)
-        bad = sum(i.level == "error" for i in validate(rs, sheet))
         if bad:
-            st.warning(
-                f"{bad} error(s) in the requirements (see the Requirements tab): this bill uses the values as typed."
-            )
-    for tab, draw, args in (
-        (t_short, shortlist_tab, (rs, sheet, con)),
-        (t_proj, projection_tab, (rs, proj)),
-        (t_pva, plan_vs_actual_tab, (rs, sheet, con)),
-        (t_ver, versions_tab, (rs, con)),
+            st.error(blocked)
+        else:
+            headline(rs, proj)
+    for tab, draw, args, needs_valid in (
+        (t_short, shortlist_tab, (rs, sheet, con), True),
+        (t_proj, projection_tab, (rs, proj), True),
+        (t_pva, plan_vs_actual_tab, (rs, sheet, con), True),
+        (t_ver, versions_tab, (rs, con), False),
     ):
         if tab.open:
             with tab:
-                draw(*args)
+                if needs_valid and bad:
+                    st.info(blocked)
+                else:
+                    draw(*args)

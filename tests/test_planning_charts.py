@@ -51,7 +51,7 @@ def test_projection_chart_stacks_use_cases_and_draws_budget_and_band(proj):
     assert [t["name"] for t in bars] == ["grow", "flat"]
     assert np.allclose(np.sum([t["y"] for t in bars], axis=0), proj.total(PLAN))
     names = [t.get("name") for t in d["data"]]
-    assert "P90 total" in names and "Budget (budgeted use cases)" in names
+    assert "P90 total" in names and "Sum of monthly budgets" in names
     assert d["layout"]["barmode"] == "stack"
 
 

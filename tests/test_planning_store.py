@@ -121,5 +121,5 @@ def test_json_export_round_trips_and_markdown_is_labelled():
     assert "## Support chat" in md and "### Technical" in md
     assert "| Requests per day | 20,000 requests |" in md
     assert "| Privacy | Any provider (hosted APIs allowed) |" in md
-    with pytest.raises(PlanningError, match="not a requirement set"):
+    with pytest.raises(PlanningError, match="not a plan export"):
         store.from_json_text("[1, 2]")

@@ -72,7 +72,7 @@ def run_import(args):
     path = Path(args.path)
     if not path.exists():
         raise PlanningError(f"{path}: no such file")
-    rs = store.from_json_text(path.read_text(encoding="utf-8"))
+    rs = store.from_json_bytes(path.read_bytes())
     con = _con(args)
     try:
         version = store.save(con, rs, note=args.note)

@@ -90,7 +90,7 @@ class Projection:
     def summary(self, scenario: str = PLAN) -> pd.DataFrame:
         """Per use case: model, cost per request, first month, horizon total, budget breach."""
         s = self.scenario_index(scenario)
-        breach = first_breach(self.cost[s], self.budget)
+        breaches = self.budget_breaches(scenario)
         return pd.DataFrame(
             {
                 "use_case": self.use_cases,
@@ -100,19 +100,23 @@ class Projection:
                 "last_month_usd": self.cost[s][:, -1],
                 "horizon_total_usd": self.cost[s].sum(axis=1),
                 "monthly_budget_usd": self.budget,
-                "budget_exceeded_in": [self.months[i] if i >= 0 else None for i in breach],
+                "budget_exceeded_in": [breaches.get(u) for u in self.use_cases],
                 "peak_requests_per_s": self.peak_rps if self.peak_rps is not None else np.nan,
             }
         )
 
-    def budget_breach(self, scenario: str = PLAN) -> str | None:
-        """First month the budgeted use cases together cost more than their summed budgets."""
+    def budget_breaches(self, scenario: str = PLAN) -> dict[str, str]:
+        """Use case -> the first month its bill is over its own monthly budget (those that never
+        are, or have no budget, left out), earliest first. The one computation behind the
+        headline, the summary table and the use case chart."""
         s = self.scenario_index(scenario)
-        budgeted = ~np.isnan(self.budget)
-        if not budgeted.any():
-            return None
-        i = first_breach(np.nansum(self.cost[s][budgeted], axis=0)[None, :], np.array([self.budget[budgeted].sum()]))[0]
-        return self.months[i] if i >= 0 else None
+        months = first_breach(self.cost[s], self.budget)
+        order = sorted((i, name) for name, i in zip(self.use_cases, months) if i >= 0)
+        return {name: self.months[i] for i, name in order}
+
+    def budget_breach(self, scenario: str = PLAN) -> str | None:
+        """First month any use case costs more than its own monthly budget."""
+        return next(iter(self.budget_breaches(scenario).values()), None)
 
     def compare(self) -> pd.DataFrame:
         """Side by side of the scenarios: horizon total, first/last month, budget breach."""

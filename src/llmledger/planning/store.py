@@ -7,12 +7,12 @@ compared later. Duplicating copies one version into a new plan as its version 1.
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import duckdb
 import pandas as pd
 
 from llmledger.errors import PlanningError
+from llmledger.planning import importer
 from llmledger.planning.requirements import GROUPS, LOCK_IN, PRIVACY, RequirementSet, UseCase, use_case_fields
 from llmledger.planning.validation import check
 
@@ -166,14 +166,13 @@ def to_markdown(rs: RequirementSet) -> str:
 
 
 def from_json_text(text: str) -> RequirementSet:
-    """Import an exported JSON document (raises PlanningError on anything malformed)."""
-    try:
-        data = json.loads(text)
-        if not isinstance(data, dict):
-            raise ValueError("top level is not an object")
-        return RequirementSet.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        raise PlanningError(f"not a requirement set: {exc}") from exc
+    """Import an exported JSON document (raises PlanningError on anything that is not a plan)."""
+    return importer.plan_from_text(text)
+
+
+def from_json_bytes(data: bytes) -> RequirementSet:
+    """Import an uploaded export's bytes (PlanningError for binary, non-JSON or non-plan files)."""
+    return importer.plan_from_bytes(data)
 
 
 __all__ = [
@@ -187,5 +186,6 @@ __all__ = [
     "to_json",
     "to_markdown",
     "from_json_text",
+    "from_json_bytes",
     "UseCase",
 ]

@@ -25,6 +25,19 @@ class Issue:
         return f"{self.where}: {self.message}"
 
 
+#: Beyond these a figure is a typo, and the bill would overflow into infinity: refused as errors.
+LIMITS = {
+    "requests_per_day": 1e11,
+    "input_tokens": 1e8,
+    "output_tokens": 1e8,
+    "growth_pct_per_month": 1000.0,
+    "fixed_monthly_usd": 1e12,
+    "one_off_usd": 1e12,
+    "min_context_window": 1e9,
+    "peak_to_avg": 1e6,
+}
+
+
 def _label(name: str) -> str:
     from llmledger.planning.requirements import use_case_fields
 
@@ -130,6 +143,10 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
         if v is not None and not lo <= v <= hi:
             hint = f" (enter {v / 100:g} for {v:g}%)" if 2 <= v <= 100 else ""
             err(w, f, f"{_label(f)} must be between {lo} and {hi}, not {v:g}{hint}")
+    for f, cap in LIMITS.items():
+        v = getattr(uc, f)
+        if v is not None and v > cap:
+            err(w, f, f"{_label(f)} of {v:,.6g} is above {cap:,.0f}, more than any service handles: a typo?")
     if uc.growth_pct_per_month <= -100:
         err(
             w,
@@ -137,11 +154,14 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
             f"growth of {uc.growth_pct_per_month:g}%/month would drive volume to zero or below",
         )
     elif uc.growth_pct_per_month > 100:
+        yearly = math.exp(min(11 * math.log1p(uc.growth_pct_per_month / 100), 700))  # no float overflow
         warn(
             w,
             "growth_pct_per_month",
             f"growth of {uc.growth_pct_per_month:g}% every month multiplies volume "
-            f"{(1 + uc.growth_pct_per_month / 100) ** 11:,.0f}× in a year: is that per year?",
+            f"{yearly:,.0f}× in a year: is that per year?"
+            if yearly < 1e15
+            else f"{yearly:.3g}× in a year: is that per year?",
         )
     if not 0 < uc.availability_pct <= 100:
         err(w, "availability_pct", f"availability must be above 0% and at most 100%, not {uc.availability_pct:g}%")
@@ -150,13 +170,15 @@ def _use_case(uc: UseCase, prices, err, warn) -> None:
     season = list(uc.seasonality or [])
     if len(season) != 12:
         err(w, "seasonality", f"seasonality needs 12 monthly multipliers (Jan…Dec), got {len(season)}")
-    elif any(_bad_number(s) or s < 0 for s in season):
-        err(w, "seasonality", "seasonality multipliers must be numbers ≥ 0")
+    elif any(_bad_number(s) or s < 0 or s > 1000 for s in season):
+        err(w, "seasonality", "seasonality multipliers must be numbers from 0 to 1,000")
     elif abs(sum(season) / 12 - 1) > 0.05:
         warn(w, "seasonality", f"seasonality averages {sum(season) / 12:.2f}, not 1: it changes the yearly volume too")
     for f in ("input_token_samples", "output_token_samples"):
         if any(_bad_number(x) or x < 0 for x in getattr(uc, f)):
             err(w, f, f"{_label(f)} must be token counts ≥ 0")
+        elif any(x > LIMITS["input_tokens"] for x in getattr(uc, f)):
+            err(w, f, f"{_label(f)} has a count above {LIMITS['input_tokens']:,.0f} tokens: a typo?")
     if uc.p95_latency_ms and uc.ttft_ms and uc.ttft_ms > uc.p95_latency_ms:
         err(
             w,

@@ -77,7 +77,7 @@ def projection_chart(proj: Projection, scenario: str = PLAN) -> go.Figure:
                 type="scatter",
                 x=proj.months,
                 y=[float(proj.budget[budgeted].sum())] * len(proj.months),
-                name="Budget (budgeted use cases)",
+                name="Sum of monthly budgets",
                 mode="lines",
                 line=dict(color="#E45756", dash="dash"),
                 hovertemplate=MONEY_HOVER,
@@ -129,13 +129,12 @@ def use_case_band_chart(proj: Projection, use_case: str, scenario: str = PLAN) -
                 font=dict(color="#E45756"),
             )
         )
-        over = np.nonzero(p50 > b)[0]
-        if len(over):
-            m = proj.months[over[0]]
+        m = proj.budget_breaches(scenario).get(use_case)  # the headline's computation
+        if m is not None:
             notes.append(
                 dict(
                     x=m,
-                    y=float(p50[over[0]]),
+                    y=float(p50[proj.months.index(m)]),
                     text=f"over budget from {m}",
                     showarrow=True,
                     arrowhead=2,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+import numpy as np
 import streamlit as st
 
 from llmledger.planning import prices, store
 from llmledger.planning.projection import PLAN
 from llmledger.planning.requirements import LOCK_IN, MODALITIES, PRIVACY, UseCase, to_form
 from llmledger.ui import format as fmt
-from llmledger.ui.common import connection
+from llmledger.ui.common import connection, show_errors
 
 
 @st.cache_resource(show_spinner="Loading price sheet…", ttl=300)
@@ -39,6 +40,25 @@ def apply_pending() -> None:
     st.session_state.pf_uc = uc_index
 
 
+def use_case_picker(container, label: str, names: list[str], key: str) -> int | None:
+    """A selectbox over use cases, by position, that survives renames.
+
+    The browser keeps a selectbox's value as the shown text. After a rename it would send back the
+    old name, which matches no option, and the box would fall back to the first use case, dropping
+    the edit in flight. So the position read at the start of each run is written back to the
+    widget before it is drawn: the browser then shows the new name."""
+    if not names:
+        return None
+    shown = st.session_state.get(key)
+    if not isinstance(shown, int) or not 0 <= shown < len(names):
+        last = st.session_state.get(f"_{key}_last", 0)
+        shown = last if isinstance(last, int) and 0 <= last < len(names) else 0
+    st.session_state[key] = shown
+    idx = container.selectbox(label, range(len(names)), format_func=lambda i: names[i], key=key)
+    st.session_state[f"_{key}_last"] = idx
+    return idx
+
+
 def field_widget(f, uc: UseCase, i: int, models: list[str]):
     key = f"pf_{i}_{f.name}"
     if key not in st.session_state:
@@ -65,7 +85,12 @@ def field_widget(f, uc: UseCase, i: int, models: list[str]):
             help=help_,
             format_func=lambda x: x or "— first candidate —",
         )
-    return st.number_input(label, key=key, help=help_, min_value=None, step=None, format="%g")
+    # An optional figure (a budget, an SLO) starts blank-able: without value=None, clearing the box
+    # would put 0 back, and a $0 budget is exceeded from the first month.
+    optional = "None" in str(f.type)
+    return st.number_input(
+        label, key=key, help=help_, min_value=None, step=None, format="%g", **({"value": None} if optional else {})
+    )
 
 
 MONEY = {
@@ -98,10 +123,13 @@ def headline(rs, proj, scen: str = PLAN) -> None:
     m[2].metric(
         f"{rs.horizon_months}-month total" + tag, f"${tot.sum():,.0f}", help=f"P90 ${proj.total_p90(scen).sum():,.0f}"
     )
+    over = proj.budget_breaches(scen)
+    budgeted = int((~np.isnan(proj.budget)).sum())
     m[3].metric(
         "Budget exceeded in" + tag,
-        proj.budget_breach(scen) or "never",
-        help="First month the budgeted use cases together cost more than their summed budgets.",
+        next(iter(over.values()), None) or ("never" if budgeted else "no budgets set"),
+        help="First month a use case costs more than its own monthly budget"
+        + (": " + "; ".join(f"{fmt.plain_markdown(u)} from {mo}" for u, mo in over.items()) if over else "."),
     )
 
 
@@ -139,6 +167,7 @@ def versions_tab(rs, con) -> None:
         st.download_button("JSON", store.to_json(rs), f"{rs.name}.json", icon=":material/download:", key="pf_dl_json")
         up = st.file_uploader("Import a JSON export", type=["json"], key="pf_upload")
         if up is not None and st.button("Open imported plan", key="pf_import"):
-            open_plan(store.from_json_text(up.getvalue().decode("utf-8")))
+            with show_errors():  # refused: say why and keep the working plan
+                open_plan(store.from_json_bytes(up.getvalue()))
         with st.expander("Markdown preview"):
             st.markdown(store.to_markdown(rs))
