@@ -6,9 +6,25 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from llmledger.ui import format as fmt
 from llmledger.ui.charts import PALETTE, _layout
 
 ROUTER, RANDOM, ORACLE, CHOSEN, FRONTIER = PALETTE[0], "#A0AEC0", PALETTE[2], "#E53E3E", PALETTE[1]
+
+
+def _lay(fig: go.Figure, title: str, height: int, hovermode: str = "closest") -> go.Figure:
+    """The shared layout, with the legend below the x axis's title (not over it)."""
+    _layout(fig, title, height + 40)
+    fig.update_layout(hovermode=hovermode, margin={"l": 10, "r": 10, "t": 40, "b": 70}, legend={"y": -0.22})
+    return fig
+
+
+def _pad(values, lo: float = 0.06, hi: float = 0.12) -> list[float]:
+    """An axis range with room for the labels at its ends."""
+    v = [float(x) for x in values if x == x]
+    a, b = min(v), max(v)
+    span = (b - a) or (abs(b) or 1.0)
+    return [a - lo * span, b + hi * span]
 
 
 def _quality_axis(unit: str) -> str:
@@ -45,7 +61,7 @@ def router_vs_share(
     )
     fig.update_xaxes(title="% of calls to the strong model", range=[0, 100])
     fig.update_yaxes(title=_quality_axis(unit))
-    return _layout(fig, title, 400).update_layout(hovermode="closest")
+    return _lay(fig, title, 400)
 
 
 def quality_vs_cost(
@@ -89,6 +105,7 @@ def quality_vs_cost(
         name="each model alone",
         mode="markers+text",
         textposition="top center",
+        cliponaxis=False,
         marker={"color": "#2D3748", "size": 9},
     )
     fig.add_scatter(
@@ -105,9 +122,11 @@ def quality_vs_cost(
         mode="markers",
         marker={"color": CHOSEN, "size": 13, "symbol": "diamond"},
     )
-    fig.update_xaxes(title="total cost over the dataset (USD)", tickprefix="$")
-    fig.update_yaxes(title=_quality_axis(unit))
-    return _layout(fig, title, 420).update_layout(hovermode="closest")
+    xs = [*curve["cost_usd"], *(v["cost_usd"] for v in models.values()), oracle_pt["cost_usd"]]
+    ys = [*curve["accuracy"], *(v["accuracy"] for v in models.values()), oracle_pt["accuracy"]]
+    fig.update_xaxes(title="total cost over the dataset (USD)", tickprefix="$", range=_pad(xs, 0.12, 0.12))
+    fig.update_yaxes(title=_quality_axis(unit), range=_pad(ys, 0.08, 0.12))
+    return _lay(fig, title, 420)
 
 
 def traffic_costs(result) -> go.Figure:
@@ -128,11 +147,11 @@ def traffic_costs(result) -> go.Figure:
             marker_color=colors,
             error_y={"type": "data", "array": err_plus, "arrayminus": err_minus, "visible": True},
             text=[f"${v:,.2f}" for v in values],
-            textposition="outside",
+            textposition="auto",
         )
     )
     fig.update_yaxes(title="USD per month", tickprefix="$")
-    return _layout(fig, f"Monthly cost of {result.feature}", 380).update_layout(showlegend=False, hovermode="closest")
+    return _lay(fig, f"Monthly cost of {fmt.plain_label(result.feature)}", 380).update_layout(showlegend=False)
 
 
 def sensitivity_chart(df: pd.DataFrame, result) -> go.Figure:
@@ -150,8 +169,15 @@ def sensitivity_chart(df: pd.DataFrame, result) -> go.Figure:
     )
     be = result.break_even
     if be and 0 < be["rate"] < 1:
-        fig.add_vline(
-            x=be["rate"] * 100, line={"color": CHOSEN, "dash": "dot"}, annotation_text=f"break-even {be['rate']:.1%}"
+        fig.add_vline(x=be["rate"] * 100, line={"color": CHOSEN, "dash": "dot"})
+        fig.add_annotation(
+            x=be["rate"] * 100,
+            y=0.04,
+            yref="paper",
+            text=f"break-even {be['rate']:.1%}",
+            showarrow=False,
+            xanchor="left",
+            xshift=4,
         )
     current = be["current"] if be else None
     if current is not None:
@@ -165,7 +191,7 @@ def sensitivity_chart(df: pd.DataFrame, result) -> go.Figure:
         )
     fig.update_xaxes(title=f"{df.attrs.get('x', 'rate')} (%)", range=[0, 100])
     fig.update_yaxes(title="USD per month", tickprefix="$", rangemode="tozero")
-    return _layout(fig, "Cost as the rate moves", 380).update_layout(hovermode="x unified")
+    return _lay(fig, "Cost as the rate moves", 380, hovermode="x unified")
 
 
 def plan_candidates(months: list[str], plan_total: np.ndarray, lines: pd.DataFrame) -> go.Figure:
@@ -186,7 +212,7 @@ def plan_candidates(months: list[str], plan_total: np.ndarray, lines: pd.DataFra
         )
         fig.add_scatter(x=g["month"], y=g["total_usd"], name=f"what-if: {name}", line={"color": color, "dash": "dash"})
     fig.update_yaxes(title="USD per month", tickprefix="$", rangemode="tozero")
-    return _layout(fig, "Plan with saved what-if scenarios", 380)
+    return _lay(fig, "Plan with saved what-if scenarios", 380, hovermode="x unified")
 
 
 def _alpha(hex_color: str, a: float = 0.18) -> str:

@@ -22,6 +22,9 @@ from llmledger.ui import whatif_charts as charts
 from llmledger.ui.common import connection
 
 UPLOAD = "Upload a CSV"
+#: Up to this many queries with text, the router and the cascade scorer are trained on first view
+#: (a few seconds); larger datasets start from random/oracle and train when asked.
+LEARN_BY_DEFAULT = 3000
 #: Session keys the dataset lab hands to "Apply to traffic".
 ROUTER_FROM_LAB, CASCADE_FROM_LAB = "wi_lab_router", "wi_lab_cascade"
 MONEY = {c: st.column_config.NumberColumn(format="$%.4f") for c in ("cost_usd", "cost_at_95")}
@@ -161,7 +164,8 @@ def router_section(ds, ds_id: str, summary: dict) -> None:
     sources = (
         ["random", "oracle"] + (["learned"] if ds.queries else []) + [f"imported:{k}" for k in sorted(ds.router_scores)]
     )
-    default = f"imported:{sorted(ds.router_scores)[0]}" if ds.router_scores else "random"
+    small = bool(ds.queries) and ds.n_queries <= LEARN_BY_DEFAULT
+    default = f"imported:{sorted(ds.router_scores)[0]}" if ds.router_scores else ("learned" if small else "random")
     source = c[2].selectbox(
         "Router scores",
         sources,
@@ -251,6 +255,7 @@ def cascade_section(ds, ds_id: str, summary: dict) -> None:
     scorer = c[1].selectbox(
         "Scorer",
         scorers,
+        index=scorers.index("learned") if "learned" in scorers and ds.n_queries <= LEARN_BY_DEFAULT else 0,
         key=f"wi_scorer_{ds_id}",
         help="oracle: accepts exactly the good answers (upper bound); learned: cross-validated",
     )

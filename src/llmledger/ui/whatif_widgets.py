@@ -150,6 +150,11 @@ def traffic_section() -> None:
     save_form(result)
 
 
+def _delta_usd(x) -> str:
+    """A metric delta Streamlit reads the sign of (an ASCII minus)."""
+    return ("-" if x < 0 else "+") + fmt.usd(abs(x))
+
+
 def show_result(r, policy, sens) -> None:
     st.markdown(f"**{fmt.plain_markdown(r.feature)}**: {fmt.plain_markdown(r.policy)}")
     m = st.columns(4)
@@ -157,7 +162,7 @@ def show_result(r, policy, sens) -> None:
     m[1].metric(
         "Monthly cost under the policy",
         fmt.usd(r.monthly_policy_usd),
-        delta=fmt.signed_usd(r.monthly_policy_usd - r.monthly_baseline_usd),
+        delta=_delta_usd(r.monthly_policy_usd - r.monthly_baseline_usd),
         delta_color="inverse",
         help=r.rests_on["policy cost"],
     )
@@ -172,10 +177,12 @@ def show_result(r, policy, sens) -> None:
         fmt.pct(be["rate"]) if be else "—",
         help=be["meaning"] if be else "the two models cost the same",
     )
-    st.markdown(
+    meaning = (be["meaning"][:1].upper() + be["meaning"][1:] + ".") if be else ""
+    band = (
         f"Saving band: **{fmt.signed_usd(r.monthly_saving_low_usd)}** to **{fmt.signed_usd(r.monthly_saving_high_usd)}** "
-        f"a month over the rates' intervals. {fmt.plain_markdown(be['meaning']) if be else ''}.".replace("$", "\\$")
+        "a month over the rates' intervals. "
     )
+    st.markdown(band.replace("$", "\\$") + fmt.plain_markdown(meaning))  # two $ would open a LaTeX span
     left, right = st.columns(2)
     left.plotly_chart(charts.traffic_costs(r), key="wi_t_costs")
     right.plotly_chart(charts.sensitivity_chart(sens, r), key="wi_t_sens")

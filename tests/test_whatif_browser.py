@@ -1,0 +1,44 @@
+"""The served What-if page in headless Chromium: the dataset lab's charts and Apply to traffic on a
+demo ledger, screenshotted (tests/artifacts/whatif_*.png) for a human to look at."""
+
+import pytest
+from browser_helpers import CHROMIUM_ARGS, chromium, full_screenshot, rerun, wait_rendered
+from helpers import serve_app
+from ledgers import build_ledger
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def served_app(tmp_path):
+    db = tmp_path / "ledger.duckdb"
+    build_ledger(db)
+    with serve_app(db) as (base, _):
+        yield base
+
+
+def test_whatif_page_in_the_browser(served_app, artifacts):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(served_app + "/whatif", wait_until="networkidle")
+        expect(page.get_by_role("heading", name="🔀 What-if: routers and cascades")).to_be_visible(timeout=120_000)
+        wait_rendered(page)
+        expect(page.get_by_text("Router: strong or weak model per query")).to_be_visible(timeout=120_000)
+        page.locator(".js-plotly-plot .main-svg").nth(2).wait_for(timeout=120_000)  # three charts drew
+        lab = artifacts / "whatif_lab.png"
+        full_screenshot(page, lab)
+        assert not page.get_by_text("Traceback").count()
+
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        rerun(page, lambda: page.get_by_role("tab", name="Apply to traffic").click())
+        expect(page.get_by_text("Monthly saving", exact=True)).to_be_visible(timeout=120_000)
+        expect(page.get_by_text("Break-even strong share")).to_be_visible(timeout=60_000)
+        page.locator(".js-plotly-plot .main-svg").nth(1).wait_for(timeout=60_000)
+        traffic = artifacts / "whatif_traffic.png"
+        full_screenshot(page, traffic)
+        assert not page.get_by_text("Traceback").count()
+        browser.close()
+    assert lab.stat().st_size > 20_000 and traffic.stat().st_size > 20_000
