@@ -187,6 +187,32 @@ def test_captured_text_is_recounted_with_each_models_tokenizer(ledger):
     assert "3 calls re-counted" in r.rests_on["policy cost"]
 
 
+def test_the_chosen_sheet_prices_the_policy(ledger):
+    """A sheet of one's own: costs by hand from its prices; a model it prices only per request has
+    no token price, and says so."""
+    from llmledger.pricing.sheets import import_sheet_bytes
+
+    con, _ = ledger
+    sheet = (
+        b"model,input_per_mtok,output_per_mtok,request_usd\ngpt-4o,2.5,10,\ngpt-4o-mini,0.15,0.6,\nflat-fee,,,0.01\n"
+    )
+    import_sheet_bytes(con, sheet, "mine.csv", name="mine", effective_from="2020-01-01")
+    r = traffic.apply_to_traffic(con, "support", traffic.router(STRONG, WEAK, 50), sheet="mine")
+    strong = (20 * (1000 * 2.5 + 200 * 10) + 10 * (500 * 2.5 + 100 * 10)) / 1e6
+    weak = (20 * (1000 * 0.15 + 200 * 0.6) + 10 * (500 * 0.15 + 100 * 0.6)) / 1e6
+    assert r.sheet == "mine"
+    assert float(r.all_to_model_usd[STRONG]) == pytest.approx(strong, abs=1e-9)
+    assert float(r.all_to_model_usd[WEAK]) == pytest.approx(weak, abs=1e-9)
+    assert float(r.baseline_usd) == pytest.approx(
+        20 * (1000 * 2.5 + 200 * 10) / 1e6 + 10 * (500 * 0.15 + 100 * 0.6) / 1e6
+    )
+    assert float(r.policy_usd) == pytest.approx((strong + weak) / 2, abs=1e-9)
+    with pytest.raises(LedgerError, match="'flat-fee' has no token price in sheet 'mine'"):
+        traffic.apply_to_traffic(con, "support", traffic.router("flat-fee", WEAK, 50), sheet="mine")
+    with pytest.raises(LedgerError, match="unknown price sheet 'nope'"):
+        traffic.apply_to_traffic(con, "support", traffic.router(STRONG, WEAK, 50), sheet="nope")
+
+
 @pytest.mark.parametrize(
     "make, feature, message",
     [
