@@ -17,12 +17,11 @@ from llmledger.planning.requirements import (
     split_prompts,
     use_case_fields,
 )
-from llmledger.planning.shortlist import lab_latency, shortlist
 from llmledger.planning.validation import validate
 from llmledger.reads import actuals as recorded
 from llmledger.ui import format as fmt
 from llmledger.ui import plan_charts as charts
-from llmledger.ui import sheet_widgets
+from llmledger.ui import sheet_widgets, shortlist_widgets
 from llmledger.ui.common import connection, page_setup, show_errors
 from llmledger.ui.plan_widgets import (
     MONEY,
@@ -107,25 +106,13 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
 def shortlist_tab(rs, sheet: dict, con) -> None:
     if rs.use_cases:
         which = rs.use_cases[use_case_picker(st, "Use case", [u.name for u in rs.use_cases], "pf_short_uc")].name
-        sl = shortlist(rs, which, sheet, lab_latency(con))
-        st.markdown(
-            f"**{len(sl.eligible)}** of {len(sheet)} models meet every constraint of "
-            f"*{fmt.plain_markdown(which)}*, "
-            "cheapest first over the horizon."
-        )
-        for n in sl.notes:
-            st.info(fmt.plain_markdown(n))
-        if len(sl.eligible):
-            st.plotly_chart(charts.shortlist_chart(sl.eligible), key="pf_short_chart")
-            pick = st.columns([3, 1])
-            chosen = pick[0].selectbox("Model for this use case", list(sl.eligible["model"]), key="pf_short_pick")
-            if pick[1].button("Use this model", icon=":material/check:", key="pf_short_use", use_container_width=True):
-                i = [u.name for u in rs.use_cases].index(which)
-                rs.use_cases[i].model = chosen
-                open_plan(rs, i)
-        st.dataframe(sl.eligible, hide_index=True, key="pf_short_ok", column_config=MONEY)
-        st.subheader(f"Excluded ({len(sl.excluded)}) and why")
-        st.dataframe(sl.excluded, hide_index=True, key="pf_short_bad", column_config=MONEY)
+
+        def use(model: str) -> None:
+            i = [u.name for u in rs.use_cases].index(which)
+            rs.use_cases[i].model = model
+            open_plan(rs, i)
+
+        shortlist_widgets.shortlist_panel(rs, which, sheet, rs.sheet, on_pick=use)  # kind, quality, one row per model
 
 
 def projection_tab(rs, proj) -> None:

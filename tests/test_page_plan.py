@@ -41,6 +41,9 @@ def test_page_renders_the_example_plan_with_a_bill():
 
 def test_shortlist_tab_ranks_models_and_explains_exclusions():
     at = run_page("Shortlist")
+    at.selectbox(key="pf_short_quality").set_value(
+        "none"
+    ).run()  # cost alone (quality ranking: test_planning_shortlist)
     ok = frame(at, "rank", "model", "horizon_total_usd")
     assert list(ok["rank"][:3]) == [1, 2, 3]
     known = ~ok["note"].str.contains("self-hosted", regex=False)  # $0/token local models go last

@@ -222,7 +222,9 @@ def test_support_chat_shortlist_drops_special_purpose_models_and_folds_resellers
     assert list(ps.table["model"]) == ["gpt-4o-mini", "gpt-4o", "vertex_ai/claude-3-5-sonnet", "acme-new-model"]
     assert list(ps.table["frontier"]) == [True, True, True, False]
     assert t.loc["gpt-4o", "scored_as"] == "gpt-4o-2024-05-13"
-    assert ps.headline().startswith("4 models fit, 3 of them with a quality score (7 of 10 price-sheet entries are chat models")
+    assert ps.headline().startswith(
+        "4 models fit, 3 of them with a quality score (7 of 10 price-sheet entries are chat models"
+    )
 
 
 def test_a_code_use_case_keeps_code_models_and_min_quality_excludes_with_the_source():
@@ -310,3 +312,23 @@ def test_quality_csv_upload_messages():
     ):
         with pytest.raises(PlanningError, match=msg):
             from_csv_bytes(data, "mine.csv")
+
+
+def test_plan_page_shortlist_tab_names_its_quality_source_and_folds_resellers():
+    from apptest_helpers import frame, page
+
+    at = page("plan")
+    at.session_state["pf_tab"] = "Shortlist"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.exception]
+    assert at.selectbox(key="pf_short_quality").value == "public"
+    assert any("models fit" in m.value and "folded into one row per model" in m.value for m in at.markdown)
+    assert any("Quality: Arena-Hard-Auto v0.1" in c.value for c in at.caption)
+    table = frame(at, "rank", "model", "quality", "also_via")
+    assert not table["model"].str.contains("guard|ocr|coder", case=False).any()
+    assert table["quality"].head(3).notna().all()
+    at.radio(key="pf_short_kind_Support chat").set_value("embedding").run()
+    table = frame(at, "rank", "model", "quality", "also_via")
+    from llmledger.planning.shortlist import model_info
+
+    assert len(table) > 3 and all(model_info(m).mode in ("embedding", None) for m in table["model"])
