@@ -7,7 +7,7 @@ Sweeping t traces quality against the share of strong calls and against cost.
 Score sources:
 - random: a uniform random score per query (the baseline: on average a straight line between
   the two models);
-- oracle: 1 where the strong model scores higher than the weak one, 0 otherwise (the upper bound);
+- oracle: the strong model's gain over the weak one on that query (the upper bound);
 - learned: TF-IDF features of the query text and a logistic regression predicting "the strong
   model does better", K-fold cross-validated (each query scored by a model that never saw it);
 - imported: a score column that came with the dataset (e.g. another router's output).
@@ -79,10 +79,15 @@ def random_scores(ds: OutcomeDataset, seed: int = 0) -> np.ndarray:
 
 
 def oracle_scores(ds: OutcomeDataset, strong: str, weak: str) -> np.ndarray:
-    """1 where the strong model scores higher than the weak one, else 0: the oracle sends a query
-    to the strong model only when that gains something."""
+    """The strong model's gain over the weak one on each query (its score minus the weak one's):
+    the oracle spends strong calls where they gain the most, first (RouteLLM's "optimal")."""
     s, w = ds.index(strong), ds.index(weak)
-    return (ds.scores[:, s] > ds.scores[:, w]).astype(float)
+    return ds.scores[:, s] - ds.scores[:, w]
+
+
+def strong_better(ds: OutcomeDataset, strong: str, weak: str) -> np.ndarray:
+    """1 where the strong model scores higher than the weak one, else 0 (the learned router's label)."""
+    return (oracle_scores(ds, strong, weak) > 0).astype(int)
 
 
 def imported_scores(ds: OutcomeDataset, name: str) -> np.ndarray:
@@ -195,7 +200,7 @@ def learned_scores(
     one), from TF-IDF + logistic regression, K-fold cross-validated."""
     if not ds.queries:
         raise SimulationError(f"{ds.name}: no query text to train a router on (add a query column)")
-    label = oracle_scores(ds, strong, weak).astype(int)
+    label = strong_better(ds, strong, weak)
     fold_of = fold_ids(ds, folds, seed)
     scores, train_rows = cross_val_proba(ds.queries, label, fold_of, progress=progress, what="router folds")
     return LearnedScores(
