@@ -181,7 +181,7 @@ def _fit_folds(ks, fold_of, labels, counts, extra, C, out, train_sets, progress,
             if extra is not None:
                 xtr = sparse.hstack([xtr, extra(train)]).tocsr()
                 xte = sparse.hstack([xte, extra(test)]).tocsr()
-            clf = LogisticRegression(C=C, max_iter=1000, solver="liblinear")
+            clf = LogisticRegression(C=C, max_iter=1000, solver="liblinear", random_state=0)
             clf.fit(xtr, y)
             out[test] = clf.predict_proba(xte)[:, 1]
         if progress:
