@@ -33,7 +33,7 @@ import pandas as pd
 
 from llmledger.alerts import budgets as bmod
 from llmledger.alerts import forecast as fc
-from llmledger.alerts import notify, periods, reads
+from llmledger.alerts import notify, periods, reads, running
 from llmledger.alerts.budgets import Budget, StoredBudget
 
 log = logging.getLogger(__name__)
@@ -129,13 +129,25 @@ def status(
     """Every enabled budget's figures for the period containing `as_of` (default now).
     `forecasts`: 'all' (whole-scope calendar budgets get a seasonal forecast), 'needed' (only
     budgets with forecast thresholds: what a check needs), 'none'."""
+    return _status(con, as_of, forecasts, stored)[0]
+
+
+def _status(
+    con, as_of: datetime | None, forecasts: str, stored: list[StoredBudget] | None
+) -> tuple[list[BudgetStatus], str | None, dict | None]:
+    """status(), with the memo table scanned and the load watermark of the snapshot the totals
+    were read in (None when the memo was not in step with the calls: nothing to seed from)."""
     as_of = _utc(as_of)
     stored = [s for s in (stored if stored is not None else bmod.load_all(con)) if s.budget.enabled]
     if not stored:
-        return []
+        return [], None, None
     table = reads.source(con)
     cur = con.cursor()
+    marker = None
     try:
+        # One read transaction: every scan below and the watermark see the same calls.
+        cur.execute("BEGIN")
+        marker = running.snapshot_marker(cur, table)
         out = {
             s.rule_id: BudgetStatus(s.rule_id, s.budget, periods.window(s.budget.period, s.budget.tz, as_of), as_of)
             for s in stored
@@ -154,8 +166,12 @@ def status(
         _each(cur, table, [out[s.rule_id] for s in stored if s.budget.each], as_of)
     finally:
         _ctx.pop(id(cur), None)
+        try:
+            cur.execute("COMMIT")
+        except Exception:  # noqa: BLE001 - a failed scan already ended the transaction
+            pass
         cur.close()
-    return [out[s.rule_id] for s in stored]
+    return [out[s.rule_id] for s in stored], table, marker
 
 
 def _distinct_scopes(statuses: list[BudgetStatus]) -> list:
@@ -204,9 +220,12 @@ def _whole_group(cur, table: str, statuses: list[BudgetStatus], as_of: datetime,
         i = scopes.index(s.budget.scope)
         first = bounds.index(s.window.start)
         col = f"usd_{i}" if s.budget.unit == "usd" else f"tokens_{i}"
-        for c in (col, f"calls_{i}", f"unpriced_{i}"):
+        for c in (f"usd_{i}", f"tokens_{i}", f"calls_{i}", f"unpriced_{i}"):
             if c not in cache:
                 cache[c] = suffix(c)
+        # Exact integers (nano-dollars, tokens) for the running totals of later checks.
+        s._nano = int(round(float(cache[f"usd_{i}"][first]) * running.NANO))  # suffix() fills NULL sums with 0
+        s._tokens = int(round(float(cache[f"tokens_{i}"][first])))
         s.whole = Figures(
             "",
             round(float(cache[col][first]), 9),
@@ -273,6 +292,7 @@ def _forecasts(con, cur, table: str, statuses: list[BudgetStatus], as_of: dateti
             p_start = periods.local_date(s.window.start, tz)
             p_last = periods.local_date(s.window.end - timedelta(seconds=1), tz)
             s.daily = series[series.index >= p_start]
+            s._series = (series, p_start, p_last)
             f = s.whole
             fcast = _forecast(s.rule_id, series, p_start, p_last, local_as_of, f.spent)
             s.forecast = fcast
@@ -348,32 +368,81 @@ def _each(cur, table: str, statuses: list[BudgetStatus], as_of: datetime) -> Non
         all_members = df["member"].to_numpy()
         for bi, s in enumerate(group):
             lo, hi = cuts[bi], cuts[bi + 1]
-            col = "usd" if s.budget.unit == "usd" else "tokens"
-            spent = np.round(df[col].to_numpy(dtype=float)[lo:hi], 9)
-            members = all_members[lo:hi]
-            calls, unpriced = df["calls"].to_numpy()[lo:hi], df["unpriced"].to_numpy()[lo:hi]
-            amount = float(s.budget.amount)
-            upto = min(s.window.end, as_of)
-            elapsed = max((upto - s.window.start).total_seconds() / 86400, 1e-9)
-            rate = spent / elapsed
-            p50 = None if s.window.rolling else rate * s.window.days
-            score = np.maximum(spent, p50 if p50 is not None else 0) / amount
-            lowest = min(t.pct for t in s.budget.thresholds) / 100
-            order = np.argsort(-score, kind="stable")
-            near = order[score[order] >= lowest - 1e-9]
-            keep = near if len(near) >= TOP_MEMBERS else order[:TOP_MEMBERS]
-            rows = []
-            for j in keep:
-                f = Figures(str(members[j]), float(spent[j]), int(calls[j]), int(unpriced[j]), amount)
-                if p50 is not None:
-                    f.p50, f.method = float(p50[j]), fc.METHOD_RUN_RATE
-                    days = amount / rate[j] if rate[j] > 0 else float("inf")
-                    if f.spent < amount and days < s.window.days:
-                        f.runs_out = periods.local_date(s.window.start + timedelta(days=days), s.budget.tz)
-                rows.append(f)
-            s.member_count = int(hi - lo)
-            s._all_members = rows  # every member near a threshold, for a check
-            s.members = rows[:TOP_MEMBERS]
+            part = df.iloc[lo:hi]
+            totals = pd.DataFrame(
+                {
+                    "nano": np.round(np.nan_to_num(part["usd"].to_numpy(dtype=float)) * running.NANO).astype(np.int64),
+                    "tokens": np.round(np.nan_to_num(part["tokens"].to_numpy(dtype=float))).astype(np.int64),
+                    "calls": part["calls"].to_numpy().astype(np.int64),
+                    "unpriced": part["unpriced"].to_numpy().astype(np.int64),
+                },
+                index=pd.Index(all_members[lo:hi].astype(str), name="member"),
+            )
+            s._member_totals = totals  # exact, for the running totals of later checks
+            member_figures(s, totals, as_of)
+
+
+def member_figures(s: BudgetStatus, totals: pd.DataFrame, as_of: datetime) -> None:
+    """An "each" budget's Figures from every member's totals (index member; nano, tokens, calls,
+    unpriced): the linear run rate as forecast; only members near a threshold and the top ones
+    become Figures (a budget may have thousands of members)."""
+    if s.budget.unit == "usd":
+        spent = np.round(totals["nano"].to_numpy(dtype=float) / running.NANO, 9)
+    else:
+        spent = totals["tokens"].to_numpy(dtype=float)
+    members = totals.index.to_numpy()
+    calls, unpriced = totals["calls"].to_numpy(), totals["unpriced"].to_numpy()
+    amount = float(s.budget.amount)
+    upto = min(s.window.end, as_of)
+    elapsed = max((upto - s.window.start).total_seconds() / 86400, 1e-9)
+    rate = spent / elapsed
+    p50 = None if s.window.rolling else rate * s.window.days
+    score = np.maximum(spent, p50 if p50 is not None else 0) / amount
+    lowest = min(t.pct for t in s.budget.thresholds) / 100
+    order = np.argsort(-score, kind="stable")
+    near = order[score[order] >= lowest - 1e-9]
+    keep = near if len(near) >= TOP_MEMBERS else order[:TOP_MEMBERS]
+    rows = []
+    for j in keep:
+        f = Figures(str(members[j]), float(spent[j]), int(calls[j]), int(unpriced[j]), amount)
+        if p50 is not None:
+            f.p50, f.method = float(p50[j]), fc.METHOD_RUN_RATE
+            days = amount / rate[j] if rate[j] > 0 else float("inf")
+            if f.spent < amount and days < s.window.days:
+                f.runs_out = periods.local_date(s.window.start + timedelta(days=days), s.budget.tz)
+        rows.append(f)
+    s.member_count = len(members)
+    s._all_members = rows  # every member near a threshold, for a check
+    s.members = rows[:TOP_MEMBERS]
+
+
+def from_running(stored: list[StoredBudget], as_of: datetime, adv: dict) -> list[BudgetStatus]:
+    """Budget statuses from running totals (running.advance): what status(forecasts='needed')
+    gives, without scanning the calls."""
+    out = []
+    for sb in stored:
+        b = sb.budget
+        if not b.enabled:
+            continue
+        s = BudgetStatus(sb.rule_id, b, periods.window(b.period, b.tz, as_of), as_of)
+        a = adv["aggs"][adv["by_rule"][sb.rule_id]]
+        if b.each:
+            member_figures(s, running.frame(a.members), as_of)
+        else:
+            nano, tokens, calls, unpriced = (int(x) for x in a.whole)
+            spent = round(nano / running.NANO, 9) if b.unit == "usd" else float(tokens)
+            s.whole = Figures("", spent, calls, unpriced, float(b.amount))
+            got = adv["forecast"].get(sb.rule_id)
+            if got is not None:
+                series, p_start, p_last = got
+                local_as_of = as_of.astimezone(ZoneInfo(b.tz)).replace(tzinfo=None)
+                fcast = _forecast(sb.rule_id, series, p_start, p_last, local_as_of, spent)
+                s.forecast = fcast
+                f = s.whole
+                f.p10, f.p50, f.p90, f.method = fcast.p10, fcast.p50, fcast.p90, fcast.method
+                f.runs_out = _runs_out(fcast, f.amount, f.spent)
+        out.append(s)
+    return out
 
 
 def _members_between(cur, table, bounds, a, b, each, scopes, wanted) -> pd.DataFrame:
@@ -609,14 +678,27 @@ def check(
     deliver: bool = True,
     base_backoff: float = notify.BACKOFF_S,
     stored: list[StoredBudget] | None = None,
+    incremental: bool = False,
 ) -> dict[str, Any]:
     """Evaluate every budget at `as_of` (default now), record new crossings as events with their
     deliveries (one transaction), resolve events whose period ended, then deliver what is due.
-    Returns {"new_events": [...], "resolved": n, "deliveries": {...}, "seconds": {...}}."""
+    `incremental`: after loads, add the calls loaded since the last check to running totals
+    (running.py) when that gives what a full scan gives; otherwise (and always when False)
+    scan fully and seed the running totals from that scan.
+    Returns {"new_events": [...], "resolved": n, "deliveries": {...}, "seconds": {...}, "mode"}."""
     t0 = time.perf_counter()
     as_of = _utc(as_of)
     stored = stored if stored is not None else bmod.load_all(con)
-    statuses = status(con, as_of, forecasts="needed", stored=stored)
+    statuses, mode = None, "full"
+    if incremental:
+        table, sheet = reads.memo_of_active(con)
+        adv = running.advance(con, table, sheet, stored, as_of)
+        if adv is not None:
+            statuses, mode = from_running(stored, as_of, adv), "incremental"
+    if statuses is None:
+        statuses, table, marker = _status(con, as_of, "needed", stored)
+        if table is not None:
+            running.seed(con, table, stored, statuses, as_of, marker)
     t_eval = time.perf_counter() - t0
     candidates = []
     for s in statuses:
@@ -731,6 +813,7 @@ def check(
         "resolved": resolved,
         "deliveries": deliveries,
         "seconds": {"evaluate": t_eval, "record": t_record, "total": time.perf_counter() - t0},
+        "mode": mode,
     }
 
 

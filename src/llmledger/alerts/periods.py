@@ -99,3 +99,9 @@ def history(period: str, tz: str, as_of: datetime, n: int) -> list[Window]:
 
 def local_date(ts: datetime, tz: str) -> date:
     return ts.astimezone(ZoneInfo(tz)).date()
+
+
+def day_start(ts: datetime, tz: str) -> datetime:
+    """Local midnight (UTC) of the day containing `ts` in `tz`."""
+    d = local_date(ts, tz)
+    return _utc(d, ZoneInfo(tz))

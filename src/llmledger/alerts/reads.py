@@ -41,6 +41,19 @@ def source(con) -> str:
     return spend_cache.refresh(con, sheet)["table"]
 
 
+def memo_of_active(con) -> tuple[str, str]:
+    """(memo table, sheet) of the active sheet, without bringing the memo up to date."""
+    from llmledger.pricing.sheets import pricing_sheet
+    from llmledger.reads import spend_cache
+
+    cur = con.cursor()
+    try:
+        sheet = pricing_sheet(cur, None)
+    finally:
+        cur.close()
+    return spend_cache.table_for(sheet), sheet
+
+
 def active_sheet(con) -> str:
     from llmledger.pricing.sheets import get_active_sheet
 

@@ -83,4 +83,25 @@ def a001_alert_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS = [("a001_alert_tables", a001_alert_tables)]
+def a002_running_totals(con: duckdb.DuckDBPyConnection) -> None:
+    # Budget totals kept between checks (running.py): per rule, window start and member ('' for a
+    # whole-scope budget), with the load watermark they count up to.
+    con.execute(
+        """
+        CREATE TABLE alert_running (
+            rule_id BIGINT NOT NULL,
+            window_start TIMESTAMPTZ NOT NULL,
+            member VARCHAR NOT NULL,
+            usd DOUBLE NOT NULL,
+            tokens BIGINT NOT NULL,
+            calls BIGINT NOT NULL,
+            unpriced BIGINT NOT NULL
+        )
+        """
+    )
+    con.execute(
+        "CREATE TABLE alert_running_state (key VARCHAR PRIMARY KEY, body JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL)"
+    )
+
+
+MIGRATIONS = [("a001_alert_tables", a001_alert_tables), ("a002_running_totals", a002_running_totals)]

@@ -284,10 +284,17 @@ def create_llm_calls_view(con: duckdb.DuckDBPyConnection, temporary: bool = Fals
     con.execute(f"CREATE OR REPLACE {kind} llm_calls AS " + _render(ACTIVE_SHEET_SQL, "NULL"))
 
 
-def priced_calls_sql(sheet: str, as_of=None, period: tuple | None = None) -> tuple[str, list]:
+def priced_calls_sql(
+    sheet: str, as_of=None, period: tuple | None = None, calls_where: tuple[str, list] | None = None
+) -> tuple[str, list]:
     """(sql, params) pricing every call under `sheet`: at each call's start_time, or with the
-    version in effect at `as_of` for all calls. Same columns as llm_calls."""
+    version in effect at `as_of` for all calls. Same columns as llm_calls. `calls_where`: an extra
+    (predicate over `calls` columns as c.*, params), e.g. the calls of recent loads by load_seq."""
     where, params = _period_where(period)
+    if calls_where:
+        pred, extra = calls_where
+        where = f"{where} AND ({pred})" if where else f"WHERE ({pred})"
+        params = params + list(extra)
     return _render("?", "?", where=where), [sheet, as_of] + params
 
 
