@@ -324,8 +324,9 @@ def random_line(ds: OutcomeDataset, strong: str, weak: str, shares: np.ndarray |
 
 
 def oracle_line(ds: OutcomeDataset, strong: str, weak: str, shares: np.ndarray | None = None) -> pd.DataFrame:
-    """The best any router could do with a given share of strong calls (RouteLLM's "optimal"):
-    spend the strong calls on the queries where the strong model gains the most."""
+    """The best any router could do with at most a given share of strong calls (RouteLLM's
+    "optimal"): spend them on the queries where the strong model gains the most, and none
+    where it gains nothing."""
     s, w = ds.index(strong), ds.index(weak)
     gain = np.sort(ds.scores[:, s] - ds.scores[:, w])[::-1]
     cost_gain = ds.costs[:, s] - ds.costs[:, w]
