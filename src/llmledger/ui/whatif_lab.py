@@ -9,6 +9,8 @@ keyed by the dataset's id (a built-in key, or the upload's SHA-256 and sheet) an
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from llmledger.ui.common import connection
 UPLOAD = "Upload a CSV"
 #: Up to this many queries with text, the router and the cascade scorer are trained on first view
 #: (a few seconds); larger datasets start from random/oracle and train when asked.
-LEARN_BY_DEFAULT = 3000
+LEARN_BY_DEFAULT, LEARN_MIN = 3000, 50
 #: Session keys the dataset lab hands to "Apply to traffic".
 ROUTER_FROM_LAB, CASCADE_FROM_LAB = "wi_lab_router", "wi_lab_cascade"
 MONEY = {c: st.column_config.NumberColumn(format="$%.4f") for c in ("cost_usd", "cost_at_95")}
@@ -64,19 +66,69 @@ def _uploaded(data: bytes, name: str, sheet: str):
     return parse_long_csv(data, name=name, sheet=sheet, con=connection())
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _router(ds_id: str, strong: str, weak: str, source: str, seed: int, folds: int, _ds, _progress=None):
+class _Results:
+    """Trained routers and cascade searches, per process, keyed by the dataset's id and every
+    option (least recently used dropped past `size`). Not st.cache_data: a progress bar drawn while
+    they run would be replayed from the cache (Streamlit refuses that for a bar made outside)."""
+
+    def __init__(self, size: int = 32):
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+        self.size = size
+
+    def get(self, key: tuple):
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        return None
+
+    def put(self, key: tuple, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@st.cache_resource(show_spinner=False)
+def _results() -> _Results:
+    return _Results()
+
+
+def _cached(key: tuple, label: str, compute):
+    """`compute(progress)` once per key, with a progress bar while it runs."""
+    store = _results()
+    hit = store.get(key)
+    if hit is not None:
+        return hit
+    bar = _Bar(label)
+    try:
+        value = compute(bar)
+    finally:
+        bar.done()
+    store.put(key, value)
+    return value
+
+
+def _router(ds_id: str, ds, strong: str, weak: str, source: str, seed: int = 0, folds: int = 5):
     from llmledger.simulate import router
 
-    return router.route(_ds, strong, weak, source=source, seed=seed, folds=folds, progress=_progress)
+    return _cached(
+        ("router", ds_id, strong, weak, source, seed, folds),
+        "Training the router (cross-validation folds)…" if source == "learned" else "Sweeping the router's thresholds…",
+        lambda bar: router.route(ds, strong, weak, source=source, seed=seed, folds=folds, progress=bar),
+    )
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _cascade(ds_id: str, order: tuple, scorer: str, grid: int, folds: int, seed: int, _ds, _progress=None):
+def _cascade(ds_id: str, ds, order: tuple, scorer: str, grid: int, folds: int = 5, seed: int = 0):
     from llmledger.simulate import cascade
 
-    return cascade.cascade(
-        _ds, list(order) or None, scorer=scorer, grid=grid, folds=folds, seed=seed, progress=_progress
+    return _cached(
+        ("cascade", ds_id, order, scorer, grid, folds, seed),
+        "Searching cascade thresholds…",
+        lambda bar: cascade.cascade(
+            ds, list(order) or None, scorer=scorer, grid=grid, folds=folds, seed=seed, progress=bar
+        ),
     )
 
 
@@ -164,7 +216,7 @@ def router_section(ds, ds_id: str, summary: dict) -> None:
     sources = (
         ["random", "oracle"] + (["learned"] if ds.queries else []) + [f"imported:{k}" for k in sorted(ds.router_scores)]
     )
-    small = bool(ds.queries) and ds.n_queries <= LEARN_BY_DEFAULT
+    small = bool(ds.queries) and LEARN_MIN <= ds.n_queries <= LEARN_BY_DEFAULT
     default = f"imported:{sorted(ds.router_scores)[0]}" if ds.router_scores else ("learned" if small else "random")
     source = c[2].selectbox(
         "Router scores",
@@ -174,12 +226,11 @@ def router_section(ds, ds_id: str, summary: dict) -> None:
         help="random: the baseline; oracle: knows each outcome (upper bound); learned: TF-IDF + logistic "
         "regression on the query text, 5-fold cross-validated; imported: scores that came with the data.",
     )
-    bar = _Bar("Training the router (cross-validation folds)…") if source == "learned" else None
     try:
-        curve = _router(ds_id, strong, weak, source, 0, 5, ds, bar)
-    finally:
-        if bar:
-            bar.done()
+        curve = _router(ds_id, ds, strong, weak, source)
+    except LedgerError as exc:
+        error(exc)
+        return
     share = st.slider("Chosen operating point: % of calls to the strong model", 0, 100, 50, key=f"wi_share_{ds_id}")
     chosen = curve.at_share(share / 100)
     rnd, orc = router.random_line(ds, strong, weak), router.oracle_line(ds, strong, weak)
@@ -255,7 +306,7 @@ def cascade_section(ds, ds_id: str, summary: dict) -> None:
     scorer = c[1].selectbox(
         "Scorer",
         scorers,
-        index=scorers.index("learned") if "learned" in scorers and ds.n_queries <= LEARN_BY_DEFAULT else 0,
+        index=scorers.index("learned") if "learned" in scorers and LEARN_MIN <= ds.n_queries <= LEARN_BY_DEFAULT else 0,
         key=f"wi_scorer_{ds_id}",
         help="oracle: accepts exactly the good answers (upper bound); learned: cross-validated",
     )
@@ -263,11 +314,11 @@ def cascade_section(ds, ds_id: str, summary: dict) -> None:
     if len(order) == 1:
         st.info("Pick at least two tiers (or none, for the search over orders).")
         return
-    bar = _Bar("Searching cascade thresholds…")
     try:
-        fr = _cascade(ds_id, tuple(order), scorer, grid, 5, 0, ds, bar)
-    finally:
-        bar.done()
+        fr = _cascade(ds_id, ds, tuple(order), scorer, grid)
+    except LedgerError as exc:
+        error(exc)
+        return
     front = fr.frontier
     labels = [f"{r.order} · quality {r.accuracy:.4f} · {fmt.usd(r.cost_usd)}" for r in front.itertuples()]
     mid = int(np.argmin(np.abs(front["accuracy"] - 0.97 * front["accuracy"].max()))) if len(front) else 0
