@@ -1,0 +1,630 @@
+"""How long each dashboard page takes to render in a real browser over 1,000,000 calls.
+
+Builds (once, cached under /tmp by schema version) the 1M-call ledger bench_calls_queries builds,
+priced and with the Spend memo filled; copies it for each run; serves the app the way `make run`
+does (bench/page_timing.py: llmledger.ui.launch, the embedded receiver on free loopback ports) and
+opens every page in app.PAGES in headless Chromium (Debian's /usr/bin/chromium via Playwright),
+each in a fresh browser context (a new tab, a new Streamlit session). For each visit it records:
+
+- `ms`: the time from navigation start to the last DOM mutation, once the page has stopped
+  changing (script state notRunning, no skeleton, spinner or "Running" badge, and no mutation for
+  `--quiet-ms`). The time of the last mutation is reported, not the quiet deadline;
+- `script_ms`: the server's own time for the script run(s) of that visit (ScriptRunner._run_script);
+- the browser side: DOM elements, Plotly figures with the points they carry, dataframes, and the
+  bytes the websocket delivered.
+
+Reruns: on Calls and Spend, a filter change (an environment in the sidebar) and a group-by change,
+each a value not asked before (so the queries are not already cached), timed from the click.
+The floor: a one-line Streamlit page served the same way in the same run (before and after).
+`make run` on an empty ledger: from starting `python -m llmledger.ui.launch` to a settled page.
+Each figure is run 1..3; the summary quotes warm runs 2 and 3 like issue #16.
+
+A profile pass (`--profile`) serves the app again with cProfile on every script run and writes
+the second visit's profile of each page to bench/results/bench_pages_profile.txt.
+
+    .venv/bin/python -m bench.bench_pages [--calls 1000000] [--runs 3] [--pages Calls,Spend] [--profile]
+
+Results: bench/results/bench_pages.json. The machine may be shared: compare pages with the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import hashlib
+import io
+import json
+import os
+import platform
+import pstats
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "bench_pages.json"
+PROFILE_OUT = ROOT / "bench" / "results" / "bench_pages_profile.txt"
+CACHE = Path(tempfile.gettempdir()) / "llmledger-bench-pages"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+FLOOR_SCRIPT = 'import streamlit as st\n\nst.title("Floor")\n'
+VISIT_TIMEOUT_S = 120.0
+
+# Installed before any page script: remembers when the DOM last changed and counts script runs.
+OBSERVE_JS = """
+window.__bench = {last: 0, mutations: 0, started: 0, finished: 0, doneAt: 0};
+new MutationObserver((list) => {
+  window.__bench.last = performance.now();
+  window.__bench.mutations += list.length;
+  for (const m of list) {
+    if (m.type === 'attributes' && m.attributeName === 'data-test-script-state') {
+      const s = m.target.getAttribute('data-test-script-state');
+      if (s === 'running') window.__bench.started += 1;
+      if (s === 'notRunning') { window.__bench.finished += 1; window.__bench.doneAt = performance.now(); }
+    }
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+"""
+
+STATE_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const status = document.querySelector('[data-testid="stStatusWidget"]');
+  const busy = !app || app.getAttribute('data-test-script-state') !== 'notRunning'
+    || !!document.querySelector('[data-testid="stSkeleton"], [data-testid="stSpinner"]')
+    || (status !== null && /Running/i.test(status.innerText || ''));
+  const b = window.__bench || {last: 0, started: 0, finished: 0, mutations: 0, doneAt: 0};
+  return {busy, last: b.last, now: performance.now(), started: b.started, finished: b.finished, doneAt: b.doneAt,
+          mutations: b.mutations, origin: performance.timeOrigin};
+}"""
+
+DOM_STATS_JS = """() => {
+  const plots = [...document.querySelectorAll('.js-plotly-plot')].map((el) => {
+    const data = el.data || [];
+    let points = 0;
+    for (const t of data) points += (t.x || t.values || t.y || []).length || 0;
+    return {traces: data.length, points};
+  });
+  return {
+    elements: document.getElementsByTagName('*').length,
+    plotly: plots,
+    dataframes: document.querySelectorAll('[data-testid="stDataFrame"]').length,
+    exceptions: document.querySelectorAll('[data-testid="stException"]').length,
+    tabs: document.querySelectorAll('[role="tab"]').length,
+  };
+}"""
+
+
+# ------------------------------------------------------------------ the ledger
+
+
+def app_pages() -> list[tuple[str, str]]:
+    """(file, title) of each page in app.PAGES that exists, read without running app.py."""
+    tree = ast.parse((ROOT / "app.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "PAGES" for t in node.targets):
+            return [(p, t) for p, t, _ in ast.literal_eval(node.value) if (ROOT / p).exists()]
+    raise SystemExit("app.py has no PAGES list")
+
+
+def url_path(page_file: str, pages: list[tuple[str, str]]) -> str:
+    return "" if page_file == pages[0][0] else Path(page_file).stem
+
+
+def _schema_key(n_calls: int) -> str:
+    """The cached ledger is reused while the code that shapes it is unchanged."""
+    h = hashlib.sha256(str(n_calls).encode())
+    src = ROOT / "src" / "llmledger"
+    for p in sorted(
+        [*src.rglob("schema.py"), *(src / "store").glob("*.py"), ROOT / "bench" / "bench_calls_queries.py"]
+    ):
+        h.update(p.read_bytes())
+    for name in ("sheets.py", "matching.py", "importers.py", "model.py"):
+        h.update((src / "pricing" / name).read_bytes())
+    h.update((src / "reads" / "spend_cache.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cached_ledger(n_calls: int) -> tuple[Path, dict]:
+    """bench_calls_queries' ledger, priced, the active sheet's Spend memo filled, checkpointed."""
+    from bench import bench_calls_queries as bcq
+    from llmledger.pricing import sheets
+    from llmledger.reads import spend_cache
+    from llmledger.store.db import connect
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"ledger-{n_calls}-{_schema_key(n_calls)}.duckdb"
+    if path.exists():
+        return path, {"reused": True}
+    for old in CACHE.glob(f"ledger-{n_calls}-*.duckdb*"):
+        old.unlink()
+    tmp = path.with_suffix(".building")
+    tmp.unlink(missing_ok=True)
+    info = bcq.build(tmp, n_calls)
+    t0 = time.perf_counter()
+    con = connect(tmp)
+    spend_cache.refresh(con, sheets.get_active_sheet(con))
+    con.execute("CHECKPOINT")
+    con.close()
+    info["memo_s"] = round(time.perf_counter() - t0, 2)
+    tmp.rename(path)
+    return path, {"reused": False, **info}
+
+
+# ------------------------------------------------------------------ serving
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(db: Path | None, **extra) -> dict:
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src"), env.get("PYTHONPATH", "")]),
+        STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
+        STREAMLIT_SERVER_ADDRESS="127.0.0.1",
+        LLMLEDGER_RECEIVER="1",
+        LLMLEDGER_OTLP_PORT=str(free_port()),
+        LLMLEDGER_OTLP_GRPC_PORT=str(free_port()),
+    )
+    if db is not None:
+        env["LLMLEDGER_DB"] = str(db)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Server:
+    """A served app in its own process group; always stopped (by its own id)."""
+
+    def __init__(self, cmd: list[str], env: dict, log: Path):
+        self.port = int(cmd[cmd.index("--port") + 1])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.t_start = time.time()
+        self._out = open(log.with_suffix(".out"), "wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def wait_healthy(self, timeout_s: float = 180) -> float:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited {self.proc.returncode}: {self.log.with_suffix('.out').read_text()[-3000:]}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        return time.time() - self.t_start
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("server did not answer /_stcore/health in time")
+
+    def runs(self, since: float, until: float) -> list[dict]:
+        if not self.log.exists():
+            return []
+        rows = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        return [r for r in rows if since <= r["t_end"] <= until]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._out.close()
+
+
+def serve(work: Path, name: str, db: Path | None, floor: Path | None = None, profile_dir: Path | None = None) -> Server:
+    log = work / f"{name}.jsonl"
+    log.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "bench.page_timing", "--port", str(free_port()), "--log", str(log)]
+    if floor is not None:
+        cmd += ["--floor", str(floor)]
+    if profile_dir is not None:
+        cmd += ["--profile-dir", str(profile_dir)]
+    server = Server(cmd, _env(db), log)
+    server.wait_healthy()
+    return server
+
+
+# ------------------------------------------------------------------ the browser side
+
+
+def settle(page, quiet_ms: float, runs_before: int | None = None, timeout_s: float = VISIT_TIMEOUT_S) -> dict:
+    """Poll until the page is idle and the DOM has been quiet for `quiet_ms`; the state then."""
+    deadline = time.time() + timeout_s
+    while True:
+        state = page.evaluate(STATE_JS)
+        ran = runs_before is None or state["finished"] > runs_before
+        if not state["busy"] and ran and state["now"] - state["last"] >= quiet_ms:
+            return state
+        if time.time() > deadline:
+            state["timed_out"] = True
+            return state
+        page.wait_for_timeout(50)
+
+
+def _ws_counter(page) -> dict:
+    box = {"bytes": 0, "frames": 0}
+
+    def on_ws(ws):
+        def on_frame(payload):
+            box["bytes"] += len(payload)
+            box["frames"] += 1
+
+        ws.on("framereceived", on_frame)
+
+    page.on("websocket", on_ws)
+    return box
+
+
+def _dom_stats(page) -> dict:
+    s = page.evaluate(DOM_STATS_JS)
+    s["plotly_points"] = sum(p["points"] for p in s["plotly"])
+    return s
+
+
+def new_tab(browser, cold: bool = False):
+    """A new tab (a new Streamlit session) in the run's shared browser context, whose HTTP cache
+    holds the app's scripts like a real browser's; `cold` gives it a context of its own."""
+    global _CONTEXT
+    if cold:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        ctx.add_init_script(OBSERVE_JS)
+        return ctx.new_page(), ctx
+    if _CONTEXT is None or _CONTEXT[0] is not browser:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 1000})
+        ctx.add_init_script(OBSERVE_JS)
+        _CONTEXT = (browser, ctx)
+    return _CONTEXT[1].new_page(), None
+
+
+_CONTEXT = None
+COLD = False
+
+
+def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> dict:
+    """One fresh tab on `path`. With `action(page)` (which returns a callable doing the final
+    click), the figure is the rerun that click starts, timed from the click."""
+    page, own_ctx = new_tab(browser, COLD)
+    ws = _ws_counter(page)
+    t_wall = time.time()
+    try:
+        page.goto(f"{server.base}/{path}", timeout=VISIT_TIMEOUT_S * 1000)
+        state = settle(page, quiet_ms)
+        # ms: navigation start -> last DOM change; script_done_ms: -> the script's last run ended
+        out = {"ms": round(state["last"], 1), "script_done_ms": round(state["doneAt"], 1)}
+        if state.get("timed_out"):
+            out["timed_out"] = True
+        if action is not None:
+            page.set_default_timeout(30_000)
+            click = action(page)
+            page.wait_for_timeout(quiet_ms)  # the dropdown's own mutations settle first
+            before = page.evaluate(STATE_JS)
+            t_click = time.time()
+            click()
+            after = settle(page, quiet_ms, runs_before=before["finished"], timeout_s=60)
+            out = {
+                "fresh_ms": out["ms"],
+                "ms": round(after["last"] - before["now"], 1),
+                "script_done_ms": round(after["doneAt"] - before["now"], 1),
+            }
+            if after.get("timed_out"):
+                out["timed_out"] = True
+            t_wall = t_click
+        runs = server.runs(t_wall, time.time() + 0.5)
+        out["script_ms"] = round(sum(r["script_s"] for r in runs) * 1000, 1)
+        out["script_runs"] = len(runs)
+        out.update(_dom_stats(page))
+        out["ws_bytes"] = ws["bytes"]
+        return out
+    finally:
+        page.close()
+        if own_ctx is not None:
+            own_ctx.close()
+
+
+def _pick_environment(value: str):
+    def action(page):
+        box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Environment")
+        box.locator("input").fill(value)  # narrows the list to that value
+        return page.get_by_role("option", name=value, exact=True).click
+
+    return action
+
+
+def _group_by(label: str):
+    def action(page):
+        group = page.locator('[data-testid="stMain"] [data-testid="stButtonGroup"]').first
+        return group.locator("button").filter(has_text=re.compile(f"^{re.escape(label)}$")).first.click
+
+    return action
+
+
+RERUNS = {
+    "filter": [_pick_environment(v) for v in ("production", "staging", "development")],
+    "group_by": [_group_by(v) for v in ("Team", "Model", "Service")],
+}
+
+
+def _warm(runs: list[dict]) -> list[float]:
+    """Warm runs 2.. of a page (all of them when there is only one)."""
+    ms = [r["ms"] for r in runs if not r.get("timed_out") and not r.get("error")]
+    return ms[1:] if len(ms) > 1 else ms
+
+
+def _visit_safe(*args, **kw) -> dict:
+    try:
+        return visit(*args, **kw)
+    except Exception as exc:  # a page another change broke: recorded, the bench goes on
+        return {"ms": None, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+def measure_floor(browser, work: Path, runs: int, quiet_ms: float) -> list[dict]:
+    floor = work / "floor_app.py"
+    floor.write_text(FLOOR_SCRIPT)
+    server = serve(work, "floor", None, floor=floor)
+    try:
+        return [_visit_safe(browser, server, "", quiet_ms) for _ in range(runs)]
+    finally:
+        server.stop()
+
+
+def measure_make_run(browser, work: Path, runs: int, quiet_ms: float) -> list[dict]:
+    """`make run` on an empty ledger: command start -> a settled first page, `runs` times."""
+    out = []
+    for i in range(runs):
+        db = work / f"empty-{i}" / "ledger.duckdb"
+        db.parent.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        log = work / f"make-run-{i}.jsonl"
+        t0 = time.time()
+        server = Server([sys.executable, "-m", "llmledger.ui.launch", "--port", str(port)], _env(db), log)
+        try:
+            healthy_s = server.wait_healthy()
+            page, own_ctx = new_tab(browser, COLD)
+            try:
+                page.goto(server.base + "/", timeout=VISIT_TIMEOUT_S * 1000)
+                state = settle(page, quiet_ms)
+                usable = (state["origin"] + state["last"]) / 1000 - t0
+                out.append({"ms": round(usable * 1000, 1), "healthy_ms": round(healthy_s * 1000, 1)})
+            finally:
+                page.close()
+                if own_ctx is not None:
+                    own_ctx.close()
+        except Exception as exc:
+            out.append({"ms": None, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+        finally:
+            server.stop()
+    return out
+
+
+# ------------------------------------------------------------------ profiles
+
+
+def _package(filename: str) -> str:
+    f = filename.replace("\\", "/")
+    for key in ("llmledger", "app_pages", "streamlit", "plotly", "pandas", "duckdb", "pyarrow", "numpy", "narwhals"):
+        if f"/{key}/" in f:
+            return key
+    if f.startswith("<") or "/lib/python" in f and "site-packages" not in f:
+        return "python"
+    return "other"
+
+
+def summarize_profile(prof: Path, top: int = 22) -> dict:
+    st = pstats.Stats(str(prof))
+    total = max((v[3] for k, v in st.stats.items() if k[2] == "timed"), default=None)
+    by_pkg: dict[str, float] = {}
+    for (filename, _line, _fn), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
+        by_pkg[_package(filename)] = by_pkg.get(_package(filename), 0.0) + tt
+    buf = io.StringIO()
+    st.stream = buf
+    st.sort_stats("cumulative").print_stats(r"llmledger|app_pages|plotly|streamlit/(elements|runtime/caching)", top)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip() and not ln.startswith("   Ordered by")]
+    return {
+        "total_s": round(total, 3) if total else round(sum(by_pkg.values()), 3),
+        "self_time_by_package_s": {k: round(v, 3) for k, v in sorted(by_pkg.items(), key=lambda kv: -kv[1])},
+        "top_cumulative": lines[-top - 1 :],
+    }
+
+
+def profile_pages(browser, work: Path, db: Path, pages, quiet_ms: float) -> dict:
+    pdir = work / "profiles"
+    shutil.rmtree(pdir, ignore_errors=True)
+    server = serve(work, "profiled", db, profile_dir=pdir)
+    out = {}
+    try:
+        for page_file, title in pages:
+            path = url_path(page_file, pages)
+            for _ in range(2):
+                _visit_safe(browser, server, path, quiet_ms)
+            runs = [r for r in server.runs(0, time.time() + 1) if r["page"] == path and r.get("profile")]
+            if len(runs) >= 2:
+                out[title] = summarize_profile(pdir / runs[-1]["profile"])
+    finally:
+        server.stop()
+    with open(PROFILE_OUT, "w") as fh:
+        for title, s in out.items():
+            fh.write(f"== {title}: {s['total_s']} s in the script (cProfile, second visit)\n")
+            fh.write("self time by package: " + json.dumps(s["self_time_by_package_s"]) + "\n")
+            fh.write("\n".join(s["top_cumulative"]) + "\n\n")
+    return out
+
+
+# ------------------------------------------------------------------ main
+
+
+def _spread(values: list[float]) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "-"
+    lo, hi = min(vals) / 1000, max(vals) / 1000
+    return f"{lo:.2f}" if abs(hi - lo) < 0.005 else f"{lo:.2f}-{hi:.2f}"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--quiet-ms", type=float, default=500)
+    ap.add_argument("--pages", help="comma-separated page titles (default: every page in app.PAGES)")
+    ap.add_argument("--profile", action="store_true", help="also profile each page's script (cProfile)")
+    ap.add_argument("--skip-make-run", action="store_true")
+    ap.add_argument("--profile-only", action="store_true", help="only the profile pass (no timings written)")
+    ap.add_argument("--cold", action="store_true", help="each tab in a browser context of its own (no HTTP cache)")
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+
+    from playwright.sync_api import sync_playwright
+
+    global COLD
+    COLD = args.cold
+    pages = app_pages()
+    chosen = [p for p in pages if not args.pages or p[1] in args.pages.split(",")]
+    t_build = time.perf_counter()
+    ledger, ledger_info = cached_ledger(args.calls)
+    ledger_info["ready_s"] = round(time.perf_counter() - t_build, 1)
+    print(f"ledger {ledger} ({ledger_info})", flush=True)
+    load_start = os.getloadavg()[0]
+    result: dict = {
+        "calls": args.calls,
+        "runs": args.runs,
+        "quiet_ms": args.quiet_ms,
+        "http_cache": "none (a context per tab)" if args.cold else "shared by the run's tabs, like one browser",
+        "ledger": ledger_info,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "shared": True},
+        "load_average_1m_start": load_start,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp, sync_playwright() as pw:
+        work = Path(tmp)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            if args.profile_only:
+                db2 = work / "ledger-profiled.duckdb"
+                shutil.copyfile(ledger, db2)
+                profiles = profile_pages(browser, work, db2, chosen, args.quiet_ms)
+                print(PROFILE_OUT.read_text())
+                return {"profiles": profiles}
+            floor_before = measure_floor(browser, work, args.runs, args.quiet_ms)
+            print(f"floor: {[r['ms'] for r in floor_before]}", flush=True)
+
+            db = work / "ledger.duckdb"
+            shutil.copyfile(ledger, db)
+            server = serve(work, "app", db)
+            page_runs: dict[str, list[dict]] = {}
+            reruns: dict[str, list[dict]] = {}
+
+            def partial() -> None:  # what is measured so far, in case a later stage fails
+                snap = {**result, "partial": True, "floor": {"before": floor_before}, "pages": page_runs}
+                args.out.write_text(json.dumps({**snap, "reruns": reruns}, indent=2) + "\n")
+
+            try:
+                # The server's first script run imports everything once: not a page's figure.
+                _visit_safe(browser, server, url_path(pages[0][0], pages), args.quiet_ms)
+                for page_file, title in chosen:
+                    path = url_path(page_file, pages)
+                    page_runs[title] = [_visit_safe(browser, server, path, args.quiet_ms) for _ in range(args.runs)]
+                    print(f"{title}: {[r['ms'] for r in page_runs[title]]}", flush=True)
+                    partial()
+                for page_file, title in chosen:
+                    if title not in ("Calls", "Spend"):
+                        continue
+                    path = url_path(page_file, pages)
+                    for kind, actions in RERUNS.items():
+                        key = f"{title}: {kind}"
+                        reruns[key] = [
+                            _visit_safe(browser, server, path, args.quiet_ms, action=a) for a in actions[: args.runs]
+                        ]
+                        print(f"{key}: {[r['ms'] for r in reruns[key]]}", flush=True)
+                        partial()
+            finally:
+                server.stop()
+
+            floor_after = measure_floor(browser, work, args.runs, args.quiet_ms)
+            print(f"floor after: {[r['ms'] for r in floor_after]}", flush=True)
+            make_run = [] if args.skip_make_run else measure_make_run(browser, work, args.runs, args.quiet_ms)
+            print(f"make run (empty ledger): {[r['ms'] for r in make_run]}", flush=True)
+
+            profiles = {}
+            if args.profile:
+                db2 = work / "ledger-profiled.duckdb"
+                shutil.copyfile(ledger, db2)
+                profiles = profile_pages(browser, work, db2, chosen, args.quiet_ms)
+        finally:
+            browser.close()
+
+    floor_warm = _warm(floor_before) + _warm(floor_after)
+    floor_ms = statistics.median(floor_warm) if floor_warm else None
+    summary = {}
+    for title, runs in page_runs.items():
+        warm = _warm(runs)
+        scripts = [r.get("script_ms") for r in runs[1:] if r.get("script_ms") is not None]
+        med = statistics.median(warm) if warm else None
+        summary[title] = {
+            "warm_ms": warm,
+            "warm_script_ms": scripts,
+            "ratio_to_floor": round(med / floor_ms, 2) if med and floor_ms else None,
+            "meets_target": bool(med is not None and (med <= 1500 or (floor_ms and med <= 2 * floor_ms))),
+        }
+    for key, runs in reruns.items():
+        warm = _warm(runs)
+        summary[key] = {
+            "warm_ms": warm,
+            "warm_script_ms": [r.get("script_ms") for r in runs[1:]],
+            "meets_target": bool(warm and max(warm) <= 500),
+        }
+    make_warm = _warm(make_run)
+    result.update(
+        {
+            "floor": {"before": floor_before, "after": floor_after, "warm_median_ms": floor_ms},
+            "pages": page_runs,
+            "reruns": reruns,
+            "make_run_empty_ledger": {
+                "runs": make_run,
+                "warm_ms": make_warm,
+                "meets_target": bool(make_warm and max(make_warm) <= 3000),
+            },
+            "summary": summary,
+            "profiles": profiles,
+            "targets": {
+                "fresh_tab": "<= 1500 ms or <= 2x the floor",
+                "rerun": "<= 500 ms",
+                "make_run_empty_ledger": "<= 3000 ms",
+            },
+            "load_average_1m_end": os.getloadavg()[0],
+        }
+    )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"\n{'page':24s} {'fresh tab s':>12s} {'script s':>10s} {'x floor':>8s}")
+    print(f"{'floor':24s} {_spread(floor_warm):>12s}")
+    for title, s in summary.items():
+        print(
+            f"{title:24s} {_spread(s['warm_ms']):>12s} {_spread(s['warm_script_ms']):>10s} {s.get('ratio_to_floor') or '':>8}"
+        )
+    print(f"{'make run, empty ledger':24s} {_spread(make_warm):>12s}")
+    print(f"wrote {args.out}")
+    return result
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        main()
