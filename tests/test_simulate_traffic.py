@@ -213,6 +213,24 @@ def test_the_chosen_sheet_prices_the_policy(ledger):
         traffic.apply_to_traffic(con, "support", traffic.router(STRONG, WEAK, 50), sheet="nope")
 
 
+def test_latency_of_a_local_model_comes_from_the_local_lab(ledger):
+    """A local model no call used: its latency is the Local lab's timed runs (local_runs), and
+    a sheet of one's own prices it."""
+    from llmledger.pricing.sheets import import_sheet_bytes
+
+    con, _ = ledger
+    con.execute(
+        "INSERT INTO local_runs (run_id, batch_id, started_at, model, variant, e2e_ms) VALUES "
+        "('r1', 'b', now(), 'smollm2', 'q4_1', 300), ('r2', 'b', now(), 'smollm2', 'q4_1', 500)"
+    )
+    sheet = b"model,input_per_mtok,output_per_mtok\nsmollm2-q4_1,0.01,0.02\ngpt-4o,2.5,10\ngpt-4o-mini,0.15,0.6\n"
+    import_sheet_bytes(con, sheet, "local.csv", name="with-local", effective_from="2020-01-01")
+    r = traffic.apply_to_traffic(con, "support", traffic.cascade(["smollm2-q4_1", STRONG], [0.5]), sheet="with-local")
+    local = r.latency.per_model["smollm2-q4_1"]
+    assert local["mean_ms"] == pytest.approx(400) and "Local lab (2 runs)" in local["source"]
+    assert r.latency.policy_ms == pytest.approx(400 + 0.5 * r.latency.per_model[STRONG]["mean_ms"])
+
+
 @pytest.mark.parametrize(
     "make, feature, message",
     [
