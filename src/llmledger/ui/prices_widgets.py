@@ -42,6 +42,24 @@ MATCH_COLUMNS = {
     "calls": st.column_config.NumberColumn("Calls", format="localized"),
     "note": st.column_config.TextColumn("Note", width="large"),
 }
+PRICE_COLUMNS = {
+    "tier": st.column_config.TextColumn("Service tier"),
+    "above_input_tokens": st.column_config.NumberColumn("Above input tokens", format="localized"),
+    "input_mtok": st.column_config.NumberColumn("Input", format="$%.4f"),
+    "output_mtok": st.column_config.NumberColumn("Output", format="$%.4f"),
+    "cache_read_mtok": st.column_config.NumberColumn("Cache read", format="$%.4f"),
+    "cache_write_mtok": st.column_config.NumberColumn("Cache write (5 min)", format="$%.4f"),
+    "cache_write_1h_mtok": st.column_config.NumberColumn("Cache write (1 h)", format="$%.4f"),
+    "reasoning_mtok": st.column_config.NumberColumn("Reasoning", format="$%.4f"),
+    "request_usd": st.column_config.NumberColumn("Per request", format="$%.6f"),
+}
+CANDIDATE_COLUMNS = {
+    "chosen": st.column_config.CheckboxColumn("Chosen"),
+    "model_id": st.column_config.TextColumn("Entry"),
+    "provider": st.column_config.TextColumn("Sold by"),
+    "route": st.column_config.TextColumn("Route"),
+    "how": st.column_config.TextColumn("Why it is a candidate", width="large"),
+}
 _CONFIRM = "prices_confirm_active"
 
 
@@ -193,15 +211,18 @@ def lookup_section() -> None:
         m1.metric("Context window (input tokens)", fmt.count(entry.context_window) if entry.context_window else "—")
         m2.metric("Max output tokens", fmt.count(entry.max_output_tokens) if entry.max_output_tokens else "—")
         m3.metric("Mode", entry.mode or "—")
-        st.dataframe(
-            got["prices"], hide_index=True, key="prices_lookup_prices",
-            column_config={c: st.column_config.NumberColumn(c.replace("_", " "), format="$%.4f")
-                           for c in got["prices"].columns if c.endswith(("_mtok", "_usd"))},
-        )  # fmt: skip
+        prices = got["prices"].dropna(axis=1, how="all")  # no column of blanks for fields this sheet lacks
+        st.dataframe(prices, hide_index=True, key="prices_lookup_prices", column_config=PRICE_COLUMNS)
         st.caption("Prices in USD per 1M tokens (request_usd: per request).")
     if len(got["candidates"]):
         st.markdown("**Every entry that could price it** (chosen first; then the provider's own, clouds, resellers)")
-        st.dataframe(got["candidates"], hide_index=True, key="prices_lookup_candidates")
+        st.dataframe(
+            got["candidates"],
+            hide_index=True,
+            key="prices_lookup_candidates",
+            column_config=CANDIDATE_COLUMNS,
+            column_order=list(CANDIDATE_COLUMNS),
+        )
 
 
 @st.cache_data(show_spinner=False, ttl=60)

@@ -4,6 +4,8 @@ cost/quality chart. Streamlit glue over planning.shortlist.product_shortlist."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -90,6 +92,16 @@ def quality_picker(key: str) -> q.QualityTable | None:
     return None
 
 
+def _log_ticks(values: pd.Series) -> dict:
+    """1-2-5 ticks labelled in dollars across the values' range (a log axis labels only decades)."""
+    v = values[values > 0]
+    if v.empty:
+        return {}
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in (1, 2, 5) if v.min() / 2 <= m * 10.0**e <= v.max() * 2]
+    return dict(tickvals=ticks, ticktext=[fmt.usd(t) for t in ticks])
+
+
 def frontier_chart(table: pd.DataFrame, unit: str, top: int = 40) -> go.Figure:
     """Quality against first-month cost (log scale) for the scored models; the frontier in colour."""
     d = table[table["quality"].notna()].head(top)
@@ -101,8 +113,9 @@ def frontier_chart(table: pd.DataFrame, unit: str, top: int = 40) -> go.Figure:
                 x=part["first_month_usd"].tolist(),
                 y=part["quality"].tolist(),
                 mode="markers+text" if on else "markers",
-                text=fmt.plain_labels(part["model"]) if on else None,
+                text=fmt.plain_labels([m.rsplit("/", 1)[-1] for m in part["model"]]) if on else None,
                 textposition="top center",
+                cliponaxis=False,
                 name=name,
                 marker=dict(color=color, size=11 if on else 8),
                 customdata=fmt.plain_labels(part["model"]),
@@ -111,10 +124,10 @@ def frontier_chart(table: pd.DataFrame, unit: str, top: int = 40) -> go.Figure:
         )
     fig.update_layout(
         title="Quality against the first month's bill (scored models)",
-        xaxis=dict(title="First month (USD, log scale)", type="log", tickprefix="$"),
+        xaxis=dict(title="First month (USD, log scale)", type="log", **_log_ticks(d["first_month_usd"])),
         yaxis=dict(title=unit),
         height=420,
-        margin=dict(l=10, r=10, t=50, b=10),
+        margin=dict(l=60, r=60, t=50, b=10),
         legend=dict(orientation="h", y=-0.2),
     )
     return fig
