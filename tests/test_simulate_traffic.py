@@ -235,7 +235,11 @@ def test_latency_of_a_local_model_comes_from_the_local_lab(ledger):
     "make, feature, message",
     [
         (lambda: traffic.router(STRONG, WEAK, 30), "", "choose a feature"),
-        (lambda: traffic.router(STRONG, WEAK, 30), "nope", "feature 'nope' has no calls; features seen: drafts"),
+        (
+            lambda: traffic.router(STRONG, WEAK, 30),
+            "nope",
+            "feature 'nope' has no calls; features seen: support, drafts, silent",
+        ),
         (lambda: traffic.router(STRONG, WEAK, 30), "silent", "no calls with token usage"),
         (lambda: traffic.router("acme-private-model-x", WEAK, 30), "support", "unknown model 'acme-private-model-x'"),
         (lambda: traffic.router(STRONG, WEAK, 101), "support", "between 0 and 100"),

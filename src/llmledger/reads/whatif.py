@@ -29,7 +29,7 @@ from llmledger.pricing.sheets import pricing_sheet
 FEATURE_WINDOW_SQL = """
 SELECT min(start_time), max(start_time), count(*) FROM calls WHERE feature = ?
 """
-FEATURES_SQL = "SELECT DISTINCT feature FROM calls WHERE feature IS NOT NULL ORDER BY 1 LIMIT 12"
+FEATURES_SQL = "SELECT feature FROM calls WHERE feature IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC, 1"
 
 _WHERE = (
     "WHERE c.feature = ? AND c.start_time >= ? AND c.start_time < ? "
@@ -130,8 +130,10 @@ class Latency:
     source: str  # where the figure comes from, for the page and the CLI
 
 
-def known_features(con) -> list[str]:
-    return [r[0] for r in con.cursor().execute(FEATURES_SQL).fetchall()]
+def known_features(con, limit: int | None = 12) -> list[str]:
+    """Features with calls, most calls first (the first `limit`, or all)."""
+    sql = FEATURES_SQL + (f" LIMIT {int(limit)}" if limit else "")
+    return [r[0] for r in con.cursor().execute(sql).fetchall()]
 
 
 def feature_window(con, feature: str, days: float) -> Window | None:

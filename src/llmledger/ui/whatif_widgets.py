@@ -22,9 +22,9 @@ RESULT_KEY = "wi_traffic_result"
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=8)
 def _features(db: str) -> list[str]:
-    from llmledger.reads import actuals
+    from llmledger.reads import whatif
 
-    return [str(f) for f in actuals.features(connection())["feature"]]
+    return whatif.known_features(connection(), limit=None)
 
 
 @st.cache_data(show_spinner=False, ttl=60, max_entries=64)
