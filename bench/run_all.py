@@ -20,6 +20,7 @@ BENCHES = [
     "bench.bench_local",
     "bench.bench_forecast",
     "bench.bench_metrics",
+    "bench.bench_whatif",
 ]
 
 
