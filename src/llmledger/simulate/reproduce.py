@@ -388,6 +388,9 @@ def routellm_headlines(folds: int = 5, seed: int = 0, keys: tuple[str, ...] | No
                 f"it is trained on this benchmark's own {ds.n_queries} queries by {folds}-fold cross-validation, "
                 "RouteLLM's on Chatbot Arena preference data with augmentation."
             )
+            rnd95 = rnd.metrics["cost_saved_at_95"]
+            if rnd95 is not None and abs(ours["cost_saved_at_95"] - rnd95) < 0.02:
+                expl.append(f"Here it does no better than the random router ({100 * rnd95:.1f}%).")
             if om["cost_saved_at_95"] is not None and om["cost_saved_at_95"] < pub:
                 expl.append(
                     f"Even the oracle saves only {100 * om['cost_saved_at_95']:.1f}% here, so no router reaches the "
