@@ -181,9 +181,12 @@ def render_text(data: dict[str, Any]) -> str:
     )
     c = data["cascade"]
     cm = c["metrics"]
-    lines.append(
-        f"cascade ({c['scorer']} scorer): best accuracy {cm['best_accuracy']:.4f}; matches {c['reference_model']} "
-        f"for {_pct(cm['cost_saved_matching_strong'])} less"
-        + (f" ({cm['order_matching_strong']})" if cm["order_matching_strong"] else "")
-    )
+    saved = cm["cost_saved_matching_strong"]
+    if saved is None:
+        match = f"never matches {c['reference_model']}"
+    elif saved >= 0:
+        match = f"matches {c['reference_model']} for {_pct(saved)} less ({cm['order_matching_strong']})"
+    else:
+        match = f"matches {c['reference_model']} only at {_pct(-saved)} more ({cm['order_matching_strong']})"
+    lines.append(f"cascade ({c['scorer']} scorer): best accuracy {cm['best_accuracy']:.4f}; {match}")
     return "\n".join(lines)
