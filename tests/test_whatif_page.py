@@ -141,3 +141,15 @@ def test_apply_to_traffic_on_an_empty_ledger_says_what_to_do():
     at.session_state["wi_tab"] = "Apply to traffic"
     ok(at.run())
     assert any("No feature has calls yet" in i.value for i in at.info)
+
+
+def test_reproductions_set_published_figures_beside_ours():
+    at = page("whatif", timeout=600)
+    at.session_state["wi_tab"] = "Reproductions"
+    ok(at.run())
+    text = " ".join(m.value for m in at.markdown)
+    for name in ("Unify router on MT-Bench", "RouteLLM headline on MMLU", "FrugalGPT cascade on OVERRULING"):
+        assert name in text
+    unify = frame(at, "figure", "published", "ours")
+    assert {"figure", "published", "ours"} <= set(unify.columns)
+    assert at.get("plotly_chart")  # the headline bars

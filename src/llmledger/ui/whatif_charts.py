@@ -215,6 +215,25 @@ def plan_candidates(months: list[str], plan_total: np.ndarray, lines: pd.DataFra
     return _lay(fig, "Plan with saved what-if scenarios", 380, hovermode="x unified")
 
 
+def headline_bars(df: pd.DataFrame) -> go.Figure:
+    """RouteLLM's headline (cost saved at 95% of GPT-4's quality) per benchmark: published, this
+    lab's router, the oracle and the random router."""
+    fig = go.Figure()
+    colors = {"published (RouteLLM)": "#2D3748", "this lab's router": ROUTER, "oracle": ORACLE, "random": RANDOM}
+    for col, color in colors.items():
+        if col in df:
+            fig.add_bar(
+                x=df["benchmark"],
+                y=df[col],
+                name=col,
+                marker_color=color,
+                text=[f"{v:.0%}" if v == v and v is not None else "" for v in df[col]],
+                textposition="outside",
+            )
+    fig.update_yaxes(title="cost saved at 95% of GPT-4's quality", tickformat=".0%", rangemode="tozero")
+    return _lay(fig, "RouteLLM's headlines next to this lab's", 380).update_layout(barmode="group")
+
+
 def _alpha(hex_color: str, a: float = 0.18) -> str:
     h = hex_color.lstrip("#")
     r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))

@@ -369,9 +369,24 @@ def reproductions_section() -> None:
     st.caption(
         "Published figures next to what this lab computes from the same data, and why they differ where they do."
     )
-    with st.status("Reproducing the published figures…", expanded=False) as status:
+    with st.status("Reproducing the published figures (training routers and cascades)…", expanded=False) as status:
         reps = _reproductions()
         status.update(label=f"{len(reps)} reproductions", state="complete")
+    headlines = pd.DataFrame(
+        [
+            {
+                "benchmark": r["name"].removeprefix("RouteLLM headline on "),
+                "published (RouteLLM)": r["raw_published"].get("cost_saved_at_95"),
+                "this lab's router": r["raw_ours"].get("cost_saved_at_95"),
+                "oracle": r["raw_ours"].get("oracle_cost_saved_at_95"),
+                "random": r["raw_ours"].get("random_cost_saved_at_95"),
+            }
+            for r in reps
+            if r["name"].startswith("RouteLLM headline")
+        ]
+    )
+    if not headlines.empty:
+        st.plotly_chart(charts.headline_bars(headlines), key="wi_rep_headlines")
     for r in reps:
         with st.container(border=True):
             verdict = {True: " · matches", False: " · differs (see why below)"}.get(r["matches"], "")
@@ -379,8 +394,27 @@ def reproductions_section() -> None:
             if r["citation"]:
                 st.caption(fmt.plain_markdown(r["citation"]))
             st.dataframe(pd.DataFrame(r["rows"]), hide_index=True, key=f"wi_rep_{r['name']}")
-            st.markdown(fmt.plain_markdown(r["explanation"]))
-            st.caption("Rests on: " + fmt.plain_markdown(r["rests_on"]))
+            if r["explanation"]:
+                st.markdown(fmt.plain_markdown(r["explanation"]))
+            st.caption("Ours rests on: " + fmt.plain_markdown(r["rests_on"]))
+
+
+_PERCENT = ("share", "saved", "gain", "apgr", "cpt")
+
+
+def _figure(key: str, v) -> str:
+    """A reproduction's figure as people read it: shares as %, money in $, scores to 4 digits."""
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v))
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if any(w in key for w in _PERCENT):
+        return f"{v:.1%}"
+    if "cost" in key:
+        return f"${v:.4g}"
+    return f"{v:.4g}" if isinstance(v, float) else f"{v:,}"
 
 
 @st.cache_data(show_spinner=False, max_entries=2)
@@ -389,16 +423,22 @@ def _reproductions() -> list[dict[str, Any]]:
 
     out = []
     for r in reproduce.all_reproductions():
-        d = r.as_dict() if hasattr(r, "as_dict") else dict(r.__dict__)
+        d = r.as_dict()
         rows = [
-            {"figure": k, "published": d["published"].get(k), "ours": d["ours"].get(k)}
+            {
+                "figure": k.replace("_", " "),
+                "published": _figure(k, d["published"].get(k)),
+                "ours": _figure(k, d["ours"].get(k)),
+            }
             for k in dict.fromkeys([*d["published"], *d["ours"]])
         ]
         rests = d.get("rests_on")
         out.append(
             {
                 "name": d["name"],
-                "rows": [{k: (str(v) if v is not None else "") for k, v in row.items()} for row in rows],
+                "rows": rows,
+                "raw_published": d["published"],
+                "raw_ours": d["ours"],
                 "explanation": d.get("explanation", ""),
                 "citation": d.get("citation", ""),
                 "matches": d.get("matches"),
