@@ -21,6 +21,7 @@ BENCHES = [
     "bench.bench_forecast",
     "bench.bench_metrics",
     "bench.bench_whatif",
+    "bench.bench_whatif_traffic",
 ]
 
 
