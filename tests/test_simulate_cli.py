@@ -116,3 +116,16 @@ def test_whatif_group_leaves_room_for_other_levers():
     from llmledger.simulate.cli import WHATIF_HOOKS
 
     assert ("llmledger.simulate.traffic_cli", "register_traffic") in WHATIF_HOOKS
+
+
+def test_a_few_queries_with_text_default_to_random_and_oracle(tmp_path, capsys):
+    p = tmp_path / "text.csv"
+    p.write_text(
+        "query_id,model,correct,cost_usd,query\n"
+        + "".join(f"{i},a,{i % 2},1,question {i}\n{i},b,1,3,question {i}\n" for i in range(4))
+    )
+    doc = run_json(capsys, p)
+    assert doc["router"]["source"] == "random" and doc["cascade"]["scorer"] == "oracle"
+    assert doc["oracle"] == {"accuracy": 1.0, "cost_usd": 2 * 1 + 2 * 3, "picks": {"a": 2, "b": 2}}
+    err = one_line_error(cli("whatif", "dataset", p, "--router", "learned", db=tmp_path / "x.duckdb"))
+    assert "too few for 5-fold" in err

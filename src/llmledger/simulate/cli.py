@@ -47,13 +47,13 @@ def register(sub) -> None:
         "--router",
         default=None,
         help="router score source: learned (needs query text), oracle, random or an imported "
-        "score's name (default: learned when there is text, else an imported score, else random)",
+        "score's name (default: learned when 50+ queries have text, else an imported score, else random)",
     )
     d.add_argument(
         "--scorer",
         default=None,
         choices=("learned", "oracle"),
-        help="cascade scorer (default: learned when there is text, else oracle)",
+        help="cascade scorer (default: learned when 50+ queries have text, else oracle)",
     )
     d.add_argument("--thresholds", type=int, default=200, help="router thresholds to sweep (default 200)")
     d.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")

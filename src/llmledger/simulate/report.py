@@ -29,8 +29,17 @@ def pick_pair(ds: OutcomeDataset, strong: str | None, weak: str | None) -> tuple
     return s, w
 
 
+#: Below this many queries with text, the defaults are the oracle scorer and the random (or an
+#: imported) router: a model trained on a few dozen queries says little.
+MIN_LEARN_QUERIES = 50
+
+
+def can_learn(ds: OutcomeDataset) -> bool:
+    return bool(ds.queries) and len(set(ds.queries)) >= MIN_LEARN_QUERIES
+
+
 def default_router_source(ds: OutcomeDataset) -> str:
-    if ds.queries:
+    if can_learn(ds):
         return "learned"
     if ds.router_scores:
         return sorted(ds.router_scores)[0]
@@ -142,7 +151,7 @@ def dataset_report(
         raise SimulationError(
             f"{ds.name}: no query text, so no learned router; use --router oracle, random or an imported score"
         )
-    sc = scorer or ("learned" if ds.queries else "oracle")
+    sc = scorer or ("learned" if can_learn(ds) else "oracle")
     if cascade_order is None and len(ds.models) == 2:
         cascade_order = [w, s]
     return {
