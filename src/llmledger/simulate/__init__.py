@@ -25,28 +25,40 @@ Summary points and metrics (simulate.metrics)
         -> {"cpt50", "cpt80", "apgr", "cost_saved_at_95"}   (RouteLLM's definitions, see there)
 
 Router (simulate.router): a score per query; strong model when score >= threshold
-    random_scores(ds, seed=0); oracle_scores(ds, strong, weak); imported_scores(ds, name)
+    random_scores(ds, seed=0); oracle_scores(ds, strong, weak) (the strong model's gain);
+    imported_scores(ds, name)
     learned_scores(ds, strong, weak, folds=5, seed=0, progress=None) -> LearnedScores
-        TF-IDF + logistic regression on the query text, K-fold cross-validated: no query is scored
-        by a model that saw it in training (LearnedScores.fold_of tells which fold scored it).
-    sweep(ds, strong, weak, scores, thresholds=1000, source="") -> RouterCurve
+        hashed word 1-2 grams, IDF and logistic regression per fold, K-fold cross-validated: no
+        query is scored by a model that saw it (LearnedScores.fold_of / .train_rows show it).
+    sweep(ds, strong, weak, scores, thresholds=1000, source="", rows=None) -> RouterCurve
         RouterCurve.points: DataFrame(threshold, strong_share, accuracy, cost_usd[, latency_ms])
-        RouterCurve.metrics: routellm_metrics(...) of the curve
-    route_n(ds, models, scores_by_model, ...) (N-model routing: pick the argmax of utility)
+        RouterCurve.metrics: routellm_metrics(...) of the curve; .at_share(p); .as_dict()
+    route(ds, strong, weak, source="learned"|"oracle"|"random"|<imported name>, ...) -> RouterCurve
+        (scores + sweep + .rests_on)
+    random_line(ds, strong, weak) / oracle_line(ds, strong, weak): the baseline and the bound
+    route_n(ds, predicted, cost_weight): N models, argmax(predicted - cost_weight x cost)
+    progress callbacks are (done, total, what)
 
 Cascade (simulate.cascade): try models in order; accept tier i when confidence_i >= threshold_i
-    run_cascade(ds, order, confidence, thresholds) -> CascadeResult (accuracy, cost_usd,
-        latency_ms, accept_share per tier, per-query tier)
-    oracle_confidence(ds, order); learned_confidence(ds, order, folds=5, seed=0, progress=None)
-    search_thresholds(ds, order, confidence, grid=...) -> CascadeFrontier
-        .points: DataFrame(thresholds, strong_share, accuracy, cost_usd, latency_ms, pareto)
-        .best_under(budget_usd) -> the row with the best accuracy at cost <= budget
-    search_orders(ds, max_len=3, scorer="learned"|"oracle", ...) -> CascadeFrontier over orders
-        (FrugalGPT style: subsets of up to 3 models, cheapest first)
+    run_cascade(ds, order, confidence, thresholds, rows=None) -> CascadeResult (accuracy,
+        cost_usd total, latency_ms mean, accept_share per tier, tier per query)
+    oracle_confidence(ds, models=None); learned_confidence(ds, models=None, folds=5, seed=0,
+        holdout=None, progress=None) (P(answer good) per query and model, cross-validated; also
+        the `predicted` input of route_n); confidence_for(ds, scorer, ...) -> (conf, rests_on)
+    search_thresholds(ds, order, confidence, grid=21, rows=None) -> CascadeFrontier
+    search_orders(ds, confidence, models=None, max_len=3, grid=21, ...) -> CascadeFrontier
+        (FrugalGPT style: every subset of up to 3 models, cheapest first)
+    cascade(ds, order=None, scorer="learned"|"oracle", ...) -> CascadeFrontier (the whole what-if)
+    CascadeFrontier.points: DataFrame(order, thresholds, accuracy, cost_usd, latency_ms,
+        strong_share, accept_shares, pareto); .frontier; .best_under(budget_usd);
+        .cheapest_reaching(accuracy)
 
-Reproductions (simulate.reproduce): each returns Reproduction(name, published, ours, rests_on,
-explanation) so the page can set published and computed figures side by side.
-    frugalgpt_overruling(); routellm_commercial(); routellm_headlines(); all_reproductions()
+One document (simulate.report): dataset_report(ds, strong=None, weak=None, cascade_order=None,
+    router_source=None, scorer=None, ...) -> what `whatif dataset --json` prints.
+
+Reproductions (simulate.reproduce): each returns Reproduction(name, citation, published, ours,
+rests_on, explanation, matches, detail) so the page can set published and computed figures side
+by side: frugalgpt_overruling(); routellm_commercial(); routellm_headlines(); all_reproductions().
 
 Errors: llmledger.errors.SimulationError (a LedgerError) with a message naming the problem.
 """

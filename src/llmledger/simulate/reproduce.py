@@ -410,8 +410,19 @@ def routellm_headlines(folds: int = 5, seed: int = 0, keys: tuple[str, ...] | No
     return out
 
 
-def all_reproductions(seed: int = 0) -> list[Reproduction]:
-    return [*frugalgpt_overruling(seed), *routellm_commercial(seed), *routellm_headlines(seed=seed)]
+def all_reproductions(seed: int = 0, progress=None) -> list[Reproduction]:
+    """Every reproduction; `progress(done, total, what)` after each group."""
+    steps = [
+        ("FrugalGPT OVERRULING", lambda: frugalgpt_overruling(seed)),
+        ("RouteLLM commercial routers", lambda: routellm_commercial(seed)),
+        *((f"RouteLLM {k}", lambda k=k: routellm_headlines(seed=seed, keys=(k,))) for k in ROUTELLM_HEADLINES),
+    ]
+    out: list[Reproduction] = []
+    for i, (what, step) in enumerate(steps):
+        out += step()
+        if progress:
+            progress(i + 1, len(steps), what)
+    return out
 
 
 def reproduction_dataset(key: str) -> OutcomeDataset:
