@@ -51,7 +51,8 @@ with show_errors():
         left.plotly_chart(charts.over_time(series, "calls", title, f"Calls per {bucket}"), key="calls_fig_calls")
         right.plotly_chart(charts.over_time(series, "tokens", title, f"Tokens per {bucket}"), key="calls_fig_tokens")
         left.plotly_chart(
-            charts.over_time(series, "p95_ms", title, f"p95 latency per {bucket} (ms)"), key="calls_fig_latency"
+            charts.over_time(series, "p95_ms", title, f"p95 latency per {bucket} (ms)", bucket),
+            key="calls_fig_latency",
         )
         right.plotly_chart(
             charts.over_time(series, "cost_usd", title, f"Cost per {bucket} (USD)"), key="calls_fig_cost"

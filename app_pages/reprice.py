@@ -31,12 +31,9 @@ with show_errors():
 
     with st.sidebar:
         active = sheet_widgets.sheet_picker("reprice_view_sheet", "Actual cost under (this browser session)")
-        st.subheader("Period")
-        picked = st.date_input(
-            "Dates (UTC)", value=bounds, min_value=bounds[0], max_value=bounds[1], key="reprice_period"
-        )
-        picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
-        start, end = (picked[0] if picked else bounds[0]), (picked[1] if len(picked) > 1 else bounds[1])
+    # The dates Calls and Spend use (one choice per session, kept in the URL).
+    picked = widgets.call_filters({}, bounds, key="reprice", dimensions=False)
+    start, end = picked.start, picked.end
     period = period_bounds(start, end)
 
     st.subheader("Scenario")

@@ -202,7 +202,7 @@ def test_the_pages_show_the_same_figures(ledger):
     assert f"**{unpriced}** unpriced" in captions(spend)
 
     reprice = app("reprice")
-    reprice.date_input(key="reprice_period").set_value(MONTH).run()
+    reprice.date_input(key="reprice_dates").set_value(MONTH).run()
     table = next(d.value for d in reprice.dataframe if "actual_usd" in d.value.columns).set_index("grp")
     assert fmt.usd(table.loc[FEATURE, "actual_usd"]) == usd
     assert table.loc[FEATURE, "unpriced_actual"] == want["unpriced"]

@@ -57,13 +57,23 @@ def test_calls_empty_offers_demo_and_generates_it(db_path):
     ok(at.run())
     n = db_count(db_path, "SELECT count(*) FROM calls WHERE is_demo")
     assert n > 300
-    assert metric(at, "Calls") == fmt.compact(n)
+    # The page opens on the last 30 days of data (ending at the latest call), not all 90.
+    recent = db_count(
+        db_path,
+        "SELECT count(*) FROM calls WHERE start_time >= "
+        "(SELECT max(start_time)::DATE - INTERVAL 29 DAY FROM calls)::TIMESTAMPTZ",
+    )
+    assert 0 < recent < n
+    assert metric(at, "Calls") == fmt.compact(recent)
+    assert at.query_params.get("preset") == "last_30_days"
     assert any("DEMO DATA" in w.value for w in at.warning)
     assert any("Demo data generated" in s.value for s in at.success)
 
 
 def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
-    at = ok(page("calls.py").run())
+    at = page("calls.py")
+    at.query_params["preset"] = "all"  # the whole demo span, as a link can ask
+    ok(at.run())
     assert metric(at, "Calls") == fmt.compact(demo_ledger["calls"])
     assert any("DEMO DATA" in w.value for w in at.warning)
     breakdown = frame(at, "grp", "calls")

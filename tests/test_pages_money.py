@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import streamlit as st
-from apptest_helpers import frame, metrics, run
+from apptest_helpers import frame, metrics, page, run
 from helpers import ROOT
 from ledgers import build_ledger
 
@@ -210,7 +210,9 @@ def test_token_tax_table():
 
 
 def test_reprice_sheet_swap_discount_and_period(with_data):
-    at = run("reprice")
+    at = page("reprice")
+    at.query_params["preset"] = "all"
+    at.run()
     m = metrics(at)
     assert m["Actual (litellm)"] == m["Repriced"]  # same sheet, no change
     at.number_input(key="reprice_discount").set_value(50.0).run()
@@ -231,8 +233,8 @@ def test_reprice_sheet_swap_discount_and_period(with_data):
     at.segmented_control(key="reprice_group").set_value("request_model").run()
     assert not at.exception
     before = metrics(at)["Actual (litellm)"]
-    last = at.date_input(key="reprice_period").value[1]
-    at.date_input(key="reprice_period").set_value((last - timedelta(days=1), last)).run()
+    last = at.date_input(key="reprice_dates").value[1]
+    at.date_input(key="reprice_dates").set_value((last - timedelta(days=1), last)).run()
     assert not at.exception and not at.error
     assert _usd(metrics(at)["Actual (litellm)"]) < _usd(before)
 

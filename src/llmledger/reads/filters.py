@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 from llmledger.errors import StoreError
 
@@ -88,3 +88,169 @@ def period_bounds(start: date | None, end: date | None) -> tuple[datetime | None
     lo = datetime.combine(start, time(), UTC) if start else None
     hi = datetime.combine(end + timedelta(days=1), time(), UTC) if end else None
     return lo, hi
+
+
+# ------------------------------------------------------------------ what a viewer picked
+
+#: Date presets, by their name in links. Each ends at the latest call, not at today, so a ledger of
+#: old sample files still opens on its last weeks rather than on an empty window.
+PRESETS: dict[str, str] = {
+    "last_7_days": "Last 7 days",
+    "last_30_days": "Last 30 days",
+    "last_90_days": "Last 90 days",
+    "this_month": "This month",
+    "last_month": "Last month",
+    "all": "All data",
+    "custom": "Custom dates",
+}
+CUSTOM = "custom"
+#: A recent window: a month of data draws daily bars, and old files do not stretch the charts.
+DEFAULT_PRESET = "last_30_days"
+#: The URL query keys the filters use: preset, start, end (YYYY-MM-DD, UTC) and one key per
+#: dimension, repeated for several values (`?feature=chat&feature=search`).
+DATE_KEYS = ("preset", "start", "end")
+QUERY_KEYS = DATE_KEYS + tuple(DIMENSIONS)
+#: More values than this for one dimension in a link are cut (a URL is no place for thousands).
+MAX_VALUES_PER_DIMENSION = 200
+
+
+def _month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def preset_range(preset: str, bounds: tuple[date, date]) -> tuple[date, date]:
+    """The UTC days a preset covers, relative to the data's `bounds` (first and last day with a
+    call), cut to those bounds when they overlap."""
+    first, latest = bounds
+    if preset == "all":
+        return first, latest
+    if preset.startswith("last_") and preset.endswith("_days"):
+        lo, hi = latest - timedelta(days=int(preset[5:-5]) - 1), latest
+    elif preset == "this_month":
+        lo, hi = _month_start(latest), latest
+    elif preset == "last_month":
+        hi = _month_start(latest) - timedelta(days=1)
+        lo = _month_start(hi)
+    else:
+        raise StoreError(f"unknown date preset {preset!r}; expected one of {', '.join(PRESETS)}")
+    if lo <= latest and hi >= first:  # overlap: show only the days that can hold data
+        lo, hi = max(lo, first), min(hi, latest)
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class FilterChoice:
+    """What a viewer picked: a date preset (or custom dates) and dimension values. One per browser
+    session, shared by Calls, Spend and Reprice, and written into the URL so a link restores it."""
+
+    preset: str = DEFAULT_PRESET
+    start: date | None = None  # custom dates only; None = from the first call
+    end: date | None = None  # custom dates only; None = to the latest call
+    values: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @classmethod
+    def custom(cls, start: date | None, end: date | None, values=()) -> "FilterChoice":
+        if start and end and start > end:
+            start, end = end, start
+        return cls(CUSTOM, start, end, tuple(values))
+
+    def dates(self, bounds: tuple[date, date]) -> tuple[date, date]:
+        if self.preset != CUSTOM:
+            return preset_range(self.preset, bounds)
+        lo, hi = self.start or bounds[0], self.end or bounds[1]
+        return (lo, hi) if lo <= hi else (hi, lo)
+
+    def selected(self, dim: str) -> tuple[str, ...]:
+        return dict(self.values).get(dim, ())
+
+    def with_values(self, values: dict[str, Iterable[str]]) -> "FilterChoice":
+        picked = tuple(sorted((d, tuple(v)) for d, v in values.items() if d in DIMENSIONS and v))
+        return FilterChoice(self.preset, self.start, self.end, picked)
+
+    def call_filter(self, bounds: tuple[date, date] | None, dimensions: bool = True) -> CallFilter:
+        start, end = self.dates(bounds) if bounds else (None, None)
+        return CallFilter.build(start, end, dict(self.values) if dimensions else None)
+
+    def to_query(self, dimensions: bool = True) -> dict[str, list[str]]:
+        """The URL query of this choice (only its keys: other parameters are left alone)."""
+        q: dict[str, list[str]] = {}
+        if self.preset != CUSTOM:
+            q["preset"] = [self.preset]
+        else:
+            if self.start:
+                q["start"] = [self.start.isoformat()]
+            if self.end:
+                q["end"] = [self.end.isoformat()]
+            if not q:
+                q["preset"] = ["all"]
+        if dimensions:
+            for dim, vals in self.values:
+                if vals:
+                    q[dim] = list(vals)
+        return q
+
+    def known(self, options: dict[str, list[str]]) -> tuple["FilterChoice", list[str]]:
+        """Keep only values the ledger has (a link may name a feature with no calls here); notes
+        say what was dropped."""
+        notes, kept = [], {}
+        for dim, vals in self.values:
+            ok = [v for v in vals if v in options.get(dim, ())]
+            gone = [v for v in vals if v not in options.get(dim, ())]
+            if gone:
+                shown = ", ".join(repr(v[:60]) for v in gone[:3]) + (
+                    f" and {len(gone) - 3} more" if len(gone) > 3 else ""
+                )
+                notes.append(
+                    f"{dim} {shown}: no calls have {'it' if len(gone) == 1 else 'them'}, so it is not filtered on"
+                )
+            if ok:
+                kept[dim] = ok
+        return self.with_values(kept), notes
+
+
+def _parse_day(key: str, raw: str, notes: list[str]) -> date | None:
+    try:
+        d = date.fromisoformat(raw.strip())
+    except ValueError:
+        notes.append(f"{key}={raw[:40]!r} is not a date (YYYY-MM-DD), so it is ignored")
+        return None
+    if not 1970 <= d.year <= 2999:
+        notes.append(f"{key}={raw[:40]!r} is outside the years 1970 to 2999, so it is ignored")
+        return None
+    return d
+
+
+def parse_query(params: Mapping[str, Sequence[str]]) -> tuple[FilterChoice | None, list[str]]:
+    """A filter choice from URL query parameters (key -> its values, as `st.query_params`
+    holds them), and notes on what was ignored and why. None when no filter key is present.
+
+    Never raises: a bad date or an unknown preset is left out with a note, so a hand-edited or
+    truncated link still opens. start/end (either may be missing) win over a preset."""
+    notes: list[str] = []
+    present = {k: [str(v) for v in params[k]] for k in QUERY_KEYS if k in params}
+    if not present:
+        return None, notes
+    start = _parse_day("start", present["start"][-1], notes) if present.get("start") else None
+    end = _parse_day("end", present["end"][-1], notes) if present.get("end") else None
+    values: dict[str, list[str]] = {}
+    for dim in DIMENSIONS:
+        vals = list(dict.fromkeys(v for v in present.get(dim, []) if v))
+        if len(vals) > MAX_VALUES_PER_DIMENSION:
+            notes.append(f"{dim}: only the first {MAX_VALUES_PER_DIMENSION} of {len(vals)} values are used")
+            vals = vals[:MAX_VALUES_PER_DIMENSION]
+        if vals:
+            values[dim] = vals
+    if start or end:
+        if start and end and start > end:
+            notes.append(f"start {start} is after end {end}: the two are swapped")
+        if present.get("preset"):
+            notes.append("the link has both dates and a preset: the dates are used")
+        return FilterChoice.custom(start, end).with_values(values), notes
+    preset = present["preset"][-1].strip() if present.get("preset") else DEFAULT_PRESET
+    if preset not in PRESETS or preset == CUSTOM:
+        notes.append(
+            f"preset={preset[:40]!r} is not one of {', '.join(p for p in PRESETS if p != CUSTOM)}, "
+            f"so {PRESETS[DEFAULT_PRESET].lower()} is shown"
+        )
+        preset = DEFAULT_PRESET
+    return FilterChoice(preset).with_values(values), notes

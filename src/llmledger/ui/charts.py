@@ -85,8 +85,27 @@ def group_order(series: pd.DataFrame) -> list[str]:
     return [str(g) for g in order]
 
 
-def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | None = None) -> go.Figure:
-    """Stacked bars for additive metrics, one line per group for latency."""
+#: pandas frequency of each time bucket (weeks start on Monday, as reads.buckets keys them).
+BUCKET_FREQ = {"hour": "h", "day": "D", "week": "W-MON", "month": "MS"}
+
+
+def _with_gaps(part: pd.DataFrame, metric: str, bucket: str | None) -> pd.DataFrame:
+    """A line's points with an empty value in every bucket that has no calls, so the line breaks
+    there instead of drawing a straight line across weeks or months without data."""
+    if bucket not in BUCKET_FREQ or part.empty:
+        return part
+    x = pd.to_datetime(part["bucket"])
+    full = pd.date_range(x.min(), x.max(), freq=BUCKET_FREQ[bucket])
+    if len(full) > 5000 or len(full) <= len(part):
+        return part
+    return pd.DataFrame({"bucket": full}).merge(part.assign(bucket=x), on="bucket", how="left")
+
+
+def over_time(
+    series: pd.DataFrame, metric: str, group_label: str, title: str | None = None, bucket: str | None = None
+) -> go.Figure:
+    """Stacked bars for additive metrics, one line per group for latency (broken where a `bucket`
+    has no calls)."""
     axis, additive = METRICS[metric]
     title = fmt.plain_label(title or axis)
     data = series.dropna(subset=[metric]) if not additive else series
@@ -114,9 +133,11 @@ def over_time(series: pd.DataFrame, metric: str, group_label: str, title: str | 
                 hovertemplate=hover,
             )
         else:
+            part = _with_gaps(part, metric, bucket)
             fig.add_scatter(
                 x=part["bucket"],
                 y=part[metric],
+                connectgaps=False,
                 name=fmt.plain_label(g),
                 mode="lines",
                 line={"color": colors[g], "width": 2},

@@ -17,7 +17,8 @@ DASH = "—"
 
 
 def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
+    """None, NaN, or pandas' NA / NaT (nullable integer columns from DuckDB hold pd.NA)."""
+    return x is None or (isinstance(x, float) and math.isnan(x)) or type(x).__name__ in ("NAType", "NaTType")
 
 
 def label(value: Any) -> str:

@@ -11,7 +11,7 @@ import streamlit as st
 
 from llmledger import config
 from llmledger.reads import rules
-from llmledger.reads.filters import CallFilter
+from llmledger.reads.filters import CUSTOM, PRESETS, QUERY_KEYS, CallFilter, FilterChoice, parse_query
 from llmledger.telemetry import demo
 from llmledger.ui import common
 from llmledger.ui import format as fmt
@@ -47,24 +47,132 @@ def show_flash() -> None:
 
 # ------------------------------------------------------------------ filters
 
+#: The session's one filter choice (reads.filters.FilterChoice), shared by Calls, Spend and Reprice.
+FILTER_CHOICE = "llmledger_filter_choice"
+_FILTER_NOTES = "_llmledger_filter_notes"
 
-def call_filters(options: dict[str, list[str]], bounds: tuple[date, date] | None, key: str = "calls") -> CallFilter:
-    """Sidebar: a UTC date range and one multiselect per dimension (empty = all)."""
-    start = end = None
-    with st.sidebar:
-        st.subheader("Filters")
-        if bounds:
-            picked = st.date_input(
-                "Dates (UTC)", value=bounds, min_value=bounds[0], max_value=bounds[1], key=f"{key}_dates"
-            )
-            picked = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
-            start = picked[0] if picked else bounds[0]
-            end = picked[1] if len(picked) > 1 else bounds[1]
-        selected = {}
+
+def _picked_dates(value: Any) -> tuple[date, ...]:
+    if value is None:
+        return ()
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,)
+
+
+def _read_link(choice: FilterChoice) -> tuple[FilterChoice, list[str]]:
+    """The URL's filters, when they differ from the session's (a shared link, a Budgets alert
+    link, the browser's back button); notes say what in it was ignored."""
+    params = {k: st.query_params.get_all(k) for k in st.query_params}
+    linked, notes = parse_query(params)
+    return (choice if linked is None else linked), notes
+
+
+def _read_widgets(
+    choice: FilterChoice, bounds, key: str, options: dict[str, list[str]], dimensions: bool
+) -> tuple[FilterChoice, bool]:
+    """What this page's widgets say that differs from what they were last given: the viewer's
+    edit, or values another page put there before switching here. (True when the date range is
+    half picked: its widget is then left alone.)"""
+    ss = st.session_state
+    seen = ss.get(f"_{key}_filters_seen")
+    dim_keys = [f"{key}_f_{d}" for d, v in options.items() if v]
+    if f"{key}_dates" in ss and not all(k in ss for k in dim_keys):
+        # Another page wrote the dates and the dimensions it wants before switching here (the
+        # page's own widgets always hold every key): its dimensions replace the session's.
+        choice = choice.with_values({})
+    preset = ss.get(f"{key}_preset")
+    if preset in PRESETS and (seen is None or preset != seen["preset"]):
+        if preset == CUSTOM:
+            choice = FilterChoice.custom(*choice.dates(bounds), choice.values)
+        else:
+            choice = FilterChoice(preset, values=choice.values)
+    else:
+        picked = _picked_dates(ss.get(f"{key}_dates"))
+        if picked and (seen is None or picked != seen["dates"]):
+            if len(picked) == 1:
+                return FilterChoice.custom(picked[0], None, choice.values), True
+            choice = FilterChoice.custom(picked[0], picked[1], choice.values)
+    if dimensions:
+        values = dict(choice.values)
+        for dim in DIM_TITLES:
+            v = ss.get(f"{key}_f_{dim}")
+            if v is not None and (seen is None or tuple(v) != seen["values"].get(dim, ())):
+                values[dim] = list(v)
+        choice = choice.with_values(values)
+    return choice, False
+
+
+def _write_link(choice: FilterChoice) -> None:
+    """Put the whole choice in the URL (only its own keys; others are left alone), so a copied
+    link opens the same view; on Reprice too, so its links keep the Calls filters."""
+    want = choice.to_query()
+    for k in QUERY_KEYS:
+        if k in want:
+            if st.query_params.get_all(k) != want[k]:
+                st.query_params[k] = want[k]
+        elif k in st.query_params:
+            del st.query_params[k]
+
+
+def call_filters(
+    options: dict[str, list[str]], bounds: tuple[date, date] | None, key: str = "calls", dimensions: bool = True
+) -> CallFilter:
+    """Sidebar: a date preset or range (UTC) and one multiselect per dimension (empty = all).
+
+    One choice per browser session serves Calls, Spend and Reprice (a filter set on one page holds
+    on the others) and lives in the URL, so a link restores it. Each run takes, in order: the
+    session's choice, a URL that differs from it, then what this page's widgets changed; bad URL
+    values are shown as notes, never raised. With `dimensions=False` (Reprice) only the dates
+    apply. Widget keys (`{key}_dates`, `{key}_f_{dim}`) stay as before: a page may set them and
+    switch here."""
+    ss = st.session_state
+    if not bounds:
+        return CallFilter.build()
+    before = ss.get(FILTER_CHOICE) or FilterChoice()
+    choice, link_notes = _read_link(before)
+    choice, partial = _read_widgets(choice, bounds, key, options, dimensions)
+    notes = link_notes
+    if dimensions:
+        choice, dropped = choice.known(options)
+        notes = notes + dropped
+    if notes:
+        ss[_FILTER_NOTES] = notes
+    elif choice != before:
+        ss.pop(_FILTER_NOTES, None)
+    ss[FILTER_CHOICE] = choice
+    dates = choice.dates(bounds)
+    shown = {
+        "preset": choice.preset,
+        "dates": dates,
+        "values": {d: v for d, v in choice.values},
+    }
+    ss[f"{key}_preset"] = choice.preset
+    if not partial:
+        ss[f"{key}_dates"] = dates
+    if dimensions:
         for dim, values in options.items():
             if values:
-                selected[dim] = st.multiselect(DIM_TITLES[dim], values, key=f"{key}_f_{dim}", placeholder="All")
-    return CallFilter.build(start, end, selected)
+                ss[f"{key}_f_{dim}"] = [v for v in choice.selected(dim) if v in values]
+    ss[f"_{key}_filters_seen"] = shown
+    _write_link(choice)
+
+    with st.sidebar:
+        st.subheader("Filters" if dimensions else "Period")
+        st.selectbox("Period", list(PRESETS), format_func=PRESETS.get, key=f"{key}_preset")
+        st.date_input("Dates (UTC)", key=f"{key}_dates", format="YYYY-MM-DD")
+        st.caption(
+            f"Calls from {bounds[0]:%Y-%m-%d} to {bounds[1]:%Y-%m-%d}. Presets end at the latest call. "
+            "The URL keeps these filters: copy it to share this view."
+        )
+        if dimensions:
+            for dim, values in options.items():
+                if values:
+                    st.multiselect(DIM_TITLES[dim], values, key=f"{key}_f_{dim}", placeholder="All")
+        elif choice.values:
+            picked = ", ".join(DIM_TITLES[d].lower() for d, _ in choice.values)
+            st.caption(f"Your {picked} filter from Calls and Spend does not apply here: all calls are repriced.")
+    for note in ss.get(_FILTER_NOTES, []):
+        st.warning(fmt.plain_markdown("Filter link: " + note), icon="🔗")
+    return CallFilter.build(dates[0], dates[1], dict(choice.values) if dimensions else None)
 
 
 #: Above this many calls, cost (priced per call by the pricing view at query time) starts off.

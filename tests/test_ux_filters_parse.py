@@ -1,0 +1,127 @@
+"""Filters in the URL (issue 15, item 3), the pure part: presets end at the latest call, a link
+round-trips, and any query string gives a choice or notes, never an exception."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmledger.reads import filters as rf
+from llmledger.reads.filters import CUSTOM, DEFAULT_PRESET, PRESETS, QUERY_KEYS, FilterChoice, parse_query
+
+BOUNDS = (date(2025, 5, 3), date(2026, 11, 20))  # 18 months of old sample files
+
+
+@pytest.mark.parametrize(
+    "preset, expected",
+    [
+        ("last_7_days", (date(2026, 11, 14), date(2026, 11, 20))),
+        ("last_30_days", (date(2026, 10, 22), date(2026, 11, 20))),
+        ("last_90_days", (date(2026, 8, 23), date(2026, 11, 20))),
+        ("this_month", (date(2026, 11, 1), date(2026, 11, 20))),
+        ("last_month", (date(2026, 10, 1), date(2026, 10, 31))),
+        ("all", BOUNDS),
+    ],
+)
+def test_presets_end_at_the_latest_call(preset, expected):
+    assert rf.preset_range(preset, BOUNDS) == expected
+
+
+def test_presets_are_cut_to_the_data_and_january_has_a_last_month():
+    assert rf.preset_range("last_90_days", (date(2026, 11, 10), date(2026, 11, 20))) == (
+        date(2026, 11, 10),
+        date(2026, 11, 20),
+    )
+    assert rf.preset_range("last_month", (date(2025, 1, 1), date(2026, 1, 15))) == (
+        date(2025, 12, 1),
+        date(2025, 12, 31),
+    )
+    # no overlap: the window as asked (empty), not a made-up one
+    assert rf.preset_range("last_month", (date(2026, 11, 2), date(2026, 11, 20))) == (
+        date(2026, 10, 1),
+        date(2026, 10, 31),
+    )
+
+
+def test_the_default_is_a_recent_window_not_the_whole_span():
+    lo, hi = FilterChoice().dates(BOUNDS)
+    assert DEFAULT_PRESET == "last_30_days" and (hi - lo).days == 29 and hi == BOUNDS[1]
+
+
+def test_a_link_round_trips():
+    c = FilterChoice.custom(date(2026, 10, 1), date(2026, 10, 31)).with_values(
+        {"feature": ["chat", "a&b=c?"], "model": ["gpt-4o"]}
+    )
+    q = c.to_query()
+    assert q == {"start": ["2026-10-01"], "end": ["2026-10-31"], "feature": ["chat", "a&b=c?"], "model": ["gpt-4o"]}
+    assert parse_query(q) == (c, [])
+    assert parse_query(FilterChoice("last_month").to_query()) == (FilterChoice("last_month"), [])
+    assert parse_query({"page": ["2"]}) == (None, [])  # not ours: no choice
+
+
+@pytest.mark.parametrize(
+    "query, note, dates",
+    [
+        ({"start": ["yesterday"]}, "start='yesterday' is not a date", None),
+        ({"end": ["2026-13-01"]}, "end='2026-13-01' is not a date", None),
+        ({"preset": ["fortnight"]}, "preset='fortnight' is not one of", rf.preset_range(DEFAULT_PRESET, BOUNDS)),
+        ({"preset": ["custom"]}, "preset='custom' is not one of", rf.preset_range(DEFAULT_PRESET, BOUNDS)),
+        ({"start": ["2026-11-10"], "end": ["2026-11-01"]}, "swapped", (date(2026, 11, 1), date(2026, 11, 10))),
+        ({"start": ["0001-01-01"]}, "outside the years", None),
+        ({"start": ["2026-11-01"], "preset": ["all"]}, "the dates are used", (date(2026, 11, 1), BOUNDS[1])),
+    ],
+)
+def test_bad_values_are_ignored_with_a_note(query, note, dates):
+    choice, notes = parse_query(query)
+    assert choice is not None and any(note in n for n in notes), notes
+    if dates:
+        assert choice.dates(BOUNDS) == dates
+
+
+def test_known_drops_values_the_ledger_does_not_have():
+    c = FilterChoice().with_values({"feature": ["chat", "gone"], "team": ["nobody"]})
+    kept, notes = c.known({"feature": ["chat", "search"], "team": ["core"]})
+    assert kept.values == (("feature", ("chat",)),)
+    assert any("'gone'" in n for n in notes) and any("'nobody'" in n for n in notes)
+
+
+TEXT = st.text(max_size=30)
+QUERIES = st.dictionaries(
+    st.sampled_from(QUERY_KEYS + ("page", "tab")) | TEXT,
+    st.lists(st.sampled_from(["2026-11-01", "2026-02-30", "", "all", *PRESETS]) | TEXT, max_size=4),
+    max_size=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(QUERIES)
+def test_any_query_string_gives_a_choice_or_notes(query):
+    choice, notes = parse_query(query)
+    assert all(isinstance(n, str) and n for n in notes)
+    if choice is None:
+        assert not any(k in query for k in QUERY_KEYS)
+        return
+    assert choice.preset in PRESETS
+    lo, hi = choice.dates(BOUNDS)
+    assert lo <= hi
+    assert set(dict(choice.values)) <= set(rf.DIMENSIONS)
+    f = choice.call_filter(BOUNDS)  # builds SQL-ready filters without raising
+    f.where()
+    again, more = parse_query(choice.to_query())  # what it writes back reads cleanly
+    assert not more and again.dates(BOUNDS) == choice.dates(BOUNDS) and again.values == choice.values
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    start=st.dates(min_value=date(1970, 1, 1), max_value=date(2999, 12, 31)) | st.none(),
+    end=st.dates(min_value=date(1970, 1, 1), max_value=date(2999, 12, 31)) | st.none(),
+    preset=st.sampled_from([p for p in PRESETS if p != CUSTOM]),
+    values=st.dictionaries(st.sampled_from(list(rf.DIMENSIONS)), st.lists(TEXT.filter(bool), max_size=3, unique=True)),
+)
+def test_every_choice_round_trips_through_its_link(start, end, preset, values):
+    for c in (FilterChoice.custom(start, end).with_values(values), FilterChoice(preset).with_values(values)):
+        back, notes = parse_query(c.to_query())
+        assert notes == [] and back.dates(BOUNDS) == c.dates(BOUNDS) and back.values == c.values
