@@ -222,3 +222,27 @@ def test_limit_warnings_name_the_limit_exactly_when_it_is_crossed(n_in, n_out):
     w = limit_warnings(e, n_in, n_out, "s")
     assert any("128,000" in x for x in w) == (n_in > 128_000)
     assert any("16,384" in x for x in w) == (n_out > 16_384)
+
+
+def test_resolutions_stored_under_older_rules_are_redone(con):
+    """A ledger resolved before the route order keeps no reseller match the rules no longer make."""
+    from datetime import UTC, datetime
+
+    from llmledger.pricing import sheets
+    from llmledger.pricing.matching import MATCH_RULES_KEY
+
+    con.execute(
+        "INSERT INTO calls (trace_id, span_id, start_time, provider, request_model, response_model, input_tokens,"
+        " output_tokens, usage_source, convention, status) VALUES ('t', 's', ?, 'anthropic', 'claude-3-5-sonnet',"
+        " 'claude-3-5-sonnet', 1000, 100, 'reported', 'test', 'ok')",
+        [datetime(2026, 1, 5, tzinfo=UTC)],
+    )
+    sheets.set_active_sheet(con, "litellm")
+    priced = "SELECT priced_model, match_kind FROM llm_calls"
+    assert con.execute(priced).fetchone()[0] == "vertex_ai/claude-3-5-sonnet"
+    # What an older release stored: the reseller, and no rules marker.
+    con.execute("UPDATE price_resolution SET model_id = 'snowflake/claude-3-5-sonnet'")
+    con.execute("DELETE FROM settings WHERE key = ?", [MATCH_RULES_KEY])
+    assert con.execute(priced).fetchone()[0] == "snowflake/claude-3-5-sonnet"
+    sheets.unknown_models(con)  # any read that refreshes resolutions
+    assert con.execute(priced).fetchone() == ("vertex_ai/claude-3-5-sonnet", "normalized")

@@ -364,11 +364,24 @@ def resolve_triple(matcher: Matcher, request_model: str, response_model: str, pr
     return None
 
 
+#: Bump when the matching rules change: a ledger's stored resolutions are then redone once (every
+#: sheet, every call), so no ledger keeps a match the rules no longer make.
+MATCH_RULES = "2: first-party, then clouds, then resellers"
+MATCH_RULES_KEY = "match_rules"
+GET_RULES_SQL = "SELECT value FROM settings WHERE key = ?"
+SET_RULES_SQL = "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)"
+
+
 def refresh_resolutions(con: duckdb.DuckDBPyConnection, sheet: str | None = None, since: int = 0) -> int:
     """Resolve every (request_model, response_model, provider) seen in calls that a sheet version
     has not resolved yet. Returns the number of rows added. Runs on `con` as given (the caller
     owns the transaction). `since`: only calls of that load number or later (the loader's new
     calls: older ones were resolved when they were loaded)."""
+    row = con.execute(GET_RULES_SQL, [MATCH_RULES_KEY]).fetchone()
+    if (row[0] if row else None) != MATCH_RULES:  # resolutions made under older rules: redo all
+        con.execute("DELETE FROM price_resolution")
+        con.execute(SET_RULES_SQL, [MATCH_RULES_KEY, MATCH_RULES])
+        sheet, since = None, 0
     pending = con.execute(PENDING_TRIPLES_SQL.replace("{since}", str(int(since))), [sheet, sheet]).fetchall()
     rows, matchers = [], {}
     for version_id, sheet_name, req, resp, prov in pending:
