@@ -231,3 +231,18 @@ def test_routellm_mtbench_is_the_mean_of_both_turns():
         assert ds.scores[0, j] == pytest.approx(statistics.mean(turns) / 10)
     assert ds.n_queries == 80 and ds.score_scale == 10
     assert ds.queries[0] and np.isfinite(ds.costs).all()
+
+
+def test_routellm_style_file_with_other_models(tmp_path):
+    p = tmp_path / "my_responses.csv"
+    p.write_text('prompt,gpt-4o-mini,gpt-4o\n"What is 2+2?",True,True\n"Hard one",False,True\n')
+    ds = load_dataset(p)  # auto: a prompt column and one True/False column per model
+    assert ds.models == ["gpt-4o-mini", "gpt-4o"] and ds.scores.tolist() == [[1, 1], [0, 1]]
+    assert "default price sheet for gpt-4o-mini, gpt-4o" in ds.cost_basis
+    assert (ds.costs[:, 1] > ds.costs[:, 0]).all()
+    p.write_text('prompt,gpt-4o-mini,gpt-4o\n"q",maybe,True\n')
+    with pytest.raises(SimulationError, match="'gpt-4o-mini' row 2 is 'maybe'"):
+        load_dataset(p)
+    p.write_text('prompt,no-such-model-xyz,gpt-4o\n"q",True,True\n')
+    with pytest.raises(SimulationError, match="no-such-model-xyz.*no price"):
+        load_dataset(p)

@@ -267,6 +267,9 @@ def detect_format(path: Path) -> str:
     first = head[0] if head else ""
     if "ref_answer" in first and "_cost" in first:
         return "frugalgpt"
+    cols = [c.strip().strip('"').lower() for c in first.split(",")]
+    if "prompt" in cols and "query_id" not in cols:
+        return "routellm-gsm8k"  # a RouteLLM response file: prompt, one True/False column per model
     return "long"
 
 
@@ -556,18 +559,63 @@ def _token_counts(texts: list[str]) -> np.ndarray:
     return np.asarray(get(COUNT_TOKENIZER).count_batch(list(texts)), dtype=float)
 
 
-def _routellm_costs(tokens: np.ndarray, models: list[str]) -> np.ndarray:
-    """tokens: (n, m) token counts per query and model -> USD at RouteLLM's blended prices."""
-    price = np.array([ROUTELLM_USD_PER_MTOK[m] for m in models]) / 1e6
-    return tokens * price
+def _routellm_models(df: pd.DataFrame, where: Any) -> list[str]:
+    """The model columns of a RouteLLM response file: everything but the prompt, the answers
+    (`<model>_response`) and bookkeeping columns."""
+    if "prompt" not in df.columns:
+        raise SimulationError(
+            f"{where}: missing column prompt (a RouteLLM response file has prompt and one column per model)"
+        )
+    skip = {"prompt", "subject"}
+    models = [
+        str(c)
+        for c in df.columns
+        if c not in skip and not str(c).endswith("_response") and not str(c).startswith("Unnamed")
+    ]
+    if len(models) < 2:
+        raise SimulationError(f"{where}: {len(models)} model column(s); a what-if needs at least two")
+    return models
 
 
-def _routellm_cost_basis(what: str) -> str:
-    return (
-        f"assumed: {what} counted with {COUNT_TOKENIZER}, priced at RouteLLM's published blended prices "
-        f"(GPT-4 ${ROUTELLM_USD_PER_MTOK[ROUTELLM_STRONG]}/M, Mixtral ${ROUTELLM_USD_PER_MTOK[ROUTELLM_WEAK]}/M tokens); "
-        "the source records correctness only"
-    )
+def _correct_matrix(df: pd.DataFrame, models: list[str], where: Any) -> np.ndarray:
+    out = np.empty((len(df), len(models)))
+    for j, m in enumerate(models):
+        col = df[m].map(lambda v: TRUE_WORDS.get(str(v).strip().lower(), v))
+        vals = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isin(vals, (0.0, 1.0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise SimulationError(f"{where}: column {m!r} row {i + 2} is {df[m].iloc[i]!r}, not True/False")
+        out[:, j] = vals
+    return out
+
+
+def _routellm_costs(in_tokens: np.ndarray, out_tokens: np.ndarray, models: list[str]) -> tuple[np.ndarray, str]:
+    """USD per query and model: RouteLLM's blended price per token for its two models, the
+    default price sheet for any other model (input and output priced apart). Returns (costs,
+    what they rest on)."""
+    costs = np.empty(out_tokens.shape)
+    others = []
+    for j, m in enumerate(models):
+        if m in ROUTELLM_USD_PER_MTOK:
+            costs[:, j] = (in_tokens + out_tokens[:, j]) * ROUTELLM_USD_PER_MTOK[m] / 1e6
+        else:
+            usd, sheet_name, _ = price_tokens(np.full(len(in_tokens), m, dtype=object), in_tokens, out_tokens[:, j])
+            costs[:, j] = usd
+            others.append(m)
+    basis = ""
+    if len(others) < len(models):
+        basis = (
+            "RouteLLM's published blended prices (GPT-4 "
+            f"${ROUTELLM_USD_PER_MTOK[ROUTELLM_STRONG]}/M, Mixtral ${ROUTELLM_USD_PER_MTOK[ROUTELLM_WEAK]}/M tokens)"
+        )
+    if others:
+        basis += ("; " if basis else "") + f"the default price sheet for {', '.join(others)}"
+    return costs, basis
+
+
+def _routellm_cost_basis(what: str, prices: str) -> str:
+    return f"assumed: {what} counted with {COUNT_TOKENIZER}, priced at {prices}; the source records correctness only"
 
 
 def load_routellm_mmlu(path: Path) -> OutcomeDataset:
@@ -581,23 +629,24 @@ def load_routellm_mmlu(path: Path) -> OutcomeDataset:
         raise SimulationError(f"{path}: no mmlu_<subject>.csv files")
     frames = []
     for f in files:
-        d = pd.read_csv(io.StringIO(_read_text(f)))
+        d = pd.read_csv(io.StringIO(_read_text(f)), dtype=str, keep_default_na=False)
         d["subject"] = f.name.split(".")[0].removeprefix("mmlu_")
         frames.append(d)
     df = pd.concat(frames, ignore_index=True)
-    models = [ROUTELLM_WEAK, ROUTELLM_STRONG]
-    _check_columns(df, ["prompt", *models], path)
+    models = _routellm_models(df, path)
+    scores = _correct_matrix(df, models, path)
     contaminated = _contaminated(folder) | _contaminated(folder.parent)
-    tokens = _token_counts(df["prompt"].astype(str).tolist()) + 1.0
+    p_tok = _token_counts(df["prompt"].astype(str).tolist())
+    costs, prices = _routellm_costs(p_tok, np.ones((len(df), len(models))), models)
     return OutcomeDataset(
-        name="RouteLLM MMLU",
+        name="RouteLLM MMLU" if len(files) > 1 else f"RouteLLM {files[0].name.split('.')[0]}",
         source=ROUTELLM_SOURCE,
         query_ids=[f"{s}/{i}" for s, i in zip(df["subject"], df.groupby("subject").cumcount())],
         models=models,
-        scores=df[models].astype(bool).to_numpy(dtype=float),
-        costs=_routellm_costs(np.column_stack([tokens, tokens]), models),
+        scores=scores,
+        costs=costs,
         score_basis="measured: 0/1 correctness from RouteLLM's response files",
-        cost_basis=_routellm_cost_basis("prompt tokens + 1 answer token"),
+        cost_basis=_routellm_cost_basis("prompt tokens + 1 answer token", prices),
         queries=df["prompt"].astype(str).tolist(),
         groups=df["prompt"].astype(str).to_numpy(),
         flags={"contaminated": df["prompt"].isin(contaminated).to_numpy()},
@@ -609,28 +658,30 @@ def load_routellm_mmlu(path: Path) -> OutcomeDataset:
 
 
 def load_routellm_gsm8k(path: Path) -> OutcomeDataset:
-    """RouteLLM's GSM8K outcomes: `prompt`, True/False per model and each model's full answer."""
+    """RouteLLM's GSM8K outcomes: `prompt`, True/False per model and (optionally) each model's
+    full answer in `<model>_response`. Cost: problem tokens + that model's answer tokens."""
     f = _first(path, "gsm8k_responses.csv") if path.is_dir() else path
-    df = pd.read_csv(io.StringIO(_read_text(f)))
-    models = [ROUTELLM_WEAK, ROUTELLM_STRONG]
-    _check_columns(df, ["prompt", *models, *(m + "_response" for m in models)], f)
+    df = pd.read_csv(io.StringIO(_read_text(f)), dtype=str, keep_default_na=False)
+    models = _routellm_models(df, f)
+    scores = _correct_matrix(df, models, f)
     prompts = df["prompt"].astype(str).tolist()
     p_tok = _token_counts(prompts)
-    tokens = np.column_stack(
-        [p_tok + _token_counts(df[m + "_response"].fillna("").astype(str).tolist()) for m in models]
-    )
+    answers = {m: df[m + "_response"].astype(str).tolist() for m in models if m + "_response" in df.columns}
+    out_tok = np.column_stack([_token_counts(answers[m]) if m in answers else np.ones(len(df)) for m in models])
+    costs, prices = _routellm_costs(p_tok, out_tok, models)
     contaminated = _contaminated(f.parent)
+    what = "problem tokens + each model's own answer tokens" if answers else "problem tokens + 1 answer token"
     return OutcomeDataset(
-        name="RouteLLM GSM8K",
+        name="RouteLLM GSM8K" if f.name.startswith("gsm8k") else f"RouteLLM {f.name.split('.')[0]}",
         source=ROUTELLM_SOURCE,
         query_ids=[str(i) for i in range(len(df))],
         models=models,
-        scores=df[models].astype(bool).to_numpy(dtype=float),
-        costs=_routellm_costs(tokens, models),
+        scores=scores,
+        costs=costs,
         score_basis="measured: 0/1 correctness from RouteLLM's response file",
-        cost_basis=_routellm_cost_basis("problem tokens + each model's own answer tokens"),
+        cost_basis=_routellm_cost_basis(what, prices),
         queries=prompts,
-        answers={m: df[m + "_response"].fillna("").astype(str).tolist() for m in models},
+        answers=answers,
         groups=np.asarray(prompts),
         flags={"contaminated": df["prompt"].isin(contaminated).to_numpy()},
         cost_measured=False,
@@ -655,8 +706,14 @@ def load_routellm_mtbench(path: Path) -> OutcomeDataset:
         raise SimulationError(f"{f}: no judgements")
     j = pd.DataFrame(rows)
     _check_columns(j, ["question_id", "model", "score", "turn", "user_prompt"], f)
+    j["score"] = pd.to_numeric(j["score"], errors="coerce")
+    if j["score"].isna().any() or (j["score"] > 10).any():
+        raise SimulationError(f"{f}: judgement scores must be numbers from 1 to 10 (or -1 for a failed judgement)")
     j = j[j["score"] >= 0]  # FastChat's -1 marks a judgement that failed to parse
-    models = [ROUTELLM_WEAK, ROUTELLM_STRONG]
+    present = list(dict.fromkeys(j["model"].astype(str)))
+    models = [m for m in (ROUTELLM_WEAK, ROUTELLM_STRONG) if m in present] + [
+        m for m in present if m not in (ROUTELLM_WEAK, ROUTELLM_STRONG)
+    ]
     qids = sorted(j["question_id"].astype(int).unique())
     mean = j.groupby(["question_id", "model"])["score"].mean().unstack("model")
     mean.index = mean.index.astype(int)
@@ -669,6 +726,10 @@ def load_routellm_mtbench(path: Path) -> OutcomeDataset:
     longest.index = longest.index.astype(int)
     longest = longest.reindex(qids)
     tokens = np.column_stack([_token_counts(longest[m].fillna("").tolist()) for m in models])
+    if mean[models].isna().any().any():
+        q = mean.index[mean[models].isna().any(axis=1)][0]
+        raise SimulationError(f"{f}: question {q} has no judgement for some model; every question needs every model")
+    costs, prices = _routellm_costs(np.zeros(len(qids)), tokens, models)
     texts, category = {}, {}
     qfile = folder / "question.jsonl"
     if qfile.is_file():
@@ -685,9 +746,9 @@ def load_routellm_mtbench(path: Path) -> OutcomeDataset:
         query_ids=[str(q) for q in qids],
         models=models,
         scores=mean[models].to_numpy(dtype=float) / 10.0,
-        costs=_routellm_costs(tokens, models),
+        costs=costs,
         score_basis="measured: GPT-4-judge score (1-10) per question, both turns averaged, divided by 10",
-        cost_basis=_routellm_cost_basis("conversation tokens (questions + this model's answers)"),
+        cost_basis=_routellm_cost_basis("conversation tokens (questions + this model's answers)", prices),
         queries=[texts[q][0] if q in texts else "" for q in qids] if texts else None,
         flags={"contaminated": flags},
         score_scale=10.0,
