@@ -238,7 +238,7 @@ def test_routellm_style_file_with_other_models(tmp_path):
     p.write_text('prompt,gpt-4o-mini,gpt-4o\n"What is 2+2?",True,True\n"Hard one",False,True\n')
     ds = load_dataset(p)  # auto: a prompt column and one True/False column per model
     assert ds.models == ["gpt-4o-mini", "gpt-4o"] and ds.scores.tolist() == [[1, 1], [0, 1]]
-    assert "default price sheet for gpt-4o-mini, gpt-4o" in ds.cost_basis
+    assert "sheet 'litellm' for gpt-4o-mini, gpt-4o" in ds.cost_basis
     assert (ds.costs[:, 1] > ds.costs[:, 0]).all()
     p.write_text('prompt,gpt-4o-mini,gpt-4o\n"q",maybe,True\n')
     with pytest.raises(SimulationError, match="'gpt-4o-mini' row 2 is 'maybe'"):

@@ -301,11 +301,11 @@ def load_dataset(
     elif fmt == "frugalgpt":
         ds = load_frugalgpt(p)
     elif fmt == "routellm-mmlu":
-        ds = load_routellm_mmlu(p)
+        ds = load_routellm_mmlu(p, sheet, con)
     elif fmt == "routellm-gsm8k":
-        ds = load_routellm_gsm8k(p)
+        ds = load_routellm_gsm8k(p, sheet, con)
     else:
-        ds = load_routellm_mtbench(p)
+        ds = load_routellm_mtbench(p, sheet, con)
     for m in (strong, weak):
         if m is not None:
             ds.index(m)
@@ -590,7 +590,9 @@ def _correct_matrix(df: pd.DataFrame, models: list[str], where: Any) -> np.ndarr
     return out
 
 
-def _routellm_costs(in_tokens: np.ndarray, out_tokens: np.ndarray, models: list[str]) -> tuple[np.ndarray, str]:
+def _routellm_costs(
+    in_tokens: np.ndarray, out_tokens: np.ndarray, models: list[str], sheet: Any = None, con: Any = None
+) -> tuple[np.ndarray, str]:
     """USD per query and model: RouteLLM's blended price per token for its two models, the
     default price sheet for any other model (input and output priced apart). Returns (costs,
     what they rest on)."""
@@ -600,7 +602,9 @@ def _routellm_costs(in_tokens: np.ndarray, out_tokens: np.ndarray, models: list[
         if m in ROUTELLM_USD_PER_MTOK:
             costs[:, j] = (in_tokens + out_tokens[:, j]) * ROUTELLM_USD_PER_MTOK[m] / 1e6
         else:
-            usd, sheet_name, _ = price_tokens(np.full(len(in_tokens), m, dtype=object), in_tokens, out_tokens[:, j])
+            usd, sheet_name, _ = price_tokens(
+                np.full(len(in_tokens), m, dtype=object), in_tokens, out_tokens[:, j], sheet=sheet, con=con
+            )
             costs[:, j] = usd
             others.append(m)
     basis = ""
@@ -610,7 +614,7 @@ def _routellm_costs(in_tokens: np.ndarray, out_tokens: np.ndarray, models: list[
             f"${ROUTELLM_USD_PER_MTOK[ROUTELLM_STRONG]}/M, Mixtral ${ROUTELLM_USD_PER_MTOK[ROUTELLM_WEAK]}/M tokens)"
         )
     if others:
-        basis += ("; " if basis else "") + f"the default price sheet for {', '.join(others)}"
+        basis += ("; " if basis else "") + f"sheet {sheet_name!r} for {', '.join(others)}"
     return costs, basis
 
 
@@ -618,7 +622,7 @@ def _routellm_cost_basis(what: str, prices: str) -> str:
     return f"assumed: {what} counted with {COUNT_TOKENIZER}, priced at {prices}; the source records correctness only"
 
 
-def load_routellm_mmlu(path: Path) -> OutcomeDataset:
+def load_routellm_mmlu(path: Path, sheet: Any = None, con: Any = None) -> OutcomeDataset:
     """RouteLLM's MMLU outcomes: `responses/mmlu_<subject>.csv` with `prompt` and one True/False
     column per model. Cost: prompt tokens + 1 answer token per call (an MMLU answer is a letter)."""
     folder = path if path.is_dir() else path.parent
@@ -637,7 +641,7 @@ def load_routellm_mmlu(path: Path) -> OutcomeDataset:
     scores = _correct_matrix(df, models, path)
     contaminated = _contaminated(folder) | _contaminated(folder.parent)
     p_tok = _token_counts(df["prompt"].astype(str).tolist())
-    costs, prices = _routellm_costs(p_tok, np.ones((len(df), len(models))), models)
+    costs, prices = _routellm_costs(p_tok, np.ones((len(df), len(models))), models, sheet, con)
     return OutcomeDataset(
         name="RouteLLM MMLU" if len(files) > 1 else f"RouteLLM {files[0].name.split('.')[0]}",
         source=ROUTELLM_SOURCE,
@@ -657,7 +661,7 @@ def load_routellm_mmlu(path: Path) -> OutcomeDataset:
     )
 
 
-def load_routellm_gsm8k(path: Path) -> OutcomeDataset:
+def load_routellm_gsm8k(path: Path, sheet: Any = None, con: Any = None) -> OutcomeDataset:
     """RouteLLM's GSM8K outcomes: `prompt`, True/False per model and (optionally) each model's
     full answer in `<model>_response`. Cost: problem tokens + that model's answer tokens."""
     f = _first(path, "gsm8k_responses.csv") if path.is_dir() else path
@@ -668,7 +672,7 @@ def load_routellm_gsm8k(path: Path) -> OutcomeDataset:
     p_tok = _token_counts(prompts)
     answers = {m: df[m + "_response"].astype(str).tolist() for m in models if m + "_response" in df.columns}
     out_tok = np.column_stack([_token_counts(answers[m]) if m in answers else np.ones(len(df)) for m in models])
-    costs, prices = _routellm_costs(p_tok, out_tok, models)
+    costs, prices = _routellm_costs(p_tok, out_tok, models, sheet, con)
     contaminated = _contaminated(f.parent)
     what = "problem tokens + each model's own answer tokens" if answers else "problem tokens + 1 answer token"
     return OutcomeDataset(
@@ -695,7 +699,7 @@ CONVERSATION_START = "<|The Start of Assistant A's Conversation with User|>"
 CONVERSATION_END = "<|The End of Assistant A's Conversation with User|>"
 
 
-def load_routellm_mtbench(path: Path) -> OutcomeDataset:
+def load_routellm_mtbench(path: Path, sheet: Any = None, con: Any = None) -> OutcomeDataset:
     """RouteLLM's MT-Bench judgements: a GPT-4 judge's 1-10 score per question, turn and model.
     A query is a question; its score is the mean of its two turns' scores / 10 (RouteLLM routes a
     whole question on its first turn and averages over turns)."""
@@ -729,7 +733,7 @@ def load_routellm_mtbench(path: Path) -> OutcomeDataset:
     if mean[models].isna().any().any():
         q = mean.index[mean[models].isna().any(axis=1)][0]
         raise SimulationError(f"{f}: question {q} has no judgement for some model; every question needs every model")
-    costs, prices = _routellm_costs(np.zeros(len(qids)), tokens, models)
+    costs, prices = _routellm_costs(np.zeros(len(qids)), tokens, models, sheet, con)
     texts, category = {}, {}
     qfile = folder / "question.jsonl"
     if qfile.is_file():
