@@ -40,12 +40,26 @@ def test_whatif_page_in_the_browser(served_app, artifacts):
         traffic = artifacts / "whatif_traffic.png"
         full_screenshot(page, traffic)
         assert not page.get_by_text("Traceback").count()
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        rerun(page, lambda: page.get_by_role("button", name="Save as scenario").click())
+        expect(page.get_by_text("Saved scenario")).to_be_visible(timeout=60_000)
 
         page.set_viewport_size({"width": 1440, "height": 1000})
         rerun(page, lambda: page.get_by_role("tab", name="Reproductions").click())
         expect(page.get_by_text("Unify router on MT-Bench")).to_be_visible(timeout=600_000)
         page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
         full_screenshot(page, artifacts / "whatif_reproductions.png")
+        assert not page.get_by_text("Traceback").count()
+
+        # the Plan page shows the saved scenario as a candidate in its projection
+        page.set_viewport_size({"width": 1440, "height": 1000})
+        page.goto(served_app + "/plan", wait_until="networkidle")
+        wait_rendered(page)
+        rerun(page, lambda: page.get_by_role("tab", name="Projection").click())
+        expect(page.get_by_text("What-if scenarios as candidates")).to_be_visible(timeout=60_000)
+        page.get_by_text("What-if scenarios as candidates").scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(artifacts / "plan_whatif_scenarios.png"))
         assert not page.get_by_text("Traceback").count()
         browser.close()
     assert lab.stat().st_size > 20_000 and traffic.stat().st_size > 20_000

@@ -200,10 +200,13 @@ def plan_candidates(months: list[str], plan_total: np.ndarray, lines: pd.DataFra
     fig.add_scatter(x=months, y=plan_total, name="Plan", line={"color": "#2D3748", "width": 3})
     for i, (name, g) in enumerate(lines.groupby("scenario", sort=False)):
         color = PALETTE[(i + 1) % len(PALETTE)]
-        fig.add_scatter(x=g["month"], y=g["high_usd"], line={"width": 0}, showlegend=False, hoverinfo="skip")
+        fig.add_scatter(
+            x=g["month"], y=g["high_usd"], mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip"
+        )
         fig.add_scatter(
             x=g["month"],
             y=g["low_usd"],
+            mode="lines",
             fill="tonexty",
             line={"width": 0},
             fillcolor=_alpha(color),
