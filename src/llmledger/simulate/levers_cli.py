@@ -1,0 +1,153 @@
+"""`whatif cache|agent-cache|prompt-cache|compress|memory|batch|caps`: a lever on stored calls.
+
+    python -m llmledger whatif cache|prompt-cache|compress|memory|batch [--feature F] [--days N]
+        [--sheet S] [--json]   (contract, DESIGN.md), plus each lever's own options
+
+Each prints the lever's baseline cost, its what-if cost, the saving (and per month) and the
+assumptions it rests on. `register_whatif(whatif_subparsers)` is called by simulate/cli.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from llmledger.cli_common import add_common
+from llmledger.errors import SimulationError
+
+HELP = {
+    "cache": "response cache (exact or normalised, with a TTL): calls a cache would have answered",
+    "agent-cache": "identical calls repeated inside one trace or session",
+    "prompt-cache": "provider prompt caching of shared prefixes (5 min or 1 h)",
+    "compress": "input compression with SmolLM2 token surprisal (LLMLingua's idea)",
+    "memory": "multi-turn sessions: window of k turns, or running summary + window",
+    "batch": "move latency-tolerant calls to the sheet's batch prices",
+    "caps": "max_tokens caps on each feature's tail of output tokens",
+}
+
+
+def register_whatif(whatif_sub) -> None:
+    for name, text in HELP.items():
+        p = whatif_sub.add_parser(name, help=text, description=text)
+        p.add_argument("--feature", help="only this feature's calls (default: every feature)")
+        p.add_argument("--days", default="30", help="days of traffic up to the latest call (30)")
+        p.add_argument("--sheet", help="price sheet (default: the active one)")
+        _options(name, p)
+        add_common(p)
+        p.set_defaults(func=run_lever, lever=name)
+
+
+def _options(name: str, p: argparse.ArgumentParser) -> None:
+    if name == "cache":
+        p.add_argument("--mode", default="exact", choices=("exact", "normalised"))
+        p.add_argument("--ttl", default="3600", help="seconds an entry lives after the miss that wrote it (3600)")
+    elif name == "agent-cache":
+        p.add_argument("--scope", default="trace", choices=("trace", "session"))
+    elif name == "prompt-cache":
+        p.add_argument("--lifetime", default="5m", choices=("5m", "1h"))
+        p.add_argument("--min-prefix", default="1024", help="provider's minimum cacheable prefix in tokens (1024)")
+    elif name == "compress":
+        p.add_argument("--keep", default="0.5", help="target share of prompt tokens kept (0..1, default 0.5)")
+        p.add_argument("--sample", default="20", help="distinct prompts compressed (default 20)")
+    elif name == "memory":
+        p.add_argument("--k", default="4", help="turns kept whole (4)")
+        p.add_argument("--summary-tokens", default="200", help="summary length, an assumption (200)")
+        p.add_argument("--strategy", default="summary", choices=("summary", "window"))
+        p.add_argument("--summary-model", help="model writing the summaries (default: the session's own)")
+    elif name == "batch":
+        p.add_argument(
+            "--tolerant",
+            metavar="F1,F2",
+            help="latency-tolerant features to move (default: every call in scope)",
+        )
+    elif name == "caps":
+        p.add_argument("--cap", help="one max_tokens cap for every feature in scope (default: each feature's quantile)")
+        p.add_argument("--quantile", default="0.95", help="cap at this quantile of output tokens (0.95)")
+
+
+def _int(v, what):
+    try:
+        return int(str(v).strip())
+    except ValueError:
+        raise SimulationError(f"{what} must be a whole number (got {v!r})") from None
+
+
+def _float(v, what):
+    try:
+        return float(str(v).strip())
+    except ValueError:
+        raise SimulationError(f"{what} must be a number (got {v!r})") from None
+
+
+def lever_params(args) -> dict:
+    n = args.lever
+    if n == "cache":
+        return {"ttl_s": _float(args.ttl, "--ttl"), "mode": args.mode}
+    if n == "agent-cache":
+        return {"scope": args.scope}
+    if n == "prompt-cache":
+        return {"lifetime": args.lifetime, "min_prefix": _int(args.min_prefix, "--min-prefix")}
+    if n == "compress":
+        return {"keep": _float(args.keep, "--keep"), "sample": _int(args.sample, "--sample")}
+    if n == "memory":
+        return {
+            "k": _int(args.k, "--k"),
+            "summary_tokens": _int(args.summary_tokens, "--summary-tokens"),
+            "strategy": args.strategy,
+            "summary_model": args.summary_model,
+        }
+    if n == "batch":
+        feats = [f.strip() for f in (args.tolerant or "").split(",") if f.strip()]
+        return {"features": feats or None}
+    if n == "caps":
+        q = _float(args.quantile, "--quantile")
+        if args.cap is None:
+            return {"quantile": q}
+        return {"quantile": q, "cap_all": _int(args.cap, "--cap")}
+    raise SimulationError(f"unknown lever {n!r}")
+
+
+def run_lever(args):
+    from llmledger.simulate.levers.ledger import apply_lever
+    from llmledger.store.db import connect
+
+    params = lever_params(args)
+    cap_all = params.pop("cap_all", None)
+    con = connect(args.db) if args.db else connect()
+    try:
+        if cap_all is not None:
+            from llmledger.reads.levers import known_features
+
+            params["caps"] = {f: cap_all for f in ([args.feature] if args.feature else known_features(con))}
+        r = apply_lever(con, args.lever, feature=args.feature, days=args.days, sheet=args.sheet, **params)
+    finally:
+        con.close()
+    data = r.to_dict()
+    return data, summary_text(data)
+
+
+def usd(x, places: int = 4) -> str:
+    return ("-" if x < 0 else "") + f"${abs(x):,.{places}f}"
+
+
+def summary_text(d: dict) -> str:
+    scope = f"feature {d['feature']!r}" if d["feature"] else "every feature"
+    share = f" ({d['saving_share']:.1%})" if d["saving_share"] is not None else ""
+    lines = [
+        f"{d['title']}",
+        f"  {scope}: {d['calls']:,} calls, {d['period_start'][:10]} to {d['period_end'][:10]} "
+        f"({d['days_covered']:g} days), sheet {d['sheet']}",
+        f"  baseline {usd(d['baseline_usd'])}   what-if {usd(d['whatif_usd'])}   saving {usd(d['saving_usd'])}{share}",
+        f"  per month: baseline {usd(d['monthly_baseline_usd'], 2)}, saving {usd(d['monthly_saving_usd'], 2)}",
+    ]
+    for k, v in d["metrics"].items():
+        if isinstance(v, float):
+            v = f"{v:.4g}"
+        lines.append(f"  {k}: {v}")
+    lines.append("  rests on:")
+    lines += [f"    - {a}" for a in d["assumptions"]]
+    lines += [f"  note: {n}" for n in d["notes"]]
+    for e in d.get("examples") or []:
+        lines.append(f"  example ({e['before_tokens']} -> {e['after_tokens']} tokens):")
+        lines.append(f"    before: {e['before'][:200]!r}")
+        lines.append(f"    after:  {e['after'][:200]!r}")
+    return "\n".join(lines)
