@@ -258,7 +258,7 @@ def apply_to_traffic(con, feature: str, policy: Router | Cascade, days=30, sheet
         break_even=break_even(policy, C, costs.baseline_usd),
         latency=latency,
         rests_on=rests,
-        notes=_notes(costs, window, lat, models),
+        notes=_notes(costs, window, lat, models, d),
     )
 
 
@@ -402,8 +402,13 @@ def _rests_on(policy, costs, window) -> dict[str, str]:
     }
 
 
-def _notes(costs, window, lat, models) -> list[str]:
+def _notes(costs, window, lat, models, days: float) -> list[str]:
     notes = []
+    if window.days < days * 0.99:
+        notes.append(
+            f"The feature's calls span only {window.days:.1f} of the {days:g} days asked for: the monthly figures "
+            f"extrapolate them ({MONTH_DAYS} / {window.days:.1f})."
+        )
     if costs.without_usage:
         notes.append(f"{costs.without_usage:,} calls reported no token usage and are left out of both sides.")
     if costs.unpriced:
