@@ -55,6 +55,7 @@ def serve_app(db: Path, timeout_s: float = 120, **env_extra):
         LLMLEDGER_DB=db,
         LLMLEDGER_RECEIVER="1",
         LLMLEDGER_OTLP_PORT=otlp_port,
+        LLMLEDGER_OTLP_GRPC_PORT=free_port(),  # not the default 4317: tests run side by side
         STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
         **env_extra,
     )
