@@ -124,7 +124,7 @@ def test_router_on_spans_from_the_receiver_matches_costs_by_hand(ledger):
     assert r.days_covered == pytest.approx(days, abs=1e-3)
     assert float(r.monthly_saving_usd) == pytest.approx((float(c["baseline"]) - expect) * 30 / days, rel=1e-6)
     assert r.monthly_saving_low_usd <= r.monthly_saving_usd <= r.monthly_saving_high_usd
-    assert any("span only 7.2 of the 30 days" in n for n in r.notes)  # the extrapolation is said
+    assert any("span only 7.3 of the 30 days" in n for n in r.notes)  # the extrapolation is said
     # break-even: the strong share at which the router costs what the feature costs today
     p = (float(c["baseline"]) - float(c[WEAK])) / (float(c[STRONG]) - float(c[WEAK]))
     assert r.break_even["what"] == "strong share" and r.break_even["rate"] == pytest.approx(p)
