@@ -41,8 +41,8 @@ DIGEST_COLS = ", m.input_hash"
 DIGEST_JOIN = """
 LEFT JOIN (
     SELECT trace_id, span_id,
-           sha256(string_agg(coalesce(role, '') || ':' || coalesce(content_sha256, ''), '|' ORDER BY seq))
-               FILTER (WHERE kind <> 'output') AS input_hash
+           sha256(string_agg(coalesce(role, '') || ':' || coalesce(content_sha256, ''), '|' ORDER BY seq)
+               FILTER (WHERE kind <> 'output')) AS input_hash
     FROM call_messages GROUP BY trace_id, span_id
 ) m ON m.trace_id = p.trace_id AND m.span_id = p.span_id
 """
@@ -74,7 +74,7 @@ def known_features(con) -> list[str]:
 def lever_calls(con, feature: str | None, days: float, sheet: str | None = None) -> LeverCalls | None:
     """The calls in scope, priced under `sheet` (default: the active one); None when there are none."""
     cur = con.cursor()
-    lo, hi, n = cur.execute(WINDOW_SQL, [feature, feature]).fetchone()
+    lo, hi, n = cur.execute(WINDOW_SQL, [feature, feature]).fetchall()[0]
     if not n:
         return None
     sheet = pricing_sheet(con, sheet)
@@ -84,7 +84,7 @@ def lever_calls(con, feature: str | None, days: float, sheet: str | None = None)
     covered = max((end - max(start, lo)).total_seconds() / 86400, 1.0 / 24)
     pred = ("c.feature = ?", [feature]) if feature is not None else None
     priced, params = priced_calls_sql(sheet, None, (start, end), calls_where=pred)
-    has_digest = cur.execute(MESSAGES_COLS_SQL).fetchone()[0] == 6
+    has_digest = cur.execute(MESSAGES_COLS_SQL).fetchall()[0][0] == 6
     sql = CALLS_SQL.format(
         priced=priced,
         digest_cols=DIGEST_COLS if has_digest else ", CAST(NULL AS VARCHAR) AS input_hash",

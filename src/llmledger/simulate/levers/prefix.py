@@ -164,7 +164,7 @@ def prompt_cache(
     n = len(df)
     has_text = df["input_text"].notna().to_numpy()
     if "status" in df.columns:
-        has_text &= (df["status"].fillna("ok") == "ok").to_numpy()
+        has_text = has_text & (df["status"].fillna("ok") == "ok").to_numpy()
     read = np.zeros(n, dtype=np.int64)
     write = np.zeros(n, dtype=np.int64)
     tokenizers = {}
