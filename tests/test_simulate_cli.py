@@ -129,3 +129,12 @@ def test_a_few_queries_with_text_default_to_random_and_oracle(tmp_path, capsys):
     assert doc["oracle"] == {"accuracy": 1.0, "cost_usd": 2 * 1 + 2 * 3, "picks": {"a": 2, "b": 2}}
     err = one_line_error(cli("whatif", "dataset", p, "--router", "learned", db=tmp_path / "x.duckdb"))
     assert "too few for 5-fold" in err
+
+
+def test_a_strong_model_that_is_not_better_gives_nulls_not_a_crash(tmp_path, capsys):
+    p = tmp_path / "small.csv"
+    p.write_text(SMALL)
+    doc = run_json(capsys, p, "--strong", "cheap", "--weak", "big")
+    assert doc["router"]["metrics"]["apgr"] is None and doc["router"]["metrics"]["cpt50"] is None
+    assert main(["whatif", "dataset", str(p), "--strong", "cheap", "--weak", "big"]) == 0
+    assert "APGR n/a" in capsys.readouterr().out

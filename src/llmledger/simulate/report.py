@@ -169,6 +169,10 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
+def _num3(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
 def render_text(data: dict[str, Any]) -> str:
     """A short human summary of dataset_report's document."""
     d = data["dataset"]
@@ -185,7 +189,8 @@ def render_text(data: dict[str, Any]) -> str:
     r = data["router"]
     m = r["metrics"]
     lines.append(
-        f"router {r['source']} ({r['strong']} vs {r['weak']}): APGR {m['apgr']:.3f}, CPT(50%) {_pct(m['cpt50'])}, "
+        f"router {r['source']} ({r['strong']} vs {r['weak']}): APGR {_num3(m['apgr'])}, "
+        f"CPT(50%) {_pct(m['cpt50'])}, "
         f"CPT(80%) {_pct(m['cpt80'])}, cost saved at 95% of the strong model's quality {_pct(m['cost_saved_at_95'])}"
     )
     c = data["cascade"]
