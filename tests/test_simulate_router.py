@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llmledger.errors import SimulationError
 from llmledger.simulate import router
@@ -217,3 +219,30 @@ def test_n_model_routing_trades_cost_for_quality():
     cheap = router.route_n(ds, ds.scores, cost_weight=1.0)
     rich = router.route_n(ds, ds.scores, cost_weight=0.0)
     assert cheap["cost_usd"] < rich["cost_usd"] and cheap["accuracy"] <= rich["accuracy"] == 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 40),
+    seed=st.integers(0, 10_000),
+    levels=st.integers(1, 6),
+    n_thresholds=st.integers(2, 30),
+)
+def test_sweep_matches_the_loop_on_any_scores(n, seed, levels, n_thresholds):
+    rng = np.random.default_rng(seed)
+    ds = OutcomeDataset(
+        name="gen",
+        source="test",
+        query_ids=[str(i) for i in range(n)],
+        models=["weak", "strong"],
+        scores=rng.random((n, 2)).round(1),
+        costs=rng.random((n, 2)) * [1, 10],
+        score_basis="generated",
+        cost_basis="generated",
+    )
+    scores = rng.integers(0, levels, n).astype(float)  # coarse: many ties
+    curve = router.sweep(ds, "strong", "weak", scores, thresholds=n_thresholds)
+    expect = brute_force(ds, scores, curve.points["threshold"].to_numpy())
+    assert np.allclose(curve.points[["strong_share", "accuracy", "cost_usd"]].to_numpy(), expect)
+    shares = curve.points["strong_share"].to_numpy()
+    assert shares.min() == 0 and shares.max() == 1

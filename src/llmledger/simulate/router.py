@@ -239,9 +239,9 @@ def scores_for(
 def thresholds_for(scores: np.ndarray, n: int = 1000) -> np.ndarray:
     """n thresholds from above the highest score (0% strong) down to the lowest (100% strong):
     quantiles of the scores, so that the strong share moves in even steps."""
-    q = np.quantile(scores, np.linspace(1.0, 0.0, max(n - 1, 1)))
+    q = np.quantile(scores, np.linspace(1.0, 0.0, max(n - 1, 2)))
     top = np.nextafter(scores.max(), np.inf)
-    return np.unique(np.concatenate([[top], q]))[::-1]
+    return np.unique(np.concatenate([[top, scores.min()], q]))[::-1]
 
 
 def sweep(
