@@ -246,3 +246,31 @@ def test_routellm_style_file_with_other_models(tmp_path):
     p.write_text('prompt,no-such-model-xyz,gpt-4o\n"q",True,True\n')
     with pytest.raises(SimulationError, match="no-such-model-xyz.*no price"):
         load_dataset(p)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 12),
+    m=st.integers(2, 5),
+    seed=st.integers(0, 10_000),
+)
+def test_oracle_point_is_the_cheapest_best_model_per_query(n, m, seed):
+    from llmledger.simulate.datasets import OutcomeDataset
+
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, 3, (n, m)) / 2  # 0, 0.5, 1: ties on purpose
+    costs = rng.integers(1, 4, (n, m)) / 10  # ties in cost too
+    ds = OutcomeDataset("gen", "test", [str(i) for i in range(n)], [f"m{j}" for j in range(m)], scores, costs, "g", "g")
+    acc = cost = 0.0
+    for i in range(n):
+        best = max(scores[i])
+        cheapest = min(costs[i][j] for j in range(m) if scores[i][j] == best)
+        acc += best
+        cost += cheapest
+    o = oracle_point(ds)
+    assert o["accuracy"] == pytest.approx(acc / n) and o["cost_usd"] == pytest.approx(cost)
+    assert sum(o["picks"].values()) == n
+    pts = model_points(ds)
+    for j in range(m):
+        assert pts[f"m{j}"]["accuracy"] == pytest.approx(scores[:, j].mean())
+        assert pts[f"m{j}"]["cost_usd"] == pytest.approx(costs[:, j].sum())
