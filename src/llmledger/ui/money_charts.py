@@ -18,35 +18,38 @@ ACTUAL_COLOR, REPRICED_COLOR = "#2b6cb0", "#dd6b20"
 UP_COLOR, DOWN_COLOR = "#e53e3e", "#38a169"
 
 
-def _layout(fig: go.Figure, title: str, height: int = 340, hovermode: str = "x unified") -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0, "font": {"size": 15}},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 48, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right", "title": None},
-        hovermode=hovermode,
-    )
-    return fig
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain trace and layout dicts, not validated property by property: the same
+    figure built through add_bar/update_layout costs about 8x more server time on every rerun
+    (bench/bench_pages.py). Property names here are plotly's own; tests check every builder."""
+    return go.Figure(data=data, layout=layout, _validate=False)
+
+
+def _layout(title: str, height: int = 340, hovermode: str = "x unified", **more) -> dict:
+    return {
+        "title": {"text": title, "x": 0, "font": {"size": 15}},
+        "height": height,
+        "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right"},
+        "hovermode": hovermode,
+        **more,
+    }
+
+
+#: Many groups: the legend under the plot so it never covers the title.
+LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"}
+MONEY_AXIS = {
+    "tickprefix": "$",
+    "tickformat": ",.4~f",
+    "separatethousands": True,
+    "rangemode": "tozero",
+    "automargin": True,
+}
 
 
 def _signed(v: float) -> str:
     text = fmt.usd(abs(v))
     return ("+" if v > 0 else "−" if v < 0 else "") + text
-
-
-def _legend_below(fig: go.Figure, height: int) -> go.Figure:
-    """Many groups: put the legend under the plot so it never covers the title."""
-    fig.update_layout(
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"},
-        height=height,
-        margin={"l": 10, "r": 10, "t": 48, "b": 10},
-    )
-    return fig
-
-
-def _money_axis(fig: go.Figure, axis: str = "y") -> None:
-    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
-    update(tickprefix="$", tickformat=",.4~f", separatethousands=True, rangemode="tozero", title=None, automargin=True)
 
 
 def _order(df: pd.DataFrame, grp: str, value: str) -> list[str]:
@@ -65,27 +68,21 @@ def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") 
     order = _order(series, "grp", "cost_usd")
     colors = group_colors(order)
     wide = series.pivot_table(index="bucket", columns="grp", values="cost_usd", aggfunc="sum").fillna(0)
-    fig = go.Figure()
+    x = list(wide.index)
+    hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>$%{{y:,.2f}}<extra></extra>"
+    data = []
     for g in order:
         if g not in wide.columns:
             continue
-        hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>$%{{y:,.2f}}<extra></extra>"
+        trace = {"x": x, "y": wide[g].to_numpy(), "name": fmt.plain_label(g), "hovertemplate": hover}
         if kind == "area":
-            fig.add_scatter(
-                x=wide.index,
-                y=wide[g],
-                name=fmt.plain_label(g),
-                mode="lines",
-                stackgroup="spend",
-                line={"width": 0.5, "color": colors[g]},
-                hovertemplate=hover,
-            )
+            trace.update(type="scatter", mode="lines", stackgroup="spend", line={"width": 0.5, "color": colors[g]})
         else:
-            fig.add_bar(x=wide.index, y=wide[g], name=fmt.plain_label(g), marker_color=colors[g], hovertemplate=hover)
-    fig.update_layout(barmode="stack", bargap=0.1)
-    _money_axis(fig)
-    fig.update_xaxes(title=None)
-    return _legend_below(_layout(fig, title), 420)
+            trace.update(type="bar", marker={"color": colors[g]})
+        data.append(trace)
+    layout = _layout(title, 420, barmode="stack", bargap=0.1, yaxis=MONEY_AXIS, xaxis={})
+    layout.update(legend=LEGEND_BELOW)
+    return _figure(data, layout)
 
 
 def spend_by(table: pd.DataFrame, group_label: str) -> go.Figure:
@@ -96,20 +93,18 @@ def spend_by(table: pd.DataFrame, group_label: str) -> go.Figure:
         return empty(title, "No priced calls in this selection")
     colors = group_colors([str(g) for g in table["grp"]])
     data = data.iloc[::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=data["cost_usd"],
-            y=fmt.plain_labels(data["grp"].astype(str)),
-            orientation="h",
-            marker_color=[colors[str(g)] for g in data["grp"]],
-            text=[f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
-            textposition="auto",
-            hovertemplate="%{y}: $%{x:,.4f}<extra></extra>",
-        )
-    )
-    _money_axis(fig, "x")
-    fig.update_yaxes(title=None, automargin=True)
-    return _layout(fig, title, max(220, 70 + 28 * len(data)), hovermode="closest")
+    bar = {
+        "type": "bar",
+        "x": data["cost_usd"].to_numpy(),
+        "y": fmt.plain_labels(data["grp"].astype(str)),
+        "orientation": "h",
+        "marker": {"color": [colors[str(g)] for g in data["grp"]]},
+        "text": [f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
+        "textposition": "auto",
+        "hovertemplate": "%{y}: $%{x:,.4f}<extra></extra>",
+    }
+    layout = _layout(title, max(220, 70 + 28 * len(data)), "closest", xaxis=MONEY_AXIS, yaxis={"automargin": True})
+    return _figure([bar], layout)
 
 
 def reported_vs_computed(table: pd.DataFrame) -> go.Figure:
@@ -119,25 +114,25 @@ def reported_vs_computed(table: pd.DataFrame) -> go.Figure:
         return empty(title, "No call carries both a reported and a computed cost")
     data = table.head(12)
     models = fmt.plain_labels(data["model"])
-    fig = go.Figure()
-    fig.add_bar(
-        x=models,
-        y=data["reported_usd"],
-        name="reported by instrumentation",
-        marker_color="#a0aec0",
-        hovertemplate="%{x}<br>reported $%{y:,.4f}<extra></extra>",
-    )
-    fig.add_bar(
-        x=models,
-        y=data["computed_usd"],
-        name="computed from the sheet",
-        marker_color=ACTUAL_COLOR,
-        hovertemplate="%{x}<br>computed $%{y:,.4f}<extra></extra>",
-    )
-    fig.update_layout(barmode="group")
-    _money_axis(fig)
-    fig.update_xaxes(title=None)
-    return _layout(fig, title, hovermode="closest")
+    bars = [
+        {
+            "type": "bar",
+            "x": models,
+            "y": data["reported_usd"].to_numpy(),
+            "name": "reported by instrumentation",
+            "marker": {"color": "#a0aec0"},
+            "hovertemplate": "%{x}<br>reported $%{y:,.4f}<extra></extra>",
+        },
+        {
+            "type": "bar",
+            "x": models,
+            "y": data["computed_usd"].to_numpy(),
+            "name": "computed from the sheet",
+            "marker": {"color": ACTUAL_COLOR},
+            "hovertemplate": "%{x}<br>computed $%{y:,.4f}<extra></extra>",
+        },
+    ]
+    return _figure(bars, _layout(title, hovermode="closest", barmode="group", yaxis=MONEY_AXIS, xaxis={}))
 
 
 # ------------------------------------------------------------------ Estimate
@@ -149,20 +144,24 @@ def tokens_by_tokenizer(counts: pd.DataFrame) -> go.Figure:
     if counts.empty:
         return empty(title, "Nothing counted yet")
     data = counts.sort_values("tokens")
-    fig = go.Figure(
-        go.Bar(
-            x=data["tokens"],
-            y=fmt.plain_labels(data["tokenizer"]),
-            orientation="h",
-            marker_color=ACTUAL_COLOR,
-            text=[fmt.count(v) for v in data["tokens"]],
-            textposition="auto",
-            hovertemplate="%{y}: %{x:,} tokens<extra></extra>",
-        )
+    bar = {
+        "type": "bar",
+        "x": data["tokens"].to_numpy(),
+        "y": fmt.plain_labels(data["tokenizer"]),
+        "orientation": "h",
+        "marker": {"color": ACTUAL_COLOR},
+        "text": [fmt.count(v) for v in data["tokens"]],
+        "textposition": "auto",
+        "hovertemplate": "%{y}: %{x:,} tokens<extra></extra>",
+    }
+    layout = _layout(
+        title,
+        max(200, 70 + 28 * len(data)),
+        "closest",
+        xaxis={"rangemode": "tozero"},
+        yaxis={"automargin": True},
     )
-    fig.update_xaxes(title=None, rangemode="tozero")
-    fig.update_yaxes(title=None, automargin=True)
-    return _layout(fig, title, max(200, 70 + 28 * len(data)), hovermode="closest")
+    return _figure([bar], layout)
 
 
 def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet") -> go.Figure:
@@ -181,22 +180,22 @@ def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet")
         title = f"{title}<br><sup>no price: {fmt.plain_label(names)}</sup>"
     if priced.empty:
         return empty(title, "None of these models has a price on these sheets")
-    fig = go.Figure()
+    bars = []
     for i, sheet in enumerate(dict.fromkeys(priced["sheet"])):
         part = priced[priced["sheet"] == sheet]
-        fig.add_bar(
-            x=fmt.plain_labels(part["model"]),
-            y=part["cost_usd"],
-            name=fmt.plain_label(sheet),
-            marker_color=PALETTE[i % len(PALETTE)],
-            text=[fmt.usd(v) for v in part["cost_usd"]],
-            textposition="auto",
-            hovertemplate="%{fullData.name}<br>%{x}: $%{y:,.6f}<extra></extra>",
+        bars.append(
+            {
+                "type": "bar",
+                "x": fmt.plain_labels(part["model"]),
+                "y": part["cost_usd"].to_numpy(),
+                "name": fmt.plain_label(sheet),
+                "marker": {"color": PALETTE[i % len(PALETTE)]},
+                "text": [fmt.usd(v) for v in part["cost_usd"]],
+                "textposition": "auto",
+                "hovertemplate": "%{fullData.name}<br>%{x}: $%{y:,.6f}<extra></extra>",
+            }
         )
-    fig.update_layout(barmode="group")
-    _money_axis(fig)
-    fig.update_xaxes(title=None)
-    return _layout(fig, title, 360, hovermode="closest")
+    return _figure(bars, _layout(title, 360, "closest", barmode="group", yaxis=MONEY_AXIS, xaxis={}))
 
 
 def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> go.Figure:
@@ -206,51 +205,48 @@ def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> g
     title = fmt.plain_label(title)
     if bill.empty or "cost_usd" not in bill:
         return empty(title, "No bill to show")
-    x = bill["month"].astype(str)
-    fig = go.Figure()
+    x = list(bill["month"].astype(str))
+    hover = "$%{y:,.2f}<extra></extra>"
     parts = [c for c in ("input_usd", "cached_input_usd", "output_usd", "batch_usd", "request_usd") if c in bill]
     if parts:
-        for i, c in enumerate(parts):
-            fig.add_bar(
-                x=x,
-                y=bill[c],
-                name=c.removesuffix("_usd").replace("_", " "),
-                marker_color=PALETTE[i % len(PALETTE)],
-                hovertemplate="$%{y:,.2f}<extra></extra>",
-            )
+        data = [
+            {
+                "type": "bar",
+                "x": x,
+                "y": bill[c].to_numpy(),
+                "name": c.removesuffix("_usd").replace("_", " "),
+                "marker": {"color": PALETTE[i % len(PALETTE)]},
+                "hovertemplate": hover,
+            }
+            for i, c in enumerate(parts)
+        ]
     else:
-        fig.add_bar(
-            x=x,
-            y=bill["cost_usd"],
-            name="monthly cost",
-            marker_color=ACTUAL_COLOR,
-            hovertemplate="$%{y:,.2f}<extra></extra>",
-        )
+        data = [
+            {
+                "type": "bar",
+                "x": x,
+                "y": bill["cost_usd"].to_numpy(),
+                "name": "monthly cost",
+                "marker": {"color": ACTUAL_COLOR},
+                "hovertemplate": hover,
+            }
+        ]
     cumulative = bill["cumulative_usd"] if "cumulative_usd" in bill else bill["cost_usd"].cumsum()
-    fig.add_scatter(
-        x=x,
-        y=cumulative,
-        name="cumulative",
-        mode="lines+markers",
-        yaxis="y2",
-        line={"color": "#2d3748", "width": 2},
-        hovertemplate="$%{y:,.2f} so far<extra></extra>",
+    data.append(
+        {
+            "type": "scatter",
+            "x": x,
+            "y": cumulative.to_numpy(),
+            "name": "cumulative",
+            "mode": "lines+markers",
+            "yaxis": "y2",
+            "line": {"color": "#2d3748", "width": 2},
+            "hovertemplate": "$%{y:,.2f} so far<extra></extra>",
+        }
     )
-    fig.update_layout(
-        barmode="stack",
-        yaxis2={
-            "overlaying": "y",
-            "side": "right",
-            "tickprefix": "$",
-            "tickformat": ",.0f",
-            "showgrid": False,
-            "rangemode": "tozero",
-            "title": "cumulative",
-        },
-    )
-    _money_axis(fig)
-    fig.update_xaxes(title=None)
-    return _layout(fig, title)
+    # Both money axes read the same way; the cumulative one sits on the right, over the bars.
+    right = {**MONEY_AXIS, "overlaying": "y", "side": "right", "showgrid": False}
+    return _figure(data, _layout(title, barmode="stack", yaxis=MONEY_AXIS, yaxis2=right, xaxis={}))
 
 
 def token_tax(tax: pd.DataFrame) -> go.Figure:
@@ -259,22 +255,35 @@ def token_tax(tax: pd.DataFrame) -> go.Figure:
     if tax.empty:
         return empty(title, "Choose at least one tokenizer")
     order = tax.groupby("language")["ratio_vs_english"].mean().sort_values(ascending=False).index.tolist()
-    fig = go.Figure()
+    bars = []
     for i, tok in enumerate(dict.fromkeys(tax["tokenizer"])):
         part = tax[tax["tokenizer"] == tok].set_index("language").reindex(order)
-        fig.add_bar(
-            x=fmt.plain_labels(order),
-            y=part["ratio_vs_english"],
-            name=fmt.plain_label(tok),
-            marker_color=PALETTE[i % len(PALETTE)],
-            customdata=part["tokens"],
-            hovertemplate="%{fullData.name}<br>%{x}: %{y:.2f}× English (%{customdata} tokens)<extra></extra>",
+        bars.append(
+            {
+                "type": "bar",
+                "x": fmt.plain_labels(order),
+                "y": part["ratio_vs_english"].to_numpy(),
+                "name": fmt.plain_label(tok),
+                "marker": {"color": PALETTE[i % len(PALETTE)]},
+                "customdata": part["tokens"].to_numpy(),
+                "hovertemplate": "%{fullData.name}<br>%{x}: %{y:.2f}× English (%{customdata} tokens)<extra></extra>",
+            }
         )
-    fig.add_hline(y=1, line_dash="dot", line_color="#718096")
-    fig.update_layout(barmode="group")
-    fig.update_yaxes(title=None, ticksuffix="×", rangemode="tozero")
-    fig.update_xaxes(title=None)
-    return _layout(fig, title, 360, hovermode="closest")
+    english = {
+        "type": "line",
+        "xref": "x domain",
+        "x0": 0,
+        "x1": 1,
+        "yref": "y",
+        "y0": 1,
+        "y1": 1,
+        "line": {"dash": "dot", "color": "#718096"},
+    }
+    layout = _layout(
+        title, 360, "closest", barmode="group", shapes=[english], yaxis={"ticksuffix": "×", "rangemode": "tozero"}
+    )
+    layout["xaxis"] = {}
+    return _figure(bars, layout)
 
 
 # ------------------------------------------------------------------ Reprice
@@ -289,26 +298,26 @@ def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
         return empty(title, "No priced calls in this period")
     data = data.head(15)
     x = fmt.plain_labels(data["grp"].astype(str))
-    fig = go.Figure()
-    fig.add_bar(
-        x=x,
-        y=data["actual_usd"],
-        name="actual",
-        marker_color=ACTUAL_COLOR,
-        hovertemplate="%{x}<br>actual $%{y:,.4f}<extra></extra>",
-    )
-    fig.add_bar(
-        x=x,
-        y=data["repriced_usd"],
-        name="repriced",
-        marker_color=REPRICED_COLOR,
-        customdata=data["delta_usd"],
-        hovertemplate="%{x}<br>repriced $%{y:,.4f}<br>delta $%{customdata:+,.4f}<extra></extra>",
-    )
-    fig.update_layout(barmode="group")
-    _money_axis(fig)
-    fig.update_xaxes(title=None)
-    return _layout(fig, title, hovermode="closest")
+    bars = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": data["actual_usd"].to_numpy(),
+            "name": "actual",
+            "marker": {"color": ACTUAL_COLOR},
+            "hovertemplate": "%{x}<br>actual $%{y:,.4f}<extra></extra>",
+        },
+        {
+            "type": "bar",
+            "x": x,
+            "y": data["repriced_usd"].to_numpy(),
+            "name": "repriced",
+            "marker": {"color": REPRICED_COLOR},
+            "customdata": data["delta_usd"].to_numpy(),
+            "hovertemplate": "%{x}<br>repriced $%{y:,.4f}<br>delta $%{customdata:+,.4f}<extra></extra>",
+        },
+    ]
+    return _figure(bars, _layout(title, hovermode="closest", barmode="group", yaxis=MONEY_AXIS, xaxis={}))
 
 
 def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
@@ -318,20 +327,19 @@ def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
     if data.empty:
         return empty(title, "Nothing to compare")
     data = data.head(15).iloc[::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=data["delta_usd"],
-            y=fmt.plain_labels(data["grp"].astype(str)),
-            orientation="h",
-            marker_color=[UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]],
-            text=[_signed(v) for v in data["delta_usd"]],
-            textposition="auto",
-            hovertemplate="%{y}: $%{x:+,.4f}<extra></extra>",
-        )
-    )
-    fig.update_xaxes(tickprefix="$", title=None, zeroline=True, zerolinecolor="#718096")
-    fig.update_yaxes(title=None, automargin=True)
-    return _layout(fig, title, max(220, 70 + 28 * len(data)), hovermode="closest")
+    bar = {
+        "type": "bar",
+        "x": data["delta_usd"].to_numpy(),
+        "y": fmt.plain_labels(data["grp"].astype(str)),
+        "orientation": "h",
+        "marker": {"color": [UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]]},
+        "text": [_signed(v) for v in data["delta_usd"]],
+        "textposition": "auto",
+        "hovertemplate": "%{y}: $%{x:+,.4f}<extra></extra>",
+    }
+    xaxis = {"tickprefix": "$", "zeroline": True, "zerolinecolor": "#718096"}
+    layout = _layout(title, max(220, 70 + 28 * len(data)), "closest", xaxis=xaxis, yaxis={"automargin": True})
+    return _figure([bar], layout)
 
 
 __all__ = [
