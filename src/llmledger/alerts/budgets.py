@@ -330,6 +330,29 @@ def load_all(con) -> list[StoredBudget]:
     return [StoredBudget(int(rid), Budget.from_dict(json.loads(body))) for rid, body in rows]
 
 
+RULES_TOKEN_SQL = """
+SELECT md5(coalesce(string_agg(rule_id::VARCHAR || ':' || enabled::VARCHAR || ':' || body::VARCHAR, ';'
+                               ORDER BY rule_id), ''))
+FROM alert_rules WHERE kind = 'budget'
+"""
+_loaded: dict = {}
+
+
+def load_all_cached(con) -> list[StoredBudget]:
+    """load_all, parsed again only when a stored budget changed (a check after every load reads them)."""
+    cur = con.cursor()
+    try:
+        token = cur.execute(RULES_TOKEN_SQL).fetchall()[0][0]
+    finally:
+        cur.close()
+    hit = _loaded.get(id(con))
+    if hit is None or hit[0] != token:
+        hit = (token, load_all(con))
+        _loaded.clear()
+        _loaded[id(con)] = hit
+    return list(hit[1])
+
+
 def get(con, name: str) -> StoredBudget:
     for sb in load_all(con):
         if sb.budget.name == name:

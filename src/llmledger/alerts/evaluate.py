@@ -688,7 +688,7 @@ def check(
     Returns {"new_events": [...], "resolved": n, "deliveries": {...}, "seconds": {...}, "mode"}."""
     t0 = time.perf_counter()
     as_of = _utc(as_of)
-    stored = stored if stored is not None else bmod.load_all(con)
+    stored = stored if stored is not None else bmod.load_all_cached(con)
     statuses, mode = None, "full"
     if incremental:
         table, sheet = reads.memo_of_active(con)
@@ -715,7 +715,6 @@ def check(
     try:
         if candidates or watch:
             existing = _existing(cur, [s.rule_id for s in statuses] + [w["rule_id"] for w in watch], as_of)
-            table = reads.source(con)
             muted = {(r, m) for r, m in cur.execute(MUTED_SQL, [datetime.now(UTC)]).fetchall()}
             fresh = []
             for s, f, t in candidates:
@@ -728,6 +727,7 @@ def check(
                 fresh.append((s, f, t, p_start, p_end))
             items = []
             sheet = reads.active_sheet(con)
+            table = reads.source(con) if fresh else None  # explanations read the memo (new events only)
             for n, (s, f, t, p_start, p_end) in enumerate(fresh):
                 if n < MAX_EXPLAINED:
                     explanation = explain(con, table, s, f.member)

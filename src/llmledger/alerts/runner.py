@@ -4,9 +4,11 @@
 each committed load (`service.on_loaded.append(runner.poke)`): poke only sets a flag, so it never
 slows the loader, and the receiver's request threads never evaluate anything. The thread waits
 `debounce_s` after the first poke (a burst of loads becomes one check), checks at most every
-`min_interval_s` (10 s: under a steady stream of loads one check covers several), checks anyway every `interval_s` (period roll-overs, forecasts moving with the
-clock) and wakes when a failed delivery is due for a retry. A failing check or destination is
-logged and kept in `stats()`; it never stops the thread.
+`min_interval_s`, checks anyway every `interval_s` (period roll-overs, forecasts moving with the
+clock) and wakes when a failed delivery is due for a retry. A check after loads is incremental
+(running.py: only the calls of those loads are read, a full scan when that could differ); the
+timer's check and the first one scan fully. A failing check or destination is logged and kept
+in `stats()`; it never stops the thread.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ class AlertRunner:
         self,
         con,
         interval_s: float = 60.0,
-        debounce_s: float = 1.0,
-        min_interval_s: float = 10.0,
+        debounce_s: float = 0.2,
+        min_interval_s: float = 1.0,
         base_backoff_s: float = notify.BACKOFF_S,
         check_on_start: bool = True,
     ):
@@ -50,6 +52,8 @@ class AlertRunner:
         self.last_seconds: float | None = None
         self.last_error: str | None = None
         self.deliveries = {"delivered": 0, "failed": 0, "retrying": 0}
+        self.modes = {"full": 0, "incremental": 0}
+        self.last_mode: str | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "AlertRunner":
@@ -94,6 +98,7 @@ class AlertRunner:
             woke = self._wake.wait(timeout)
             if self._stop.is_set():
                 break
+            after_load = woke and self._poked and self.checks > 0
             if woke and self._poked:
                 time.sleep(self.debounce_s)  # let a burst of loads finish
                 wait = self.min_interval_s - (time.monotonic() - last)
@@ -104,24 +109,26 @@ class AlertRunner:
                 self._busy = True
                 self._poked = False
             try:
-                self._check()
+                self._check(incremental=after_load)
             finally:
                 last = time.monotonic()
                 with self._idle:
                     self._busy = False
                     self._idle.notify_all()
 
-    def _check(self) -> None:
+    def _check(self, incremental: bool = False) -> None:
         from llmledger.alerts import evaluate
 
         t0 = time.perf_counter()
         try:
-            out = evaluate.check(self.con, datetime.now(UTC), base_backoff=self.base_backoff_s)
+            out = evaluate.check(self.con, datetime.now(UTC), base_backoff=self.base_backoff_s, incremental=incremental)
         except Exception as exc:  # noqa: BLE001 - an evaluation bug must not stop the next check
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("budget check failed")
             return
         self.checks += 1
+        self.last_mode = out.get("mode")
+        self.modes[self.last_mode] = self.modes.get(self.last_mode, 0) + 1
         self.new_events += len(out["new_events"])
         for k, v in out["deliveries"].items():
             self.deliveries[k] = self.deliveries.get(k, 0) + v
@@ -145,6 +152,8 @@ class AlertRunner:
             "new_events": self.new_events,
             "last_check_at": self.last_check_at,
             "last_seconds": self.last_seconds,
+            "last_mode": self.last_mode,
+            "modes": dict(self.modes),
             "last_error": self.last_error,
             "deliveries": dict(self.deliveries),
         }

@@ -39,10 +39,9 @@ from llmledger.alerts.budgets import SCOPE_DIMS
 
 NANO = 1_000_000_000
 #: The in-memory totals are copied into `alert_running` at every seed and at most this often after.
-PERSIST_S = 60.0
+PERSIST_S = 60.0  # (the copy after a check runs on a thread of its own)
 #: Columns of the priced calls an update reads (scope dimensions, time, money, tokens, basis).
 ROW_COLUMNS = (
-    "start_time",
     "feature",
     "team",
     "user_id",
@@ -53,17 +52,27 @@ ROW_COLUMNS = (
     "provider",
 )
 ROWS_SQL = """
-SELECT {cols}, CAST(round(actual_cost_usd * 1000000000) AS BIGINT) AS nano,
+SELECT {cols}, epoch_us(start_time) AS ts, CAST(round(actual_cost_usd * 1000000000) AS BIGINT) AS nano,
        coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS tokens, cost_basis = 'unpriced' AS unpriced
 FROM ({priced}) p
 """
-MARKER_SQL = "SELECT count(*), coalesce(max(load_seq), 0), max(start_time) FROM calls"
-NEW_MARKER_SQL = "SELECT count(*), max(start_time) FROM calls WHERE load_seq > ?"
-RETOUCHED_SQL = """
-SELECT count(*) FROM trace_seqs
-WHERE first_seq <= ? AND trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE load_seq > ?)
-"""
+MARKER_SQL = "SELECT count(*), max(start_time) FROM calls"
 MAX_SEQ_SQL = "SELECT coalesce(max(load_seq), 0) FROM spans"
+#: The traces loads after a watermark touched, with the first load of each (loader.m007: every
+#: stored row of a trace carries that number or a later one).
+TOUCHED_SQL = """
+SELECT trace_id, min(first_seq) AS first FROM trace_seqs
+WHERE trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE load_seq > ?)
+GROUP BY trace_id
+"""
+#: The traces first loaded after a horizon (kept whole in `recent`).
+RECENT_TRACES_SQL = """
+SELECT trace_id, min(first_seq) AS first FROM trace_seqs WHERE first_seq > ? GROUP BY trace_id HAVING min(first_seq) > ?
+"""
+#: Traces first loaded in the last RECENT_LOADS loads are kept whole (their priced rows as counted),
+#: so a late span of one of them is handled without a full scan: its old rows are taken out of the
+#: totals and its rows as they are now put in.
+RECENT_LOADS = 6
 
 _lock = threading.Lock()
 _seeds: dict[str, "Seed"] = {}  # memo table -> seed
@@ -89,8 +98,7 @@ class Agg:
 class Seed:
     token: Any
     rules: str
-    seq: int
-    span_seq: int
+    seq: int  # load watermark: every load up to this one is counted
     count: int
     as_of: datetime
     max_start: datetime | None
@@ -99,14 +107,34 @@ class Seed:
     forecast: dict[int, Any]  # rule_id -> (series, p_start, p_last) for budgets forecast in a check
     today_starts: dict[str, datetime]  # tz -> local midnight of as_of (forecast budgets' zones)
     names: frozenset = frozenset()  # price resolutions under the sheet at the seed
+    recent: list = field(
+        default_factory=list
+    )  # priced rows (as counted) of every trace first loaded after `horizon`, in chunks
+    horizon: int = 0
     persisted_at: float = 0.0  # time.monotonic() of the last copy into alert_running
 
 
+_hashes: dict = {}
+
+
 def rules_hash(stored) -> str:
+    """A digest of the enabled budgets' definitions (memoised on the list's identity and size)."""
+    key = (tuple(id(s) for s in stored),)
+    hit = _hashes.get(key)
+    if hit is not None:
+        return hit
     body = json.dumps(
         [(s.rule_id, s.budget.to_dict()) for s in stored if s.budget.enabled], sort_keys=True, default=str
     )
-    return hashlib.sha1(body.encode()).hexdigest()
+    digest = hashlib.sha1(body.encode()).hexdigest()
+    _hashes.clear()
+    _hashes[key] = digest
+    _keep.clear()
+    _keep.append(stored)  # keeps the ids above from being reused while memoised
+    return digest
+
+
+_keep: list = []
 
 
 def agg_key(b, window: periods.Window) -> tuple:
@@ -137,20 +165,24 @@ def snapshot_marker(cur, table: str) -> dict[str, Any] | None:
     None when the memo is not in step with the calls (then nothing can be seeded from it)."""
     from llmledger.reads import spend_cache
 
-    count, seq, max_start = cur.execute(MARKER_SQL).fetchall()[0]
+    count, max_start = cur.execute(MARKER_SQL).fetchall()[0]
     memo = memo_token(cur, table)
     calls, last_loaded = cur.execute(spend_cache.DATA_TOKEN_SQL).fetchall()[0]
     if memo is None or memo[1] != calls or memo[2] != last_loaded or calls != count:
         return None
-    span_seq = cur.execute(MAX_SEQ_SQL).fetchall()[0][0]
+    seq = int(cur.execute(MAX_SEQ_SQL).fetchall()[0][0])
     sheet = cur.execute(f"SELECT sheet FROM {spend_cache.STATE} WHERE memo = ?", [table]).fetchall()[0][0]
+    horizon = max(seq - RECENT_LOADS, 0)
+    firsts = cur.execute(RECENT_TRACES_SQL, [horizon, horizon]).df()
+    recent = _trace_rows(cur, sheet, firsts, horizon)
     return {
         "count": int(count),
-        "seq": int(seq),
-        "span_seq": int(span_seq),
+        "seq": seq,
         "max_start": max_start,
         "token": memo[0],
         "names": resolutions(cur, sheet),
+        "recent": recent,
+        "horizon": horizon,
     }
 
 
@@ -191,7 +223,6 @@ def seed(con, table: str, stored, statuses, as_of: datetime, marker: dict[str, A
         marker["token"],
         rules_hash(stored),
         marker["seq"],
-        marker["span_seq"],
         marker["count"],
         as_of,
         marker["max_start"],
@@ -200,10 +231,12 @@ def seed(con, table: str, stored, statuses, as_of: datetime, marker: dict[str, A
         forecast,
         today_starts,
         marker["names"],
+        [marker["recent"]],
+        marker["horizon"],
     )
     with _lock:
         _seeds[table] = new
-    persist(con, new, stored)
+    persist_later(con, new)
 
 
 def _fallback(table: str, why: str) -> None:
@@ -212,14 +245,59 @@ def _fallback(table: str, why: str) -> None:
         _seeds.pop(table, None)
 
 
-def _rows(cur, sheet: str, pred: str, params: list) -> pd.DataFrame:
+def _rows(cur, sheet: str, pred: str, params: list, trace: bool = False) -> pd.DataFrame:
     from llmledger.pricing.engine import priced_calls_sql
 
     priced, p = priced_calls_sql(sheet, calls_where=(pred, params))
-    df = cur.execute(ROWS_SQL.format(cols=", ".join(ROW_COLUMNS), priced=priced), p).df()
-    for col in ("nano", "tokens", "unpriced"):
+    cols = ", ".join(("trace_id",) * trace + ROW_COLUMNS)
+    df = cur.execute(ROWS_SQL.format(cols=cols, priced=priced), p).df()
+    for col in ("ts", "nano", "tokens", "unpriced"):
         df[col] = pd.to_numeric(df[col]).fillna(0).astype(np.int64)
+    for col in ROW_COLUMNS:  # categories: scope tests and member grouping compare small integer codes
+        df[col] = df[col].astype("category")
     return df
+
+
+def _us(t: datetime) -> int:
+    """A datetime as integer microseconds since the epoch (DuckDB's TIMESTAMPTZ resolution)."""
+    return int(t.timestamp()) * 1_000_000 + t.microsecond
+
+
+def _dt(us: int) -> datetime:
+    from datetime import UTC, timedelta
+
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
+
+
+def _trace_rows(cur, sheet: str, firsts: pd.DataFrame, since: int) -> pd.DataFrame:
+    """The priced rows of the traces in `firsts` (trace_id, first), every one of whose rows was
+    loaded after `since`, with each trace's first load as column `first`."""
+    if not len(firsts):
+        return _rows(cur, sheet, "FALSE", [], trace=True).assign(first=pd.Series(dtype=np.int64))
+    cur.register("wanted_traces", firsts[["trace_id"]])
+    try:
+        rows = _rows(
+            cur, sheet, "c.load_seq > ? AND c.trace_id IN (SELECT trace_id FROM wanted_traces)", [since], trace=True
+        )
+    finally:
+        cur.unregister("wanted_traces")
+    return rows.merge(firsts, on="trace_id", how="left")
+
+
+def _take_out(chunks: list, traces: set) -> tuple[list, pd.DataFrame]:
+    """(the chunks without the rows of `traces`, those rows)."""
+    if not traces:
+        return chunks, chunks[0].iloc[:0] if chunks else pd.DataFrame(columns=["ts", "nano", "tokens", "unpriced"])
+    kept, out = [], []
+    for c in chunks:
+        hit = c["trace_id"].isin(traces).to_numpy()
+        if hit.any():
+            out.append(c[hit])
+            c = c[~hit]
+        if len(c):
+            kept.append(c)
+    empty = chunks[0].iloc[:0] if chunks else None
+    return kept, pd.concat(out, ignore_index=True) if out else empty
 
 
 def _mask(df: pd.DataFrame, scope: tuple) -> np.ndarray:
@@ -234,7 +312,8 @@ def _mask(df: pd.DataFrame, scope: tuple) -> np.ndarray:
 
 def _member_col(df: pd.DataFrame, each: str) -> pd.Series:
     if each == "model":
-        return df["request_model"].where(df["request_model"].notna(), df["response_model"])
+        req, resp = df["request_model"].astype(object), df["response_model"].astype(object)
+        return req.where(req.notna(), resp)
     return df[SCOPE_DIMS[each]]
 
 
@@ -252,23 +331,41 @@ def _sums(df: pd.DataFrame, m: np.ndarray) -> np.ndarray:
     )
 
 
+_codes: dict = {}
+
+
 def _by_member(df: pd.DataFrame, m: np.ndarray, each: str) -> pd.DataFrame:
-    sub = df[m]
-    member = _member_col(sub, each)
-    sub = sub[member.notna()]
-    if sub.empty:
+    """Per member (value of `each`; calls without one belong to none) of the rows in mask `m`."""
+    key = (id(df), each)
+    if key not in _codes:
+        codes, uniques = pd.factorize(_member_col(df, each))
+        _codes[key] = (df, codes, np.asarray(uniques, dtype=object))
+    _, codes, uniques = _codes[key]
+    m = m & (codes >= 0)
+    if not m.any():
         return frame(None)
-    g = (
-        sub.assign(member=member[member.notna()].astype(str), calls=1)
-        .groupby("member")[["nano", "tokens", "calls", "unpriced"]]
-        .sum()
+    c = codes[m]
+    n = len(uniques)
+    out = {
+        "nano": np.bincount(c, weights=df["nano"].to_numpy()[m], minlength=n),
+        "tokens": np.bincount(c, weights=df["tokens"].to_numpy()[m], minlength=n),
+        "calls": np.bincount(c, minlength=n).astype(float),
+        "unpriced": np.bincount(c, weights=df["unpriced"].to_numpy()[m], minlength=n),
+    }
+    used = out["calls"] > 0
+    return pd.DataFrame(
+        {k: np.round(v[used]).astype(np.int64) for k, v in out.items()},
+        index=pd.Index(uniques[used].astype(str), name="member"),
     )
-    return g.astype(np.int64)
 
 
 def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, Any] | None:
     """The seeded totals brought to `as_of` and the loads since the seed, or None (fall back to a
-    full evaluation; `last_reason[table]` says why). Returns {"aggs", "by_rule", "forecast"}."""
+    full evaluation; `last_reason[table]` says why). Returns {"aggs", "by_rule", "forecast"}.
+
+    For every aggregate: A1 = A0 - (old rows of the touched traces, as counted, in [lo0, as_of0))
+    + (rows of the touched traces now, in [lo1, as_of1)) - (other counted rows in [lo0, lo1),
+    the slice a rolling window left behind)."""
     with _lock:
         sd = _seeds.get(table)
     if sd is None:
@@ -281,16 +378,16 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
     for key, a in sd.aggs.items():
         if key[4] is not None and _lo(a, as_of) != a.lo:
             return _fallback(table, "a period rolled over")
+    hour = as_of.replace(minute=0, second=0, microsecond=0)
     for tz, start in sd.today_starts.items():
-        if periods.day_start(as_of, tz) != start or as_of.replace(
-            minute=0, second=0, microsecond=0
-        ) != sd.as_of.replace(minute=0, second=0, microsecond=0):
+        if periods.day_start(as_of, tz) != start or hour != sd.as_of.replace(minute=0, second=0, microsecond=0):
             return _fallback(table, "a forecast's hour or day moved")
     cur = con.cursor()
     try:
         cur.execute("BEGIN")
         try:
-            count, seq, _ = cur.execute(MARKER_SQL.replace("max(start_time)", "NULL")).fetchall()[0]
+            seq = int(cur.execute(MAX_SEQ_SQL).fetchall()[0][0])
+            count = int(cur.execute("SELECT count(*) FROM calls").fetchall()[0][0])
             token = _price_token(cur, sheet)
             if _core(token) != _core(sd.token):
                 return _fallback(table, "prices or attribution rules changed")
@@ -301,63 +398,93 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
                 changed = set(names - sd.names)
                 if len(names) < len(sd.names) or (changed and _renamed_old_calls(cur, changed, sd.seq)):
                     return _fallback(table, "a model name resolved since was used by earlier calls")
-            n_new, new_max = cur.execute(NEW_MARKER_SQL, [sd.seq]).fetchall()[0]
-            if count != sd.count + n_new:
+            touched = cur.execute(TOUCHED_SQL, [sd.seq]).df() if seq > sd.seq else None
+            recent = sd.recent
+            old = now_rows = None
+            if touched is not None and len(touched):
+                retouched = touched[touched["first"] <= sd.seq]
+                if len(retouched) and int(retouched["first"].min()) <= sd.horizon:
+                    return _fallback(table, "a load touched a trace older than the recent loads kept")
+                now_rows = _trace_rows(cur, sheet, touched, int(touched["first"].min()) - 1)
+                recent, old = _take_out(recent, set(retouched["trace_id"]))
+                if count != sd.count + len(now_rows) - len(old):
+                    return _fallback(table, "calls changed without a load")
+                recent = [*recent, now_rows]
+            elif count != sd.count:
                 return _fallback(table, "calls changed without a load")
-            span_seq = cur.execute(MAX_SEQ_SQL).fetchall()[0][0]
-            if span_seq > sd.span_seq and cur.execute(RETOUCHED_SQL, [sd.span_seq, sd.span_seq]).fetchall()[0][0]:
-                return _fallback(table, "a load touched a trace loaded before")
-            max_start = max([t for t in (sd.max_start, new_max) if t is not None], default=None)
+            max_start = sd.max_start
+            if now_rows is not None and len(now_rows):
+                latest = _dt(now_rows["ts"].max())
+                max_start = latest if max_start is None else max(max_start, latest)
             if max_start is not None and max_start >= as_of:
                 return _fallback(table, "a call starts at or after the moment evaluated")
-            new = _rows(cur, sheet, "c.load_seq > ?", [sd.seq]) if n_new else None
-            if new is not None and sd.today_starts and (new["start_time"] < min(sd.today_starts.values())).any():
-                return _fallback(table, "a new call changed a forecast's daily history")
+            if sd.today_starts and now_rows is not None:
+                first_today = _us(min(sd.today_starts.values()))
+                if (now_rows["ts"].to_numpy() < first_today).any() or (old["ts"].to_numpy() < first_today).any():
+                    return _fallback(table, "a load changed a forecast's daily history")
             slices = {k: (a.lo, _lo(a, as_of)) for k, a in sd.aggs.items() if k[4] is None and _lo(a, as_of) > a.lo}
             gone = None
             if slices:
                 ranges = list(slices.values())
                 pred = " OR ".join("(c.start_time >= ? AND c.start_time < ?)" for _ in ranges)
-                gone = _rows(cur, sheet, f"c.load_seq <= ? AND ({pred})", [sd.seq, *[x for r in ranges for x in r]])
+                params = [sd.seq, *[x for r in ranges for x in r]]
+                not_touched = ""
+                if touched is not None and len(touched):
+                    cur.register("touched_traces", touched[["trace_id"]])
+                    not_touched = " AND c.trace_id NOT IN (SELECT trace_id FROM touched_traces)"
+                try:
+                    gone = _rows(cur, sheet, f"c.load_seq <= ? AND ({pred}){not_touched}", params)
+                finally:
+                    if not_touched:
+                        cur.unregister("touched_traces")
         finally:
             cur.execute("COMMIT")
     finally:
         cur.close()
+    horizon = max(seq - RECENT_LOADS, sd.horizon)
+    if horizon > sd.horizon:
+        recent = [c if c["first"].min() > horizon else c[c["first"].to_numpy() > horizon] for c in recent]
+        recent = [c for c in recent if len(c)]
     aggs = {}
-    masks: dict[tuple, np.ndarray] = {}
+    _codes.clear()
+    masks: dict[tuple, tuple] = {}
     for key, a in sd.aggs.items():
         lo1 = _lo(a, as_of)
         b = Agg(a.scope, a.each, a.period, a.tz, lo1, a.whole.copy(), a.members)
+        if a.scope not in masks:
+            masks[a.scope] = tuple(
+                None if df is None or not len(df) else _mask(df, a.scope) for df in (old, now_rows, gone)
+            )
+        m_old, m_now, m_gone = masks[a.scope]
         parts = []
-        if new is not None and len(new):
-            if a.scope not in masks:
-                masks[a.scope] = _mask(new, a.scope)
-            t = new["start_time"]
-            parts.append((new, masks[a.scope] & (t >= lo1).to_numpy() & (t < as_of).to_numpy(), 1))
-        if gone is not None and key in slices and len(gone):
-            t = gone["start_time"]
-            parts.append((gone, _mask(gone, a.scope) & (t >= a.lo).to_numpy() & (t < lo1).to_numpy(), -1))
+        lo0_us, lo1_us = _us(a.lo), _us(lo1)
+        if m_old is not None:
+            t = old["ts"].to_numpy()
+            parts.append((old, m_old & (t >= lo0_us) & (t < _us(sd.as_of)), -1))
+        if m_now is not None:
+            t = now_rows["ts"].to_numpy()
+            parts.append((now_rows, m_now & (t >= lo1_us) & (t < _us(as_of)), 1))
+        if m_gone is not None and key in slices:
+            t = gone["ts"].to_numpy()
+            parts.append((gone, m_gone & (t >= lo0_us) & (t < lo1_us), -1))
         for df, m, sign in parts:
             if not m.any():
                 continue
             if a.each:
                 d = _by_member(df, m, a.each)
+                d = d if sign > 0 else -d
                 cur_m = frame(b.members)
-                b.members = (
-                    cur_m.add(d if sign > 0 else -d, fill_value=0).astype(np.int64)
-                    if len(cur_m)
-                    else (d if sign > 0 else -d)
-                )
+                b.members = cur_m.add(d, fill_value=0).astype(np.int64) if len(cur_m) else d
                 b.members = b.members[b.members["calls"] != 0]
             else:
                 b.whole = b.whole + sign * _sums(df, m)
         aggs[key] = b
+    _codes.clear()
     updated = Seed(
         token,
         sd.rules,
-        int(seq),
-        int(span_seq),
-        int(count),
+        seq,
+        count,
         as_of,
         max_start,
         aggs,
@@ -365,6 +492,8 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
         sd.forecast,
         sd.today_starts,
         names,
+        recent,
+        horizon,
         sd.persisted_at,
     )
     with _lock:
@@ -372,7 +501,7 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
             _seeds[table] = updated
     last_reason[table] = "incremental"
     if time.monotonic() - sd.persisted_at > PERSIST_S:
-        persist(con, updated)
+        persist_later(con, updated)
     return {"aggs": aggs, "by_rule": sd.by_rule, "forecast": sd.forecast, "seed": updated}
 
 
@@ -418,6 +547,35 @@ def _price_token(cur, sheet: str) -> str:
 # ------------------------------------------------------------------ the alerts-owned copy
 
 UPSERT_STATE_SQL = "INSERT OR REPLACE INTO alert_running_state VALUES (?, ?, now())"
+
+
+_persisting = threading.Lock()
+
+
+def persist_later(con, sd: Seed) -> None:
+    """persist() on a daemon thread (a check after a load does not wait for the copy); skipped
+    while the previous copy is still being written."""
+    if not _persisting.acquire(blocking=False):
+        return
+    sd.persisted_at = time.monotonic()
+
+    def run() -> None:
+        try:
+            persist(con, sd)
+        except Exception:  # noqa: BLE001 - the copy is for reading; the next one retries
+            pass
+        finally:
+            _persisting.release()
+
+    threading.Thread(target=run, name="llmledger-running-totals", daemon=True).start()
+
+
+def flush(timeout: float = 60.0) -> bool:
+    """Wait until no copy into `alert_running` is being written (tests, shutdown)."""
+    if _persisting.acquire(timeout=timeout):
+        _persisting.release()
+        return True
+    return False
 
 
 def persist(con, sd: Seed, stored=None) -> None:
