@@ -334,6 +334,43 @@ def test_scenarios_are_saved_listed_and_applied_to_a_plan(ledger):
     assert isinstance(scenarios.list_scenarios(con), pd.DataFrame)
 
 
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=12))
+def test_typed_rates_and_counts_parse_or_say_why(text):
+    from llmledger.simulate.traffic_cli import parse_rate
+
+    try:
+        r = parse_rate(text, 0, "0.05")
+    except SimulationError as exc:
+        assert exc.msg.startswith(("tier 1 acceptance rate", "acceptance counts")) and "\n" not in exc.msg
+        return
+    assert 0 <= r.low <= r.value <= r.high <= 1
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(max_size=100))
+def test_scenario_names_are_stored_or_refused_with_a_reason(ledger, name):
+    con, _ = ledger
+    r = _support_router(con)
+    try:
+        saved = scenarios.save(con, name, r)
+    except SimulationError as exc:
+        assert "name" in exc.msg
+        return
+    assert saved["name"] == name.strip() and name.strip() in scenarios.list_scenarios(con)["name"].tolist()
+    scenarios.delete(con, saved["name"])
+
+
+_ROUTER_RESULT = {}
+
+
+def _support_router(con):
+    """One router result for the scenario properties (computed once)."""
+    if "r" not in _ROUTER_RESULT:
+        _ROUTER_RESULT["r"] = traffic.apply_to_traffic(con, "support", traffic.router(STRONG, WEAK, 30))
+    return _ROUTER_RESULT["r"]
+
+
 @pytest.fixture(scope="module")
 def ledger_file(ledger):
     """The ledger's file for the CLI, which opens it in another process: this process lets go of it
