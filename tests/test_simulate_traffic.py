@@ -228,7 +228,7 @@ def test_latency_of_a_local_model_comes_from_the_local_lab(ledger):
     import_sheet_bytes(con, sheet, "local.csv", name="with-local", effective_from="2020-01-01")
     r = traffic.apply_to_traffic(con, "support", traffic.cascade(["smollm2-q4_1", STRONG], [0.5]), sheet="with-local")
     local = r.latency.per_model["smollm2-q4_1"]
-    assert local["mean_ms"] == pytest.approx(400) and "Local lab (2 runs)" in local["source"]
+    assert local["mean_ms"] == pytest.approx(400) and "Local lab: 2 runs" in local["source"]
     assert r.latency.policy_ms == pytest.approx(400 + 0.5 * r.latency.per_model[STRONG]["mean_ms"])
 
 

@@ -219,7 +219,7 @@ def model_latencies(con, models: list[str], start: dt.datetime, end: dt.datetime
     out: dict[str, Latency] = {}
     for m, n, mean, p50 in cur.execute(CALL_LATENCY_SQL, [list(models), start, end]).fetchall():
         if n:
-            out[m] = Latency(m, float(mean), float(p50), int(n), f"measured in your traffic ({int(n):,} calls of {m})")
+            out[m] = Latency(m, float(mean), float(p50), int(n), f"measured in your traffic: {int(n):,} calls of {m}")
     missing = [m for m in models if m not in out]
     if missing:
         try:
@@ -230,7 +230,7 @@ def model_latencies(con, models: list[str], start: dt.datetime, end: dt.datetime
             hit = next((r for r in lab if m in (r[0], r[1])), None)
             if hit:
                 out[m] = Latency(
-                    m, float(hit[3]), float(hit[4]), int(hit[2]), f"measured in the Local lab ({hit[2]} runs)"
+                    m, float(hit[3]), float(hit[4]), int(hit[2]), f"measured in the Local lab: {hit[2]} runs"
                 )
             else:
                 out[m] = Latency(m, None, None, 0, "no measurement (no calls of this model, no Local lab runs)")
