@@ -274,3 +274,27 @@ def test_oracle_point_is_the_cheapest_best_model_per_query(n, m, seed):
     for j in range(m):
         assert pts[f"m{j}"]["accuracy"] == pytest.approx(scores[:, j].mean())
         assert pts[f"m{j}"]["cost_usd"] == pytest.approx(costs[:, j].sum())
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.text(alphabet='prompt,query_id,model,correct,True,False,_cost,ref_answer,"\n 01.x{}:', max_size=300),
+    ),
+    fmt=st.sampled_from(["auto", "long", "routellm-gsm8k", "routellm-mtbench", "frugalgpt", "routellm-mmlu"]),
+)
+def test_any_file_is_read_or_rejected_with_a_reason(tmp_path_factory, body, fmt):
+    p = tmp_path_factory.mktemp("fuzz") / (
+        "judgements.jsonl" if fmt == "routellm-mtbench" else "mmlu_x.csv" if fmt == "routellm-mmlu" else "data.csv"
+    )
+    p.write_bytes(body if isinstance(body, bytes) else body.encode())
+    try:
+        ds = load_dataset(p, fmt=fmt)
+    except SimulationError as e:
+        assert e.msg and "\n" not in e.msg.strip()
+        return
+    assert ds.n_queries >= 1 and len(ds.models) >= 2
+    assert ((ds.scores >= 0) & (ds.scores <= 1)).all() and (ds.costs >= 0).all()

@@ -292,6 +292,21 @@ def load_dataset(
         raise SimulationError(f"{p}: no such file or folder")
     if fmt not in FORMATS:
         raise SimulationError(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
+    try:
+        ds = _load(p, fmt, sheet, con)
+    except SimulationError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, pd.errors.ParserError) as exc:
+        # malformed content the format's reader choked on: name the file and the format
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SimulationError(f"{p}: not a readable {fmt} dataset ({first[:200]})") from None
+    for m in (strong, weak):
+        if m is not None:
+            ds.index(m)
+    return ds
+
+
+def _load(p: Path, fmt: str, sheet: Any, con: Any) -> OutcomeDataset:
     if fmt == "auto":
         fmt = detect_format(p)
     if fmt == "long":
@@ -306,9 +321,6 @@ def load_dataset(
         ds = load_routellm_gsm8k(p, sheet, con)
     else:
         ds = load_routellm_mtbench(p, sheet, con)
-    for m in (strong, weak):
-        if m is not None:
-            ds.index(m)
     return ds
 
 
@@ -348,7 +360,10 @@ def parse_long_csv(data: bytes | str, name: str = "upload", sheet: Any = None, c
     default LiteLLM's). Optional: `query` (text), `latency_ms`, and `router_<name>` columns (an
     imported router score per query, higher = strong model). Every query must have a row for
     every model, once."""
-    text = data.decode("utf-8-sig", errors="strict") if isinstance(data, bytes) else data
+    try:
+        text = data.decode("utf-8-sig", errors="strict") if isinstance(data, bytes) else data
+    except UnicodeDecodeError:
+        raise SimulationError(f"{name}: not UTF-8 text") from None
     if not text.strip():
         raise SimulationError(f"{name}: the file is empty")
     try:
