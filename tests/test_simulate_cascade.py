@@ -110,6 +110,14 @@ def test_frontier_and_budget_reading():
         best["cost_usd"] <= budget and best["accuracy"] == fr.points[fr.points["cost_usd"] <= budget]["accuracy"].max()
     )
     assert fr.best_under(-1) is None
+    curve = fr.budget_curve([-1, budget, 1e9])
+    assert np.isnan(curve["accuracy"].iloc[0])
+    assert curve["accuracy"].iloc[1] == best["accuracy"] and curve["cost_usd"].iloc[1] <= budget
+    assert curve["accuracy"].iloc[2] == fr.points["accuracy"].max()
+    per_q = fr.budget_curve([budget / ds.n_queries], per_query=True)
+    assert per_q["accuracy"].iloc[0] == best["accuracy"]
+    assert per_q["cost_usd"].iloc[0] == pytest.approx(best["cost_usd"] / ds.n_queries)
+    assert (np.diff(fr.budget_curve()["accuracy"]) >= 0).all()
     target = float(front["accuracy"].iloc[-1])
     assert fr.cheapest_reaching(target)["cost_usd"] == front["cost_usd"].iloc[-1]
 

@@ -51,7 +51,7 @@ Cascade (simulate.cascade): try models in order; accept tier i when confidence_i
     cascade(ds, order=None, scorer="learned"|"oracle", ...) -> CascadeFrontier (the whole what-if)
     CascadeFrontier.points: DataFrame(order, thresholds, accuracy, cost_usd, latency_ms,
         strong_share, accept_shares, pareto); .frontier; .best_under(budget_usd);
-        .cheapest_reaching(accuracy)
+        .budget_curve(budgets, per_query=False) (best quality per budget); .cheapest_reaching(accuracy)
 
 One document (simulate.report): dataset_report(ds, strong=None, weak=None, cascade_order=None,
     router_source=None, scorer=None, ...) -> what `whatif dataset --json` prints.

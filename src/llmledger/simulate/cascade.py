@@ -81,6 +81,36 @@ class CascadeFrontier:
             return None
         return ok.sort_values(["accuracy", "cost_usd"], ascending=[False, True]).iloc[0]
 
+    def budget_curve(self, budgets: list[float] | np.ndarray | None = None, per_query: bool = False) -> pd.DataFrame:
+        """The best quality under each budget (FrugalGPT's curve): one row per budget with the
+        chosen point's order, thresholds, accuracy and cost. Budgets are dataset totals, or USD
+        per query with `per_query`; default: 20 budgets from the cheapest point to the dearest."""
+        scale = self.queries if per_query else 1
+        if budgets is None:
+            lo, hi = self.points["cost_usd"].min(), self.points["cost_usd"].max()
+            budgets = np.linspace(lo, hi, 20) / scale
+        front = self.frontier  # cheapest first, accuracy rising
+        costs = front["cost_usd"].to_numpy()
+        rows = []
+        for b in np.asarray(budgets, float):
+            i = int(np.searchsorted(costs, b * scale + 1e-12, side="right")) - 1
+            if i < 0:
+                rows.append(
+                    {"budget": float(b), "order": None, "thresholds": None, "accuracy": np.nan, "cost_usd": np.nan}
+                )
+                continue
+            r = front.iloc[i]
+            rows.append(
+                {
+                    "budget": float(b),
+                    "order": r["order"],
+                    "thresholds": r["thresholds"],
+                    "accuracy": float(r["accuracy"]),
+                    "cost_usd": float(r["cost_usd"]) / scale,
+                }
+            )
+        return pd.DataFrame(rows)
+
     def cheapest_reaching(self, accuracy: float) -> pd.Series | None:
         """The cheapest point whose accuracy is at least `accuracy`."""
         ok = self.points[self.points["accuracy"] >= accuracy - 1e-12]
