@@ -250,8 +250,16 @@ def router_section(ds, ds_id: str, summary: dict) -> None:
     m = st.columns(4)
     m[0].metric("Quality at the chosen point", f"{chosen['accuracy']:.4f}", help="measured on the dataset")
     m[1].metric("Cost at the chosen point", fmt.usd(chosen["cost_usd"]), help="measured on the dataset (total)")
-    m[2].metric("Saved against the strong model", fmt.share(strong_cost - chosen["cost_usd"], strong_cost))
-    m[3].metric("Strong calls", fmt.pct(chosen["strong_share"]))
+    m[2].metric(
+        "Saved against the strong model",
+        fmt.share(strong_cost - chosen["cost_usd"], strong_cost),
+        help="measured on the dataset: 1 − cost at this point / the strong model's cost alone",
+    )
+    m[3].metric(
+        "Strong calls",
+        fmt.pct(chosen["strong_share"]),
+        help="the share of queries this threshold sends to the strong model",
+    )
     met = curve.metrics
     st.dataframe(
         pd.DataFrame(
