@@ -22,7 +22,7 @@ with show_errors():
     left, mid, right = st.columns([2, 3, 2])
     with left:
         model_key, source = ui.model_choice("ll_model")
-    src_type = quantize.file_type_name(source)
+    src_type = ui.file_type_name(source)
     ladder = list(dict.fromkeys([src_type, *quantize.DEFAULT_LADDER]))
     with mid:
         qtypes = st.multiselect("Variants (file types)", ladder, default=[src_type, "Q8_0"], key="ll_quants")

@@ -111,6 +111,20 @@ def prepare_variants(source, qtypes: list[str], threads: int) -> list[quantize.V
     return sorted(out, key=lambda v: v.bits_per_weight)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _file_type_name(source: str, mtime: float, size: int) -> str:
+    return quantize.file_type_name(source)
+
+
+def file_type_name(source) -> str:
+    """The GGUF's file type (Q4_1, F16...), read once per file version: reading it parses the whole
+    metadata, vocabulary included (~0.3 s for SmolLM2, on every rerun before)."""
+    from pathlib import Path
+
+    stat = Path(source).stat()
+    return _file_type_name(str(source), stat.st_mtime, stat.st_size)
+
+
 def model_choice(key: str) -> tuple[str, object]:
     """Shipped models that are installed, plus any GGUF path the user types."""
     avail = models.available_models()
