@@ -69,6 +69,10 @@ def test_frugalgpt_overruling_published_figures_come_from_the_summary():
     assert pub["cost_saved_matching_best"] > 0.5
     curve = cascade_rep.detail["our_curve"]
     assert all(0 <= p["accuracy"] <= 1 for p in curve) and len(curve) > 3
+    at_budgets = cascade_rep.detail["at_published_budgets"]
+    assert [b["published_accuracy"] for b in at_budgets] == [float(r["Test_acc"]) for r in fg]
+    for b in at_budgets:
+        assert b["our_cost_per_query"] is None or b["our_cost_per_query"] <= b["budget_per_query"] * 1.5
     headline = next(r for r in reps if "headline" in r.name)
     assert headline.ours["cost_saved_matching_gpt4"] is not None
 
