@@ -58,6 +58,34 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 FLOOR_SCRIPT = 'import streamlit as st\n\nst.title("Floor")\n'
 VISIT_TIMEOUT_S = 120.0
+# What single components cost on top of the floor, served the same way (`?kind=...`): one Plotly
+# bar chart of 30 points, four of them, one 200-row dataframe, and three tabs of one chart each.
+REFERENCE_SCRIPT = """import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+kind = st.query_params.get("kind", "floor")
+st.title(kind)
+x = pd.date_range("2026-01-01", periods=30)
+
+
+def chart(i):
+    return go.Figure(go.Bar(x=x, y=np.arange(30) + i))
+
+
+if kind == "plotly1":
+    st.plotly_chart(chart(0))
+if kind == "plotly4":
+    for i in range(4):
+        st.plotly_chart(chart(i), key=f"c{i}")
+if kind == "dataframe":
+    st.dataframe(pd.DataFrame({"a": np.arange(200), "b": np.arange(200) * 0.5, "c": ["x"] * 200}))
+if kind == "tabs3":
+    for i, tab in enumerate(st.tabs(["one", "two", "three"])):
+        tab.plotly_chart(chart(i), key=f"t{i}")
+"""
+REFERENCES = ("plotly1", "plotly4", "dataframe", "tabs3")
 
 # Installed before any page script: remembers when the DOM last changed and counts script runs.
 OBSERVE_JS = """
@@ -304,6 +332,8 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
     click), the figure is the rerun that click starts, timed from the click."""
     page, own_ctx = new_tab(browser, COLD)
     ws = _ws_counter(page)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
     t_wall = time.time()
     try:
         page.goto(f"{server.base}/{path}", timeout=VISIT_TIMEOUT_S * 1000)
@@ -333,6 +363,17 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
         out["script_runs"] = len(runs)
         out.update(_dom_stats(page))
         out["ws_bytes"] = ws["bytes"]
+        # The tab's own CPU time (Chromium's Performance domain): JS, layout, style, all tasks.
+        metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+        out["browser_cpu_ms"] = {
+            k: round(metrics.get(m, 0) * 1000, 1)
+            for k, m in (
+                ("script", "ScriptDuration"),
+                ("layout", "LayoutDuration"),
+                ("style", "RecalcStyleDuration"),
+                ("tasks", "TaskDuration"),
+            )
+        }
         return out
     finally:
         page.close()
@@ -343,8 +384,10 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
 def _pick_environment(value: str):
     def action(page):
         box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Environment")
-        box.locator("input").fill(value)  # narrows the list to that value
-        return page.get_by_role("option", name=value, exact=True).click
+        box.click()
+        page.keyboard.type(value)  # narrows the open list to that value
+        page.get_by_role("option", name=value, exact=True).wait_for()
+        return lambda: page.keyboard.press("Enter")
 
     return action
 
@@ -386,6 +429,17 @@ def measure_floor(browser, work: Path, runs: int, quiet_ms: float) -> list[dict]
         server.stop()
 
 
+def measure_references(browser, work: Path, runs: int, quiet_ms: float) -> dict[str, list[dict]]:
+    script = work / "reference_app.py"
+    script.write_text(REFERENCE_SCRIPT)
+    server = serve(work, "reference", None, floor=script)
+    try:
+        _visit_safe(browser, server, "?kind=plotly1", quiet_ms)  # the first visit imports plotly
+        return {k: [_visit_safe(browser, server, f"?kind={k}", quiet_ms) for _ in range(runs)] for k in REFERENCES}
+    finally:
+        server.stop()
+
+
 def measure_make_run(browser, work: Path, runs: int, quiet_ms: float) -> list[dict]:
     """`make run` on an empty ledger: command start -> a settled first page, `runs` times."""
     out = []
@@ -418,31 +472,53 @@ def measure_make_run(browser, work: Path, runs: int, quiet_ms: float) -> list[di
 # ------------------------------------------------------------------ profiles
 
 
-def _package(filename: str) -> str:
+PACKAGES = ("llmledger", "app_pages", "streamlit", "plotly", "pandas", "duckdb", "pyarrow", "numpy", "narwhals")
+
+
+def _package(filename: str, fn: str) -> str:
+    """Which package a profiled function's own time belongs to (C functions by their name)."""
     f = filename.replace("\\", "/")
-    for key in ("llmledger", "app_pages", "streamlit", "plotly", "pandas", "duckdb", "pyarrow", "numpy", "narwhals"):
+    if f == "~":  # a builtin or C extension method: '<method 'execute' of 'duckdb...' objects>'
+        if "acquire" in fn or "wait" in fn or "sleep" in fn:
+            return "waiting (locks, sleeps)"
+        for key in PACKAGES:
+            if key in fn:
+                return key
+        return "builtins"
+    for key in PACKAGES:
         if f"/{key}/" in f:
             return key
-    if f.startswith("<") or "/lib/python" in f and "site-packages" not in f:
-        return "python"
-    return "other"
+    if "site-packages" in f:
+        return f.split("site-packages/")[1].split("/")[0]
+    return "python stdlib"
 
 
 def summarize_profile(prof: Path, top: int = 22) -> dict:
     st = pstats.Stats(str(prof))
-    total = max((v[3] for k, v in st.stats.items() if k[2] == "timed"), default=None)
     by_pkg: dict[str, float] = {}
-    for (filename, _line, _fn), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
-        by_pkg[_package(filename)] = by_pkg.get(_package(filename), 0.0) + tt
-    buf = io.StringIO()
-    st.stream = buf
-    st.sort_stats("cumulative").print_stats(r"llmledger|app_pages|plotly|streamlit/(elements|runtime/caching)", top)
-    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip() and not ln.startswith("   Ordered by")]
-    return {
-        "total_s": round(total, 3) if total else round(sum(by_pkg.values()), 3),
-        "self_time_by_package_s": {k: round(v, 3) for k, v in sorted(by_pkg.items(), key=lambda kv: -kv[1])},
-        "top_cumulative": lines[-top - 1 :],
-    }
+    for (filename, _line, fn), (_cc, _nc, tt, _ct, _callers) in st.stats.items():
+        key = _package(filename, fn)
+        by_pkg[key] = by_pkg.get(key, 0.0) + tt
+    out = {"total_s": round(st.total_tt, 3)}
+    out["self_time_by_package_s"] = {k: round(v, 3) for k, v in sorted(by_pkg.items(), key=lambda kv: -kv[1])[:10]}
+    for sort, pattern, n, name in (
+        (
+            "cumulative",
+            r"llmledger|app_pages|plotly/(graph_objs/_figure|basedatatypes.py:.*update)|streamlit/elements",
+            top,
+            "top_cumulative",
+        ),
+        ("tottime", "", 12, "top_self"),
+    ):
+        buf = io.StringIO()
+        st.stream = buf
+        st.sort_stats(sort).print_stats(*([pattern] if pattern else []), n)
+        lines = [
+            ln.replace(str(ROOT) + "/", "").replace(sys.prefix + "/lib/python3.11/site-packages/", "")
+            for ln in buf.getvalue().splitlines()
+        ]
+        out[name] = [ln for ln in lines if ln.strip() and ("(" in ln or "ncalls" in ln) and "function calls" not in ln]
+    return out
 
 
 def profile_pages(browser, work: Path, db: Path, pages, quiet_ms: float) -> dict:
@@ -458,13 +534,16 @@ def profile_pages(browser, work: Path, db: Path, pages, quiet_ms: float) -> dict
             runs = [r for r in server.runs(0, time.time() + 1) if r["page"] == path and r.get("profile")]
             if len(runs) >= 2:
                 out[title] = summarize_profile(pdir / runs[-1]["profile"])
+                (CACHE / "profiles").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(pdir / runs[-1]["profile"], CACHE / "profiles" / f"{path or 'root'}.prof")
     finally:
         server.stop()
     with open(PROFILE_OUT, "w") as fh:
         for title, s in out.items():
             fh.write(f"== {title}: {s['total_s']} s in the script (cProfile, second visit)\n")
             fh.write("self time by package: " + json.dumps(s["self_time_by_package_s"]) + "\n")
-            fh.write("\n".join(s["top_cumulative"]) + "\n\n")
+            fh.write("\n".join(s["top_cumulative"]) + "\n")
+            fh.write("by own time:\n" + "\n".join(s["top_self"]) + "\n\n")
     return out
 
 
@@ -487,6 +566,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--pages", help="comma-separated page titles (default: every page in app.PAGES)")
     ap.add_argument("--profile", action="store_true", help="also profile each page's script (cProfile)")
     ap.add_argument("--skip-make-run", action="store_true")
+    ap.add_argument("--references-only", action="store_true", help="only the floor and single-component pages")
     ap.add_argument("--profile-only", action="store_true", help="only the profile pass (no timings written)")
     ap.add_argument("--cold", action="store_true", help="each tab in a browser context of its own (no HTTP cache)")
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -516,6 +596,11 @@ def main(argv: list[str] | None = None) -> dict:
         work = Path(tmp)
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
+            if args.references_only:
+                refs = measure_references(browser, work, args.runs, args.quiet_ms)
+                for k, runs in refs.items():
+                    print(k, [(r.get("ms"), r.get("browser_cpu_ms", {}).get("script")) for r in runs])
+                return {"references": refs}
             if args.profile_only:
                 db2 = work / "ledger-profiled.duckdb"
                 shutil.copyfile(ledger, db2)

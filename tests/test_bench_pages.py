@@ -1,0 +1,39 @@
+"""bench/bench_pages.py's harness measures a served page in headless Chromium: the one-line floor
+page, served through bench/page_timing.py, gives a time to its last DOM change, the server's own
+script time and the browser's figures. No speed is asserted (speed lives in bench/results/)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+from browser_helpers import chromium
+from helpers import ROOT
+
+pytestmark = pytest.mark.browser
+
+
+def _bench_pages():
+    spec = importlib.util.spec_from_file_location("bench_pages", ROOT / "bench" / "bench_pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_harness_measures_the_floor_page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    bp = _bench_pages()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium(), args=bp.CHROMIUM_ARGS, headless=True)
+        try:
+            runs = bp.measure_floor(browser, tmp_path, 2, quiet_ms=300)
+        finally:
+            browser.close()
+    assert len(runs) == 2
+    for r in runs:
+        assert "error" not in r and not r.get("timed_out"), r
+        assert r["ms"] > 0 and r["script_done_ms"] > 0  # navigation start -> last change, -> script ended
+        assert r["script_runs"] >= 1 and r["script_ms"] > 0  # the server logged the run it served
+        assert r["elements"] > 0 and r["exceptions"] == 0 and r["plotly_points"] == 0
+        assert r["browser_cpu_ms"]["tasks"] > 0
