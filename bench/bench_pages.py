@@ -550,6 +550,20 @@ def profile_pages(browser, work: Path, db: Path, pages, quiet_ms: float) -> dict
 # ------------------------------------------------------------------ main
 
 
+def _reference_summary(floor_warm: list[float], refs: dict[str, list[dict]]) -> dict:
+    """Warm runs of each reference page, and its median over the floor's (what one component costs)."""
+    base = statistics.median(floor_warm) if floor_warm else None
+    out = {"floor": {"warm_ms": floor_warm}}
+    for k, runs in refs.items():
+        warm = _warm(runs)
+        out[k] = {
+            "warm_ms": warm,
+            "browser_script_ms": [r.get("browser_cpu_ms", {}).get("script") for r in runs[1:]],
+            "ratio_to_floor": round(statistics.median(warm) / base, 2) if warm and base else None,
+        }
+    return out
+
+
 def _spread(values: list[float]) -> str:
     vals = [v for v in values if v is not None]
     if not vals:
@@ -566,6 +580,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--pages", help="comma-separated page titles (default: every page in app.PAGES)")
     ap.add_argument("--profile", action="store_true", help="also profile each page's script (cProfile)")
     ap.add_argument("--skip-make-run", action="store_true")
+    ap.add_argument("--skip-references", action="store_true")
     ap.add_argument("--references-only", action="store_true", help="only the floor and single-component pages")
     ap.add_argument("--profile-only", action="store_true", help="only the profile pass (no timings written)")
     ap.add_argument("--cold", action="store_true", help="each tab in a browser context of its own (no HTTP cache)")
@@ -597,10 +612,13 @@ def main(argv: list[str] | None = None) -> dict:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             if args.references_only:
+                floor_only = measure_floor(browser, work, args.runs, args.quiet_ms)
                 refs = measure_references(browser, work, args.runs, args.quiet_ms)
-                for k, runs in refs.items():
-                    print(k, [(r.get("ms"), r.get("browser_cpu_ms", {}).get("script")) for r in runs])
-                return {"references": refs}
+                out = {**result, "floor": {"before": floor_only}, "references": refs}
+                out["summary"] = _reference_summary(_warm(floor_only), refs)
+                args.out.write_text(json.dumps(out, indent=2) + "\n")
+                print(json.dumps(out["summary"], indent=1))
+                return out
             if args.profile_only:
                 db2 = work / "ledger-profiled.duckdb"
                 shutil.copyfile(ledger, db2)
@@ -609,6 +627,8 @@ def main(argv: list[str] | None = None) -> dict:
                 return {"profiles": profiles}
             floor_before = measure_floor(browser, work, args.runs, args.quiet_ms)
             print(f"floor: {[r['ms'] for r in floor_before]}", flush=True)
+            references = {} if args.skip_references else measure_references(browser, work, args.runs, args.quiet_ms)
+            print(f"references: { {k: [r['ms'] for r in v] for k, v in references.items()} }", flush=True)
 
             db = work / "ledger.duckdb"
             shutil.copyfile(ledger, db)
@@ -665,6 +685,7 @@ def main(argv: list[str] | None = None) -> dict:
         summary[title] = {
             "warm_ms": warm,
             "warm_script_ms": scripts,
+            "warm_browser_script_ms": [r.get("browser_cpu_ms", {}).get("script") for r in runs[1:]],
             "ratio_to_floor": round(med / floor_ms, 2) if med and floor_ms else None,
             "meets_target": bool(med is not None and (med <= 1500 or (floor_ms and med <= 2 * floor_ms))),
         }
@@ -679,6 +700,8 @@ def main(argv: list[str] | None = None) -> dict:
     result.update(
         {
             "floor": {"before": floor_before, "after": floor_after, "warm_median_ms": floor_ms},
+            "references": references,
+            "references_summary": _reference_summary(floor_warm, references),
             "pages": page_runs,
             "reruns": reruns,
             "make_run_empty_ledger": {
@@ -699,12 +722,12 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"\n{'page':24s} {'fresh tab s':>12s} {'script s':>10s} {'x floor':>8s}")
+    print(f"\n{'page':24s} {'fresh tab s':>12s} {'script s':>10s} {'browser JS s':>13s} {'x floor':>8s}")
     print(f"{'floor':24s} {_spread(floor_warm):>12s}")
     for title, s in summary.items():
-        print(
-            f"{title:24s} {_spread(s['warm_ms']):>12s} {_spread(s['warm_script_ms']):>10s} {s.get('ratio_to_floor') or '':>8}"
-        )
+        js = _spread(s.get("warm_browser_script_ms", []))
+        line = f"{title:24s} {_spread(s['warm_ms']):>12s} {_spread(s['warm_script_ms']):>10s} {js:>13s}"
+        print(f"{line} {s.get('ratio_to_floor') or '':>8}")
     print(f"{'make run, empty ledger':24s} {_spread(make_warm):>12s}")
     print(f"wrote {args.out}")
     return result
