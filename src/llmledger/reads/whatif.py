@@ -63,6 +63,13 @@ SELECT count(*) AS calls, sum(actual_cost_usd) AS cost_usd,
            FILTER (WHERE cost_basis = 'unpriced') AS models
 FROM ({baseline}) q
 """
+TEXT_CALLS_SQL = """
+SELECT trace_id, span_id, coalesce(nullif(response_model, ''), request_model) AS model, input_text, output_text,
+       input_tokens, output_tokens
+FROM calls
+WHERE feature = ? AND start_time >= ? AND start_time < ? AND (input_text IS NOT NULL OR output_text IS NOT NULL)
+  AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
+"""
 COVERAGE_SQL = """
 SELECT count_if(input_tokens IS NULL AND output_tokens IS NULL) AS without_usage,
        count_if((input_tokens IS NOT NULL OR output_tokens IS NOT NULL)
@@ -198,18 +205,40 @@ def costs_under_models(con: duckdb.DuckDBPyConnection, window: Window, models: l
 
 
 def _retokenised(cur, window: Window, models: list[str]) -> pa.Table:
-    """Token counts of the calls that carry text, re-counted with each model's tokenizer (the
-    Reprice model swap's mapping, pricing/swaps.swap_tokens), one row per call and model."""
-    where = "WHERE c.start_time >= ? AND c.start_time < ?"
-    parts = []
-    for m in models:
-        cur.register("_swaps", pa.table({"kind": ["feature"], "key": [window.feature], "target": [m]}))
-        try:
-            t = swaps.swap_tokens(cur, where, [window.start, window.end])
-        finally:
-            cur.unregister("_swaps")
-        parts.append(t.append_column("target", pa.array([m] * t.num_rows, pa.string())))
-    return pa.concat_tables(parts)
+    """Token counts of the calls that carry text, re-counted with each model's tokenizer, one
+    row per call and model: the Reprice model swap's mapping (pricing/swaps._mapped: reported
+    counts scaled by count(text, model) / count(text, the call's model)). Each distinct text is
+    counted once per tokenizer, in batches on threads, rather than once per call and model."""
+    from llmledger.pricing.swaps import _mapped
+    from llmledger.tokens import TokenCount, count_many, tokenizer_for_model
+
+    rows = cur.execute(TEXT_CALLS_SQL, [window.feature, window.start, window.end]).fetchall()
+    cols: dict[str, list] = {"trace_id": [], "span_id": [], "t_in": [], "t_out": [], "target": []}
+    if rows:
+        tokenizer = {m: tokenizer_for_model(m).name for m in {r[2] for r in rows if r[2]} | set(models)}
+        texts = list({t for r in rows for t in (r[3], r[4]) if t})
+        counted = {name: dict(zip(texts, count_many(texts, name))) for name in set(tokenizer.values())}
+
+        def count(text, model):
+            name = tokenizer[model]
+            return TokenCount(counted[name][text], name, True, "")
+
+        for m in models:
+            for trace_id, span_id, model, in_text, out_text, n_in, n_out in rows:
+                cols["trace_id"].append(trace_id)
+                cols["span_id"].append(span_id)
+                cols["t_in"].append(_mapped(count, in_text, model, m, n_in))
+                cols["t_out"].append(_mapped(count, out_text, model, m, n_out))
+                cols["target"].append(m)
+    return pa.table(
+        {
+            "trace_id": pa.array(cols["trace_id"], pa.string()),
+            "span_id": pa.array(cols["span_id"], pa.string()),
+            "t_in": pa.array(cols["t_in"], pa.int64()),
+            "t_out": pa.array(cols["t_out"], pa.int64()),
+            "target": pa.array(cols["target"], pa.string()),
+        }
+    )
 
 
 def model_latencies(con, models: list[str], start: dt.datetime, end: dt.datetime) -> dict[str, Latency]:
