@@ -81,9 +81,16 @@ def _sheet_and_con(args):
         return DEFAULT_SHEET, None
     if not os.path.exists(path):
         raise SimulationError(f"sheet {sheet!r} needs the ledger database, and {path} does not exist")
+    from llmledger.errors import DatabaseLocked
     from llmledger.store.db import connect
 
-    con = connect(path)
+    try:
+        con = connect(path)
+    except DatabaseLocked:
+        # The dashboard holds the ledger: a dataset what-if needs it only for a sheet kept there.
+        if sheet in (None, DEFAULT_SHEET):
+            return DEFAULT_SHEET, None
+        raise
     if sheet is None:
         from llmledger.pricing.sheets import get_active_sheet
 
