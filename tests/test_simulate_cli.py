@@ -138,3 +138,19 @@ def test_a_strong_model_that_is_not_better_gives_nulls_not_a_crash(tmp_path, cap
     assert doc["router"]["metrics"]["apgr"] is None and doc["router"]["metrics"]["cpt50"] is None
     assert main(["whatif", "dataset", str(p), "--strong", "cheap", "--weak", "big"]) == 0
     assert "APGR n/a" in capsys.readouterr().out
+
+
+def test_runs_while_the_dashboard_holds_the_ledger(tmp_path, db_path):
+    from llmledger.store.db import connect
+
+    p = tmp_path / "small.csv"
+    p.write_text(SMALL)
+    con = connect(db_path)  # the dashboard holds it
+    try:
+        done = cli("whatif", "dataset", p, "--json", db=db_path)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["oracle"]["accuracy"] == 0.75
+        err = one_line_error(cli("whatif", "dataset", p, "--sheet", "mine", db=db_path))
+        assert "held by another process" in err
+    finally:
+        con.close()
