@@ -9,6 +9,10 @@ from pathlib import Path
 ENV_DB = "LLMLEDGER_DB"
 #: Port of the OTLP/HTTP receiver (default 4318).
 ENV_OTLP_PORT = "LLMLEDGER_OTLP_PORT"
+#: Port of the OTLP/gRPC receiver (default 4317), started by `make run` and `serve-otlp`.
+ENV_OTLP_GRPC_PORT = "LLMLEDGER_OTLP_GRPC_PORT"
+#: What is stored of message content at ingest: keep (default), hash or drop (telemetry/content.py).
+ENV_CONTENT = "LLMLEDGER_CONTENT"
 #: Host the receiver binds to (default 127.0.0.1: loopback only).
 ENV_OTLP_HOST = "LLMLEDGER_OTLP_HOST"
 #: Optional bearer token the receiver requires (`Authorization: Bearer <token>`).
@@ -27,6 +31,7 @@ ENV_RECEIVER = "LLMLEDGER_RECEIVER"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OTLP_PORT = 4318
+DEFAULT_OTLP_GRPC_PORT = 4317
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 
 
@@ -39,6 +44,10 @@ def db_path() -> Path:
 
 def otlp_port() -> int:
     return int(os.environ.get(ENV_OTLP_PORT, DEFAULT_OTLP_PORT))
+
+
+def otlp_grpc_port() -> int:
+    return int(os.environ.get(ENV_OTLP_GRPC_PORT, DEFAULT_OTLP_GRPC_PORT))
 
 
 def otlp_host() -> str:

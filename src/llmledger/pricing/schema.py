@@ -113,10 +113,19 @@ def llm_calls_view(con: duckdb.DuckDBPyConnection, temporary: bool = False) -> N
 
 def _register_after_load() -> None:
     from llmledger.pricing.hooks import after_load
-    from llmledger.telemetry import loader
+    from llmledger.telemetry import content, loader
 
     if after_load not in loader.AFTER_LOAD:
         loader.AFTER_LOAD.append(after_load)
+    # The hash content policy stores a token count per message: telemetry counts through this.
+    if _count_message_tokens not in content.TOKEN_COUNTERS:
+        content.TOKEN_COUNTERS.append(_count_message_tokens)
+
+
+def _count_message_tokens(text: str, model: str | None) -> int:
+    from llmledger.tokens import count_text
+
+    return count_text(text, model=model).tokens
 
 
 _register_after_load()  # this module is imported by every connection (store/db.py)

@@ -19,15 +19,20 @@ from llmledger.errors import LedgerError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ingest", help="import OTLP trace files or folders (.json, .jsonl, .pb, optionally .gz)")
+    p = sub.add_parser("ingest", help="import OTLP trace and log files or folders (.json, .jsonl, .pb, optionally .gz)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (walked recursively)")
     add_common(p)
     p.set_defaults(func=run_ingest)
 
-    s = sub.add_parser("serve-otlp", help="run the OTLP/HTTP receiver and loader until SIGTERM/SIGINT")
+    s = sub.add_parser("serve-otlp", help="run the OTLP/HTTP and OTLP/gRPC receivers and loader until SIGTERM/SIGINT")
     s.add_argument("--db", help="DuckDB file (default: $LLMLEDGER_DB or data/ledger.duckdb)")
     s.add_argument("--host", help="address to bind (default: $LLMLEDGER_OTLP_HOST or 127.0.0.1)")
     s.add_argument("--port", type=int, help="port (default: $LLMLEDGER_OTLP_PORT or 4318; 0 picks a free one)")
+    s.add_argument(
+        "--grpc-port",
+        type=int,
+        help="OTLP/gRPC port (default: $LLMLEDGER_OTLP_GRPC_PORT or 4317; 0 picks a free one; -1 serves no gRPC)",
+    )
     s.set_defaults(func=run_serve)
 
     q = sub.add_parser("quarantine", help="list, retry or drop spooled batches the loader could not load")
@@ -51,7 +56,7 @@ def run_ingest(args):
     finally:
         con.close()
     data = result.as_dict()
-    if result.files_read == 0 or (result.spans_new + result.duplicates == 0 and result.rejects):
+    if result.files_read == 0 or (result.spans_new + result.duplicates + result.logs_read == 0 and result.rejects):
         first = result.rejects[0] if result.rejects else "no spans"
         raise LedgerError(
             f"nothing readable in {len(files)} file(s): {first}"
@@ -61,6 +66,8 @@ def run_ingest(args):
         f"files: {result.files_read} read, {result.files_failed} rejected",
         f"spans read: {result.spans_read}  new: {result.spans_new}  duplicates skipped: {result.duplicates}",
         f"LLM calls: {result.calls_new}",
+        f"log records read: {result.logs_read}  GenAI events new: {result.events_new}  "
+        f"dropped (not GenAI events of a call): {result.logs_dropped}",
         f"rejects: {len(result.rejects)}",
     ]
     lines += [f"  - {r}" for r in result.rejects[:20]]
@@ -82,9 +89,10 @@ def run_serve(args):
     db = args.db or config.db_path()
     host = args.host or config.otlp_host()
     port = config.otlp_port() if args.port is None else args.port
+    grpc_port = config.otlp_grpc_port() if args.grpc_port is None else args.grpc_port
     check_port_free(host, port)  # before the database and spool exist: a busy port leaves no files
     con = connect(db)
-    service = Service(con, db_path=db, host=host, port=port)
+    service = Service(con, db_path=db, host=host, port=port, grpc_port=None if grpc_port < 0 else grpc_port)
     # Areas above telemetry (alerts) attach to the service here without telemetry importing them;
     # each hook may return a function called at shutdown.
     stoppers = [hook(service, con) for hook in SERVE_HOOKS]
@@ -100,8 +108,15 @@ def run_serve(args):
     sys.setswitchinterval(0.001)
     try:
         service.start()
+        grpc_note = (
+            f", OTLP/gRPC on {service.host}:{service.grpc_port}"
+            if service.grpc
+            else f" (no gRPC: {service.grpc_error})"
+            if service.grpc_error
+            else ""
+        )
         print(
-            f"llmledger: OTLP receiver on http://{service.host}:{service.port}/v1/traces "
+            f"llmledger: OTLP receiver on http://{service.host}:{service.port}/v1/traces and /v1/logs{grpc_note} "
             f"(db {db}, spool {service.spool_dir}); SIGTERM or Ctrl-C stops it",
             flush=True,
         )

@@ -1,5 +1,7 @@
-"""Import trace files: OTLP/JSON (.json), Collector file-exporter JSON Lines (.jsonl, .ndjson),
-serialized requests (.pb, .binpb, .protobuf), each optionally gzip-compressed (.gz).
+"""Import trace and log files: OTLP/JSON (.json), Collector file-exporter JSON Lines (.jsonl,
+.ndjson; `{"resourceSpans": ...}` or `{"resourceLogs": ...}` lines), serialized requests (.pb,
+.binpb, .protobuf: ExportTraceServiceRequest or ExportLogsServiceRequest), each optionally
+gzip-compressed (.gz). Log records become GenAI events (see logs.py) or are counted and dropped.
 
 - Folders are walked recursively for files with those extensions; a file named explicitly is
   always tried, so an unknown extension becomes a reject rather than being skipped silently.
@@ -188,8 +190,8 @@ def _whole_file(name, source, digest, kind, gz, path, blob, rules) -> tuple[list
         if gz:
             data = otlp.gunzip(data)  # the receiver's reader: same verdict on the same bytes
         if kind == "protobuf":
-            decoded = otlp.decode_protobuf(data)
-            if not decoded.spans and not decoded.rejects and data:
+            decoded = otlp.decode_protobuf_file(data)  # a trace or a logs export
+            if not decoded.spans and not decoded.rejects and not decoded.logs_read and data:
                 raise PayloadError("not an OTLP ExportTraceServiceRequest (no resource spans found)")
         else:
             decoded = otlp.decode_json(data)
@@ -204,6 +206,9 @@ def _whole_file(name, source, digest, kind, gz, path, blob, rules) -> tuple[list
     out = []
     for index, start in enumerate(range(0, max(1, len(spans)), CHUNK_SPANS)):
         chunk = otlp.Decoded(spans[start : start + CHUNK_SPANS], rejects if index == 0 else [])
+        if index == 0:  # a logs export comes whole, in the first chunk
+            chunk.logs, chunk.logs_read = decoded.logs, decoded.logs_read
+            chunk.logs_dropped, chunk.log_rejects = decoded.logs_dropped, decoded.log_rejects
         out.append(loader.prepare([loader.Batch(chunk, f"file:{digest}:{index}", source)], rules))
     return out, None
 

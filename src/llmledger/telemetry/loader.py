@@ -14,9 +14,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from llmledger.telemetry import attribution, conventions, otlp
+from llmledger.telemetry import attribution, content, conventions, events, otlp
 from llmledger.telemetry.otlp import Decoded, Span
-from llmledger.telemetry.rows import _dumps, build_tables
+from llmledger.telemetry.rows import MESSAGE_COLS, _dumps, build_tables
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,14 @@ class LoadResult:
     already_loaded: bool = False
     files_read: int = 0  # file imports: files that could be read (even partly)
     files_failed: int = 0  # file imports: files rejected whole
+    logs_read: int = 0  # log records read
+    events_new: int = 0  # GenAI events stored (not seen before)
+    logs_dropped: int = 0  # log records that are not GenAI events of a call: counted, not stored
 
     def add(self, other: "LoadResult") -> None:
+        self.logs_read += other.logs_read
+        self.events_new += other.events_new
+        self.logs_dropped += other.logs_dropped
         self.files_read += other.files_read
         self.files_failed += other.files_failed
         self.spans_read += other.spans_read
@@ -51,6 +57,9 @@ class LoadResult:
             "reject_reasons": self.rejects[:100],
             "files_read": self.files_read,
             "files_failed": self.files_failed,
+            "log_records_read": self.logs_read,
+            "genai_events_new": self.events_new,
+            "log_records_dropped": self.logs_dropped,
         }
 
 
@@ -96,7 +105,7 @@ def load_batches(con: duckdb.DuckDBPyConnection, batches: list[Batch]) -> LoadRe
             skipped.already_loaded = True
             return skipped
         with gc_paused():
-            prepared = prepare(todo, attribution.load_rules(cur))
+            prepared = prepare(todo, attribution.load_rules(cur), content.policy(cur))
     finally:
         cur.close()
     result = commit_prepared(con, [prepared])
@@ -124,6 +133,10 @@ class BatchMeta:
     received_at: object  # datetime, or None for now()
     n_spans: int
     rejects: list[str]
+    logs_read: int = 0  # log records read, of which:
+    n_events: int = 0  # GenAI events in the tables
+    logs_dropped: int = 0  # not GenAI events of a call
+    log_rejects: int = 0  # rejected (among `rejects`)
 
 
 @dataclass
@@ -134,31 +147,51 @@ class Prepared:
     span_t: pa.Table | None
     dims_t: pa.Table | None
     call_t: pa.Table | None
+    event_t: pa.Table | None = None
+    message_t: pa.Table | None = None  # messages of the events
+    span_msg_t: pa.Table | None = None  # messages of the calls' spans (hash policy)
+    policy: str = "keep"
 
 
-def prepare(batches: list[Batch], rules) -> Prepared:
+def prepare(batches: list[Batch], rules, policy: str = "keep") -> Prepared:
     """Build the tables of `batches`. Every span ends up in them or among its batch's rejects
     with a reason: if the tables cannot be built at once (a value Arrow refuses that decoding let
     through), each span is tried alone and the ones that fail are rejected, not the batch."""
     extractor = attribution.Extractor(rules)
     found: dict = {}
+    msgs: list = []
     groups = [(b.batch_id, b.decoded.spans) for b in batches]
     try:
-        span_t, dims_t, call_t, _ = build_tables(groups, extractor, found)
+        span_t, dims_t, call_t, _ = build_tables(groups, extractor, found, policy, msgs)
     except Exception as exc:
         log.warning("building tables failed (%r); isolating the spans that cause it", exc)
-        found = {}
+        found, msgs = {}, []
         groups = [(bid, _storable(bid, spans, extractor, found)) for bid, spans in groups]
-        span_t, dims_t, call_t, _ = build_tables(groups, extractor, found)
+        span_t, dims_t, call_t, _ = build_tables(groups, extractor, found, policy, msgs)
+    log_found: dict = {}
+    event_t, message_t, n_events = events.build(
+        [(b.batch_id, b.decoded.logs) for b in batches if b.decoded.logs], policy, log_found
+    )
     metas = []
     for b in batches:
+        d = b.decoded
         extra = found.get(b.batch_id, [])
+        log_extra = log_found.get(b.batch_id, [])
         metas.append(
             BatchMeta(
-                b.batch_id, b.source, b.received_at, len(b.decoded.spans) - len(extra), list(b.decoded.rejects) + extra
+                b.batch_id,
+                b.source,
+                b.received_at,
+                len(d.spans) - len(extra),
+                list(d.rejects) + extra + log_extra,
+                d.logs_read,
+                n_events.get(b.batch_id, 0),
+                d.logs_dropped,
+                d.log_rejects + len(log_extra),
             )
         )
-    return Prepared(metas, span_t, dims_t, call_t)
+    span_msg_t = events.table(MESSAGE_COLS, msgs)
+    return Prepared(metas, span_t, dims_t, call_t, event_t, message_t, span_msg_t, policy)
 
 
 def _storable(batch_id, spans: list[Span], extractor, rejects: dict) -> list[Span]:
@@ -206,36 +239,49 @@ def commit_prepared(con: duckdb.DuckDBPyConnection, prepared: list[Prepared]) ->
         try:
             # One statement per table for the whole group: per-statement work (attribution,
             # duplicate-call checks) is paid once, not once per file.
-            new_by_batch, calls_by_batch, calls_new = _insert(
+            policy = "hash" if any(p.policy == "hash" for p in prepared) else prepared[0].policy
+            new_by_batch, calls_by_batch, calls_new, events_by_batch = _insert(
                 cur,
                 _concat([p.span_t for p in prepared], unique=True),
-                *(_concat([getattr(p, t) for p in prepared]) for t in ("dims_t", "call_t")),
+                *(_concat([getattr(p, t) for p in prepared]) for t in ("dims_t", "call_t", "event_t")),
+                _concat([events.finish_messages(p.message_t, p.policy) for p in prepared]),
+                _concat([events.finish_messages(p.span_msg_t, p.policy) for p in prepared]),
+                policy,
             )
             result.calls_new += calls_new
             log_rows = []
             for p in prepared:
                 for m in p.metas:
                     n_new = new_by_batch.get(m.batch_id, 0)
-                    result.spans_read += m.n_spans + len(m.rejects)
+                    n_ev = events_by_batch.get(m.batch_id, 0)
+                    span_rejects = len(m.rejects) - m.log_rejects
+                    result.spans_read += m.n_spans + span_rejects
                     result.spans_new += n_new
                     result.duplicates += m.n_spans - n_new
                     result.rejects.extend(m.rejects)
+                    result.logs_read += m.logs_read
+                    result.events_new += n_ev
+                    result.logs_dropped += m.logs_dropped
                     log_rows.append(
                         [
                             m.batch_id,
                             m.source,
                             m.received_at,
-                            m.n_spans + len(m.rejects),
+                            m.n_spans + span_rejects,
                             n_new,
                             calls_by_batch.get(m.batch_id, 0),
-                            m.n_spans - n_new,
+                            m.n_spans - n_new + (m.n_events - n_ev),
                             len(m.rejects),
                             _dumps(m.rejects[:100]),
+                            m.logs_read,
+                            n_ev,
+                            m.logs_dropped,
                         ]
                     )
             cur.executemany(
                 """INSERT INTO ingest_log (batch_id, source, received_at, spans_read, spans_new, calls_new,
-                       duplicates, rejects, reject_reasons) VALUES (?, ?, coalesce(?, now()), ?, ?, ?, ?, ?, ?)""",
+                       duplicates, rejects, reject_reasons, logs_read, events_new, logs_dropped)
+                   VALUES (?, ?, coalesce(?, now()), ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 log_rows,
             )
             cur.execute("COMMIT")
@@ -320,45 +366,58 @@ def _since(cur, trace_ids: list[str], seq: int) -> int:
     return int(min(min(known.values(), default=seq), seq))
 
 
-def _insert(cur, span_t, dims_t, call_t):
-    """Inside the caller's transaction: returns (new spans by batch, new calls by batch, calls net)."""
-    if span_t is None:
-        return {}, {}, 0
+def _insert(cur, span_t, dims_t, call_t, event_t=None, message_t=None, span_msg_t=None, policy="keep"):
+    """Inside the caller's transaction: returns (new spans by batch, new calls by batch, calls net,
+    new GenAI events by batch)."""
+    if span_t is None and event_t is None:
+        return {}, {}, 0, {}
     seq = int(cur.execute("SELECT nextval('load_seq')").fetchall()[0][0])
     # Every stored row of the batch's traces carries `since` or a later number: the anti-join
     # and the per-trace work below read only those.
-    batch_traces = pc.unique(span_t.column("trace_id")).to_pylist()
-    since = _since(cur, batch_traces, seq)
-    cur.register("batch_spans", span_t)
-    try:
-        # Only the rows actually inserted come back: those are the spans this load owns. As an
-        # Arrow table (sql() runs the INSERT once, now), so no Python object per row is made.
-        new_t = cur.sql(INSERT_SPANS_SQL.format(seq=seq, since=since)).to_arrow_table()
-    finally:
-        cur.unregister("batch_spans")
-    if not new_t.num_rows:
-        return {}, {}, 0
-    new_by_batch = {r["values"]: r["counts"] for r in new_t.column("batch_id").value_counts().to_pylist()}
-    trace_ids = pc.unique(new_t.column("trace_id")).to_pylist()
-    cur.register("batch_new", new_t)
+    span_traces = pc.unique(span_t.column("trace_id")).to_pylist() if span_t is not None else []
+    event_traces = pc.unique(event_t.column("trace_id")).to_pylist() if event_t is not None else []
+    since = _since(cur, sorted(set(span_traces) | set(event_traces)), seq)
+    new_by_batch: dict = {}
     calls_by_batch: dict[str, int] = {}
     calls_new = 0
+    trace_ids: list[str] = []
+    new_t = None
+    if span_t is not None:
+        cur.register("batch_spans", span_t)
+        try:
+            # Only the rows actually inserted come back: those are the spans this load owns. As an
+            # Arrow table (sql() runs the INSERT once, now), so no Python object per row is made.
+            new_t = cur.sql(INSERT_SPANS_SQL.format(seq=seq, since=since)).to_arrow_table()
+        finally:
+            cur.unregister("batch_spans")
+        if not new_t.num_rows:
+            new_t = None
+    if new_t is not None:
+        new_by_batch = {r["values"]: r["counts"] for r in new_t.column("batch_id").value_counts().to_pylist()}
+        trace_ids = pc.unique(new_t.column("trace_id")).to_pylist()
+        cur.register("batch_new", new_t)
     try:
-        if dims_t is not None:
-            cur.register("batch_dims", dims_t)
-            cur.execute(INSERT_DIMS_SQL.format(seq=seq)).fetchall()
-            cur.unregister("batch_dims")
-        if call_t is not None:
-            cur.register("batch_calls", call_t)
-            calls_new = cur.execute(INSERT_CALLS_SQL.format(seq=seq)).fetchall()[0][0]
-            cur.unregister("batch_calls")
-        calls_new -= conventions.drop_nested_duplicates(cur, trace_ids, since)
-        attribution.resolve(cur, trace_ids, since)
-        # Areas above telemetry attach their per-load work here (pricing: estimated usage,
-        # default sheet, model-name resolution, so llm_calls.cost_usd is a plain join by the
-        # time the batch commits), inside this transaction.
+        if new_t is not None:
+            if dims_t is not None:
+                cur.register("batch_dims", dims_t)
+                cur.execute(INSERT_DIMS_SQL.format(seq=seq)).fetchall()
+                cur.unregister("batch_dims")
+            if call_t is not None:
+                cur.register("batch_calls", call_t)
+                calls_new = cur.execute(INSERT_CALLS_SQL.format(seq=seq)).fetchall()[0][0]
+                cur.unregister("batch_calls")
+            calls_new -= conventions.drop_nested_duplicates(cur, trace_ids, since)
+            attribution.resolve(cur, trace_ids, since)
+        events_by_batch = events.insert(cur, event_t, message_t, span_msg_t, new_t is not None, seq, since)
+        # The join of events and calls, from whichever side arrived second; then the areas above
+        # telemetry attach their per-load work (pricing: estimated usage, default sheet,
+        # model-name resolution, so llm_calls.cost_usd is a plain join by the time the batch
+        # commits), inside this transaction.
+        touched = sorted(set(trace_ids) | (set(event_traces) if events_by_batch else set()))
+        events.join_calls(cur, touched, since, policy)
         for hook in AFTER_LOAD:
-            hook(cur, trace_ids, since)
+            if touched:
+                hook(cur, touched, since)
         calls_new = max(calls_new, 0)  # a batch may remove a wrapper committed by an earlier one
         if calls_new:
             calls_by_batch = dict(
@@ -369,8 +428,9 @@ def _insert(cur, span_t, dims_t, call_t):
                 ).fetchall()
             )
     finally:
-        cur.unregister("batch_new")
-    return new_by_batch, calls_by_batch, calls_new
+        if new_t is not None:
+            cur.unregister("batch_new")
+    return new_by_batch, calls_by_batch, calls_new, events_by_batch
 
 
 def remove_demo(con: duckdb.DuckDBPyConnection) -> int:
@@ -383,6 +443,11 @@ def remove_demo(con: duckdb.DuckDBPyConnection) -> int:
             "DELETE FROM attribution_dims WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM spans WHERE is_demo)"
         )
         cur.execute("DELETE FROM trace_seqs WHERE trace_id IN (SELECT trace_id FROM spans WHERE is_demo)")
+        cur.execute(
+            "DELETE FROM call_messages WHERE (trace_id, span_id) IN (SELECT trace_id, span_id FROM calls WHERE is_demo)"
+        )
+        cur.execute("DELETE FROM call_messages WHERE record_key IN (SELECT record_key FROM genai_events WHERE is_demo)")
+        cur.execute("DELETE FROM genai_events WHERE is_demo")
         cur.execute("DELETE FROM calls WHERE is_demo")
         cur.execute("DELETE FROM spans WHERE is_demo")
         cur.execute("DELETE FROM ingest_log WHERE source LIKE 'demo%'")

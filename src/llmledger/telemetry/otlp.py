@@ -89,7 +89,19 @@ class Span:
 @dataclass
 class Decoded:
     spans: list[Span]
-    rejects: list[str]  # one reason per rejected span
+    rejects: list[str]  # one reason per rejected span or log record
+    logs: list = field(default_factory=list)  # logs.LogRecord: the GenAI events kept
+    logs_read: int = 0  # log records read (kept, dropped and rejected)
+    logs_dropped: int = 0  # log records that are not GenAI events of a call: counted, not stored
+    log_rejects: int = 0  # how many of `rejects` are log records
+
+    def extend(self, other: "Decoded") -> None:
+        self.spans.extend(other.spans)
+        self.rejects.extend(other.rejects)
+        self.logs.extend(other.logs)
+        self.logs_read += other.logs_read
+        self.logs_dropped += other.logs_dropped
+        self.log_rejects += other.log_rejects
 
     @property
     def rejected(self) -> int:
@@ -270,8 +282,15 @@ def json_attrs(kvs: Iterable[dict] | None) -> dict[str, Any]:
     return out
 
 
-def decode_json_request(doc: Any) -> Decoded:
-    """One ExportTraceServiceRequest in OTLP/JSON."""
+def decode_json_request(doc: Any, kind: str | None = None) -> Decoded:
+    """One ExportTraceServiceRequest in OTLP/JSON, or an ExportLogsServiceRequest (`kind` 'logs'
+    requires one, 'traces' the other; None takes either, by its top-level key)."""
+    if kind != "traces" and isinstance(doc, dict) and ("resourceLogs" in doc or "resource_logs" in doc):
+        from llmledger.telemetry.logs import decode_json_logs  # logs.py builds on this module
+
+        return decode_json_logs(doc)
+    if kind == "logs":
+        raise PayloadError("JSON body has no 'resourceLogs' (not an OTLP logs export request)")
     if not isinstance(doc, dict) or "resourceSpans" not in doc and "resource_spans" not in doc:
         raise PayloadError("JSON body has no 'resourceSpans' (not an OTLP trace export request)")
     spans: list[Span] = []
@@ -344,32 +363,33 @@ def _json_span(s: dict, resource: dict, sname: str, sver: str) -> Span:
     )
 
 
-def decode_json(body: bytes | str) -> Decoded:
+def decode_json(body: bytes | str, kind: str | None = None) -> Decoded:
     """An OTLP/JSON body: one request, or JSON Lines of requests (the Collector's file exporter)."""
     try:
         text = body.decode("utf-8") if isinstance(body, (bytes, bytearray)) else body
     except UnicodeDecodeError as exc:
         raise PayloadError(f"JSON body is not UTF-8: {exc}") from exc
     try:
-        return decode_json_request(_loads(text))
+        return decode_json_request(_loads(text), kind)
     except RecursionError as exc:
         raise PayloadError("JSON body is nested too deeply") from exc
     except json.JSONDecodeError as exc:
         if "Extra data" not in str(exc):
             raise PayloadError(f"body is not valid JSON: {exc}") from exc
-    return decode_jsonl(text.splitlines())
+    return decode_jsonl(text.splitlines(), kind=kind)
 
 
-def decode_jsonl(lines: Iterable[str | bytes], first_line: int = 1) -> Decoded:
-    """JSON Lines, one ExportTraceServiceRequest per line; a bad line is a reject, not an error."""
-    spans: list[Span] = []
-    rejects: list[str] = []
+def decode_jsonl(lines: Iterable[str | bytes], first_line: int = 1, kind: str | None = None) -> Decoded:
+    """JSON Lines, one export request per line (traces or logs, as the Collector's file exporter
+    writes them); a bad line is a reject, not an error."""
+    out = Decoded([], [])
+    rejects = out.rejects
     for n, line in enumerate(lines, first_line):
         line = line.strip()
         if not line:
             continue
         try:
-            d = decode_json_request(_loads(line))
+            d = decode_json_request(_loads(line), kind)
         except RecursionError:
             rejects.append(f"line {n}: JSON nested too deeply")
             continue
@@ -382,9 +402,9 @@ def decode_jsonl(lines: Iterable[str | bytes], first_line: int = 1) -> Decoded:
         except PayloadError as exc:
             rejects.append(f"line {n}: {exc.msg}")
             continue
-        spans.extend(d.spans)
-        rejects.extend(f"line {n}: {r}" for r in d.rejects)
-    return Decoded(spans, rejects)
+        d.rejects = [f"line {n}: {r}" for r in d.rejects]
+        out.extend(d)
+    return out
 
 
 # ---------------------------------------------------------------- protobuf
@@ -457,7 +477,11 @@ def check_protobuf(body: bytes) -> tuple[int, list[str]]:
 
     The receiver answers with this (about a tenth of a full decode) and the loader decodes
     later; both apply the same id rules, so the counts agree."""
-    req = _parse_protobuf(body)
+    return check_parsed(_parse_protobuf(body))
+
+
+def check_parsed(req) -> tuple[int, list[str]]:
+    """check_protobuf on a request already parsed (gRPC's deserializer)."""
     ok, rejects = 0, []
     for rs in req.resource_spans:
         for ss in rs.scope_spans:
@@ -526,6 +550,32 @@ def decode_protobuf(body: bytes) -> Decoded:
 # ---------------------------------------------------------------- by content type / file name
 
 
+def decode_protobuf_file(data: bytes, kind: str | None = None) -> Decoded:
+    """A serialized request of either kind. Protobuf does not say which message it holds, and the
+    two parse as each other without error (their fields line up by number), so: a trace export
+    unless it yields no usable span and it reads as log records, some of them usable."""
+    from llmledger.telemetry import logs  # logs.py builds on this module
+
+    if kind == "logs":
+        return logs.decode_protobuf_logs(data)
+    error = None
+    try:
+        traces = decode_protobuf(data)
+    except PayloadError as exc:
+        traces, error = None, exc
+    if traces is not None and (traces.spans or kind == "traces"):
+        return traces
+    try:
+        as_logs = logs.decode_protobuf_logs(data)
+    except PayloadError:
+        as_logs = None
+    if as_logs is not None and as_logs.logs_read > as_logs.log_rejects:
+        return as_logs
+    if traces is None:
+        raise error
+    return traces
+
+
 def decode_file_bytes(name: str, data: bytes) -> Decoded:
     """Decode a file by its name: .json, .jsonl/.ndjson, .pb/.binpb/.proto, each optionally .gz."""
     lower = name.lower()
@@ -535,13 +585,14 @@ def decode_file_bytes(name: str, data: bytes) -> Decoded:
         except PayloadError as exc:
             raise PayloadError(f"{name}: {exc.msg}") from exc
         lower = lower[:-3]
+    kind = "logs" if lower.endswith((".logs.pb", ".logs.json")) else None  # the spool's log files
     if lower.endswith((".pb", ".binpb", ".protobuf")):
-        return decode_protobuf(data)
+        return decode_protobuf_file(data, kind)
     if lower.endswith((".jsonl", ".ndjson")):
         try:
-            return decode_jsonl(data.decode("utf-8").splitlines())
+            return decode_jsonl(data.decode("utf-8").splitlines(), kind=kind)
         except UnicodeDecodeError as exc:
             raise PayloadError(f"{name}: not UTF-8 ({exc})") from exc
     if lower.endswith(".json"):
-        return decode_json(data)
+        return decode_json(data, kind)
     raise PayloadError(f"{name}: unknown file type (expected .json, .jsonl, .pb, optionally .gz)")

@@ -26,11 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 from llmledger.errors import LedgerError, PayloadError
-from llmledger.telemetry import otlp
+from llmledger.telemetry import intake, otlp
 
 log = logging.getLogger(__name__)
 
 PATH = "/v1/traces"
+PATHS = intake.PATHS  # /v1/traces and /v1/logs
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 #: A refused body up to this size is read and discarded so the client sees our answer rather
@@ -55,12 +56,16 @@ GRPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 411: 3, 413: 8, 415: 3, 500: 13,
 
 #: sink(body as received, encoding 'protobuf'|'json', gzipped, decoded or None, raw body after
 #: gunzip, valid span count) stores the request durably or raises. Protobuf is only checked here
-#: (decoded is None) and decoded by the loader, which keeps acknowledgements fast.
+#: (decoded is None) and decoded by the loader, which keeps acknowledgements fast. Log requests
+#: come with kind="logs" (and the count of usable log records).
 Sink = Callable[[bytes, str, bool, "otlp.Decoded | None", bytes, int], None]
 #: Extra GET endpoints served beside OTLP (e.g. `/metrics`, wired by a layer above telemetry, which
 #: imports none of it): path -> callable returning (status, content type, body). The dict is kept by
 #: reference, so routes may be added after the receiver is built; the bearer token applies to them.
 Route = Callable[[], tuple[int, str, bytes]]
+
+
+_WHERE = "OTLP traces go to POST /v1/traces, logs to POST /v1/logs"
 
 
 class Reply(Exception):
@@ -92,26 +97,10 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-def success_body(rejects: list[str], as_protobuf: bool) -> bytes:
-    """ExportTraceServiceResponse; partial_success only when spans were rejected."""
-    n = len(rejects)
-    message = ""
-    if n:
-        shown = "; ".join(rejects[:5])
-        more = f" (and {n - 5} more)" if n > 5 else ""
-        message = f"{n} span(s) rejected: {shown}{more}"
-    if as_protobuf:
-        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as ts
-
-        resp = ts.ExportTraceServiceResponse()
-        if n:
-            resp.partial_success.rejected_spans = n
-            resp.partial_success.error_message = message
-        return resp.SerializeToString()
-    if not n:
-        return b"{}"
-    # proto3 JSON mapping: int64 as a decimal string.
-    return json.dumps({"partialSuccess": {"rejectedSpans": str(n), "errorMessage": message}}).encode()
+def success_body(rejects: list[str], as_protobuf: bool, kind: str = "traces") -> bytes:
+    """ExportTraceServiceResponse (or ExportLogsServiceResponse); partial_success only when some
+    items were rejected."""
+    return intake.success_body(rejects, as_protobuf, kind)
 
 
 class Counters:
@@ -120,6 +109,8 @@ class Counters:
         self.requests = 0
         self.accepted_spans = 0
         self.rejected_spans = 0
+        self.accepted_logs = 0
+        self.rejected_logs = 0
         self.errors_by_status: dict[int, int] = {}
         self.last_error: str | None = None
         self.last_request_at: float | None = None
@@ -130,9 +121,15 @@ class Counters:
             self.requests += 1
             self.last_request_at = time.time()
 
-    def accepted(self, spans: int, rejected: int, reason: str | None) -> None:
+    def accepted(self, spans: int, rejected: int, reason: str | None, kind: str = "traces") -> None:
         now = time.time()
         with self.lock:
+            if kind == "logs":
+                self.accepted_logs += spans
+                self.rejected_logs += rejected
+                if reason:
+                    self.last_error = reason
+                return
             self.accepted_spans += spans
             self.rejected_spans += rejected
             if reason:
@@ -322,8 +319,8 @@ class Handler(BaseHTTPRequestHandler):
         self._answer(status, body, ctype=ctype)
 
     def _reject_method(self) -> None:
-        if self._path() != PATH:
-            raise Reply(404, f"no such endpoint {self._path()!r}: OTLP traces go to POST {PATH}")
+        if self._path() not in PATHS:
+            raise Reply(404, f"no such endpoint {self._path()!r}: {_WHERE}")
         raise Reply(405, f"method {self.command} not allowed: use POST", headers={"Allow": "POST"})
 
     do_GET = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _not_post
@@ -369,8 +366,8 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(500, status_body(500, f"internal error: {exc!r}", self._wants_protobuf()), close=True)
 
     def _precheck(self) -> None:
-        if self._path() != PATH:
-            raise Reply(404, f"no such endpoint {self._path()!r}: OTLP traces go to POST {PATH}")
+        if self._path() not in PATHS:
+            raise Reply(404, f"no such endpoint {self._path()!r}: {_WHERE}")
         if self.command != "POST":
             raise Reply(405, f"method {self.command} not allowed: use POST", headers={"Allow": "POST"})
         if self.server.closing:
@@ -430,17 +427,14 @@ class Handler(BaseHTTPRequestHandler):
         self._body_consumed = True
         gzipped = (self.headers.get("Content-Encoding") or "").strip().lower() == "gzip"
         as_pb = self._wants_protobuf()
+        kind = PATHS[self._path()]
         try:
             raw = otlp.gunzip(body, self.server.max_bytes) if gzipped else body
             if gzipped:
                 self._hold(len(raw))
-            if as_pb:
-                decoded, (valid, rejects) = None, otlp.check_protobuf(raw)
-            else:
+            if not as_pb:
                 self._hold(len(raw) * JSON_EXPANSION)
-                with otlp.gc_paused():
-                    decoded = otlp.decode_json(raw)
-                valid, rejects = len(decoded.spans), decoded.rejects
+            checked = intake.check(kind, raw, as_pb)
         except otlp.PayloadTooLarge as exc:
             raise Reply(413, exc.msg) from exc
         except PayloadError as exc:
@@ -450,17 +444,22 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # hostile input must stay a 400
             log.debug("decode failed", exc_info=True)
             raise Reply(400, f"cannot decode body: {exc!r:.300}") from exc
-        decoded = None  # the loader decodes again from `raw`; these objects go now
+        valid, rejects = checked.valid, checked.rejects
+        checked = None  # the loader decodes again from `raw`; these objects go now
         if valid:
             try:
-                self.server.sink(body, "protobuf" if as_pb else "json", gzipped, decoded, raw, valid)
+                encoding = "protobuf" if as_pb else "json"
+                if kind == "traces":
+                    self.server.sink(body, encoding, gzipped, None, raw, valid)
+                else:
+                    self.server.sink(body, encoding, gzipped, None, raw, valid, kind=kind)
             except (OSError, LedgerError) as exc:
                 log.error("cannot spool OTLP request: %s", exc)
                 raise Reply(
                     503, f"cannot store the request right now ({exc}); retry later", headers={"Retry-After": "5"}
                 ) from exc
-        self.server.counters.accepted(valid, len(rejects), rejects[0] if rejects else None)
-        self._answer(200, success_body(rejects, as_pb), ctype=PROTOBUF if as_pb else JSON)
+        self.server.counters.accepted(valid, len(rejects), rejects[0] if rejects else None, kind)
+        self._answer(200, success_body(rejects, as_pb, kind), ctype=PROTOBUF if as_pb else JSON)
 
     def _read_body(self) -> bytes:
         limit = self.server.max_bytes

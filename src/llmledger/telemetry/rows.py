@@ -8,7 +8,7 @@ import logging
 
 import pyarrow as pa
 
-from llmledger.telemetry import attribution, conventions
+from llmledger.telemetry import attribution, content, conventions
 from llmledger.telemetry.conv_common import InvalidValue
 from llmledger.telemetry.otlp import Span
 
@@ -147,7 +147,55 @@ def _table(names: tuple, rows: list) -> pa.Table | None:
     return pa.table({k: _column(k, list(v)) for k, v in zip(names, zip(*rows))})
 
 
-def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None = None):
+MESSAGE_COLS = (
+    "trace_id",
+    "span_id",
+    "origin",
+    "record_key",
+    "time",
+    "seq",
+    "kind",
+    "role",
+    "content",
+    "content_sha256",
+    "tokens",
+    "tool_calls",
+    "finish_reason",
+    "batch_id",
+    "model",  # for counting tokens at commit (hash policy); not stored
+)
+
+
+def message_row(tid, sid, origin, key, time_ns, seq, m: content.Message, policy: str, batch_id, model) -> tuple:
+    """One call_messages row. Under hash the text travels to the commit (which counts its tokens
+    and drops it, events.finish_messages); under drop neither text nor hash is kept."""
+    text = m.text
+    return (
+        tid,
+        sid,
+        origin,
+        key,
+        time_ns or None,
+        seq,
+        m.kind,
+        m.role,
+        text if policy != "drop" else None,
+        content.digest(text) if text and policy != "drop" else None,
+        None,
+        content.tool_calls_json(m.tool_calls, policy),
+        m.finish_reason,
+        batch_id,
+        model,
+    )
+
+
+def build_tables(
+    groups,
+    extractor: attribution.Extractor,
+    rejects: dict | None = None,
+    policy: str = "keep",
+    messages: list | None = None,
+):
     """Column tables for spans, attribution_dims and calls (unique keys, first occurrence wins).
 
     `groups` is a list of (batch_id, spans); each span row carries its batch's id. A bare list of
@@ -155,7 +203,12 @@ def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None 
     builds one tuple per row and transposes at the end rather than appending column by column.
     A span whose call carries a value no call can have (conv_common.InvalidValue) is not stored:
     its reason goes to `rejects[batch_id]` when a dict is given.
+
+    Under the `hash` and `drop` content policies (content.py) the spans' content attributes and
+    the calls' text are left out; under `hash`, each call's messages go to `messages` as
+    call_messages rows (with their text, for the commit to count and drop).
     """
+    keep = policy == "keep"
     if groups and isinstance(groups[0], Span):
         groups = [(None, groups)]
     seen: set[tuple[str, str]] = set()
@@ -209,6 +262,10 @@ def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None 
                 last_res = res
             res_json, res_dims, demo, service, _ = cached
             attrs = s.attributes
+            span_events = s.events
+            if not keep:  # no text reaches the tables (the mapping above read the originals)
+                attrs = content.scrub_attributes(attrs, policy)
+                span_events = content.scrub_events(span_events, policy)
             start, end = s.start_ns, s.end_ns
             dur = (end - start) / 1e6 if end and start else None
             parent = s.parent_span_id
@@ -229,7 +286,7 @@ def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None 
                     s.scope_version,
                     res_json,
                     dumps(attrs),
-                    dumps(s.events) if s.events else None,
+                    dumps(span_events) if span_events else None,
                     demo,
                     batch_id,
                 )
@@ -243,6 +300,14 @@ def build_tables(groups, extractor: attribution.Extractor, rejects: dict | None 
             if res_dims is not None:  # read only for the call span itself
                 add_dim((tid, sid, "resource", *res_dims, batch_id))
             cost = call.reported_cost_usd
+            if not keep:
+                if messages is not None and policy == "hash":
+                    model = call.response_model or call.request_model
+                    for seq, m in enumerate(content.span_messages(s.attributes, s.events)):
+                        messages.append(
+                            message_row(tid, sid, "span", f"span:{sid}", start, seq, m, policy, batch_id, model)
+                        )
+                call.input_text = call.output_text = None
             add_call(
                 (
                     tid,

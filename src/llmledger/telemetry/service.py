@@ -51,7 +51,7 @@ import duckdb
 
 from llmledger import config
 from llmledger.errors import PayloadError, StoreError
-from llmledger.telemetry import attribution, loader, otlp, quarantine, workers
+from llmledger.telemetry import attribution, content, loader, logs, otlp, quarantine, workers
 from llmledger.telemetry.receiver import Receiver
 from llmledger.telemetry.spool import Entry, Spool
 
@@ -112,10 +112,10 @@ class _Held:
     """What the receiver hands the loader in memory (the decompressed body), so the spool is not
     read back."""
 
-    __slots__ = ("raw", "encoding", "valid")
+    __slots__ = ("raw", "encoding", "valid", "kind")
 
-    def __init__(self, raw: bytes, encoding: str, valid: int):
-        self.raw, self.encoding, self.valid = raw, encoding, valid
+    def __init__(self, raw: bytes, encoding: str, valid: int, kind: str = "traces"):
+        self.raw, self.encoding, self.valid, self.kind = raw, encoding, valid, kind
 
 
 class _Queued:
@@ -141,6 +141,7 @@ class SpooledRequest:
     encoding: str | None
     batch_id: str
     received_at: object
+    kind: str = "traces"  # or 'logs'
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ class Unusable:
     transient: bool
 
 
-def prepare_group(items: list[SpooledRequest], rules) -> tuple[loader.Prepared | None, list[Unusable]]:
+def prepare_group(
+    items: list[SpooledRequest], rules, policy: str = "keep"
+) -> tuple[loader.Prepared | None, list[Unusable]]:
     """Decode spooled requests and build their tables (runs in the worker process, or inline).
 
     Returns the prepared tables and an Unusable per request that could not be used: reason None for a
@@ -167,9 +170,9 @@ def prepare_group(items: list[SpooledRequest], rules) -> tuple[loader.Prepared |
                 if it.raw is None:
                     decoded = otlp.decode_file_bytes(it.name, Path(it.path).read_bytes())
                 elif it.encoding == "protobuf":
-                    decoded = otlp.decode_protobuf(it.raw)
+                    decoded = otlp.decode_protobuf(it.raw) if it.kind == "traces" else logs.decode_protobuf_logs(it.raw)
                 else:
-                    decoded = otlp.decode_json(it.raw)
+                    decoded = otlp.decode_json(it.raw, it.kind)
             except FileNotFoundError:
                 failures.append(Unusable(it.name, None, False))
                 continue
@@ -183,7 +186,7 @@ def prepare_group(items: list[SpooledRequest], rules) -> tuple[loader.Prepared |
                 failures.append(Unusable(it.name, f"cannot decode spooled request: {exc!r:.300}", False))
                 continue
             batches.append(loader.Batch(decoded, it.batch_id, "otlp", it.received_at))
-        return (loader.prepare(batches, rules) if batches else None), failures
+        return (loader.prepare(batches, rules, policy) if batches else None), failures
 
 
 class _Job:
@@ -193,6 +196,7 @@ class _Job:
         self.group, self.skipped, self.future, self.value = group, skipped, future, value
         self.items: list[tuple] = []
         self.rules: list = []
+        self.policy = "keep"
 
     def result(self):
         return self.future.result() if self.future is not None else self.value
@@ -210,12 +214,14 @@ class Service:
         spool_dir=None,
         spool_max_bytes=None,
         connect: Callable | None = None,
+        grpc_port: int | None = None,
         **limits,
     ):
         """`con` is the DuckDB connection the loader writes with; or None with `connect`, a
         callable that opens it, retried with backoff until the database can be opened (held by
         another process, say) while the receiver goes on accepting into the spool. `limits` go
-        to the receiver (max_connections, request_seconds, inflight_bytes)."""
+        to the receiver (max_connections, request_seconds, inflight_bytes). `grpc_port`: also
+        serve OTLP/gRPC on that port (0: an ephemeral one; None: no gRPC receiver)."""
         self.con = con
         self._connect = connect
         self.db_path = Path(db_path) if db_path else config.db_path()
@@ -229,6 +235,9 @@ class Service:
         self.on_loaded: list[Callable[[], None]] = []
         self.spool: Spool | None = None
         self.receiver: Receiver | None = None
+        self.grpc_port = grpc_port
+        self.grpc = None  # grpc_receiver.GrpcReceiver when serving gRPC
+        self.grpc_error: str | None = None
         self._queue: deque[_Queued] = deque()
         self._held = 0  # bytes of bodies held in the queue
         self._jobs: list[_Job] = []  # groups taken by the loader, not yet committed
@@ -257,11 +266,14 @@ class Service:
         the OTLP receiver. The port is bound before anything is loaded."""
         if self._running:
             return self
+        content.env_policy()  # a bad LLMLEDGER_CONTENT stops here, with its reason, not in the loader
         self.spool = Spool(self.spool_dir, max_bytes=self.spool_max_bytes)
         if receiver:
             self.receiver = Receiver(self._accept, self.host, self.port, self.token, self.max_bytes, **self.limits)
             self.receiver.start()
             self.port = self.receiver.port
+            if self.grpc_port is not None:
+                self._start_grpc()
         with self._cv:
             for entry in self.spool.pending():
                 self._queue.append(_Queued(entry))
@@ -273,6 +285,30 @@ class Service:
             log.info("OTLP receiver on http://%s:%s/v1/traces, spool %s", self.host, self.port, self.spool_dir)
         return self
 
+    def _start_grpc(self) -> None:
+        """The OTLP/gRPC receiver beside the HTTP one, same sink and limits. A port that cannot be
+        bound is logged and shown in stats; the HTTP receiver goes on alone."""
+        from llmledger.errors import LedgerError
+        from llmledger.telemetry.grpc_receiver import GrpcReceiver
+
+        rx = GrpcReceiver(
+            self._accept,
+            self.host,
+            self.grpc_port,
+            self.token,
+            self.max_bytes,
+            inflight_bytes=self.limits.get("inflight_bytes"),
+            max_concurrent=self.limits.get("max_connections"),
+        )
+        try:
+            rx.start()
+        except LedgerError as exc:
+            self.grpc_error = exc.msg
+            log.error("%s", exc.msg)
+            return
+        self.grpc = rx
+        self.grpc_port = rx.port
+
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting, then load everything already accepted (what fails stays spooled).
 
@@ -280,6 +316,8 @@ class Service:
         is loaded by the next start."""
         if not self._running:
             return
+        if self.grpc:
+            self.grpc.stop()
         if self.receiver:
             self.receiver.stop()
         with self._cv:
@@ -315,13 +353,22 @@ class Service:
 
     # ------------------------------------------------------------ receiver side
     def _accept(
-        self, body: bytes, encoding: str, gzipped: bool, decoded: otlp.Decoded | None, raw: bytes, valid: int
+        self,
+        body: bytes,
+        encoding: str,
+        gzipped: bool,
+        decoded: otlp.Decoded | None,
+        raw: bytes,
+        valid: int,
+        kind: str = "traces",
     ) -> None:
-        entry = self.spool.append(body, encoding, gzipped)  # durable before the 200; SpoolFull -> 503
+        """The receivers' sink (HTTP and gRPC): durable in the spool before the OK (SpoolFull -> 503
+        or UNAVAILABLE), then queued for the loader with the body in memory when it fits."""
+        entry = self.spool.append(body, encoding, gzipped, kind)
         with self._cv:
             if self._held + len(raw) <= HELD_BYTES:
                 self._held += len(raw)
-                self._queue.append(_Queued(entry, _Held(raw, encoding, valid)))
+                self._queue.append(_Queued(entry, _Held(raw, encoding, valid, kind)))
             else:  # the loader reads it back from the spool
                 self._queue.append(_Queued(entry))
             self._cv.notify_all()
@@ -453,6 +500,7 @@ class Service:
             try:
                 done = loader.already_loaded(cur, [q.entry.batch_id for q in group])
                 rules = attribution.load_rules(cur)
+                policy = content.policy(cur)
             finally:
                 cur.close()
         except Exception as exc:  # the database cannot be read now: the group waits its turn
@@ -468,10 +516,11 @@ class Service:
                 q.held.encoding if q.held is not None else None,
                 q.entry.batch_id,
                 q.entry.received_at,
+                q.entry.kind,
             )
             for q in todo
         ]
-        job.items, job.rules = items, rules
+        job.items, job.rules, job.policy = items, rules, policy
         for q in group:
             q.held = None  # the job's items hold the body now; a retry reads the spool
         if not items:
@@ -481,13 +530,13 @@ class Service:
         pool = self._worker() if spans >= PROCESS_MIN_SPANS else None
         if pool is not None:
             try:
-                job.future = pool.submit(prepare_group, items, rules)
+                job.future = pool.submit(prepare_group, items, rules, policy)
                 self.decode_in_process += 1
                 return job
             except (BrokenProcessPool, RuntimeError, OSError) as exc:
                 self._drop_worker(exc)
         try:
-            job.value = prepare_group(items, rules)
+            job.value = prepare_group(items, rules, policy)
         except Exception as exc:
             job.value = exc
         return job
@@ -518,7 +567,7 @@ class Service:
             except (BrokenProcessPool, OSError) as exc:  # the worker died: redo this group here
                 self._drop_worker(exc)
                 try:
-                    value = prepare_group(job.items, job.rules)
+                    value = prepare_group(job.items, job.rules, job.policy)
                 except Exception as exc2:
                     value = exc2
             except Exception as exc:
@@ -624,8 +673,20 @@ class Service:
         self._attempts.pop(entry.name, None)
 
     # ------------------------------------------------------------ status
+    def _policy_now(self) -> str | None:
+        cur = None
+        try:
+            cur = self.con.cursor() if self.con is not None else None
+            return content.policy(cur)
+        except Exception:  # stats never fail (a bad env var is reported by start)
+            return None
+        finally:
+            if cur is not None:
+                cur.close()
+
     def stats(self) -> dict:
         c = self.receiver.counters if self.receiver else None
+        g = self.grpc.counters if self.grpc else None
         now = time.time()
         loaded_recent = sum(n for t, n in self._loaded_recent if t >= now - 10)
         last_error = self.last_load_error or (c.last_error if c else None)
@@ -637,11 +698,18 @@ class Service:
             "port": self.port,
             "endpoint": f"http://{self.host}:{self.port}/v1/traces",
             "spool_dir": str(self.spool_dir),
-            "requests": c.requests if c else 0,
-            "accepted_spans": c.accepted_spans if c else 0,
-            "rejected_spans": c.rejected_spans if c else 0,
+            "requests": (c.requests if c else 0) + (g.requests if g else 0),
+            "accepted_spans": (c.accepted_spans if c else 0) + (g.accepted_spans if g else 0),
+            "rejected_spans": (c.rejected_spans if c else 0) + (g.rejected_spans if g else 0),
+            "accepted_logs": (c.accepted_logs if c else 0) + (g.accepted_logs if g else 0),
+            "rejected_logs": (c.rejected_logs if c else 0) + (g.rejected_logs if g else 0),
+            "grpc_endpoint": f"{self.host}:{self.grpc_port}" if self.grpc else None,
+            "grpc_requests": g.requests if g else 0,
+            "grpc_errors_by_code": dict(g.errors_by_status) if g else {},
+            "grpc_error": self.grpc_error,
+            "content_policy": self._policy_now(),
             "errors_by_status": dict(c.errors_by_status) if c else {},
-            "spans_per_s": c.spans_per_s() if c else 0.0,
+            "spans_per_s": (c.spans_per_s() if c else 0.0) + (g.spans_per_s() if g else 0.0),
             "loaded_spans": self.loaded_spans,
             "loaded_spans_per_s": loaded_recent / 10.0,
             "pending_batches": self.pending(),

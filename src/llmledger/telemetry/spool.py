@@ -26,6 +26,9 @@ from llmledger.errors import LedgerError
 
 TMP = ".tmp"
 SUFFIXES = {"protobuf": ".pb", "json": ".json"}
+#: Log export requests are spooled as `<name>.logs.pb` / `.logs.json` (the decoders read the kind
+#: from the name, since a protobuf body does not say which request it is).
+KIND_INFIX = {"traces": "", "logs": ".logs"}
 #: Default cap on bytes waiting in the spool (LLMLEDGER_SPOOL_MAX_BYTES): past it the receiver
 #: answers 503 with Retry-After (the OTLP spec's answer for a server under pressure) instead of
 #: filling the disk; acknowledged data is never dropped to make room.
@@ -57,6 +60,10 @@ class Entry:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def kind(self) -> str:
+        return "logs" if ".logs." in self.path.name else "traces"
 
     @property
     def batch_id(self) -> str:
@@ -102,19 +109,20 @@ class Spool:
         with self._lock:
             self.bytes = max(0, self.bytes - n)
 
-    def append(self, body: bytes, encoding: str, gzipped: bool = False) -> Entry:
+    def append(self, body: bytes, encoding: str, gzipped: bool = False, kind: str = "traces") -> Entry:
         """Durably store one request body; returns only once it is on disk. SpoolFull past the cap."""
         self.reserve(len(body))
         try:
-            return self._write(body, encoding, gzipped)
+            return self._write(body, encoding, gzipped, kind)
         except BaseException:
             self.release(len(body))
             raise
 
-    def _write(self, body: bytes, encoding: str, gzipped: bool) -> Entry:
+    def _write(self, body: bytes, encoding: str, gzipped: bool, kind: str = "traces") -> Entry:
         with self._lock:
             seq = next(self._counter)
-        name = f"{time.time_ns():020d}-{self._tag}-{seq:08d}{SUFFIXES[encoding]}{'.gz' if gzipped else ''}"
+        suffix = KIND_INFIX[kind] + SUFFIXES[encoding] + (".gz" if gzipped else "")
+        name = f"{time.time_ns():020d}-{self._tag}-{seq:08d}{suffix}"
         final = self.dir / name
         tmp = self.dir / (name + TMP)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -24,7 +24,7 @@ def _resources(db_path: str):
             from llmledger.alerts import metrics
             from llmledger.telemetry.service import Service
 
-            service = Service(con, db_path=db_path)
+            service = Service(con, db_path=db_path, grpc_port=config.otlp_grpc_port())
             service.on_loaded.append(lambda: st.cache_data.clear())
             collector = metrics.attach(service, con)  # GET /metrics on the receiver's port
             service.start()
