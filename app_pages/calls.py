@@ -5,7 +5,7 @@ import streamlit as st
 from llmledger.reads.buckets import bucket_for
 from llmledger.reads.calls import TRACE_RANKS
 from llmledger.reads.filters import DIMENSIONS
-from llmledger.ui import call_reads, charts, prices_widgets, sheet_widgets, widgets
+from llmledger.ui import call_messages, call_reads, charts, prices_widgets, sheet_widgets, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Calls", "📞")
@@ -87,6 +87,7 @@ with show_errors():
             spans = call_reads.trace_spans(trace_id)
             st.plotly_chart(charts.waterfall(spans, f"Trace {trace_id}"), key="calls_fig_waterfall")
             st.caption("◆ orange bars are model calls (hover for model and tokens); red bars ended in error.")
+            call_messages.drilldown(trace_id)  # the selected call's messages, tools and token source
 
     with tab_quality:
         dq = call_reads.data_quality(f, cost)
