@@ -8,7 +8,7 @@ import streamlit as st
 from llmledger.reads import rules
 from llmledger.telemetry.attribution import reextract_all
 from llmledger.telemetry.ingest import ingest_blobs
-from llmledger.ui import call_reads, common, quarantine_widgets, widgets
+from llmledger.ui import call_reads, common, content_widgets, quarantine_widgets, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -21,12 +21,18 @@ with show_errors():
 
 st.subheader("OTLP receiver")
 st.caption(
-    "Send OTLP/HTTP traces (protobuf or JSON, optionally gzip) to `POST /v1/traces`. Every accepted "
-    "request is spooled to disk before the 200, then loaded into DuckDB."
+    "Send OTLP traces and logs (protobuf or JSON, optionally gzip) over HTTP or gRPC. Every accepted "
+    "request is spooled to disk before the OK, then loaded into DuckDB."
 )
 with show_errors():
+    content_widgets.endpoints(common.service())
     widgets.receiver_status(common.service())
+    content_widgets.log_records()
     st.button("Refresh status", key="ingest_refresh")
+
+st.subheader("Message content")
+with show_errors():
+    content_widgets.content_policy()
 
 st.subheader("Quarantined batches")
 st.caption(
@@ -49,7 +55,7 @@ with show_errors():
             widgets.flash(quarantine_widgets.drop(picked))
             st.rerun()
 
-st.subheader("Import trace files")
+st.subheader("Import trace and log files")
 with show_errors():
     files = st.file_uploader(
         "OTLP JSON, Collector JSON Lines or protobuf, optionally gzipped",
