@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from decimal import Decimal
 from typing import Any, Callable
@@ -82,5 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     if out is None:
         return 0
     data, text = out
-    emit(args, data, text)
+    try:
+        emit(args, data, text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`... | head`). As Python's docs advise for SIGPIPE: point stdout
+        # at devnull so the flush at exit cannot fail again, and end quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return 0

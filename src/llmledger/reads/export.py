@@ -36,7 +36,7 @@ def export_count(con, f: CallFilter, sheet: str | None = None) -> int:
 def export_csv(con, f: CallFilter, sheet: str | None = None) -> bytes:
     """The filtered calls as CSV (UTF-8, header row, ISO timestamps; empty cells for NULL)."""
     sql, params = _export_sql(con, f, sheet)
-    table = _arrow(con.execute(sql, params))
+    table = _arrow(con, sql, params)
     import pyarrow.csv as pacsv
 
     buf = io.BytesIO()
@@ -47,7 +47,7 @@ def export_csv(con, f: CallFilter, sheet: str | None = None) -> bytes:
 def export_parquet(con, f: CallFilter, sheet: str | None = None) -> bytes:
     """The filtered calls as Parquet (types kept: TIMESTAMPTZ, BIGINT tokens, DOUBLE cost)."""
     sql, params = _export_sql(con, f, sheet)
-    table = _arrow(con.execute(sql, params))
+    table = _arrow(con, sql, params)
     import pyarrow.parquet as pq
 
     buf = io.BytesIO()
@@ -55,10 +55,12 @@ def export_parquet(con, f: CallFilter, sheet: str | None = None) -> bytes:
     return buf.getvalue()
 
 
-def _arrow(result):
-    """A pyarrow Table from an executed DuckDB result (the method's name moved in DuckDB 2.0)."""
-    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
-        fn = getattr(result, name, None)
+def _arrow(con, sql: str, params: list[Any]):
+    """A pyarrow Table of a query, read from a relation (`con.sql`): Arrow from an executed DB-API
+    result makes DuckDB copy every row once more, and warns that it does."""
+    rel = con.cursor().sql(sql, params=params)  # its own cursor: `con` may hold a pending result
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):  # the name moved in DuckDB 2.0
+        fn = getattr(rel, name, None)
         if fn is not None:
             return fn()
     raise StoreError("this DuckDB build cannot return Arrow tables")

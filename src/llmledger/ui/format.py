@@ -86,12 +86,18 @@ def compact(n: Any) -> str:
 
 
 def usd(x: Any) -> str:
+    """-$27.52, $266,421.73; below a cent, four decimals ($0.0012) so it does not read $0.00."""
     if _missing(x):
         return DASH
     x = float(x)
-    if x != 0 and abs(x) < 0.01:
-        return f"${x:.4f}"
-    return f"${x:,.2f}"
+    sign = "-" if x < 0 and round(abs(x), 4) else ""
+    x = abs(x)
+    return f"{sign}${x:.4f}" if x != 0 and x < 0.01 else f"{sign}${x:,.2f}"
+
+
+def plural(n: Any, unit: str) -> str:
+    """1 month, 12 months, 1,234 calls."""
+    return f"{count(n)} {unit}{'' if not _missing(n) and int(n) == 1 else 's'}"
 
 
 def signed_usd(x: Any) -> str:
