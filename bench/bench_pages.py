@@ -224,6 +224,7 @@ class Server:
         self.proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
         )
+        _SERVERS.append(self.proc.pid)
 
     def wait_healthy(self, timeout_s: float = 180) -> float:
         deadline = time.time() + timeout_s
@@ -288,6 +289,37 @@ def settle(page, quiet_ms: float, runs_before: int | None = None, timeout_s: flo
         page.wait_for_timeout(50)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def browser_cpu_s(exclude: tuple[int, ...] = ()) -> float:
+    """CPU seconds (user + system) used so far by this process's Chromium: every descendant
+    process except the served apps' (`exclude`: their process group leaders). Unlike wall times,
+    this hardly grows when other work shares the cores."""
+    parent, cpu = {}, {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(d.name)] = int(fields[1])
+        cpu[int(d.name)] = (int(fields[11]) + int(fields[12])) / _TICK
+    total, me = 0.0, os.getpid()
+    for pid in cpu:
+        p, chain = pid, []
+        while p in parent and p not in (me, 0, 1) and p not in exclude:
+            chain.append(p)
+            p = parent[p]
+        if p == me and pid != me:
+            total += cpu[pid]
+    return total
+
+
+_SERVERS: list[int] = []  # process group leaders of the served apps (not the browser's CPU)
+
+
 def _ws_counter(page) -> dict:
     box = {"bytes": 0, "frames": 0}
 
@@ -335,6 +367,7 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable")
     t_wall = time.time()
+    cpu0 = browser_cpu_s(tuple(_SERVERS))
     try:
         page.goto(f"{server.base}/{path}", timeout=VISIT_TIMEOUT_S * 1000)
         state = settle(page, quiet_ms)
@@ -347,6 +380,7 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
             click = action(page)
             page.wait_for_timeout(quiet_ms)  # the dropdown's own mutations settle first
             before = page.evaluate(STATE_JS)
+            cpu0 = browser_cpu_s(tuple(_SERVERS))
             t_click = time.time()
             click()
             after = settle(page, quiet_ms, runs_before=before["finished"], timeout_s=60)
@@ -360,6 +394,8 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
             t_wall = t_click
         runs = server.runs(t_wall, time.time() + 0.5)
         out["script_ms"] = round(sum(r["script_s"] for r in runs) * 1000, 1)
+        out["script_cpu_ms"] = round(sum(r.get("script_cpu_s", 0) for r in runs) * 1000, 1)
+        out["browser_cpu_total_ms"] = round((browser_cpu_s(tuple(_SERVERS)) - cpu0) * 1000, 1)
         out["script_runs"] = len(runs)
         out.update(_dom_stats(page))
         out["ws_bytes"] = ws["bytes"]
@@ -702,6 +738,8 @@ def main(argv: list[str] | None = None) -> dict:
             "ratio_to_adjacent_floor": round(med / near, 2) if med and near else None,
             "warm_script_ms": scripts,
             "warm_browser_script_ms": [r.get("browser_cpu_ms", {}).get("script") for r in runs[1:]],
+            "warm_script_cpu_ms": [r.get("script_cpu_ms") for r in runs[1:]],
+            "warm_browser_cpu_ms": [r.get("browser_cpu_total_ms") for r in runs[1:]],
             "ratio_to_floor": round(med / floor_ms, 2) if med and floor_ms else None,
             "meets_target": bool(
                 med is not None and (med <= 1500 or ((near or floor_ms) and med <= 2 * (near or floor_ms)))
@@ -712,6 +750,8 @@ def main(argv: list[str] | None = None) -> dict:
         summary[key] = {
             "warm_ms": warm,
             "warm_script_ms": [r.get("script_ms") for r in runs[1:]],
+            "warm_script_cpu_ms": [r.get("script_cpu_ms") for r in runs[1:]],
+            "warm_browser_cpu_ms": [r.get("browser_cpu_total_ms") for r in runs[1:]],
             "meets_target": bool(warm and max(warm) <= 500),
         }
     make_warm = _warm(make_run)
@@ -741,12 +781,15 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"\n{'page':24s} {'fresh tab s':>12s} {'script s':>10s} {'browser JS s':>13s} {'x floor':>8s}")
-    print(f"{'floor':24s} {_spread(floor_warm):>12s}")
+    cols = ("fresh tab s", "x floor", "script s", "script CPU s", "browser CPU s")
+    print(f"\n{'page (warm runs)':24s} " + " ".join(f"{c:>13s}" for c in cols))
+    floor_cpu = [r.get("browser_cpu_total_ms") for r in floor_before[1:] + floor_after[1:]]
+    print(f"{'floor':24s} {_spread(floor_warm):>13s} {'1':>13s} {'':>13s} {'':>13s} {_spread(floor_cpu):>13s}")
     for title, s in summary.items():
-        js = _spread(s.get("warm_browser_script_ms", []))
-        line = f"{title:24s} {_spread(s['warm_ms']):>12s} {_spread(s['warm_script_ms']):>10s} {js:>13s}"
-        print(f"{line} {s.get('ratio_to_adjacent_floor') or '':>8}")
+        ratio = str(s.get("ratio_to_adjacent_floor") or "")
+        vals = [_spread(s["warm_ms"]), ratio, _spread(s["warm_script_ms"]), _spread(s.get("warm_script_cpu_ms", []))]
+        vals.append(_spread(s.get("warm_browser_cpu_ms", [])))
+        print(f"{title:24s} " + " ".join(f"{v:>13s}" for v in vals))
     print(f"{'make run, empty ledger':24s} {_spread(make_warm):>12s}")
     print(f"wrote {args.out}")
     return result

@@ -36,4 +36,4 @@ def test_harness_measures_the_floor_page(tmp_path):
         assert r["ms"] > 0 and r["script_done_ms"] > 0  # navigation start -> last change, -> script ended
         assert r["script_runs"] >= 1 and r["script_ms"] > 0  # the server logged the run it served
         assert r["elements"] > 0 and r["exceptions"] == 0 and r["plotly_points"] == 0
-        assert r["browser_cpu_ms"]["tasks"] > 0
+        assert r["browser_cpu_ms"]["tasks"] > 0 and r["browser_cpu_total_ms"] > 0 and r["script_cpu_ms"] > 0
