@@ -4,7 +4,8 @@ Layer: beside planning/alerts/local; imports reads, pricing, tokens and store on
 
 Public API (issue #14; the What-if page, `whatif traffic` and scenarios build on it):
 
-Datasets (simulate.datasets)
+Datasets (simulate.datasets; the type lives in simulate.outcomes, the RouteLLM and FrugalGPT
+loaders in simulate.published, both re-exported by simulate.datasets)
     OutcomeDataset                      per-query outcomes: .scores and .costs are (n_queries, n_models)
                                         float arrays (score in 0..1, cost in USD), .latency_ms optional,
                                         .queries (text) optional, .router_scores {name: (n,) array},
