@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from llmledger.errors import PayloadError
 from llmledger.telemetry import logs, otlp
 
 #: HTTP path -> signal.
@@ -35,8 +36,19 @@ def check(kind: str, raw: bytes, as_protobuf: bool) -> Checked:
         valid, rejects = (otlp.check_protobuf if kind == "traces" else logs.check_protobuf)(raw)
         return Checked(valid, rejects, None)
     with otlp.gc_paused():
-        decoded = otlp.decode_json(raw, kind)
+        decoded = decode_json(kind, raw)
     return Checked(valid_count(kind, decoded), decoded.rejects, decoded)
+
+
+def decode_json(kind: str, raw: bytes) -> otlp.Decoded:
+    """An OTLP/JSON body of `kind`; a logs export sent as traces is refused (PayloadError) rather
+    than taken for an empty trace export."""
+    if kind == "logs":
+        return otlp.decode_json(raw, "logs")
+    decoded = otlp.decode_json(raw)
+    if decoded.logs_read and not decoded.spans:
+        raise PayloadError("JSON body is a logs export ('resourceLogs'): send it to /v1/logs")
+    return decoded
 
 
 def check_parsed(kind: str, req) -> Checked:

@@ -594,5 +594,5 @@ def decode_file_bytes(name: str, data: bytes) -> Decoded:
         except UnicodeDecodeError as exc:
             raise PayloadError(f"{name}: not UTF-8 ({exc})") from exc
     if lower.endswith(".json"):
-        return decode_json(data, kind)
+        return decode_json(data) if kind is None else decode_json(data, kind)
     raise PayloadError(f"{name}: unknown file type (expected .json, .jsonl, .pb, optionally .gz)")

@@ -51,7 +51,7 @@ import duckdb
 
 from llmledger import config
 from llmledger.errors import PayloadError, StoreError
-from llmledger.telemetry import attribution, content, loader, logs, otlp, quarantine, workers
+from llmledger.telemetry import attribution, content, intake, loader, logs, otlp, quarantine, workers
 from llmledger.telemetry.receiver import Receiver
 from llmledger.telemetry.spool import Entry, Spool
 
@@ -172,7 +172,7 @@ def prepare_group(
                 elif it.encoding == "protobuf":
                     decoded = otlp.decode_protobuf(it.raw) if it.kind == "traces" else logs.decode_protobuf_logs(it.raw)
                 else:
-                    decoded = otlp.decode_json(it.raw, it.kind)
+                    decoded = intake.decode_json(it.kind, it.raw)
             except FileNotFoundError:
                 failures.append(Unusable(it.name, None, False))
                 continue
