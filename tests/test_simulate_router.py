@@ -246,3 +246,13 @@ def test_sweep_matches_the_loop_on_any_scores(n, seed, levels, n_thresholds):
     assert np.allclose(curve.points[["strong_share", "accuracy", "cost_usd"]].to_numpy(), expect)
     shares = curve.points["strong_share"].to_numpy()
     assert shares.min() == 0 and shares.max() == 1
+
+
+def test_eleven_thresholds_are_routellms_bin_edges():
+    import pandas as pd
+
+    scores = np.random.default_rng(4).random(500)
+    _, edges = pd.qcut(scores, 10, retbins=True)
+    th = router.thresholds_for(scores, 11)
+    assert np.allclose(np.sort(th)[:-1], np.sort(edges))  # plus one above the top: 0% strong
+    assert th.max() > scores.max()

@@ -237,9 +237,10 @@ def scores_for(
 
 # ---------------------------------------------------------------------- the sweep
 def thresholds_for(scores: np.ndarray, n: int = 1000) -> np.ndarray:
-    """n thresholds from above the highest score (0% strong) down to the lowest (100% strong):
-    quantiles of the scores, so that the strong share moves in even steps."""
-    q = np.quantile(scores, np.linspace(1.0, 0.0, max(n - 1, 2)))
+    """n thresholds at the scores' quantiles, from the highest score to the lowest (100% strong),
+    plus one above the highest (0% strong), so that the strong share moves in even steps. With
+    n = 11 these are the edges of RouteLLM's 10 quantile bins (`pd.qcut(scores, 10)`)."""
+    q = np.quantile(scores, np.linspace(1.0, 0.0, max(n, 2)))
     top = np.nextafter(scores.max(), np.inf)
     return np.unique(np.concatenate([[top, scores.min()], q]))[::-1]
 
