@@ -4,7 +4,7 @@ inbox, budget editing, notification deliveries and the review export."""
 import streamlit as st
 
 from llmledger.pricing.engine import ACTUAL_COST_RULE
-from llmledger.ui import budget_widgets, widgets
+from llmledger.ui import budget_monitors, budget_widgets, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -47,9 +47,10 @@ with show_errors():
         st.subheader("Monitors")
         st.caption(
             "Anomalies budgets do not catch: a cost spike against the same weekday's median, a model with "
-            "no price, missing usage or errors rising. Each fires once per member and cool-down."
+            "no price, missing usage or errors rising, over every call or a scope. Each fires once per member "
+            "and cool-down."
         )
-        budget_widgets.monitors_editor()
+        budget_monitors.monitors_editor()
 
     with tab_deliveries:
         budget_widgets.deliveries()

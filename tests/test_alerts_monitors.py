@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alerts_support import add_call
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from helpers import ROOT, subprocess_env
 
 from llmledger.alerts import evaluate, monitors
@@ -77,6 +79,9 @@ def test_unpriced_model_missing_usage_and_error_rate(con):
         (dict(kind="error_rate", window_hours=0), "between 1 and"),
         (dict(kind="error_rate", severity="meh"), "unknown severity"),
         (dict(kind="error_rate", threshold="x"), "not a number"),
+        (dict(kind="error_rate", where=["planet=mars"]), "unknown dimension 'planet'"),
+        (dict(kind="error_rate", where=["feature="]), "needs a value"),
+        (dict(kind="error_rate", where=["feature"]), "not DIM=VALUE"),
     ],
 )
 def test_bad_monitors_are_refused(kw, reason):
@@ -96,8 +101,13 @@ def test_monitor_cli(db_path):
         )
         return r.returncode, r.stdout, r.stderr
 
-    code, out, err = cli("monitors", "add", "spend spikes", "--kind", "cost_spike", "--dim", "model", "--json")
-    assert code == 0, err and json.loads(out)["dim"] == "model"
+    code, out, err = cli(
+        "monitors", "add", "spend spikes", "--kind", "cost_spike", "--dim", "model", "--where", "team=core", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["dim"] == "model" and json.loads(out)["scope"] == {"team": ["core"]}
+    code, _, err = cli("monitors", "add", "x", "--kind", "error_rate", "--where", "galaxy=far")
+    assert code == 1 and "unknown dimension 'galaxy'" in err
     code, out, _ = cli("monitors", "list", "--json")
     assert [m["name"] for m in json.loads(out)["monitors"]] == ["spend spikes"]
     code, _, err = cli("monitors", "add", "spend spikes", "--kind", "error_rate")
@@ -107,3 +117,44 @@ def test_monitor_cli(db_path):
     assert cli("monitors", "remove", "spend spikes")[0] == 0
     code, _, err = cli("monitors", "remove", "spend spikes")
     assert code == 1 and "no monitor" in err
+
+
+def test_a_scoped_monitor_watches_only_its_calls(con):
+    """Errors rise in one team only: a monitor scoped to the other team stays quiet."""
+    monitors.save(con, Monitor.build("core errors", "error_rate", threshold=5, min_calls=10, where=["team=core"]))
+    monitors.save(con, Monitor.build("ml errors", "error_rate", threshold=5, min_calls=10, where=["team=ml"]))
+    for d in range(2, 8):
+        for team in ("core", "ml"):
+            for _ in range(10):
+                add_call(con, AS_OF - timedelta(days=d), 0.01, team=team)
+    for k in range(20):
+        add_call(con, AS_OF - timedelta(hours=2), 0.01, team="ml", status="error" if k % 2 else "ok")
+        add_call(con, AS_OF - timedelta(hours=2), 0.01, team="core")
+    fired = [e["rule"] for e in evaluate.check(con, AS_OF)["new_events"]]
+    assert fired == ["ml errors"]
+    [stored] = [s for s in monitors.load_all(con) if s.monitor.name == "ml errors"]
+    assert stored.monitor.scope == (("team", ("ml",)),) and "team=ml" in stored.monitor.describe()
+
+
+SCOPE_DIMS = ["feature", "team", "user", "user_id", "model", "provider", "galaxy", ""]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    name=st.text(max_size=30),
+    kind=st.sampled_from([*monitors.KINDS, "weather"]),
+    where=st.lists(st.tuples(st.sampled_from(SCOPE_DIMS), st.text(max_size=8)), max_size=3),
+    threshold=st.one_of(st.none(), st.floats(allow_nan=True), st.text(max_size=5)),
+    cooldown=st.integers(min_value=-5, max_value=24 * 40),
+)
+def test_any_monitor_input_is_stored_as_given_or_refused_with_a_reason(name, kind, where, threshold, cooldown):
+    try:
+        m = Monitor.build(
+            name, kind, where=[f"{d}={v}" for d, v in where], threshold=threshold, cooldown_hours=cooldown
+        )
+    except BudgetError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        assert exc.title == "Invalid monitor"
+        return
+    assert Monitor.from_dict(json.loads(json.dumps(m.to_dict()))) == m  # what is stored reads back the same
+    assert m.name == name.strip() and 1 <= m.cooldown_hours <= 24 * 31 and 0 <= m.threshold <= 1000

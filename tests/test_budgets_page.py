@@ -3,6 +3,7 @@ validation (a clear message and nothing saved) and saving, the review export."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -142,15 +143,77 @@ def test_review_export(ledger):
     assert "\\[Last\\]" in code[0]
 
 
-def test_monitor_form_and_monitor_alert_in_the_inbox(ledger):
+def monitor_form(at: AppTest, name: str | None = None) -> str:
+    """Key prefix of the monitor form (a new monitor's, or the one named `name`)."""
+    return next(
+        w.key
+        for w in at.text_input
+        if w.key.startswith("budgets_monitors_") and w.key.endswith("_name") and (name is None or w.value == name)
+    ).rsplit("_name", 1)[0]
+
+
+def monitor_rows(db_path):
+    return db_rows(db_path, "SELECT name, body FROM alert_rules WHERE kind = 'monitor' ORDER BY name")
+
+
+def test_monitor_form_creates_edits_and_deletes(ledger):
     at = ok(budgets_page().run())
-    at.text_input(key="budgets_monitors_name").input("errors up")
-    at.selectbox(key="budgets_monitors_kind").select("error_rate")
-    at.selectbox(key="budgets_monitors_severity").select("critical")
-    at.button(key="budgets_monitors_save").click().run()
+    k = monitor_form(at)
+    at.text_input(key=f"{k}_name").input("errors up")
+    at.selectbox(key=f"{k}_kind").select("error_rate")
+    at.selectbox(key=f"{k}_severity").select("critical")
+    at.multiselect(key=f"{k}_scope_feature").select("chat")
+    at.button(key=f"{k}_save").click().run()
     ok(at)
-    assert db_rows(ledger, "SELECT name, kind FROM alert_rules WHERE kind = 'monitor'") == [("errors up", "monitor")]
-    at.selectbox(key="budgets_monitors_kind").select("cost_spike")
-    at.text_input(key="budgets_monitors_name").input("errors up")
-    at.button(key="budgets_monitors_save").click().run()
-    assert any("already exists" in e.value for e in at.error)
+    [(name, body)] = monitor_rows(ledger)
+    assert name == "errors up"
+    body = json.loads(body)
+    assert (body["kind"], body["severity"], body["scope"]) == ("error_rate", "critical", {"feature": ["chat"]})
+    # Edit: pick it, change its threshold and scope; one monitor still, with the new values.
+    at.selectbox(key="budgets_monitors_pick").select("errors up").run()
+    k = monitor_form(at, "errors up")
+    assert at.multiselect(key=f"{k}_scope_feature").value == ["chat"]
+    at.text_input(key=f"{k}_threshold").input("12")
+    at.multiselect(key=f"{k}_scope_feature").unselect("chat")
+    at.multiselect(key=f"{k}_scope_team").select("core")
+    at.button(key=f"{k}_save").click().run()
+    ok(at)
+    [(name, body)] = monitor_rows(ledger)
+    body = json.loads(body)
+    assert (body["threshold"], body["scope"]) == (12.0, {"team": ["core"]})
+    # Delete.
+    at.selectbox(key="budgets_monitors_pick").select("errors up").run()
+    at.button(key=f"{monitor_form(at, 'errors up')}_delete").click().run()
+    ok(at)
+    assert monitor_rows(ledger) == []
+
+
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("name", "", "needs a name"),
+        ("name", "Per user", "already exists"),  # a budget's name
+        ("threshold", "lots", "not a number"),
+        ("threshold", "5000", "between 0 and 1000"),
+        ("notify", "notaurl", "does not understand"),
+    ],
+)
+def test_monitor_form_rejects_bad_input_and_saves_nothing(ledger, field, value, reason):
+    at = ok(budgets_page().run())
+    k = monitor_form(at)
+    at.text_input(key=f"{k}_name").input("watch")
+    widget = at.text_area(key=f"{k}_{field}") if field == "notify" else at.text_input(key=f"{k}_{field}")
+    widget.input(value)
+    at.button(key=f"{k}_save").click().run()
+    assert not at.exception
+    assert any(reason in e.value for e in at.error), [e.value for e in at.error]
+    assert monitor_rows(ledger) == []
+
+
+def test_budget_delete(ledger):
+    at = ok(budgets_page().run())
+    at.selectbox(key="budgets_edit_pick").select("Per user").run()
+    k = next(w.key for w in at.text_input if w.key.endswith("_name") and w.value == "Per user").rsplit("_name", 1)[0]
+    at.button(key=f"{k}_delete").click().run()
+    ok(at)
+    assert db_rows(ledger, "SELECT count(*) FROM alert_rules WHERE name = 'Per user'")[0][0] == 0

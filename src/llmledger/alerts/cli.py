@@ -84,6 +84,7 @@ def register(sub) -> None:
     ma.add_argument("--severity", default="warning", choices=("info", "warning", "critical"))
     ma.add_argument("--cooldown-hours", default=24)
     ma.add_argument("--notify", action="append", default=[], metavar="APPRISE_URL")
+    ma.add_argument("--where", action="append", default=[], metavar="DIM=VALUE", help="watch only these calls")
     add_common(ma)
     ma.set_defaults(func=run_monitor_add)
     ml = msub.add_parser("list", help="every monitor")
@@ -427,6 +428,7 @@ def run_monitor_add(args):
         severity=args.severity,
         cooldown_hours=args.cooldown_hours,
         notify=args.notify,
+        where=args.where,
     )
     con = _con(args)
     try:

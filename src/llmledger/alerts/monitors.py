@@ -10,6 +10,9 @@
   rises at least `threshold` percentage points above the same share over the previous 7 days
   (with at least `min_calls` calls in the window).
 
+Every monitor may have a scope, as budgets do (feature, team, user, service, environment, model,
+provider; empty = every call): it then watches only those calls.
+
 A monitor fires once per member and cool-down: its event's period runs `cooldown_hours` from the hour
 it fired, and nothing fires for that member again before it ends. Events, states and deliveries are
 those of budgets (evaluate.check records both). Stored in `alert_rules` with kind 'monitor'.
@@ -47,6 +50,7 @@ class Monitor:
     cooldown_hours: int = 24
     notify: tuple[str, ...] = ()
     enabled: bool = True
+    scope: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def build(
@@ -64,8 +68,13 @@ class Monitor:
         cooldown_hours: Any = 24,
         notify=(),
         enabled: bool = True,
+        where: Any = None,
     ) -> "Monitor":
-        name = bmod._name(name)
+        try:
+            name = bmod._name(name)
+            scope = bmod._scope(where)
+        except BudgetError as exc:
+            raise BudgetError(str(exc).replace("a budget", "a monitor"), "Invalid monitor") from None
         if kind not in KINDS:
             raise BudgetError(f"unknown monitor kind {kind!r}; expected one of {', '.join(KINDS)}", "Invalid monitor")
         if kind == "cost_spike" and dim not in SPIKE_DIMS:
@@ -97,14 +106,41 @@ class Monitor:
             cooldown_hours=num(cooldown_hours, "cool-down (hours)", 1, 24 * 31, int),
             notify=bmod._urls(notify),
             enabled=bool(enabled),
+            scope=scope,
         )
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["notify"] = list(self.notify)
+        d["scope"] = {dim: list(values) for dim, values in self.scope}
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Monitor":
+        return cls.build(
+            d["name"],
+            d["kind"],
+            dim=d.get("dim") or "feature",
+            window_hours=d.get("window_hours", 24),
+            threshold=d.get("threshold"),
+            weeks=d.get("weeks", 4),
+            min_usd=d.get("min_usd", 1.0),
+            min_calls=d.get("min_calls", 20),
+            severity=d.get("severity", "warning"),
+            cooldown_hours=d.get("cooldown_hours", 24),
+            notify=d.get("notify", ()),
+            enabled=d.get("enabled", True),
+            where=d.get("scope") or {},
+        )
+
+    def scope_text(self) -> str:
+        return ", ".join(f"{d}={'|'.join(v)}" for d, v in self.scope) or "all calls"
+
     def describe(self) -> str:
+        text = self._describe()
+        return text if not self.scope else f"{text} · {self.scope_text()}"
+
+    def _describe(self) -> str:
         w = f"last {self.window_hours} h"
         if self.kind == "cost_spike":
             return f"cost spike per {self.dim} ({w} vs same weekday, {self.weeks} weeks; > {self.threshold:g} MAD)"
@@ -153,11 +189,14 @@ def load_all(con) -> list[StoredMonitor]:
         rows = cur.execute("SELECT rule_id, body FROM alert_rules WHERE kind = 'monitor' ORDER BY name").fetchall()
     finally:
         cur.close()
-    out = []
-    for rid, body in rows:
-        d = json.loads(body)
-        out.append(StoredMonitor(int(rid), Monitor(**{**d, "notify": tuple(d.get("notify", ()))})))
-    return out
+    return [StoredMonitor(int(rid), Monitor.from_dict(json.loads(body))) for rid, body in rows]
+
+
+def get(con, name: str) -> StoredMonitor:
+    for sm in load_all(con):
+        if sm.monitor.name == name:
+            return sm
+    raise BudgetError(f"no monitor named {name!r}", "Invalid monitor")
 
 
 def remove(con, name: str) -> None:
@@ -174,7 +213,7 @@ def remove(con, name: str) -> None:
 
 SPIKE_SQL = """
 SELECT {dim} AS member, w, sum(actual_cost_usd)::DOUBLE AS usd
-FROM (SELECT *, CASE {cases} END AS w FROM {table} WHERE start_time >= ? AND start_time < ?)
+FROM (SELECT *, CASE {cases} END AS w FROM {table} WHERE start_time >= ? AND start_time < ? AND {pred})
 WHERE w IS NOT NULL AND {dim} IS NOT NULL
 GROUP BY ALL
 """
@@ -182,7 +221,7 @@ UNPRICED_SQL = """
 SELECT coalesce(request_model, response_model) AS member, count(*) AS calls,
        count(*) FILTER (WHERE start_time < ?) AS before
 FROM {table}
-WHERE start_time >= ? AND start_time < ? AND coalesce(request_model, response_model) IS NOT NULL
+WHERE start_time >= ? AND start_time < ? AND coalesce(request_model, response_model) IS NOT NULL AND {pred}
 GROUP BY 1
 HAVING count(*) FILTER (WHERE start_time >= ? AND cost_usd IS NULL
                         AND (input_tokens IS NOT NULL OR output_tokens IS NOT NULL)) > 0
@@ -190,7 +229,7 @@ HAVING count(*) FILTER (WHERE start_time >= ? AND cost_usd IS NULL
 RATE_SQL = """
 SELECT count(*) FILTER (WHERE start_time >= ?) AS n_now, count(*) FILTER (WHERE start_time >= ? AND {bad}) AS bad_now,
        count(*) FILTER (WHERE start_time < ?) AS n_before, count(*) FILTER (WHERE start_time < ? AND {bad}) AS bad_before
-FROM {table} WHERE start_time >= ? AND start_time < ?
+FROM {table} WHERE start_time >= ? AND start_time < ? AND {pred}
 """
 
 
@@ -198,6 +237,7 @@ def findings(con, m: Monitor, as_of: datetime) -> list[dict[str, Any]]:
     """What the monitor sees at `as_of`: [{"member", "value", "baseline", "detail"}] to fire on."""
     table = reads.source(con)
     start = as_of - timedelta(hours=m.window_hours)
+    pred, scope_params = reads.scope_sql(m.scope)
     cur = con.cursor()
     try:
         if m.kind == "cost_spike":
@@ -206,8 +246,9 @@ def findings(con, m: Monitor, as_of: datetime) -> list[dict[str, Any]]:
                 for k in range(m.weeks + 1)
             ]
             cases = " ".join(f"WHEN start_time >= ? AND start_time < ? THEN {k}" for k in range(len(wins)))
-            params = [x for w in wins for x in w] + [wins[-1][0], as_of]
-            rows = cur.execute(SPIKE_SQL.format(dim=SPIKE_DIMS[m.dim], cases=cases, table=table), params).fetchall()
+            params = [x for w in wins for x in w] + [wins[-1][0], as_of] + scope_params
+            sql = SPIKE_SQL.format(dim=SPIKE_DIMS[m.dim], cases=cases, table=table, pred=pred)
+            rows = cur.execute(sql, params).fetchall()
             by: dict[str, list[float]] = {}
             for member, w, usd in rows:
                 by.setdefault(member, [0.0] * len(wins))[w] = usd or 0.0
@@ -231,7 +272,9 @@ def findings(con, m: Monitor, as_of: datetime) -> list[dict[str, Any]]:
             return sorted(out, key=lambda r: -(r["value"] - r["baseline"]))
         if m.kind == "unpriced_model":
             before = start - timedelta(weeks=m.weeks)
-            rows = cur.execute(UNPRICED_SQL.format(table=table), [start, before, as_of, start]).fetchall()
+            rows = cur.execute(
+                UNPRICED_SQL.format(table=table, pred=pred), [start, before, as_of, *scope_params, start]
+            ).fetchall()
             return [
                 {
                     "member": str(model),
@@ -246,7 +289,8 @@ def findings(con, m: Monitor, as_of: datetime) -> list[dict[str, Any]]:
         bad = "usage_source = 'missing'" if m.kind == "missing_usage" else "status = 'error'"
         base_start = start - timedelta(days=7)
         n_now, bad_now, n_before, bad_before = cur.execute(
-            RATE_SQL.format(bad=bad, table=table), [start, start, start, start, base_start, as_of]
+            RATE_SQL.format(bad=bad, table=table, pred=pred),
+            [start, start, start, start, base_start, as_of, *scope_params],
         ).fetchone()
         if not n_now or n_now < m.min_calls:
             return []
@@ -311,6 +355,7 @@ def candidates(con, as_of: datetime) -> list[dict[str, Any]]:
                         "window_hours": m.window_hours,
                         "as_of": as_of.isoformat(),
                         "scope": m.describe(),
+                        "scope_where": m.to_dict()["scope"],
                         "window_start": (as_of - timedelta(hours=m.window_hours)).isoformat(),
                         "sheet": reads.active_sheet(con),
                     },

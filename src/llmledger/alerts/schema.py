@@ -17,7 +17,7 @@ def a001_alert_tables(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TABLE alert_rules (
             rule_id BIGINT PRIMARY KEY DEFAULT nextval('alert_rule_id'),
             name VARCHAR NOT NULL UNIQUE,
-            kind VARCHAR NOT NULL,           -- 'budget' (monitors later)
+            kind VARCHAR NOT NULL,           -- 'budget' | 'monitor'
             body JSON NOT NULL,              -- the validated definition (budgets.Budget.to_dict)
             enabled BOOLEAN NOT NULL DEFAULT true,
             created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -104,4 +104,18 @@ def a002_running_totals(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS = [("a001_alert_tables", a001_alert_tables), ("a002_running_totals", a002_running_totals)]
+def a003_monitor_scope(con: duckdb.DuckDBPyConnection) -> None:
+    # Monitors gained a scope (the calls they watch, as budgets have): stored ones watch every call.
+    con.execute(
+        """
+        UPDATE alert_rules SET body = json_merge_patch(body, '{"scope": {}}')
+        WHERE kind = 'monitor' AND json_extract(body, '$.scope') IS NULL
+        """
+    )
+
+
+MIGRATIONS = [
+    ("a001_alert_tables", a001_alert_tables),
+    ("a002_running_totals", a002_running_totals),
+    ("a003_monitor_scope", a003_monitor_scope),
+]
