@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from alerts_support import add_call
+from helpers import ROOT, subprocess_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from helpers import ROOT, subprocess_env
 
 from llmledger.alerts import evaluate, monitors
 from llmledger.alerts.budgets import BudgetError
