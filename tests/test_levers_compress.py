@@ -30,7 +30,7 @@ def test_surprisal_is_minus_log_p_from_the_models_logits():
     llm.eval([llm.token_bos(), *ids[:3]])
     logits = np.asarray(llm.scores[3], dtype=np.float64)
     expect = np.log(np.exp(logits - logits.max()).sum()) + logits.max() - logits[ids[3]]
-    assert s[3] == pytest.approx(expect, rel=1e-6)
+    assert s[3] == pytest.approx(expect, rel=1e-4)  # float32 in the lever
 
 
 def test_compress_keeps_the_most_surprising_tokens_in_order():

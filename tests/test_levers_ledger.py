@@ -224,3 +224,25 @@ def test_apply_lever_accepts_or_names_the_problem(con, feature, days, ttl):
         assert exc.msg and any(w in exc.msg for w in ("days", "TTL", "feature", "calls")), exc.msg
         return
     assert 0 <= r.result.whatif_usd <= r.result.baseline_usd + 1e-12
+
+
+def test_savings_in_sequence_count_each_saving_once(ledger):
+    from llmledger.simulate.levers.ledger import savings_summary
+
+    con = connect(ledger)
+    try:
+        d = savings_summary(con, None, 30, steps=("cache", "agent-cache", "batch"))
+        c_faq, c_agent = unit(con, MINI, 100, 20), unit(con, MINI, 300, 10)
+    finally:
+        con.close()
+    # the response cache (exact, 1 h) already answers the agent's two repeated lookups, so the
+    # agent-call cache, applied after it, finds nothing left to save
+    first, second, third = d["steps"]
+    assert first["saving_usd"] == pytest.approx(c_faq + 2 * c_agent, abs=1e-9)
+    assert second["saving_usd"] == 0 and second["calls_after"] == first["calls_after"] == len(CALLS) - 3
+    assert sum(s["saving_usd"] for s in d["steps"]) == pytest.approx(d["saving_usd"], abs=1e-8)
+    assert d["baseline_usd"] - d["final_usd"] == pytest.approx(d["saving_usd"], abs=1e-8)
+    p = cli("whatif", "savings", "--levers", "cache,batch", db=ledger)
+    assert p.returncode == 0, p.stderr
+    assert "saves" in p.stdout and "rests on:" in p.stdout
+    assert "unknown lever" in one_line_error(cli("whatif", "savings", "--levers", "cache,teleport", db=ledger))

@@ -22,6 +22,7 @@ HELP = {
     "memory": "multi-turn sessions: window of k turns, or running summary + window",
     "batch": "move latency-tolerant calls to the sheet's batch prices",
     "caps": "max_tokens caps on each feature's tail of output tokens",
+    "savings": "levers one after another (no double counting): each one's extra saving, for a waterfall",
 }
 
 
@@ -33,7 +34,7 @@ def register_whatif(whatif_sub) -> None:
         p.add_argument("--sheet", help="price sheet (default: the active one)")
         _options(name, p)
         add_common(p)
-        p.set_defaults(func=run_lever, lever=name)
+        p.set_defaults(func=run_savings if name == "savings" else run_lever, lever=name)
 
 
 def _options(name: str, p: argparse.ArgumentParser) -> None:
@@ -58,6 +59,13 @@ def _options(name: str, p: argparse.ArgumentParser) -> None:
             "--tolerant",
             metavar="F1,F2",
             help="latency-tolerant features to move (default: every call in scope)",
+        )
+    elif name == "savings":
+        p.add_argument(
+            "--levers",
+            default="cache,agent-cache,memory,prompt-cache,caps,batch",
+            help="levers in the order applied (default cache,agent-cache,memory,prompt-cache,caps,batch; "
+            "compress runs SmolLM2 and is opt-in)",
         )
     elif name == "caps":
         p.add_argument("--cap", help="one max_tokens cap for every feature in scope (default: each feature's quantile)")
@@ -123,6 +131,36 @@ def run_lever(args):
         con.close()
     data = r.to_dict()
     return data, summary_text(data)
+
+
+def run_savings(args):
+    from llmledger.simulate.levers.ledger import savings_summary
+    from llmledger.store.db import connect
+
+    steps = tuple(s.strip() for s in args.levers.split(",") if s.strip())
+    if not steps:
+        raise SimulationError("--levers is empty: name at least one lever")
+    con = connect(args.db) if args.db else connect()
+    try:
+        d = savings_summary(con, args.feature, args.days, args.sheet, steps)
+    finally:
+        con.close()
+    scope = f"feature {d['feature']!r}" if d["feature"] else "every feature"
+    lines = [
+        f"savings in sequence, {scope}, {d['period_start'][:10]} to {d['period_end'][:10]}, sheet {d['sheet']}",
+        f"  baseline {usd(d['baseline_usd'])}",
+    ]
+    lines += [
+        f"  - {s['lever']:<13} saves {usd(s['saving_usd'])} ({usd(s['monthly_saving_usd'], 2)}/month), "
+        f"leaves {usd(s['cost_after_usd'])} over {s['calls_after']:,} calls"
+        for s in d["steps"]
+    ]
+    lines.append(
+        f"  what-if {usd(d['final_usd'])}, saving {usd(d['saving_usd'])} ({usd(d['monthly_saving_usd'], 2)}/month)"
+    )
+    lines.append("  rests on:")
+    lines += [f"    - {a}" for a in d["assumptions"]]
+    return d, "\n".join(lines)
 
 
 def usd(x, places: int = 4) -> str:

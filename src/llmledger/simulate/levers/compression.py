@@ -35,8 +35,7 @@ _MODEL: dict = {}
 
 
 def scorer_model(n_ctx: int = DEFAULT_CTX, path=None, n_threads: int = DEFAULT_THREADS):
-    """The shipped SmolLM2 loaded once per process with logits for every position (and warmed
-    up: llama.cpp's counters read nothing useful on a context's first evaluation)."""
+    """The shipped SmolLM2 loaded once per process with logits for every position."""
     import llama_cpp
 
     from llmledger.tokens.gguf import smollm2_path
@@ -72,14 +71,17 @@ def surprisal(llm, ids: list[int]) -> tuple[np.ndarray, dict]:
         llama_cpp.llama_perf_context_reset(llm.ctx)
         t0 = time.perf_counter()
         llm.eval(toks)
-        logits = np.asarray(llm.scores[: len(toks) - 1], dtype=np.float64)
+        logits = llm.scores[: len(toks) - 1]  # float32 view, no copy
         mx = logits.max(axis=1, keepdims=True)
-        lse = (mx[:, 0] + np.log(np.exp(logits - mx).sum(axis=1))).astype(np.float64)
+        lse = mx[:, 0] + np.log(np.exp(logits - mx).sum(axis=1))
         out[s : s + len(chunk)] = lse - logits[np.arange(len(chunk)), np.asarray(chunk)]
-        wall += time.perf_counter() - t0
+        spent = time.perf_counter() - t0
+        wall += spent
         perf = llama_cpp.llama_perf_context(llm.ctx)
-        n_p += int(perf.n_p_eval)
-        t_p += float(perf.t_p_eval_ms)
+        # llama.cpp's timer reads ~0 on a context's first measured evaluation: skip such segments
+        if perf.t_p_eval_ms > 0.01 * spent * 1000:
+            n_p += int(perf.n_p_eval)
+            t_p += float(perf.t_p_eval_ms)
     return out, {"wall_s": wall, "tokens": len(ids), "perf_n_p_eval": n_p, "perf_t_p_eval_ms": t_p}
 
 

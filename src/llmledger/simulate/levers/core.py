@@ -130,11 +130,8 @@ def check_calls(calls: pd.DataFrame, need: tuple[str, ...] = ()) -> pd.DataFrame
     if np.isinf(cost.to_numpy(dtype=float)).any():
         raise SimulationError("cost_usd must be finite")
     df["cost_usd"] = cost.astype(float)
-    if df["model"].isna().any() or not all(isinstance(m, str) and m for m in df["model"].unique()):
+    if df["model"].isna().any() or not all(isinstance(m, str) and m for m in pd.unique(df["model"].to_numpy())):
         raise SimulationError("every call needs a model name (a non-empty string)")
-    for c in OPTIONAL_TEXT:
-        if c in df.columns:
-            df[c] = df[c].astype(object).where(df[c].notna(), None)
     return df
 
 

@@ -57,13 +57,7 @@ class LedgerLever:
         return d
 
 
-def apply_lever(
-    con, lever: str, feature: str | None = None, days=30, sheet: str | None = None, **params
-) -> LedgerLever:
-    """Run `lever` (a LEVERS name) on the last `days` days of `feature`'s calls (every feature when
-    None) under `sheet` (default: the active one)."""
-    if lever not in LEVERS:
-        raise SimulationError(f"unknown lever {lever!r}; levers: {', '.join(LEVERS)}")
+def _window(con, feature, days, sheet):
     try:
         d = float(days)
     except (TypeError, ValueError):
@@ -76,6 +70,17 @@ def apply_lever(
         seen = ", ".join(reads.known_features(con)) or "none: ingest telemetry or load demo data"
         what = f"feature {feature!r} has" if feature else "the ledger has"
         raise SimulationError(f"{what} no calls with token usage; features seen: {seen}")
+    return feature, lc
+
+
+def apply_lever(
+    con, lever: str, feature: str | None = None, days=30, sheet: str | None = None, **params
+) -> LedgerLever:
+    """Run `lever` (a LEVERS name) on the last `days` days of `feature`'s calls (every feature when
+    None) under `sheet` (default: the active one)."""
+    if lever not in LEVERS:
+        raise SimulationError(f"unknown lever {lever!r}; levers: {', '.join(LEVERS)}")
+    feature, lc = _window(con, feature, days, sheet)
     fn, needs_prices = LEVERS[lever]
     if needs_prices:
         raw = reads.lever_prices(con, lc.sheet, lc.calls["model"].dropna().unique())
@@ -91,3 +96,60 @@ def apply_lever(
         notes=lc.notes
         + ([f"{lc.unpriced:,} calls have no price under sheet {lc.sheet!r} (counted as $0)"] if lc.unpriced else []),
     )
+
+
+#: The savings summary's default steps: levers that remove calls, then shrink them, then reprice
+#: them. Compression is left out by default (it runs a local model over a sample).
+SUMMARY_STEPS = ("cache", "agent-cache", "memory", "prompt-cache", "caps", "batch")
+
+
+def savings_summary(
+    con, feature: str | None = None, days=30, sheet: str | None = None, steps=SUMMARY_STEPS, params=None
+) -> dict:
+    """Levers applied in sequence on the same window (summary.in_sequence): each step's extra
+    saving, for a waterfall; `params` {lever: {option: value}}."""
+    from llmledger.simulate.levers.summary import in_sequence
+
+    unknown = [s for s in steps if s not in LEVERS]
+    if unknown:
+        raise SimulationError(f"unknown lever(s) {', '.join(unknown)}; levers: {', '.join(LEVERS)}")
+    params = params or {}
+    feature, lc = _window(con, feature, days, sheet)
+    raw = reads.lever_prices(con, lc.sheet, lc.calls["model"].dropna().unique())
+    prices = {m: ModelPrices(**p) for m, p in raw.items()}
+
+    def step(name):
+        fn, needs = LEVERS[name]
+        kw = dict(params.get(name, {}), **({"prices": prices} if needs else {}))
+        return name, lambda d: fn(d, **kw)
+
+    out = in_sequence(lc.calls, [step(s) for s in steps])
+    scale = MONTH_DAYS / lc.days
+    wf = out["waterfall"]
+    return {
+        "feature": feature,
+        "sheet": lc.sheet,
+        "period_start": lc.start.isoformat(),
+        "period_end": lc.end.isoformat(),
+        "days_covered": round(lc.days, 3),
+        "baseline_usd": usd(out["baseline_usd"]),
+        "final_usd": usd(out["final_usd"]),
+        "saving_usd": usd(out["saving_usd"]),
+        "monthly_saving_usd": usd(out["saving_usd"] * scale),
+        "steps": [
+            {
+                "lever": r.lever,
+                "saving_usd": usd(r.saving_usd),
+                "monthly_saving_usd": usd(r.saving_usd * scale),
+                "cost_after_usd": usd(r.cost_after_usd),
+                "calls_after": int(r.calls_after),
+                "title": out["results"][r.lever].title if r.lever in out["results"] else r.lever,
+            }
+            for r in wf.itertuples()
+        ],
+        "assumptions": [
+            "levers applied in this order, each on what the ones before it left (calls a cache answered are "
+            "gone; costs and input tokens as the previous step left them): savings are not counted twice",
+            *[f"{n}: {a}" for n, r in out["results"].items() for a in r.assumptions],
+        ],
+    }

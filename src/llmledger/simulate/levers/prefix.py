@@ -54,20 +54,74 @@ def default_block(model: str) -> int:
 
 
 class LineTokenizer:
-    """Token ids of texts, line by line (newlines kept), each distinct line encoded once."""
+    """Texts as sequences of line ids (newlines kept), each distinct line encoded once."""
 
     def __init__(self, encode):
         self.encode = encode
-        self.lines: dict[str, np.ndarray] = {}
+        self.index: dict[str, int] = {}
+        self.tokens: list[np.ndarray] = []  # line id -> its token ids
+        self.lengths: list[int] = []
+
+    def line_ids(self, text: str) -> np.ndarray:
+        out = []
+        for line in text.splitlines(keepends=True):
+            k = self.index.get(line)
+            if k is None:
+                k = self.index[line] = len(self.tokens)
+                a = np.asarray(self.encode(line), dtype=np.uint32)
+                self.tokens.append(a)
+                self.lengths.append(len(a))
+            out.append(k)
+        return np.asarray(out, dtype=np.uint32)
+
+    def token_order(self, seqs: list[np.ndarray]) -> list[np.ndarray]:
+        """The sequences with line ids renumbered in the lexicographic order of the lines' tokens
+        (and the tokenizer's tables to match), so that sorting sequences of line ids sorts them
+        as token sequences would be: neighbours then share the most of the line that differs."""
+        keys = [t.astype(">u4").tobytes() for t in self.tokens]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        rank = np.empty(len(order), dtype=np.uint32)
+        rank[order] = np.arange(len(order), dtype=np.uint32)
+        self.tokens = [self.tokens[k] for k in order]
+        self.lengths = [self.lengths[k] for k in order]
+        self.index = {line: int(rank[k]) for line, k in self.index.items()}
+        return [rank[s] for s in seqs]
 
     def ids(self, text: str) -> np.ndarray:
-        parts = []
-        for line in text.splitlines(keepends=True):
-            a = self.lines.get(line)
-            if a is None:
-                a = self.lines[line] = np.asarray(self.encode(line), dtype=np.uint32)
-            parts.append(a)
+        parts = [self.tokens[k] for k in self.line_ids(text)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
+
+    def next_line_share(self, seqs: list[np.ndarray]):
+        """tie(i, j, lines): tokens sequences i and j share of the line after their `lines` common ones."""
+
+        def tie(i, j, lines):
+            a, b = seqs[i], seqs[j]
+            if lines >= len(a) or lines >= len(b):
+                return 0
+            x, y = self.tokens[a[lines]], self.tokens[b[lines]]
+            m = min(len(x), len(y))
+            d = np.flatnonzero(x[:m] != y[:m])
+            return int(d[0]) if len(d) else m
+
+        return tie
+
+    def shared_tokens(self, seqs: list[np.ndarray], lines: np.ndarray, partner: np.ndarray) -> np.ndarray:
+        """Tokens each sequence shares with its partner (-1: none): their first `lines` lines
+        whole, plus the common start of the next line of each."""
+        lengths = np.asarray(self.lengths, dtype=np.int64)
+        out = np.zeros(len(seqs), dtype=np.int64)
+        for i, (a, n_lines, j) in enumerate(zip(seqs, lines, partner)):
+            if j < 0:
+                continue
+            b, n_lines = seqs[j], int(n_lines)
+            n = int(lengths[a[:n_lines]].sum()) if n_lines else 0
+            if n_lines < len(a) and n_lines < len(b):
+                x, y = self.tokens[a[n_lines]], self.tokens[b[n_lines]]
+                m = min(len(x), len(y))
+                d = np.flatnonzero(x[:m] != y[:m])
+                n += int(d[0]) if len(d) else m
+            out[i] = n
+        return out
 
 
 def model_encoder(model: str):
@@ -99,10 +153,17 @@ def window_lcp(seqs: list[np.ndarray], times: np.ndarray, ttl: float) -> tuple[n
     """For sequences in time order: (back, fwd), the longest common prefix of each with any
     sequence in [t - ttl, t) before it (ties in time: earlier in the list) and in (t, t + ttl]
     after it."""
+    back, fwd, _, _ = window_lcp_partners(seqs, times, ttl)
+    return back, fwd
+
+
+def window_lcp_partners(seqs, times, ttl, tie=None):
+    """window_lcp, plus for each sequence the one that gave each maximum (-1: none). `tie(i, j,
+    lcp)`: a finer score that breaks ties between the two nearest neighbours."""
     n = len(seqs)
     back, fwd = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
     if n < 2:
-        return back, fwd
+        return back, fwd, np.full(n, -1), np.full(n, -1)
     keys = [s.astype(">u4").tobytes() for s in seqs]
     order = sorted(range(n), key=keys.__getitem__)
     rank = np.empty(n, dtype=np.int64)
@@ -120,6 +181,7 @@ def window_lcp(seqs: list[np.ndarray], times: np.ndarray, ttl: float) -> tuple[n
 
     def sweep(idx, inside):
         out = np.zeros(n, dtype=np.int64)
+        partner = np.full(n, -1, dtype=np.int64)
         live: list[int] = []
         q: deque = deque()
         for i in idx:
@@ -128,19 +190,23 @@ def window_lcp(seqs: list[np.ndarray], times: np.ndarray, ttl: float) -> tuple[n
                 del live[bisect.bisect_left(live, rank[j])]
             r = int(rank[i])
             p = bisect.bisect_left(live, r)
-            best = 0
+            best, who = 0, -1
             if p > 0:
-                best = _range_min(table, live[p - 1] + 1, r)
+                best, who = _range_min(table, live[p - 1] + 1, r), order[live[p - 1]]
             if p < len(live):
-                best = max(best, _range_min(table, r + 1, live[p]))
-            out[i] = best
+                after, other = _range_min(table, r + 1, live[p]), order[live[p]]
+                if after > best or who < 0:
+                    best, who = after, other
+                elif after == best and tie is not None and tie(i, other, best) > tie(i, who, best):
+                    who = other
+            out[i], partner[i] = best, who
             bisect.insort(live, r)
             q.append(i)
-        return out
+        return out, partner
 
-    back = sweep(range(n), lambda tj, ti: ti - tj <= ttl)
-    fwd = sweep(range(n - 1, -1, -1), lambda tj, ti: tj - ti <= ttl)
-    return back, fwd
+    back, bp = sweep(range(n), lambda tj, ti: ti - tj <= ttl)
+    fwd, fp = sweep(range(n - 1, -1, -1), lambda tj, ti: tj - ti <= ttl)
+    return back, fwd, bp, fp
 
 
 def prompt_cache(
@@ -179,8 +245,11 @@ def prompt_cache(
             encode, tk_name, _ = model_encoder(model)
         tokenizers[model] = tk_name
         lt = LineTokenizer(encode)
-        seqs = [lt.ids(t) for t in df["input_text"].to_numpy()[idx]]
-        back, fwd = window_lcp(seqs, t_s[idx], ttl)
+        # prefixes compared line by line (short keys: one id per line), then in tokens: the
+        # shared lines whole plus the common start of the first line that differs
+        seqs = lt.token_order([lt.line_ids(t) for t in df["input_text"].to_numpy()[idx]])
+        back_l, fwd_l, bp, fp = window_lcp_partners(seqs, t_s[idx], ttl, tie=lt.next_line_share(seqs))
+        back, fwd = lt.shared_tokens(seqs, back_l, bp), lt.shared_tokens(seqs, fwd_l, fp)
         blk = block or default_block(model)
         r, f = _cacheable(back, min_prefix, blk), _cacheable(fwd, min_prefix, blk)
         cap = in_tok[idx]

@@ -45,21 +45,25 @@ def call_keys(df: pd.DataFrame, mode: str = "exact") -> tuple[np.ndarray, np.nda
     n = len(df)
     text = df["input_text"] if "input_text" in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
     digest = df["input_hash"] if "input_hash" in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
-    codes, uniq = pd.factorize(text.to_numpy(dtype=object), use_na_sentinel=True)
+    # factorize the Series itself: Arrow-backed strings hash in Arrow, not as Python objects
+    codes, uniq = pd.factorize(text, use_na_sentinel=True)
     if mode == "normalised" and len(uniq):
         # normalise each distinct text once, then re-code: repeats make this cheap
-        norm = np.array([normalise_text(t) for t in uniq], dtype=object)
+        norm = np.array([normalise_text(str(t)) for t in uniq], dtype=object)
         ncodes, _ = pd.factorize(norm)
         codes = np.where(codes >= 0, ncodes[np.maximum(codes, 0)], -1)
     msg = codes.astype(np.int64)
     if mode == "exact":
-        dcodes, _ = pd.factorize(digest.to_numpy(dtype=object), use_na_sentinel=True)
+        dcodes, _ = pd.factorize(digest, use_na_sentinel=True)
         use_digest = (codes < 0) & (dcodes >= 0)
         msg = np.where(use_digest, len(uniq) + dcodes, msg)  # digests after the texts' codes
     usable = msg >= 0
-    params = df["params"].fillna("").astype(str) if "params" in df.columns else pd.Series("", index=df.index)
-    frame = pd.DataFrame({"m": df["model"].to_numpy(), "k": msg, "p": params.to_numpy()})
-    keycodes = frame.groupby(["m", "k", "p"], sort=False).ngroup().to_numpy()
+    # (model, messages, params) as one integer, then renumbered densely
+    mcode = pd.factorize(df["model"])[0]
+    pcode = pd.factorize(df["params"].fillna("").astype(str))[0] if "params" in df.columns else 0
+    n_msg = int(msg.max()) + 2 if len(msg) else 1
+    combined = (mcode.astype(np.int64) * n_msg + (msg + 1)) * (int(np.max(pcode)) + 1 if "params" in df else 1) + pcode
+    keycodes = pd.factorize(combined)[0]
     return keycodes, usable
 
 
