@@ -417,6 +417,43 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
             own_ctx.close()
 
 
+def measure_navigation(browser, server: Server, pages, quiet_ms: float, rounds: int) -> dict[str, list[dict]]:
+    """Pages reached from the sidebar in one tab (how people move around: the browser keeps the
+    scripts it loaded, Plotly's included), timed from the click to the last DOM change."""
+    page, own_ctx = new_tab(browser, COLD)
+    out: dict[str, list[dict]] = {title: [] for _, title in pages}
+    try:
+        page.goto(f"{server.base}/{url_path(pages[-1][0], pages)}", timeout=VISIT_TIMEOUT_S * 1000)
+        settle(page, quiet_ms)
+        for _ in range(rounds):
+            for page_file, title in pages:
+                try:
+                    path = url_path(page_file, pages)
+                    link = page.locator(f'[data-testid="stSidebarNav"] a[href$="/{path}"]').first
+                    before = page.evaluate(STATE_JS)
+                    cpu0 = browser_cpu_s(tuple(_SERVERS))
+                    t_click = time.time()
+                    link.click(timeout=30_000)
+                    after = settle(page, quiet_ms, runs_before=before["finished"], timeout_s=90)
+                    runs = server.runs(t_click, time.time() + 0.5)
+                    out[title].append(
+                        {
+                            "ms": round(after["last"] - before["now"], 1),
+                            "script_ms": round(sum(r["script_s"] for r in runs) * 1000, 1),
+                            "script_cpu_ms": round(sum(r.get("script_cpu_s", 0) for r in runs) * 1000, 1),
+                            "browser_cpu_total_ms": round((browser_cpu_s(tuple(_SERVERS)) - cpu0) * 1000, 1),
+                            **({"timed_out": True} if after.get("timed_out") else {}),
+                        }
+                    )
+                except Exception as exc:
+                    out[title].append({"ms": None, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+    finally:
+        page.close()
+        if own_ctx is not None:
+            own_ctx.close()
+    return out
+
+
 def _pick_environment(value: str):
     def action(page):
         box = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"]').filter(has_text="Environment")
@@ -677,6 +714,7 @@ def main(argv: list[str] | None = None) -> dict:
             page_runs: dict[str, list[dict]] = {}
             page_floors: dict[str, list[dict]] = {}
             reruns: dict[str, list[dict]] = {}
+            navigation: dict[str, list[dict]] = {}
 
             def partial() -> None:  # what is measured so far, in case a later stage fails
                 snap = {**result, "partial": True, "floor": {"before": floor_before}, "pages": page_runs}
@@ -706,6 +744,8 @@ def main(argv: list[str] | None = None) -> dict:
                         ]
                         print(f"{key}: {[r['ms'] for r in reruns[key]]}", flush=True)
                         partial()
+                navigation = measure_navigation(browser, server, chosen, args.quiet_ms, args.runs)
+                print(f"navigation: { {k: [r['ms'] for r in v] for k, v in navigation.items()} }", flush=True)
             finally:
                 server.stop()
 
@@ -754,6 +794,14 @@ def main(argv: list[str] | None = None) -> dict:
             "warm_browser_cpu_ms": [r.get("browser_cpu_total_ms") for r in runs[1:]],
             "meets_target": bool(warm and max(warm) <= 500),
         }
+    for title, runs in navigation.items():
+        warm = _warm(runs)
+        summary[f"{title} (from the sidebar)"] = {
+            "warm_ms": warm,
+            "warm_script_ms": [r.get("script_ms") for r in runs[1:]],
+            "warm_script_cpu_ms": [r.get("script_cpu_ms") for r in runs[1:]],
+            "warm_browser_cpu_ms": [r.get("browser_cpu_total_ms") for r in runs[1:]],
+        }
     make_warm = _warm(make_run)
     result.update(
         {
@@ -763,6 +811,7 @@ def main(argv: list[str] | None = None) -> dict:
             "pages": page_runs,
             "page_floors": page_floors,
             "reruns": reruns,
+            "navigation": navigation,
             "make_run_empty_ledger": {
                 "runs": make_run,
                 "warm_ms": make_warm,
