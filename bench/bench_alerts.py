@@ -153,6 +153,7 @@ def per_load(con, loads: int) -> list[dict]:
                 "mode": result["mode"],
                 "why_not_incremental": None if result["mode"] == "incremental" else running.last_reason.get(table),
                 "evaluate_s": round(result["seconds"]["evaluate"], 3),
+                "evaluate_cpu_s": round(result["cpu_seconds"]["evaluate"], 3),
                 "record_s": round(result["seconds"]["record"], 3),
                 "new_events": len(result["new_events"]),
                 "memo_refresh_after_s": round(memo_s, 3),
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.perf_counter()
         first = evaluate.check(con, deliver=False)
         check_cold = time.perf_counter() - t0
+        check_cold_cpu = first["cpu_seconds"]["total"]
         print(f"memo {memo_s:.2f} s; first check {check_cold:.2f} s ({len(first['new_events'])} events)")
         check_warm = timed(lambda: evaluate.check(con, deliver=False), args.runs)
         print(f"check (warm) median {check_warm['median_s']} s")
@@ -218,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
         "memo_build_s": round(memo_s, 3),
         "events_fired_first_check": len(first["new_events"]),
         "check_cold_s": round(check_cold, 3),
+        "check_cold_cpu_s": round(check_cold_cpu, 3),
         "check_warm": check_warm,
         "status_without_forecasts": no_fc,
         "status_all_forecasts_cold_s": round(status_cold, 3),
@@ -228,6 +231,13 @@ def main(argv: list[str] | None = None) -> dict:
         "evaluate_after_20k_span_load_median_s": round(statistics.median([ld["evaluate_s"] for ld in loads]), 3)
         if loads
         else None,
+        "evaluate_after_20k_span_load_incremental_median_s": round(
+            statistics.median([ld["evaluate_s"] for ld in loads if ld["mode"] == "incremental"] or [float("nan")]), 3
+        ),
+        "evaluate_cpu_after_20k_span_load_incremental_median_s": round(
+            statistics.median([ld["evaluate_cpu_s"] for ld in loads if ld["mode"] == "incremental"] or [float("nan")]),
+            3,
+        ),
         "loads_incremental": sum(ld["mode"] == "incremental" for ld in loads),
         "memo_refresh_after_20k_span_load_median_s": round(
             statistics.median([ld["memo_refresh_after_s"] for ld in loads]), 3

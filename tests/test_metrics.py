@@ -50,14 +50,22 @@ def send_demo(svc: Service, n_calls: int, seed: int) -> None:
 def served(con, db_path, tmp_path):
     clock = FakeClock()
     svc = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool")
-    metrics.attach(svc, con, clock=clock)
+    collector = metrics.attach(svc, con, clock=clock)
     svc.start()
+    svc.collector = collector
     yield svc, clock
+    collector.warm(wait=120)
     svc.stop()
 
 
 def scrape(svc: Service, **kw) -> requests.Response:
     return requests.get(f"http://127.0.0.1:{svc.port}/metrics", timeout=60, **kw)
+
+
+def fresh_scrape(svc: Service) -> requests.Response:
+    """A scrape after the collector read the ledger again (scrapes themselves never wait for a read)."""
+    assert svc.collector.warm(wait=120)
+    return scrape(svc)
 
 
 def test_scrape_equals_the_sql_sums(served, con):
@@ -67,7 +75,7 @@ def test_scrape_equals_the_sql_sums(served, con):
     budgets.save(con, Budget.build("Support", 5, "week", where=["feature=demo-support-chat"]))
     budgets.save(con, Budget.build("Per team", 2, "day", each="team"))
 
-    r = scrape(svc)
+    r = fresh_scrape(svc)
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/plain; version=")
     snap = samples(r.text)
     cur = con.cursor()
@@ -128,24 +136,51 @@ def test_scrape_equals_the_sql_sums(served, con):
     assert snap[("llmledger_loader_quarantined_batches_total", ())] == 0
     assert snap[("llmledger_metrics_part_up", (("part", "ledger"),))] == 1
     assert snap[("llmledger_metrics_part_up", (("part", "budgets"),))] == 1
+    assert snap[("llmledger_metrics_part_ready", (("part", "budgets"),))] == 1
 
 
-def test_sums_are_cached_for_the_ttl(served, con):
+def test_sums_are_cached_for_the_ttl_and_a_stale_scrape_does_not_wait(served, con):
     svc, clock = served
     send_demo(svc, 200, seed=6)
-    first = named(samples(scrape(svc).text), "llmledger_calls_total")
+    first = named(samples(fresh_scrape(svc).text), "llmledger_calls_total")
     send_demo(svc, 200, seed=7)  # more calls land
     assert named(samples(scrape(svc).text), "llmledger_calls_total") == first  # within the TTL
     clock.t += metrics.LEDGER_TTL_S
+    # Past the TTL, a scrape answers at once with the last figures and their age, and starts a read.
+    stale = samples(scrape(svc).text)
+    assert named(stale, "llmledger_calls_total") == first
+    assert stale[("llmledger_metrics_part_age_seconds", (("part", "ledger"),))] >= metrics.LEDGER_TTL_S
+    assert svc.collector._ledger.refresh(wait=120)  # that read (already started) finishes
     after = named(samples(scrape(svc).text), "llmledger_calls_total")
     n = con.cursor().execute("SELECT count(*) FROM llm_calls").fetchone()[0]
     assert sum(after.values()) == n > sum(first.values())
 
 
+def test_the_first_scrape_after_start_finds_figures_read_at_start(con, db_path, tmp_path):
+    """attach() starts reading at once: by the time a first scrape comes, the figures are there
+    (before that, a scrape answers without them and says they are not ready)."""
+    budgets.save(con, Budget.build("All spend", 50, "month"))
+    svc = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool")
+    collector = metrics.attach(svc, con)
+    svc.start()
+    try:
+        early = samples(scrape(svc).text)
+        ready = early[("llmledger_metrics_part_ready", (("part", "budgets"),))]
+        if not ready:  # the read started at attach() is still running: the scrape did not wait for it
+            assert not named(early, "llmledger_budget_amount")
+        assert collector._budgets._done.wait(120)
+        snap = samples(scrape(svc).text)
+        assert snap[("llmledger_metrics_part_ready", (("part", "budgets"),))] == 1
+        assert named(snap, "llmledger_budget_amount")
+    finally:
+        collector.warm(wait=120)
+        svc.stop()
+
+
 def test_route_keeps_the_receiver_contract(con, db_path, tmp_path):
     routes = {"/broken": lambda: 1 / 0}
     svc = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool", token="s3cret", extra_routes=routes)
-    metrics.attach(svc, con)
+    collector = metrics.attach(svc, con)
     svc.start()
     try:
         base = f"http://127.0.0.1:{svc.port}"
@@ -160,6 +195,7 @@ def test_route_keeps_the_receiver_contract(con, db_path, tmp_path):
         assert requests.get(f"{base}/v1/traces", headers=auth, timeout=30).status_code == 405
         assert svc.stats()["requests"] == 3  # scrapes are not OTLP requests; the refused ones are
     finally:
+        collector.warm(wait=120)  # the reads on their thread are done before the ledger closes
         svc.stop()
 
 
@@ -193,7 +229,8 @@ def test_serve_otlp_serves_metrics(db_path):
         deadline = time.monotonic() + 60
         while True:
             snap = samples(requests.get(f"http://127.0.0.1:{port}/metrics", timeout=60).text)
-            if snap.get(("llmledger_loader_loaded_spans_total", ())) == 12 or time.monotonic() > deadline:
+            ready = snap.get(("llmledger_metrics_part_ready", (("part", "ledger"),)))
+            if (snap.get(("llmledger_loader_loaded_spans_total", ())) == 12 and ready) or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert snap[("llmledger_receiver_accepted_spans_total", ())] == 12

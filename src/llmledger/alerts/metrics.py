@@ -1,8 +1,11 @@
 """Prometheus exposition (`GET /metrics`): spend, tokens and calls, budgets, receiver health.
 
-A prometheus_client custom collector reads DuckDB through its own cursor on a scrape, and keeps
-what it read for a few seconds, so a dashboard of Grafana panels scraping every 15 s costs one
-grouped scan per TTL and never holds the loader up:
+A prometheus_client custom collector reads DuckDB through its own cursor, on a thread of its own:
+a scrape never waits for a read. It answers with the last figures read and their age
+(`llmledger_metrics_part_age_seconds`), and when those are older than their TTL it starts a new
+read for the next scrape. The first read starts when the collector is attached (the receiver's
+start), so the first scrape after start is fast too; until that read is done the ledger and budget
+families are absent and `llmledger_metrics_part_ready` is 0:
 
 - `llmledger_spend_usd_total`, `llmledger_calls_total`, `llmledger_unpriced_calls_total`,
   `llmledger_tokens_total{direction="input"|"output"}` by feature, team, model and provider.
@@ -72,11 +75,15 @@ RECEIVER_STATS = {
 
 
 class _Cached:
-    """A value recomputed at most once per ttl; concurrent scrapes wait for one computation."""
+    """The last value computed, recomputed on a background thread once it is older than `ttl_s`
+    (one computation at a time). `get()` never waits: it returns the last value (None before the
+    first one is done) and starts a computation when the value is stale."""
 
     def __init__(self, ttl_s: float, compute: Callable[[], Any], clock: Callable[[], float] = time.monotonic):
         self.ttl_s, self.compute, self.clock = ttl_s, compute, clock
         self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._running = False
         self._at: float | None = None
         self._value: Any = None
         self.seconds = 0.0
@@ -85,15 +92,41 @@ class _Cached:
     def get(self) -> Any:
         with self._lock:
             if self._at is None or self.clock() - self._at >= self.ttl_s:
-                t0 = time.perf_counter()
-                try:
-                    self._value, self.error = self.compute(), None
-                except Exception as exc:  # noqa: BLE001 - a scrape reports the failure, never raises
-                    log.warning("metrics: %s", exc, exc_info=True)
-                    self._value, self.error = None, f"{type(exc).__name__}: {exc}"
-                self.seconds = time.perf_counter() - t0
-                self._at = self.clock()
+                self._start()
             return self._value
+
+    def age(self) -> float | None:
+        """Seconds since the value was computed (None: not yet)."""
+        return None if self._at is None else max(self.clock() - self._at, 0.0)
+
+    def refresh(self, wait: float | None = None) -> bool:
+        """Start a computation (unless one runs); with `wait`, until it is done. True when done."""
+        with self._lock:
+            self._start()
+        return self._done.wait(wait) if wait is not None else True
+
+    def _start(self) -> None:  # under self._lock
+        if self._running:
+            return
+        self._running = True
+        self._done.clear()
+        threading.Thread(target=self._run, name="llmledger-metrics", daemon=True).start()
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            value, error = self.compute(), None
+        except Exception as exc:  # noqa: BLE001 - a scrape reports the failure, never raises
+            log.warning("metrics: %s", exc, exc_info=True)
+            value, error = None, f"{type(exc).__name__}: {exc}"
+        with self._lock:
+            if error is None or self._value is None:
+                self._value = value
+            self.error = error
+            self.seconds = time.perf_counter() - t0
+            self._at = self.clock()
+            self._running = False
+            self._done.set()
 
 
 class LedgerCollector(Collector):
@@ -111,6 +144,11 @@ class LedgerCollector(Collector):
         self.con, self.service, self.runner = con, service, runner
         self._ledger = _Cached(ledger_ttl_s, self._read_ledger, clock)
         self._budgets = _Cached(budgets_ttl_s, self._read_budgets, clock)
+
+    def warm(self, wait: float | None = None) -> bool:
+        """Read the ledger and budget figures now (in the background; with `wait`, until done)."""
+        ok = self._ledger.refresh(wait)
+        return self._budgets.refresh(wait) and ok
 
     # ------------------------------------------------------------ reads
     def _read_ledger(self) -> list[tuple]:
@@ -158,11 +196,19 @@ class LedgerCollector(Collector):
         took = GaugeMetricFamily(
             "llmledger_metrics_part_seconds", "Seconds the last read of this part took", labels=["part"]
         )
+        ready = GaugeMetricFamily(
+            "llmledger_metrics_part_ready", "1 once this part has been read since start", labels=["part"]
+        )
+        age = GaugeMetricFamily(
+            "llmledger_metrics_part_age_seconds", "Age of the figures this scrape shows", labels=["part"]
+        )
         for part, cached in (("ledger", self._ledger), ("budgets", self._budgets)):
             up.add_metric([part], 0.0 if cached.error else 1.0)
             took.add_metric([part], cached.seconds)
-        yield up
-        yield took
+            ready.add_metric([part], 0.0 if cached.age() is None else 1.0)
+            if cached.age() is not None:
+                age.add_metric([part], cached.age())
+        yield from (up, took, ready, age)
 
     def _ledger_families(self):
         rows = self._ledger.get()
@@ -281,6 +327,7 @@ def attach(service, con, runner=None, **ttl) -> LedgerCollector:
     returned so that a runner started later can be set as its `runner`."""
     collector = LedgerCollector(con, service, runner, **ttl)
     service.limits.setdefault("extra_routes", {})[PATH] = route(registry_for(collector))
+    collector.warm()  # the first scrape after start then finds figures already read
     return collector
 
 

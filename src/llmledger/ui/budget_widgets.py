@@ -311,6 +311,13 @@ def links(e: dict[str, Any], key: str) -> None:
             values.setdefault(PAGE_DIMS[dim], []).extend(vals)
         if b.each and e.get("member"):
             values.setdefault(PAGE_DIMS[b.each], []).append(e["member"])
+    lo_t = datetime.fromisoformat(f["window_start"])
+    hi_t = min(datetime.fromisoformat(f.get("window_end") or f["as_of"]), datetime.fromisoformat(f["as_of"]))
+    st.caption(
+        f"The alert's period: {lo_t:%Y-%m-%d %H:%M} to {hi_t:%Y-%m-%d %H:%M} UTC. The Calls and Spend pages "
+        f"filter whole UTC days, so they open on {start:%Y-%m-%d} to {end:%Y-%m-%d}"
+        + (", a little more than the period." if (lo_t.hour, lo_t.minute) != (0, 0) else ".")
+    )
     c1, c2 = st.columns(2)
     for col, page, prefix in ((c1, "app_pages/calls.py", "calls"), (c2, "app_pages/spend.py", "spend")):
         if col.button(f"Open in {prefix.title()}", key=f"{key}_{prefix}_{e['event_id']}"):
