@@ -83,6 +83,10 @@ with show_errors():
         )
         if not top.empty:
             labels = {r.trace_id: widgets.trace_label(r) for _, r in top.iterrows()}
+            # A new ranking (or filter) opens its own top trace, not the one picked under the last.
+            if st.session_state.get("calls_trace") not in labels or st.session_state.get("_calls_trace_by") != by:
+                st.session_state["calls_trace"] = next(iter(labels))
+            st.session_state["_calls_trace_by"] = by
             trace_id = st.selectbox("Drill into a trace", list(labels), format_func=labels.get, key="calls_trace")
             spans = call_reads.trace_spans(trace_id)
             st.plotly_chart(charts.waterfall(spans, f"Trace {trace_id}"), key="calls_fig_waterfall")

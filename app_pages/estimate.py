@@ -150,9 +150,9 @@ with tab_bill, show_errors():
     b = estimate_widgets.bill(model, sheet, n_in, n_out, req, cached / 100, batch / 100, growth, months)
     for w in b.warnings:  # the model's context window / max output, from the sheet
         st.warning(fmt.plain_markdown(w), icon=":material/warning:")
-    frame = bill_frame(b)
+    frame = bill_frame(b).round({"requests": 0})  # growth makes fractions of a request
     m1, m2, m3 = st.columns(3)
-    m1.metric(f"Total over {int(months)} months", fmt.usd(b.total_usd))
+    m1.metric(f"Total over {fmt.plural(int(months), 'month')}", fmt.usd(b.total_usd))
     m2.metric("First month", fmt.usd(b.first_month_usd))
     m3.metric("Last month", fmt.usd(b.months[-1].total_usd))
     st.caption(

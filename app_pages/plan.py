@@ -2,6 +2,7 @@
 
 import datetime as dt
 
+import numpy as np
 import streamlit as st
 
 from llmledger import config
@@ -30,6 +31,7 @@ from llmledger.ui.plan_widgets import (
     field_widget,
     headline,
     open_plan,
+    readable,
     sheet_list,
     sheet_prices,
     use_case_picker,
@@ -43,9 +45,6 @@ st.caption(
     "Capture what each use case needs, shortlist models that meet it, project the bill for "
     "12–24 months, then compare the plan with what telemetry recorded."
 )
-
-
-NUM |= {"requests": st.column_config.NumberColumn(format="%.0f"), "share": st.column_config.NumberColumn(format="%.2f")}
 
 
 def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
@@ -129,13 +128,19 @@ def projection_tab(rs, proj) -> None:
         st.warning(fmt.plain_markdown(n))
     st.plotly_chart(charts.projection_chart(proj, scen), key="pf_proj_chart")
     summary = proj.summary(scen)
-    st.dataframe(summary, hide_index=True, key="pf_proj_summary", column_config=MONEY)
+    st.dataframe(
+        readable(summary, summary["monthly_budget_usd"].notna()),
+        hide_index=True,
+        key="pf_proj_summary",
+        column_config=MONEY,
+    )
     if proj.use_cases:
         band_uc = st.selectbox("Use case detail (P50/P90 band from token samples)", proj.use_cases, key="pf_band_uc")
         st.plotly_chart(charts.use_case_band_chart(proj, band_uc, scen), key="pf_band_chart")
     st.subheader("Candidate models side by side")
     st.plotly_chart(charts.candidates_chart(proj), key="pf_cand_chart")
-    st.dataframe(proj.compare(), hide_index=True, key="pf_cand_table", column_config=MONEY)
+    budgeted = bool((~np.isnan(proj.budget)).any())
+    st.dataframe(readable(proj.compare(), budgeted), hide_index=True, key="pf_cand_table", column_config=MONEY)
     with st.expander("Month-by-month table"):
         st.dataframe(proj.frame(scen), hide_index=True, key="pf_proj_frame", column_config=MONEY | NUM)
     plan_scenarios_section(rs, proj)  # saved What-if scenarios as candidates

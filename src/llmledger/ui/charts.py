@@ -227,6 +227,25 @@ def waterfall(spans: pd.DataFrame, title: str = "Trace waterfall") -> go.Figure:
             rows["is_llm"], rows["model"], rows["input_tokens"], rows["output_tokens"], durations
         )
     ]
+    # Where each label goes: inside a wide bar; else right of the bar; but a short bar near the
+    # end gets its label on its left, where there is room (on the right it ran off the figure).
+    ends = rows["offset_ms"] + durations
+    place = [
+        "inside" if d >= 0.3 * total else "outside" if e <= 0.6 * total else "left" for d, e in zip(durations, ends)
+    ]
+    left_notes = [
+        {
+            "x": float(o),
+            "y": i,
+            "text": t,
+            "xanchor": "right",
+            "xshift": -4,
+            "showarrow": False,
+            "font": {"size": 11, "color": "#4a5568"},
+        }
+        for i, (o, t, p) in enumerate(zip(rows["offset_ms"], text, place))
+        if p == "left"
+    ]
     fig = go.Figure(
         go.Bar(
             y=list(range(len(rows))),
@@ -234,8 +253,8 @@ def waterfall(spans: pd.DataFrame, title: str = "Trace waterfall") -> go.Figure:
             base=rows["offset_ms"],
             orientation="h",
             marker_color=colors,
-            text=text,
-            textposition="auto",
+            text=[t if p != "left" else "" for t, p in zip(text, place)],
+            textposition=["inside" if p == "inside" else "outside" for p in place],
             insidetextanchor="start",
             hovertext=[_span_hover(r) for _, r in rows.iterrows()],
             hoverinfo="text",
@@ -253,5 +272,5 @@ def waterfall(spans: pd.DataFrame, title: str = "Trace waterfall") -> go.Figure:
     )
     fig.update_xaxes(title="ms since trace start", range=[0, total * 1.06], rangemode="tozero")
     fig = _layout(fig, title, max(240, 90 + 30 * len(rows)))
-    fig.update_layout(hovermode="closest", showlegend=False, bargap=0.25)
+    fig.update_layout(hovermode="closest", showlegend=False, bargap=0.25, annotations=left_notes)
     return fig

@@ -155,7 +155,7 @@ _n, _money = widgets.number_column, widgets.money_column
 
 BILL_COLUMNS = {
     "month": st.column_config.TextColumn("Month"),
-    "requests": _n("Requests", "%.0f"),
+    "requests": _n("Requests"),  # localized: 100,000
     "input_usd": _money("Uncached input"),
     "cached_input_usd": _money("Cached input"),
     "output_usd": _money("Output"),

@@ -39,8 +39,8 @@ def _layout(title: str, height: int = 340, hovermode: str = "x unified", **more)
 #: Many groups: the legend under the plot so it never covers the title.
 LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"}
 MONEY_AXIS = {
-    "tickprefix": "$",
-    "tickformat": ",.4~f",
+    # d3's currency format puts the sign first (−$0.5); a "$" tickprefix wrote $-0.5.
+    "tickformat": "$,.4~f",
     "separatethousands": True,
     "rangemode": "tozero",
     "automargin": True,
@@ -245,7 +245,10 @@ def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> g
         }
     )
     # Both money axes read the same way; the cumulative one sits on the right, over the bars.
-    right = {**MONEY_AXIS, "overlaying": "y", "side": "right", "showgrid": False}
+    # The cumulative axis ticks on the bars' gridlines ("sync"), in whole dollars: unsynced, it
+    # drew its own unrounded ticks ($121.8639) between the left axis' lines.
+    right = {**MONEY_AXIS, "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "sync"}
+    right["tickformat"] = "$,.0f"
     return _figure(data, _layout(title, barmode="stack", yaxis=MONEY_AXIS, yaxis2=right, xaxis={}))
 
 
@@ -314,7 +317,7 @@ def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
             "name": "repriced",
             "marker": {"color": REPRICED_COLOR},
             "customdata": data["delta_usd"].to_numpy(),
-            "hovertemplate": "%{x}<br>repriced $%{y:,.4f}<br>delta $%{customdata:+,.4f}<extra></extra>",
+            "hovertemplate": "%{x}<br>repriced $%{y:,.4f}<br>delta %{customdata:$+,.4f}<extra></extra>",
         },
     ]
     return _figure(bars, _layout(title, hovermode="closest", barmode="group", yaxis=MONEY_AXIS, xaxis={}))
@@ -335,9 +338,9 @@ def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
         "marker": {"color": [UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]]},
         "text": [_signed(v) for v in data["delta_usd"]],
         "textposition": "auto",
-        "hovertemplate": "%{y}: $%{x:+,.4f}<extra></extra>",
+        "hovertemplate": "%{y}: %{x:$+,.4f}<extra></extra>",
     }
-    xaxis = {"tickprefix": "$", "zeroline": True, "zerolinecolor": "#718096"}
+    xaxis = {"tickformat": "$,.4~f", "zeroline": True, "zerolinecolor": "#718096"}
     layout = _layout(title, max(220, 70 + 28 * len(data)), "closest", xaxis=xaxis, yaxis={"automargin": True})
     return _figure([bar], layout)
 

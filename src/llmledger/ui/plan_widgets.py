@@ -93,26 +93,63 @@ def field_widget(f, uc: UseCase, i: int, models: list[str]):
     )
 
 
+def _money(label: str, fmt_: str = "dollar", **kw):
+    return st.column_config.NumberColumn(label, format=fmt_, **kw)
+
+
+#: Every Plan table's columns with a human header; money in dollars (-$27.52, $266,421.73), per
+#: request or per call with five decimals (a fraction of a cent).
 MONEY = {
-    c: st.column_config.NumberColumn(format="$%.2f")
-    for c in (
-        "first_month_usd",
-        "last_month_usd",
-        "horizon_total_usd",
-        "horizon_p90_usd",
-        "monthly_budget_usd",
-        "cost_usd",
-        "p50_usd",
-        "p90_usd",
-        "budget_usd",
-        "actual_cost_usd",
-        "planned_cost_usd",
-    )
+    "use_case": st.column_config.TextColumn("Use case"),
+    "model": st.column_config.TextColumn("Model"),
+    "scenario": st.column_config.TextColumn("Scenario"),
+    "provider": st.column_config.TextColumn("Provider"),
+    "month": st.column_config.TextColumn("Month"),
+    "first_month_usd": _money("First month"),
+    "last_month_usd": _money("Last month"),
+    "horizon_total_usd": _money("Horizon total"),
+    "horizon_p90_usd": _money("Horizon total (P90)"),
+    "monthly_budget_usd": _money("Monthly budget"),
+    "cost_usd": _money("Cost"),
+    "p50_usd": _money("P50"),
+    "p90_usd": _money("P90"),
+    "budget_usd": _money("Budget"),
+    "actual_cost_usd": _money("Actual cost"),
+    "planned_cost_usd": _money("Planned cost"),
+    "cost_per_request_usd": _money("Cost per request", "$%.5f"),
+    "cost_per_call_at_plan_prices": _money("Cost per call (plan prices)", "$%.5f"),
+    "budget_exceeded_in": st.column_config.TextColumn("Over budget from"),
+    "peak_requests_per_s": st.column_config.NumberColumn("Peak requests/s", format="%.3g"),
+    "use_cases_priced": st.column_config.TextColumn("Use cases priced"),
+    "reasons": st.column_config.TextColumn("Why excluded"),
+    "rank": st.column_config.NumberColumn("Rank"),
+    "note": st.column_config.TextColumn("Note"),
 }
-MONEY |= {
-    c: st.column_config.NumberColumn(format="$%.5f") for c in ("cost_per_request_usd", "cost_per_call_at_plan_prices")
+NUM = {
+    "metric": st.column_config.TextColumn("Measure"),
+    "planned": st.column_config.NumberColumn("Planned", format="%.5g"),
+    "actual": st.column_config.NumberColumn("Actual", format="%.5g"),
+    "variance": st.column_config.NumberColumn("Variance", format="%.5g"),
+    "variance_pct": st.column_config.NumberColumn("Variance %", format="%.1f%%"),
+    "calls": st.column_config.NumberColumn("Calls", format="localized"),
+    "requests": st.column_config.NumberColumn("Requests", format="localized"),
+    "share": st.column_config.NumberColumn("Share", format="%.2f"),
 }
-NUM = {c: st.column_config.NumberColumn(format="%.5g") for c in ("planned", "actual", "variance", "variance_pct")}
+
+
+def readable(df, has_budget):
+    """Empty "over budget from" cells said in words: "never" where there is a budget (a Series of
+    bools per row, or one bool), "no budget" where there is none."""
+    if "budget_exceeded_in" not in df:
+        return df
+    out = df.copy()
+    never = out["budget_exceeded_in"].isna()
+    out["budget_exceeded_in"] = out["budget_exceeded_in"].astype(object)
+    out.loc[never & has_budget, "budget_exceeded_in"] = "never"
+    out.loc[
+        never & ~has_budget if not isinstance(has_budget, bool) else never & (not has_budget), "budget_exceeded_in"
+    ] = "no budget"
+    return out
 
 
 def headline(rs, proj, scen: str = PLAN) -> None:

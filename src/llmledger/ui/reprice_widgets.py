@@ -56,8 +56,9 @@ def reprice_frame(df: pd.DataFrame, group: str) -> pd.DataFrame:
             "unpriced_actual": df["unpriced_baseline"].astype("int64"),
             "reported_only_actual": df["reported_only_baseline"].astype("int64"),
             "unpriced_repriced": df["unpriced_scenario"].astype("int64"),
-            "swapped_to": df["swapped_to"],
-            "token_mapping": df["token_mapping"],
+            # Not swapped: an empty cell, not "None".
+            "swapped_to": df["swapped_to"].astype(object).where(df["swapped_to"].notna(), ""),
+            "token_mapping": df["token_mapping"].astype(object).where(df["token_mapping"].notna(), ""),
         }
     )
     out["delta_pct"] = out["delta_usd"] / out["actual_usd"].where(out["actual_usd"] != 0)
@@ -69,9 +70,10 @@ _n = widgets.number_column
 REPRICE_COLUMNS = {
     "grp": st.column_config.TextColumn("Group"),
     "calls": _n("Calls"),
-    "actual_usd": st.column_config.NumberColumn("Actual", format="$%.4f"),
-    "repriced_usd": st.column_config.NumberColumn("Repriced", format="$%.4f"),
-    "delta_usd": st.column_config.NumberColumn("Delta", format="$%+.4f"),
+    # "dollar": -$27.52 and $266,421.73 (printf's "$%.4f" wrote $-27.5196)
+    "actual_usd": widgets.money_column("Actual"),
+    "repriced_usd": widgets.money_column("Repriced"),
+    "delta_usd": widgets.money_column("Delta"),
     "delta_pct": st.column_config.NumberColumn("Delta %", format="percent"),
     "unpriced_actual": _n("Unpriced (actual)", help="Calls with no known cost under your sheet"),
     "reported_only_actual": _n(

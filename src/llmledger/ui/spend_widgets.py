@@ -240,9 +240,9 @@ TRACE_ORDER = [
 REPORTED_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),
     "calls": _n("Calls compared"),
-    "reported_usd": st.column_config.NumberColumn("Reported", format="$%.6f"),
-    "computed_usd": st.column_config.NumberColumn("Computed (sheet)", format="$%.6f"),
-    "difference_usd": st.column_config.NumberColumn("Difference", format="$%+.6f", help="computed − reported"),
+    "reported_usd": widgets.money_column("Reported"),
+    "computed_usd": widgets.money_column("Computed (sheet)"),
+    "difference_usd": widgets.money_column("Difference", help="computed − reported"),
     "difference_pct": st.column_config.NumberColumn("Difference %", format="percent"),
 }
 

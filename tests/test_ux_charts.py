@@ -1,0 +1,124 @@
+"""Small things in charts and tables (issue 15, item 8): the bill's second axis ticks on the bars'
+gridlines in whole dollars, money ticks put the sign first, waterfall labels stay on the figure,
+latency lines break over empty buckets, and tables say what an empty cell means."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from apptest_helpers import frame, ok, page
+
+from llmledger.ui import charts, money_charts
+from llmledger.ui import plan_widgets as pw
+
+
+def test_bill_cumulative_axis_is_synced_and_rounded():
+    bill = pd.DataFrame(
+        {
+            "month": [f"Month {i}" for i in range(1, 13)],
+            "cost_usd": [40.5] * 12,
+            "cumulative_usd": np.cumsum([40.5] * 12),
+        }
+    )
+    lay = money_charts.monthly_bill(bill).to_plotly_json()["layout"]
+    assert lay["yaxis2"]["tickmode"] == "sync" and lay["yaxis2"]["tickformat"] == "$,.0f"
+    assert "tickprefix" not in lay["yaxis"] and lay["yaxis"]["tickformat"].startswith("$")  # −$0.5, not $-0.5
+
+
+def test_delta_bars_write_the_sign_before_the_dollar():
+    table = pd.DataFrame({"grp": ["a", "b"], "actual_usd": [30.0, 5.0], "repriced_usd": [2.5, 6.0]})
+    table["delta_usd"] = table["repriced_usd"] - table["actual_usd"]
+    fig = money_charts.delta_bars(table, "feature")
+    assert fig.layout.xaxis.tickprefix is None
+    assert "%{x:$+,.4f}" in fig.data[0].hovertemplate
+    assert "−$27.50" in fig.data[0].text
+
+
+def spans(offsets, durations):
+    n = len(offsets)
+    return pd.DataFrame(
+        {
+            "name": [f"span {i}" for i in range(n)],
+            "depth": [0] + [1] * (n - 1),
+            "is_llm": [False] + [True] * (n - 1),
+            "status_code": ["OK"] * n,
+            "offset_ms": offsets,
+            "duration_ms": durations,
+            "model": ["m"] * n,
+            "provider": ["p"] * n,
+            "input_tokens": [10_200] * n,
+            "output_tokens": [3_800] * n,
+            "usage_source": ["reported"] * n,
+            "convention": ["genai"] * n,
+            "service": ["svc"] * n,
+        }
+    )
+
+
+def test_waterfall_labels_near_the_end_go_left_of_their_bar():
+    # root 0-45 s; a wide call; a short call mid-way; a short call at the very end
+    fig = charts.waterfall(spans([0, 0, 20_000, 44_000], [45_000, 20_000, 500, 900]))
+    bar = fig.data[0]
+    assert list(bar.textposition) == ["inside", "inside", "outside", "outside"]
+    assert bar.text[3] == ""  # its label moved ...
+    notes = fig.layout.annotations
+    assert len(notes) == 1 and notes[0].xanchor == "right" and notes[0].x == 44_000  # ... to its left
+    assert "m · 10.2k→3.8k" in notes[0].text
+
+
+def test_latency_lines_break_over_empty_buckets():
+    days = pd.to_datetime(["2026-01-01", "2026-01-02", "2026-03-01"], utc=True)  # two empty months between
+    series = pd.DataFrame({"bucket": days, "grp": "a", "calls": [3, 4, 5], "p95_ms": [100.0, 120.0, 90.0]})
+    line = charts.over_time(series, "p95_ms", "feature", bucket="day").data[0]
+    y = list(line.y)
+    assert len(y) == 60 and sum(v is not None and not np.isnan(v) for v in y) == 3
+    assert line.connectgaps is False
+
+
+def test_plan_tables_have_human_headers_and_words_for_empty_cells():
+    from llmledger.planning.projection import project
+    from llmledger.planning.requirements import example_set
+
+    proj = project(example_set(), {})
+    for table in (proj.summary(), proj.compare(), proj.frame()):
+        for col in table.columns:
+            assert col in pw.MONEY or col in pw.NUM, f"no header for {col}"
+    shown = pw.readable(proj.summary(), proj.summary()["monthly_budget_usd"].notna())
+    assert shown["budget_exceeded_in"].notna().all()
+
+
+@pytest.fixture
+def demo_ledger(db_path):
+    from llmledger.store.db import connect
+    from llmledger.telemetry import demo
+
+    con = connect(db_path)
+    demo.generate(con, n_calls=800, days=10)
+    con.close()
+
+
+def test_reranking_opens_the_new_top_trace(demo_ledger):
+    at = page("calls")
+    at.query_params["preset"] = "all"
+    ok(at.run())
+    second = frame(at, "trace_id", "root_name")["trace_id"].iloc[1]
+    at.selectbox(key="calls_trace").set_value(second)
+    ok(at.run())
+    assert at.selectbox(key="calls_trace").value == second
+    at.radio(key="calls_rank_by").set_value("latency")
+    ok(at.run())
+    top = frame(at, "trace_id", "root_name")["trace_id"].iloc[0]
+    assert at.selectbox(key="calls_trace").value == top
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert f"Trace {top}" in titles
+
+
+def test_reprice_says_not_swapped_with_an_empty_cell(demo_ledger):
+    at = page("reprice")
+    at.query_params["preset"] = "all"
+    ok(at.run())
+    table = next(d.value for d in at.dataframe if "swapped_to" in d.value.columns)
+    assert (table["swapped_to"] == "").all() and (table["token_mapping"] == "").all()
