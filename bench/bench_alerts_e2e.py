@@ -42,7 +42,7 @@ THRESHOLDS = list(range(5, 101, 5))
 
 def sender_main(args) -> None:
     """One sender: posts on schedule; prints {"acks": [[k, wall time of the 200], ...], ...}."""
-    templates = _templates(seed=100 + args.sender)
+    templates = [_now(t) for t in _templates(seed=100 + args.sender)]
     conn = _Connection("127.0.0.1", args.port, timeout=30)
     headers = {"Content-Type": "application/x-protobuf"}
     interval = BATCH / args.rate
@@ -69,6 +69,16 @@ def sender_main(args) -> None:
             conn.close()
             conn = _Connection("127.0.0.1", args.port, timeout=30)
     print(json.dumps({"acks": acks, "errors": errors, "elapsed": time.perf_counter() - t_start}))
+
+
+def _now(template):
+    """The template's spans moved to end a second ago (the budget is on today's spend)."""
+    spans = [sp for rs in template.resource_spans for ss in rs.scope_spans for sp in ss.spans]
+    shift = time.time_ns() - 1_000_000_000 - max(sp.end_time_unix_nano for sp in spans)
+    for sp in spans:
+        sp.start_time_unix_nano += shift
+        sp.end_time_unix_nano += shift
+    return template
 
 
 class Hook:

@@ -251,3 +251,22 @@ def test_event_states(con):
     assert events.resolve(con, e["event_id"])["state"] == "resolved"
     with pytest.raises(LedgerError, match="no alert"):
         events.acknowledge(con, 999, "x")
+
+
+def test_each_budget_members_closest_to_the_limit_get_the_seasonal_forecast(con):
+    """A member with weeks of weekly-patterned history is forecast by the seasonal model; a new
+    member by the run rate (and says why); a check keeps the run rate for every member."""
+    as_of = datetime(2026, 6, 10, 12, tzinfo=UTC)
+    for d in range(1, 70):
+        day = as_of - timedelta(days=d)
+        add_call(con, day, 1.0 if day.weekday() < 5 else 0.2, user="veteran")
+    add_call(con, as_of - timedelta(days=2), 0.5, user="newcomer")
+    add_call(con, as_of - timedelta(hours=1), 0.5, user="newcomer")
+    budgets.save(con, Budget.build("per user", 40, "month", each="user"))
+    [s] = evaluate.status(con, as_of)
+    by = {f.member: f for f in s.members}
+    assert by["veteran"].method.startswith("ets-weekly")
+    assert by["veteran"].p10 <= by["veteran"].p50 <= by["veteran"].p90
+    assert by["newcomer"].method.startswith("run-rate") and "history" in by["newcomer"].method
+    [checked] = evaluate.status(con, as_of, forecasts="needed")
+    assert {f.member: f.method for f in checked.members} == {"veteran": "run-rate", "newcomer": "run-rate"}

@@ -164,6 +164,10 @@ def _status(
         ]
         _forecasts(con, cur, table, want, as_of)
         _each(cur, table, [out[s.rule_id] for s in stored if s.budget.each], as_of)
+        if forecasts == "all":
+            for s in stored:
+                if s.budget.each and not out[s.rule_id].window.rolling:
+                    _member_forecasts(cur, table, out[s.rule_id], as_of)
     finally:
         _ctx.pop(id(cur), None)
         try:
@@ -416,6 +420,43 @@ def member_figures(s: BudgetStatus, totals: pd.DataFrame, as_of: datetime) -> No
     s.members = rows[:TOP_MEMBERS]
 
 
+#: Members of an "each" budget (the closest to their limit) given the seasonal model on the page,
+#: in `budgets status` and /metrics; the others, and every member in a check, keep the run rate.
+TOP_FORECAST = 10
+
+
+def _member_forecasts(cur, table: str, s: BudgetStatus, as_of: datetime) -> None:
+    """The seasonal forecast for the TOP_FORECAST members closest to their limit, from their own
+    daily history (one query for all of them); a member with too little history keeps the run rate."""
+    b = s.budget
+    members = s.members[:TOP_FORECAST]
+    if not members:
+        return
+    tz = b.tz
+    zone = ZoneInfo(tz)
+    first_day = periods.local_date(s.window.start, tz) - timedelta(days=HISTORY_DAYS)
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=zone).astimezone(UTC)
+    df = reads.member_daily(cur, table, tz, start, as_of, b.scope, b.each, b.unit, [f.member for f in members])
+    today = periods.local_date(as_of, tz)
+    local_as_of = as_of.astimezone(zone).replace(tzinfo=None)
+    p_start = periods.local_date(s.window.start, tz)
+    p_last = periods.local_date(s.window.end - timedelta(seconds=1), tz)
+    idx = pd.date_range(first_day, today, freq="D").date
+    for f in members:
+        rows = df[df["member"] == f.member]
+        series = pd.Series(rows["v"].astype(float).to_numpy(), index=rows["day"].map(reads._as_date))
+        series = series.groupby(level=0).sum().reindex(idx, fill_value=0.0)
+        active = series.to_numpy() != 0
+        if active.any():  # a member's history starts at its first call, not at the window's start
+            series = series.iloc[int(active.argmax()) :]
+        fcast = _forecast((s.rule_id, f.member), series, p_start, p_last, local_as_of, f.spent)
+        if fcast.method == fc.METHOD_RUN_RATE:
+            f.method = f"{fc.METHOD_RUN_RATE} ({fcast.note})" if fcast.note else fc.METHOD_RUN_RATE
+            continue  # the linear run rate computed for every member stays (the one a check uses)
+        f.p10, f.p50, f.p90, f.method = fcast.p10, fcast.p50, fcast.p90, fcast.method
+        f.runs_out = _runs_out(fcast, f.amount, f.spent)
+
+
 def from_running(stored: list[StoredBudget], as_of: datetime, adv: dict) -> list[BudgetStatus]:
     """Budget statuses from running totals (running.advance): what status(forecasts='needed')
     gives, without scanning the calls."""
@@ -536,7 +577,7 @@ _cache_lock = threading.Lock()
 _CACHE_MAX = 512
 
 
-def _forecast(rule_id: int, series: pd.Series, p_start: date, p_last: date, local_as_of: datetime, spent: float):
+def _forecast(rule_id, series: pd.Series, p_start: date, p_last: date, local_as_of: datetime, spent: float):
     history = series[[d < local_as_of.date() for d in series.index]]
     key = (
         rule_id,

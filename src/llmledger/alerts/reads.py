@@ -208,6 +208,24 @@ def member_totals(
     return cur.execute(sql, seg_params + [boundaries[0], end] + params + w).df()
 
 
+MEMBER_DAILY_SQL = """
+SELECT {member} AS member, CAST(timezone(?, start_time) AS DATE) AS day, sum({measure})::DOUBLE AS v
+FROM {table}
+WHERE start_time >= ? AND start_time < ? AND {pred} AND {member} IN (SELECT unnest(?))
+GROUP BY 1, 2
+"""
+
+
+def member_daily(
+    cur, table: str, tz: str, start: datetime, end: datetime, scope: Scope, each: str, unit: str, members: list[str]
+) -> pd.DataFrame:
+    """Spend (or tokens) per member of `each` and local day in `tz`, for the listed members only."""
+    pred, params = scope_sql(scope)
+    measure = "actual_cost_usd" if unit == "usd" else TOKENS
+    sql = MEMBER_DAILY_SQL.format(member=SCOPE_DIMS[each], measure=measure, table=table, pred=pred)
+    return cur.execute(sql, [tz, start, end, *params, list(members)]).df()
+
+
 CONTRIB_DIMS = {"feature": "feature", "user": "user_id", "model": "coalesce(request_model, response_model)"}
 CONTRIB_SQL = """
 WITH cur AS (

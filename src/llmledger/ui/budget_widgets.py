@@ -124,7 +124,8 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
                         "member": f.member,
                         "spent": f.spent,
                         "pct": f.pct / 100,
-                        "forecast (run rate)": f.p50,
+                        "forecast": f.p50,
+                        "forecast by": f.method,
                         "runs out": f.runs_out,
                         "state": s.state(f),
                         "unpriced calls": f.unpriced,
@@ -138,8 +139,14 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
                 key=f"{key}_members_table",
                 column_config={
                     "pct": st.column_config.ProgressColumn("of budget", format="percent", min_value=0, max_value=1),
-                    **_money_columns(b.unit, ("spent", "forecast (run rate)")),
+                    **_money_columns(b.unit, ("spent", "forecast")),
                 },
+            )
+            st.caption(
+                f"The {evaluate.TOP_FORECAST} members closest to their limit are forecast with the weekly "
+                'seasonal model when they have two weeks of history or more ("forecast by" says which); '
+                "the others by the linear run rate (spent so far / days elapsed × days in the period), which "
+                'is also what forecast thresholds of an "each" budget compare.'
             )
         else:
             st.info("No member has calls in this period yet.")
