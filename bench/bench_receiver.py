@@ -142,11 +142,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> dict:
+#: transport -> (sender module, result file, what is measured). bench_grpc.py runs the gRPC one.
+TRANSPORTS = {
+    "http": (
+        "bench.bench_receiver",
+        "bench_receiver.json",
+        "OTLP/HTTP receiver, 512-span protobuf batches, sender processes separate from serve-otlp",
+    ),
+    "grpc": (
+        "bench.bench_grpc",
+        "bench_grpc.json",
+        "OTLP/gRPC receiver, 512-span protobuf batches, sender processes separate from serve-otlp",
+    ),
+}
+
+
+def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path, transport: str = "http") -> dict:
     db = tmp / f"{name}.duckdb"
-    port = _free_port()
+    port, grpc_port = _free_port(), (_free_port() if transport == "grpc" else -1)  # -1: no gRPC receiver
     server = subprocess.Popen(
-        [sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port)],
+        [sys.executable, "-m", "llmledger", "serve-otlp", "--port", str(port), "--grpc-port", str(grpc_port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -157,27 +172,10 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> di
     start_at = time.time() + 8 + prepare * 0.002  # time for every sender to prepare its bodies
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bench.bench_receiver",
-                "--sender",
-                str(i),
-                "--senders",
-                str(senders),
-                "--port",
-                str(port),
-                "--rate",
-                str(rate / senders if rate else 0),
-                "--seconds",
-                str(seconds),
-                "--start-at",
-                str(start_at),
-                "--prepare",
-                str(min(prepare, 400)),
-                "--offset",
-                "0",
-            ],
+            [sys.executable, "-m", TRANSPORTS[transport][0], "--sender", str(i), "--senders", str(senders)]
+            + ["--port", str(grpc_port if transport == "grpc" else port)]
+            + ["--rate", str(rate / senders if rate else 0), "--seconds", str(seconds), "--start-at", str(start_at)]
+            + ["--prepare", str(min(prepare, 400)), "--offset", "0"],
             stdout=subprocess.PIPE,
             text=True,
             env=_env(),
@@ -200,12 +198,17 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> di
     lat = [x for o in outs for x in o["latencies"]]
     acked = sum(o["spans"] for o in outs)
     elapsed = max(o["elapsed"] for o in outs)
+    codes: dict[str, int] = {}
+    for o in outs:
+        for k, v in o.get("codes", {}).items():
+            codes[k] = codes.get(k, 0) + v
     return {
         "senders": senders,
         "offered_spans_per_s": rate or "max",
         "seconds": round(elapsed, 2),
         "requests": sum(o["sent"] for o in outs),
         "errors": sum(o["errors"] for o in outs),
+        **({"error_codes": codes} if transport == "grpc" else {}),
         "acked_spans": acked,
         "acked_spans_per_s": round(acked / elapsed),
         "ack_ms": {
@@ -225,7 +228,7 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path) -> di
     }
 
 
-def main() -> None:
+def main(transport: str = "http", sender_main=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--senders", type=int, default=4)
     ap.add_argument("--rate", type=float, default=21_000)
@@ -238,24 +241,25 @@ def main() -> None:
     ap.add_argument("--phases", default="paced,max", help="comma-separated: paced, max")
     args = ap.parse_args()
     if args.sender is not None:
-        sender_main(args)
+        (sender_main or globals()["sender_main"])(args)
         return
-    tmp = Path(tempfile.mkdtemp(prefix="bench_receiver_"))
+    _, result_file, what = TRANSPORTS[transport]
+    tmp = Path(tempfile.mkdtemp(prefix=f"bench_{transport}_"))
     results = {}
     for name, rate in (("paced", args.rate), ("max", 0.0)):
         if name not in args.phases.split(","):
             continue
-        results[name] = phase(name, args.senders, rate, args.seconds, tmp)
+        results[name] = phase(name, args.senders, rate, args.seconds, tmp, transport)
         print(name, json.dumps(results[name]), flush=True)
     doc = {
-        "benchmark": "OTLP/HTTP receiver, 512-span protobuf batches, sender processes separate from serve-otlp",
+        "benchmark": what,
         "cpu_count": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "targets": {"acked_spans_per_s": 20_000, "p99_ack_ms": 50},
         "results": results,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "bench_receiver.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (RESULTS / result_file).write_text(json.dumps(doc, indent=2) + "\n")
     print(json.dumps(doc, indent=2))
 
 
