@@ -25,6 +25,7 @@ from llmledger.telemetry.otlp import (
     _time_ns,
     json_attrs,
     json_value,
+    parse_message,
 )
 
 
@@ -137,12 +138,7 @@ def decode_json_logs(doc: dict, out: Decoded | None = None, seen: dict | None = 
 def parse_protobuf(body: bytes):
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-    req = ExportLogsServiceRequest()
-    try:
-        req.ParseFromString(body)
-    except Exception as exc:  # DecodeError, and whatever else upb raises on hostile bytes
-        raise PayloadError(f"body is not a valid OTLP protobuf ExportLogsServiceRequest: {exc}") from exc
-    return req
+    return parse_message(body, ExportLogsServiceRequest)
 
 
 def _pb_reject(r) -> str | None:

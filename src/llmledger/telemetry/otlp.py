@@ -443,15 +443,20 @@ def _pb_attrs(kvs) -> dict[str, Any]:
 _NO_EVENTS: list = []
 
 
-def _parse_protobuf(body: bytes):
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-    req = ExportTraceServiceRequest()
+def parse_message(body: bytes, cls):
+    """`body` parsed as the protobuf message class `cls`; PayloadError naming it when it is not one."""
+    req = cls()
     try:
         req.ParseFromString(body)
     except Exception as exc:  # DecodeError, and whatever else upb raises on hostile bytes
-        raise PayloadError(f"body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
+        raise PayloadError(f"body is not a valid OTLP protobuf {cls.__name__}: {exc}") from exc
     return req
+
+
+def _parse_protobuf(body: bytes):
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    return parse_message(body, ExportTraceServiceRequest)
 
 
 def _pb_reject(s) -> str | None:
