@@ -19,7 +19,9 @@ The longest common prefix with any call in a time window is the LCP with the win
 neighbours in lexicographic order of token ids: prompts are sorted once (big-endian token bytes,
 compared by memcmp), the LCP of adjacent ones is computed once, a sparse table answers
 range-minimum queries, and a sorted list of the window's ranks slides through time. Prompts are
-tokenised line by line with a cache, so a system prompt shared by 100k calls is encoded once.
+compared as sequences of line ids (lines numbered in their tokens' order), then counted in
+tokens: the shared lines whole plus the common start of the first line that differs. Each
+distinct line is encoded once, so a system prompt shared by 100k calls is tokenised once.
 """
 
 from __future__ import annotations
@@ -53,75 +55,74 @@ def default_block(model: str) -> int:
     return 128 if _OPENAI.search(model) else 1
 
 
-class LineTokenizer:
-    """Texts as sequences of line ids (newlines kept), each distinct line encoded once."""
+class PromptLines:
+    """Prompts as sequences of line ids, the lines numbered in the lexicographic order of their
+    tokens (so sorting sequences of line ids sorts them as token sequences would, and
+    neighbours share the most of the line where they differ).
 
-    def __init__(self, encode):
-        self.encode = encode
-        self.index: dict[str, int] = {}
-        self.tokens: list[np.ndarray] = []  # line id -> its token ids
-        self.lengths: list[int] = []
+    Lines are split and hashed in Arrow (one pass over all the text, no Python loop per line);
+    each distinct line (with its newline, if it had one) is encoded once."""
 
-    def line_ids(self, text: str) -> np.ndarray:
-        out = []
-        for line in text.splitlines(keepends=True):
-            k = self.index.get(line)
-            if k is None:
-                k = self.index[line] = len(self.tokens)
-                a = np.asarray(self.encode(line), dtype=np.uint32)
-                self.tokens.append(a)
-                self.lengths.append(len(a))
-            out.append(k)
-        return np.asarray(out, dtype=np.uint32)
+    def __init__(self, texts, encode):
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
-    def token_order(self, seqs: list[np.ndarray]) -> list[np.ndarray]:
-        """The sequences with line ids renumbered in the lexicographic order of the lines' tokens
-        (and the tokenizer's tables to match), so that sorting sequences of line ids sorts them
-        as token sequences would be: neighbours then share the most of the line that differs."""
-        keys = [t.astype(">u4").tobytes() for t in self.tokens]
+        parts = pc.split_pattern(pa.array(list(texts), pa.large_string()), "\n")
+        off = parts.offsets.to_numpy().astype(np.int64)
+        flat = pc.dictionary_encode(parts.flatten())
+        last = np.zeros(int(off[-1]), dtype=np.int64)
+        last[off[1:] - 1] = 1  # a text's last piece had no newline after it
+        key = flat.indices.to_numpy(zero_copy_only=False).astype(np.int64) * 2 + last
+        uniq, inv = np.unique(key, return_inverse=True)
+        words = flat.dictionary.to_pylist()
+        toks = [np.asarray(encode(words[k // 2] + ("" if k % 2 else "\n")), dtype=np.uint32) for k in uniq]
+        keys = [t.astype(">u4").tobytes() for t in toks]
         order = sorted(range(len(keys)), key=keys.__getitem__)
-        rank = np.empty(len(order), dtype=np.uint32)
-        rank[order] = np.arange(len(order), dtype=np.uint32)
-        self.tokens = [self.tokens[k] for k in order]
-        self.lengths = [self.lengths[k] for k in order]
-        self.index = {line: int(rank[k]) for line, k in self.index.items()}
-        return [rank[s] for s in seqs]
-
-    def ids(self, text: str) -> np.ndarray:
-        parts = [self.tokens[k] for k in self.line_ids(text)]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint32)
-
-    def next_line_share(self, seqs: list[np.ndarray]):
-        """tie(i, j, lines): tokens sequences i and j share of the line after their `lines` common ones."""
-
-        def tie(i, j, lines):
-            a, b = seqs[i], seqs[j]
-            if lines >= len(a) or lines >= len(b):
-                return 0
-            x, y = self.tokens[a[lines]], self.tokens[b[lines]]
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        self.tokens = [toks[k] for k in order]
+        self.lengths = np.array([len(t) for t in self.tokens], dtype=np.int64)
+        # token LCP of lines adjacent in that order; a range minimum gives any two lines' LCP
+        adj = np.zeros(len(order), dtype=np.int64)
+        for r in range(1, len(order)):
+            x, y = self.tokens[r - 1], self.tokens[r]
             m = min(len(x), len(y))
             d = np.flatnonzero(x[:m] != y[:m])
-            return int(d[0]) if len(d) else m
+            adj[r] = int(d[0]) if len(d) else m
+        self.table = _sparse_table(adj)
+        self.flat = rank[inv.ravel()]
+        self.off = off
+        self.cum = np.concatenate([[0], np.cumsum(self.lengths[self.flat])])
+        self.seqs = [self.flat[a:b].astype(np.uint32) for a, b in zip(off[:-1], off[1:])]
 
-        return tie
+    def line_share(self, ra: int, rb: int) -> int:
+        """Tokens two lines (by rank) share at their start."""
+        if ra == rb:
+            return int(self.lengths[ra])
+        lo, hi = (ra, rb) if ra < rb else (rb, ra)
+        return _range_min(self.table, lo + 1, hi)
 
-    def shared_tokens(self, seqs: list[np.ndarray], lines: np.ndarray, partner: np.ndarray) -> np.ndarray:
-        """Tokens each sequence shares with its partner (-1: none): their first `lines` lines
-        whole, plus the common start of the next line of each."""
-        lengths = np.asarray(self.lengths, dtype=np.int64)
-        out = np.zeros(len(seqs), dtype=np.int64)
-        for i, (a, n_lines, j) in enumerate(zip(seqs, lines, partner)):
-            if j < 0:
-                continue
-            b, n_lines = seqs[j], int(n_lines)
-            n = int(lengths[a[:n_lines]].sum()) if n_lines else 0
-            if n_lines < len(a) and n_lines < len(b):
-                x, y = self.tokens[a[n_lines]], self.tokens[b[n_lines]]
-                m = min(len(x), len(y))
-                d = np.flatnonzero(x[:m] != y[:m])
-                n += int(d[0]) if len(d) else m
-            out[i] = n
-        return out
+    def tie(self, i: int, j: int, lines: int) -> int:
+        """Tokens prompts i and j share of the line after their `lines` common ones."""
+        a, b = self.seqs[i], self.seqs[j]
+        if lines >= len(a) or lines >= len(b):
+            return 0
+        return self.line_share(int(a[lines]), int(b[lines]))
+
+    def shared_tokens(self, lines: np.ndarray, partner: np.ndarray) -> np.ndarray:
+        """Tokens each prompt shares with its partner (-1: none): the common lines whole (from
+        cumulative lengths), plus the common start of the next line of each."""
+        n = len(self.seqs)
+        lines = np.asarray(lines, dtype=np.int64)
+        start = self.off[:-1]
+        out = self.cum[start + lines] - self.cum[start]
+        count = np.diff(self.off)
+        j = np.where(partner >= 0, partner, 0)
+        more = (partner >= 0) & (lines < count) & (lines < count[j])
+        for i in np.flatnonzero(more):
+            out[i] += self.line_share(int(self.flat[start[i] + lines[i]]), int(self.flat[start[j[i]] + lines[i]]))
+        out[partner < 0] = 0
+        return out[:n]
 
 
 def model_encoder(model: str):
@@ -244,12 +245,11 @@ def prompt_cache(
         else:
             encode, tk_name, _ = model_encoder(model)
         tokenizers[model] = tk_name
-        lt = LineTokenizer(encode)
         # prefixes compared line by line (short keys: one id per line), then in tokens: the
         # shared lines whole plus the common start of the first line that differs
-        seqs = lt.token_order([lt.line_ids(t) for t in df["input_text"].to_numpy()[idx]])
-        back_l, fwd_l, bp, fp = window_lcp_partners(seqs, t_s[idx], ttl, tie=lt.next_line_share(seqs))
-        back, fwd = lt.shared_tokens(seqs, back_l, bp), lt.shared_tokens(seqs, fwd_l, fp)
+        pl = PromptLines(df["input_text"].take(idx), encode)
+        back_l, fwd_l, bp, fp = window_lcp_partners(pl.seqs, t_s[idx], ttl, tie=pl.tie)
+        back, fwd = pl.shared_tokens(back_l, bp), pl.shared_tokens(fwd_l, fp)
         blk = block or default_block(model)
         r, f = _cacheable(back, min_prefix, blk), _cacheable(fwd, min_prefix, blk)
         cap = in_tok[idx]
