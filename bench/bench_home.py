@@ -27,9 +27,9 @@ from pathlib import Path
 from bench.bench_spend_page import synthesise, timed
 from llmledger.alerts import budgets, evaluate
 from llmledger.alerts.budgets import Budget
+from llmledger.planning.product_shortlist import kind_prices, product_shortlist
 from llmledger.planning.quality import public_table
 from llmledger.planning.requirements import RequirementSet, UseCase
-from llmledger.planning.shortlist import kind_prices, product_shortlist
 from llmledger.pricing import sheets
 from llmledger.reads import overview, spend_cache
 from llmledger.store.db import connect

@@ -174,7 +174,7 @@ def test_sheet_models_reads_a_stored_sheet_and_skips_non_text_models(con):
 
 
 def _info(table):
-    from llmledger.planning.shortlist import ModelInfo
+    from llmledger.planning.product_shortlist import ModelInfo
 
     return lambda m: ModelInfo(*table[m]) if m in table else None
 
@@ -202,8 +202,8 @@ def _support_chat(**kw):
 
 
 def test_support_chat_shortlist_drops_special_purpose_models_and_folds_resellers():
+    from llmledger.planning.product_shortlist import product_shortlist
     from llmledger.planning.quality import from_scores
-    from llmledger.planning.shortlist import product_shortlist
 
     q = from_scores(QUALITY_ROWS, "test table", "win rate (%)", 100)
     ps = product_shortlist(_support_chat(), "Support chat", PM_PRICES, quality=q, info=_info({}))
@@ -228,8 +228,8 @@ def test_support_chat_shortlist_drops_special_purpose_models_and_folds_resellers
 
 
 def test_a_code_use_case_keeps_code_models_and_min_quality_excludes_with_the_source():
+    from llmledger.planning.product_shortlist import product_shortlist
     from llmledger.planning.quality import from_scores
-    from llmledger.planning.shortlist import product_shortlist
 
     q = from_scores(QUALITY_ROWS, "test table", "win rate (%)", 100)
     rs = rs_with(name="Code review bot", task="Review pull requests for coding mistakes", min_quality=0.78)
@@ -240,7 +240,7 @@ def test_a_code_use_case_keeps_code_models_and_min_quality_excludes_with_the_sou
 
 
 def test_capabilities_and_kind_come_from_the_sheet_mode_and_flags():
-    from llmledger.planning.shortlist import product_shortlist
+    from llmledger.planning.product_shortlist import product_shortlist
 
     info = _info(
         {
@@ -260,7 +260,7 @@ def test_capabilities_and_kind_come_from_the_sheet_mode_and_flags():
 
 
 def test_embedding_use_case_keeps_zero_output_prices():
-    from llmledger.planning.shortlist import product_shortlist
+    from llmledger.planning.product_shortlist import product_shortlist
 
     prices = {"text-embedding-3-small": ModelPrice("text-embedding-3-small", "openai", 0.02, 0.0)}
     info = _info({"text-embedding-3-small": ("embedding", frozenset())})
@@ -271,8 +271,8 @@ def test_embedding_use_case_keeps_zero_output_prices():
 
 def test_litellm_support_chat_top_picks_are_general_chat_models(con):
     """The reported case: a support chat's top picks were Llama-Guard, paddleocr-vl and Qwen2.5-Coder."""
+    from llmledger.planning.product_shortlist import kind_prices, product_shortlist
     from llmledger.planning.quality import public_table
-    from llmledger.planning.shortlist import kind_prices, product_shortlist
 
     prices = kind_prices(con, None, "chat")
     ps = product_shortlist(_support_chat(), "Support chat", prices, quality=public_table())
@@ -329,6 +329,6 @@ def test_plan_page_shortlist_tab_names_its_quality_source_and_folds_resellers():
     assert table["quality"].head(3).notna().all()
     at.radio(key="pf_short_kind_Support chat").set_value("embedding").run()
     table = frame(at, "rank", "model", "quality", "also_via")
-    from llmledger.planning.shortlist import model_info
+    from llmledger.planning.product_shortlist import model_info
 
     assert len(table) > 3 and all(model_info(m).mode in ("embedding", None) for m in table["model"])

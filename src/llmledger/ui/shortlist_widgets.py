@@ -12,7 +12,8 @@ import streamlit as st
 
 from llmledger import config
 from llmledger.planning import quality as q
-from llmledger.planning.shortlist import CAPABILITIES, KINDS, guess_kind, kind_prices, lab_latency, product_shortlist
+from llmledger.planning.product_shortlist import CAPABILITIES, KINDS, guess_kind, kind_prices, product_shortlist
+from llmledger.planning.shortlist import lab_latency
 from llmledger.ui import format as fmt
 from llmledger.ui.common import connection
 
