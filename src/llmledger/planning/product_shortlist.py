@@ -98,16 +98,21 @@ def special_purpose(model: str, uc: UseCase, kind: str, info: ModelInfo | None) 
         return None
     if info and info.mode in NON_CHAT_MODES:
         return f"a {info.mode} model (mode in LiteLLM's map), not a chat model"
-    name = model.lower()
     said = f"{uc.name} {uc.task}"
-    for pattern, what, unless in SPECIAL_PURPOSE:
-        if pattern.search(name):
-            if unless == "audio" and "audio" in uc.modalities:
-                continue
-            if isinstance(unless, re.Pattern) and unless.search(said):
-                continue
-            return f"special-purpose: {what}"
+    for i in _purposes(model.lower()):
+        _, what, unless = SPECIAL_PURPOSE[i]
+        if unless == "audio" and "audio" in uc.modalities:
+            continue
+        if isinstance(unless, re.Pattern) and unless.search(said):
+            continue
+        return f"special-purpose: {what}"
     return None
+
+
+@functools.lru_cache(maxsize=16384)
+def _purposes(name: str) -> tuple[int, ...]:
+    """Which SPECIAL_PURPOSE patterns a (lower-cased) model name matches (cached: names repeat)."""
+    return tuple(i for i, (pattern, _, _) in enumerate(SPECIAL_PURPOSE) if pattern.search(name))
 
 
 def guess_kind(uc: UseCase) -> str:
@@ -200,7 +205,9 @@ def product_shortlist(
     base = shortlist(rs, use_case, prices, latency, kind=kind)
     dropped = [base.excluded]
     keep, extra = [], []
-    for row in base.eligible.to_dict("records"):
+    cols = list(base.eligible.columns)
+    for values in zip(*(base.eligible[c].tolist() for c in cols)):
+        row = dict(zip(cols, values))
         m = row["model"]
         why = []
         mi = info(m)

@@ -13,6 +13,7 @@ and `llama-3.1-70b-instruct` are one model) to a score, and says where the score
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -35,6 +36,7 @@ _TAIL = re.compile(
 _HEAD = re.compile(r"^(?:meta-|accounts-fireworks-models-)")
 
 
+@functools.lru_cache(maxsize=32768)
 def family_key(name: str) -> str:
     """One key per underlying model: `claude-3-5-sonnet-20240620`, `vertex_ai/claude-3-5-sonnet@20240620`
     and `snowflake/claude-3.5-sonnet` all give `claude-3-5-sonnet`."""
