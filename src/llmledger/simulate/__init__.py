@@ -65,21 +65,24 @@ Errors: llmledger.errors.SimulationError (a LedgerError) with a message naming t
 """
 
 from llmledger.errors import SimulationError
-from llmledger.simulate.datasets import (
-    BuiltinDataset,
-    OutcomeDataset,
-    builtin_datasets,
-    load_builtin,
-    load_dataset,
-    parse_long_csv,
-)
 
-__all__ = [
+# The dataset names are re-exported lazily: store.db imports simulate.schema on every connect(),
+# and that must not pull in pandas, numpy and scikit-learn through this package.
+_DATASET_NAMES = (
     "BuiltinDataset",
     "OutcomeDataset",
-    "SimulationError",
     "builtin_datasets",
     "load_builtin",
     "load_dataset",
     "parse_long_csv",
-]
+)
+
+__all__ = ["SimulationError", *_DATASET_NAMES]
+
+
+def __getattr__(name: str):
+    if name in _DATASET_NAMES:
+        from llmledger.simulate import datasets
+
+        return getattr(datasets, name)
+    raise AttributeError(f"module 'llmledger.simulate' has no attribute {name!r}")
