@@ -72,10 +72,15 @@ def sender_main(args) -> None:
 
 
 def _now(template):
-    """The template's spans moved to end a second ago (the budget is on today's spend)."""
+    """Every trace of the template moved to end a second ago (the templates spread their traces
+    over 30 days; the budget is on today's spend)."""
     spans = [sp for rs in template.resource_spans for ss in rs.scope_spans for sp in ss.spans]
-    shift = time.time_ns() - 1_000_000_000 - max(sp.end_time_unix_nano for sp in spans)
+    ends: dict[bytes, int] = {}
     for sp in spans:
+        ends[sp.trace_id] = max(ends.get(sp.trace_id, 0), sp.end_time_unix_nano)
+    now = time.time_ns() - 1_000_000_000
+    for sp in spans:
+        shift = now - ends[sp.trace_id]
         sp.start_time_unix_nano += shift
         sp.end_time_unix_nano += shift
     return template
@@ -117,6 +122,25 @@ def request_costs(db: Path) -> dict[tuple[int, int], float]:
     finally:
         con.close()
     return {(int(s, 16), int(k, 16)): c or 0.0 for s, k, c in rows}
+
+
+def stages(db: Path) -> tuple[dict[tuple[int, int], float], dict[int, float]]:
+    """When each request's spans were committed (ingest_log.loaded_at of its batch), and when
+    each threshold's event was committed (alert_events.fired_at), as epoch seconds."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT substr(s.trace_id, 1, 4), substr(s.trace_id, 5, 12), max(epoch(l.loaded_at)) "
+            "FROM spans s JOIN ingest_log l USING (batch_id) GROUP BY 1, 2"
+        ).fetchall()
+        events = con.execute("SELECT threshold, epoch(fired_at) FROM alert_events").fetchall()
+    finally:
+        con.close()
+    loaded = {(int(a, 16), int(b, 16)): t for a, b, t in rows}
+    fired = {int(float(th.split(":")[1])): t for th, t in events if th.startswith("actual:")}
+    return loaded, fired
 
 
 def template_spend(senders: int, requests: int) -> float:
@@ -205,15 +229,18 @@ def main(argv: list[str] | None = None) -> dict:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=600)
         costs = request_costs(db)
+        loaded, fired = stages(db)
     hook.server.shutdown()
 
     acks = sorted((t, s, k) for s, o in enumerate(outs) for k, t in o["acks"])
     budget = round(spend, 6)
     crossing: dict[int, float] = {}
+    crossing_loaded: dict[int, float] = {}
     cum, todo = 0.0, list(THRESHOLDS)
     for t, s, k in acks:
         cum += costs.get((s, k), 0.0)
         while todo and cum >= budget * todo[0] / 100 - 1e-9:
+            crossing_loaded[todo[0]] = loaded.get((s, k), float("nan"))
             crossing[todo.pop(0)] = t
     arrived: dict[int, float] = {}
     for t, title in hook.posts:
@@ -222,6 +249,12 @@ def main(argv: list[str] | None = None) -> dict:
             arrived.setdefault(int(float(m[1])), t)
     latency = {p: arrived[p] - crossing[p] for p in THRESHOLDS if p in arrived and p in crossing}
     values = sorted(latency.values())
+    # Where the time goes: acknowledged -> committed by the loader -> event committed -> webhook.
+    split = {
+        "ack_to_loaded": [crossing_loaded[p] - crossing[p] for p in latency],
+        "loaded_to_fired": [fired[p] - crossing_loaded[p] for p in latency if p in fired],
+        "fired_to_webhook": [arrived[p] - fired[p] for p in latency if p in fired],
+    }
     elapsed = max(o["elapsed"] for o in outs)
     out = {
         "senders": args.senders,
@@ -232,9 +265,12 @@ def main(argv: list[str] | None = None) -> dict:
         "budget_usd": budget,
         "thresholds_crossed": len(crossing),
         "alerts_received": len(arrived),
+        "posts_received": len(hook.posts),
         "latency_s": {str(p): round(v, 3) for p, v in sorted(latency.items())},
         "latency_p50_s": round(_pct(values, 0.5), 3) if values else None,
         "latency_max_s": round(max(values), 3) if values else None,
+        "stages_p50_s": {k: round(_pct(sorted(v), 0.5), 3) if v else None for k, v in split.items()},
+        "stages_max_s": {k: round(max(v), 3) if v else None for k, v in split.items()},
         "target_s": 5.0,
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
