@@ -100,5 +100,10 @@ with show_errors():
         if cost:
             st.subheader("Models without a price")
             st.caption("Calls that report tokens but have no cost under the active price sheet.")
-            st.dataframe(call_reads.unpriced_models(f), hide_index=True, key="calls_unpriced")
+            st.dataframe(
+                call_reads.unpriced_models(f),
+                hide_index=True,
+                key="calls_unpriced",
+                column_config=widgets.UNPRICED_COLUMNS,
+            )
             prices_widgets.route_note(sheet_widgets.active_sheet(), "calls_routes")  # priced via a cloud/reseller

@@ -122,3 +122,25 @@ def test_reprice_says_not_swapped_with_an_empty_cell(demo_ledger):
     ok(at.run())
     table = next(d.value for d in at.dataframe if "swapped_to" in d.value.columns)
     assert (table["swapped_to"] == "").all() and (table["token_mapping"] == "").all()
+
+
+def unlabelled(at) -> set[str]:
+    """Table columns shown under their code name (snake_case) rather than a header for people."""
+    out = set()
+    for d in at.dataframe:
+        config = json.loads(d.proto.columns or "{}")
+        shown = list(d.proto.column_order) or list(d.value.columns)
+        for col in shown:
+            if "_" in str(col) and not config.get(str(col), {}).get("label"):
+                out.add(str(col))
+    return out
+
+
+@pytest.mark.parametrize("name, tab", [("calls", None), ("spend", None), ("reprice", None), ("plan", "Projection")])
+def test_tables_show_headers_for_people(demo_ledger, name, tab):
+    at = page(name)
+    at.query_params["preset"] = "all"
+    if tab:
+        at.session_state["pf_tab"] = tab
+    ok(at.run())
+    assert at.dataframe and not unlabelled(at)

@@ -299,6 +299,14 @@ TRACE_COLUMNS = {
     "errors": number_column("Errors"),
 }
 
+UNPRICED_COLUMNS = {
+    "model": st.column_config.TextColumn("Model"),
+    "provider": st.column_config.TextColumn("Provider"),
+    "calls": number_column("Calls"),
+    "input_tokens": number_column("Input tokens"),
+    "output_tokens": number_column("Output tokens"),
+}
+
 QUALITY_COLUMNS = {
     "convention": st.column_config.TextColumn("Convention"),
     "service": st.column_config.TextColumn("Service"),
