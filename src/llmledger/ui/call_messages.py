@@ -94,7 +94,9 @@ def _messages_list(detail: dict) -> None:
         )
     for i, m in enumerate(msgs):
         role = m["role"] or m["kind"]
-        head = f"{ROLE_ICONS.get(role, '💬')} **{fmt.plain_markdown(role)}** · {m['kind']}"
+        head = f"{ROLE_ICONS.get(role, '💬')} **{fmt.plain_markdown(role)}**"
+        if m["kind"] != role:  # e.g. an assistant turn sent back as input (history)
+            head += f" · {m['kind']}"
         if m["finish_reason"]:
             head += f" · finished: {fmt.plain_markdown(m['finish_reason'])}"
         if m["tokens"] is not None:
