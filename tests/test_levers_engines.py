@@ -376,3 +376,21 @@ def test_bad_lever_options_are_named():
         memory(df, PRICES)
     with pytest.raises(SimulationError, match="lack column"):
         response_cache(df.drop(columns=["cost_usd"]))
+
+
+def test_ttl_hits_over_years_fall_back_to_seconds():
+    # 3,000 keys over ten years in milliseconds do not pack into one int64 with the call index:
+    # the simulation goes to the second (a 1-hour TTL is whole seconds, so nothing changes)
+    rng = np.random.default_rng(7)
+    n = 5000
+    keys = rng.integers(0, 3000, n)
+    t = rng.integers(0, 3650 * 86400, n) * 1000
+    keys[:50], t[:50] = keys[50:100], t[50:100] + 3_600_000  # exactly on the TTL after a call
+    hit = ttl_hits(keys, t, 3_600_000)
+    expect, written = 0, {}
+    for i in np.lexsort((t, keys)):
+        if keys[i] in written and t[i] - written[keys[i]] <= 3_600_000:
+            expect += 1
+        else:
+            written[keys[i]] = t[i]
+    assert int(hit.sum()) == expect

@@ -188,7 +188,12 @@ def test_cli_levers_print_baseline_whatif_saving_and_assumptions(ledger):
     text = cli("whatif", "batch", "--tolerant", "faq,agent", db=ledger)
     assert text.returncode == 0, text.stderr
     assert "baseline" in text.stdout and "saving" in text.stdout and "rests on:" in text.stdout
-    for args in (["memory", "--feature", "chat", "--k", "2"], ["prompt-cache", "--lifetime", "1h"], ["caps"]):
+    for args in (
+        ["memory", "--feature", "chat", "--k", "2"],
+        ["prompt-cache", "--lifetime", "1h"],
+        ["caps"],
+        ["compress", "--feature", "faq", "--sample", "2"],
+    ):
         q = cli("whatif", *args, "--json", db=ledger)
         assert q.returncode == 0, q.stderr
         assert set(json.loads(q.stdout)) >= {"baseline_usd", "whatif_usd", "saving_usd", "assumptions"}

@@ -15,6 +15,7 @@ figure is produced here; the before/after examples are for a person to judge.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -32,6 +33,15 @@ DEFAULT_CTX = 512
 DEFAULT_THREADS = max(1, (os.cpu_count() or 2) // 2)
 _LOCK = threading.RLock()  # one evaluation at a time on the shared model
 _MODEL: dict = {}
+
+
+@atexit.register
+def _close_model() -> None:
+    # free llama.cpp while the interpreter is intact (its __del__ at shutdown prints a TypeError)
+    with _LOCK:
+        for llm in _MODEL.values():
+            llm.close()
+        _MODEL.clear()
 
 
 def scorer_model(n_ctx: int = DEFAULT_CTX, path=None, n_threads: int = DEFAULT_THREADS):

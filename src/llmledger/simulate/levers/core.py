@@ -130,7 +130,7 @@ def check_calls(calls: pd.DataFrame, need: tuple[str, ...] = ()) -> pd.DataFrame
     if np.isinf(cost.to_numpy(dtype=float)).any():
         raise SimulationError("cost_usd must be finite")
     df["cost_usd"] = cost.astype(float)
-    if df["model"].isna().any() or not all(isinstance(m, str) and m for m in pd.unique(df["model"].to_numpy())):
+    if df["model"].isna().any() or not all(isinstance(m, str) and m for m in df["model"].unique()):
         raise SimulationError("every call needs a model name (a non-empty string)")
     return df
 
@@ -159,8 +159,8 @@ def _times(s: pd.Series) -> pd.Series:
             s = pd.to_numeric(s)
     if pd.api.types.is_numeric_dtype(s):
         x = s.to_numpy(dtype=float)
-        if not (np.isfinite(x).all() and (np.abs(x) < 1e11).all()):
-            raise SimulationError("time must be seconds since 1970 between -10^11 and 10^11, or timestamps")
+        if not (np.isfinite(x).all() and (np.abs(x) < 9e9).all()):
+            raise SimulationError("time must be seconds since 1970 (within ±9×10^9, years 1685-2255) or timestamps")
         return pd.Series(pd.to_datetime(x, unit="s", utc=True), index=s.index)
     try:
         t = pd.to_datetime(s, utc=True, format="ISO8601") if textual else pd.to_datetime(s, utc=True)
@@ -211,7 +211,23 @@ def positive_number(value, what: str, allow_zero: bool = False) -> float:
 
 
 def by_feature_model(df: pd.DataFrame, cols: dict[str, str]) -> pd.DataFrame:
-    """Sum the named per-call columns by feature and model (feature 'all' when absent)."""
-    g = df.assign(feature=df["feature"].fillna("(none)") if "feature" in df.columns else "all")
-    agg = {out: (col, "sum") for out, col in cols.items()}
-    return g.groupby(["feature", "model"], sort=True).agg(calls=("model", "size"), **agg).reset_index()
+    """Sum the named per-call columns by feature and model (feature 'all' when absent), with
+    bincount over factorised codes (a pandas groupby on two string columns is ~10x slower)."""
+    n = len(df)
+    if "feature" in df.columns:
+        fcodes, funiq = pd.factorize(df["feature"].fillna("(none)"))
+    else:
+        fcodes, funiq = np.zeros(n, dtype=np.int64), np.array(["all"], dtype=object)
+    mcodes, muniq = pd.factorize(df["model"])
+    width = max(len(muniq), 1)
+    codes, groups = pd.factorize(fcodes.astype(np.int64) * width + mcodes)
+    out = {
+        "feature": np.asarray(funiq, dtype=object)[groups // width] if len(groups) else [],
+        "model": np.asarray(muniq, dtype=object)[groups % width] if len(groups) else [],
+        "calls": np.bincount(codes, minlength=len(groups)),
+    }
+    for name, col in cols.items():
+        v = df[col].to_numpy()
+        total = np.bincount(codes, weights=v.astype(float), minlength=len(groups))
+        out[name] = np.rint(total).astype(np.int64) if np.issubdtype(v.dtype, np.integer) else total
+    return pd.DataFrame(out).sort_values(["feature", "model"], kind="stable").reset_index(drop=True)
