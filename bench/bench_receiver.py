@@ -70,18 +70,19 @@ class _Connection(http.client.HTTPConnection):
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def sender_main(args) -> None:
-    """One sender process: prints a JSON document with its latencies."""
+def run_sender(args, send) -> None:
+    """The sender loop both transports share: paced (open loop, --rate) or back to back, each
+    request's acknowledgement latency recorded. `send(body)` returns None when acknowledged, else
+    the error's name. Prints a JSON document with the latencies."""
     templates = _templates(seed=100 + args.sender)
     bodies = [_unique(templates[k % len(templates)], args.sender, args.offset + k) for k in range(args.prepare)]
-    conn = _Connection("127.0.0.1", args.port, timeout=30)
-    headers = {"Content-Type": "application/x-protobuf"}
     interval = BATCH / args.rate if args.rate else 0.0
     while time.time() < args.start_at:
         time.sleep(0.001)
     t_start = time.perf_counter()
     deadline = t_start + args.seconds
     lat, errors, sent, spans = [], 0, 0, 0
+    codes: dict[str, int] = {}
     while True:
         now = time.perf_counter()
         if now >= deadline:
@@ -99,23 +100,36 @@ def sender_main(args) -> None:
             else _unique(templates[sent % len(templates)], args.sender, args.offset + sent)
         )
         t0 = time.perf_counter()
-        try:
-            conn.request("POST", "/v1/traces", body=body, headers=headers)
-            resp = conn.getresponse()
-            resp.read()
-            ok = resp.status == 200
-        except (OSError, http.client.HTTPException):
-            ok = False
-            conn.close()
-            conn = _Connection("127.0.0.1", args.port, timeout=30)
+        error = send(body)
         lat.append(time.perf_counter() - t0)
         sent += 1
-        if ok:
+        if error is None:
             spans += BATCH
         else:
             errors += 1
+            codes[error] = codes.get(error, 0) + 1
     elapsed = time.perf_counter() - t_start
-    print(json.dumps({"sent": sent, "errors": errors, "spans": spans, "elapsed": elapsed, "latencies": lat}))
+    doc = {"sent": sent, "errors": errors, "codes": codes, "spans": spans, "elapsed": elapsed, "latencies": lat}
+    print(json.dumps(doc))
+
+
+def sender_main(args) -> None:
+    """One OTLP/HTTP sender process, over one keep-alive connection."""
+    conn = [_Connection("127.0.0.1", args.port, timeout=30)]
+    headers = {"Content-Type": "application/x-protobuf"}
+
+    def send(body: bytes) -> str | None:
+        try:
+            conn[0].request("POST", "/v1/traces", body=body, headers=headers)
+            resp = conn[0].getresponse()
+            resp.read()
+            return None if resp.status == 200 else f"HTTP {resp.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            conn[0].close()
+            conn[0] = _Connection("127.0.0.1", args.port, timeout=30)
+            return type(exc).__name__
+
+    run_sender(args, send)
 
 
 def _proc_cpu(pid: int) -> float:
@@ -208,7 +222,7 @@ def phase(name: str, senders: int, rate: float, seconds: float, tmp: Path, trans
         "seconds": round(elapsed, 2),
         "requests": sum(o["sent"] for o in outs),
         "errors": sum(o["errors"] for o in outs),
-        **({"error_codes": codes} if transport == "grpc" else {}),
+        "error_codes": codes,
         "acked_spans": acked,
         "acked_spans_per_s": round(acked / elapsed),
         "ack_ms": {
