@@ -19,8 +19,9 @@ The floor: a one-line Streamlit page served the same way in the same run (before
 `make run` on an empty ledger: from starting `python -m llmledger.ui.launch` to a settled page.
 Each figure is run 1..3; the summary quotes warm runs 2 and 3 like issue #16.
 
-A profile pass (`--profile`) serves the app again with cProfile on every script run and writes
-the second visit's profile of each page to bench/results/bench_pages_profile.txt.
+A profile pass (`--profile`, or `--profile-only`) serves the app again with cProfile on every
+script run and writes the second visit's profile of each page to bench/results/bench_pages_profile.txt,
+with a Chrome CPU profile of the same visit (own time per script file and function).
 
     .venv/bin/python -m bench.bench_pages [--calls 1000000] [--runs 3] [--pages Calls,Spend] [--profile]
 
@@ -359,7 +360,28 @@ _CONTEXT = None
 COLD = False
 
 
-def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> dict:
+def _js_summary(prof: dict, top: int = 8) -> dict:
+    """A Chrome CPU profile as milliseconds of own time per script file and per function."""
+    nodes = {n["id"]: n["callFrame"] for n in prof["nodes"]}
+    own: dict[int, float] = {}
+    for sid, delta in zip(prof["samples"], prof["timeDeltas"]):
+        own[sid] = own.get(sid, 0.0) + delta / 1000
+    by_file: dict[str, float] = {}
+    by_fn: dict[str, float] = {}
+    for nid, ms in own.items():
+        cf = nodes[nid]
+        where = cf["url"].rsplit("/", 1)[-1] or cf["functionName"] or "(native)"
+        by_file[where] = by_file.get(where, 0.0) + ms
+        fn = f"{cf['functionName'] or '(top level)'} in {where}"
+        by_fn[fn] = by_fn.get(fn, 0.0) + ms
+    best = sorted(by_file.items(), key=lambda kv: -kv[1])[: top + 2]
+    return {
+        "by_file_ms": {k: round(v) for k, v in best},
+        "by_function_ms": {k: round(v) for k, v in sorted(by_fn.items(), key=lambda kv: -kv[1])[:top]},
+    }
+
+
+def visit(browser, server: Server, path: str, quiet_ms: float, action=None, js_profile: bool = False) -> dict:
     """One fresh tab on `path`. With `action(page)` (which returns a callable doing the final
     click), the figure is the rerun that click starts, timed from the click."""
     page, own_ctx = new_tab(browser, COLD)
@@ -368,9 +390,14 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
     cdp.send("Performance.enable")
     t_wall = time.time()
     cpu0 = browser_cpu_s(tuple(_SERVERS))
+    if js_profile:
+        cdp.send("Profiler.enable")
+        cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+        cdp.send("Profiler.start")
     try:
         page.goto(f"{server.base}/{path}", timeout=VISIT_TIMEOUT_S * 1000)
         state = settle(page, quiet_ms)
+        js = _js_summary(cdp.send("Profiler.stop")["profile"]) if js_profile else None
         # ms: navigation start -> last DOM change; script_done_ms: -> the script's last run ended
         out = {"ms": round(state["last"], 1), "script_done_ms": round(state["doneAt"], 1)}
         if state.get("timed_out"):
@@ -399,6 +426,8 @@ def visit(browser, server: Server, path: str, quiet_ms: float, action=None) -> d
         out["script_runs"] = len(runs)
         out.update(_dom_stats(page))
         out["ws_bytes"] = ws["bytes"]
+        if js is not None:
+            out["js_profile"] = js
         # The tab's own CPU time (Chromium's Performance domain): JS, layout, style, all tasks.
         metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
         out["browser_cpu_ms"] = {
@@ -602,11 +631,12 @@ def profile_pages(browser, work: Path, db: Path, pages, quiet_ms: float) -> dict
     try:
         for page_file, title in pages:
             path = url_path(page_file, pages)
-            for _ in range(2):
-                _visit_safe(browser, server, path, quiet_ms)
+            _visit_safe(browser, server, path, quiet_ms)
+            second = _visit_safe(browser, server, path, quiet_ms, js_profile=True)
             runs = [r for r in server.runs(0, time.time() + 1) if r["page"] == path and r.get("profile")]
             if len(runs) >= 2:
                 out[title] = summarize_profile(pdir / runs[-1]["profile"])
+                out[title]["browser_js"] = second.get("js_profile")
                 (CACHE / "profiles").mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(pdir / runs[-1]["profile"], CACHE / "profiles" / f"{path or 'root'}.prof")
     finally:
@@ -616,7 +646,12 @@ def profile_pages(browser, work: Path, db: Path, pages, quiet_ms: float) -> dict
             fh.write(f"== {title}: {s['total_s']} s in the script (cProfile, second visit)\n")
             fh.write("self time by package: " + json.dumps(s["self_time_by_package_s"]) + "\n")
             fh.write("\n".join(s["top_cumulative"]) + "\n")
-            fh.write("by own time:\n" + "\n".join(s["top_self"]) + "\n\n")
+            fh.write("by own time:\n" + "\n".join(s["top_self"]) + "\n")
+            js = s.get("browser_js") or {}
+            fh.write(
+                "browser, fresh tab (Chrome CPU profile, ms of own time): " + json.dumps(js.get("by_file_ms")) + "\n"
+            )
+            fh.write("browser functions: " + json.dumps(js.get("by_function_ms"), ensure_ascii=False) + "\n\n")
     return out
 
 
