@@ -67,7 +67,17 @@ class PromptLines:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        parts = pc.split_pattern(pa.array(list(texts), pa.large_string()), "\n")
+        # Arrow-backed text goes over without a copy into Python strings and back
+        arr = (
+            texts.array.__arrow_array__()
+            if hasattr(texts, "array") and hasattr(texts.array, "__arrow_array__")
+            else None
+        )
+        if arr is None:
+            arr = pa.array([str(t) for t in texts], pa.large_string())
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        parts = pc.split_pattern(arr, "\n")
         off = parts.offsets.to_numpy().astype(np.int64)
         flat = pc.dictionary_encode(parts.flatten())
         last = np.zeros(int(off[-1]), dtype=np.int64)
