@@ -84,6 +84,13 @@ def test_budgets_page_in_chromium(budget_db, artifacts):
             assert "Actual cost" in text
             full_screenshot(page, artifacts / "budgets.png")
 
+            # Create / edit: the budget and monitor forms (a monitor's scope pickers included).
+            page.get_by_role("tab", name="Create / edit").click()
+            page.get_by_text("Watches the calls of").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            assert page.get_by_role("button", name="Add monitor").count() == 1
+            full_screenshot(page, artifacts / "budgets_edit.png")
+            page.get_by_role("tab", name="Budgets").first.click()
+
             page.get_by_role("tab", name="Alerts inbox").click()  # a tab switch draws, it does not rerun
             box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Open alert")
             box.locator("input").click()
