@@ -30,7 +30,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from llmledger.telemetry import loader, otlp
+from llmledger.telemetry import loader, logs, otlp
+from llmledger.telemetry.demo_events import DemoEvents
 from llmledger.telemetry.loader import LoadResult
 from llmledger.telemetry.rows import DEMO_ATTRIBUTE
 
@@ -275,6 +276,7 @@ class _Generator:
         self.collector = _Collector()
         self._providers: dict[tuple[str, str], TracerProvider] = {}
         self._tracers: dict[tuple[str, str, str], object] = {}
+        self.events = DemoEvents(random.Random(seed + 2))  # message content as GenAI log events
         self.users = [f"demo-user-{i:03d}" for i in range(1, 241)]
         self.user_weights = [1 / (i**0.9) for i in range(1, 241)]  # a few heavy users
 
@@ -496,6 +498,8 @@ class _Generator:
                 start_time=t,
                 attributes=self._genai_attrs(model, n, False),
             )
+            sc = span.get_span_context()
+            self.events.add_call(feat.service, env, feat.name, sc.trace_id, sc.span_id, t)
             t += n["dur_ns"]
             self._end(span, t, n["error"])
         root.end(end_time=t + int(self.rng.uniform(2, 20) * 1e6))
@@ -728,6 +732,12 @@ def generate_batches(
     traces_per_batch: int = 1500,
 ):
     """Yield (batch number, batch count, OTLP protobuf bytes) of demo traffic."""
+    for b, total, body, _ in _batches(n_calls, days, seed, now, traces_per_batch):
+        yield b, total, body
+
+
+def _batches(n_calls: int, days: int, seed: int, now: datetime | None, traces_per_batch: int = 1500):
+    """(batch number, batch count, OTLP trace request, OTLP logs request of its GenAI events or None)."""
     now = now or datetime.now(UTC)
     gen = _Generator(seed, now, days)
     plan = gen.plan(n_calls)
@@ -735,7 +745,7 @@ def generate_batches(
     for b in range(total):
         for start_ns, feat in plan[b * traces_per_batch : (b + 1) * traces_per_batch]:
             gen.trace(start_ns, feat)
-        yield b, total, gen.take_encoded()
+        yield b, total, gen.take_encoded(), gen.events.take_encoded()
 
 
 def generate(
@@ -752,12 +762,15 @@ def generate(
     """
     now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     total = LoadResult()
-    for b, count, body in generate_batches(n_calls, days, seed, now):
+    for b, count, body, events in _batches(n_calls, days, seed, now):
         if progress:
             progress(b, count, f"Loading demo batch {b + 1} of {count}")
         decoded = otlp.decode_protobuf(body)
         batch_id = f"demo-{seed}-{now:%Y%m%d%H}-{n_calls}-{days}-{b}"
         total.add(loader.load(con, decoded, batch_id=batch_id, source=DEMO_SOURCE))
+        if events:  # the batch's message content, as the instrumentation sends it: log events
+            decoded = logs.decode_protobuf_logs(events)
+            total.add(loader.load(con, decoded, batch_id=batch_id + "-events", source=DEMO_SOURCE))
     if progress:
         progress(count, count, f"Loaded {total.calls_new:,} demo calls")
     return total
