@@ -104,8 +104,15 @@ def test_no_budget_means_no_breach_month():
 def test_renaming_a_use_case_keeps_it_selected_and_keeps_the_next_edits(tmp_path, artifacts):
     from playwright.sync_api import sync_playwright
 
+    from llmledger.pricing import sheets
+    from llmledger.store.db import connect
+
+    db = tmp_path / "ledger.duckdb"
+    con = connect(db)
+    sheets.ensure_default_sheet(con)  # an existing ledger (its price sheet already stored)
+    con.close()
     name_box = '[data-testid="stTextInputField"][aria-label="Use case"]'
-    with serve_app(tmp_path / "ledger.duckdb") as (base, _), sync_playwright() as p:
+    with serve_app(db) as (base, _), sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             pg = b.new_page(viewport={"width": 1500, "height": 1800})
