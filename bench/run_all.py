@@ -22,6 +22,7 @@ BENCHES = [
     "bench.bench_metrics",
     "bench.bench_whatif",
     "bench.bench_whatif_traffic",
+    "bench.bench_pages",
     "bench.bench_levers",
 ]
 
