@@ -169,15 +169,16 @@ def test_prompt_cache_1h_and_minimum_prefix():
 
 def test_prompt_cache_replaces_observed_reads_and_compares():
     df = prefix_calls()
-    df["cache_read_tokens"] = [0, 10, 0, None]
+    df["cache_read_tokens"] = [0, 10, 0, 5]
     r = prompt_cache(df, PRICES, lifetime="5m", min_prefix=10, block=1, encoders={"claude-x": chars})
-    # call 2 already read 10 at 0.3: the what-if adds only the 7 more it reads
+    # call 2 already read 10 at 0.3: the what-if adds only the 7 more it reads; call 4 reads 5
+    # today and nothing in the simulation: it keeps today's cost (the what-if never undoes caching)
     assert r.saving_usd == pytest.approx((27 * 2.7 - 17 * 0.75 - 10 * 2.7) * M)
     assert r.metrics["observed"] == {
-        "calls": 3,
-        "read_tokens": 10,
+        "calls": 4,
+        "read_tokens": 15,
         "estimated_read_tokens": 27,
-        "hit_calls": 1,
+        "hit_calls": 2,
         "estimated_hit_calls": 2,
     }
 

@@ -282,7 +282,9 @@ def prompt_cache(
     # what-if minus today, per call, on the input side only (output does not change)
     today = obs_cr * p_cr + obs_cw * p_cw_obs + (in_tok - obs_cr - obs_cw) * p_in
     whatif = read * p_cr + write * p_cw + (in_tok - read - write) * p_in
-    delta = np.where(priced & has_text, whatif - today, 0.0)
+    # a call whose reported reads exceed the estimate keeps today's cost: the what-if never
+    # undoes caching the app already gets (its prompts may share more than the captured text shows)
+    delta = np.where(priced & has_text & (read >= obs_cr), whatif - today, 0.0)
     cost = np.nan_to_num(df["cost_usd"].to_numpy(dtype=float))
     work = df.assign(
         _text=has_text.astype(np.int64),
@@ -354,7 +356,8 @@ def prompt_cache(
             "counted line by line; capped at the call's recorded input tokens",
             "reads at the sheet's cache-read price; writes at the sheet's write price, else Anthropic's "
             f"{ANTHROPIC_WRITE[lifetime]}x input for Claude models and the input price for others (no write fee)",
-            "today's cache reads and writes (where calls report them) are replaced by the simulated ones",
+            "where calls report cache reads and writes, the simulated ones replace them when they read at least as "
+            "much; a call that already reads more keeps today's cost",
         ],
         details=details,
         metrics=metrics,
