@@ -16,7 +16,9 @@ st.caption(
 
 with show_errors():
     widgets.show_flash()
-    tab_lookup, tab_sheets, tab_import = st.tabs(["Look a model up", "Sheets & active sheet", "Import"])
+    tab_lookup, tab_sheets, tab_import = st.tabs(
+        ["Look a model up", "Sheets & active sheet", "Import"], key="prices_tab", on_change="rerun"
+    )  # the open tab stays open across reruns (an import, a confirmation)
     with tab_lookup:
         prices_widgets.lookup_section()
         prices_widgets.calls_section(sheet_widgets.view_sheet())

@@ -20,14 +20,14 @@ SHEET_COLUMNS = {
     "base_sheet": st.column_config.TextColumn("Based on"),
     "discount_pct": st.column_config.NumberColumn("Discount %", format="%.2f"),
     "versions": st.column_config.NumberColumn("Versions"),
-    "latest_effective_from": st.column_config.DatetimeColumn("Latest version effective", format="YYYY-MM-DD"),
+    "latest_effective_from": st.column_config.TextColumn("Latest version effective from"),
     "models": st.column_config.NumberColumn("Models (latest)", format="localized"),
     "active": st.column_config.CheckboxColumn("Active"),
 }
 VERSION_COLUMNS = {
     "sheet": st.column_config.TextColumn("Sheet"),
     "version_id": st.column_config.NumberColumn("Version"),
-    "effective_from": st.column_config.DatetimeColumn("Effective from", format="YYYY-MM-DD"),
+    "effective_from": st.column_config.TextColumn("Effective from"),
     "imported_at": st.column_config.DatetimeColumn("Imported", format="YYYY-MM-DD HH:mm"),
     "source": st.column_config.TextColumn("Source", width="large"),
     "models": st.column_config.NumberColumn("Models", format="localized"),
@@ -134,16 +134,27 @@ def sheets_section() -> None:
     from llmledger.pricing import sheets
 
     st.subheader("Sheets and their versions")
-    listed = sheets.list_sheets(_con())
+    listed = _always(sheets.list_sheets(_con()), "latest_effective_from")
+    listed = listed.drop(columns=[c for c in ("base_sheet", "discount_pct") if listed[c].isna().all()])
     st.dataframe(listed, hide_index=True, key="prices_sheets", column_config=SHEET_COLUMNS)
     with cursor() as cur:
-        versions = sheet_reads.sheet_versions(cur)
+        versions = _always(sheet_reads.sheet_versions(cur), "effective_from")
     st.dataframe(versions, hide_index=True, key="prices_versions", column_config=VERSION_COLUMNS)
     st.caption(
         "A call is priced by the version in effect at its start time; Spend, Reprice and Plan can use any "
         "sheet for your browser session only. The active sheet is what `llm_calls.cost_usd`, the CLI, "
         "budgets and alerts use."
     )
+
+
+def _always(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Effective dates as text: versions imported without a date say "all history", not 1970-01-01."""
+    from llmledger.pricing.model import EPOCH
+
+    df = df.copy()
+    when = pd.to_datetime(df[col], utc=True)
+    df[col] = ["all history" if pd.isna(d) or d <= pd.Timestamp(EPOCH) else f"{d:%Y-%m-%d}" for d in when]
+    return df
 
 
 def activate_section() -> None:
@@ -165,7 +176,7 @@ def activate_section() -> None:
         st.warning(
             fmt.plain_markdown(
                 f"Make '{target}' the active sheet instead of '{active}'? Every consumer reprices at once: "
-                "`llm_calls.cost_usd`, the CLI, budgets and alerts (a budget may cross its limit, or stop "
+                "llm_calls.cost_usd, the CLI, budgets and alerts (a budget may cross its limit, or stop "
                 "crossing it). Viewers who chose a sheet for their session keep it."
             )
         )
