@@ -15,7 +15,7 @@ from typing import Any
 
 from llmledger.errors import PayloadError
 from llmledger.telemetry import content
-from llmledger.telemetry.otlp import (
+from llmledger.telemetry.otlp_values import (
     I64,
     Decoded,
     _hex_id,
