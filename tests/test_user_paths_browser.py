@@ -248,3 +248,34 @@ def test_budget_reviewer_home_page(app, shots):
     nav(page, "Budgets")
     assert page.get_by_text("All LLM spend").count() >= 1
     full_screenshot(page, shots / "budget-2-budgets.png")
+
+
+# ------------------------------------------------------------------ price sheets from the UI
+
+
+def test_a_bad_upload_is_refused_with_its_reason_and_a_good_one_is_imported(app, shots, tmp_path):
+    base, browser = app
+    page = open_page(browser, f"{base}/prices")
+    rerun(page, page.get_by_role("tab", name="Import").click)
+    bad = tmp_path / "rates.csv"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe")
+    upload = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    rerun(page, lambda: upload.set_input_files(str(bad)))
+    rerun(page, page.get_by_role("button", name="Import", exact=True).click)
+    error = page.locator('[data-testid="stAlert"]').filter(has_text="was not imported").first
+    assert "not UTF-8" in error.inner_text()
+    full_screenshot(page, shots / "prices-1-bad-upload.png")
+
+    good = tmp_path / "team-rates.csv"
+    good.write_text("model,provider,input_per_mtok,output_per_mtok\ngpt-4o,openai,2.00,8.00\n")
+    rerun(page, lambda: upload.set_input_files(str(good)))
+    rerun(page, page.get_by_role("button", name="Import", exact=True).click)
+    assert page.locator('[data-testid="stAlert"]').filter(has_text="Imported sheet 'team-rates'").count() == 1
+    rerun(page, page.get_by_role("tab", name="Look a model up").click)
+    pick(page, "In sheet", "team-rates")
+    field = page.get_by_label("Model name as your telemetry reports it")
+    field.fill("gpt-4o-2024-08-06")
+    rerun(page, lambda: field.press("Enter"))
+    said = page.locator('[data-testid="stAlert"]').filter(has_text="is priced as").first.inner_text()
+    assert "'gpt-4o' (snapshot match)" in said
+    full_screenshot(page, shots / "prices-2-lookup-in-imported-sheet.png")
