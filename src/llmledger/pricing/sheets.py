@@ -9,6 +9,7 @@ history keeps the prices it was priced with.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timezone
 
 import duckdb
@@ -246,8 +247,19 @@ def sheet_names(con) -> list[str]:
     return [r[0] for r in con.cursor().execute("SELECT sheet FROM price_sheets ORDER BY sheet").fetchall()]
 
 
+# Several dashboard sessions open their first page at once on a new ledger: each would import the
+# default sheet and reset the matching rules in its own transaction, and the second commit fails on
+# the settings key (`Duplicate key "key: match_rules"`). One import at a time per process.
+_DEFAULT_SHEET_LOCK = threading.Lock()
+
+
 def ensure_default_sheet(con: duckdb.DuckDBPyConnection, in_transaction: bool = False) -> None:
     """Import the installed litellm's map as 'litellm' if absent or from an older litellm."""
+    with _DEFAULT_SHEET_LOCK:
+        _ensure_default_sheet(con, in_transaction)
+
+
+def _ensure_default_sheet(con: duckdb.DuckDBPyConnection, in_transaction: bool) -> None:
     have = con.execute(
         "SELECT source FROM price_versions WHERE sheet = ? ORDER BY effective_from DESC LIMIT 1", [DEFAULT_SHEET]
     ).fetchone()
