@@ -211,7 +211,9 @@ def main(argv: list[str] | None = None) -> dict:
             status_cold = round(time.perf_counter() - t0, 3)
             n_forecasts = sum(1 for s in statuses if s.forecast is not None)
             status_warm = timed(lambda: evaluate.status(con, forecasts="all"), args.runs)
-            print(f"status with all {n_forecasts} forecasts: cold {status_cold:.2f} s, warm {status_warm['median_s']} s")
+            print(
+                f"status with all {n_forecasts} forecasts: cold {status_cold:.2f} s, warm {status_warm['median_s']} s"
+            )
         loads = per_load(con, args.loads)
         con.close()
 

@@ -142,8 +142,17 @@ class LedgerCollector(Collector):
         clock: Callable[[], float] = time.monotonic,
     ):
         self.con, self.service, self.runner = con, service, runner
-        self._ledger = _Cached(ledger_ttl_s, self._read_ledger, clock)
-        self._budgets = _Cached(budgets_ttl_s, self._read_budgets, clock)
+        # One read at a time (the first ones may both import the default sheet into a new ledger).
+        self._reading = threading.Lock()
+        self._ledger = _Cached(ledger_ttl_s, self._one_at_a_time(self._read_ledger), clock)
+        self._budgets = _Cached(budgets_ttl_s, self._one_at_a_time(self._read_budgets), clock)
+
+    def _one_at_a_time(self, read: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with self._reading:
+                return read()
+
+        return run
 
     def warm(self, wait: float | None = None) -> bool:
         """Read the ledger and budget figures now (in the background; with `wait`, until done)."""

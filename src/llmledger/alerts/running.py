@@ -39,7 +39,9 @@ from llmledger.alerts.budgets import SCOPE_DIMS
 
 NANO = 1_000_000_000
 #: The in-memory totals are copied into `alert_running` at every seed and at most this often after.
-PERSIST_S = 60.0  # (the copy after a check runs on a thread of its own)
+PERSIST_S = 60.0
+#: A copy of at most this many rows is written at once; a larger one on a thread of its own.
+SYNC_ROWS = 20_000
 #: Columns of the priced calls an update reads (scope dimensions, time, money, tokens, basis).
 ROW_COLUMNS = (
     "feature",
@@ -558,6 +560,17 @@ def persist_later(con, sd: Seed) -> None:
     if not _persisting.acquire(blocking=False):
         return
     sd.persisted_at = time.monotonic()
+    rows = sum(
+        len(a.members) if a.each and a.members is not None else 1
+        for a in (sd.aggs.get(k) for k in sd.by_rule.values())
+        if a is not None
+    )
+    if rows <= SYNC_ROWS:  # small: written now (nothing left running when the ledger closes)
+        try:
+            persist(con, sd)
+        finally:
+            _persisting.release()
+        return
 
     def run() -> None:
         try:
