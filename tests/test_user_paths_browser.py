@@ -270,7 +270,11 @@ def test_a_bad_upload_is_refused_with_its_reason_and_a_good_one_is_imported(app,
     good.write_text("model,provider,input_per_mtok,output_per_mtok\ngpt-4o,openai,2.00,8.00\n")
     rerun(page, lambda: upload.set_input_files(str(good)))
     rerun(page, page.get_by_role("button", name="Import", exact=True).click)
-    assert page.locator('[data-testid="stAlert"]').filter(has_text="Imported sheet 'team-rates'").count() == 1
+    # The import flashes its message on the run it starts with st.rerun: wait for that run's DOM.
+    page.locator('[data-testid="stAlert"]').filter(has_text="Imported sheet 'team-rates'").first.wait_for(
+        timeout=PAGE_TIMEOUT_MS
+    )
+    wait_rendered(page)
     rerun(page, page.get_by_role("tab", name="Look a model up").click)
     pick(page, "In sheet", "team-rates")
     field = page.get_by_label("Model name as your telemetry reports it")
