@@ -120,7 +120,8 @@ _hashes: dict = {}
 
 
 def rules_hash(stored) -> str:
-    """A digest of the enabled budgets' definitions (memoised on the list's identity and size)."""
+    """A digest of the enabled budgets' definitions (memoised on the stored budgets' identities:
+    load_all_cached hands out the same objects until a budget changes)."""
     key = (tuple(id(s) for s in stored),)
     hit = _hashes.get(key)
     if hit is not None:
