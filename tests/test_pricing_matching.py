@@ -166,6 +166,8 @@ def test_a_dated_snapshot_of_a_cloud_beats_a_resellers_undated_copy():
     [
         ("gpt-4o", "openai", "first-party"),
         ("gpt-4o", None, "first-party"),
+        ("gpt-4o", float("nan"), "first-party"),  # a sheet of one's own has no provider: NULL -> NaN
+        ("openrouter/openai/gpt-4o", float("nan"), "reseller"),
         ("azure/gpt-4o", "azure", "cloud"),
         ("anthropic.claude-3-haiku-20240307-v1:0", "bedrock_converse", "cloud"),
         ("vertex_ai/claude-3-5-sonnet", "vertex_ai-anthropic_models", "cloud"),

@@ -96,7 +96,7 @@ _MAKERS = (
 def route_of(model_id: str, provider: str | None) -> str:
     """'first-party', 'cloud' or 'reseller' for a sheet entry, from its provider (else its id's
     routing prefix: `openrouter/...` is a reseller, a bare `gpt-4o` is the maker's own)."""
-    prov = (provider or "").strip().lower()
+    prov = provider.strip().lower() if isinstance(provider, str) else ""  # NULL reaches here as NaN
     if not prov:
         prov = model_id.lower().split("/", 1)[0] if "/" in model_id else ""
         if not prov:
@@ -112,7 +112,7 @@ def route_of(model_id: str, provider: str | None) -> str:
 
 def route_note(route: str, provider: str | None) -> str:
     """How the UI says which route a match prices through (empty for the provider's own entry)."""
-    who = provider or "?"
+    who = provider if isinstance(provider, str) and provider else "?"
     if route == "cloud":
         return f"via the cloud {who}: the sheet has no entry of the provider's own"
     if route == "reseller":
