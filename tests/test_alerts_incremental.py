@@ -161,6 +161,12 @@ def figures(statuses) -> dict:
     return out
 
 
+def half_past() -> datetime:
+    """Half past the last hour: checks a few minutes apart stay in one hour (the forecast's hour
+    moving is a legitimate reason for a full scan, which a test started at 13:01 would hit)."""
+    return (datetime.now(UTC) - timedelta(hours=1)).replace(minute=30, second=0, microsecond=0)
+
+
 def make_budgets(con) -> None:
     budgets.save(con, Budget.build("all month", 1000, "month"))
     budgets.save(con, Budget.build("paris day", 50, "day", tz="Europe/Paris", forecast_thresholds="100"))
@@ -192,7 +198,7 @@ def test_checks_after_loads_add_only_the_new_calls_and_equal_a_full_scan(con):
     from llmledger.alerts import reads, running
 
     running.reset()
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = half_past()
     make_budgets(con)
     ingest_blobs(con, [("seed.json", spans_request(now - timedelta(hours=30), 5, "alice", feature="chat"))], "test")
     first = evaluate.check(con, now - timedelta(minutes=3), deliver=False, incremental=True)
@@ -238,7 +244,7 @@ def test_a_changed_budget_or_a_price_change_falls_back_to_a_full_scan(con):
     from llmledger.alerts import reads, running
 
     running.reset()
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = half_past()
     make_budgets(con)
     ingest_blobs(con, [("a.json", spans_request(now - timedelta(minutes=20), 3, "alice"))], "test")
     evaluate.check(con, now - timedelta(minutes=2), deliver=False)
