@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from llmledger import config
-from llmledger.planning import actuals, store
+from llmledger.planning import store
 from llmledger.planning.projection import PLAN, project
 from llmledger.planning.requirements import (
     GROUPS,
@@ -19,10 +19,9 @@ from llmledger.planning.requirements import (
     use_case_fields,
 )
 from llmledger.planning.validation import validate
-from llmledger.reads import actuals as recorded
 from llmledger.ui import format as fmt
 from llmledger.ui import plan_charts as charts
-from llmledger.ui import sheet_widgets, shortlist_widgets
+from llmledger.ui import shortlist_widgets
 from llmledger.ui.common import connection, page_setup, show_errors
 from llmledger.ui.plan_widgets import (
     MONEY,
@@ -31,6 +30,7 @@ from llmledger.ui.plan_widgets import (
     field_widget,
     headline,
     open_plan,
+    plan_vs_actual_tab,
     readable,
     sheet_list,
     sheet_prices,
@@ -47,7 +47,8 @@ st.caption(
 )
 
 
-def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
+def requirements_tab(rs, sheet: dict, models: list[str], con) -> list:
+    """The form; returns the validation of the requirements as edited (the page reuses it)."""
     names = [u.name for u in rs.use_cases]
     bar = st.columns([3, 1, 1, 1])
     idx = use_case_picker(bar[0], "Use case", names, "pf_uc")
@@ -100,6 +101,7 @@ def requirements_tab(rs, sheet: dict, models: list[str], con) -> None:
     ):
         v = store.save(con, rs, note=note, prices=sheet)
         st.toast(f"Saved {fmt.plain_markdown(rs.name)} v{v}")
+    return issues
 
 
 def shortlist_tab(rs, sheet: dict, con) -> None:
@@ -146,49 +148,6 @@ def projection_tab(rs, proj) -> None:
     plan_scenarios_section(rs, proj)  # saved What-if scenarios as candidates
 
 
-def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
-    tagged = [u.name for u in rs.use_cases if u.feature_tag]
-    feats = recorded.features(con)
-    if not tagged:
-        st.info("Give a use case a telemetry feature tag (Technical column) to compare it with actual calls.")
-    else:
-        which = st.selectbox("Use case", tagged, key="pf_pva_uc")
-        tag = rs.use_case(which).feature_tag
-        span = recorded.feature_span(con, tag)
-        if span is None:
-            seen = ", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"
-            st.info(fmt.plain_markdown(f"No calls carry feature '{tag}' yet. Features seen: {seen}"))
-        else:
-            lo, hi, _ = span
-            left, right = st.columns(2)
-            period = left.date_input("Period", value=(lo, hi - dt.timedelta(days=1)), key="pf_pva_period")
-            with right:
-                actual_sheet = sheet_widgets.sheet_picker("pf_pva_sheet", "Actual cost under (this browser session)")
-            if len(period) == 2:
-                pva = actuals.plan_vs_actual(
-                    con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1), actual_sheet=actual_sheet
-                )
-                st.caption(
-                    sheet_widgets.cost_rule_text(
-                        pva.actual_sheet,
-                        pva.computed_calls,
-                        pva.reported_only_calls,
-                        pva.reported_only_usd,
-                        pva.unpriced_calls,
-                        "see the notes",
-                    )
-                )
-                for n in pva.notes:
-                    st.info(fmt.plain_markdown(n))
-                st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)
-                st.plotly_chart(
-                    charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost), key="pf_pva_waterfall"
-                )
-                st.markdown(actuals.EXPLANATION)
-                st.plotly_chart(charts.daily_chart(pva.by_day), key="pf_pva_daily")
-                st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models", column_config=MONEY | NUM)
-
-
 if "plan_pending" in st.session_state:
     apply_pending()
 if "plan_rs" not in st.session_state:
@@ -224,10 +183,11 @@ with show_errors():
         on_change="rerun",
     )  # only the open tab runs: edits stay fast
     t_req, t_short, t_proj, t_pva, t_ver = tabs
+    issues = None
     if t_req.open:
         with t_req:
-            requirements_tab(rs, sheet, models, con)
-    bad = [i for i in validate(rs, sheet) if i.level == "error"]
+            issues = requirements_tab(rs, sheet, models, con)
+    bad = [i for i in (validate(rs, sheet) if issues is None else issues) if i.level == "error"]
     # No bill from values the form calls wrong: a figure computed from them would be taken as real.
     blocked = (
         f"{len(bad)} error(s) in the requirements, so no bill is computed until they are fixed "

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from types import MappingProxyType
 
 import numpy as np
 import streamlit as st
 
-from llmledger.planning import prices, store
+from llmledger.planning import actuals, prices, store
 from llmledger.planning.projection import PLAN
 from llmledger.planning.requirements import LOCK_IN, MODALITIES, PRIVACY, UseCase, to_form
+from llmledger.reads import actuals as recorded
 from llmledger.ui import format as fmt
+from llmledger.ui import plan_charts as charts
+from llmledger.ui import sheet_widgets
 from llmledger.ui.common import connection, show_errors
 
 
@@ -208,3 +212,47 @@ def versions_tab(rs, con) -> None:
                 open_plan(store.from_json_bytes(up.getvalue()))
         with st.expander("Markdown preview"):
             st.markdown(store.to_markdown(rs))
+
+
+def plan_vs_actual_tab(rs, sheet: dict, con) -> None:
+    """Plan vs actual for one use case tagged with a telemetry feature: the variance waterfall."""
+    tagged = [u.name for u in rs.use_cases if u.feature_tag]
+    feats = recorded.features(con)
+    if not tagged:
+        st.info("Give a use case a telemetry feature tag (Technical column) to compare it with actual calls.")
+    else:
+        which = st.selectbox("Use case", tagged, key="pf_pva_uc")
+        tag = rs.use_case(which).feature_tag
+        span = recorded.feature_span(con, tag)
+        if span is None:
+            seen = ", ".join(feats["feature"].head(12)) or "none — ingest telemetry or load demo data"
+            st.info(fmt.plain_markdown(f"No calls carry feature '{tag}' yet. Features seen: {seen}"))
+        else:
+            lo, hi, _ = span
+            left, right = st.columns(2)
+            period = left.date_input("Period", value=(lo, hi - dt.timedelta(days=1)), key="pf_pva_period")
+            with right:
+                actual_sheet = sheet_widgets.sheet_picker("pf_pva_sheet", "Actual cost under (this browser session)")
+            if len(period) == 2:
+                pva = actuals.plan_vs_actual(
+                    con, rs, which, sheet, period[0], period[1] + dt.timedelta(days=1), actual_sheet=actual_sheet
+                )
+                st.caption(
+                    sheet_widgets.cost_rule_text(
+                        pva.actual_sheet,
+                        pva.computed_calls,
+                        pva.reported_only_calls,
+                        pva.reported_only_usd,
+                        pva.unpriced_calls,
+                        "see the notes",
+                    )
+                )
+                for n in pva.notes:
+                    st.info(fmt.plain_markdown(n))
+                st.dataframe(pva.comparison, hide_index=True, key="pf_pva_cmp", column_config=NUM)
+                st.plotly_chart(
+                    charts.variance_waterfall(pva.planned_cost, pva.effects, pva.actual_cost), key="pf_pva_waterfall"
+                )
+                st.markdown(actuals.EXPLANATION)
+                st.plotly_chart(charts.daily_chart(pva.by_day), key="pf_pva_daily")
+                st.dataframe(pva.by_model, hide_index=True, key="pf_pva_models", column_config=MONEY | NUM)
