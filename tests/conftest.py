@@ -4,7 +4,9 @@ import those, never this file."""
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,33 @@ def port() -> int:
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+# ------------------------------------------------------------------ the end of the session
+# A daemon thread still inside DuckDB (or gRPC) C++ code when Python finalises is ended as it
+# takes the GIL back; the forced unwind meets a catch (...) in the bindings and the process aborts
+# after every test has passed (CI saw "FATAL: exception not rethrown" once). So the session ends by
+# winding down the product's background threads (llmledger.store.background) and naming any left,
+# and then leaves with pytest's own status without running the interpreter's finalisation.
+
+_status: dict[str, int] = {}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from llmledger.store import background
+
+    left = background.shutdown()
+    strays = sorted(
+        t.name for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and t.daemon
+    )
+    if left or strays:
+        print(f"\nbackground threads at the end of the session: {', '.join(left + strays)}", file=sys.stderr)
+    _status["exit"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if "exit" in _status and not hasattr(config, "workerinput"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_status["exit"])

@@ -33,6 +33,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from llmledger.store import background
+
 log = logging.getLogger(__name__)
 
 PATH = "/metrics"
@@ -110,7 +112,7 @@ class _Cached:
             return
         self._running = True
         self._done.clear()
-        threading.Thread(target=self._run, name="llmledger-metrics", daemon=True).start()
+        background.spawn(self._run, "llmledger-metrics")
 
     def _run(self) -> None:
         t0 = time.perf_counter()

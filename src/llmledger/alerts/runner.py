@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from llmledger.alerts import notify
+from llmledger.store import background
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class AlertRunner:
             if self.check_on_start:
                 self._wake.set()
             self._thread = threading.Thread(target=self._loop, name="llmledger-alerts", daemon=True)
+            background.register(self._thread, self.stop)
             self._thread.start()
         return self
 

@@ -51,6 +51,7 @@ import duckdb
 
 from llmledger import config
 from llmledger.errors import PayloadError, StoreError
+from llmledger.store import background
 from llmledger.telemetry import attribution, content, intake, loader, logs, otlp, quarantine, workers
 from llmledger.telemetry.receiver import Receiver
 from llmledger.telemetry.spool import Entry, Spool
@@ -279,6 +280,7 @@ class Service:
                 self._queue.append(_Queued(entry))
         self._stopping = False
         self._thread = threading.Thread(target=self._supervise, name="otlp-loader", daemon=True)
+        background.register(self._thread, lambda: self.stop(timeout=background.SHUTDOWN_S / 2))
         self._thread.start()
         self._running = True
         if receiver:
