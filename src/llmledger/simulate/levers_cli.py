@@ -2,6 +2,8 @@
 
     python -m llmledger whatif cache|prompt-cache|compress|memory|batch [--feature F] [--days N]
         [--sheet S] [--json]   (contract, DESIGN.md), plus each lever's own options
+    python -m llmledger whatif cache --semantic [--threshold T] [--ttl S]   semantic cache with
+        its similarity-threshold sweep (embeddings computed locally, simulate/levers/semantic.py)
 
 Each prints the lever's baseline cost, its what-if cost, the saving (and per month) and the
 assumptions it rests on. `register_whatif(whatif_subparsers)` is called by simulate/cli.py.
@@ -15,7 +17,7 @@ from llmledger.cli_common import add_common
 from llmledger.errors import SimulationError
 
 HELP = {
-    "cache": "response cache (exact or normalised, with a TTL): calls a cache would have answered",
+    "cache": "response cache (exact, normalised or --semantic, with a TTL): calls a cache would have answered",
     "agent-cache": "identical calls repeated inside one trace or session",
     "prompt-cache": "provider prompt caching of shared prefixes (5 min or 1 h)",
     "compress": "input compression with SmolLM2 token surprisal (LLMLingua's idea)",
@@ -39,8 +41,19 @@ def register_whatif(whatif_sub) -> None:
 
 def _options(name: str, p: argparse.ArgumentParser) -> None:
     if name == "cache":
-        p.add_argument("--mode", default="exact", choices=("exact", "normalised"))
+        p.add_argument(
+            "--mode",
+            choices=("exact", "normalised"),
+            help="key on the messages as sent (exact, default) or case- and space-folded",
+        )
         p.add_argument("--ttl", default="3600", help="seconds an entry lives after the miss that wrote it (3600)")
+        p.add_argument(
+            "--semantic",
+            action="store_true",
+            help="a semantic cache: hits on similar prompts (all-MiniLM-L6-v2 embeddings computed here), with a "
+            "similarity-threshold sweep of hit rate against false-hit risk",
+        )
+        p.add_argument("--threshold", help="with --semantic: cosine similarity for a hit, above 0 and at most 1 (0.9)")
     elif name == "agent-cache":
         p.add_argument("--scope", default="trace", choices=("trace", "session"))
     elif name == "prompt-cache":
@@ -89,7 +102,16 @@ def _float(v, what):
 def lever_params(args) -> dict:
     n = args.lever
     if n == "cache":
-        return {"ttl_s": _float(args.ttl, "--ttl"), "mode": args.mode}
+        if args.semantic:
+            if args.mode:
+                raise SimulationError("--mode is for the exact or normalised cache, not with --semantic")
+            return {
+                "ttl_s": _float(args.ttl, "--ttl"),
+                "threshold": 0.9 if args.threshold is None else _float(args.threshold, "--threshold"),
+            }
+        if args.threshold is not None:
+            raise SimulationError("--threshold needs --semantic (a similarity threshold for the semantic cache)")
+        return {"ttl_s": _float(args.ttl, "--ttl"), "mode": args.mode or "exact"}
     if n == "agent-cache":
         return {"scope": args.scope}
     if n == "prompt-cache":
@@ -120,13 +142,14 @@ def run_lever(args):
 
     params = lever_params(args)
     cap_all = params.pop("cap_all", None)
+    lever = "semantic" if args.lever == "cache" and getattr(args, "semantic", False) else args.lever
     con = connect(args.db) if args.db else connect()
     try:
         if cap_all is not None:
             from llmledger.reads.levers import known_features
 
             params["caps"] = {f: cap_all for f in ([args.feature] if args.feature else known_features(con))}
-        r = apply_lever(con, args.lever, feature=args.feature, days=args.days, sheet=args.sheet, **params)
+        r = apply_lever(con, lever, feature=args.feature, days=args.days, sheet=args.sheet, **params)
     finally:
         con.close()
     data = r.to_dict()
@@ -184,6 +207,17 @@ def summary_text(d: dict) -> str:
     lines.append("  rests on:")
     lines += [f"    - {a}" for a in d["assumptions"]]
     lines += [f"  note: {n}" for n in d["notes"]]
+    sweep = (d.get("tables") or {}).get("sweep")
+    if sweep:
+        lines.append("  threshold sweep (hit rate, false hits among hits whose answers were both captured, pair risk):")
+        for row in sweep:
+            fr = "-" if row["false_hit_rate"] is None else f"{row['false_hit_rate']:.1%}"
+            pr = "-" if row["pair_risk"] is None else f"{row['pair_risk']:.1%}"
+            lines.append(
+                f"    {row['threshold']:>5.2f}  hits {row['hits']:>7,} ({row['hit_rate']:6.1%})  "
+                f"false hits {row['false_hits']:>6,} ({fr:>6})  pairs {row['pairs']:>7,} risk {pr:>6}  "
+                f"saves {usd(row['saved_usd'])}"
+            )
     for e in d.get("examples") or []:
         lines.append(f"  example ({e['before_tokens']} -> {e['after_tokens']} tokens):")
         lines.append(f"    before: {e['before'][:200]!r}")

@@ -60,6 +60,7 @@ class LeverResult:
     metrics: dict = field(default_factory=dict)  # hit rate, tokens saved, ...
     notes: list[str] = field(default_factory=list)  # data quality: calls left out and why
     examples: list[dict] = field(default_factory=list)  # before/after samples (compression)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # more tables (semantic: "sweep")
     # Per call, aligned with the frame the lever was given (for levers applied in sequence,
     # summary.py): the what-if cost, whether the call is no longer made, its new input tokens.
     per_call_usd: np.ndarray | None = field(default=None, repr=False)
@@ -88,6 +89,16 @@ class LeverResult:
             "notes": list(self.notes),
             "details": [{k: _plain(v) for k, v in r.items()} for r in self.details.to_dict("records")],
             "examples": self.examples,
+            **(
+                {
+                    "tables": {
+                        name: [{k: _plain(v) for k, v in r.items()} for r in t.to_dict("records")]
+                        for name, t in self.tables.items()
+                    }
+                }
+                if self.tables
+                else {}
+            ),
         }
 
 

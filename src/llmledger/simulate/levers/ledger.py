@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from llmledger.errors import SimulationError
 from llmledger.reads import levers as reads
-from llmledger.simulate.levers import batching, compression, prefix, response, sessions
+from llmledger.simulate.levers import batching, compression, prefix, response, semantic, sessions
 from llmledger.simulate.levers.core import LeverResult, ModelPrices, usd
 
 MONTH_DAYS = 30
@@ -16,6 +16,7 @@ MAX_DAYS = 3660
 #: CLI name -> (function, needs prices)
 LEVERS = {
     "cache": (response.response_cache, False),
+    "semantic": (semantic.semantic_cache, False),  # the CLI's `whatif cache --semantic`
     "agent-cache": (response.agent_cache, False),
     "prompt-cache": (prefix.prompt_cache, True),
     "compress": (compression.compress, True),
