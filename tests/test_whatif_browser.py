@@ -24,7 +24,9 @@ def test_whatif_page_in_the_browser(served_app, artifacts):
         browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1440, "height": 1000})
         page.goto(served_app + "/whatif", wait_until="networkidle")
-        expect(page.get_by_role("heading", name="🔀 What-if: routers and cascades")).to_be_visible(timeout=120_000)
+        expect(page.get_by_role("heading", name="🔀 What-if: routers, cascades and levers")).to_be_visible(
+            timeout=120_000
+        )
         wait_rendered(page)
         expect(page.get_by_text("Router: strong or weak model per query")).to_be_visible(timeout=120_000)
         page.locator(".js-plotly-plot .main-svg").nth(2).wait_for(timeout=120_000)  # three charts drew

@@ -1,9 +1,11 @@
-"""Saved what-if scenarios: a policy applied to a feature's traffic, kept for the Plan page.
+"""Saved what-if scenarios: a policy (router, cascade) or a lever (caching, compression, memory,
+batching, caps: simulate/levers) applied to a feature's traffic, kept for the Plan page.
 
 A scenario keeps its monthly figures and the whole result. The Plan page shows it as a
 candidate: the use cases tagged with the scenario's feature cost the scenario's policy/baseline
 ratio of their projected cost (the ratio measured on the feature's traffic), the others are
-unchanged. `candidate_lines` does that arithmetic on plain arrays, so it needs nothing from
+unchanged. A lever saved over every feature (feature NULL) applies to every use case; a lever's
+saving has no band (its low and high equal it: its assumptions are stated, not intervals). `candidate_lines` does that arithmetic on plain arrays, so it needs nothing from
 planning/ (a sibling layer).
 """
 
@@ -32,36 +34,58 @@ FROM whatif_scenarios ORDER BY saved_at DESC, name
 """
 
 
-def save(con, name: str, result) -> dict:
-    """Save (or replace) `result` (a traffic.TrafficWhatIf) under `name`; returns the saved row."""
+def save(con, name: str, result, params: dict | None = None) -> dict:
+    """Save (or replace) `result` under `name`: a traffic.TrafficWhatIf, or a lever on the ledger
+    (levers.ledger.LedgerLever, with the `params` it ran with). Returns the saved row."""
     name = (name or "").strip()
     if not name:
         raise SimulationError("a scenario needs a name")
     if len(name) > MAX_NAME:
         raise SimulationError(f"a scenario name is at most {MAX_NAME} characters (got {len(name)})")
-    if result.monthly_baseline_usd <= 0:
-        raise SimulationError(f"feature {result.feature!r} cost nothing in its window: there is no saving to keep")
-    body = json.dumps(result.to_dict(), default=str)
-    con.cursor().execute(
-        SAVE_SQL,
-        [
-            name,
-            result.feature,
-            result.kind,
-            result.policy,
-            result.sheet,
-            result.period_start,
-            result.period_end,
-            result.calls,
-            result.monthly_baseline_usd,
-            result.monthly_policy_usd,
-            result.monthly_saving_usd,
-            result.monthly_saving_low_usd,
-            result.monthly_saving_high_usd,
-            body,
-        ],
-    )
-    return {"name": name, "feature": result.feature, "monthly_saving_usd": result.monthly_saving_usd}
+    row = _lever_row(result, params) if hasattr(result, "monthly_scale") else _traffic_row(result)
+    if row["monthly_baseline_usd"] <= 0:
+        what = f"feature {row['feature']!r}" if row["feature"] is not None else "the calls in scope"
+        raise SimulationError(f"{what} cost nothing in the window: there is no saving to keep")
+    con.cursor().execute(SAVE_SQL, [name, *row.values()])
+    return {"name": name, "feature": row["feature"], "monthly_saving_usd": row["monthly_saving_usd"]}
+
+
+def _traffic_row(result) -> dict:
+    return {
+        "feature": result.feature,
+        "kind": result.kind,
+        "policy": result.policy,
+        "sheet": result.sheet,
+        "period_start": result.period_start,
+        "period_end": result.period_end,
+        "calls": result.calls,
+        "monthly_baseline_usd": result.monthly_baseline_usd,
+        "monthly_policy_usd": result.monthly_policy_usd,
+        "monthly_saving_usd": result.monthly_saving_usd,
+        "monthly_saving_low_usd": result.monthly_saving_low_usd,
+        "monthly_saving_high_usd": result.monthly_saving_high_usd,
+        "body": json.dumps(result.to_dict(), default=str),
+    }
+
+
+def _lever_row(ll, params: dict | None) -> dict:
+    d = ll.to_dict()
+    d["params"] = {k: v for k, v in (params or {}).items() if k != "prices"}
+    return {
+        "feature": ll.feature,
+        "kind": ll.result.lever,
+        "policy": ll.result.title,
+        "sheet": ll.sheet,
+        "period_start": ll.period_start,
+        "period_end": ll.period_end,
+        "calls": ll.result.calls,
+        "monthly_baseline_usd": d["monthly_baseline_usd"],
+        "monthly_policy_usd": d["monthly_whatif_usd"],
+        "monthly_saving_usd": d["monthly_saving_usd"],
+        "monthly_saving_low_usd": d["monthly_saving_usd"],
+        "monthly_saving_high_usd": d["monthly_saving_usd"],
+        "body": json.dumps(d, default=str),
+    }
 
 
 def list_scenarios(con) -> pd.DataFrame:
@@ -98,7 +122,8 @@ def candidate_lines(
     plan_total = cost.sum(axis=0)
     rows, notes = [], []
     for sc in scenarios.itertuples():
-        hit = np.array([t == sc.feature for t in feature_tags], dtype=bool)
+        every = sc.feature is None or (isinstance(sc.feature, float) and np.isnan(sc.feature))
+        hit = np.array([every or t == sc.feature for t in feature_tags], dtype=bool)
         if not hit.any():
             notes.append(
                 f"Scenario {sc.name!r} is for feature {sc.feature!r}, which no use case of this plan is tagged with."

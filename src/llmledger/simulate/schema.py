@@ -1,4 +1,4 @@
-"""What-if tables: saved scenarios (a policy applied to a feature's traffic, for the Plan page)."""
+"""What-if tables: saved scenarios (a policy or a lever applied to a feature's traffic, for the Plan page)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def w001_whatif_scenarios(con: duckdb.DuckDBPyConnection) -> None:
             name VARCHAR PRIMARY KEY,
             saved_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             feature VARCHAR NOT NULL,
-            kind VARCHAR NOT NULL,               -- 'router' | 'cascade'
+            kind VARCHAR NOT NULL,               -- 'router' | 'cascade' | a lever ('prompt-cache', ...)
             policy VARCHAR NOT NULL,             -- the policy in words
             sheet VARCHAR NOT NULL,
             period_start TIMESTAMPTZ NOT NULL,
@@ -29,4 +29,10 @@ def w001_whatif_scenarios(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-MIGRATIONS = [("w001_whatif_scenarios", w001_whatif_scenarios)]
+def w002_lever_scenarios(con: duckdb.DuckDBPyConnection) -> None:
+    """Levers (simulate/levers) are saved as scenarios too, and one may cover every feature: its
+    feature is NULL (the Plan page applies it to every use case)."""
+    con.execute("ALTER TABLE whatif_scenarios ALTER COLUMN feature DROP NOT NULL")
+
+
+MIGRATIONS = [("w001_whatif_scenarios", w001_whatif_scenarios), ("w002_lever_scenarios", w002_lever_scenarios)]

@@ -247,14 +247,15 @@ def scenarios_section() -> None:
 
     df = scenarios.list_scenarios(connection())
     if df.empty:
-        st.info("No saved scenarios yet: apply a policy to a feature's traffic and save it.")
+        st.info("No saved scenarios yet: apply a policy (Apply to traffic) or a lever (Levers) and save it.")
         return
     st.caption(
-        "Each scenario: a policy applied to a feature's traffic, its monthly figures measured in your traffic "
-        "with the rates as given. The Plan page applies its cost ratio to the use cases tagged with its feature."
+        "Each scenario: a policy or a lever applied to a feature's traffic (or to every feature), its monthly "
+        "figures measured in your traffic with the rates and assumptions as given. The Plan page applies its cost "
+        "ratio to the use cases tagged with its feature (every use case for a lever over all features)."
     )
     st.dataframe(
-        df.drop(columns=["cost_ratio_low", "cost_ratio_high"]),
+        df.drop(columns=["cost_ratio_low", "cost_ratio_high"]).assign(feature=df["feature"].fillna("(all features)")),
         hide_index=True,
         key="wi_scenarios",
         column_config={c: st.column_config.NumberColumn(format="$%.2f") for c in df.columns if c.endswith("_usd")}
@@ -279,7 +280,9 @@ def plan_scenarios_section(rs, proj) -> None:
         return
     st.subheader("What-if scenarios as candidates")
     if df.empty:
-        st.caption("No saved what-if scenarios: save one on the What-if page (Apply to traffic) to see it here.")
+        st.caption(
+            "No saved what-if scenarios: save one on the What-if page (Apply to traffic, Levers) to see it here."
+        )
         return
     s = proj.scenario_index("Plan")
     lines, notes = scenarios.candidate_lines(proj.months, proj.cost[s], [u.feature_tag for u in rs.use_cases], df)
@@ -301,6 +304,8 @@ def plan_scenarios_section(rs, proj) -> None:
         },
     )
     st.caption(
-        "A scenario's cost ratio (policy / today) was measured in your traffic under its sheet; its band comes "
-        "from the rates' intervals. Applied to the projected cost of the tagged use cases; the rest of the plan is unchanged."
+        "A scenario's cost ratio (policy or lever / today) was measured in your traffic under its sheet; a policy's "
+        "band comes from the rates' intervals (a lever has none: its assumptions are stated on the What-if page). "
+        "Applied to the projected cost of the tagged use cases (all of them for a lever over every feature); the "
+        "rest of the plan is unchanged."
     )

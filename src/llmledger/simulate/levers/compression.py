@@ -116,9 +116,11 @@ def compress(
     examples: int = 3,
     encoders: dict | None = None,
     seed: int = 0,
+    progress=None,
 ) -> LeverResult:
     """Compress a sample of distinct captured prompts to about `keep` of their tokens; apply the
-    real ratio (in each called model's tokenizer) to every call with captured text."""
+    real ratio (in each called model's tokenizer) to every call with captured text.
+    `progress(done, total, what)`, when given, is called after each prompt (the page's bar)."""
     if not 0 < keep < 1:
         raise SimulationError(f"the share of tokens to keep must be between 0 and 1, exclusive (got {keep})")
     if not isinstance(sample, (int, np.integer)) or sample < 1:
@@ -132,7 +134,9 @@ def compress(
     llm = scorer_model(n_ctx) if len(picked) else None
     model_of = df[has_text].groupby("input_text")["model"].first()
     rows, tim = [], {"wall_s": 0.0, "tokens": 0, "perf_n_p_eval": 0, "perf_t_p_eval_ms": 0.0}
-    for text in picked:
+    for i, text in enumerate(picked):
+        if progress is not None:
+            progress(i, len(picked), "Compressing sampled prompts with SmolLM2")
         with _LOCK:
             small, t = compress_text(llm, text, keep)
         for k in tim:
