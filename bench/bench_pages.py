@@ -149,16 +149,20 @@ def url_path(page_file: str, pages: list[tuple[str, str]]) -> str:
 
 
 def _schema_key(n_calls: int) -> str:
-    """The cached ledger is reused while the code that shapes it is unchanged."""
+    """The cached ledger is reused while what shapes it is unchanged: the migrations (by name: an
+    applied migration never changes), the memo's schema, the builder, and the pricing code that
+    resolves model names. A change elsewhere in a schema module (say, a faster way to insert the
+    default rules) does not rebuild a million calls."""
+    from llmledger.reads import spend_cache
+    from llmledger.store.db import all_migrations
+
     h = hashlib.sha256(str(n_calls).encode())
+    h.update(",".join(name for name, _ in all_migrations()).encode())
+    h.update(spend_cache.SCHEMA.encode())
+    h.update((ROOT / "bench" / "bench_calls_queries.py").read_bytes())
     src = ROOT / "src" / "llmledger"
-    for p in sorted(
-        [*src.rglob("schema.py"), *(src / "store").glob("*.py"), ROOT / "bench" / "bench_calls_queries.py"]
-    ):
-        h.update(p.read_bytes())
-    for name in ("sheets.py", "matching.py", "importers.py", "model.py"):
+    for name in ("sheets.py", "matching.py", "importers.py", "model.py", "engine.py"):
         h.update((src / "pricing" / name).read_bytes())
-    h.update((src / "reads" / "spend_cache.py").read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -91,6 +91,10 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     at.multiselect(key="calls_f_feature").set_value([])
     ok(at.run())
 
+    assert not at.get("plotly_chart") or all("Trace " not in c.proto.spec for c in at.get("plotly_chart"))
+    at.session_state["calls_tab"] = "Top traces"  # lazy tabs: only the open one runs
+    ok(at.run())
+    assert not [d for d in at.dataframe if d.value.columns[0] == "grp"]  # the closed tab ran nothing
     at.radio(key="calls_rank_by").set_value("latency")
     ok(at.run())
     top = frame(at, "trace_id", "root_name")
@@ -102,6 +106,8 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     waterfall = next(c for c in charts if second in c["layout"]["title"]["text"])
     assert len(waterfall["data"][0]["y"]) >= 2  # the trace's spans, one bar each
 
+    at.session_state["calls_tab"] = "Data quality"
+    ok(at.run())
     quality = frame(at, "convention", "service")
     assert quality["calls"].sum() == demo_ledger["calls"]
     assert quality["missing_usage"].sum() > 0

@@ -59,15 +59,26 @@ def test_spend_with_data_shows_money_run_rate_and_unknown_prices(with_data):
     assert any(k.startswith("Month to date") for k in m)
     assert "Run rate = month-to-date spend" in text_of(at)
     assert "DEMO DATA" in text_of(at)
+    assert "Actual cost = the cost computed from the price sheet" in text_of(at)
+    assert len(at.get("plotly_chart")) == 2  # the open tab's two; the closed tabs run nothing
+    assert not at.get("download_button")
+    # Lazy tabs: each tab runs (and queries) only when open.
+    at.session_state["spend_tab"] = "Unknown prices"
+    at.run()
+    assert not at.exception
     unpriced = set(frame(at, "request_model", "first_seen")["request_model"])
     assert "demo-acme-llama-3.1-8b-ft" in unpriced
     assert "acme-private-model-x" not in unpriced  # no price, but it reported its cost: that is its actual cost
     assert "left out of every total" in text_of(at)
-    assert "Actual cost = the cost computed from the price sheet" in text_of(at)
+    assert not at.get("plotly_chart")
+    at.session_state["spend_tab"] = "Reported vs computed"
+    at.run()
     rep = frame(at, "reported_usd", "computed_usd")
     assert "gpt-4o-mini" in set(rep["model"])
+    assert len(at.get("plotly_chart")) == 1
+    at.session_state["spend_tab"] = "Export"
+    at.run()
     assert at.get("download_button")  # CSV and Parquet exports are offered
-    assert len(at.get("plotly_chart")) >= 3
 
 
 def test_spend_interactions_group_top_n_period_and_sheet(with_data):

@@ -5,6 +5,8 @@ tokens priced per model and sheet)."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Callable
@@ -103,7 +105,7 @@ def monthly_bill(
     if int(months) < 1:
         raise PricingError("months must be at least 1")
     sheet_obj = _sheet(sheet, con)
-    hit = Matcher(sheet_obj).resolve(model, provider)
+    hit = matcher_for(sheet_obj).resolve(model, provider)
     if hit is None:
         raise PricingError(f"model {model!r} has no price in sheet {sheet_obj.name!r}")
     entry: ModelEntry = next(m for m in sheet_obj.latest().models if m.model_id == hit.model_id)
@@ -166,11 +168,38 @@ def limit_warnings(entry: ModelEntry, input_tokens, output_tokens, sheet: str) -
 
 def context_check(model: str, input_tokens, output_tokens, sheet: Sheet, provider: str | None = None) -> list[str]:
     """limit_warnings for a model name as the sheet resolves it (empty when it has no price)."""
-    hit = Matcher(sheet).resolve(model, provider)
+    hit = matcher_for(sheet).resolve(model, provider)
     if hit is None:
         return []
     entry = next(m for m in sheet.latest().models if m.model_id == hit.model_id)
     return limit_warnings(entry, input_tokens, output_tokens, sheet.name)
+
+
+_MATCHERS: dict[int, tuple[weakref.ref, tuple, Matcher]] = {}
+_MATCHERS_LOCK = threading.RLock()  # re-entrant: a weakref callback may run during a GC inside it
+
+
+def matcher_for(sheet: Sheet) -> Matcher:
+    """The name matcher of `sheet`'s latest version, built once per sheet object (a sheet of
+    thousands of names takes tens of milliseconds to index, and the Estimate page prices every
+    model under every sheet). Rebuilt when the sheet changes: another object (callers reload a
+    sheet when its versions change), or its latest models or provider rules replaced or resized."""
+    models = sheet.latest().models
+    shape = (id(models), len(models), id(sheet.providers), len(sheet.providers))
+    with _MATCHERS_LOCK:
+        hit = _MATCHERS.get(id(sheet))
+        if hit is not None and hit[0]() is sheet and hit[1] == shape:
+            return hit[2]
+    matcher = Matcher(sheet)
+
+    def forget(ref: weakref.ref, key: int = id(sheet)) -> None:
+        with _MATCHERS_LOCK:
+            if key in _MATCHERS and _MATCHERS[key][0] is ref:
+                del _MATCHERS[key]
+
+    with _MATCHERS_LOCK:
+        _MATCHERS[id(sheet)] = (weakref.ref(sheet, forget), shape, matcher)
+    return matcher
 
 
 def _sheet(sheet: str | Sheet, con) -> Sheet:

@@ -16,7 +16,9 @@ memo (`table_for(sheet)`), refreshed before every query:
 - A check that the memo holds as many rows as `calls` closes every gap: on a mismatch, rebuild.
 
 At most MAX_MEMOS memos are kept; the one unused longest is dropped (never one used in the last
-KEEP_S seconds). `refresh(con, sheet)` is cheap (a few tiny queries) when nothing changed.
+KEEP_S seconds). `refresh(con, sheet)` is cheap when nothing changed: one query (FRESH_SQL) reads
+the price token, the data token, the memo's state row and whether its table exists. The Spend page
+makes about ten reads per run, each checking first.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from llmledger.pricing.engine import priced_calls_sql
+import duckdb
+
+from llmledger.pricing.engine import DEFAULT_SHEET, priced_calls_sql
 from llmledger.pricing.matching import refresh_resolutions
-from llmledger.pricing.sheets import pricing_sheet
+from llmledger.pricing.sheets import get_active_sheet, pricing_sheet
 
 COLUMNS = (
     "trace_id",
@@ -92,6 +96,18 @@ SELECT concat_ws('|', ?, ?,
 
 DATA_TOKEN_SQL = "SELECT (SELECT count(*) FROM calls), (SELECT max(loaded_at) FROM ingest_log)"
 
+#: Everything the freshness check needs, in one round trip: the sheet's price token, the data
+#: token (calls, last load), what the memo was built from, and whether its table is there.
+FRESH_SQL = f"""
+SELECT ({PRICE_TOKEN_SQL.strip()}) AS price_token,
+       (SELECT count(*) FROM calls) AS calls,
+       (SELECT max(loaded_at) FROM ingest_log) AS last_loaded,
+       (SELECT price_token FROM {STATE} WHERE sheet = ?) AS memo_price_token,
+       (SELECT calls FROM {STATE} WHERE sheet = ?) AS memo_calls,
+       (SELECT last_loaded_at FROM {STATE} WHERE sheet = ?) AS memo_last_loaded,
+       EXISTS (SELECT 1 FROM duckdb_tables() WHERE table_name = ? AND NOT temporary) AS memo_exists
+"""
+
 TOUCHED_SINCE_SQL = """
 SELECT min(c.start_time), count(*)
 FROM calls c
@@ -110,19 +126,35 @@ def _priced(sheet: str, since=None) -> tuple[str, list]:
     return f"SELECT {_COLS} FROM ({sql}) p", params
 
 
-def _exists(cur, table: str) -> bool:
-    return bool(
-        cur.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [table]).fetchone()[
-            0
-        ]
-    )
+#: Set once this process has checked the default sheet against the installed litellm (a newer
+#: litellm is only seen by a new process).
+_default_checked = False
 
 
 def memo_table(con, sheet: str | None = None) -> str:
     """The memo table of `sheet` (None = the active sheet), brought up to date first. Every money
     read scans this instead of pricing the calls again. store/db.connect turns off the DuckDB
-    optimizer that mis-typed sums over the priced calls."""
-    return refresh(con, pricing_sheet(con, sheet))["table"]
+    optimizer that mis-typed sums over the priced calls.
+
+    A fresh memo answers after one query: its price token counts the sheet's versions, so a memo
+    in step with it proves the sheet exists. Otherwise (and once per process for the default
+    sheet, which follows the installed litellm) `pricing_sheet` checks the sheet first."""
+    global _default_checked
+    name = sheet or get_active_sheet(con)
+    if name != DEFAULT_SHEET or _default_checked:
+        with _lock:
+            cur = con.cursor()
+            try:
+                fresh, _row = _check(cur, name)
+            finally:
+                cur.close()
+        if fresh:
+            _last_used[table_for(name)] = time.monotonic()
+            return table_for(name)
+    name = pricing_sheet(con, name)
+    if name == DEFAULT_SHEET:
+        _default_checked = True
+    return refresh(con, name)["table"]
 
 
 def refresh(con, sheet: str) -> dict[str, Any]:
@@ -133,22 +165,36 @@ def refresh(con, sheet: str) -> dict[str, Any]:
         try:
             out = _refresh(cur, sheet)
             _last_used[out["table"]] = time.monotonic()
-            _evict(cur, keep=out["table"])
+            if out["action"] != "fresh":  # only a new memo can take the count past MAX_MEMOS
+                _evict(cur, keep=out["table"])
             return out
         finally:
             cur.close()
 
 
+def _check(cur, sheet: str) -> tuple[bool, tuple]:
+    """One query: is the memo of `sheet` in step with the priced calls? Also returns the row
+    (price token, calls, last load, the memo's three, memo table exists). Creates the state
+    table on a ledger that has none yet."""
+    params = [SCHEMA, sheet, sheet, sheet, sheet, sheet, sheet, table_for(sheet)]
+    try:
+        row = cur.execute(FRESH_SQL, params).fetchone()
+    except duckdb.CatalogException:
+        cur.execute(STATE_DDL)
+        row = cur.execute(FRESH_SQL, params).fetchone()
+    price_token, calls, last_loaded, memo_token, memo_calls, memo_loaded, exists = row
+    fresh = bool(exists) and memo_token == price_token and memo_calls == calls and memo_loaded == last_loaded
+    return fresh, row
+
+
 def _refresh(cur, sheet: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     table = table_for(sheet)
-    cur.execute(STATE_DDL)
-    price_token = cur.execute(PRICE_TOKEN_SQL, [SCHEMA, sheet, sheet, sheet]).fetchone()[0]
-    calls, last_loaded = cur.execute(DATA_TOKEN_SQL).fetchone()
-    state = cur.execute(f"SELECT price_token, calls, last_loaded_at FROM {STATE} WHERE sheet = ?", [sheet]).fetchone()
-    exists = _exists(cur, table)
-    if exists and state and state[0] == price_token and state[1] == calls and state[2] == last_loaded:
+    fresh, row = _check(cur, sheet)
+    if fresh:
         return {"action": "fresh", "seconds": time.perf_counter() - t0, "table": table}
+    price_token, calls, last_loaded, *memo, exists = row
+    state = tuple(memo) if memo[0] is not None else None
     action = "rebuild"
     cur.execute("BEGIN")
     try:

@@ -26,10 +26,13 @@ def active_sheet() -> str:
     return sheets.get_active_sheet(common.connection())
 
 
-def view_sheet() -> str:
-    """The sheet this browser session prices with: its own choice, else the active sheet."""
+def view_sheet(active: str | None = None) -> str:
+    """The sheet this browser session prices with: its own choice, else the active sheet (pass
+    `active` when the caller has it: that saves a query)."""
     picked = st.session_state.get(VIEW_SHEET_KEY)
-    return picked if picked and picked in sheet_names() else active_sheet()
+    if picked and picked in sheet_names():
+        return picked
+    return active if active is not None else active_sheet()
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -46,11 +49,13 @@ def sheet_names() -> list[str]:
     return list(_sheet_names(str(config.db_path())))
 
 
-def sheet_picker(key: str, label: str = "Price sheet (this browser session)") -> str:
+def sheet_picker(key: str, label: str = "Price sheet (this browser session)", active: str | None = None) -> str:
     """Choose the sheet this browser session prices with (Spend, Plan vs actual, Reprice's
-    actual). It changes nobody else's figures, nor the active sheet. Returns its name."""
+    actual). It changes nobody else's figures, nor the active sheet. Returns its name. Pass
+    `active` (active_sheet()) when the page has it already."""
     names = sheet_names()
-    current, active = view_sheet(), active_sheet()
+    active = active if active is not None else active_sheet()
+    current = view_sheet(active)
     if current not in names:
         names.append(current)
 
@@ -69,12 +74,12 @@ def sheet_picker(key: str, label: str = "Price sheet (this browser session)") ->
     )
 
 
-def make_active_control(sheet: str, key: str) -> None:
+def make_active_control(sheet: str, key: str, active: str | None = None) -> None:
     """Say which sheet is active, and offer to make `sheet` the active one: a deliberate act,
     since the CLI, budgets, alerts and `llm_calls.cost_usd` all follow it."""
     from llmledger.pricing import sheets
 
-    active = active_sheet()
+    active = active if active is not None else active_sheet()
     if sheet == active:
         st.caption(f"`{sheet}` is the active sheet: the CLI, budgets, alerts and `llm_calls` price with it.")
         return

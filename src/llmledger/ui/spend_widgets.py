@@ -2,7 +2,8 @@
 database, this session's sheet and plain arguments; the money metrics; table column settings.
 
 Cost depends on the sheet, so every cached read is keyed by it: a switch never serves a stale
-total.
+total. The page reads the sheet once per run (sheet_widgets.sheet_picker) and passes it to each
+read, so the settings row is not queried once per read.
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from llmledger.reads.filters import CallFilter
 from llmledger.ui import common, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.call_reads import cursor, db
-from llmledger.ui.sheet_widgets import view_sheet
 
 
-def ensure_priced() -> None:
-    """Bring this session's sheet's memo of the priced calls up to date, with a spinner when that
-    means pricing many calls (a sheet's first use: seconds per million calls; otherwise a few
-    milliseconds)."""
-    sheet = view_sheet()
+def ensure_priced(sheet: str) -> None:
+    """Bring `sheet`'s memo of the priced calls up to date, with a spinner when that means pricing
+    many calls (a sheet's first use: seconds per million calls; otherwise one query)."""
     with st.spinner(f"Pricing calls under {sheet}…", show_time=True):
         spend_cache.refresh(common.resources()["con"], sheet)
 
@@ -39,8 +37,8 @@ def _totals(db_: str, sheet: str, f: CallFilter) -> dict[str, Any]:
         return spend.spend_totals(cur, f, sheet=sheet)
 
 
-def totals(f: CallFilter) -> dict[str, Any]:
-    return _totals(db(), view_sheet(), f)
+def totals(sheet: str, f: CallFilter) -> dict[str, Any]:
+    return _totals(db(), sheet, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -49,8 +47,8 @@ def _default_as_of(db_: str, sheet: str) -> datetime:
         return spend.default_as_of(cur, sheet=sheet)
 
 
-def default_as_of() -> datetime:
-    return _default_as_of(db(), view_sheet())
+def default_as_of(sheet: str) -> datetime:
+    return _default_as_of(db(), sheet)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -59,8 +57,8 @@ def _month_to_date(db_: str, sheet: str, f: CallFilter, as_of: datetime) -> spen
         return spend.month_to_date(cur, f, as_of, sheet=sheet)
 
 
-def month_to_date(f: CallFilter, as_of: datetime) -> spend.RunRate:
-    return _month_to_date(db(), view_sheet(), f, as_of)
+def month_to_date(sheet: str, f: CallFilter, as_of: datetime) -> spend.RunRate:
+    return _month_to_date(db(), sheet, f, as_of)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -69,8 +67,8 @@ def _series(db_: str, sheet: str, f: CallFilter, group_by: str, bucket: str, top
         return spend.spend_series(cur, f, group_by, bucket, top_n, sheet=sheet)
 
 
-def series(f: CallFilter, group_by: str, bucket: str, top_n: int) -> pd.DataFrame:
-    return _series(db(), view_sheet(), f, group_by, bucket, int(top_n))
+def series(sheet: str, f: CallFilter, group_by: str, bucket: str, top_n: int) -> pd.DataFrame:
+    return _series(db(), sheet, f, group_by, bucket, int(top_n))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -79,8 +77,8 @@ def _breakdown(db_: str, sheet: str, f: CallFilter, group_by: str, top_n: int) -
         return spend.spend_breakdown(cur, f, group_by, top_n, sheet=sheet)
 
 
-def breakdown(f: CallFilter, group_by: str, top_n: int) -> pd.DataFrame:
-    return _breakdown(db(), view_sheet(), f, group_by, int(top_n))
+def breakdown(sheet: str, f: CallFilter, group_by: str, top_n: int) -> pd.DataFrame:
+    return _breakdown(db(), sheet, f, group_by, int(top_n))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -89,9 +87,9 @@ def _top_traces(db_: str, sheet: str, f: CallFilter) -> pd.DataFrame:
         return calls.top_traces(cur, f, "cost", sheet=sheet)
 
 
-def top_traces(f: CallFilter) -> pd.DataFrame:
-    """The traces that cost the most under this session's sheet."""
-    return _top_traces(db(), view_sheet(), f)
+def top_traces(sheet: str, f: CallFilter) -> pd.DataFrame:
+    """The traces that cost the most under `sheet`."""
+    return _top_traces(db(), sheet, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -100,8 +98,8 @@ def _top_calls(db_: str, sheet: str, f: CallFilter) -> pd.DataFrame:
         return spend.top_calls(cur, f, sheet=sheet)
 
 
-def top_calls(f: CallFilter) -> pd.DataFrame:
-    return _top_calls(db(), view_sheet(), f)
+def top_calls(sheet: str, f: CallFilter) -> pd.DataFrame:
+    return _top_calls(db(), sheet, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -110,8 +108,8 @@ def _reported_vs_computed(db_: str, sheet: str, f: CallFilter) -> tuple[pd.DataF
         return spend.reported_vs_computed(cur, f, sheet=sheet)
 
 
-def reported_vs_computed(f: CallFilter) -> tuple[pd.DataFrame, dict[str, Any]]:
-    return _reported_vs_computed(db(), view_sheet(), f)
+def reported_vs_computed(sheet: str, f: CallFilter) -> tuple[pd.DataFrame, dict[str, Any]]:
+    return _reported_vs_computed(db(), sheet, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -120,8 +118,8 @@ def _unpriced_calls(db_: str, sheet: str, f: CallFilter) -> pd.DataFrame:
         return spend.unpriced_calls(cur, f, sheet=sheet)
 
 
-def unpriced_calls(f: CallFilter) -> pd.DataFrame:
-    return _unpriced_calls(db(), view_sheet(), f)
+def unpriced_calls(sheet: str, f: CallFilter) -> pd.DataFrame:
+    return _unpriced_calls(db(), sheet, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -130,8 +128,8 @@ def _export_count(db_: str, sheet: str, f: CallFilter) -> int:
         return export.export_count(cur, f, sheet=sheet)
 
 
-def export_count(f: CallFilter) -> int:
-    return _export_count(db(), view_sheet(), f)
+def export_count(sheet: str, f: CallFilter) -> int:
+    return _export_count(db(), sheet, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=600)
@@ -140,8 +138,8 @@ def _export_csv(db_: str, sheet: str, f: CallFilter) -> bytes:
         return export.export_csv(cur, f, sheet=sheet)
 
 
-def export_csv(f: CallFilter) -> bytes:
-    return _export_csv(db(), view_sheet(), f)
+def export_csv(sheet: str, f: CallFilter) -> bytes:
+    return _export_csv(db(), sheet, f)
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=600)
@@ -150,8 +148,8 @@ def _export_parquet(db_: str, sheet: str, f: CallFilter) -> bytes:
         return export.export_parquet(cur, f, sheet=sheet)
 
 
-def export_parquet(f: CallFilter) -> bytes:
-    return _export_parquet(db(), view_sheet(), f)
+def export_parquet(sheet: str, f: CallFilter) -> bytes:
+    return _export_parquet(db(), sheet, f)
 
 
 # ------------------------------------------------------------------ money display
