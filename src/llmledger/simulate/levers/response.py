@@ -43,27 +43,32 @@ def call_keys(df: pd.DataFrame, mode: str = "exact") -> tuple[np.ndarray, np.nda
     if mode not in MODES:
         raise SimulationError(f"cache mode must be one of {', '.join(MODES)} (got {mode!r})")
     n = len(df)
-    text = df["input_text"] if "input_text" in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
-    digest = df["input_hash"] if "input_hash" in df.columns else pd.Series([None] * n, index=df.index, dtype=object)
     # factorize the Series itself: Arrow-backed strings hash in Arrow, not as Python objects
-    codes, uniq = pd.factorize(text, use_na_sentinel=True)
+    if "input_text" in df.columns:
+        codes, uniq = pd.factorize(df["input_text"], use_na_sentinel=True)
+    else:
+        codes, uniq = np.full(n, -1, dtype=np.int64), []
     if mode == "normalised" and len(uniq):
         # normalise each distinct text once, then re-code: repeats make this cheap
         norm = np.array([normalise_text(str(t)) for t in uniq], dtype=object)
         ncodes, _ = pd.factorize(norm)
         codes = np.where(codes >= 0, ncodes[np.maximum(codes, 0)], -1)
     msg = codes.astype(np.int64)
-    if mode == "exact":
-        dcodes, _ = pd.factorize(digest, use_na_sentinel=True)
-        use_digest = (codes < 0) & (dcodes >= 0)
-        msg = np.where(use_digest, len(uniq) + dcodes, msg)  # digests after the texts' codes
+    if mode == "exact" and "input_hash" in df.columns:
+        need = np.flatnonzero(msg < 0)  # a digest stands in only where the text is missing
+        if need.size:
+            dcodes, _ = pd.factorize(df["input_hash"].to_numpy()[need], use_na_sentinel=True)
+            msg[need] = np.where(dcodes >= 0, len(uniq) + dcodes, -1)  # digests after the texts' codes
     usable = msg >= 0
-    # (model, messages, params) as one integer, then renumbered densely
-    mcode = pd.factorize(df["model"])[0]
-    pcode = pd.factorize(df["params"].fillna("").astype(str))[0] if "params" in df.columns else 0
-    n_msg = int(msg.max()) + 2 if len(msg) else 1
-    combined = (mcode.astype(np.int64) * n_msg + (msg + 1)) * (int(np.max(pcode)) + 1 if "params" in df else 1) + pcode
-    keycodes = pd.factorize(combined)[0]
+    # (model, messages, params) as one integer
+    mcode = pd.factorize(df["model"])[0].astype(np.int64)
+    n_msg = int(msg.max()) + 2 if n else 1
+    combined = mcode * n_msg + (msg + 1)
+    if "params" in df.columns:
+        pcode = pd.factorize(df["params"].fillna("").astype(str))[0]
+        combined = combined * (int(pcode.max()) + 1 if n else 1) + pcode
+    # renumbered densely only when sparse (ttl_hits packs key, time and index in 63 bits)
+    keycodes = pd.factorize(combined)[0] if n and int(combined.max()) >= 4 * n else combined
     return keycodes, usable
 
 

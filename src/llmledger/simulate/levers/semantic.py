@@ -40,6 +40,7 @@ a weaker one (noted in the assumptions).
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -75,6 +76,23 @@ def _whole(x, what: str, lo: int = 1) -> int:
 def sweep_frame(result: LeverResult) -> pd.DataFrame:
     """The threshold sweep of a semantic_cache result."""
     return result.tables["sweep"]
+
+
+def strip_shared_lines(texts: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, int]:
+    """The texts less the whole lines that every text of their group starts with (a system prompt
+    all of a model's calls share says nothing about which question was asked, and costs time to
+    embed); a text that is nothing but those lines is kept whole. Returns (texts, groups cut)."""
+    out = np.array(texts, dtype=object)
+    cut_groups = 0
+    for g in np.unique(groups):
+        idx = np.flatnonzero(groups == g)
+        if len(idx) < 2:
+            continue
+        cut = os.path.commonprefix([str(t) for t in out[idx]]).rfind("\n") + 1
+        if cut:
+            cut_groups += 1
+            out[idx] = [t[cut:] or t for t in out[idx]]
+    return out, cut_groups
 
 
 def neighbours_of(vecs: np.ndarray, groups: np.ndarray, floor: float, k: int) -> tuple[np.ndarray, ...]:
@@ -197,6 +215,7 @@ def semantic_cache(
     u, ukeys = pd.factorize(pd.MultiIndex.from_arrays([group, texts]))
     u_group = np.asarray(ukeys.get_level_values(0), dtype=np.int64)
     u_text = np.asarray(ukeys.get_level_values(1), dtype=object)
+    u_text, stripped = strip_shared_lines(u_text, u_group)
     t0 = time.perf_counter()
     tcodes, tuniq = pd.factorize(u_text)
     emb = embedder or embedding.embed
@@ -276,7 +295,8 @@ def semantic_cache(
             "every call's prompt joins the cache for the TTL (a hit is stored under its own prompt with the answer "
             "it was served), so the hit rate never rises with the threshold",
             f"embeddings: {embedding.MODEL_ID} computed on this machine over each prompt's last "
-            f"{embedding.MAX_TOKENS} tokens (the question; the start is often a shared system prompt)"
+            f"{embedding.MAX_TOKENS} tokens, less the lines every prompt of the model starts with (a shared "
+            "system prompt says nothing about the question)"
             if embedder is None
             else "embeddings: a caller-supplied embedding function",
             f"each prompt's {k} most similar prompts above {min(sweep_t):g} are searched; a weaker match "
@@ -300,6 +320,7 @@ def semantic_cache(
         embed_s=round(embed_s, 3),
         search_s=round(search_s, 3),
         neighbour_pairs=int(len(ps)),
+        groups_with_shared_lines=stripped,
     )
     r.metrics["embedding"] = (
         {k2: v for k2, v in embedding.model_info().items() if k2 != "path"} if embedder is None else "caller-supplied"
