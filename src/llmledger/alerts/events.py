@@ -93,6 +93,20 @@ def get(con, event_id: int) -> dict[str, Any]:
     return row
 
 
+def link_window(figures: dict[str, Any]) -> tuple[datetime, datetime]:
+    """The window [start, end) in UTC that an alert's links open: its budget's period (a rolling
+    window's span) up to the moment it was evaluated, the calls its "spent at firing" counts."""
+    lo = _utc(datetime.fromisoformat(figures["window_start"]))
+    as_of = _utc(datetime.fromisoformat(figures["as_of"]))
+    end = figures.get("window_end")
+    hi = min(_utc(datetime.fromisoformat(end)), as_of) if end else as_of
+    return lo, max(hi, lo)
+
+
+def _utc(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
 def _set(con, event_id: int, state: str, by: str, note: str, until: datetime | None = None) -> dict[str, Any]:
     get(con, event_id)  # exists
     if not str(note or "").strip() and state != "resolved":

@@ -81,7 +81,11 @@ def message(event: dict[str, Any]) -> tuple[str, str]:
         lines.append(f"Forecast at period end (p50): {f['forecast_text']}")
     if f.get("unpriced_calls"):
         lines.append(f"Unpriced calls (not in the sum): {f['unpriced_calls']:,}")
-    contrib = event.get("explanation", {}).get("top", [])
+    explanation = event.get("explanation") or {}
+    contrib = explanation.get("top", [])
+    if explanation.get("pending"):
+        lines.append("")
+        lines.append("Top contributors to the change: being computed; open the alert on the Budgets page.")
     if contrib:
         lines.append("")
         lines.append("Top contributors to the change vs the previous period:")

@@ -41,17 +41,28 @@ def source(con) -> str:
     return spend_cache.refresh(con, sheet)["table"]
 
 
+#: Active sheets already checked (pricing_sheet: it exists; the default one imported from the
+#: installed litellm) by this process, per connection: a check after every load reads only the
+#: setting (pricing_sheet reads litellm's package metadata, tens of ms, each time).
+_checked: dict[int, tuple] = {}
+
+
 def memo_of_active(con) -> tuple[str, str]:
     """(memo table, sheet) of the active sheet, without bringing the memo up to date."""
-    from llmledger.pricing.sheets import pricing_sheet
+    from llmledger.pricing.sheets import get_active_sheet, pricing_sheet
     from llmledger.reads import spend_cache
 
-    cur = con.cursor()
-    try:
-        sheet = pricing_sheet(cur, None)
-    finally:
-        cur.close()
-    return spend_cache.table_for(sheet), sheet
+    name = get_active_sheet(con)
+    if _checked.get(id(con)) != (con, name):
+        cur = con.cursor()
+        try:
+            name = pricing_sheet(cur, name)
+        finally:
+            cur.close()
+        if len(_checked) > 16:
+            _checked.clear()
+        _checked[id(con)] = (con, name)
+    return spend_cache.table_for(name), name
 
 
 def active_sheet(con) -> str:
@@ -227,19 +238,24 @@ def member_daily(
 
 
 CONTRIB_DIMS = {"feature": "feature", "user": "user_id", "model": "coalesce(request_model, response_model)"}
+#: One scan of both windows, grouped three ways (feature, user, model); the `top` values with the
+#: largest change per dimension.
 CONTRIB_SQL = """
-WITH cur AS (
-    SELECT {expr} AS value, sum({measure}) AS now FROM {table}
-    WHERE start_time >= ? AND start_time < ? AND {pred} GROUP BY 1),
-prev AS (
-    SELECT {expr} AS value, sum({measure}) AS before FROM {table}
-    WHERE start_time >= ? AND start_time < ? AND {pred} GROUP BY 1)
-SELECT value, coalesce(now, 0)::DOUBLE AS now, coalesce(before, 0)::DOUBLE AS before,
-       (coalesce(now, 0) - coalesce(before, 0))::DOUBLE AS delta
-FROM cur FULL OUTER JOIN prev USING (value)
-ORDER BY abs(coalesce(now, 0) - coalesce(before, 0)) DESC
-LIMIT ?
+WITH base AS (
+    SELECT {exprs},
+           CASE WHEN start_time >= ? AND start_time < ? THEN {measure} END AS now_v,
+           CASE WHEN start_time >= ? AND start_time < ? THEN {measure} END AS before_v
+    FROM {table}
+    WHERE ((start_time >= ? AND start_time < ?) OR (start_time >= ? AND start_time < ?)) AND {pred}),
+grouped AS (
+    {groups})
+SELECT dim, value, now, before, now - before AS delta FROM grouped
+QUALIFY row_number() OVER (PARTITION BY dim ORDER BY abs(now - before) DESC) <= ?
 """
+CONTRIB_GROUP = (
+    "SELECT '{label}' AS dim, d_{label} AS value, coalesce(sum(now_v), 0)::DOUBLE AS now, "
+    "coalesce(sum(before_v), 0)::DOUBLE AS before FROM base GROUP BY d_{label}"
+)
 
 
 def contributors(
@@ -253,19 +269,24 @@ def contributors(
     top: int = 5,
 ) -> list[dict]:
     """The feature, user and model values that changed spend most between `before` and `current`
-    (the same elapsed part of the previous period), with their deltas."""
+    (the same elapsed part of the previous period), with their deltas: one query."""
     pred, params = scope_sql(scope, [member] if member else [])
     measure = "actual_cost_usd" if unit == "usd" else TOKENS
-    out = []
-    for label, expr in CONTRIB_DIMS.items():
-        sql = CONTRIB_SQL.format(expr=expr, measure=measure, table=table, pred=pred)
-        rows = cur.execute(sql, [*current, *params, *before, *params, top]).fetchall()
-        out += [
-            {"dim": label, "value": v if v is not None else "(unattributed)", "now": n, "before": b, "delta": d}
-            for v, n, b, d in rows
-            if d
-        ]
-    return sorted(out, key=lambda c: -abs(c["delta"]))
+    sql = CONTRIB_SQL.format(
+        exprs=", ".join(f"{expr} AS d_{label}" for label, expr in CONTRIB_DIMS.items()),
+        measure=measure,
+        table=table,
+        pred=pred,
+        groups="\n    UNION ALL ".join(CONTRIB_GROUP.format(label=label) for label in CONTRIB_DIMS),
+    )
+    rows = cur.execute(sql, [*current, *before, *current, *before, *params, top]).fetchall()
+    out = [
+        {"dim": label, "value": v if v is not None else "(unattributed)", "now": n, "before": b, "delta": d}
+        for label, v, n, b, d in rows
+        if d
+    ]
+    order = {label: i for i, label in enumerate(CONTRIB_DIMS)}
+    return sorted(out, key=lambda c: (-abs(c["delta"]), order[c["dim"]]))
 
 
 HISTORY_SQL = """

@@ -35,37 +35,34 @@ import numpy as np
 import pandas as pd
 
 from llmledger.alerts import periods
-from llmledger.alerts.budgets import SCOPE_DIMS
-
-NANO = 1_000_000_000
-#: The in-memory totals are copied into `alert_running` at every seed and at most this often after.
-PERSIST_S = 60.0
-#: A copy of at most this many rows is written at once; a larger one on a thread of its own.
-SYNC_ROWS = 20_000
-#: Columns of the priced calls an update reads (scope dimensions, time, money, tokens, basis).
-ROW_COLUMNS = (
-    "feature",
-    "team",
-    "user_id",
-    "service",
-    "environment",
-    "request_model",
-    "response_model",
-    "provider",
+from llmledger.alerts.running_rows import (
+    NANO,
+    _by_member,
+    _dt,
+    _mask,
+    _rows,
+    _sums,
+    _take_out,
+    _trace_rows,
+    _us,
+    add_members,
+    clear_caches,
+    frame,
 )
-ROWS_SQL = """
-SELECT {cols}, epoch_us(start_time) AS ts, CAST(round(actual_cost_usd * 1000000000) AS BIGINT) AS nano,
-       coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS tokens, cost_basis = 'unpriced' AS unpriced
-FROM ({priced}) p
-"""
+from llmledger.alerts.running_store import PERSIST_S, flush, persist, persist_later
+
+__all__ = ["NANO", "PERSIST_S", "advance", "flush", "frame", "persist", "reset", "seed", "snapshot_marker"]
+
 MARKER_SQL = "SELECT count(*), max(start_time) FROM calls"
 MAX_SEQ_SQL = "SELECT coalesce(max(load_seq), 0) FROM spans"
-#: The traces loads after a watermark touched, with the first load of each (loader.m007: every
-#: stored row of a trace carries that number or a later one).
+#: The traces loads after a watermark touched, with the first load of each when it is after the
+#: watermark (loader.m007: every stored row of a trace carries that number or a later one; rows of
+#: `trace_seqs` are appended in load order, so its zone maps skip the older ones). A NULL first: the
+#: trace had rows before (a late span); `recent` knows its first load, or it is too old to handle.
 TOUCHED_SQL = """
-SELECT trace_id, min(first_seq) AS first FROM trace_seqs
-WHERE trace_id IN (SELECT DISTINCT trace_id FROM spans WHERE load_seq > ?)
-GROUP BY trace_id
+WITH loaded AS (SELECT DISTINCT trace_id FROM spans WHERE load_seq > ?),
+fresh AS (SELECT trace_id, min(first_seq) AS first FROM trace_seqs WHERE first_seq > ? GROUP BY trace_id)
+SELECT l.trace_id, f.first FROM loaded l LEFT JOIN fresh f USING (trace_id)
 """
 #: The traces first loaded after a horizon (kept whole in `recent`).
 RECENT_TRACES_SQL = """
@@ -80,6 +77,8 @@ _lock = threading.Lock()
 _seeds: dict[str, "Seed"] = {}  # memo table -> seed
 #: Why the last `advance` fell back to a full evaluation (tests, benchmarks, the evaluator's stats).
 last_reason: dict[str, str] = {}
+#: Wall and CPU seconds of the stages of the last incremental `advance` (benchmarks).
+last_timing: dict[str, dict] = {}
 
 
 @dataclass
@@ -148,10 +147,6 @@ def agg_key(b, window: periods.Window) -> tuple:
 
 def _lo(a: Agg, as_of: datetime) -> datetime:
     return periods.window(a.period, a.tz, as_of).start
-
-
-def frame(rows: pd.DataFrame | None) -> pd.DataFrame:
-    return pd.DataFrame(columns=["nano", "tokens", "calls", "unpriced"], dtype=np.int64) if rows is None else rows
 
 
 def memo_token(cur, table: str):
@@ -242,124 +237,30 @@ def seed(con, table: str, stored, statuses, as_of: datetime, marker: dict[str, A
     persist_later(con, new)
 
 
+FIRSTS_SQL = (
+    "SELECT trace_id, min(first_seq) FROM trace_seqs WHERE first_seq > ? AND trace_id IN (SELECT unnest(?)) GROUP BY 1"
+)
+
+
+def _firsts(cur, chunks: list, traces: set, horizon: int) -> dict:
+    """trace_id -> first load of the `traces` first loaded after `horizon` (from the kept recent
+    rows, else from `trace_seqs` past the horizon: its zone maps skip the older rows)."""
+    out: dict = {}
+    for c in chunks:
+        hit = c["trace_id"].isin(traces).to_numpy()
+        if hit.any():
+            for t, f in zip(c["trace_id"].to_numpy()[hit], c["first"].to_numpy()[hit]):
+                out[t] = min(int(f), out.get(t, int(f)))
+    missing = [t for t in traces if t not in out]
+    if missing:
+        out.update({t: int(f) for t, f in cur.execute(FIRSTS_SQL, [horizon, missing]).fetchall()})
+    return out
+
+
 def _fallback(table: str, why: str) -> None:
     last_reason[table] = why
     with _lock:
         _seeds.pop(table, None)
-
-
-def _rows(cur, sheet: str, pred: str, params: list, trace: bool = False) -> pd.DataFrame:
-    from llmledger.pricing.engine import priced_calls_sql
-
-    priced, p = priced_calls_sql(sheet, calls_where=(pred, params))
-    cols = ", ".join(("trace_id",) * trace + ROW_COLUMNS)
-    df = cur.execute(ROWS_SQL.format(cols=cols, priced=priced), p).df()
-    for col in ("ts", "nano", "tokens", "unpriced"):
-        df[col] = pd.to_numeric(df[col]).fillna(0).astype(np.int64)
-    for col in ROW_COLUMNS:  # categories: scope tests and member grouping compare small integer codes
-        df[col] = df[col].astype("category")
-    return df
-
-
-def _us(t: datetime) -> int:
-    """A datetime as integer microseconds since the epoch (DuckDB's TIMESTAMPTZ resolution)."""
-    return int(t.timestamp()) * 1_000_000 + t.microsecond
-
-
-def _dt(us: int) -> datetime:
-    from datetime import UTC, timedelta
-
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
-
-
-def _trace_rows(cur, sheet: str, firsts: pd.DataFrame, since: int) -> pd.DataFrame:
-    """The priced rows of the traces in `firsts` (trace_id, first), every one of whose rows was
-    loaded after `since`, with each trace's first load as column `first`."""
-    if not len(firsts):
-        return _rows(cur, sheet, "FALSE", [], trace=True).assign(first=pd.Series(dtype=np.int64))
-    cur.register("wanted_traces", firsts[["trace_id"]])
-    try:
-        rows = _rows(
-            cur, sheet, "c.load_seq > ? AND c.trace_id IN (SELECT trace_id FROM wanted_traces)", [since], trace=True
-        )
-    finally:
-        cur.unregister("wanted_traces")
-    return rows.merge(firsts, on="trace_id", how="left")
-
-
-def _take_out(chunks: list, traces: set) -> tuple[list, pd.DataFrame]:
-    """(the chunks without the rows of `traces`, those rows)."""
-    if not traces:
-        return chunks, chunks[0].iloc[:0] if chunks else pd.DataFrame(columns=["ts", "nano", "tokens", "unpriced"])
-    kept, out = [], []
-    for c in chunks:
-        hit = c["trace_id"].isin(traces).to_numpy()
-        if hit.any():
-            out.append(c[hit])
-            c = c[~hit]
-        if len(c):
-            kept.append(c)
-    empty = chunks[0].iloc[:0] if chunks else None
-    return kept, pd.concat(out, ignore_index=True) if out else empty
-
-
-def _mask(df: pd.DataFrame, scope: tuple) -> np.ndarray:
-    m = np.ones(len(df), dtype=bool)
-    for dim, values in scope:
-        if dim == "model":
-            m &= (df["request_model"].isin(values) | df["response_model"].isin(values)).to_numpy()
-        else:
-            m &= df[SCOPE_DIMS[dim]].isin(values).to_numpy()
-    return m
-
-
-def _member_col(df: pd.DataFrame, each: str) -> pd.Series:
-    if each == "model":
-        req, resp = df["request_model"].astype(object), df["response_model"].astype(object)
-        return req.where(req.notna(), resp)
-    return df[SCOPE_DIMS[each]]
-
-
-def _sums(df: pd.DataFrame, m: np.ndarray) -> np.ndarray:
-    if not m.any():
-        return np.zeros(4, dtype=np.int64)
-    return np.array(
-        [
-            int(df["nano"].to_numpy()[m].sum()),
-            int(df["tokens"].to_numpy()[m].sum()),
-            int(m.sum()),
-            int(df["unpriced"].to_numpy()[m].sum()),
-        ],
-        dtype=np.int64,
-    )
-
-
-_codes: dict = {}
-
-
-def _by_member(df: pd.DataFrame, m: np.ndarray, each: str) -> pd.DataFrame:
-    """Per member (value of `each`; calls without one belong to none) of the rows in mask `m`."""
-    key = (id(df), each)
-    if key not in _codes:
-        codes, uniques = pd.factorize(_member_col(df, each))
-        _codes[key] = (df, codes, np.asarray(uniques, dtype=object))
-    _, codes, uniques = _codes[key]
-    m = m & (codes >= 0)
-    if not m.any():
-        return frame(None)
-    c = codes[m]
-    n = len(uniques)
-    out = {
-        "nano": np.bincount(c, weights=df["nano"].to_numpy()[m], minlength=n),
-        "tokens": np.bincount(c, weights=df["tokens"].to_numpy()[m], minlength=n),
-        "calls": np.bincount(c, minlength=n).astype(float),
-        "unpriced": np.bincount(c, weights=df["unpriced"].to_numpy()[m], minlength=n),
-    }
-    used = out["calls"] > 0
-    return pd.DataFrame(
-        {k: np.round(v[used]).astype(np.int64) for k, v in out.items()},
-        index=pd.Index(uniques[used].astype(str), name="member"),
-    )
 
 
 def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, Any] | None:
@@ -369,6 +270,7 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
     For every aggregate: A1 = A0 - (old rows of the touched traces, as counted, in [lo0, as_of0))
     + (rows of the touched traces now, in [lo1, as_of1)) - (other counted rows in [lo0, lo1),
     the slice a rolling window left behind)."""
+    marks = [("start", time.perf_counter(), time.process_time())]
     with _lock:
         sd = _seeds.get(table)
     if sd is None:
@@ -392,6 +294,7 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
             seq = int(cur.execute(MAX_SEQ_SQL).fetchall()[0][0])
             count = int(cur.execute("SELECT count(*) FROM calls").fetchall()[0][0])
             token = _price_token(cur, sheet)
+            marks.append(("watermark", time.perf_counter(), time.process_time()))
             if _core(token) != _core(sd.token):
                 return _fallback(table, "prices or attribution rules changed")
             names = sd.names
@@ -401,15 +304,47 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
                 changed = set(names - sd.names)
                 if len(names) < len(sd.names) or (changed and _renamed_old_calls(cur, changed, sd.seq)):
                     return _fallback(table, "a model name resolved since was used by earlier calls")
-            touched = cur.execute(TOUCHED_SQL, [sd.seq]).df() if seq > sd.seq else None
+            touched = cur.execute(TOUCHED_SQL, [sd.seq, sd.seq]).df() if seq > sd.seq else None
+            marks.append(("touched", time.perf_counter(), time.process_time()))
             recent = sd.recent
-            old = now_rows = None
+            retouched: set = set()
             if touched is not None and len(touched):
-                retouched = touched[touched["first"] <= sd.seq]
-                if len(retouched) and int(retouched["first"].min()) <= sd.horizon:
-                    return _fallback(table, "a load touched a trace older than the recent loads kept")
-                now_rows = _trace_rows(cur, sheet, touched, int(touched["first"].min()) - 1)
-                recent, old = _take_out(recent, set(retouched["trace_id"]))
+                known = touched["first"].notna().to_numpy()
+                if not known.all():  # traces that had rows before the watermark (late spans)
+                    retouched = set(touched["trace_id"].to_numpy()[~known])
+                    firsts = _firsts(cur, recent, retouched, sd.horizon)
+                    if len(firsts) < len(retouched):
+                        return _fallback(table, "a load touched a trace older than the recent loads kept")
+                    touched["first"] = touched["first"].fillna(touched["trace_id"].map(firsts))
+                touched["first"] = touched["first"].astype(np.int64)
+            old = now_rows = gone = None
+            if touched is not None and len(touched):
+                if retouched:  # every row of those traces loaded since their first load
+                    now_rows = _trace_rows(cur, sheet, touched, int(touched["first"].min()) - 1)
+                else:  # every touched trace is new: its rows are exactly those loaded since
+                    now_rows = _rows(cur, sheet, "c.load_seq > ?", [sd.seq], trace=True)
+                    now_rows = now_rows.merge(touched, on="trace_id", how="left")
+                marks.append(("new rows", time.perf_counter(), time.process_time()))
+            # The older rows rolling windows left behind since the last check: counted first (zone
+            # maps on start_time make that cheap), priced only when there are any.
+            slices = {k: (a.lo, _lo(a, as_of)) for k, a in sd.aggs.items() if k[4] is None and _lo(a, as_of) > a.lo}
+            if slices:
+                ranges = list(slices.values())
+                pred = " OR ".join("(c.start_time >= ? AND c.start_time < ?)" for _ in ranges)
+                params = [sd.seq, *[x for r in ranges for x in r]]
+                not_touched = ""
+                if retouched:
+                    cur.register("touched_traces", touched[["trace_id"]])
+                    not_touched = " AND c.trace_id NOT IN (SELECT trace_id FROM touched_traces)"
+                try:
+                    where = f"c.load_seq <= ? AND ({pred}){not_touched}"
+                    if cur.execute(f"SELECT count(*) FROM calls c WHERE {where}", params).fetchall()[0][0]:
+                        gone = _rows(cur, sheet, where, params)
+                finally:
+                    if not_touched:
+                        cur.unregister("touched_traces")
+            if now_rows is not None:
+                recent, old = _take_out(recent, retouched)
                 if count != sd.count + len(now_rows) - len(old):
                     return _fallback(table, "calls changed without a load")
                 recent = [*recent, now_rows]
@@ -425,31 +360,17 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
                 first_today = _us(min(sd.today_starts.values()))
                 if (now_rows["ts"].to_numpy() < first_today).any() or (old["ts"].to_numpy() < first_today).any():
                     return _fallback(table, "a load changed a forecast's daily history")
-            slices = {k: (a.lo, _lo(a, as_of)) for k, a in sd.aggs.items() if k[4] is None and _lo(a, as_of) > a.lo}
-            gone = None
-            if slices:
-                ranges = list(slices.values())
-                pred = " OR ".join("(c.start_time >= ? AND c.start_time < ?)" for _ in ranges)
-                params = [sd.seq, *[x for r in ranges for x in r]]
-                not_touched = ""
-                if touched is not None and len(touched):
-                    cur.register("touched_traces", touched[["trace_id"]])
-                    not_touched = " AND c.trace_id NOT IN (SELECT trace_id FROM touched_traces)"
-                try:
-                    gone = _rows(cur, sheet, f"c.load_seq <= ? AND ({pred}){not_touched}", params)
-                finally:
-                    if not_touched:
-                        cur.unregister("touched_traces")
         finally:
             cur.execute("COMMIT")
     finally:
         cur.close()
+    marks.append(("window slices", time.perf_counter(), time.process_time()))
     horizon = max(seq - RECENT_LOADS, sd.horizon)
     if horizon > sd.horizon:
         recent = [c if c["first"].min() > horizon else c[c["first"].to_numpy() > horizon] for c in recent]
         recent = [c for c in recent if len(c)]
     aggs = {}
-    _codes.clear()
+    clear_caches()
     masks: dict[tuple, tuple] = {}
     for key, a in sd.aggs.items():
         lo1 = _lo(a, as_of)
@@ -475,14 +396,12 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
                 continue
             if a.each:
                 d = _by_member(df, m, a.each)
-                d = d if sign > 0 else -d
-                cur_m = frame(b.members)
-                b.members = cur_m.add(d, fill_value=0).astype(np.int64) if len(cur_m) else d
-                b.members = b.members[b.members["calls"] != 0]
+                if len(d):
+                    b.members = add_members(b.members, d, sign)
             else:
                 b.whole = b.whole + sign * _sums(df, m)
         aggs[key] = b
-    _codes.clear()
+    clear_caches()
     updated = Seed(
         token,
         sd.rules,
@@ -503,6 +422,11 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
         if _seeds.get(table) is sd:
             _seeds[table] = updated
     last_reason[table] = "incremental"
+    marks.append(("totals", time.perf_counter(), time.process_time()))
+    last_timing[table] = {
+        name: {"s": round(t - marks[i][1], 4), "cpu_s": round(c - marks[i][2], 4)}
+        for i, (name, t, c) in enumerate(marks[1:])
+    }
     if time.monotonic() - sd.persisted_at > PERSIST_S:
         persist_later(con, updated)
     return {"aggs": aggs, "by_rule": sd.by_rule, "forecast": sd.forecast, "seed": updated}
@@ -545,114 +469,6 @@ def _price_token(cur, sheet: str) -> str:
     from llmledger.reads import spend_cache
 
     return cur.execute(spend_cache.PRICE_TOKEN_SQL, [spend_cache.SCHEMA, sheet, sheet, sheet]).fetchall()[0][0]
-
-
-# ------------------------------------------------------------------ the alerts-owned copy
-
-UPSERT_STATE_SQL = "INSERT OR REPLACE INTO alert_running_state VALUES (?, ?, now())"
-
-
-_persisting = threading.Lock()
-
-
-def persist_later(con, sd: Seed) -> None:
-    """persist() on a daemon thread (a check after a load does not wait for the copy); skipped
-    while the previous copy is still being written."""
-    if not _persisting.acquire(blocking=False):
-        return
-    sd.persisted_at = time.monotonic()
-    rows = sum(
-        len(a.members) if a.each and a.members is not None else 1
-        for a in (sd.aggs.get(k) for k in sd.by_rule.values())
-        if a is not None
-    )
-    if rows <= SYNC_ROWS:  # small: written now (nothing left running when the ledger closes)
-        try:
-            persist(con, sd)
-        finally:
-            _persisting.release()
-        return
-
-    def run() -> None:
-        try:
-            persist(con, sd)
-        except Exception:  # noqa: BLE001 - the copy is for reading; the next one retries
-            pass
-        finally:
-            _persisting.release()
-
-    threading.Thread(target=run, name="llmledger-running-totals", daemon=True).start()
-
-
-def flush(timeout: float = 60.0) -> bool:
-    """Wait until no copy into `alert_running` is being written (tests, shutdown)."""
-    if _persisting.acquire(timeout=timeout):
-        _persisting.release()
-        return True
-    return False
-
-
-def persist(con, sd: Seed, stored=None) -> None:
-    """Copy the totals into `alert_running` (for a reviewer, `llmledger sql`, and to see what the
-    evaluator counted); the evaluator itself reads the in-memory ones."""
-    sd.persisted_at = time.monotonic()
-    rows = []
-    for rule_id, key in sd.by_rule.items():
-        a = sd.aggs.get(key)
-        if a is None:
-            continue
-        if a.each and a.members is not None and len(a.members):
-            m = a.members
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "rule_id": rule_id,
-                        "window_start": a.lo,
-                        "member": m.index.astype(str),
-                        "usd": m["nano"].to_numpy() / NANO,
-                        "tokens": m["tokens"].to_numpy(),
-                        "calls": m["calls"].to_numpy(),
-                        "unpriced": m["unpriced"].to_numpy(),
-                    }
-                )
-            )
-        elif not a.each:
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "rule_id": [rule_id],
-                        "window_start": [a.lo],
-                        "member": [""],
-                        "usd": [a.whole[0] / NANO],
-                        "tokens": [int(a.whole[1])],
-                        "calls": [int(a.whole[2])],
-                        "unpriced": [int(a.whole[3])],
-                    }
-                )
-            )
-    frame = pd.concat(rows, ignore_index=True) if rows else None  # noqa: F841 - read by DuckDB
-    cur = con.cursor()
-    try:
-        cur.execute("BEGIN")
-        try:
-            cur.execute("DELETE FROM alert_running")
-            if frame is not None:
-                cur.execute(
-                    "INSERT INTO alert_running SELECT rule_id, window_start, member, usd, tokens, calls, unpriced FROM frame"
-                )
-            cur.execute(
-                UPSERT_STATE_SQL,
-                [
-                    "watermark",
-                    json.dumps({"load_seq": sd.seq, "calls": sd.count, "as_of": sd.as_of.isoformat()}),
-                ],
-            )
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-    finally:
-        cur.close()
 
 
 def reset() -> None:

@@ -12,7 +12,7 @@ import streamlit as st
 
 from llmledger.alerts import budgets as bmod
 from llmledger.alerts import evaluate, events, export, notify
-from llmledger.reads.filters import UNATTRIBUTED
+from llmledger.reads.filters import UNATTRIBUTED, FilterChoice
 from llmledger.ui import budget_charts, call_reads, common, widgets
 from llmledger.ui import format as fmt
 
@@ -302,44 +302,37 @@ def _money_columns(unit: str, names) -> dict:
     return {n: st.column_config.NumberColumn(n, format=fmt_) for n in names}
 
 
+def alert_choice(e: dict[str, Any], budget: bmod.Budget | None) -> FilterChoice:
+    """The Calls/Spend filters of an alert: exactly its window (events.link_window) and its scope
+    (the budget's, and the member of an "each" budget)."""
+    lo, hi = events.link_window(e["figures"])
+    values: dict[str, list[str]] = {}
+    if budget is not None:
+        for dim, vals in budget.scope:
+            values.setdefault(PAGE_DIMS[dim], []).extend(vals)
+        if budget.each and e.get("member"):
+            values.setdefault(PAGE_DIMS[budget.each], []).append(e["member"])
+    return FilterChoice.custom(lo, hi).with_values(values)
+
+
 def links(e: dict[str, Any], key: str) -> None:
-    """Buttons opening the Calls and Spend pages filtered to the alert's scope and period."""
-    f = e["figures"]
+    """Buttons opening the Calls and Spend pages filtered to the alert's scope and exact window."""
     b = None
     try:
         b = bmod.get(common.resources()["con"], e["rule_name"]).budget
     except Exception:  # noqa: BLE001 - the budget was removed since; the period still helps
         pass
-    start = datetime.fromisoformat(f["window_start"]).date()
-    end = (datetime.fromisoformat(f["as_of"])).date()
-    values: dict[str, list[str]] = {}
-    if b is not None:
-        for dim, vals in b.scope:
-            values.setdefault(PAGE_DIMS[dim], []).extend(vals)
-        if b.each and e.get("member"):
-            values.setdefault(PAGE_DIMS[b.each], []).append(e["member"])
-    lo_t = datetime.fromisoformat(f["window_start"])
-    hi_t = min(datetime.fromisoformat(f.get("window_end") or f["as_of"]), datetime.fromisoformat(f["as_of"]))
+    choice = alert_choice(e, b)
     st.caption(
-        f"The alert's period: {lo_t:%Y-%m-%d %H:%M} to {hi_t:%Y-%m-%d %H:%M} UTC. The Calls and Spend pages "
-        f"filter whole UTC days, so they open on {start:%Y-%m-%d} to {end:%Y-%m-%d}"
-        + (", a little more than the period." if (lo_t.hour, lo_t.minute) != (0, 0) else ".")
+        f"The alert's window: {choice.start_at:%Y-%m-%d %H:%M} to {choice.end_at:%Y-%m-%d %H:%M} UTC "
+        "(its period up to the moment it fired). The Calls and Spend pages open on exactly this window."
     )
     c1, c2 = st.columns(2)
     for col, page, prefix in ((c1, "app_pages/calls.py", "calls"), (c2, "app_pages/spend.py", "spend")):
         if col.button(f"Open in {prefix.title()}", key=f"{key}_{prefix}_{e['event_id']}"):
             options = call_reads.dimension_values()
-            bounds = call_reads.date_bounds()
-            if bounds:
-                lo, hi = max(start, bounds[0]), min(end, bounds[1])
-                st.session_state[f"{prefix}_dates"] = (lo, max(lo, hi))
-            for dim in widgets.DIM_TITLES:
-                st.session_state.pop(f"{prefix}_f_{dim}", None)
-            for dim, vals in values.items():
-                known = [v for v in vals if v in options.get(dim, [])]
-                if known:
-                    st.session_state[f"{prefix}_f_{dim}"] = known
-            st.switch_page(page)
+            known = {d: [v for v in vals if v in options.get(d, [])] for d, vals in choice.values}
+            widgets.open_filtered(page, prefix, choice.with_values(known))
 
 
 # ------------------------------------------------------------------ editor

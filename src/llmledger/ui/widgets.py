@@ -159,6 +159,8 @@ def call_filters(
         st.subheader("Filters" if dimensions else "Period")
         st.selectbox("Period", list(PRESETS), format_func=PRESETS.get, key=f"{key}_preset")
         st.date_input("Dates (UTC)", key=f"{key}_dates", format="YYYY-MM-DD")
+        if choice.exact:
+            st.caption(fmt.plain_markdown(exact_window_text(choice)))
         st.caption(
             f"Calls from {bounds[0]:%Y-%m-%d} to {bounds[1]:%Y-%m-%d}. Presets end at the latest call. "
             "The URL keeps these filters: copy it to share this view."
@@ -172,7 +174,28 @@ def call_filters(
             st.caption(f"Your {picked} filter from Calls and Spend does not apply here: all calls are repriced.")
     for note in ss.get(_FILTER_NOTES, []):
         st.warning(fmt.plain_markdown("Filter link: " + note), icon="🔗")
-    return CallFilter.build(dates[0], dates[1], dict(choice.values) if dimensions else None)
+    return choice.call_filter(bounds, dimensions)
+
+
+def exact_window_text(choice: FilterChoice) -> str:
+    """What the sidebar says under the dates when a link gave exact times."""
+    lo = f"{choice.start_at:%Y-%m-%d %H:%M:%S}".removesuffix(":00") if choice.start_at else "the first call"
+    hi = f"{choice.end_at:%Y-%m-%d %H:%M:%S}".removesuffix(":00") if choice.end_at else "the latest call"
+    return (
+        f"Exact window from the link: from {lo} to before {hi} UTC. Picking dates or a period filters whole days again."
+    )
+
+
+def open_filtered(page: str, key: str, choice: FilterChoice) -> None:
+    """Switch to a page using call_filters(key=...) with `choice` as the session's filters (the
+    Budgets page's alert links: exact times and the alert's scope). The page's own filter widgets
+    are cleared so they take the choice instead of overriding it."""
+    ss = st.session_state
+    ss[FILTER_CHOICE] = choice
+    ss.pop(_FILTER_NOTES, None)
+    for k in [f"{key}_preset", f"{key}_dates", f"_{key}_filters_seen", *(f"{key}_f_{d}" for d in DIM_TITLES)]:
+        ss.pop(k, None)
+    st.switch_page(page)
 
 
 #: Above this many calls, cost (priced per call by the pricing view at query time) starts off.
