@@ -144,7 +144,7 @@ def response_cache(calls: pd.DataFrame, ttl_s: float = 3600, mode: str = "exact"
     t_ms = epoch_ms(df["time"])
     hit = np.zeros(len(df), dtype=bool)
     if ok.any():
-        hit[ok] = ttl_hits(keys[ok], t_ms[ok], int(round(ttl * 1000)))
+        hit[ok] = ttl_hits(keys[ok], t_ms[ok], round(min(ttl * 1000, 2**62)))
     return _result(
         df,
         hit,

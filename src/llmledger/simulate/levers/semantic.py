@@ -129,8 +129,8 @@ def neighbours_of(vecs: np.ndarray, groups: np.ndarray, floor: float, k: int) ->
 
 def best_earlier(u: np.ndarray, t_ms: np.ndarray, ttl_ms: int, nb: tuple) -> tuple[np.ndarray, np.ndarray]:
     """For calls in time order with prompt ids u: the highest similarity to a call in the TTL
-    before it (its own prompt counts 1.0; neighbours from `nb` = (a, b, sim)), and that call
-    (-1: none)."""
+    before it (its own prompt counts 1.0; neighbours from `nb` = (a, b, sim)), -inf when none,
+    and that call (-1: none)."""
     n = len(u)
     if n == 0:
         return np.zeros(0), np.zeros(0, dtype=np.int64)
@@ -160,7 +160,7 @@ def best_earlier(u: np.ndarray, t_ms: np.ndarray, ttl_ms: int, nb: tuple) -> tup
     _, at = np.unique(call[first], return_index=True)
     partner = np.full(n, -1, dtype=np.int64)
     partner[call[first[at]]] = j[first[at]]
-    return np.where(np.isfinite(best), best, 0.0), partner
+    return best, partner  # -inf: no earlier call in the TTL like it
 
 
 def semantic_cache(
@@ -228,14 +228,14 @@ def semantic_cache(
     vecs = vecs[tcodes]
     t1 = time.perf_counter()
     nb = neighbours_of(vecs, u_group, min(sweep_t), k)
-    s, partner = best_earlier(u.astype(np.int64), t_ms[rows], int(round(ttl * 1000)), nb)
+    s, partner = best_earlier(u.astype(np.int64), t_ms[rows], round(min(ttl * 1000, 2**62)), nb)
     search_s = time.perf_counter() - t1
     # recorded answers, folded; -1: not captured
     if "output_text" in sub.columns:
         out = sub["output_text"]
         acodes, auniq = pd.factorize(out, use_na_sentinel=True)
         folded = pd.factorize(np.array([normalise_text(str(x)) for x in auniq], dtype=object))[0]
-        ans = np.where(acodes >= 0, folded[np.maximum(acodes, 0)], -1)
+        ans = np.where(acodes >= 0, folded[np.maximum(acodes, 0)], -1) if len(auniq) else np.full(len(sub), -1)
     else:
         ans = np.full(len(sub), -1)
     pj = np.maximum(partner, 0)
