@@ -221,3 +221,15 @@ def test_cli_semantic_cache_on_received_text(ledgers):
 )
 def test_cli_semantic_bad_input_is_one_line(ledgers, args, words):
     assert words in one_line_error(cli("whatif", "cache", "--feature", "faq", *args, db=ledgers["keep"]))
+
+
+def test_semantic_after_the_exact_cache_saves_only_the_paraphrase(ledgers):
+    p = cli("whatif", "savings", "--feature", "faq", "--levers", "cache,semantic", "--json", db=ledgers["keep"])
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    one_call = d["baseline_usd"] / 8  # every faq call has the same usage and price
+    exact, semantic = d["steps"]
+    # the exact cache answers the repeats at 10, 30 and 50 min; of what is left, only the
+    # paraphrase at 121 min is like a call in the hour before it (Q1 at 120)
+    assert exact["saving_usd"] == pytest.approx(3 * one_call, abs=1e-9)
+    assert semantic["saving_usd"] == pytest.approx(one_call, abs=1e-9) and semantic["calls_after"] == 4

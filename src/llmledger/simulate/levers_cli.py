@@ -78,7 +78,7 @@ def _options(name: str, p: argparse.ArgumentParser) -> None:
             "--levers",
             default="cache,agent-cache,memory,prompt-cache,caps,batch",
             help="levers in the order applied (default cache,agent-cache,memory,prompt-cache,caps,batch; "
-            "compress runs SmolLM2 and is opt-in)",
+            "compress runs SmolLM2 and semantic embeds each prompt: both opt-in)",
         )
     elif name == "caps":
         p.add_argument("--cap", help="one max_tokens cap for every feature in scope (default: each feature's quantile)")
