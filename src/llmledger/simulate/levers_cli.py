@@ -203,6 +203,8 @@ def summary_text(d: dict) -> str:
     for k, v in d["metrics"].items():
         if isinstance(v, float):
             v = f"{v:.4g}"
+        elif isinstance(v, dict):
+            v = "; ".join(f"{a}: {b}" for a, b in v.items() if a != "sha256")
         lines.append(f"  {k}: {v}")
     lines.append("  rests on:")
     lines += [f"    - {a}" for a in d["assumptions"]]
