@@ -4,6 +4,7 @@ tests/artifacts/budgets*.png."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -107,6 +108,10 @@ def test_budgets_page_in_chromium(budget_db, artifacts):
             page.get_by_role("button", name="Open in Spend").wait_for(timeout=PAGE_TIMEOUT_MS)
             page.get_by_role("button", name="Open in Spend").click()
             page.wait_for_url(lambda url: "/spend" in url, timeout=PAGE_TIMEOUT_MS)  # with its filters in the query
+            # ... and its exact window: start and end as UTC times, not whole days
+            page.wait_for_url(
+                lambda url: re.search(r"start=\d{4}-\d\d-\d\dT\d\d(%3A|:)\d\d", url), timeout=PAGE_TIMEOUT_MS
+            )
             page.get_by_role("heading", name="Spend").first.wait_for(timeout=PAGE_TIMEOUT_MS)
             wait_rendered(page)
             sidebar = page.locator('[data-testid="stSidebar"]').inner_text()

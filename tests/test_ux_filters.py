@@ -3,7 +3,7 @@ kept in the URL so a link restores it; a recent window by default; bad links get
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from apptest_helpers import TIMEOUT, metric, ok
@@ -11,7 +11,7 @@ from helpers import TEST_DATA
 from streamlit.testing.v1 import AppTest
 
 from llmledger.reads import calls as rc
-from llmledger.reads.filters import CallFilter
+from llmledger.reads.filters import CallFilter, FilterChoice
 from llmledger.ui import format as fmt
 
 NAV = TEST_DATA / "ux_nav_app.py"
@@ -121,3 +121,67 @@ def test_a_page_that_sets_the_widgets_and_switches_here_is_obeyed(ledger):
 
 def ledger_team(at: AppTest) -> str:
     return at.multiselect(key="calls_f_team").options[0]
+
+
+def _calls_between(ledger, lo: datetime, hi: datetime, feature: str | None = None) -> int:
+    values = {"feature": [feature]} if feature else None
+    return ledger["count"](CallFilter.build(values=values, start_at=lo, end_at=hi))
+
+
+def test_a_link_with_exact_times_filters_that_window(ledger):
+    """start/end as ISO times (the Budgets alert links): the dates show the days they fall in, the
+    sidebar says the exact window, the calls counted are those in it, and the URL keeps it."""
+    lo_day, hi_day = ledger["bounds"]
+    day = lo_day + timedelta(days=20)
+    lo = datetime.combine(day, time(9, 30), UTC)
+    hi = lo + timedelta(hours=20)  # into the next day
+    at = app()
+    at.query_params.update({"start": f"{day}T11:30+02:00", "end": (hi).strftime("%Y-%m-%dT%H:%MZ")})
+    ok(at.run())
+    assert at.selectbox(key="calls_preset").value == "custom"
+    assert at.date_input(key="calls_dates").value == (day, day + timedelta(days=1))
+    assert any(
+        f"Exact window from the link: from {day} 09:30 to before {hi:%Y-%m-%d %H:%M} UTC" in c.value for c in at.caption
+    )
+    want = _calls_between(ledger, lo, hi)
+    assert 0 < want < ledger["count"](CallFilter.build(day, day + timedelta(days=1)))  # the hours matter
+    assert metric(at, "Calls") == fmt.compact(want)
+    assert at.query_params == {"start": f"{day}T09:30Z", "end": f"{hi:%Y-%m-%dT%H:%MZ}"}
+    # Picking dates filters whole days again.
+    at.date_input(key="calls_dates").set_value((day, day + timedelta(days=2))).run()
+    ok(at)
+    assert not any("Exact window" in c.value for c in at.caption)
+    assert at.query_params == {"start": str(day), "end": str(day + timedelta(days=2))}
+
+
+def test_a_bad_time_in_a_link_gets_a_clear_note(ledger):
+    at = app()
+    at.query_params.update({"start": "2026-11-03T25:00", "end": "2026-11-03T14:00+99:00"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    notes = " ".join(w.value for w in at.warning)
+    assert "start=" in notes and "end=" in notes and "is not a date (YYYY-MM-DD) or a time" in notes
+
+
+def test_a_choice_handed_over_by_another_page_opens_its_exact_window(ledger):
+    """What widgets.open_filtered does for the Budgets alert links: the session's choice (exact
+    times and a scope) replaces what the page's widgets held."""
+    lo_day, _ = ledger["bounds"]
+    feature = ledger["features"][0]
+    lo = datetime.combine(lo_day + timedelta(days=10), time(14, 0), UTC)
+    hi = lo + timedelta(hours=6)
+    at = ok(app().run())
+    at.selectbox(key="calls_preset").set_value("last_7_days").run()
+    choice = FilterChoice.custom(lo, hi).with_values({"feature": [feature]})
+    at.session_state["llmledger_filter_choice"] = choice
+    for k in ("spend_preset", "spend_dates", "_spend_filters_seen"):
+        if k in at.session_state:
+            del at.session_state[k]
+    at.query_params.clear()  # a page switch starts from a clean URL: the session's choice decides
+    at.switch_page(str(TEST_DATA.parents[1] / "app_pages/spend.py")).run()
+    ok(at)
+    assert at.selectbox(key="spend_preset").value == "custom"
+    assert at.date_input(key="spend_dates").value == (lo.date(), lo.date())
+    assert at.multiselect(key="spend_f_feature").value == [feature]
+    assert at.query_params == {"start": f"{lo:%Y-%m-%dT%H:%MZ}", "end": f"{hi:%Y-%m-%dT%H:%MZ}", "feature": feature}
+    assert any("Exact window from the link" in c.value for c in at.caption)

@@ -3,7 +3,7 @@ round-trips, and any query string gives a choice or notes, never an exception.""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -89,9 +89,16 @@ def test_known_drops_values_the_ledger_does_not_have():
 
 
 TEXT = st.text(max_size=30)
+TIMES = [
+    "2026-11-01T14:00",
+    "2026-11-01T14:00Z",
+    "2026-11-02T09:30+05:30",
+    "2026-11-01T14:00 01:00",
+    "2026-11-01T25:00",
+]
 QUERIES = st.dictionaries(
     st.sampled_from(QUERY_KEYS + ("page", "tab")) | TEXT,
-    st.lists(st.sampled_from(["2026-11-01", "2026-02-30", "", "all", *PRESETS]) | TEXT, max_size=4),
+    st.lists(st.sampled_from(["2026-11-01", "2026-02-30", "", "all", *TIMES, *PRESETS]) | TEXT, max_size=4),
     max_size=8,
 )
 
@@ -125,3 +132,85 @@ def test_every_choice_round_trips_through_its_link(start, end, preset, values):
     for c in (FilterChoice.custom(start, end).with_values(values), FilterChoice(preset).with_values(values)):
         back, notes = parse_query(c.to_query())
         assert notes == [] and back.dates(BOUNDS) == c.dates(BOUNDS) and back.values == c.values
+
+
+# ------------------------------------------------------------------ exact times (alert links)
+
+T14 = datetime(2026, 11, 3, 14, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("2026-11-03T14:00", T14),  # no offset: UTC
+        ("2026-11-03T14:00Z", T14),
+        ("2026-11-03T15:00+01:00", T14),
+        ("2026-11-03T09:00-05:00", T14),
+        ("2026-11-03T15:00 01:00", T14),  # a `+` a query string turned into a space
+        ("2026-11-03 14:00:30", T14 + timedelta(seconds=30)),
+        ("2026-11-03T14:00:00.250000Z", T14 + timedelta(milliseconds=250)),
+    ],
+)
+def test_start_and_end_accept_an_iso_time(raw, expected):
+    choice, notes = parse_query({"start": [raw]})
+    assert notes == [] and choice.start_at == expected and choice.start_at.utcoffset() == timedelta(0)
+    assert choice.dates(BOUNDS)[0] == expected.date()
+    assert choice.call_filter(BOUNDS).bounds()[0] == expected
+
+
+def test_an_exact_window_filters_exactly_and_round_trips():
+    lo, hi = T14, T14 + timedelta(hours=11, minutes=30)  # into the next UTC day
+    c = FilterChoice.custom(lo, hi).with_values({"feature": ["chat"]})
+    assert c.exact and c.dates(BOUNDS) == (date(2026, 11, 3), date(2026, 11, 4))
+    q = c.to_query()
+    assert q == {"start": ["2026-11-03T14:00Z"], "end": ["2026-11-04T01:30Z"], "feature": ["chat"]}
+    assert parse_query(q) == (c, [])
+    f = c.call_filter(BOUNDS)
+    assert f.bounds() == (lo, hi) and (f.start, f.end) == (date(2026, 11, 3), date(2026, 11, 4))
+    where, params = f.where()
+    assert "start_time >= ?" in where and params[:2] == [lo, hi]
+
+
+def test_an_end_time_is_exclusive_and_a_day_is_whole():
+    c, _ = parse_query({"start": ["2026-11-03"], "end": ["2026-11-05T00:00Z"]})
+    assert c.dates(BOUNDS) == (date(2026, 11, 3), date(2026, 11, 4))  # nothing of the 5th
+    assert c.call_filter(BOUNDS).bounds() == (datetime(2026, 11, 3, tzinfo=UTC), datetime(2026, 11, 5, tzinfo=UTC))
+    c, _ = parse_query({"start": ["2026-11-03T14:00"], "end": ["2026-11-03"]})  # a day end: all of it
+    assert c.call_filter(BOUNDS).bounds() == (T14, datetime(2026, 11, 4, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "query, note",
+    [
+        ({"start": ["2026-11-03T25:00"]}, "start='2026-11-03T25:00' is not a date (YYYY-MM-DD) or a time"),
+        ({"end": ["2026-11-03T14:00+25:00"]}, "end='2026-11-03T14:00+25:00' is not a date"),
+        ({"start": ["14:00"]}, "is not a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM"),
+        ({"start": ["0001-01-01T00:00"]}, "outside the years 1970 to 2999"),
+        ({"start": ["2026-11-03T18:00"], "end": ["2026-11-03T14:00"]}, "swapped"),
+        ({"start": ["2026-11-03T14:00"], "end": ["2026-11-03T15:00+01:00"]}, "the end is ignored"),
+    ],
+)
+def test_bad_times_are_ignored_with_a_clear_note(query, note):
+    choice, notes = parse_query(query)
+    assert choice is not None and any(note in n for n in notes), notes
+    lo, hi = choice.call_filter(BOUNDS).bounds()
+    assert lo is None or hi is None or lo < hi
+
+
+AWARE = st.datetimes(
+    min_value=datetime(1971, 1, 1),
+    max_value=datetime(2998, 12, 31),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=AWARE | st.none(), end=AWARE | st.none())
+def test_any_exact_window_round_trips_through_its_link(start, end):
+    c = FilterChoice.custom(start, end)
+    back, notes = parse_query(c.to_query())
+    assert notes == [] and (back == c or start is end is None)  # no dates at all: the link says "all"
+    lo, hi = c.call_filter(BOUNDS).bounds()
+    if start is not None and end is not None and start != end:
+        assert (lo, hi) == (min(start, end), max(start, end))  # swapped when given the wrong way round
+    assert lo is None or hi is None or lo < hi

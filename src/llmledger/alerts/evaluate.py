@@ -148,12 +148,14 @@ def check(
     base_backoff: float = notify.BACKOFF_S,
     stored: list[StoredBudget] | None = None,
     incremental: bool = False,
+    explain: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every budget at `as_of` (default now), record new crossings as events with their
     deliveries (one transaction), resolve events whose period ended, then deliver what is due.
     `incremental`: after loads, add the calls loaded since the last check to running totals
     (running.py) when that gives what a full scan gives; otherwise (and always when False)
-    scan fully and seed the running totals from that scan.
+    scan fully and seed the running totals from that scan. New events are committed with a pending
+    explanation, delivered, then explained (`explain=False`: by the caller, later).
     Returns {"new_events": [...], "resolved": n, "deliveries": {...}, "seconds": {...}, "mode"}."""
     t0, c0 = time.perf_counter(), time.process_time()
     as_of = utc(as_of)
@@ -191,7 +193,8 @@ def check(
     t_deliver = time.perf_counter() - t0 - t_eval - t_record
     # Explanations after delivery: the memo brought up to date and a scan of two periods per event
     # must not delay the notification.
-    explained = record.explain_pending(con, todo, new_events)
+    # `explain=False` (the background evaluator): left to record.explain_pending on another thread.
+    explained = record.explain_pending(con, todo, new_events) if explain else 0
     return {
         "as_of": as_of.isoformat(),
         "budgets": len(statuses),

@@ -4,7 +4,8 @@
 each committed load (`service.on_loaded.append(runner.poke)`): poke only sets a flag, so it never
 slows the loader, and the receiver's request threads never evaluate anything. The thread waits
 `debounce_s` after the first poke (a burst of loads becomes one check), checks at most every
-`min_interval_s`, checks anyway every `interval_s` (period roll-overs, forecasts moving with the
+`min_interval_s` (0.1 s and 0.5 s: a check after a load adds only that load's calls, and an
+event's explanation is computed after its delivery, so checks are short), checks anyway every `interval_s` (period roll-overs, forecasts moving with the
 clock) and wakes when a failed delivery is due for a retry. A check after loads is incremental
 (running.py: only the calls of those loads are read, a full scan when that could differ); the
 timer's check and the first one scan fully. A failing check or destination is logged and kept
@@ -30,8 +31,8 @@ class AlertRunner:
         self,
         con,
         interval_s: float = 60.0,
-        debounce_s: float = 0.2,
-        min_interval_s: float = 1.0,
+        debounce_s: float = 0.1,
+        min_interval_s: float = 0.5,
         base_backoff_s: float = notify.BACKOFF_S,
         check_on_start: bool = True,
     ):
@@ -55,6 +56,10 @@ class AlertRunner:
         self.deliveries = {"delivered": 0, "failed": 0, "retrying": 0}
         self.modes = {"full": 0, "incremental": 0}
         self.last_mode: str | None = None
+        self.explained = 0
+        self._explaining = False
+        self._explain_again = False
+        self._explaining_lock = threading.Lock()
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> "AlertRunner":
@@ -79,10 +84,11 @@ class AlertRunner:
         self._wake.set()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Until no check is pending or running (tests, benchmarks)."""
+        """Until no check is pending or running and no explanation is being computed (tests,
+        benchmarks)."""
         deadline = time.monotonic() + timeout
         with self._idle:
-            while self._busy or self._poked:
+            while self._busy or self._poked or self._explaining:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
@@ -123,7 +129,9 @@ class AlertRunner:
 
         t0 = time.perf_counter()
         try:
-            out = evaluate.check(self.con, datetime.now(UTC), base_backoff=self.base_backoff_s, incremental=incremental)
+            out = evaluate.check(
+                self.con, datetime.now(UTC), base_backoff=self.base_backoff_s, incremental=incremental, explain=False
+            )
         except Exception as exc:  # noqa: BLE001 - an evaluation bug must not stop the next check
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("budget check failed")
@@ -137,6 +145,33 @@ class AlertRunner:
         self.last_check_at = datetime.now(UTC)
         self.last_seconds = time.perf_counter() - t0
         self.last_error = None
+        self._explain_later()
+
+    def _explain_later(self) -> None:
+        """Explain new events (and any a crash left pending) on a thread of their own: the memo
+        refresh and scans they need must not delay the next check. One at a time; a request made
+        while one runs makes it look again when it ends."""
+        with self._explaining_lock:
+            if self._explaining:
+                self._explain_again = True
+                return
+            self._explaining = True
+
+        def run() -> None:
+            from llmledger.alerts import record
+
+            while True:
+                try:
+                    self.explained += record.explain_pending(self.con, [])
+                except Exception:  # noqa: BLE001 - the events stand; the next check tries again
+                    log.exception("explaining alerts failed")
+                with self._explaining_lock:
+                    if not self._explain_again or self._stop.is_set():
+                        self._explaining = False
+                        return
+                    self._explain_again = False
+
+        background.spawn(run, "llmledger-alert-explain")
 
     def _next_delivery_in(self) -> float | None:
         try:
@@ -158,4 +193,5 @@ class AlertRunner:
             "modes": dict(self.modes),
             "last_error": self.last_error,
             "deliveries": dict(self.deliveries),
+            "explained": self.explained,
         }

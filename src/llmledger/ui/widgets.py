@@ -195,7 +195,7 @@ def open_filtered(page: str, key: str, choice: FilterChoice) -> None:
     ss.pop(_FILTER_NOTES, None)
     for k in [f"{key}_preset", f"{key}_dates", f"_{key}_filters_seen", *(f"{key}_f_{d}" for d in DIM_TITLES)]:
         ss.pop(k, None)
-    st.switch_page(page)
+    st.switch_page(page, query_params=choice.to_query())  # the URL carries it too: a link to share
 
 
 #: Above this many calls, cost (priced per call by the pricing view at query time) starts off.
