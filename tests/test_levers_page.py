@@ -236,3 +236,25 @@ def test_content_policy_says_which_levers_still_work(policy, tmp_path, monkeypat
     at.session_state["wi_lv_tab"] = "Output caps"
     ok(at.run())
     assert_headline(at, engine(db, "caps", "faq", quantile=0.95))
+
+
+def test_semantic_cache_runs_on_its_button_and_sweeps_the_threshold(db):
+    from llmledger.simulate.levers import semantic
+
+    at = levers("Semantic cache", "faq")
+    ok(at.run())
+    assert any("Not run yet" in i.value for i in at.info)
+    at.button(key="wi_lv_sem_run").click().run()
+    ok(at)
+    con = connect(db)
+    try:
+        lc = reads.lever_calls(con, "faq", 30)
+    finally:
+        con.close()
+    r = semantic.semantic_cache(lc.calls, threshold=0.9, ttl_s=3600)
+    m = metrics(at)
+    assert m["What-if cost (estimate)"] == fmt.usd(r.whatif_usd) and m["Saving"] == fmt.signed_usd(r.saving_usd)
+    assert found(at, "wi_lv_sem")["hits"] == fmt.count(r.metrics["hits"])
+    assert r.metrics["hits"] >= 1  # at least the exact repeat inside the hour
+    spec = next(c for c in at.get("plotly_chart") if "false hit" in c.proto.spec).proto.spec
+    assert "hit rate" in spec and "false-hit risk" in spec

@@ -107,7 +107,7 @@ DEFAULT_OPTIONS = {
     "agent-cache": {"scope": "trace"},
     "prompt-cache": {"lifetime": "5m", "min_prefix": 1024, "write_multiplier": None},
     "memory": {"k": 4, "summary_tokens": 200, "strategy": "summary", "summary_model": None},
-    "compress": {"keep": 0.5, "sample": 10},
+    "compress": {"keep": 0.5, "sample": 5},
     "batch": {"features": []},
     "caps": {"quantile": 0.95, "cap_all": None},
 }

@@ -115,7 +115,15 @@ def cap_saving(sweep: pd.DataFrame, chosen: int | None) -> go.Figure:
     fig.update_xaxes(title="max_tokens cap (log scale)", type="log")
     fig.update_layout(
         yaxis={"title": "USD per month (estimate)", "tickprefix": "$", "rangemode": "tozero"},
-        yaxis2={"title": "answers cut", "overlaying": "y", "side": "right", "tickformat": ".0%", "range": [0, 1]},
+        yaxis2={
+            "title": "answers cut",
+            "overlaying": "y",
+            "side": "right",
+            "tickformat": ".0%",
+            "range": [0, 1.05],
+            "tickvals": [0, 0.25, 0.5, 0.75, 1.0],
+            "showgrid": False,
+        },
     )
     return _lay(fig, "Output-cap saving against the cap", 380, hovermode="x unified")
 

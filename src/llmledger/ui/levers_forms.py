@@ -26,14 +26,17 @@ def _ttl_words(s: float) -> str:
     return _ttl_words(float(s))
 
 
-def _finish(ctx, lever: str, opts: dict, key: str, extra: tuple = ()):
-    """Run the lever, draw its result and the save form; the result, or None after an error."""
+def _finish(ctx, lever: str, opts: dict, key: str, extra: tuple = (), then=None):
+    """Run the lever, draw its result, `then(result)` (its own charts), and the save form; the
+    result, or None after an error."""
     try:
         ll = lw.run(ctx, lever, opts, extra)
     except LedgerError as exc:
         error(exc)
         return None
     lw.show_result(ll, key)
+    if then is not None:
+        then(ll)
     lw.save_form(ll, opts, key)
     return ll
 
@@ -57,13 +60,15 @@ def cache_form(ctx) -> None:
         "Entry lives (TTL)", ttls, index=ttls.index(float(o["ttl_s"])), format_func=_ttl_words, key="wi_lv_ttl"
     )
     opts = lw.keep_options("cache", {"ttl_s": float(ttl), "mode": mode})
-    if _finish(ctx, "cache", opts, "wi_lv_cache") is None:
-        return
-    sweep = lw.ttl_sweep(*ctx.key)
-    st.plotly_chart(charts.ttl_hit_rate(sweep, float(ttl), mode), key="wi_lv_ttl_chart")
-    st.caption(
-        "Every point is the same simulation at another TTL: an entry lives that long from the miss that wrote it."
-    )
+
+    def chart(_ll) -> None:
+        sweep = lw.ttl_sweep(*ctx.key)
+        st.plotly_chart(charts.ttl_hit_rate(sweep, float(ttl), mode), key="wi_lv_ttl_chart")
+        st.caption(
+            "Every point is the same simulation at another TTL: an entry lives that long from the miss that wrote it."
+        )
+
+    _finish(ctx, "cache", opts, "wi_lv_cache", then=chart)
 
 
 def agent_form(ctx) -> None:
@@ -109,10 +114,10 @@ def prompt_form(ctx) -> None:
         "prompt-cache",
         {"lifetime": life, "min_prefix": int(min_prefix), "write_multiplier": None if mult in (None, 0) else mult},
     )
-    ll = _finish(ctx, "prompt-cache", opts, "wi_lv_prompt")
-    if ll is None:
-        return
-    obs = ll.result.metrics.get("observed")
+    _finish(ctx, "prompt-cache", opts, "wi_lv_prompt", then=lambda ll: _observed(ll.result.metrics.get("observed")))
+
+
+def _observed(obs: dict | None) -> None:
     st.markdown("**Estimate against what the calls report**")
     if not obs:
         st.caption("No call in scope reports cache_read_tokens: nothing to compare the estimate with.")
@@ -163,8 +168,11 @@ def memory_form(ctx) -> None:
     opts = lw.keep_options(
         "memory", {"k": int(k), "summary_tokens": int(s_tok), "strategy": strategy, "summary_model": model}
     )
-    ll = _finish(ctx, "memory", opts, "wi_lv_memory", extra=(model,) if model else ())
-    if ll is None or ll.result.details.empty:
+    _finish(ctx, "memory", opts, "wi_lv_memory", extra=(model,) if model else (), then=_memory_chart)
+
+
+def _memory_chart(ll) -> None:
+    if ll.result.details.empty:
         return
     st.plotly_chart(charts.memory_turns(ll.result.details), key="wi_lv_memory_chart")
     st.caption(
@@ -262,13 +270,17 @@ def caps_form(ctx) -> None:
         placeholder="blank: each feature's quantile",
     )
     opts = lw.keep_options("caps", {"quantile": float(q), "cap_all": None if cap is None else int(cap)})
-    if _finish(ctx, "caps", opts, "wi_lv_caps") is None:
-        return
-    from llmledger.simulate.lever_lab import cap_grid
 
-    grid = tuple(cap_grid(ctx.scope, opts["cap_all"]))
-    st.plotly_chart(charts.cap_saving(lw.cap_sweep(*ctx.key, grid), opts["cap_all"]), key="wi_lv_caps_chart")
-    st.caption("One cap on every feature in scope at each point; the dotted line is the share of answers it would cut.")
+    def chart(_ll) -> None:
+        from llmledger.simulate.lever_lab import cap_grid
+
+        grid = tuple(cap_grid(ctx.scope, opts["cap_all"]))
+        st.plotly_chart(charts.cap_saving(lw.cap_sweep(*ctx.key, grid), opts["cap_all"]), key="wi_lv_caps_chart")
+        st.caption(
+            "One cap on every feature in scope at each point; the dotted line is the share of answers it would cut."
+        )
+
+    _finish(ctx, "caps", opts, "wi_lv_caps", then=chart)
 
 
 FORMS = {

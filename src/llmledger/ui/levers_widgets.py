@@ -152,7 +152,7 @@ def show_result(ll, key: str) -> None:
     m[2].metric(
         "What-if cost (estimate)",
         fmt.usd(r.whatif_usd),
-        delta=_delta(r.whatif_usd - r.baseline_usd),
+        delta=_delta(r.whatif_usd - r.baseline_usd) if round(r.whatif_usd - r.baseline_usd, 9) else None,
         delta_color="inverse",
         help="the same calls with the lever in place; see what it rests on",
     )
@@ -161,7 +161,7 @@ def show_result(ll, key: str) -> None:
     m[4].metric(
         "Monthly saving (estimate)",
         fmt.signed_usd(r.saving_usd * s),
-        help=f"the window's saving x 30 / {ll.days_covered:.1f} days",
+        help=f"the window's saving x 30 / {ll.days_covered:.3g} days",
     )
     found = found_rows(r.metrics)
     left, right = st.columns([2, 3])
@@ -172,7 +172,8 @@ def show_result(ll, key: str) -> None:
         st.markdown("**Rests on**")
         st.markdown(
             "\n".join(
-                f"- {fmt.plain_markdown(a)}" for a in [*r.assumptions, f"monthly: x 30 / {ll.days_covered:.1f} days"]
+                f"- {fmt.plain_markdown(a)}"
+                for a in [*r.assumptions, f"monthly: x 30 / {ll.days_covered:.3g} days covered"]
             )
         )
     for n in [*ll.notes, *r.notes]:
