@@ -85,8 +85,21 @@ if kind == "dataframe":
 if kind == "tabs3":
     for i, tab in enumerate(st.tabs(["one", "two", "three"])):
         tab.plotly_chart(chart(i), key=f"t{i}")
+if kind == "vega1":  # the same 30 bars through Streamlit's own chart element (Vega-Lite)
+    st.bar_chart(pd.DataFrame({"y": np.arange(30)}, index=x))
+if kind == "echarts1":  # and through st.echarts_chart (Apache ECharts)
+    st.echarts_chart(
+        {
+            "xAxis": {"type": "category", "data": [str(d.date()) for d in x]},
+            "yAxis": {"type": "value"},
+            "series": [{"type": "bar", "data": [int(v) for v in np.arange(30)]}],
+        }
+    )
 """
-REFERENCES = ("plotly1", "plotly4", "dataframe", "tabs3")
+REFERENCES = ("plotly1", "plotly4", "dataframe", "tabs3", "vega1", "echarts1")
+#: Measured again with a browser context per tab (no HTTP cache, no code cache shared with the
+#: tabs before): what the very first visit costs against a later fresh tab in the same browser.
+COLD_REFERENCES = ("floor", "plotly1")
 
 # Installed before any page script: remembers when the DOM last changed and counts script runs.
 OBSERVE_JS = """
@@ -541,7 +554,15 @@ def measure_references(browser, work: Path, runs: int, quiet_ms: float) -> dict[
     server = serve(work, "reference", None, floor=script)
     try:
         _visit_safe(browser, server, "?kind=plotly1", quiet_ms)  # the first visit imports plotly
-        return {k: [_visit_safe(browser, server, f"?kind={k}", quiet_ms) for _ in range(runs)] for k in REFERENCES}
+        out = {k: [_visit_safe(browser, server, f"?kind={k}", quiet_ms) for _ in range(runs)] for k in REFERENCES}
+        global COLD
+        warm, COLD = COLD, True
+        try:
+            for k in COLD_REFERENCES:
+                out[f"{k} (new context)"] = [_visit_safe(browser, server, f"?kind={k}", quiet_ms) for _ in range(runs)]
+        finally:
+            COLD = warm
+        return out
     finally:
         server.stop()
 
@@ -671,6 +692,7 @@ def _reference_summary(floor_warm: list[float], refs: dict[str, list[dict]]) -> 
         out[k] = {
             "warm_ms": warm,
             "browser_script_ms": [r.get("browser_cpu_ms", {}).get("script") for r in runs[1:]],
+            "browser_cpu_ms": [r.get("browser_cpu_total_ms") for r in runs[1:]],
             "ratio_to_floor": round(statistics.median(warm) / base, 2) if warm and base else None,
         }
     return out
@@ -695,6 +717,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--skip-references", action="store_true")
     ap.add_argument("--references-only", action="store_true", help="only the floor and single-component pages")
     ap.add_argument("--profile-only", action="store_true", help="only the profile pass (no timings written)")
+    ap.add_argument("--make-run-only", action="store_true", help="only `make run` on an empty ledger (printed)")
     ap.add_argument("--cold", action="store_true", help="each tab in a browser context of its own (no HTTP cache)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -731,6 +754,10 @@ def main(argv: list[str] | None = None) -> dict:
                 args.out.write_text(json.dumps(out, indent=2) + "\n")
                 print(json.dumps(out["summary"], indent=1))
                 return out
+            if args.make_run_only:
+                runs = measure_make_run(browser, work, args.runs, args.quiet_ms)
+                print(json.dumps(runs))
+                return {"make_run_empty_ledger": runs}
             if args.profile_only:
                 db2 = work / "ledger-profiled.duckdb"
                 shutil.copyfile(ledger, db2)

@@ -103,6 +103,7 @@ def demo_ledger(db_path):
 def test_reranking_opens_the_new_top_trace(demo_ledger):
     at = page("calls")
     at.query_params["preset"] = "all"
+    at.session_state["calls_tab"] = "Top traces"  # lazy tabs: only the open one runs
     ok(at.run())
     second = frame(at, "trace_id", "root_name")["trace_id"].iloc[1]
     at.selectbox(key="calls_trace").set_value(second)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.metadata
 import importlib.util
 import io
@@ -51,7 +52,10 @@ def litellm_map_path() -> Path:
     return path
 
 
+@functools.cache
 def litellm_version() -> str:
+    """The installed litellm's version (read once per process: it scans every installed
+    distribution, ~50 ms, and ensure_default_sheet asks on every pricing read)."""
     return importlib.metadata.version("litellm")
 
 

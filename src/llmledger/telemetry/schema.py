@@ -18,7 +18,11 @@ INSERT_DEFAULT_RULES_SQL = (
 
 
 def t001_default_attribution_rules(con: duckdb.DuckDBPyConnection) -> None:
-    con.executemany(INSERT_DEFAULT_RULES_SQL, [list(r) for r in DEFAULT_RULES])
+    # One statement for all the rules: executemany ran one per rule (0.5 s on a new ledger, on
+    # the way to `make run`'s first page).
+    rows = ", ".join(["(?, ?, ?, ?, ?)"] * len(DEFAULT_RULES))
+    sql = INSERT_DEFAULT_RULES_SQL.replace("VALUES (?, ?, ?, ?, ?)", f"VALUES {rows}")
+    con.execute(sql, [v for rule in DEFAULT_RULES for v in rule])
 
 
 def t002_genai_events(con: duckdb.DuckDBPyConnection) -> None:
