@@ -90,6 +90,7 @@ def test_a_good_csv_runs_the_lab():
 def test_apply_to_traffic_then_save_a_scenario_that_plan_shows(ledger):
     at = page("whatif")
     at.session_state["wi_tab"] = "Apply to traffic"
+    at.session_state["wi_t_feature"] = "demo-support-chat"  # a feature the example plan's use cases are tagged with
     ok(at.run())
     m = metrics(at)
     for label in ("Monthly cost today", "Monthly cost under the policy", "Monthly saving", "Mean latency today"):
