@@ -133,6 +133,18 @@ def test_memory_turn_by_turn_and_a_summary_model(db):
     )
 
 
+def test_agent_call_cache_in_a_trace_and_in_a_session(db):
+    at = levers("Agent calls", "agent")
+    ok(at.run())
+    ll = engine(db, "agent-cache", "agent", scope="trace")
+    assert ll.result.metrics["hits"] == 2  # the lookup asked three times in one trace
+    assert_headline(at, ll)
+    assert found(at, "wi_lv_agent")["traces with repeats"] == "1"
+    at.radio(key="wi_lv_scope").set_value("session").run()
+    ok(at)
+    assert_headline(at, engine(db, "agent-cache", "agent", scope="session"))
+
+
 def test_batch_needs_a_feature_then_prices_it_at_batch_rates(db):
     at = levers("Batch API")
     ok(at.run())

@@ -90,7 +90,7 @@ def load_scope(con, feature: str | None, days, sheet: str | None, extra_models=(
     return Scope(lc=lc, prices={m: ModelPrices(**p) for m, p in raw.items()}, policy=policy(con))
 
 
-def run(scope: Scope, lever: str, **params) -> LedgerLever:
+def run(scope: Scope, lever: str, /, **params) -> LedgerLever:
     """`lever` (a levers.ledger.LEVERS name) on the scope's calls, as apply_lever would."""
     if lever not in LEVERS:
         raise SimulationError(f"unknown lever {lever!r}; levers: {', '.join(LEVERS)}")
