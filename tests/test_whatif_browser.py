@@ -47,8 +47,11 @@ def test_whatif_page_in_the_browser(served_app, artifacts):
         expect(page.get_by_text("Saved scenario")).to_be_visible(timeout=60_000)
 
         page.set_viewport_size({"width": 1440, "height": 1000})
-        rerun(page, lambda: page.get_by_role("tab", name="Reproductions").click())
+        # the reproductions train routers and cascades: minutes on a loaded machine, longer than
+        # rerun()'s wait, so wait for their last figure instead
+        page.get_by_role("tab", name="Reproductions").click()
         expect(page.get_by_text("Unify router on MT-Bench")).to_be_visible(timeout=600_000)
+        wait_rendered(page)
         page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
         full_screenshot(page, artifacts / "whatif_reproductions.png")
         assert not page.get_by_text("Traceback").count()

@@ -113,7 +113,7 @@ def _delta(x: float) -> str:
     return ("-" if x < 0 else "+") + fmt.usd(abs(x))
 
 
-def _metric_value(v) -> str | None:
+def _metric_value(v, key: str = "") -> str | None:
     if isinstance(v, bool) or v is None:
         return None
     if isinstance(v, int):
@@ -121,7 +121,7 @@ def _metric_value(v) -> str | None:
     if isinstance(v, float):
         if not math.isfinite(v):
             return None
-        return fmt.pct(v) if 0 <= v <= 1 else f"{v:,.4g}"
+        return fmt.pct(v) if ("rate" in key or "share" in key) and 0 <= v <= 1 else f"{v:,.4g}"
     if isinstance(v, str):
         return v
     return None
@@ -131,7 +131,7 @@ def found_rows(metrics: dict) -> list[dict]:
     """A lever's scalar metrics as rows (what it found); nested ones are drawn by its form."""
     rows = []
     for k, v in metrics.items():
-        text = _metric_value(v)
+        text = _metric_value(v, k)
         if text is not None:
             label = k.replace("_", " ")
             if "usd" in k and isinstance(v, float):
