@@ -314,8 +314,11 @@ class Planner:
             out=out + reasoning,
             reasoning=reasoning,
             # a failed call, and most calls without usage (streamed without usage), carry no content;
-            # the rest of those without usage get an estimate from their text when loaded
-            messages=msgs if capture and not error and (not missing or rng.random() < 0.4) else None,
+            # some OpenAI ones do, and get an estimate from their text when loaded (counting Claude's
+            # and Gemini's would load two more tokenizers into the demo fill)
+            messages=msgs
+            if capture and not error and (not missing or (model.provider == "openai" and rng.random() < 0.5))
+            else None,
             answer=None if error else answer,
             error=error,
             missing=missing,
@@ -448,7 +451,7 @@ class Planner:
             calls = []
             ct = t + int(rng.uniform(2, 30) * MS)
             msgs = [*history, user_msg]
-            if intent.tool and turn == 0 and rng.random() < 0.8:
+            if intent.tool and rng.random() < (0.8 if turn == 0 else 0.4):
                 tc = {"id": self.tool_id(), "name": "lookup_account", "arguments": f'{{"account_id": "{user[-4:]}"}}'}
                 ask = Msg("assistant", None, (tc,))
                 c1 = self.call(model, ct, msgs, ask, capture, report_cache=True)
@@ -513,8 +516,10 @@ class Planner:
         if rng.random() < 0.06:
             answer = "The help centre passages do not cover this. Please contact support from Settings > Help."
         else:
-            steps = rng.sample(intent.steps, rng.randint(1, len(intent.steps)))
-            answer = "According to the help centre: " + " ".join(steps) + " [1][2]"
+            steps = rng.sample(intent.steps, rng.randint(2, len(intent.steps)))
+            faq = tx.FAQ_SECTIONS[intent.topic]
+            answer = f"According to the help centre ({intent.title}): {faq}\n" + "\n".join(f"- {x}" for x in steps)
+            answer += f"\n[1][{rng.randint(2, 4)}]"
         calls.append(self.call(model, t, msgs, Msg("assistant", answer), report_cache=model.provider == "openai"))
         return [Unit(t0, feat, self.env(), self.customer(), None, calls, {"question": question})]
 

@@ -487,9 +487,12 @@ MUTATIONS = (
 def support_answer(rng: random.Random, intent: Intent, detailed: bool) -> str:
     steps = intent.steps if detailed else intent.steps[: rng.randint(2, len(intent.steps))]
     lines = [rng.choice(OPENERS)]
+    faq = FAQ_SECTIONS[intent.topic].split(". ")
+    lines.append(". ".join(faq[: rng.randint(1, 3)]).rstrip(".") + ".")  # the policy behind the steps
     lines += [f"{i}. {s}" for i, s in enumerate(steps, 1)]
     if detailed:
         lines.append(FAQ_SECTIONS[intent.topic])
+        lines += [f"Tip: {a}" for _, a in intent.follow_ups]
     lines.append(rng.choice(CLOSERS))
     lines.append(f"Source: {intent.title}")
     return "\n".join(x for x in lines if x)
@@ -498,9 +501,13 @@ def support_answer(rng: random.Random, intent: Intent, detailed: bool) -> str:
 def account_result(rng: random.Random, account: str) -> str:
     plan = rng.choice(("Free", "Pro", "Pro", "Team", "Team", "Enterprise"))
     status = rng.choice(("paid", "paid", "paid", "payment failed on the last attempt", "overdue since 6 days"))
+    invoices = "\n".join(
+        f"  INV-{rng.randint(10000, 99999)}  {m} 2026  ${rng.randint(49, 2400)}.00  {rng.choice(('paid', 'paid', 'open'))}"
+        for m in rng.sample(MONTHS, 6)
+    )
     return (
-        f"account {account}: plan {plan}, billing {status}, billing contact verified, "
-        f"open invoices {rng.randint(0, 2)}, last payment ${rng.randint(49, 2400)} on day {rng.randint(1, 28)}"
+        f"account {account}: plan {plan}, billing {status}, billing contact verified, seats {rng.randint(2, 40)}, "
+        f"API requests this period {rng.randint(1, 99)}% of quota\nlast invoices:\n{invoices}"
     )
 
 
@@ -900,12 +907,26 @@ def review_findings(rng: random.Random, files: list[str], n: int) -> str:
         ("minor", "naive datetime; use datetime.now(timezone.utc)"),
         ("major", "SQL in a handler; move it to the repository layer"),
     )
-    out = []
+    out = [f"Reviewed {len(files)} file(s). Findings, most severe first:"]
     for _ in range(n):
         sev, what = rng.choice(kinds)
-        out.append(f"{sev} {rng.choice(files)}:{rng.randint(5, 120)} {what}")
-    out.append("verdict: " + ("request changes" if any(x.startswith(("blocker", "major")) for x in out) else "approve"))
+        path, line = rng.choice(files), rng.randint(5, 120)
+        fix = rng.choice(CODE_LINES).format(fn="fixed").strip()
+        out.append(f"{sev} {path}:{line} {what}.\n  Why: {rng.choice(REVIEW_WHY)}\n  Suggested change: `{fix}`")
+    verdict = "request changes" if any(x.startswith(("blocker", "major")) for x in out[1:]) else "approve"
+    out.append(f"verdict: {verdict}")
     return "\n".join(out)
+
+
+REVIEW_WHY = (
+    "under load the upstream can hang and this worker would hold its connection until the pod is killed",
+    "rounding errors accumulate over a billing period and invoices stop matching the ledger by a few cents",
+    "callers cannot tell what comes back without reading the body, and the API docs are generated from it",
+    "the job is retried by the queue on any exception, so a failure after the charge charges the customer again",
+    "user data in the message string ends up in log indexes that are kept longer than the data itself",
+    "comparisons with timezone-aware timestamps from the database raise a TypeError at runtime",
+    "handlers that build SQL bypass the row-level checks the repository layer applies",
+)
 
 
 # ---------------------------------------------------------------- notebooks
