@@ -294,8 +294,8 @@ def policy_summary(policy: str) -> str | None:
         digest_levers = ", ".join(LABELS[k] for k, v in NEEDS.items() if v == "digest")
         token_levers = ", ".join(LABELS[k] for k, v in NEEDS.items() if v == "tokens")
         return (
-            f"The content policy is drop: new calls keep no text and no digests. {text_levers}, "
-            f"{digest_levers} need message content and work only on calls stored before; "
+            f"The content policy is drop: new calls keep no text and no digests. {digest_levers}, "
+            f"{text_levers} need message content and work only on calls stored before; "
             f"{token_levers} work from token counts and still run."
         )
     if policy == "hash":
