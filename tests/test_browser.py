@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, url_path, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, url_path, wait_rendered
 from helpers import app_pages, serve_app
 
 pytestmark = pytest.mark.browser
@@ -104,7 +104,7 @@ def test_calls_trace_drilldown_in_chromium(app_url, browser, artifacts):
     try:
         page.goto(f"{base}/{url_path('app_pages/calls.py')}", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)
-        page.get_by_role("tab", name="Top traces").click()  # a tab switch draws, it does not rerun
+        rerun(page, page.get_by_role("tab", name="Top traces").click)  # a lazy tab: opening it runs it
         plot = page.locator(".js-plotly-plot").filter(has_text="Trace ")
         plot.first.wait_for(timeout=PAGE_TIMEOUT_MS)
         assert plot.first.locator("g.point").count() >= 2  # one bar per span

@@ -175,7 +175,7 @@ def test_calls_charts_and_waterfall_show_names_as_text(served, page, artifacts):
     assert_no_markup(page, watch, "Calls by model")
     assert_shown(page, HOSTILE_MODEL, "Calls by model")
 
-    page.get_by_role("tab", name="Top traces").click()  # a tab switch draws, it does not rerun
+    rerun(page, page.get_by_role("tab", name="Top traces").click)  # a lazy tab: opening it runs it
     plot = page.locator(".js-plotly-plot").filter(has_text="Trace ")
     plot.first.wait_for(timeout=PAGE_TIMEOUT_MS)
     assert_shown(page, ROOT_SPAN, "waterfall")

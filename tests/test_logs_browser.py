@@ -5,7 +5,7 @@ to tests/artifacts/ to be looked at."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import CHROMIUM_ARGS, PAGE_TIMEOUT_MS, chromium, full_screenshot, url_path, wait_rendered
+from browser_helpers import CHROMIUM_ARGS, PAGE_TIMEOUT_MS, chromium, full_screenshot, rerun, url_path, wait_rendered
 from genai_payloads import call_ids, logs_request, spans_request
 from helpers import ARTIFACTS, serve_app
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -61,7 +61,7 @@ def test_calls_drilldown_shows_messages_literally(served, page):
     (base, _), keys = served
     page.goto(f"{base}/{url_path('app_pages/calls.py')}", timeout=PAGE_TIMEOUT_MS)
     wait_rendered(page)
-    page.get_by_role("tab", name="Top traces").click()  # tabs switch in the browser: no rerun
+    rerun(page, page.get_by_role("tab", name="Top traces").click)  # a lazy tab: opening it runs it
     page.get_by_text("Calls in this trace").wait_for(timeout=PAGE_TIMEOUT_MS)
     text = page.inner_text("body")
     assert "Token source" in text and "SECRET-system-" + keys[2][0][:12] in text
