@@ -139,7 +139,8 @@ def per_load(con, loads: int) -> list[dict]:
         from llmledger.alerts import reads
 
         t0 = time.perf_counter()
-        result = evaluate.check(con, datetime.now(UTC), deliver=False, incremental=True)
+        # As the background evaluator runs it: explanations are left to their own thread.
+        result = evaluate.check(con, datetime.now(UTC), deliver=False, incremental=True, explain=False)
         check_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         reads.source(con)  # the Spend page's memo catches up (its next read would do it; not the check's)
