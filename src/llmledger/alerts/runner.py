@@ -145,7 +145,10 @@ class AlertRunner:
         self.last_check_at = datetime.now(UTC)
         self.last_seconds = time.perf_counter() - t0
         self.last_error = None
-        self._explain_later()
+        from llmledger.alerts import record
+
+        if out["new_events"] or record._maybe_pending:  # a crash may have left some: the first check looks
+            self._explain_later()
 
     def _explain_later(self) -> None:
         """Explain new events (and any a crash left pending) on a thread of their own: the memo
