@@ -196,6 +196,8 @@ def main(argv=None) -> dict:
         },
         "runs": runs,
         "seconds": round(time.time() - t0, 1),
+        # Accuracy does not depend on it; the seconds do (a shared machine makes them pessimistic).
+        "load_average": [round(x, 1) for x in __import__("os").getloadavg()],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -54,6 +54,8 @@ LOG_WHEN_POSITIVE = False
 #: least MIN_ORIGINS of them).
 CALIBRATE = True
 ORIGINS = 12
+#: Calibrate each side of the band to split-conformal levels of the past errors (see _error_bounds).
+CONFORMAL = True
 MIN_ORIGINS = 4
 #: Simulated futures per forecast.
 PATHS = 1000
@@ -239,8 +241,9 @@ def _calibrate(sims: np.ndarray, past_errors: np.ndarray) -> np.ndarray:
     above = float(np.quantile(totals, 0.9)) - median
     spread = float(np.std(totals))
     rms = float(np.sqrt(np.mean(past_errors**2))) * median
-    want_below = max(-float(np.quantile(past_errors, 0.1)) * median, 0.0)
-    want_above = max(float(np.quantile(past_errors, 0.9)) * median, 0.0)
+    lo_err, hi_err = _error_bounds(past_errors)
+    want_below = max(-lo_err * median, 0.0)
+    want_above = max(hi_err * median, 0.0)
     sym = rms / spread if spread > 0 else 1.0
     f_below = max(1.0, sym, want_below / below if below > 0 else 1.0)
     f_above = max(1.0, sym, want_above / above if above > 0 else 1.0)
@@ -250,6 +253,21 @@ def _calibrate(sims: np.ndarray, past_errors: np.ndarray) -> np.ndarray:
     mid = np.median(cumulative, axis=1, keepdims=True)
     factor = np.where(totals >= median, f_above, f_below)[None, :]
     return np.diff(mid + (cumulative - mid) * factor, axis=0, prepend=0.0)
+
+
+def _error_bounds(past_errors: np.ndarray) -> tuple[float, float]:
+    """The past relative errors a P10-P90 band must reach on each side. With CONFORMAL, split
+    conformal's finite-sample levels: from n past errors, the ceil((n+1) x 0.9)-th smallest above
+    and the floor((n+1) x 0.1)-th below (the extremes when n < 9), so that a new error as likely as
+    each past one falls beyond a side at most 10% of the time; else the plain 10th and 90th
+    percentiles (which a dozen errors underestimate)."""
+    e = np.sort(np.asarray(past_errors, dtype=float))
+    if not CONFORMAL:
+        return float(np.quantile(e, 0.1)), float(np.quantile(e, 0.9))
+    n = len(e)
+    hi = min(math.ceil((n + 1) * 0.9), n)
+    lo = max(math.floor((n + 1) * 0.1), 1)
+    return float(e[lo - 1]), float(e[hi - 1])
 
 
 def _widen(sims: np.ndarray, n_fit: int) -> np.ndarray:
