@@ -15,7 +15,7 @@ from helpers import cli, one_line_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llmledger.errors import LedgerError
+from llmledger.errors import LedgerError, SimulationError
 from llmledger.pricing.engine import Usage, cost_of_usage
 from llmledger.pricing.matching import Matcher
 from llmledger.pricing.sheets import load_sheet
@@ -176,6 +176,19 @@ def test_memory_on_a_received_session(con):
     r = apply_lever(con, "memory", "chat", k=2, strategy="window").result
     assert r.metrics["sessions"] == 1 and r.metrics["input_tokens_saved"] == 180
     assert r.saving_usd == pytest.approx(unit(con, MINI, 180, 0), abs=1e-9)
+
+
+def test_memory_summary_model_need_not_be_in_the_traffic(con):
+    """The summaries written by a model the feature never called: priced from the sheet."""
+    calls = {r[0] for r in con.execute("SELECT DISTINCT request_model FROM llm_calls").fetchall()}
+    assert "gpt-4o" not in calls
+    r = apply_lever(con, "memory", "chat", k=2, strategy="summary", summary_model="gpt-4o").result
+    plain = apply_lever(con, "memory", "chat", k=2, strategy="summary").result
+    assert r.metrics["sessions"] == 1
+    assert r.whatif_usd > plain.whatif_usd  # gpt-4o writes dearer summaries than the session's own model
+    assert any("gpt-4o" in a for a in r.assumptions)
+    with pytest.raises(SimulationError, match="no price"):
+        apply_lever(con, "memory", "chat", k=2, strategy="summary", summary_model="no-such-model-x")
 
 
 def test_cli_levers_print_baseline_whatif_saving_and_assumptions(ledger):

@@ -74,6 +74,16 @@ def _window(con, feature, days, sheet):
     return feature, lc
 
 
+def _models(calls, *option_sets) -> list[str]:
+    """The models to price: the calls' own and any model an option names (memory's summary
+    model, which need not appear in the traffic)."""
+    models = set(calls["model"].dropna().unique())
+    for opts in option_sets:
+        if isinstance(opts, dict) and isinstance(opts.get("summary_model"), str):
+            models.add(opts["summary_model"])
+    return sorted(models)
+
+
 def apply_lever(
     con, lever: str, feature: str | None = None, days=30, sheet: str | None = None, **params
 ) -> LedgerLever:
@@ -84,7 +94,7 @@ def apply_lever(
     feature, lc = _window(con, feature, days, sheet)
     fn, needs_prices = LEVERS[lever]
     if needs_prices:
-        raw = reads.lever_prices(con, lc.sheet, lc.calls["model"].dropna().unique())
+        raw = reads.lever_prices(con, lc.sheet, _models(lc.calls, params))
         params["prices"] = {m: ModelPrices(**p) for m, p in raw.items()}
     result = fn(lc.calls, **params)
     return LedgerLever(
@@ -116,7 +126,7 @@ def savings_summary(
         raise SimulationError(f"unknown lever(s) {', '.join(unknown)}; levers: {', '.join(LEVERS)}")
     params = params or {}
     feature, lc = _window(con, feature, days, sheet)
-    raw = reads.lever_prices(con, lc.sheet, lc.calls["model"].dropna().unique())
+    raw = reads.lever_prices(con, lc.sheet, _models(lc.calls, *params.values()))
     prices = {m: ModelPrices(**p) for m, p in raw.items()}
 
     def step(name):
