@@ -126,3 +126,28 @@ def test_estimate_options_and_errors(db_path):
         db=db_path,
     )
     assert p.returncode != 0 and "nope" in p.stderr
+
+
+def test_the_name_matcher_is_built_once_per_sheet_and_again_when_it_changes():
+    """Estimate prices every model under every sheet: the sheet's matcher is kept with the sheet
+    object, and rebuilt for another object or when its latest models change."""
+    import copy
+
+    from llmledger.pricing.estimate import matcher_for
+    from llmledger.pricing.importers import litellm_sheet
+
+    sheet = litellm_sheet()
+    first = matcher_for(sheet)
+    assert matcher_for(sheet) is first
+    assert monthly_bill("gpt-4o-mini", 1000, 100, 10, sheet=sheet).priced_model == "gpt-4o-mini"
+    assert matcher_for(sheet) is first  # the bill used the same one
+    other = copy.deepcopy(sheet)
+    assert matcher_for(other) is not first
+    latest = sheet.latest()
+    gone = next(m for m in latest.models if m.model_id == "gpt-4o-mini")
+    latest.models.remove(gone)  # the sheet changed: its matcher must not price the removed model
+    rebuilt = matcher_for(sheet)
+    assert rebuilt is not first
+    hit = rebuilt.resolve("gpt-4o-mini")
+    assert hit is None or hit.model_id != "gpt-4o-mini"
+    assert first.resolve("gpt-4o-mini").model_id == "gpt-4o-mini"  # what a stale matcher would say

@@ -307,3 +307,32 @@ def test_series_buckets_match_date_trunc(ledger, bucket):
     assert list(got["bucket"]) == list(expected["bucket"])
     assert list(got["calls"]) == list(expected["calls"])
     assert got["cost"].to_numpy() == pytest.approx(expected["cost"].fillna(0).to_numpy())
+
+
+def test_memo_table_checks_freshness_in_one_query_and_still_refuses_unknown_sheets(tmp_path):
+    """A fresh memo answers after one query (no sheet check); an unknown sheet is still refused by
+    name; a ledger without the memo's state table gets one on the first check."""
+    from llmledger.errors import PricingError
+    from llmledger.reads import spend_cache
+
+    con = connect(tmp_path / "fresh.duckdb")
+    demo.generate(con, n_calls=300, days=20, now=NOW)
+    con.execute(f"DROP TABLE IF EXISTS {spend_cache.STATE}")
+    table = spend_cache.memo_table(con, "litellm")
+    assert table == spend_cache.table_for("litellm")
+    assert spend_cache.refresh(con, "litellm")["action"] == "fresh"
+    fresh, row = spend_cache._check(con.cursor(), "litellm")
+    n_calls = con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    assert fresh and row[0] == row[3] and row[1] == row[4] == n_calls  # price token and calls as built
+    assert spend_cache.memo_table(con, "litellm") == table
+    with pytest.raises(PricingError, match="no-such-sheet"):
+        spend_cache.memo_table(con, "no-such-sheet")
+    # A load makes the memo stale: the next read brings it up to date before answering.
+    demo.generate(con, n_calls=100, days=5, now=NOW)
+    assert not spend_cache._check(con.cursor(), "litellm")[0]
+    spend_cache.memo_table(con, "litellm")
+    assert (
+        con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        == con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    )
+    con.close()

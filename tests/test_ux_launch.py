@@ -81,3 +81,17 @@ def test_make_run_passes_port_only_when_given():
 
     assert dry_run("PORT=8611").endswith("--port 8611")
     assert "--port" not in dry_run("PORT=")  # Streamlit's own order: env var, then config.toml's 8501
+
+
+def test_a_ledger_held_by_another_process_ends_the_launcher_with_the_reason(tmp_path):
+    """The ledger opens on a thread while Streamlit starts; when another process holds it, the
+    launcher still says why and exits with status 1 instead of serving a dashboard without it."""
+    import duckdb
+
+    holder = duckdb.connect(str(tmp_path / "held.duckdb"))  # DuckDB: one writing process per file
+    try:
+        with launched(tmp_path, "held", ["--port", str(free_port())]) as (proc, log_path):
+            assert proc.wait(timeout=120) == 1
+            assert "held by another process" in log_path.read_text()
+    finally:
+        holder.close()
