@@ -195,11 +195,18 @@ def test_another_sheet_reprices_the_same_history_without_touching_the_active_one
 def test_swap_mapping_counts_split_calls_with_and_without_text(ledger):
     with_text = rp.swap_mapping_counts(ledger, "feature", "support_triage")
     assert with_text == {"by_tokenizer": 1, "token_for_token": 0}
-    demo_feature = raw(ledger, "SELECT feature, count(*) FROM calls WHERE feature LIKE 'demo-%' GROUP BY 1 LIMIT 1")[0]
-    assert rp.swap_mapping_counts(ledger, "feature", demo_feature[0]) == {
-        "by_tokenizer": 0,
-        "token_for_token": demo_feature[1],
-    }
+    # Every demo feature, its calls' text presence read row by row: the split follows it exactly.
+    rows = raw(ledger, "SELECT feature, input_text, output_text FROM calls WHERE feature LIKE 'demo-%'")
+    features = {f for f, _, _ in rows}
+    assert len(features) > 1
+    for feature in features:
+        texts = [(i, o) for f, i, o in rows if f == feature]
+        carried = sum(1 for i, o in texts if i is not None or o is not None)
+        assert rp.swap_mapping_counts(ledger, "feature", feature) == {
+            "by_tokenizer": carried,
+            "token_for_token": len(texts) - carried,
+        }
+    assert any(i is None and o is None for _, i, o in rows)  # the demo has calls without text too
     lo, hi = rf.period_bounds(date(2020, 1, 1), date(2020, 1, 2))
     assert rp.swap_mapping_counts(ledger, "model", "gpt-4o-mini", (lo, hi)) == {"by_tokenizer": 0, "token_for_token": 0}
 
