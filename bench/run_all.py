@@ -24,6 +24,14 @@ BENCHES = [
     "bench.bench_whatif_traffic",
     "bench.bench_pages",
     "bench.bench_levers",
+    "bench.bench_levers_page",
+    "bench.bench_alerts",
+    "bench.bench_alerts_ab",
+    "bench.bench_alerts_e2e",
+    "bench.bench_grpc",
+    "bench.bench_logs",
+    "bench.bench_home",
+    "bench.bench_demo_fill",
 ]
 
 
