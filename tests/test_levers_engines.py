@@ -265,6 +265,65 @@ def test_batch_moves_tolerant_features_at_batch_prices():
     assert rule.metrics["moved_calls"] == 2
 
 
+def test_batch_rule_by_model_and_utc_hours():
+    # times in seconds: 0 h, 3 h, 5 h 59, 6 h, 23 h; all gpt-x (batch price half), one 'plain'
+    hours = [0, 3 * 3600, 6 * 3600 - 1, 6 * 3600, 23 * 3600]
+    df = calls([{"time": t, "feature": "f", "input_tokens": 1000, "output_tokens": 100} for t in hours])
+    one = (1000 * 1 + 100 * 4) * M  # half of one call's cost
+    night = batch_api(df, PRICES, where="hour=0-6")
+    assert night.metrics["chosen_calls"] == 3 and night.saving_usd == pytest.approx(3 * one)
+    assert "hour=0-6" in night.title
+    wrapped = batch_api(df, PRICES, where=" hour = 22-3 ")  # 22:00 to 03:00 across midnight
+    assert wrapped.metrics["chosen_calls"] == 2  # 0 h and 23 h
+    by_model = batch_api(df, PRICES, where="model=gpt-x; hour=3-24")  # 03:00 to midnight
+    assert by_model.metrics["chosen_calls"] == 4  # 3 h, 5 h 59, 6 h and 23 h
+    assert batch_api(df, PRICES, where="model=nope").metrics["chosen_calls"] == 0
+    both = batch_api(df, PRICES, features=["f"], where="hour=6-7")
+    assert both.metrics["chosen_calls"] == 1 and "feature(s) f and calls matching hour=6-7" in both.title
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("", "empty"),
+        (" ; ;", "empty"),
+        ("hour=6", "range of UTC hours"),
+        ("hour=25-3", "range of UTC hours"),
+        ("hour=4-4", "range of UTC hours"),
+        ("team=growth", "unknown"),
+        ("model", "not KEY=VALUE"),
+        ("model=,", "names no value"),
+        ("x" * 3000, "at most 2,000"),
+    ],
+)
+def test_batch_rule_refuses_bad_text_by_name(text, words):
+    from llmledger.simulate.levers.batching import parse_where
+
+    with pytest.raises(SimulationError, match=words):
+        parse_where(text)
+    if text.strip():  # through the lever too ('' there means no rule: every call in scope)
+        with pytest.raises(SimulationError, match=words):
+            batch_api(calls([{"time": 0}]), PRICES, where=text)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=60))
+def test_batch_rule_text_is_applied_or_refused(text):
+    from llmledger.simulate.levers.batching import parse_where
+    from llmledger.simulate.levers.core import check_calls
+
+    df = check_calls(calls([{"time": i * 3600, "feature": "f"} for i in range(24)]))
+    try:
+        rule, canon = parse_where(text)
+    except SimulationError as exc:
+        assert str(exc)
+        return
+    mask = rule(df)
+    assert mask.dtype == bool and mask.shape == (24,)
+    again, same = parse_where(canon)  # the canonical form means the same rule
+    assert same == canon and (again(df) == mask).all()
+
+
 def test_output_caps_by_hand():
     df = calls([{"time": i, "feature": "f", "output_tokens": o} for i, o in enumerate([10, 20, 30, 100])])
     r = output_caps(df, PRICES, caps={"f": 25})

@@ -212,9 +212,30 @@ def test_cli_levers_print_baseline_whatif_saving_and_assumptions(ledger):
         assert set(json.loads(q.stdout)) >= {"baseline_usd", "whatif_usd", "saving_usd", "assumptions"}
 
 
+def test_cli_batch_by_rule(ledger):
+    """`--where model=...`: the gpt-4o-mini calls move at its batch price (half), the Haiku ones stay."""
+    p = cli("whatif", "batch", "--where", f"model={MINI}", "--json", db=ledger)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout)
+    q = cli("whatif", "batch", "--tolerant", "help", "--where", f"model={MINI}", "--json", db=ledger)  # Haiku only
+    assert q.returncode == 0, q.stderr
+    both = json.loads(q.stdout)
+    c = connect(ledger)
+    try:
+        mini = [(n_in, n_out) for _, _, model, _, n_in, n_out, _, _ in CALLS if model == MINI]
+        half = sum(unit(c, MINI, n_in, n_out) for n_in, n_out in mini) / 2
+    finally:
+        c.close()
+    assert d["metrics"]["chosen_calls"] == len(mini) == d["metrics"]["moved_calls"]
+    assert d["saving_usd"] == pytest.approx(half, rel=1e-6)
+    assert both["metrics"]["chosen_calls"] == 0 and both["saving_usd"] == 0
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
+        (["batch", "--where", "team=growth"], "batch rule key 'team' is unknown"),
+        (["batch", "--where", "hour=9"], "range of UTC hours"),
         (["cache", "--feature", "nope"], "no calls"),
         (["cache", "--ttl", "soon"], "--ttl must be a number"),
         (["cache", "--ttl", "-5"], "TTL"),

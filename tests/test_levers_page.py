@@ -156,6 +156,20 @@ def test_batch_needs_a_feature_then_prices_it_at_batch_rates(db):
     assert_headline(at, ll)
 
 
+def test_batch_by_a_rule_and_a_bad_rule_named(db):
+    at = levers("Batch API")
+    ok(at.run())
+    model = engine(db, "batch").result.details["model"].iloc[0]  # a model the traffic used
+    at.text_input(key="wi_lv_where").set_value(f"model={model}; hour=0-24").run()
+    assert any("range of UTC hours" in str(e.value) for e in at.error)  # 0-24 is not a range
+    at.text_input(key="wi_lv_where").set_value(f"model={model}").run()
+    ok(at)
+    ll = engine(db, "batch", where=f"model={model}")
+    assert ll.result.metrics["chosen_calls"] > 0
+    assert_headline(at, ll)
+    assert f"calls matching model={model}" in ll.result.title
+
+
 def test_output_caps_and_the_saving_against_the_cap(db):
     at = levers("Output caps", "report", wi_lv_cap=1000)
     ok(at.run())

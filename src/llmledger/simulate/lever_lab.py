@@ -108,7 +108,7 @@ DEFAULT_OPTIONS = {
     "prompt-cache": {"lifetime": "5m", "min_prefix": 1024, "write_multiplier": None},
     "memory": {"k": 4, "summary_tokens": 200, "strategy": "summary", "summary_model": None},
     "compress": {"keep": 0.5, "sample": 5},
-    "batch": {"features": []},
+    "batch": {"features": [], "where": None},
     "caps": {"quantile": 0.95, "cap_all": None},
 }
 
@@ -132,6 +132,7 @@ def engine_params(scope: Scope, lever: str, options: dict) -> dict:
             p["caps"] = {f: int(cap) for f in feats}
     elif lever == "batch":
         p["features"] = list(p.get("features") or []) or None
+        p["where"] = (p.get("where") or "").strip() or None
     elif lever == "memory" and not p.get("summary_model"):
         p["summary_model"] = None
     return p

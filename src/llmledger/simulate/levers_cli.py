@@ -73,6 +73,12 @@ def _options(name: str, p: argparse.ArgumentParser) -> None:
             metavar="F1,F2",
             help="latency-tolerant features to move (default: every call in scope)",
         )
+        p.add_argument(
+            "--where",
+            metavar="RULE",
+            help="or a rule for the calls to move, e.g. 'hour=0-6; model=gpt-4o-mini' (keys: feature, model, "
+            "operation, status, hour as UTC hours A-B); with --tolerant, both must hold",
+        )
     elif name == "savings":
         p.add_argument(
             "--levers",
@@ -127,7 +133,7 @@ def lever_params(args) -> dict:
         }
     if n == "batch":
         feats = [f.strip() for f in (args.tolerant or "").split(",") if f.strip()]
-        return {"features": feats or None}
+        return {"features": feats or None, "where": args.where}
     if n == "caps":
         q = _float(args.quantile, "--quantile")
         if args.cap is None:

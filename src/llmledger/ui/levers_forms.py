@@ -247,9 +247,21 @@ def batch_form(ctx) -> None:
         help="Calls of these features go through the provider's batch endpoint at the sheet's batch prices; "
         "answers come back within 24 hours.",
     )
-    opts = lw.keep_options("batch", {"features": list(picked)})
-    if not picked:
-        st.info("Pick the features nobody waits for (reports, evaluations, back-fills) to price them at batch rates.")
+    where = st.text_input(
+        "Or a rule (all clauses must hold)",
+        value=o.get("where") or "",
+        key="wi_lv_where",
+        placeholder="hour=0-6; model=gpt-4o-mini",
+        help="Clauses KEY=VALUE joined by ';': feature, model, operation or status (several values: "
+        "model=a,b), and hour=A-B for calls started in those UTC hours (22-6 wraps midnight). "
+        "With features picked, a call must be of one of them and match the rule.",
+    ).strip()
+    opts = lw.keep_options("batch", {"features": list(picked), "where": where or None})
+    if not picked and not where:
+        st.info(
+            "Pick the features nobody waits for (reports, evaluations, back-fills), or write a rule such as "
+            "`hour=0-6` for the night's traffic, to price them at batch rates."
+        )
         return
     _finish(ctx, "batch", opts, "wi_lv_batch")
 

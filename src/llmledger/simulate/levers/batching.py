@@ -14,6 +14,7 @@ their answers would have been truncated (the share of calls over the cap is repo
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import numpy as np
@@ -24,6 +25,67 @@ from llmledger.simulate.levers.core import LeverResult, ModelPrices, by_feature_
 
 BATCH_WINDOW_H = 24
 
+#: What a batch rule (`where`) may test: a column of the calls frame, or the UTC hour of the call.
+RULE_KEYS = ("feature", "model", "operation", "status", "hour")
+RULE_HELP = (
+    "clauses KEY=VALUE joined by ';' (all must hold); keys: feature, model, operation, status "
+    "(several values: model=a,b) and hour=A-B (UTC hours, A inclusive, B exclusive; 22-6 wraps midnight)"
+)
+
+
+def parse_where(text: str) -> tuple[Callable[[pd.DataFrame], np.ndarray], str]:
+    """A batch rule from text such as `hour=0-6; model=gpt-4o-mini,gpt-4o`: a mask function over
+    the calls frame and the rule written back canonically. Anything else is refused with the
+    clause at fault named."""
+    if not isinstance(text, str) or not text.strip():
+        raise SimulationError(f"a batch rule is empty; write {RULE_HELP}")
+    if len(text) > 2000:
+        raise SimulationError(f"a batch rule is {len(text):,} characters long; at most 2,000")
+    tests, canon = [], []
+    for clause in (c.strip() for c in text.split(";")):
+        if not clause:
+            continue
+        key, sep, value = clause.partition("=")
+        key, value = key.strip().lower(), value.strip()
+        if not sep or not key or not value:
+            raise SimulationError(f"batch rule clause {clause!r} is not KEY=VALUE; write {RULE_HELP}")
+        if key not in RULE_KEYS:
+            raise SimulationError(f"batch rule key {key!r} is unknown; keys: {', '.join(RULE_KEYS)}")
+        if key == "hour":
+            m = re.fullmatch(r"(\d{1,2})\s*-\s*(\d{1,2})", value)
+            a, b = (int(m.group(1)), int(m.group(2))) if m else (-1, -1)
+            if not (0 <= a <= 23 and 0 <= b <= 24 and a != b % 24):
+                raise SimulationError(f"hour must be a range of UTC hours like 0-6 or 22-6 (got {value!r})")
+            b %= 24
+
+            def test(d, a=a, b=b):
+                h = d["time"].dt.tz_convert("UTC").dt.hour.to_numpy()
+                return (h >= a) & (h < b) if a < b else (h >= a) | (h < b)
+
+            canon.append(f"hour={a}-{b}")
+        else:
+            values = sorted({v.strip() for v in value.split(",") if v.strip()})
+            if not values:
+                raise SimulationError(f"batch rule clause {clause!r} names no value")
+
+            def test(d, k=key, vs=frozenset(values)):
+                if k not in d.columns:
+                    raise SimulationError(f"calls have no {k} column: the batch rule cannot test it")
+                return d[k].astype("string").isin(vs).fillna(False).to_numpy(dtype=bool)
+
+            canon.append(f"{key}={','.join(values)}")
+        tests.append(test)
+    if not tests:
+        raise SimulationError(f"a batch rule is empty; write {RULE_HELP}")
+
+    def rule(d: pd.DataFrame) -> np.ndarray:
+        mask = np.ones(len(d), dtype=bool)
+        for t in tests:
+            mask &= t(d)
+        return mask
+
+    return rule, "; ".join(canon)
+
 
 def batch_api(
     calls: pd.DataFrame,
@@ -31,9 +93,18 @@ def batch_api(
     features: list[str] | None = None,
     rule: Callable[[pd.DataFrame], np.ndarray] | None = None,
     rule_text: str = "",
+    where: str | None = None,
 ) -> LeverResult:
-    """Move the chosen calls (`features`, or `rule(calls)` -> bool mask; all calls by default) to
-    the sheet's batch prices."""
+    """Move the chosen calls (`features`, `rule(calls)` -> bool mask, and/or the text rule `where`
+    (parse_where); all calls by default) to the sheet's batch prices."""
+    if where:
+        text_rule, text = parse_where(where)
+        if rule is None:
+            rule, rule_text = text_rule, text
+        else:
+            first = rule
+            rule = lambda d: np.asarray(first(d), dtype=bool) & text_rule(d)  # noqa: E731
+            rule_text = f"{rule_text} and {text}" if rule_text else text
     df = check_calls(calls).reset_index(drop=True)
     n = len(df)
     chosen = np.ones(n, dtype=bool)
@@ -66,7 +137,13 @@ def batch_api(
     no_batch = sorted(set(df["model"][chosen & ~has_batch]))
     if no_batch:
         notes.append(f"no batch price in the sheet for {', '.join(no_batch)}: those calls stay at standard prices")
-    what = f"feature(s) {', '.join(features)}" if features else ("calls matching " + rule_text if rule else "all calls")
+    what = (
+        " and ".join(
+            ([f"feature(s) {', '.join(features)}"] if features else [])
+            + (["calls matching " + (rule_text or "a rule")] if rule is not None else [])
+        )
+        or "all calls"
+    )
     base = float(cost.sum())
     return LeverResult(
         lever="batch",
