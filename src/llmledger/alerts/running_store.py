@@ -8,15 +8,15 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pandas as pd
 
 from llmledger.alerts.running_rows import NANO
 from llmledger.store import background
 
-if TYPE_CHECKING:
-    from llmledger.alerts.running import Seed
+#: A running.Seed (not imported: running imports this module, and the import graph stays a tree).
+Seed = Any
 
 #: The in-memory totals are copied into `alert_running` at every seed and at most this often after.
 PERSIST_S = 60.0
