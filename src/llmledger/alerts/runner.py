@@ -35,6 +35,8 @@ class AlertRunner:
         min_interval_s: float = 1.0,
         base_backoff_s: float = notify.BACKOFF_S,
         check_on_start: bool = True,
+        explain_quiet_s: float = 1.0,
+        explain_max_wait_s: float = 15.0,
     ):
         self.con = con
         self.interval_s = interval_s
@@ -42,6 +44,9 @@ class AlertRunner:
         self.min_interval_s = min_interval_s
         self.base_backoff_s = base_backoff_s
         self.check_on_start = check_on_start
+        self.explain_quiet_s = explain_quiet_s
+        self.explain_max_wait_s = explain_max_wait_s
+        self._last_poke = 0.0
         self._wake = threading.Event()
         self._poked = False
         self._stop = threading.Event()
@@ -81,6 +86,7 @@ class AlertRunner:
     def poke(self) -> None:
         """New data landed: check soon (cheap; safe to call from the loader thread)."""
         self._poked = True
+        self._last_poke = time.monotonic()
         self._wake.set()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
@@ -153,7 +159,10 @@ class AlertRunner:
     def _explain_later(self) -> None:
         """Explain new events (and any a crash left pending) on a thread of their own: the memo
         refresh and scans they need must not delay the next check. One at a time; a request made
-        while one runs makes it look again when it ends."""
+        while one runs makes it look again when it ends. While loads keep arriving it waits for
+        `explain_quiet_s` without one, at most `explain_max_wait_s`: bringing the memo up to date
+        costs about a second of CPU after a load, which the loader needs more (the alert itself
+        has been delivered; its explanation follows)."""
         with self._explaining_lock:
             if self._explaining:
                 self._explain_again = True
@@ -163,6 +172,12 @@ class AlertRunner:
         def run() -> None:
             from llmledger.alerts import record
 
+            asked = time.monotonic()
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now - self._last_poke >= self.explain_quiet_s or now - asked >= self.explain_max_wait_s:
+                    break
+                self._stop.wait(0.1)
             while True:
                 try:
                     self.explained += record.explain_pending(self.con, [])

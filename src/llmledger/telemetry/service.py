@@ -51,7 +51,7 @@ import duckdb
 
 from llmledger import config
 from llmledger.errors import PayloadError, StoreError
-from llmledger.store import background
+from llmledger.store import background, wal
 from llmledger.telemetry import attribution, content, intake, loader, logs, otlp, quarantine, workers
 from llmledger.telemetry.receiver import Receiver
 from llmledger.telemetry.spool import Entry, Spool
@@ -216,13 +216,16 @@ class Service:
         spool_max_bytes=None,
         connect: Callable | None = None,
         grpc_port: int | None = None,
+        checkpoint_bytes: int | None = None,
         **limits,
     ):
         """`con` is the DuckDB connection the loader writes with; or None with `connect`, a
         callable that opens it, retried with backoff until the database can be opened (held by
         another process, say) while the receiver goes on accepting into the spool. `limits` go
         to the receiver (max_connections, request_seconds, inflight_bytes). `grpc_port`: also
-        serve OTLP/gRPC on that port (0: an ephemeral one; None: no gRPC receiver)."""
+        serve OTLP/gRPC on that port (0: an ephemeral one; None: no gRPC receiver).
+        `checkpoint_bytes`: the loader checkpoints after a load that leaves more WAL than this
+        (default: DuckDB's checkpoint_threshold)."""
         self.con = con
         self._connect = connect
         self.db_path = Path(db_path) if db_path else config.db_path()
@@ -260,6 +263,9 @@ class Service:
         self.last_load_error: str | None = None
         self.last_loaded_at: float | None = None
         self._loaded_recent: deque[tuple[float, int]] = deque()
+        self.checkpoint_bytes = checkpoint_bytes
+        self.checkpoints = 0  # taken by the loader after its own commits (store/wal.py)
+        self.last_checkpoint_s: float | None = None
 
     # ------------------------------------------------------------ lifecycle
     def start(self, receiver: bool = True) -> "Service":
@@ -637,7 +643,20 @@ class Service:
                 cb()
             except Exception:  # a listener's bug must not stop loading
                 log.exception("on_loaded callback failed")
+        self._checkpoint()
         return not retry
+
+    def _checkpoint(self) -> None:
+        """Take the checkpoint this load made due here, so it does not land on the next small
+        transaction (an alert being recorded); see store/wal.py."""
+        try:
+            took = wal.checkpoint_if_due(self._db(), self.checkpoint_bytes)
+        except duckdb.Error as exc:  # the data is committed; DuckDB checkpoints on a later commit
+            log.warning("checkpoint after a load failed: %s", exc)
+            return
+        if took is not None:
+            self.checkpoints += 1
+            self.last_checkpoint_s = took
 
     def _requeue_after_failure(self, group: list[_Queued], transient: bool) -> None:
         """Put a failed group back at the front. A fault of the machine keeps every batch (its
@@ -727,6 +746,8 @@ class Service:
             "last_error": last_error,
             "last_request_at": c.last_request_at if c else None,
             "last_loaded_at": self.last_loaded_at,
+            "checkpoints": self.checkpoints,
+            "last_checkpoint_s": self.last_checkpoint_s,
         }
 
 
