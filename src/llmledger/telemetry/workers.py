@@ -9,8 +9,8 @@ import time
 
 def worker_pool(workers: int, nice: int = 0):
     """Processes that decode and map (ingest, the receiver's loader). Spawned, not forked: the
-    creating process has DuckDB's threads running. Each runs at least at niceness `nice` and
-    exits if this process dies."""
+    creating process has DuckDB's threads running. Each runs `nice` levels below this process
+    and exits if this process dies."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -19,12 +19,16 @@ def worker_pool(workers: int, nice: int = 0):
     )
 
 
-def lower_priority(thread_id: int, nice: int) -> None:
-    """Niceness at least `nice` for one thread (0: the caller; Linux keeps niceness per thread),
-    so decoding and loading yield the CPU to the receiver's threads."""
+def lower_priority(thread_id: int, nice: int, base_pid: int | None = None) -> None:
+    """One thread (0: the caller; Linux keeps niceness per thread) `nice` levels below the process
+    `base_pid` (default this one: its main thread's niceness), so decoding and loading yield the
+    CPU to the receiver's threads by the same margin however the server was started: under
+    `nice -n -10`, an absolute 10 put the loader 20 levels (about 90x in CPU weight) below them."""
     try:
-        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), nice))
-    except (OSError, AttributeError):  # not permitted, or no such call on this platform
+        base = os.getpriority(os.PRIO_PROCESS, base_pid or os.getpid())
+        target = min(19, base + nice)
+        os.setpriority(os.PRIO_PROCESS, thread_id, max(os.getpriority(os.PRIO_PROCESS, thread_id), target))
+    except (OSError, AttributeError):  # not permitted, no such process, or no such call here
         pass
 
 
@@ -33,7 +37,7 @@ def worker_init(parent: int, nice: int = 0) -> None:
     along because it may be gone before this runs). A worker whose parent was killed (kill -9,
     OOM) would block forever handing its result to nobody; it exits instead."""
     if nice:
-        lower_priority(0, nice)
+        lower_priority(0, nice, base_pid=parent)
 
     def watch() -> None:
         while os.getppid() == parent:
