@@ -69,9 +69,23 @@ def _utc(d: date, tz: ZoneInfo) -> datetime:
     return datetime(d.year, d.month, d.day, tzinfo=tz).astimezone(UTC)
 
 
+_windows: dict[tuple, Window] = {}
+
+
 def window(period: str, tz: str, as_of: datetime) -> Window:
-    """The period containing `as_of` (a rolling window: the one ending at `as_of`)."""
+    """The period containing `as_of` (a rolling window: the one ending at `as_of`). Memoised per
+    (period, zone, moment): a check asks for the same few windows of every budget."""
     as_of = as_of.astimezone(UTC)
+    key = (period, tz, as_of)
+    got = _windows.get(key)
+    if got is None:
+        if len(_windows) >= 4096:
+            _windows.clear()
+        got = _windows[key] = _window(period, tz, as_of)
+    return got
+
+
+def _window(period: str, tz: str, as_of: datetime) -> Window:
     hours = rolling_hours(period)
     if hours is not None:
         return Window(as_of - timedelta(hours=hours), as_of, rolling=True)

@@ -41,7 +41,6 @@ from llmledger.alerts.running_rows import (
     _dt,
     _mask,
     _rows,
-    _sums,
     _take_out,
     _trace_rows,
     _us,
@@ -257,6 +256,42 @@ def _firsts(cur, chunks: list, traces: set, horizon: int) -> dict:
     return out
 
 
+class _Frame:
+    """Rows of one kind in an update (old rows taken out, new rows, the slice left behind), sorted
+    by start time once: a whole-scope total over a time range is then a difference of cumulative
+    sums (per scope, its rows masked), found by binary search instead of a mask per aggregate."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self.df = df
+        self.ts_raw = df["ts"].to_numpy()
+        self.order = np.argsort(self.ts_raw, kind="stable")
+        self.ts = self.ts_raw[self.order]
+        n = len(df)
+        self.vals = np.empty((4, n), dtype=np.int64)  # nano, tokens, calls, unpriced in ts order
+        self.vals[0] = df["nano"].to_numpy()[self.order]
+        self.vals[1] = df["tokens"].to_numpy()[self.order]
+        self.vals[2] = 1
+        self.vals[3] = df["unpriced"].to_numpy()[self.order]
+        self.cum: dict[tuple, np.ndarray] = {}
+
+    def in_range(self, m: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        t = self.ts_raw
+        return m & (t >= lo) & (t < hi)
+
+    def sums(self, scope: tuple, m: np.ndarray, lo: int, hi: int) -> np.ndarray | None:
+        """[nano, tokens, calls, unpriced] of the rows in mask `m` with lo <= ts < hi (None: none)."""
+        i, j = np.searchsorted(self.ts, (lo, hi), side="left").tolist()
+        if j <= i:
+            return None
+        c = self.cum.get(scope)
+        if c is None:
+            c = np.zeros((4, len(self.ts) + 1), dtype=np.int64)
+            np.cumsum(self.vals * m[self.order], axis=1, out=c[:, 1:])
+            self.cum[scope] = c
+        got = c[:, j] - c[:, i]
+        return got if got[2] else None
+
+
 def _fallback(table: str, why: str) -> None:
     last_reason[table] = why
     with _lock:
@@ -372,34 +407,30 @@ def advance(con, table: str, sheet: str, stored, as_of: datetime) -> dict[str, A
     aggs = {}
     clear_caches()
     masks: dict[tuple, tuple] = {}
+    frames = [None if df is None or not len(df) else _Frame(df) for df in (old, now_rows, gone)]
+    as0_us, as1_us = _us(sd.as_of), _us(as_of)
     for key, a in sd.aggs.items():
         lo1 = _lo(a, as_of)
         b = Agg(a.scope, a.each, a.period, a.tz, lo1, a.whole.copy(), a.members)
         if a.scope not in masks:
-            masks[a.scope] = tuple(
-                None if df is None or not len(df) else _mask(df, a.scope) for df in (old, now_rows, gone)
-            )
-        m_old, m_now, m_gone = masks[a.scope]
-        parts = []
+            masks[a.scope] = tuple(None if f is None else _mask(f.df, a.scope) for f in frames)
         lo0_us, lo1_us = _us(a.lo), _us(lo1)
-        if m_old is not None:
-            t = old["ts"].to_numpy()
-            parts.append((old, m_old & (t >= lo0_us) & (t < _us(sd.as_of)), -1))
-        if m_now is not None:
-            t = now_rows["ts"].to_numpy()
-            parts.append((now_rows, m_now & (t >= lo1_us) & (t < _us(as_of)), 1))
-        if m_gone is not None and key in slices:
-            t = gone["ts"].to_numpy()
-            parts.append((gone, m_gone & (t >= lo0_us) & (t < lo1_us), -1))
-        for df, m, sign in parts:
-            if not m.any():
+        ranges = ((lo0_us, as0_us, -1), (lo1_us, as1_us, 1), (lo0_us, lo1_us, -1) if key in slices else None)
+        for f, m, r in zip(frames, masks[a.scope], ranges):
+            if f is None or r is None:
                 continue
+            lo, hi, sign = r
             if a.each:
-                d = _by_member(df, m, a.each)
+                mm = f.in_range(m, lo, hi)
+                if not mm.any():
+                    continue
+                d = _by_member(f.df, mm, a.each)
                 if len(d):
                     b.members = add_members(b.members, d, sign)
             else:
-                b.whole = b.whole + sign * _sums(df, m)
+                got = f.sums(a.scope, m, lo, hi)
+                if got is not None:
+                    b.whole = b.whole + sign * got
         aggs[key] = b
     clear_caches()
     updated = Seed(

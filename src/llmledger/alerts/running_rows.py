@@ -25,8 +25,10 @@ ROW_COLUMNS = (
     "provider",
 )
 ROWS_SQL = """
-SELECT {cols}, epoch_us(start_time) AS ts, CAST(round(actual_cost_usd * 1000000000) AS BIGINT) AS nano,
-       coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS tokens, cost_basis = 'unpriced' AS unpriced
+SELECT {cols}, coalesce(epoch_us(start_time), 0) AS ts,
+       coalesce(CAST(round(actual_cost_usd * 1000000000) AS BIGINT), 0) AS nano,
+       coalesce(input_tokens, 0) + coalesce(output_tokens, 0) AS tokens,
+       coalesce(CAST(cost_basis = 'unpriced' AS BIGINT), 0) AS unpriced
 FROM ({priced}) p
 """
 
@@ -36,16 +38,24 @@ def frame(rows: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def _rows(cur, sheet: str, pred: str, params: list, trace: bool = False) -> pd.DataFrame:
+    """The priced calls matching `pred`: integer ts (microseconds), nano, tokens, unpriced (NULL
+    as 0, in SQL), the scope dimensions as categories (dictionary-encoded by Arrow: scope tests
+    and member grouping compare small integer codes), trace_id when `trace`."""
     from llmledger.pricing.engine import priced_calls_sql
 
     priced, p = priced_calls_sql(sheet, calls_where=(pred, params))
     cols = ", ".join(("trace_id",) * trace + ROW_COLUMNS)
-    df = cur.execute(ROWS_SQL.format(cols=cols, priced=priced), p).df()
-    for col in ("ts", "nano", "tokens", "unpriced"):
-        df[col] = pd.to_numeric(df[col]).fillna(0).astype(np.int64)
-    for col in ROW_COLUMNS:  # categories: scope tests and member grouping compare small integer codes
-        df[col] = df[col].astype("category")
-    return df
+    t = cur.sql(ROWS_SQL.format(cols=cols, priced=priced), params=p).to_arrow_table()
+    out = {}
+    for name in t.column_names:
+        col = t.column(name)
+        if name in ROW_COLUMNS:
+            out[name] = col.combine_chunks().dictionary_encode().to_pandas()
+        elif name == "trace_id":
+            out[name] = col.to_pandas()
+        else:
+            out[name] = col.to_numpy().astype(np.int64, copy=False)
+    return pd.DataFrame(out, index=pd.RangeIndex(t.num_rows))
 
 
 def _us(t: datetime) -> int:
@@ -100,10 +110,13 @@ def _isin(df: pd.DataFrame, col: str, values: tuple) -> np.ndarray:
     got = _in_cache.get(key)
     if got is None or got[0] is not df:
         cat = df[col].cat
-        got = (df, cat.categories, cat.codes.to_numpy())
+        got = (df, cat.categories.to_numpy(dtype=object).tolist(), cat.codes.to_numpy(), {})
         _in_cache[key] = got
-    _, categories, codes = got
-    hit = np.append(np.asarray(categories.isin(values), dtype=bool), False)  # code -1 (NULL) -> False
+    _, categories, codes, hits = got
+    hit = hits.get(values)
+    if hit is None:
+        wanted = set(values)
+        hit = hits[values] = np.array([c in wanted for c in categories] + [False], dtype=bool)  # code -1 (NULL)
     return hit[codes]
 
 

@@ -137,30 +137,55 @@ def member_figures(s: BudgetStatus, totals: pd.DataFrame, as_of: datetime) -> No
         spent = np.round(totals["nano"].to_numpy(dtype=float) / running.NANO, 9)
     else:
         spent = totals["tokens"].to_numpy(dtype=float)
-    members = totals.index.to_numpy()
     calls, unpriced = totals["calls"].to_numpy(), totals["unpriced"].to_numpy()
     amount = float(s.budget.amount)
     upto = min(s.window.end, as_of)
     elapsed = max((upto - s.window.start).total_seconds() / 86400, 1e-9)
     rate = spent / elapsed
-    p50 = None if s.window.rolling else rate * s.window.days
+    window_days = s.window.days
+    p50 = None if s.window.rolling else rate * window_days
     score = np.maximum(spent, p50 if p50 is not None else 0) / amount
     lowest = min(t.pct for t in s.budget.thresholds) / 100
-    order = np.argsort(-score, kind="stable")
-    near = order[score[order] >= lowest - 1e-9]
-    keep = near if len(near) >= TOP_MEMBERS else order[:TOP_MEMBERS]
-    rows = []
-    for j in keep:
-        f = Figures(str(members[j]), float(spent[j]), int(calls[j]), int(unpriced[j]), amount)
-        if p50 is not None:
-            f.p50, f.method = float(p50[j]), fc.METHOD_RUN_RATE
-            days = amount / rate[j] if rate[j] > 0 else float("inf")
-            if f.spent < amount and days < s.window.days:
-                f.runs_out = periods.local_date(s.window.start + timedelta(days=days), s.budget.tz)
-        rows.append(f)
-    s.member_count = len(members)
+    keep = _keep(score, lowest - 1e-9)
+    members = totals.index[keep].astype(object) if len(keep) else []
+    rows = [
+        Figures(str(m), sp, c, u, amount)
+        for m, sp, c, u in zip(
+            members,
+            spent[keep].tolist(),
+            calls[keep].astype(np.int64, copy=False).tolist(),
+            unpriced[keep].astype(np.int64, copy=False).tolist(),
+        )
+    ]
+    if p50 is not None and rows:
+        for f, v in zip(rows, p50[keep].tolist()):
+            f.p50, f.method = v, fc.METHOD_RUN_RATE
+        r = rate[keep]
+        with np.errstate(divide="ignore"):
+            days = np.where(r > 0, amount / np.where(r > 0, r, 1.0), np.inf)
+        for i in np.flatnonzero((spent[keep] < amount) & (days < window_days)).tolist():
+            d = amount / r[i]  # the same float as above, as the scalar expression gives it
+            rows[i].runs_out = periods.local_date(s.window.start + timedelta(days=d), s.budget.tz)
+    s.member_count = len(totals)
     s._all_members = rows  # every member near a threshold, for a check
     s.members = rows[:TOP_MEMBERS]
+
+
+def _keep(score: np.ndarray, lowest: float) -> np.ndarray:
+    """Positions of the members kept, closest to their limit first (ties in position order): every
+    one with a score of at least `lowest`, or the first TOP_MEMBERS when fewer are. What
+    `order = argsort(-score, stable); near = order[score[order] >= lowest]; near if len(near) >=
+    TOP_MEMBERS else order[:TOP_MEMBERS]` gives, without sorting every member."""
+    near = np.flatnonzero(score >= lowest)
+    if len(near) >= TOP_MEMBERS:
+        return near[np.argsort(-score[near], kind="stable")]
+    n = len(score)
+    if n > 4 * TOP_MEMBERS and not np.isnan(score).any():
+        neg = -score
+        v = np.partition(neg, TOP_MEMBERS - 1)[TOP_MEMBERS - 1]  # the TOP_MEMBERS-th smallest
+        cand = np.flatnonzero(neg <= v)  # every member that can be among the first, ties included
+        return cand[np.argsort(neg[cand], kind="stable")][:TOP_MEMBERS]
+    return np.argsort(-score, kind="stable")[:TOP_MEMBERS]
 
 
 #: Members of an "each" budget (the closest to their limit) given the seasonal model on the page,
