@@ -204,7 +204,8 @@ def seed(con, table: str, stored, statuses, as_of: datetime, marker: dict[str, A
             got = getattr(s, "_member_totals", None)
             if got is None:
                 return
-            a.members = got
+            # Members as a plain object index: member_figures takes a few of them on every check.
+            a.members = got.set_axis(pd.Index(got.index.to_numpy(dtype=object), dtype=object, name="member"))
         elif s.whole is not None:
             w = s.whole
             a.whole = np.array([getattr(s, "_nano", 0), getattr(s, "_tokens", 0), w.calls, w.unpriced], dtype=np.int64)

@@ -181,7 +181,7 @@ def _by_member(df: pd.DataFrame, m: np.ndarray, each: str) -> pd.DataFrame:
     used = out["calls"] > 0
     return pd.DataFrame(
         {k: np.round(v[used]).astype(np.int64) for k, v in out.items()},
-        index=pd.Index(uniques[used].astype(str), name="member"),
+        index=pd.Index(uniques[used].astype(str).astype(object), dtype=object, name="member"),
     )
 
 

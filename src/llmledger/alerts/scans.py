@@ -133,11 +133,11 @@ def member_figures(s: BudgetStatus, totals: pd.DataFrame, as_of: datetime) -> No
     """An "each" budget's Figures from every member's totals (index member; nano, tokens, calls,
     unpriced): the linear run rate as forecast; only members near a threshold and the top ones
     become Figures (a budget may have thousands of members)."""
+    nano, tokens, calls, unpriced = _columns(totals)
     if s.budget.unit == "usd":
-        spent = np.round(totals["nano"].to_numpy(dtype=float) / running.NANO, 9)
+        spent = np.round(nano.astype(float) / running.NANO, 9)
     else:
-        spent = totals["tokens"].to_numpy(dtype=float)
-    calls, unpriced = totals["calls"].to_numpy(), totals["unpriced"].to_numpy()
+        spent = tokens.astype(float)
     amount = float(s.budget.amount)
     upto = min(s.window.end, as_of)
     elapsed = max((upto - s.window.start).total_seconds() / 86400, 1e-9)
@@ -147,7 +147,7 @@ def member_figures(s: BudgetStatus, totals: pd.DataFrame, as_of: datetime) -> No
     score = np.maximum(spent, p50 if p50 is not None else 0) / amount
     lowest = min(t.pct for t in s.budget.thresholds) / 100
     keep = _keep(score, lowest - 1e-9)
-    members = totals.index[keep].astype(object) if len(keep) else []
+    members = totals.index.to_numpy()[keep] if len(keep) else []
     rows = [
         Figures(str(m), sp, c, u, amount)
         for m, sp, c, u in zip(
@@ -169,6 +169,19 @@ def member_figures(s: BudgetStatus, totals: pd.DataFrame, as_of: datetime) -> No
     s.member_count = len(totals)
     s._all_members = rows  # every member near a threshold, for a check
     s.members = rows[:TOP_MEMBERS]
+
+
+_COLUMNS = ["nano", "tokens", "calls", "unpriced"]
+
+
+def _columns(totals: pd.DataFrame) -> tuple:
+    """(nano, tokens, calls, unpriced) arrays of member totals: one conversion of the frame when
+    its columns are those four integers (the running totals), else one column at a time."""
+    if totals.columns.tolist() == _COLUMNS:
+        v = totals.to_numpy()
+        if v.dtype == np.int64:
+            return v[:, 0], v[:, 1], v[:, 2], v[:, 3]
+    return tuple(totals[c].to_numpy() for c in _COLUMNS)
 
 
 def _keep(score: np.ndarray, lowest: float) -> np.ndarray:
