@@ -260,7 +260,7 @@ def _firsts(cur, chunks: list, traces: set, horizon: int) -> dict:
 class _Frame:
     """Rows of one kind in an update (old rows taken out, new rows, the slice left behind), sorted
     by start time once: a whole-scope total over a time range is then a difference of cumulative
-    sums (per scope, its rows masked), found by binary search instead of a mask per aggregate."""
+    sums over the scope's rows, found by binary search instead of a mask per aggregate."""
 
     def __init__(self, df: pd.DataFrame) -> None:
         self.df = df
@@ -273,7 +273,7 @@ class _Frame:
         self.vals[1] = df["tokens"].to_numpy()[self.order]
         self.vals[2] = 1
         self.vals[3] = df["unpriced"].to_numpy()[self.order]
-        self.cum: dict[tuple, np.ndarray] = {}
+        self.cum: dict[tuple, tuple] = {}  # scope -> (its rows' ts, cumulative sums)
 
     def in_range(self, m: np.ndarray, lo: int, hi: int) -> np.ndarray:
         t = self.ts_raw
@@ -281,16 +281,17 @@ class _Frame:
 
     def sums(self, scope: tuple, m: np.ndarray, lo: int, hi: int) -> np.ndarray | None:
         """[nano, tokens, calls, unpriced] of the rows in mask `m` with lo <= ts < hi (None: none)."""
-        i, j = np.searchsorted(self.ts, (lo, hi), side="left").tolist()
+        got = self.cum.get(scope)
+        if got is None:
+            keep = np.flatnonzero(m[self.order])  # the scope's rows, still in ts order
+            c = np.zeros((4, len(keep) + 1), dtype=np.int64)
+            np.cumsum(self.vals[:, keep], axis=1, out=c[:, 1:])
+            got = self.cum[scope] = (self.ts[keep], c)
+        ts, c = got
+        i, j = np.searchsorted(ts, (lo, hi), side="left").tolist()
         if j <= i:
             return None
-        c = self.cum.get(scope)
-        if c is None:
-            c = np.zeros((4, len(self.ts) + 1), dtype=np.int64)
-            np.cumsum(self.vals * m[self.order], axis=1, out=c[:, 1:])
-            self.cum[scope] = c
-        got = c[:, j] - c[:, i]
-        return got if got[2] else None
+        return c[:, j] - c[:, i]
 
 
 def _fallback(table: str, why: str) -> None:
