@@ -36,10 +36,15 @@ with show_errors():
         )
     )
     left, right = st.columns([3, 2])
-    left.plotly_chart(home_widgets.daily_chart(o), key="home_daily")
+    left.vega_lite_chart(*home_widgets.daily_chart(o), width="stretch", height=320, key="home_daily")
     with right:
         if len(o.top_features):
-            st.plotly_chart(home_widgets.features_chart(o.top_features), key="home_features")
+            st.vega_lite_chart(
+                *home_widgets.features_chart(o.top_features),
+                width="stretch",
+                height=home_widgets.chart_height(len(o.top_features)),
+                key="home_features",
+            )
         else:
             st.info("No calls this month yet.")
     home_widgets.budgets_section(o.as_of)

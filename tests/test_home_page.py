@@ -74,3 +74,28 @@ def test_home_shows_spend_budgets_near_their_limit_and_quality(ledger):
     table = next(d.value for d in at.dataframe if "used" in d.value.columns)
     assert list(table["budget"]) == ["Chat month", "Everything"] and table["used"][0] == pytest.approx(0.9)
     assert {m.label for m in at.metric} >= {"Calls without usage", "Unpriced calls", "Estimated usage", "Errors"}
+
+
+def test_home_charts_are_vega_lite_with_the_overview_figures(ledger):
+    """Home's first view draws no Plotly figure (its bundle is the costliest part of a fresh tab):
+    both charts are Vega-Lite, and their data is this month's spend per day and per feature."""
+    import json
+
+    at = ok(page("home").run())
+    assert not at.get("plotly_chart")
+    charts = {str(json.loads(c.proto.spec)["title"].get("text")): c for c in at.get("vega_lite_chart")}
+    assert set(charts) == {"Actual cost per day (UTC)", "Top features this month"}
+    features = arrow_frame(charts["Top features this month"].proto.data.data)
+    assert features.set_index("feature")["cost_usd"].to_dict() == pytest.approx({"chat": 9.0, "search": 9.0})
+    daily = arrow_frame(charts["Actual cost per day (UTC)"].proto.data.data)
+    assert daily["cost_usd"].sum() == pytest.approx(18.0) and set(daily["month"]) <= {"This month", "Last month"}
+    daily_spec = json.loads(charts["Actual cost per day (UTC)"].proto.spec)
+    assert daily_spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == ["Last month", "This month"]
+    assert daily_spec["title"]["subtitle"].startswith("Dotted line: this month's daily average so far ($")
+
+
+def arrow_frame(data: bytes):
+    """The DataFrame a Vega-Lite element carries (Arrow IPC stream bytes)."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_all().to_pandas()

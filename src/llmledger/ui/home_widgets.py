@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from llmledger import config
@@ -80,56 +79,85 @@ def spend_kpis(o: ov.Overview) -> None:
     c[3].metric("Calls this month", fmt.count(o.mtd_calls))
 
 
-def daily_chart(o: ov.Overview) -> go.Figure:
-    """Daily spend, last month in grey and this month in colour, with the run rate's daily average."""
-    fig = go.Figure()
-    for month, color in (("last month", "#BAB0AC"), ("this month", "#4C78A8")):
-        d = o.daily[o.daily["month"] == month] if not o.daily.empty else o.daily
-        fig.add_trace(
-            go.Bar(
-                x=[pd.Timestamp(x).strftime("%Y-%m-%d") for x in d["day"]] if len(d) else [],
-                y=d["cost_usd"].tolist() if len(d) else [],
-                name=month.capitalize(),
-                marker_color=color,
-                hovertemplate="%{x}<br>%{y:$,.2f}<extra></extra>",
-            )
-        )
+#: Home's charts are Vega-Lite specs (st.vega_lite_chart, built into Streamlit), not Plotly: a fresh
+#: tab that draws a Plotly figure first loads and runs Streamlit's 4.7 MB Plotly bundle (2.9x the
+#: one-line page in bench_pages) where one Vega-Lite chart costs 1.1x; Home is the first page a visit opens.
+MONTH_COLORS = {"Last month": "#BAB0AC", "This month": "#4C78A8"}
+
+
+def daily_chart(o: ov.Overview) -> tuple[pd.DataFrame, dict]:
+    """(data, Vega-Lite spec): daily spend, last month in grey and this month in colour, with this
+    month's daily average so far as a dotted line."""
+    d = o.daily if not o.daily.empty else pd.DataFrame({"day": [], "month": [], "cost_usd": []})
+    data = pd.DataFrame(
+        {
+            "day": [pd.Timestamp(x).strftime("%Y-%m-%d") for x in d["day"]],
+            "month": [str(m).capitalize() for m in d["month"]],
+            "cost_usd": pd.to_numeric(d["cost_usd"], errors="coerce").fillna(0.0).astype(float).tolist(),
+        }
+    )
+    bars = {
+        "mark": {"type": "bar", "tooltip": True},
+        "encoding": {
+            "x": {"field": "day", "type": "ordinal", "title": None, "axis": {"labelAngle": -45, "labelOverlap": True}},
+            "y": {"field": "cost_usd", "type": "quantitative", "title": "Actual cost", "axis": {"format": "$,.2f"}},
+            "color": {
+                "field": "month",
+                "type": "nominal",
+                "title": None,
+                "scale": {"domain": list(MONTH_COLORS), "range": list(MONTH_COLORS.values())},
+                "legend": {"orient": "bottom"},
+            },
+            "tooltip": [
+                {"field": "day", "title": "Day (UTC)"},
+                {"field": "cost_usd", "type": "quantitative", "title": "Actual cost", "format": "$,.2f"},
+            ],
+        },
+    }
+    layers = [bars]
+    title: dict = {"text": "Actual cost per day (UTC)"}
     if o.projected_usd is not None:
-        fig.add_hline(
-            y=o.projected_usd / o.days_in_month,
-            line=dict(dash="dot", color="#F58518"),
-            annotation_text="this month's daily average so far",
-            annotation_position="top left",
+        avg = o.projected_usd / o.days_in_month
+        layers.append(
+            {
+                "data": {"values": [{"avg": avg}]},
+                "mark": {"type": "rule", "strokeDash": [2, 3], "color": "#F58518", "size": 2},
+                "encoding": {
+                    "y": {"field": "avg", "type": "quantitative"},
+                    "tooltip": [{"field": "avg", "title": "This month's daily average", "format": "$,.2f"}],
+                },
+            }
         )
-    fig.update_layout(
-        title="Actual cost per day (UTC)",
-        height=300,
-        margin=dict(l=10, r=10, t=50, b=10),
-        yaxis=dict(tickprefix="$", rangemode="tozero"),
-        legend=dict(orientation="h", y=-0.25),
-        bargap=0.15,
-    )
-    return fig
+        title["subtitle"] = f"Dotted line: this month's daily average so far ({fmt.usd(avg)})"
+    return data, {"title": title, "layer": layers}
 
 
-def features_chart(top: pd.DataFrame) -> go.Figure:
-    d = top.iloc[::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=d["cost_usd"].fillna(0).tolist(),
-            y=fmt.plain_labels(d["feature"]),
-            orientation="h",
-            marker_color="#54A24B",
-            hovertemplate="%{y}: %{x:$,.2f}<extra></extra>",
-        )
+def features_chart(top: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """(data, Vega-Lite spec): this month's top features by actual cost, largest first."""
+    data = pd.DataFrame(
+        {
+            "feature": fmt.plain_labels(top["feature"]),
+            "cost_usd": pd.to_numeric(top["cost_usd"], errors="coerce").fillna(0.0).astype(float).tolist(),
+        }
     )
-    fig.update_layout(
-        title="Top features this month",
-        height=max(220, 40 * len(d) + 80),
-        margin=dict(l=10, r=10, t=50, b=10),
-        xaxis=dict(tickprefix="$", rangemode="tozero"),
-    )
-    return fig
+    spec = {
+        "title": {"text": "Top features this month"},
+        "mark": {"type": "bar", "color": "#54A24B", "tooltip": True},
+        "encoding": {
+            "y": {"field": "feature", "type": "nominal", "sort": "-x", "title": None, "axis": {"labelLimit": 220}},
+            "x": {"field": "cost_usd", "type": "quantitative", "title": "Actual cost", "axis": {"format": "$,.2f"}},
+            "tooltip": [
+                {"field": "feature", "title": "Feature"},
+                {"field": "cost_usd", "type": "quantitative", "title": "Actual cost", "format": "$,.2f"},
+            ],
+        },
+    }
+    return data, spec
+
+
+def chart_height(n_bars: int) -> int:
+    """Pixels for a horizontal bar chart of `n_bars` bars (title and axis included)."""
+    return max(220, 34 * n_bars + 90)
 
 
 def budgets_section(as_of: datetime) -> None:
