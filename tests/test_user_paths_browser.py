@@ -242,7 +242,7 @@ def test_budget_reviewer_home_page(app, shots):
     assert metric(page, "Run rate: whole month (projected)").startswith("$")
     near = page.locator('[data-testid="stAlert"]').filter(has_text="at 80% of their limit").first
     assert "1 of 2 budget(s)" in near.inner_text()
-    assert page.locator('[data-testid="stPlotlyChart"]').filter(has_text="Top features this month").count() == 1
+    assert page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="Top features this month").count() == 1
     assert page.locator('[data-testid="stMetric"]').filter(has_text="Unpriced calls").count() == 1
     full_screenshot(page, shots / "budget-1-home.png")
     nav(page, "Budgets")
