@@ -99,3 +99,16 @@ def arrow_frame(data: bytes):
     import pyarrow as pa
 
     return pa.ipc.open_stream(data).read_all().to_pandas()
+
+
+def test_feature_names_reach_the_chart_as_written():
+    """Vega-Lite draws text as written: no HTML escaping (that is for Plotly), NULL reads
+    "(unattributed)"."""
+    import pandas as pd
+
+    from llmledger.ui import home_widgets
+
+    data, spec = home_widgets.features_chart(pd.DataFrame({"feature": ["<b>a</b> & b", None], "cost_usd": [2.5, None]}))
+    assert list(data["feature"]) == ["<b>a</b> & b", "(unattributed)"]
+    assert list(data["cost_usd"]) == [2.5, 0.0]
+    assert spec["encoding"]["y"]["sort"] == "-x"

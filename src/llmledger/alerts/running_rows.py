@@ -143,20 +143,6 @@ def _member_col(df: pd.DataFrame, each: str) -> pd.Series:
     return df[SCOPE_DIMS[each]]
 
 
-def _sums(df: pd.DataFrame, m: np.ndarray) -> np.ndarray:
-    if not m.any():
-        return np.zeros(4, dtype=np.int64)
-    return np.array(
-        [
-            int(df["nano"].to_numpy()[m].sum()),
-            int(df["tokens"].to_numpy()[m].sum()),
-            int(m.sum()),
-            int(df["unpriced"].to_numpy()[m].sum()),
-        ],
-        dtype=np.int64,
-    )
-
-
 _codes: dict = {}
 
 

@@ -1,12 +1,12 @@
 """Checkpoints taken by the writer that filled the write-ahead log.
 
-DuckDB checkpoints automatically when a commit finds the WAL past `checkpoint_threshold`, but not
-in a transaction that updated or deleted rows. The loader's transactions do both (attribution
-re-attributes a trace's older calls), so a 20k-span load leaves about 22 MB of WAL behind and the
-checkpoint (0.1-0.9 s on a 1M-call ledger) lands on whichever small transaction commits next:
-usually the budget check recording an alert, on the way to its notification. `checkpoint_if_due`
-lets the loader take it right after its own commit instead. When another transaction is open
-DuckDB refuses the checkpoint; it is skipped, and the next load (or DuckDB's automatic one) takes it.
+DuckDB checkpoints when a commit finds the WAL past `checkpoint_threshold`, but it does not always
+do so on the commit that filled it: on a 1M-call ledger every 20k-span load left about 22 MB of WAL
+behind, and the checkpoint (0.1-0.9 s) landed on whichever small transaction committed next, usually
+the budget check recording an alert on the way to its notification. `checkpoint_if_due` lets the
+loader take it right after its own commit instead. When DuckDB refuses (a reader's snapshot still
+needs rows changed since it began), it is skipped and the next load, or a later automatic one,
+takes it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from pathlib import Path
 import duckdb
 
 _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
-_files: dict[int, tuple] = {}  # id(con) -> (con, database file or None)
 
 
 def parse_size(text: str) -> int:
@@ -36,12 +35,8 @@ def threshold(con) -> int:
 
 def db_file(con) -> str | None:
     """The file of `con`'s database (None in memory)."""
-    got = _files.get(id(con))
-    if got is None or got[0] is not con:
-        sql = "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-        got = (con, con.execute(sql).fetchone()[0])
-        _files[id(con)] = got
-    return got[1]
+    sql = "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    return con.execute(sql).fetchone()[0]
 
 
 def wal_bytes(db_path: Path | str | None) -> int:
@@ -55,16 +50,18 @@ def wal_bytes(db_path: Path | str | None) -> int:
 
 def checkpoint_if_due(con, limit: int | None = None) -> float | None:
     """Checkpoint when `con`'s WAL is past `limit` bytes (default: DuckDB's threshold); the seconds
-    it took, or None (not due, an in-memory database, or another transaction is open)."""
-    path = db_file(con)
-    if not path or wal_bytes(path) < (threshold(con) if limit is None else limit):
-        return None
-    t0 = time.perf_counter()
+    it took, or None (not due, an in-memory database, or DuckDB refused it). Runs on a cursor of its
+    own: the loader's connection is shared with other threads."""
     cur = con.cursor()
     try:
-        cur.execute("CHECKPOINT")
-    except duckdb.TransactionException:
-        return None  # a reader or writer is inside a transaction: a later commit checkpoints
+        path = db_file(cur)
+        if not path or wal_bytes(path) < (threshold(cur) if limit is None else limit):
+            return None
+        t0 = time.perf_counter()
+        try:
+            cur.execute("CHECKPOINT")
+        except duckdb.TransactionException:
+            return None  # another transaction still needs what changed: a later commit checkpoints
+        return time.perf_counter() - t0
     finally:
         cur.close()
-    return time.perf_counter() - t0

@@ -136,7 +136,7 @@ def features_chart(top: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """(data, Vega-Lite spec): this month's top features by actual cost, largest first."""
     data = pd.DataFrame(
         {
-            "feature": fmt.plain_labels(top["feature"]),
+            "feature": [fmt.label(v) for v in top["feature"]],  # Vega draws text as written
             "cost_usd": pd.to_numeric(top["cost_usd"], errors="coerce").fillna(0.0).astype(float).tolist(),
         }
     )
