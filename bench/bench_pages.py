@@ -10,7 +10,7 @@ each in a fresh browser context (a new tab, a new Streamlit session). For each v
   changing (script state notRunning, no skeleton, spinner or "Running" badge, and no mutation for
   `--quiet-ms`). The time of the last mutation is reported, not the quiet deadline;
 - `script_ms`: the server's own time for the script run(s) of that visit (ScriptRunner._run_script);
-- the browser side: DOM elements, Plotly figures with the points they carry, dataframes, and the
+- the browser side: DOM elements, Plotly figures with the points they carry, Vega-Lite charts, dataframes, and the
   bytes the websocket delivered.
 
 Reruns: on Calls and Spend, a filter change (an environment in the sidebar) and a group-by change,
@@ -139,6 +139,7 @@ DOM_STATS_JS = """() => {
     elements: document.getElementsByTagName('*').length,
     plotly: plots,
     dataframes: document.querySelectorAll('[data-testid="stDataFrame"]').length,
+    vega_charts: document.querySelectorAll('[data-testid="stVegaLiteChart"]').length,
     exceptions: document.querySelectorAll('[data-testid="stException"]').length,
     tabs: document.querySelectorAll('[role="tab"]').length,
   };
