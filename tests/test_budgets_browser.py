@@ -83,6 +83,18 @@ def test_budgets_page_in_chromium(budget_db, artifacts):
             assert "All traffic (week)" in text and "over" in text
             assert "forecast over" in text or "forecast to run out" in text
             assert "Actual cost" in text
+            # Vega-Lite, not Plotly: a bullet bar per card, then the first budget's burn-up and history.
+            assert page.locator(".js-plotly-plot").count() == 0
+            charts = page.locator('[data-testid="stVegaLiteChart"]')
+            burn = charts.filter(has_text="All traffic (week): burn-up")
+            burn.locator("svg").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            assert charts.count() == 3 + 2  # three cards, burn-up and history
+            burn_text = burn.inner_text()
+            for label in ("actual", "forecast p50", "forecast p10–p90", "budget $", "50%", "80%"):
+                assert label in burn_text, (label, burn_text[:500])
+            assert "budget" in charts.filter(has_text="All traffic (week): spent per week").inner_text()
+            for k in range(3):  # each card's bar is on a percent axis that reaches the 100% line
+                assert "100%" in charts.nth(k).inner_text()
             full_screenshot(page, artifacts / "budgets.png")
 
             # Create / edit: the budget and monitor forms (a monitor's scope pickers included).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 from alerts_support import add_call
 from apptest_helpers import ok, page
@@ -217,3 +218,146 @@ def test_budget_delete(ledger):
     at.button(key=f"{k}_delete").click().run()
     ok(at)
     assert db_rows(ledger, "SELECT count(*) FROM alert_rules WHERE name = 'Per user'")[0][0] == 0
+
+
+# ------------------------------------------------------------------ charts (Vega-Lite)
+
+
+def vega_charts(at: AppTest) -> list[tuple[dict, "object"]]:
+    """(spec, data frame) of every Vega-Lite chart the run drew, in page order."""
+    import pyarrow as pa
+
+    return [
+        (json.loads(c.proto.spec), pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas())
+        for c in at.get("vega_lite_chart")
+    ]
+
+
+def title_of(spec: dict) -> str | None:
+    return (spec.get("title") or {}).get("text")
+
+
+def layer_values(spec: dict, mark: str) -> list[dict]:
+    """The inline rows of the layers drawing `mark` (the reference lines and their labels)."""
+    out = []
+    for layer in spec["layer"]:
+        m = layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"]
+        if m == mark and "data" in layer:
+            out.extend(layer["data"]["values"])
+    return out
+
+
+def test_budget_charts_are_vega_lite_with_the_card_figures(ledger):
+    """No Plotly on the page (its bundle is the costliest part of a fresh tab); each card's bullet
+    bar carries the figures its caption states: spent and its percent, the p50 forecast, the
+    thresholds and the 100% line, in the budget's state colour."""
+    import re
+
+    from llmledger.ui.budget_charts import STATE_COLORS
+
+    at = ok(budgets_page().run())
+    assert not at.get("plotly_chart")
+    charts = vega_charts(at)
+    cards = [(s, d) for s, d in charts if title_of(s) is None]
+    assert len(cards) == 3
+    captions = [c.value for c in at.caption if "spent **" in c.value]
+    assert len(captions) == 3
+    colors = set()
+    for spec, data in cards:
+        kinds = list(data["kind"])
+        assert kinds[0] == "spent" and kinds[-1] == "limit" and kinds.count("spent") == 1
+        assert sorted(data.loc[data["kind"] == "threshold", "x"]) == [50.0, 80.0]
+        assert float(data.loc[data["kind"] == "limit", "x"].iloc[0]) == 100.0
+        spent = data[data["kind"] == "spent"].iloc[0]
+        value, pct = re.fullmatch(r"spent (\S+) \((\d+)%\)", spent["tip"]).groups()
+        assert int(pct) == round(spent["x"])
+        caption = next(
+            c
+            for c in captions
+            if f"spent **{value.replace('$', chr(92) + '$')}** of" in c or f"spent **{value}** of" in c
+        )
+        assert f"({pct}%)" in caption
+        if "forecast" in kinds:
+            p50 = re.search(r"\(p50\) (\S+) ", data.loc[data["kind"] == "forecast", "tip"].iloc[0]).group(1)
+            assert p50.lstrip("$") in caption.split("forecast at period end **", 1)[1].split("**")[0]
+        domain = spec["layer"][0]["encoding"]["x"]["scale"]["domain"]
+        assert domain[0] == 0 and domain[1] >= min(max(data["x"].max(), data["x2"].max(skipna=True) or 0), 1100)
+        colors.add(spent["color"])
+        assert spec["layer"][0]["mark"]["color"] == spent["color"]
+    assert STATE_COLORS["over"] in colors  # the rolling day budget is over
+
+
+def test_budget_details_are_vega_lite_burn_up_members_and_history(ledger):
+    at = ok(budgets_page().run())
+    at.selectbox(key="budgets_detail_pick").select("Chat month").run()
+    ok(at)
+    charts = {title_of(s): (s, d) for s, d in vega_charts(at) if title_of(s)}
+    burn = next(k for k in charts if k.startswith("Chat month: burn-up, month "))
+    spec, data = charts[burn]
+    actual = data[data["kind"] == "actual"]
+    assert len(actual) >= 1 and list(actual["value"]) == sorted(actual["value"])  # cumulative
+    p50 = data[data["kind"] == "p50"]
+    assert len(p50) and p50["day"].max() >= actual["day"].max()
+    assert (p50["lo"] <= p50["value"] + 1e-9).all() and (p50["value"] <= p50["hi"] + 1e-9).all()
+    assert set(data["series"]) == {"actual", "forecast p50"}
+    assert layer_values(spec, "rule")[0] == {"y": 30.0, "label": "budget $30.00", "kind": "budget"}
+    assert [(r["y"], r["label"]) for r in layer_values(spec, "rule")[1:]] == [(15.0, "50%"), (24.0, "80%")]
+    color = spec["layer"][2]["encoding"]["color"]["scale"]
+    assert color["domain"] == ["actual", "forecast p50", "forecast p10–p90"]
+    hist_spec, hist = charts["Chat month: spent per month"]
+    assert hist["label"].iloc[-1].endswith("(so far)") and len(hist) == 7
+    assert hist["spent"].iloc[-1] == pytest.approx(actual["value"].iloc[-1])
+    assert list(hist["over"]) == [s > 30 for s in hist["spent"]]
+    assert layer_values(hist_spec, "rule") == [{"y": 30.0, "label": "budget", "amount": "$30.00"}]
+
+    # An "each" budget: its members closest to the limit (closest on top), and the history of the closest.
+    at.selectbox(key="budgets_detail_pick").select("Per user").run()
+    ok(at)
+    charts = {title_of(s): (s, d) for s, d in vega_charts(at) if title_of(s)}
+    spec, members = charts["Per user: user_id closest to $5.00"]
+    assert list(members["pct"]) == sorted(members["pct"], reverse=True)
+    # This week's members (u1 made the unpriced call), each once.
+    assert set(members["member"]) <= {"u1", "user-0", "user-1", "user-2", "user-3"}
+    assert len(members) == len(set(members["member"])) >= 1
+    assert spec["layer"][0]["encoding"]["y"]["sort"] is None
+    assert layer_values(spec, "rule") == [{"x": 100.0}]
+    top = members["member"].iloc[0]
+    assert f"Per user: spent per week by user_id {top}" in charts
+
+    # A name with Markdown link syntax reaches the chart title as written (Vega draws text).
+    at.selectbox(key="budgets_detail_pick").select("[Last](http://evil) day").run()
+    ok(at)
+    titles = [title_of(s) for s, _ in vega_charts(at)]
+    assert "[Last](http://evil) day: spent per rolling-24h" in titles
+    assert not any(t and "burn-up" in t for t in titles)  # a rolling budget has no burn-up
+
+
+def test_budget_chart_names_are_written_as_given():
+    """Budget and member names go to Vega-Lite unescaped (escaping is Plotly's; Vega would show "&lt;")."""
+    from llmledger.alerts import periods
+    from llmledger.alerts.figures import BudgetStatus, Figures
+    from llmledger.ui import budget_charts
+
+    b = Budget.build("<b>Ops</b> & co", 10, "month", each="user")
+    now = datetime(2026, 3, 10, tzinfo=UTC)
+    s = BudgetStatus(
+        1,
+        b,
+        periods.window("month", "UTC", now),
+        now,
+        members=[Figures("<i>ana</i>", 12.0, 3, 0, 10.0), Figures(None, 4.0, 1, 1, 10.0)],
+        member_count=2,
+    )
+    data, spec = budget_charts.members(s)
+    assert spec["title"]["text"] == "<b>Ops</b> & co: user_id closest to $10.00"
+    assert list(data["member"]) == ["<i>ana</i>", "(unattributed)"]
+    assert list(data["state"]) == ["over", "ok"] and list(data["pct"]) == [120.0, 40.0]
+    data, spec = budget_charts.progress(s)
+    assert data.loc[0, "tip"] == "spent $12.00 (120%)" and spec["layer"][0]["encoding"]["x"]["scale"]["domain"] == [
+        0,
+        126.0,
+    ]
+    past = pd.DataFrame({"label": ["2026-02", "2026-03 (so far)"], "spent": [11.0, 4.0]})
+    data, spec = budget_charts.history(s, past, "<i>ana</i>")
+    assert spec["title"]["text"] == "<b>Ops</b> & co: spent per month by user_id <i>ana</i>"
+    assert list(data["over"]) == [True, False] and list(data["label"]) == ["2026-02", "2026-03 (so far)"]

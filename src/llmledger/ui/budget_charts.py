@@ -1,26 +1,27 @@
-"""Plotly figures for the Budgets page: pure functions over alerts.evaluate results, fresh figures.
+"""Vega-Lite charts for the Budgets page: pure functions over alerts.evaluate results, each
+returning a `vega.Chart` (data, spec) that the page draws with `vega.show`.
 
-Budget, member and scope names come from users and telemetry: every one goes through
-`fmt.plain_label` (Plotly reads HTML in text fields).
+Why Vega-Lite: every budget card draws a chart, so the page's first view would otherwise load and
+run Streamlit's 4.7 MB Plotly bundle (2.9x a one-line page in bench/bench_pages.py; Vega-Lite 1.1x).
+
+Budget, member and scope names come from users and telemetry: they reach the data and titles as
+written (`fmt.label`); Vega draws text literally, so nothing is HTML-escaped.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
-import plotly.graph_objects as go
 
 from llmledger.ui import format as fmt
+from llmledger.ui import vega
 
-ACTUAL, FORECAST, BAND, LIMIT, THRESH = "#2b6cb0", "#dd6b20", "rgba(221,107,32,0.18)", "#c53030", "#a0aec0"
+ACTUAL, FORECAST, BAND, LIMIT, THRESH = "#2b6cb0", "#dd6b20", "rgba(221,107,32,0.22)", "#c53030", "#a0aec0"
 STATE_COLORS = {"ok": "#38a169", "warning": "#d69e2e", "forecast over": "#dd6b20", "over": "#e53e3e"}
-
-
-def _unit_axis(fig: go.Figure, unit: str, axis: str = "y") -> None:
-    update = fig.update_yaxes if axis == "y" else fig.update_xaxes
-    if unit == "usd":
-        update(tickprefix="$", tickformat=",.2~f", rangemode="tozero", title=None, automargin=True)
-    else:
-        update(tickformat=",.3~s", rangemode="tozero", title=None, automargin=True, ticksuffix=" tok")
+#: The burn-up's series, in legend order, and their colours.
+SERIES = {"actual": ACTUAL, "forecast p50": FORECAST, "forecast p10–p90": BAND}
+PCT_LABELS = "datum.value + '%'"
 
 
 def _value(unit: str, v: float | None) -> str:
@@ -29,184 +30,411 @@ def _value(unit: str, v: float | None) -> str:
     return fmt.usd(v) if unit == "usd" else f"{v:,.0f} tokens"
 
 
-def progress(status, f=None) -> go.Figure:
+def _unit_axis(unit: str) -> dict:
+    """The y axis of a money (or token) amount: "$1,234.5" or "1.2k tok", from zero."""
+    if unit == "usd":
+        return {"format": "$,.2~f", "title": None}
+    return {"labelExpr": "format(datum.value, ',.3~s') + ' tok'", "title": None}
+
+
+def _tip_format(unit: str) -> str:
+    return "$,.2f" if unit == "usd" else ",.0f"
+
+
+def _day(d: Any) -> str:
+    return pd.Timestamp(d).strftime("%Y-%m-%d")
+
+
+def _only(kind: str) -> list[dict]:
+    return [{"filter": {"field": "kind", "equal": kind}}]
+
+
+def progress(status, f=None) -> vega.Chart:
     """One budget (or member) as a bullet bar: actual spend, the p10–p90 forecast span with its
-    p50 marker, threshold ticks and the 100% line, all in percent of the amount."""
+    p50 marker, threshold ticks and the 100% line, all in percent of the amount.
+
+    Data: one row per mark, `kind` in spent | band | forecast | threshold | limit, at `x` (to
+    `x2` for the band), with its tooltip text `tip`."""
     b = status.budget
     f = f or status.worst
     state = status.state(f)
     pct = f.pct if f else 0.0
-    fig = go.Figure()
-    fig.add_bar(
-        x=[pct],
-        y=[""],
-        orientation="h",
-        marker_color=STATE_COLORS.get(state, ACTUAL),
-        width=0.5,
-        hovertemplate=fmt.plain_label(f"spent {_value(b.unit, f.spent if f else 0)} ({pct:.0f}%)") + "<extra></extra>",
-        showlegend=False,
-    )
+    rows: list[dict] = [
+        {
+            "kind": "spent",
+            "x": pct,
+            "x2": None,
+            "color": STATE_COLORS.get(state, ACTUAL),
+            "tip": f"spent {_value(b.unit, f.spent if f else 0)} ({pct:.0f}%)",
+        }
+    ]
     xmax = max(110.0, pct * 1.05)
     if f is not None and f.p50 is not None:
         fp = f.forecast_pct
         if f.p10 is not None and f.p90 is not None:
             lo, hi = 100 * f.p10 / f.amount, 100 * f.p90 / f.amount
-            fig.add_shape(type="rect", x0=lo, x1=hi, y0=-0.12, y1=0.12, fillcolor=BAND, line_width=0)
+            rows.append(
+                {
+                    "kind": "band",
+                    "x": lo,
+                    "x2": hi,
+                    "color": BAND,
+                    "tip": f"forecast p10–p90 {_value(b.unit, f.p10)}–{_value(b.unit, f.p90)} ({lo:.0f}–{hi:.0f}%)",
+                }
+            )
             xmax = max(xmax, hi * 1.05)
-        fig.add_scatter(
-            x=[fp],
-            y=[""],
-            mode="markers",
-            marker={"symbol": "diamond", "size": 13, "color": FORECAST, "line": {"width": 1, "color": "white"}},
-            hovertemplate=fmt.plain_label(f"forecast at period end (p50) {_value(b.unit, f.p50)} ({fp:.0f}%)")
-            + "<extra></extra>",
-            showlegend=False,
+        rows.append(
+            {
+                "kind": "forecast",
+                "x": fp,
+                "x2": None,
+                "color": FORECAST,
+                "tip": f"forecast at period end (p50) {_value(b.unit, f.p50)} ({fp:.0f}%)",
+            }
         )
         xmax = max(xmax, fp * 1.05)
     for t in b.thresholds:
         if t.kind == "actual" and t.pct != 100:
-            fig.add_vline(x=t.pct, line={"color": THRESH, "width": 1, "dash": "dot"})
-    fig.add_vline(x=100, line={"color": LIMIT, "width": 2})
-    fig.update_layout(
-        height=84,
-        margin={"l": 4, "r": 4, "t": 4, "b": 24},
-        bargap=0,
-        plot_bgcolor="#f7fafc",
-        xaxis={
-            "range": [0, min(xmax, 1100)],
-            "ticksuffix": "%",
-            "showgrid": False,
-            "fixedrange": True,
-            "tickfont": {"size": 10},
-        },
-        yaxis={"visible": False, "fixedrange": True},
+            rows.append({"kind": "threshold", "x": t.pct, "x2": None, "color": THRESH, "tip": f"threshold {t.pct:g}%"})
+    rows.append(
+        {
+            "kind": "limit",
+            "x": 100.0,
+            "x2": None,
+            "color": LIMIT,
+            "tip": f"budget {_value(b.unit, f.amount if f else float(b.amount))}",
+        }
     )
-    return fig
+    data = pd.DataFrame(rows)
+    x = {
+        "field": "x",
+        "type": "quantitative",
+        "title": None,
+        "scale": {"domain": [0, min(xmax, 1100.0)], "nice": False, "clamp": True},
+        "axis": {"labelExpr": PCT_LABELS, "grid": False, "labelFontSize": 10, "tickCount": 6},
+    }
+    tip = [{"field": "tip", "type": "nominal", "title": None}]
+    # One band on a nominal y (every row is ""), so the bar and the forecast span can take a share
+    # of the element's height whatever height Streamlit gives it; rules span the whole height.
+    data["row"] = ""
+    y = {"field": "row", "type": "nominal", "axis": None, "scale": {"paddingInner": 0, "paddingOuter": 0}}
+    layers = [
+        {
+            "transform": _only("spent"),
+            "mark": {"type": "bar", "color": STATE_COLORS.get(state, ACTUAL), "height": {"band": 0.6}},
+            "encoding": {"x": x, "x2": {"datum": 0}, "y": y, "tooltip": tip},
+        },
+        {
+            "transform": _only("band"),
+            "mark": {"type": "bar", "color": BAND, "height": {"band": 0.3}},
+            "encoding": {"x": x, "x2": {"field": "x2"}, "y": y, "tooltip": tip},
+        },
+        {
+            "transform": _only("threshold"),
+            "mark": {"type": "rule", "color": THRESH, "strokeWidth": 1, "strokeDash": [2, 2]},
+            "encoding": {"x": x, "tooltip": tip},
+        },
+        {
+            "transform": _only("limit"),
+            "mark": {"type": "rule", "color": LIMIT, "strokeWidth": 2},
+            "encoding": {"x": x, "tooltip": tip},
+        },
+        {
+            "transform": _only("forecast"),
+            "mark": {
+                "type": "point",
+                "shape": "diamond",
+                "filled": True,
+                "size": 150,
+                "color": FORECAST,
+                "stroke": "white",
+                "strokeWidth": 1,
+                "opacity": 1,
+            },
+            "encoding": {"x": x, "y": y, "tooltip": tip},
+        },
+    ]
+    spec = {
+        "height": 64,
+        "layer": layers,
+        "config": {"view": {"stroke": None, "fill": "#f7fafc"}},
+    }
+    return data, spec
 
 
-def burn_up(status) -> go.Figure:
+def burn_up(status) -> vega.Chart:
     """Cumulative actual spend of the period so far, the forecast band (p10–p90) and p50 path to
-    the period end, and the budget and threshold lines."""
+    the period end, and the budget and threshold lines.
+
+    Data: one row per day and series (`kind` actual | p50), `day` as an ISO date, `value` the
+    cumulative amount, and on p50 rows `lo`/`hi` (p10/p90) and `ahead` (the days still to come,
+    where the band has a width). The budget and threshold lines are inline data of their layers."""
     b = status.budget
-    fig = go.Figure()
     amount = float(b.amount)
     fc = status.forecast
     daily = status.daily
+    rows: list[dict] = []
     if daily is not None and len(daily):
         cum = daily.cumsum()
-        fig.add_scatter(
-            x=list(cum.index),
-            y=cum.to_numpy(),
-            mode="lines+markers",
-            name="actual",
-            line={"color": ACTUAL, "width": 3},
-            marker={"size": 5},
-            hovertemplate="%{x|%b %d}: "
-            + ("$%{y:,.2f}" if b.unit == "usd" else "%{y:,.0f} tokens")
-            + "<extra>actual</extra>",
-        )
+        for d, v in cum.items():
+            rows.append({"kind": "actual", "day": _day(d), "value": float(v), "lo": None, "hi": None, "ahead": False})
     if fc is not None and len(fc.daily):
-        ahead = fc.daily[fc.daily["p10"] != fc.daily["p90"]] if len(fc.daily) else fc.daily
-        path = fc.daily
-        if len(ahead):
-            x = list(ahead["date"])
-            fig.add_scatter(
-                x=x + x[::-1],
-                y=list(ahead["p90"]) + list(ahead["p10"])[::-1],
-                fill="toself",
-                mode="lines",
-                fillcolor=BAND,
-                line={"width": 0},
-                name="forecast p10–p90",
-                hoverinfo="skip",
+        for r in fc.daily.itertuples(index=False):
+            rows.append(
+                {
+                    "kind": "p50",
+                    "day": _day(r.date),
+                    "value": float(r.p50),
+                    "lo": float(r.p10),
+                    "hi": float(r.p90),
+                    "ahead": bool(r.p10 != r.p90),
+                }
             )
-        fig.add_scatter(
-            x=list(path["date"]),
-            y=path["p50"],
-            mode="lines",
-            name="forecast p50",
-            line={"color": FORECAST, "dash": "dash", "width": 2},
-            hovertemplate="%{x|%b %d}: "
-            + ("$%{y:,.2f}" if b.unit == "usd" else "%{y:,.0f} tokens")
-            + "<extra>p50</extra>",
-        )
-    fig.add_hline(
-        y=amount,
-        line={"color": LIMIT, "width": 2},
-        annotation_text=fmt.plain_label(f"budget {_value(b.unit, amount)}"),
-        annotation_position="top left",
-    )
+    data = pd.DataFrame(rows, columns=["kind", "day", "value", "lo", "hi", "ahead"])
+    data["when"] = [pd.Timestamp(d).strftime("%a %b %d") for d in data["day"]]
+    data["series"] = ["actual" if k == "actual" else "forecast p50" for k in data["kind"]]
+    money = _tip_format(b.unit)
+    x = {
+        **vega.time_axis("day"),
+        "axis": {
+            "labelOverlap": True,
+            "grid": False,
+            "format": "%b %d",
+            "tickCount": {"interval": "day", "step": 1},
+        },
+    }
+    y = {"field": "value", "type": "quantitative", "scale": {"zero": True}, "axis": _unit_axis(b.unit)}
+    color_scale = {"domain": list(SERIES), "range": list(SERIES.values())}
+    legend = {"orient": "top", "direction": "horizontal", "title": None, "symbolType": "stroke", "symbolStrokeWidth": 3}
+
+    color = {"field": "series", "type": "nominal", "scale": color_scale, "legend": legend}
+
+    layers: list[dict] = [
+        {
+            "transform": [
+                *_only("p50"),
+                {"filter": "datum.ahead"},
+                {"calculate": "'forecast p10–p90'", "as": "series"},
+            ],
+            "mark": {"type": "area", "opacity": 1},
+            "encoding": {
+                "x": x,
+                "y": {**y, "field": "lo"},
+                "y2": {"field": "hi"},
+                "color": color,
+            },
+        },
+        {
+            "transform": _only("p50"),
+            "mark": {"type": "line", "strokeDash": [6, 4], "strokeWidth": 2, "point": {"size": 16, "filled": True}},
+            "encoding": {
+                "x": x,
+                "y": y,
+                "color": color,
+                "tooltip": [
+                    {"field": "when", "type": "nominal", "title": "Day"},
+                    {"field": "value", "type": "quantitative", "title": "forecast p50", "format": money},
+                    {"field": "lo", "type": "quantitative", "title": "p10", "format": money},
+                    {"field": "hi", "type": "quantitative", "title": "p90", "format": money},
+                ],
+            },
+        },
+        {
+            "transform": _only("actual"),
+            "mark": {"type": "line", "strokeWidth": 3, "point": {"size": 30, "filled": True}},
+            "encoding": {
+                "x": x,
+                "y": y,
+                "color": color,
+                "tooltip": [
+                    {"field": "when", "type": "nominal", "title": "Day"},
+                    {"field": "value", "type": "quantitative", "title": "actual (cumulative)", "format": money},
+                ],
+            },
+        },
+    ]
+    lines = [{"y": amount, "label": f"budget {_value(b.unit, amount)}", "kind": "budget"}]
     for t in b.thresholds:
         if t.kind == "actual" and t.pct != 100:
-            fig.add_hline(
-                y=amount * t.pct / 100,
-                line={"color": THRESH, "width": 1, "dash": "dot"},
-                annotation_text=f"{t.pct:g}%",
-                annotation_position="right",
-            )
-    fig.update_layout(
-        title={"text": fmt.plain_label(f"{b.name}: burn-up, {status.period_label()}"), "x": 0, "font": {"size": 15}},
-        height=360,
-        margin={"l": 10, "r": 40, "t": 48, "b": 10},
-        hovermode="x unified",
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right"},
-    )
-    _unit_axis(fig, b.unit)
-    return fig
-
-
-def history(status, past: pd.DataFrame, member: str | None = None) -> go.Figure:
-    """Spent vs budget in past periods (and the current one so far); of one member for "each"."""
-    b = status.budget
-    fig = go.Figure()
-    if not past.empty:
-        colors = [LIMIT if s > float(b.amount) else ACTUAL for s in past["spent"]]
-        fig.add_bar(
-            x=fmt.plain_labels(past["label"]),
-            y=past["spent"],
-            marker_color=colors,
-            name="spent",
-            hovertemplate="%{x}: " + ("$%{y:,.2f}" if b.unit == "usd" else "%{y:,.0f} tokens") + "<extra></extra>",
-        )
-    who = f" by {b.each} {member}" if member else ""
-    fig.add_hline(
-        y=float(b.amount),
-        line={"color": LIMIT, "width": 2, "dash": "dash"},
-        annotation_text="budget",
-        annotation_position="top left",
-    )
-    fig.update_layout(
-        title={"text": fmt.plain_label(f"{b.name}: spent per {b.period}{who}"), "x": 0, "font": {"size": 15}},
-        height=300,
-        margin={"l": 10, "r": 10, "t": 48, "b": 10},
-        showlegend=False,
-    )
-    _unit_axis(fig, b.unit)
-    return fig
-
-
-def members(status) -> go.Figure:
-    """The members of an "each" budget closest to their limit, in percent."""
-    b = status.budget
-    rows = status.members[:15][::-1]
-    fig = go.Figure()
-    fig.add_bar(
-        x=[f.pct for f in rows],
-        y=fmt.plain_labels(f.member for f in rows),
-        orientation="h",
-        marker_color=[STATE_COLORS.get(status.state(f), ACTUAL) for f in rows],
-        customdata=[_value(b.unit, f.spent) for f in rows],
-        hovertemplate="%{y}: %{customdata} (%{x:.0f}%)<extra></extra>",
-    )
-    fig.add_vline(x=100, line={"color": LIMIT, "width": 2})
-    fig.update_layout(
-        title={
-            "text": fmt.plain_label(f"{b.name}: {b.each} closest to {_value(b.unit, float(b.amount))}"),
-            "x": 0,
-            "font": {"size": 15},
+            lines.append({"y": amount * t.pct / 100, "label": f"{t.pct:g}%", "kind": "threshold"})
+    line_tip = [
+        {"field": "label", "type": "nominal", "title": "Line"},
+        {"field": "y", "type": "quantitative", "title": "Amount", "format": money},
+    ]
+    ry = {"field": "y", "type": "quantitative"}
+    budget_line = [ln for ln in lines if ln["kind"] == "budget"]
+    thresholds = [ln for ln in lines if ln["kind"] == "threshold"]
+    layers += [
+        {
+            "data": {"values": budget_line},
+            "mark": {"type": "rule", "color": LIMIT, "strokeWidth": 2},
+            "encoding": {"y": ry, "tooltip": line_tip},
         },
-        height=max(220, 26 * len(rows) + 80),
-        margin={"l": 10, "r": 10, "t": 48, "b": 10},
-        xaxis={"ticksuffix": "%"},
+        {
+            "data": {"values": budget_line},
+            "mark": {
+                "type": "text",
+                "align": "left",
+                "baseline": "bottom",
+                "dx": 4,
+                "dy": -3,
+                "color": LIMIT,
+                "fontSize": 12,
+            },
+            "encoding": {"y": ry, "x": {"value": 0}, "text": {"field": "label", "type": "nominal"}},
+        },
+    ]
+    if thresholds:
+        layers += [
+            {
+                "data": {"values": thresholds},
+                "mark": {"type": "rule", "color": THRESH, "strokeWidth": 1, "strokeDash": [2, 3]},
+                "encoding": {"y": ry, "tooltip": line_tip},
+            },
+            {
+                "data": {"values": thresholds},
+                "mark": {
+                    "type": "text",
+                    "align": "left",
+                    "baseline": "middle",
+                    "dx": 4,
+                    "color": "#718096",
+                    "fontSize": 11,
+                },
+                "encoding": {"y": ry, "x": {"value": "width"}, "text": {"field": "label", "type": "nominal"}},
+            },
+        ]
+    subtitle = None if rows else "No calls in this period yet"
+    spec = {
+        "title": vega.title(f"{b.name}: burn-up, {status.period_label()}", subtitle),
+        "height": 380,
+        "layer": layers,
+        "padding": {"right": 36},
+    }
+    return data, spec
+
+
+def history(status, past: pd.DataFrame, member: str | None = None) -> vega.Chart:
+    """Spent vs budget in past periods (and the current one so far); of one member for "each".
+
+    Data: one row per period, oldest first: `label`, `spent`, `over` (spent above the amount,
+    drawn red) and its colour."""
+    b = status.budget
+    amount = float(b.amount)
+    spent = (
+        pd.to_numeric(past["spent"], errors="coerce").fillna(0.0).astype(float)
+        if len(past)
+        else pd.Series([], dtype=float)
     )
-    return fig
+    data = pd.DataFrame(
+        {
+            "label": [str(v) for v in past["label"]] if len(past) else [],
+            "spent": spent.tolist(),
+            "over": [bool(s > amount) for s in spent],
+        }
+    )
+    data["color"] = [LIMIT if o else ACTUAL for o in data["over"]]
+    who = f" by {b.each} {fmt.label(member)}" if member else ""
+    money = _tip_format(b.unit)
+    x = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelAngle": 0, "labelLimit": 140}}
+    line = [{"y": amount, "label": "budget", "amount": _value(b.unit, amount)}]
+    ry = {"field": "y", "type": "quantitative"}
+    spec = {
+        "title": vega.title(f"{b.name}: spent per {b.period}{who}"),
+        "height": 300,
+        "layer": [
+            {
+                "mark": {"type": "bar"},
+                "encoding": {
+                    "x": x,
+                    "y": {
+                        "field": "spent",
+                        "type": "quantitative",
+                        "scale": {"zero": True},
+                        "axis": _unit_axis(b.unit),
+                    },
+                    "color": {"field": "color", "type": "nominal", "scale": None, "legend": None},
+                    "tooltip": [
+                        {"field": "label", "type": "nominal", "title": b.period.capitalize()},
+                        {"field": "spent", "type": "quantitative", "title": "Spent", "format": money},
+                    ],
+                },
+            },
+            {
+                "data": {"values": line},
+                "mark": {"type": "rule", "color": LIMIT, "strokeWidth": 2, "strokeDash": [6, 4]},
+                "encoding": {
+                    "y": ry,
+                    "tooltip": [{"field": "amount", "type": "nominal", "title": "Budget"}],
+                },
+            },
+            {
+                "data": {"values": line},
+                "mark": {"type": "text", "align": "left", "baseline": "middle", "dx": 4, "color": LIMIT},
+                "encoding": {"y": ry, "x": {"value": "width"}, "text": {"field": "label", "type": "nominal"}},
+            },
+        ],
+        "padding": {"right": 52},
+    }
+    return data, spec
+
+
+def members(status) -> vega.Chart:
+    """The members of an "each" budget closest to their limit, in percent (the closest on top).
+
+    Data: one row per member (at most 15): `member` as written, `pct`, `spent` (text), `state`
+    and its colour."""
+    b = status.budget
+    rows = status.members[:15]
+    data = pd.DataFrame(
+        {
+            "member": [fmt.label(f.member) for f in rows],
+            "pct": [float(f.pct) for f in rows],
+            "spent": [_value(b.unit, f.spent) for f in rows],
+            "state": [status.state(f) for f in rows],
+        }
+    )
+    data["color"] = [STATE_COLORS.get(s, ACTUAL) for s in data["state"]]
+    xmax = max([110.0, *(p * 1.05 for p in data["pct"])])
+    x = {
+        "field": "pct",
+        "type": "quantitative",
+        "title": None,
+        "scale": {"domain": [0, xmax], "nice": False},
+        "axis": {"labelExpr": PCT_LABELS},
+    }
+    spec = {
+        "title": vega.title(f"{b.name}: {b.each} closest to {_value(b.unit, float(b.amount))}"),
+        "height": max(220, 26 * len(rows) + 90),
+        "layer": [
+            {
+                "mark": {"type": "bar"},
+                "encoding": {
+                    "y": {
+                        "field": "member",
+                        "type": "nominal",
+                        "sort": None,
+                        "title": None,
+                        "axis": {"labelLimit": 240},
+                    },
+                    "x": x,
+                    "color": {"field": "color", "type": "nominal", "scale": None, "legend": None},
+                    "tooltip": [
+                        {"field": "member", "type": "nominal", "title": (b.each or "member").capitalize()},
+                        {"field": "spent", "type": "nominal", "title": "Spent"},
+                        {"field": "pct", "type": "quantitative", "title": "% of budget", "format": ".0f"},
+                        {"field": "state", "type": "nominal", "title": "State"},
+                    ],
+                },
+            },
+            {
+                "data": {"values": [{"x": 100.0}]},
+                "mark": {"type": "rule", "color": LIMIT, "strokeWidth": 2},
+                "encoding": {"x": {"field": "x", "type": "quantitative"}},
+            },
+        ],
+    }
+    return data, spec
+
+
+__all__ = ["progress", "burn_up", "history", "members", "STATE_COLORS"]

@@ -13,7 +13,7 @@ import streamlit as st
 from llmledger.alerts import budgets as bmod
 from llmledger.alerts import evaluate, events, export, notify
 from llmledger.reads.filters import UNATTRIBUTED, FilterChoice
-from llmledger.ui import budget_charts, call_reads, common, widgets
+from llmledger.ui import budget_charts, call_reads, common, vega, widgets
 from llmledger.ui import format as fmt
 
 STATE_ICONS = {"ok": "🟢", "warning": "🟡", "forecast over": "🟠", "over": "🔴"}
@@ -88,7 +88,7 @@ def budget_card(s: evaluate.BudgetStatus, i: int) -> None:
             f"{fmt.plain_markdown(b.amount_text())} per {fmt.plain_markdown(b.period)} · "
             f"{fmt.plain_markdown(b.scope_text())}  \n{fmt.plain_markdown(s.period_label())}"
         )
-        right.plotly_chart(budget_charts.progress(s), key=f"budgets_progress_{i}", config={"displayModeBar": False})
+        vega.show(right, budget_charts.progress(s), key=f"budgets_progress_{i}")
         if f is None:
             st.caption("No calls in this period yet.")
             return
@@ -117,7 +117,7 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
     b = s.budget
     if b.each:
         if s.members:
-            st.plotly_chart(budget_charts.members(s), key=f"{key}_members")
+            vega.show(st, budget_charts.members(s), key=f"{key}_members")
             table = pd.DataFrame(
                 [
                     {
@@ -151,7 +151,7 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
         else:
             st.info("No member has calls in this period yet.")
     elif not s.window.rolling:
-        st.plotly_chart(budget_charts.burn_up(s), key=f"{key}_burnup")
+        vega.show(st, budget_charts.burn_up(s), key=f"{key}_burnup")
         if s.forecast is not None:
             st.caption(
                 fmt.plain_markdown(
@@ -161,7 +161,7 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
             )
     member = s.members[0].member if b.each and s.members else None  # the member closest to the limit
     past = evaluate.history(con, s, 6, member)
-    st.plotly_chart(budget_charts.history(s, past, member), key=f"{key}_history")
+    vega.show(st, budget_charts.history(s, past, member), key=f"{key}_history")
 
 
 # ------------------------------------------------------------------ inbox
