@@ -5,7 +5,7 @@ import streamlit as st
 
 from llmledger import tokens
 from llmledger.pricing.estimate import bill_frame, check_plan
-from llmledger.ui import estimate_widgets, money_charts, sheet_widgets
+from llmledger.ui import estimate_widgets, money_charts, sheet_widgets, vega
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -87,7 +87,7 @@ with tab_count, show_errors():
 
     if per_tok is not None:
         left, right = st.columns([2, 3])
-        left.plotly_chart(money_charts.tokens_by_tokenizer(per_tok), key="est_fig_tokens")
+        vega.show(left, money_charts.tokens_by_tokenizer(per_tok), key="est_fig_tokens")
         right.dataframe(per_tok, hide_index=True, key="est_tok_table")
     if per_model is not None and not per_model.empty:
         st.subheader("Per model")
@@ -102,7 +102,8 @@ with tab_count, show_errors():
             for r in per_model.itertuples()
         ]
         costs = estimate_widgets.cost_table(rows, out_per_req, chosen_sheets)
-        st.plotly_chart(
+        vega.show(
+            st,
             money_charts.cost_per_model(
                 costs,
                 f"Estimated cost per model and sheet ({fmt.count(requests)} request(s), "
@@ -162,7 +163,7 @@ with tab_bill, show_errors():
         f"output price), batch share at the sheet's batch prices; requests grow {growth:g}% a month. "
         + fmt.plain_markdown(" ".join(b.notes))
     )
-    st.plotly_chart(money_charts.monthly_bill(frame, f"Projected bill: {model} on {sheet}"), key="bill_fig")
+    vega.show(st, money_charts.monthly_bill(frame, f"Projected bill: {model} on {sheet}"), key="bill_fig")
     st.dataframe(frame, hide_index=True, key="bill_table", column_config=estimate_widgets.BILL_COLUMNS)
 
 with tab_tax, show_errors():
@@ -178,7 +179,7 @@ with tab_tax, show_errors():
     )
     if names:
         tax = estimate_widgets.token_tax_table(tuple(names))
-        st.plotly_chart(money_charts.token_tax(tax), key="tax_fig")
+        vega.show(st, money_charts.token_tax(tax), key="tax_fig")
         st.dataframe(
             tax,
             hide_index=True,

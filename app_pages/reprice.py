@@ -4,7 +4,7 @@ or a discount? Repricing is a query over the same calls, never a rewrite."""
 import streamlit as st
 
 from llmledger.reads.filters import UNATTRIBUTED, period_bounds
-from llmledger.ui import call_reads, money_charts, prices_widgets, reprice_widgets, sheet_widgets, widgets
+from llmledger.ui import call_reads, money_charts, prices_widgets, reprice_widgets, sheet_widgets, vega, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -113,8 +113,8 @@ with show_errors():
         )
     )
     left, right = st.columns(2)
-    left.plotly_chart(money_charts.actual_vs_repriced(table, GROUPS[group].lower()), key="reprice_fig_bars")
-    right.plotly_chart(money_charts.delta_bars(table, GROUPS[group].lower()), key="reprice_fig_delta")
+    vega.show(left, money_charts.actual_vs_repriced(table, GROUPS[group].lower()), key="reprice_fig_bars")
+    vega.show(right, money_charts.delta_bars(table, GROUPS[group].lower()), key="reprice_fig_delta")
     st.dataframe(
         table,
         hide_index=True,

@@ -4,7 +4,7 @@ import streamlit as st
 
 from llmledger.reads.buckets import bucket_for
 from llmledger.reads.spend import SPEND_DIMENSIONS
-from llmledger.ui import call_reads, money_charts, sheet_widgets, spend_widgets, widgets
+from llmledger.ui import call_reads, money_charts, sheet_widgets, spend_widgets, vega, widgets
 from llmledger.ui import format as fmt
 from llmledger.ui.common import page_setup, show_errors
 
@@ -36,10 +36,10 @@ def over_time_tab(sheet: str, f, bounds) -> None:
         label = widgets.DIM_TITLES[group].lower()
         bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
         series = spend_widgets.series(sheet, f, group, bucket, int(top_n))
-        st.plotly_chart(money_charts.spend_over_time(series, label, kind), key="spend_fig_time")
+        vega.show(st, money_charts.spend_over_time(series, label, kind, bucket), key="spend_fig_time")
         table = spend_widgets.breakdown(sheet, f, group, int(top_n))
         left, right = st.columns([2, 3])
-        left.plotly_chart(money_charts.spend_by(table, label), key="spend_fig_by")
+        vega.show(left, money_charts.spend_by(table, label), key="spend_fig_by")
         right.dataframe(
             table,
             hide_index=True,
@@ -118,7 +118,7 @@ with show_errors():
             if counts["compared_calls"]:
                 diff = rep["difference_usd"].sum()
                 st.metric("Computed − reported", fmt.signed_usd(diff), help="Over calls that carry both costs")
-                st.plotly_chart(money_charts.reported_vs_computed(rep), key="spend_fig_reported")
+                vega.show(st, money_charts.reported_vs_computed(rep), key="spend_fig_reported")
                 st.dataframe(rep, hide_index=True, key="spend_reported", column_config=spend_widgets.REPORTED_COLUMNS)
             st.caption(
                 f"{fmt.count(counts['compared_calls'])} calls carry both a cost reported by their "

@@ -1,16 +1,22 @@
 """The Estimate, Spend and Reprice pages served by `streamlit run app.py` in headless Chromium,
 on a ledger with real ingested data; interacts with each and writes screenshots to
-tests/artifacts/money-*.png. (tests/test_browser.py renders every page once on demo data.)"""
+tests/artifacts/money-*.png. (tests/test_browser.py renders every page once on demo data.)
+
+Their charts are Vega-Lite: drawn as SVG text the test can read, and no page here loads Streamlit's
+Plotly chunk (the costliest part of a fresh tab, bench/bench_pages.py)."""
 
 from __future__ import annotations
 
 import pytest
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
 from helpers import serve_app
+from hostile import HOSTILE_MODEL
 from ledgers import build_ledger
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
+
+VEGA = '[data-testid="stVegaLiteChart"]'
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +40,29 @@ def money_app(tmp_path_factory):
 
 def open_page(money_app, path):
     base, browser = money_app
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})  # a fresh context: nothing cached
+    page.scripts = []
+    page.on("request", lambda r: page.scripts.append(r.url) if "/static/js/" in r.url else None)
     page.goto(f"{base}/{path}", timeout=PAGE_TIMEOUT_MS)
     wait_rendered(page)
     return page
+
+
+def chart(page, title: str):
+    """The Vega-Lite chart whose SVG draws `title`, once drawn."""
+    found = page.locator(VEGA).filter(has_text=title)
+    found.first.locator("svg text").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    return found
+
+
+def svg_texts(found) -> list[str]:
+    return found.first.locator("svg text").all_text_contents()
+
+
+def no_plotly(page) -> None:
+    assert page.locator(".js-plotly-plot").count() == 0
+    assert any("ArrowVegaLiteChart" in u for u in page.scripts), page.scripts
+    assert not [u for u in page.scripts if "PlotlyChart" in u]
 
 
 def no_exception(page) -> None:
@@ -50,9 +75,14 @@ def test_spend_in_chromium(money_app, artifacts):
     try:
         no_exception(page)
         assert page.get_by_text("Run-rate projection").count() >= 1
-        page.wait_for_selector(".js-plotly-plot", timeout=PAGE_TIMEOUT_MS)
-        assert page.locator(".js-plotly-plot").count() >= 2
-        assert page.locator(".js-plotly-plot").filter(has_text="Spend over time").count() == 1
+        over_time = chart(page, "Spend over time by feature (priced calls)")
+        assert over_time.count() == 1
+        by = chart(page, "Spend by feature (priced calls)")
+        labels = svg_texts(by)
+        assert any(t.startswith("$") and " · " in t and t.endswith("%") for t in labels), labels  # "$x · share"
+        assert any(t.startswith("demo-") for t in labels), labels
+        assert page.locator(VEGA).count() == 2
+        no_plotly(page)
         full_screenshot(page, artifacts / "money-spend.png")
         rerun(page, page.get_by_role("tab", name="Unknown prices").click)  # lazy tabs: opening one runs it
         expect(page.get_by_text("never counted as $0").first).to_be_visible(timeout=PAGE_TIMEOUT_MS)
@@ -69,19 +99,31 @@ def test_estimate_in_chromium(money_app, artifacts):
         no_exception(page)
         page.get_by_role("textbox", name="Prompt").fill("Summarise this support ticket and suggest a reply. " * 10)
         rerun(page, lambda: page.keyboard.press("Control+Enter"))
-        page.locator(".js-plotly-plot").filter(has_text="Estimated cost per model").first.wait_for(
-            timeout=PAGE_TIMEOUT_MS
-        )
+        costs = chart(page, "Estimated cost per model")
+        assert {"gpt-4o-mini", "gpt-4o"} <= set(svg_texts(costs))
+        # A model typed in with markup in its name: no price, named in the subtitle as written.
+        models = page.locator(".st-key-est_models input")
+        models.click()
+        models.fill(HOSTILE_MODEL)
+        rerun(page, lambda: page.keyboard.press("Enter"))
+        page.keyboard.press("Escape")
+        subtitle = f"no price: {HOSTILE_MODEL} (litellm)"
+        expect(chart(page, subtitle)).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        assert subtitle in svg_texts(chart(page, subtitle))
+        assert page.locator(f"{VEGA} b").count() == 0  # drawn as text, never as a <b> element
         no_exception(page)
         full_screenshot(page, artifacts / "money-estimate.png")
         page.get_by_role("tab", name="Monthly bill").click()
-        expect(page.locator(".js-plotly-plot").filter(has_text="Projected bill")).to_have_count(
-            1, timeout=PAGE_TIMEOUT_MS
-        )
+        bill = chart(page, "Projected bill")
+        expect(bill).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        assert {"Month 1", "Month 12", "cumulative", "Cumulative"} <= set(svg_texts(bill))
         full_screenshot(page, artifacts / "money-estimate-bill.png")
         page.get_by_role("tab", name="Token tax").click()
-        expect(page.locator(".js-plotly-plot").filter(has_text="Token tax")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        tax = chart(page, "Token tax")
+        expect(tax).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        assert {"Hindi", "English", "1×"} <= set(svg_texts(tax))
         full_screenshot(page, artifacts / "money-estimate-tax.png")
+        no_plotly(page)
         no_exception(page)
     finally:
         page.close()
@@ -96,7 +138,10 @@ def test_reprice_in_chromium(money_app, artifacts):
         rerun(page, page.get_by_text("a feature", exact=True).click)
         no_exception(page)
         assert page.get_by_text("Token mapping for the swapped calls").count() == 1
-        assert page.locator(".js-plotly-plot").filter(has_text="Actual vs repriced").count() == 1
+        assert chart(page, "Actual vs repriced, by feature").count() == 1
+        delta = svg_texts(chart(page, "Change per feature (repriced − actual)"))
+        assert any(t.startswith("−$") for t in delta), delta  # a 25% discount saves on every feature
+        no_plotly(page)
         full_screenshot(page, artifacts / "money-reprice.png")
     finally:
         page.close()

@@ -183,8 +183,48 @@ def test_over_time_hover_names_the_group_through_the_trace_name():
 
 
 # ------------------------------------------------------------------ Spend, Estimate, Reprice
+# Their charts are Vega-Lite (ui/money_charts): Vega draws text literally, so names reach the chart
+# as written; escaping them (what Plotly needs) would show "&lt;b&gt;" on screen.
 
 GROUPS = [BOLD, ANCHOR, SCRIPT, MD_IMG]
+#: Spec properties whose strings Vega evaluates as expressions: no name from data may sit there.
+EXPRESSIONS = {"expr", "filter", "labelExpr", "calculate", "test", "signal"}
+
+
+def vega_strings(chart) -> tuple[str, list[str]]:
+    """Every string in a (data, spec) chart joined, and the spec's expression strings."""
+    data, spec = chart
+    texts: list[str] = []
+    exprs: list[str] = []
+
+    def walk(x, key=None):
+        if isinstance(x, str):
+            texts.append(x)
+            if key in EXPRESSIONS:
+                exprs.append(x)
+        elif isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, k)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v, key)
+
+    walk(json.loads(json.dumps(spec)))
+    for col in data.columns:
+        walk([v for v in data[col].tolist() if isinstance(v, str)])
+    return "\n".join(texts), exprs
+
+
+def assert_literal(chart, *shown: str) -> None:
+    """Each of `shown` reaches the Vega-Lite chart as written, nothing in it is HTML-escaped, and
+    no name is part of an expression Vega would evaluate."""
+    everything, exprs = vega_strings(chart)
+    for name in shown:
+        assert name in everything, f"{name!r} is not in the chart as written"
+    for entity in ("&lt;", "&gt;", "&amp;", "&quot;"):
+        assert entity not in everything, f"escaped text {entity!r} in the chart"
+    for e in exprs:
+        assert not any(h in e for h in [*HOSTILE, *shown]), f"a name inside the expression {e!r}"
 
 
 def test_spend_charts():
@@ -198,20 +238,25 @@ def test_spend_charts():
         }
     )
     for kind in ("area", "bar"):
-        fig = mc.spend_over_time(series, f"{IMG} label", kind)
-        assert_plain(fig, *GROUPS, IMG)
-        assert all("%{fullData.name}" in t.hovertemplate for t in fig.data)
+        data, spec = mc.spend_over_time(series, f"{IMG} label", kind, "day")
+        assert_literal((data, spec), *GROUPS, IMG)
+        assert set(data["group"]) == set(GROUPS)  # the names are data, the legend draws them
+        assert spec["encoding"]["color"]["scale"]["domain"] == GROUPS[::-1]  # by cost, largest first
     table = pd.DataFrame({"grp": GROUPS, "cost_usd": [4.0, 3.0, 2.0, 1.0], "share": [0.4, 0.3, 0.2, 0.1]})
-    assert_plain(mc.spend_by(table, "feature"), *GROUPS)
+    data, _ = mc.spend_by(table, "feature")
+    assert_literal((data, _), *GROUPS)
+    assert list(data["label"]) == GROUPS
     rep = pd.DataFrame({"model": GROUPS, "reported_usd": [1.0] * 4, "computed_usd": [1.1] * 4})
-    assert_plain(mc.reported_vs_computed(rep), *GROUPS)
+    data, spec = mc.reported_vs_computed(rep)
+    assert_literal((data, spec), *GROUPS)
+    assert spec["encoding"]["x"]["sort"] == GROUPS
 
 
 def test_estimate_charts():
     from llmledger.ui import money_charts as mc
 
     counts = pd.DataFrame({"tokenizer": [BOLD, IMG], "tokens": [10, 12]})
-    assert_plain(mc.tokens_by_tokenizer(counts), BOLD, IMG)
+    assert_literal(mc.tokens_by_tokenizer(counts), BOLD, IMG)
     costs = pd.DataFrame(
         {
             "model": [ANCHOR, SCRIPT, MD_LINK],
@@ -220,14 +265,18 @@ def test_estimate_charts():
             "estimated": [True] * 3,
         }
     )
-    fig = mc.cost_per_model(costs, f"Estimated {MD_IMG} {BOLD}")
-    assert_plain(fig, ANCHOR, SCRIPT, BOLD, MD_IMG, f"{MD_LINK} ({IMG})")
-    assert "<br><sup>no price: " in fig.layout.title.text
-    assert_plain(mc.cost_per_model(costs.iloc[2:], SCRIPT), SCRIPT)  # nothing priced: the empty figure
+    data, spec = mc.cost_per_model(costs, f"Estimated {MD_IMG} {BOLD}")
+    assert_literal((data, spec), ANCHOR, SCRIPT, BOLD, MD_IMG)
+    assert spec["title"]["text"] == f"Estimated {MD_IMG} {BOLD}"
+    assert spec["title"]["subtitle"] == f"no price: {MD_LINK} ({IMG})"
+    assert MD_LINK not in set(data["category"])  # no price: no bar
+    empty_data, empty_spec = mc.cost_per_model(costs.iloc[2:], SCRIPT)  # nothing priced: the empty chart
+    assert_literal((empty_data, empty_spec), SCRIPT, f"no price: {MD_LINK} ({IMG})")
+    assert empty_spec["title"]["text"] == SCRIPT
     bill = pd.DataFrame(
         {"month": ["Month 1", "Month 2"], "cost_usd": [1.0, 2.0], "input_usd": [0.5, 1.0], "output_usd": [0.5, 1.0]}
     )
-    assert_plain(mc.monthly_bill(bill, f"Projected bill: {ANCHOR} on {BOLD}"), ANCHOR, BOLD)
+    assert_literal(mc.monthly_bill(bill, f"Projected bill: {ANCHOR} on {BOLD}"), f"Projected bill: {ANCHOR} on {BOLD}")
     tax = pd.DataFrame(
         {
             "language": [SCRIPT, "English"] * 2,
@@ -236,7 +285,9 @@ def test_estimate_charts():
             "tokens": [15, 10, 12, 10],
         }
     )
-    assert_plain(mc.token_tax(tax), SCRIPT, BOLD, IMG)
+    data, spec = mc.token_tax(tax)
+    assert_literal((data, spec), SCRIPT, BOLD, IMG)
+    assert spec["layer"][0]["encoding"]["x"]["sort"] == [SCRIPT, "English"]
 
 
 def test_reprice_charts():
@@ -250,8 +301,12 @@ def test_reprice_charts():
             "delta_usd": [1.0, -1.0, 0.0, 1.0],
         }
     )
-    assert_plain(mc.actual_vs_repriced(table, f"{BOLD}"), *GROUPS)
-    assert_plain(mc.delta_bars(table, f"{BOLD}"), *GROUPS)
+    data, spec = mc.actual_vs_repriced(table, f"{BOLD}")
+    assert_literal((data, spec), *GROUPS, f"Actual vs repriced, by {BOLD}")
+    assert spec["encoding"]["x"]["sort"] == GROUPS
+    data, spec = mc.delta_bars(table, f"{BOLD}")
+    assert_literal((data, spec), *GROUPS, f"Change per {BOLD} (repriced − actual)")
+    assert list(data["label"]) == GROUPS
 
 
 # ------------------------------------------------------------------ Plan

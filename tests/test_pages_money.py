@@ -26,6 +26,30 @@ def with_data(seeded, db_path):
     return db_path
 
 
+def vega_charts(at) -> dict[str, tuple]:
+    """The page's Vega-Lite charts by title: (data as a DataFrame, spec). Each spec is checked
+    against the Vega-Lite schema Streamlit draws with (v6, shipped with altair)."""
+    import json
+
+    import pyarrow as pa
+
+    out = {}
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        data = pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas() if c.proto.data.data else None
+        assert_valid_vega_lite({"data": {"name": "from_streamlit"}, **spec})  # Streamlit passes the data apart
+        out[spec["title"]["text"]] = (data, spec)
+    return out
+
+
+def assert_valid_vega_lite(spec: dict) -> None:
+    import jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    errors = [e.message for e in jsonschema.Draft7Validator(load_schema()).iter_errors(spec)]
+    assert not errors, errors[:3]
+
+
 def text_of(at) -> str:
     parts = [
         e.value for kind in ("markdown", "caption", "info", "warning", "error", "success") for e in getattr(at, kind)
@@ -60,7 +84,25 @@ def test_spend_with_data_shows_money_run_rate_and_unknown_prices(with_data):
     assert "Run rate = month-to-date spend" in text_of(at)
     assert "DEMO DATA" in text_of(at)
     assert "Actual cost = the cost computed from the price sheet" in text_of(at)
-    assert len(at.get("plotly_chart")) == 2  # the open tab's two; the closed tabs run nothing
+    # The open tab's two charts, Vega-Lite (no Plotly bundle on a first view); closed tabs run nothing.
+    assert not at.get("plotly_chart")
+    charts = vega_charts(at)
+    assert set(charts) == {"Spend over time by feature (priced calls)", "Spend by feature (priced calls)"}
+    table = frame(at, "grp", "cost_per_ok_call")
+    priced = table.dropna(subset=["cost_usd"])
+    by, by_spec = charts["Spend by feature (priced calls)"]
+    assert list(by["label"]) == list(priced["grp"])  # the table's order, largest on top
+    assert list(by["value"]) == pytest.approx(list(priced["cost_usd"]))
+    assert by["text"].iloc[0].startswith(f"${priced['cost_usd'].iloc[0]:,.2f} · ")
+    assert by_spec["layer"][0]["encoding"]["y"]["sort"] is None
+    series, series_spec = charts["Spend over time by feature (priced calls)"]
+    assert series_spec["mark"]["type"] == "area"  # the default kind
+    assert series["value"].sum() == pytest.approx(priced["cost_usd"].sum())
+    order = series_spec["encoding"]["color"]["scale"]["domain"]
+    grey = [g for g in order if g in ("(other)", "(unattributed)")]
+    assert set(order) == set(priced["grp"]) and grey and order[-len(grey) :] == grey  # grey groups last
+    colors = dict(zip(order, series_spec["encoding"]["color"]["scale"]["range"]))
+    assert {colors[g] for g in grey} <= {"#a0aec0", "#cbd5e0"}
     assert not at.get("download_button")
     # Lazy tabs: each tab runs (and queries) only when open.
     at.session_state["spend_tab"] = "Unknown prices"
@@ -70,12 +112,19 @@ def test_spend_with_data_shows_money_run_rate_and_unknown_prices(with_data):
     assert "demo-acme-llama-3.1-8b-ft" in unpriced
     assert "acme-private-model-x" not in unpriced  # no price, but it reported its cost: that is its actual cost
     assert "left out of every total" in text_of(at)
-    assert not at.get("plotly_chart")
+    assert not at.get("vega_lite_chart") and not at.get("plotly_chart")
     at.session_state["spend_tab"] = "Reported vs computed"
     at.run()
     rep = frame(at, "reported_usd", "computed_usd")
     assert "gpt-4o-mini" in set(rep["model"])
-    assert len(at.get("plotly_chart")) == 1
+    (data, spec), *others = vega_charts(at).values()
+    assert not others and spec["title"]["text"] == "Reported vs computed cost, per model"
+    shown = rep.head(12)
+    assert spec["encoding"]["x"]["sort"] == list(shown["model"])
+    reported = data[data["series"] == "reported by instrumentation"].set_index("category")["value"]
+    computed = data[data["series"] == "computed from the sheet"].set_index("category")["value"]
+    assert reported.to_dict() == pytest.approx(shown.set_index("model")["reported_usd"].to_dict())
+    assert computed.to_dict() == pytest.approx(shown.set_index("model")["computed_usd"].to_dict())
     at.session_state["spend_tab"] = "Export"
     at.run()
     assert at.get("download_button")  # CSV and Parquet exports are offered
@@ -91,6 +140,11 @@ def test_spend_interactions_group_top_n_period_and_sheet(with_data):
     assert len(grps) == 3 and grps[-1] == "(other)"
     at.radio(key="spend_chart_kind").set_value("bar").run()
     assert not at.exception
+    series, spec = vega_charts(at)["Spend over time by model (priced calls)"]
+    assert spec["mark"]["type"] == "bar" and spec["encoding"]["x2"] == {"field": "t_end"}  # bars span their bucket
+    assert spec["encoding"]["color"]["scale"]["domain"] == grps  # stacked largest first, "(other)" last, grey
+    assert spec["encoding"]["color"]["scale"]["range"][-1] == "#a0aec0"
+    assert set(series["group"]) == set(grps)
     # A shorter period spends less.
     last = at.date_input(key="spend_dates").value[1]
     at.date_input(key="spend_dates").set_value((last - timedelta(days=3), last)).run()
@@ -137,6 +191,19 @@ def test_estimate_prompt_counts_per_tokenizer_and_prices_per_model_and_sheet(wit
     assert costs.loc["acme-private-model-x", "cost_usd"] != costs.loc["acme-private-model-x", "cost_usd"]  # NaN
     assert "no price" in costs.loc["acme-private-model-x", "note"]
     assert "approximate" in costs.loc["claude-haiku-4-5", "estimate"]
+    charts = vega_charts(at)
+    tok_data, _ = charts["Tokens per tokenizer (counted locally)"]
+    counted = toks.sort_values("tokens", ascending=False, kind="stable")
+    assert list(tok_data["label"]) == list(counted["tokenizer"])  # most tokens on top
+    assert list(tok_data["value"]) == list(counted["tokens"])
+    assert list(tok_data["text"]) == [f"{n:,}" for n in counted["tokens"]]
+    (cost_title,) = [t for t in charts if t.startswith("Estimated cost per model and sheet")]
+    data, spec = charts[cost_title]
+    assert spec["title"]["subtitle"] == "no price: acme-private-model-x (litellm)"
+    assert "acme-private-model-x" not in set(data["category"])  # never a $0 bar
+    assert data.set_index("category")["value"].to_dict() == pytest.approx(
+        costs.drop(index="acme-private-model-x")["cost_usd"].to_dict()
+    )
 
 
 def test_estimate_messages_json_and_broken_json():
@@ -206,6 +273,17 @@ def test_monthly_bill_grows_and_discounts(with_data):
     assert _usd(metrics(at)["Total over 12 months"]) < _usd(grown["Total over 12 months"])
     table = frame(at, "month", "cumulative_usd")
     assert len(table) == 12 and table["cached_input_usd"].gt(0).all()
+    data, spec = vega_charts(at)["Projected bill: gpt-4o-mini on litellm"]
+    bars, line = spec["layer"]
+    assert spec["resolve"] == {"scale": {"y": "independent"}}  # the cumulative line has its own axis
+    assert line["encoding"]["y"]["axis"]["orient"] == "right" and line["mark"]["type"] == "line"
+    assert bars["encoding"]["x"]["sort"] == list(table["month"])
+    assert bars["encoding"]["color"]["scale"]["domain"] == ["input", "cached input", "output", "cumulative"]
+    stacked = data.pivot_table(index="month", columns="part", values="value").loc[list(table["month"])]
+    assert list(stacked["cached input"]) == pytest.approx(list(table["cached_input_usd"]))
+    assert list(stacked.sum(axis=1)) == pytest.approx(list(table["cost_usd"]))
+    cumulative = data[data["first"]].set_index("month").loc[list(table["month"]), "cumulative"]
+    assert list(cumulative) == pytest.approx(list(table["cumulative_usd"]))
 
 
 def test_token_tax_table():
@@ -215,6 +293,14 @@ def test_token_tax_table():
     english = tax[tax["language"] == "English"]
     assert (english["ratio_vs_english"] == 1).all()
     assert tax[tax["language"] == "Hindi"]["ratio_vs_english"].min() > 1
+    data, spec = vega_charts(at)["Token tax: tokens for the same message, relative to English"]
+    bars, english = spec["layer"]
+    order = tax.groupby("language")["ratio_vs_english"].mean().sort_values(ascending=False).index
+    assert bars["encoding"]["x"]["sort"] == list(order) and order[-1] == "English"
+    assert english["mark"]["type"] == "rule" and english["mark"]["strokeDash"]  # dotted, at 1x English
+    assert english["data"]["values"] == [{"english": 1.0}]
+    shown = data.set_index(["category", "series"])["value"]
+    assert shown.to_dict() == pytest.approx(tax.set_index(["language", "tokenizer"])["ratio_vs_english"].to_dict())
 
 
 # ------------------------------------------------------------------ Reprice
@@ -241,6 +327,23 @@ def test_reprice_sheet_swap_discount_and_period(with_data):
     assert row["swapped_to"] == "gpt-4o" and row["token_mapping"] == "tokenizer"
     assert row["repriced_usd"] > row["actual_usd"] > 0  # gpt-4o costs more than gpt-4o-mini
     assert row["delta_usd"] == pytest.approx(row["repriced_usd"] - row["actual_usd"])
+    charts = vega_charts(at)
+    bars, spec = charts["Actual vs repriced, by feature"]
+    shown = table.head(15)
+    assert spec["encoding"]["x"]["sort"] == list(shown.index)
+    assert bars.set_index(["category", "series"])["value"].to_dict() == pytest.approx(
+        {
+            **{(g, "actual"): v for g, v in shown["actual_usd"].dropna().items()},
+            **{(g, "repriced"): v for g, v in shown["repriced_usd"].dropna().items()},
+        }
+    )
+    delta, _ = charts["Change per feature (repriced − actual)"]
+    changed = shown.dropna(subset=["delta_usd"])
+    assert list(delta["label"]) == list(changed.index) and list(delta["value"]) == pytest.approx(
+        list(changed["delta_usd"])
+    )
+    up = delta.set_index("label").loc["support_triage"]
+    assert up["color"] == "#e53e3e" and up["text"].startswith("+$")  # costs more: red, signed
     at.segmented_control(key="reprice_group").set_value("request_model").run()
     assert not at.exception
     before = metrics(at)["Actual (litellm)"]
@@ -276,9 +379,12 @@ def test_money_charts_never_draw_a_missing_price_as_zero():
     from llmledger.ui import money_charts
 
     table = pd.DataFrame({"model": ["a", "b"], "sheet": ["s", "s"], "cost_usd": [0.5, None]})
-    fig = money_charts.cost_per_model(table)
-    assert list(fig.data[0].x) == ["a"]  # b has no bar at all
-    assert "no price: b (s)" in fig.layout.title.text
+    data, spec = money_charts.cost_per_model(table)
+    assert list(data["category"]) == ["a"] and list(data["value"]) == [0.5]  # b has no bar at all
+    assert spec["title"] == {**spec["title"], "text": "Cost per model and sheet", "subtitle": "no price: b (s)"}
+    data, spec = money_charts.cost_per_model(table.iloc[1:])
+    assert list(data["message"]) == ["None of these models has a price on these sheets"]
+    assert spec["title"]["subtitle"] == "no price: b (s)"
     series = pd.DataFrame(
         {
             "bucket": pd.to_datetime(["2026-01-01", "2026-01-02"]),
@@ -288,9 +394,128 @@ def test_money_charts_never_draw_a_missing_price_as_zero():
             "priced_calls": [0, 0],
         }
     )
-    assert "No priced calls" in money_charts.spend_over_time(series, "feature").layout.annotations[0].text
+    data, spec = money_charts.spend_over_time(series, "feature")
+    assert list(data["message"]) == ["No priced calls in this selection"] and spec["mark"]["type"] == "text"
+    assert spec["title"]["text"] == "Spend over time by feature (priced calls)"
     delta = pd.DataFrame(
         {"grp": ["up", "down"], "actual_usd": [1.0, 2.0], "repriced_usd": [1.5, 1.0], "delta_usd": [0.5, -1.0]}
     )
-    bars = money_charts.delta_bars(delta, "feature")
-    assert list(bars.data[0].text) == ["−$1.00", "+$0.50"]
+    data, spec = money_charts.delta_bars(delta, "feature")
+    assert list(data["label"]) == ["up", "down"]  # the table's order, the first on top
+    assert list(data["text"]) == ["+$0.50", "−$1.00"]
+    assert list(data["color"]) == [money_charts.UP_COLOR, money_charts.DOWN_COLOR]  # red costs more, green saves
+    bars, up, down, zero = spec["layer"]
+    assert (up["mark"]["align"], down["mark"]["align"]) == ("left", "right")  # each label past its bar's end
+    assert zero["mark"]["type"] == "rule" and zero["data"]["values"] == [{"zero": 0.0}]
+    lo, hi = bars["encoding"]["x"]["scale"]["domain"]
+    assert lo < -1.0 and hi > 0.5  # room for the labels on both sides
+
+
+def _money_charts():
+    import numpy as np
+    import pandas as pd
+
+    from llmledger.ui import money_charts as mc
+
+    series = pd.DataFrame(
+        {
+            "bucket": pd.to_datetime(["2026-01-01"] * 3 + ["2026-01-02"] * 2),
+            "grp": ["a", "b", "(other)", "a", "b"],
+            "cost_usd": [1.0, 2.0, 0.5, 3.0, None],
+        }
+    )
+    share = pd.DataFrame({"grp": ["b", "a", "(other)"], "cost_usd": [4.0, 3.0, 1.0], "share": [0.5, 0.375, 0.125]})
+    reported = pd.DataFrame({"model": ["m1", "m2"], "reported_usd": [1.0, 2.0], "computed_usd": [1.1, 1.9]})
+    costs = pd.DataFrame({"model": ["a", "b", "a"], "sheet": ["s", "s", "t"], "cost_usd": [0.5, None, 0.4]})
+    bill = pd.DataFrame({"month": ["Month 1", "Month 2"], "cost_usd": [1.0, 2.0], "input_usd": [0.5, 1.0]})
+    bill["output_usd"] = bill["cost_usd"] - bill["input_usd"]
+    bill["cumulative_usd"] = np.cumsum(bill["cost_usd"])
+    tax = pd.DataFrame(
+        {
+            "language": ["Hindi", "English"] * 2,
+            "tokenizer": ["o", "o", "c", "c"],
+            "ratio_vs_english": [1.5, 1.0, 1.2, 1.0],
+            "tokens": [15, 10, 12, 10],
+        }
+    )
+    reprice = pd.DataFrame(
+        {"grp": ["a", "b"], "actual_usd": [1.0, None], "repriced_usd": [1.5, 1.0], "delta_usd": [0.5, None]}
+    )
+    return {
+        "spend area": mc.spend_over_time(series, "feature", "area", "day"),
+        "spend bars": mc.spend_over_time(series, "feature", "bar", "day"),
+        "spend empty": mc.spend_over_time(series.iloc[:0], "feature"),
+        "spend by": mc.spend_by(share, "feature"),
+        "spend by empty": mc.spend_by(share.assign(cost_usd=None), "feature"),
+        "reported": mc.reported_vs_computed(reported),
+        "reported empty": mc.reported_vs_computed(reported.iloc[:0]),
+        "tokens": mc.tokens_by_tokenizer(pd.DataFrame({"tokenizer": ["x", "y"], "tokens": [10, 12]})),
+        "tokens empty": mc.tokens_by_tokenizer(pd.DataFrame({"tokenizer": [], "tokens": []})),
+        "cost": mc.cost_per_model(costs),
+        "cost empty": mc.cost_per_model(costs.iloc[:0]),
+        "bill": mc.monthly_bill(bill),
+        "bill total only": mc.monthly_bill(bill[["month", "cost_usd"]]),
+        "bill empty": mc.monthly_bill(bill.iloc[:0]),
+        "tax": mc.token_tax(tax),
+        "tax empty": mc.token_tax(tax.iloc[:0]),
+        "repriced": mc.actual_vs_repriced(reprice, "feature"),
+        "repriced empty": mc.actual_vs_repriced(reprice.iloc[:0], "feature"),
+        "delta": mc.delta_bars(reprice, "feature"),
+        "delta empty": mc.delta_bars(reprice.iloc[:0], "feature"),
+    }
+
+
+def test_every_money_chart_is_valid_vega_lite_with_its_empty_message():
+    """Each builder's spec, with its data inline, passes the Vega-Lite v6 schema; each empty state
+    says why (the messages the Plotly charts had)."""
+    import json
+
+    charts = _money_charts()
+    for name, (data, spec) in charts.items():
+        assert_valid_vega_lite({**spec, "data": {"values": json.loads(data.to_json(orient="records"))}})
+        assert "$" not in spec["title"]["text"] and spec["title"]["text"], name
+    messages = {name: list(data["message"]) for name, (data, _) in charts.items() if name.endswith("empty")}
+    assert messages == {
+        "spend empty": ["No priced calls in this selection"],
+        "spend by empty": ["No priced calls in this selection"],
+        "reported empty": ["No call carries both a reported and a computed cost"],
+        "tokens empty": ["Nothing counted yet"],
+        "cost empty": ["Choose at least one model and one sheet"],
+        "bill empty": ["No bill to show"],
+        "tax empty": ["Choose at least one tokenizer"],
+        "repriced empty": ["No priced calls in this period"],
+        "delta empty": ["Nothing to compare"],
+    }
+
+
+def test_money_charts_keep_order_colours_and_missing_values():
+    from llmledger.ui.charts import GREY
+
+    charts = _money_charts()
+    data, spec = charts["spend bars"]
+    assert spec["encoding"]["color"]["scale"] == {
+        "domain": ["a", "b", "(other)"],
+        "range": ["#2b6cb0", "#dd6b20", GREY["(other)"]],
+    }
+    assert spec["encoding"]["order"]["sort"] == "ascending" and list(data["rank"]) == [0, 1, 2, 0, 1]
+    area, _ = charts["spend area"]
+    assert area.set_index(["t", "group"])["value"].to_dict()[("2026-01-02T00:00:00Z", "(other)")] == 0.0  # no hole
+    data, _ = charts["spend by"]
+    assert list(data["text"]) == ["$4.00 · 50.0%", "$3.00 · 37.5%", "$1.00 · 12.5%"]
+    assert list(data["color"]) == ["#2b6cb0", "#dd6b20", GREY["(other)"]]
+    data, spec = charts["repriced"]
+    assert ("b", "actual") not in set(zip(data["category"], data["series"]))  # no actual cost: no bar, not $0
+    assert spec["encoding"]["tooltip"][-1] == {
+        "field": "delta",
+        "type": "quantitative",
+        "title": "Delta",
+        "format": "+$,.4f",
+    }
+    data, _ = charts["delta"]
+    assert list(data["label"]) == ["a"]  # b has no delta: left out
+    data, spec = charts["tokens"]
+    assert list(data["label"]) == ["y", "x"] and spec["layer"][0]["encoding"]["x"]["axis"]["format"] == ",.0f"
+    data, spec = charts["bill total only"]
+    assert set(data["part"]) == {"monthly cost"} and list(data["cumulative"]) == [1.0, 3.0]
+    right = spec["layer"][1]["encoding"]["y"]["axis"]
+    assert right == {"format": "$,.0f", "orient": "right", "grid": False}  # whole dollars, no second grid

@@ -1,5 +1,5 @@
-"""Small things in charts and tables (issue 15, item 8): the bill's second axis ticks on the bars'
-gridlines in whole dollars, money ticks put the sign first, waterfall labels stay on the figure,
+"""Small things in charts and tables (issue 15, item 8): the bill's second axis is its own, in
+whole dollars, money ticks put the sign first, waterfall labels stay on the figure,
 latency lines break over empty buckets, and tables say what an empty cell means."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from llmledger.ui import charts, money_charts
 from llmledger.ui import plan_widgets as pw
 
 
-def test_bill_cumulative_axis_is_synced_and_rounded():
+def test_bill_cumulative_axis_is_independent_and_rounded():
+    """The cumulative line has its own y scale (a layered Vega-Lite spec resolving y independently),
+    on the right, in whole dollars and without gridlines of its own over the bars'."""
     bill = pd.DataFrame(
         {
             "month": [f"Month {i}" for i in range(1, 13)],
@@ -23,18 +25,23 @@ def test_bill_cumulative_axis_is_synced_and_rounded():
             "cumulative_usd": np.cumsum([40.5] * 12),
         }
     )
-    lay = money_charts.monthly_bill(bill).to_plotly_json()["layout"]
-    assert lay["yaxis2"]["tickmode"] == "sync" and lay["yaxis2"]["tickformat"] == "$,.0f"
-    assert "tickprefix" not in lay["yaxis"] and lay["yaxis"]["tickformat"].startswith("$")  # −$0.5, not $-0.5
+    data, spec = money_charts.monthly_bill(bill)
+    assert spec["resolve"] == {"scale": {"y": "independent"}}
+    bars, line = spec["layer"]
+    assert line["encoding"]["y"]["field"] == "cumulative"
+    assert line["encoding"]["y"]["axis"] == {"format": "$,.0f", "orient": "right", "grid": False}
+    assert bars["encoding"]["y"]["axis"]["format"] == "$,.4~f"  # d3 puts the sign first: −$0.5, not $-0.5
+    assert list(data.loc[data["first"], "cumulative"]) == pytest.approx(list(bill["cumulative_usd"]))
 
 
 def test_delta_bars_write_the_sign_before_the_dollar():
     table = pd.DataFrame({"grp": ["a", "b"], "actual_usd": [30.0, 5.0], "repriced_usd": [2.5, 6.0]})
     table["delta_usd"] = table["repriced_usd"] - table["actual_usd"]
-    fig = money_charts.delta_bars(table, "feature")
-    assert fig.layout.xaxis.tickprefix is None
-    assert "%{x:$+,.4f}" in fig.data[0].hovertemplate
-    assert "−$27.50" in fig.data[0].text
+    data, spec = money_charts.delta_bars(table, "feature")
+    bars = spec["layer"][0]["encoding"]
+    assert bars["x"]["axis"]["format"] == "$,.4~f"  # a format, not a "$" prefix before the minus
+    assert bars["tooltip"][1]["format"] == "+$,.4f"
+    assert list(data["text"]) == ["−$27.50", "+$1.00"]
 
 
 def spans(offsets, durations):

@@ -1,50 +1,32 @@
-"""Plotly figures for the Estimate, Spend and Reprice pages: pure functions, fresh figures.
+"""Vega-Lite charts for the Estimate, Spend and Reprice pages: pure functions returning
+`vega.Chart` (data, spec) pairs that pages draw with `vega.show`.
 
-Nothing here is cached or imports Streamlit. Money axes carry a "$" prefix; anything estimated
-says so in the title or the hover text. Names from data (groups, models, sheets, tokenizers) and
-titles passed in go through `fmt.plain_label`: Plotly reads HTML in every text field.
+Nothing here is cached or imports Streamlit. Money axes read "$1,234.5"; anything estimated says so
+in the title or subtitle; a missing price is never drawn as $0 (left out and named instead). Names
+from data (groups, models, sheets, tokenizers) and titles pass as written (`fmt.label`): Vega draws
+text literally, so nothing is HTML-escaped.
+
+Why Vega-Lite and not Plotly: a fresh tab drawing any Plotly figure loads and runs Streamlit's
+4.7 MB Plotly bundle (2.9x the one-line page in bench/bench_pages.py; Vega-Lite 1.1x), see ui/vega.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
-import plotly.graph_objects as go
 
 from llmledger.reads.filters import OTHER, UNATTRIBUTED
 from llmledger.ui import format as fmt
-from llmledger.ui.charts import GREY, PALETTE, empty, group_colors
+from llmledger.ui import vega
+from llmledger.ui.charts import GREY, PALETTE, group_colors
 
 ACTUAL_COLOR, REPRICED_COLOR = "#2b6cb0", "#dd6b20"
 UP_COLOR, DOWN_COLOR = "#e53e3e", "#38a169"
-
-
-def _figure(data: list[dict], layout: dict) -> go.Figure:
-    """A figure from plain trace and layout dicts, not validated property by property: the same
-    figure built through add_bar/update_layout costs about 8x more server time on every rerun
-    (bench/bench_pages.py). Property names here are plotly's own; tests check every builder."""
-    return go.Figure(data=data, layout=layout, _validate=False)
-
-
-def _layout(title: str, height: int = 340, hovermode: str = "x unified", **more) -> dict:
-    return {
-        "title": {"text": title, "x": 0, "font": {"size": 15}},
-        "height": height,
-        "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
-        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 1, "xanchor": "right"},
-        "hovermode": hovermode,
-        **more,
-    }
-
-
-#: Many groups: the legend under the plot so it never covers the title.
-LEGEND_BELOW = {"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "xanchor": "left"}
-MONEY_AXIS = {
-    # d3's currency format puts the sign first (−$0.5); a "$" tickprefix wrote $-0.5.
-    "tickformat": "$,.4~f",
-    "separatethousands": True,
-    "rangemode": "tozero",
-    "automargin": True,
-}
+REPORTED_COLOR, CUMULATIVE_COLOR = "#a0aec0", "#2d3748"
+#: Money with its sign first: "+$0.5000", "−$1.2500" (d3 writes the minus as U+2212).
+SIGNED_USD = "+$,.4f"
+LABEL_COLOR = "#4a5568"
 
 
 def _signed(v: float) -> str:
@@ -57,292 +39,422 @@ def _order(df: pd.DataFrame, grp: str, value: str) -> list[str]:
     return [str(g) for g in totals.index if g not in GREY] + [str(g) for g in totals.index if g in GREY]
 
 
+def _headroom(spec: dict, channel: str, values: Sequence[float], share: float = 0.22) -> None:
+    """Room past the largest bar for its text label (marks are not clipped, so a label past the
+    scale's end would run off the chart): the `channel` scale of every layer ends `share` further."""
+    top = max([float(v) for v in values if v == v] + [0.0])
+    if top <= 0:
+        return
+    for layer in spec.get("layer", [spec]):
+        enc = layer["encoding"][channel]
+        enc["scale"] = {**enc.get("scale", {}), "domainMax": top * (1 + share), "nice": False}
+
+
+def _category_labels(chart: vega.Chart, n: int) -> vega.Chart:
+    """Every category named under grouped bars: level when there are few, else slanted and all
+    drawn (Vega's overlap test on slanted labels' boxes hid every other one in a half-width column)."""
+    spec = chart[1]
+    for layer in spec.get("layer", [spec]):
+        if "x" not in layer["encoding"]:
+            continue
+        axis = layer["encoding"]["x"].setdefault("axis", {})
+        axis.update({"labelAngle": 0, "labelLimit": 160} if n <= 4 else {"labelAngle": -40, "labelOverlap": False})
+    if n > 4:  # the slanted labels take their room out of the chart's height, not the bars'
+        spec["height"] = spec.get("height", 340) + 70
+    return chart
+
+
+def _with_labels(chart: vega.Chart, text_field: str = "text") -> vega.Chart:
+    """Grouped bars (vega.grouped_bars) with each bar's `text_field` written above it."""
+    data, spec = chart
+    enc = spec.pop("encoding")
+    mark = spec.pop("mark")
+    labels = {
+        "mark": {"type": "text", "baseline": "bottom", "dy": -2, "fontSize": 10, "color": LABEL_COLOR},
+        "encoding": {
+            "x": enc["x"],
+            "xOffset": enc["xOffset"],
+            "y": enc["y"],
+            "text": {"field": text_field, "type": "nominal"},
+        },
+    }
+    spec["layer"] = [{"mark": mark, "encoding": enc}, labels]
+    return data, spec
+
+
 # ------------------------------------------------------------------ Spend
 
 
-def spend_over_time(series: pd.DataFrame, group_label: str, kind: str = "area") -> go.Figure:
-    """Stacked cost per time bucket and group (`spend_queries.spend_series`): area or bars."""
-    title = fmt.plain_label(f"Spend over time by {group_label} (priced calls)")
+def spend_over_time(
+    series: pd.DataFrame, group_label: str, kind: str = "area", bucket: str | None = None
+) -> vega.Chart:
+    """Stacked cost per time bucket and group (`spend_queries.spend_series`): kind "area" or "bar"
+    (bars span their bucket). The largest group sits at the bottom of the stack and first in the
+    legend; OTHER and UNATTRIBUTED last, in grey."""
+    title = f"Spend over time by {group_label} (priced calls)"
     if series.empty or not series["cost_usd"].fillna(0).any():
-        return empty(title, "No priced calls in this selection")
+        return vega.empty(title, "No priced calls in this selection")
     order = _order(series, "grp", "cost_usd")
-    colors = group_colors(order)
-    wide = series.pivot_table(index="bucket", columns="grp", values="cost_usd", aggfunc="sum").fillna(0)
-    x = list(wide.index)
-    hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>$%{{y:,.2f}}<extra></extra>"
-    data = []
-    for g in order:
-        if g not in wide.columns:
-            continue
-        trace = {"x": x, "y": wide[g].to_numpy(), "name": fmt.plain_label(g), "hovertemplate": hover}
-        if kind == "area":
-            trace.update(type="scatter", mode="lines", stackgroup="spend", line={"width": 0.5, "color": colors[g]})
-        else:
-            trace.update(type="bar", marker={"color": colors[g]})
-        data.append(trace)
-    layout = _layout(title, 420, barmode="stack", bargap=0.1, yaxis=MONEY_AXIS, xaxis={})
-    layout.update(legend=LEGEND_BELOW)
-    return _figure(data, layout)
+    long = pd.DataFrame(
+        {"bucket": series["bucket"], "grp": series["grp"].astype(str), "value": series["cost_usd"].fillna(0.0)}
+    )
+    return vega.over_time(
+        long,
+        order=order,
+        colors=group_colors(order),
+        kind="bar" if kind == "bar" else "area",
+        chart_title=title,
+        y_title="Cost (USD)",
+        y_format=vega.USD_AXIS,
+        group_title=group_label,
+        bucket=bucket,
+        height=420,
+    )
 
 
-def spend_by(table: pd.DataFrame, group_label: str) -> go.Figure:
-    """Horizontal bars of cost per group (`spend_queries.spend_breakdown`), largest on top."""
-    title = fmt.plain_label(f"Spend by {group_label} (priced calls)")
+def spend_by(table: pd.DataFrame, group_label: str) -> vega.Chart:
+    """Horizontal bars of cost per group (`spend_queries.spend_breakdown`) in the table's order
+    (largest on top), each labelled "$cost · share"."""
+    title = f"Spend by {group_label} (priced calls)"
     data = table.dropna(subset=["cost_usd"])
     if data.empty:
-        return empty(title, "No priced calls in this selection")
+        return vega.empty(title, "No priced calls in this selection")
     colors = group_colors([str(g) for g in table["grp"]])
-    data = data.iloc[::-1]
-    bar = {
-        "type": "bar",
-        "x": data["cost_usd"].to_numpy(),
-        "y": fmt.plain_labels(data["grp"].astype(str)),
-        "orientation": "h",
-        "marker": {"color": [colors[str(g)] for g in data["grp"]]},
-        "text": [f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
-        "textposition": "auto",
-        "hovertemplate": "%{y}: $%{x:,.4f}<extra></extra>",
-    }
-    layout = _layout(title, max(220, 70 + 28 * len(data)), "closest", xaxis=MONEY_AXIS, yaxis={"automargin": True})
-    return _figure([bar], layout)
+    chart = vega.hbars(
+        [str(g) for g in data["grp"]],
+        data["cost_usd"].tolist(),
+        chart_title=title,
+        x_title=None,
+        x_format=vega.USD_AXIS,
+        colors=[colors[str(g)] for g in data["grp"]],
+        text=[f"{fmt.usd(v)} · {fmt.pct(s)}" for v, s in zip(data["cost_usd"], data["share"])],
+        tip_title="Cost",
+        label_title=group_label.capitalize(),
+    )
+    _headroom(chart[1], "x", data["cost_usd"].tolist(), 0.45)
+    return chart
 
 
-def reported_vs_computed(table: pd.DataFrame) -> go.Figure:
+def reported_vs_computed(table: pd.DataFrame) -> vega.Chart:
     """Reported and computed cost per model side by side (`spend_queries.reported_vs_computed`)."""
     title = "Reported vs computed cost, per model"
     if table.empty:
-        return empty(title, "No call carries both a reported and a computed cost")
+        return vega.empty(title, "No call carries both a reported and a computed cost")
     data = table.head(12)
-    models = fmt.plain_labels(data["model"])
-    bars = [
+    series = ["reported by instrumentation", "computed from the sheet"]
+    long = pd.DataFrame(
         {
-            "type": "bar",
-            "x": models,
-            "y": data["reported_usd"].to_numpy(),
-            "name": "reported by instrumentation",
-            "marker": {"color": "#a0aec0"},
-            "hovertemplate": "%{x}<br>reported $%{y:,.4f}<extra></extra>",
-        },
-        {
-            "type": "bar",
-            "x": models,
-            "y": data["computed_usd"].to_numpy(),
-            "name": "computed from the sheet",
-            "marker": {"color": ACTUAL_COLOR},
-            "hovertemplate": "%{x}<br>computed $%{y:,.4f}<extra></extra>",
-        },
-    ]
-    return _figure(bars, _layout(title, hovermode="closest", barmode="group", yaxis=MONEY_AXIS, xaxis={}))
+            "category": list(data["model"]) * 2,
+            "series": [series[0]] * len(data) + [series[1]] * len(data),
+            "value": list(data["reported_usd"]) + list(data["computed_usd"]),
+        }
+    )
+    chart = vega.grouped_bars(
+        long,
+        categories=list(data["model"]),
+        series_order=series,
+        colors=[REPORTED_COLOR, ACTUAL_COLOR],
+        chart_title=title,
+        y_title="Cost (USD)",
+        y_format=vega.USD_AXIS,
+        category_title="Model",
+    )
+    return _category_labels(chart, len(data))
 
 
 # ------------------------------------------------------------------ Estimate
 
 
-def tokens_by_tokenizer(counts: pd.DataFrame) -> go.Figure:
-    """Token count per tokenizer (columns: tokenizer, tokens)."""
+def tokens_by_tokenizer(counts: pd.DataFrame) -> vega.Chart:
+    """Token count per tokenizer (columns: tokenizer, tokens), most tokens on top."""
     title = "Tokens per tokenizer (counted locally)"
     if counts.empty:
-        return empty(title, "Nothing counted yet")
-    data = counts.sort_values("tokens")
-    bar = {
-        "type": "bar",
-        "x": data["tokens"].to_numpy(),
-        "y": fmt.plain_labels(data["tokenizer"]),
-        "orientation": "h",
-        "marker": {"color": ACTUAL_COLOR},
-        "text": [fmt.count(v) for v in data["tokens"]],
-        "textposition": "auto",
-        "hovertemplate": "%{y}: %{x:,} tokens<extra></extra>",
-    }
-    layout = _layout(
-        title,
-        max(200, 70 + 28 * len(data)),
-        "closest",
-        xaxis={"rangemode": "tozero"},
-        yaxis={"automargin": True},
+        return vega.empty(title, "Nothing counted yet")
+    data = counts.sort_values("tokens", ascending=False, kind="stable")
+    chart = vega.hbars(
+        list(data["tokenizer"]),
+        data["tokens"].tolist(),
+        chart_title=title,
+        x_title=None,
+        x_format=vega.COUNT,
+        colors=ACTUAL_COLOR,
+        text=[fmt.count(v) for v in data["tokens"]],
+        tip_title="Tokens",
+        label_title="Tokenizer",
     )
-    return _figure([bar], layout)
+    _headroom(chart[1], "x", data["tokens"].tolist())
+    return chart
 
 
-def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet") -> go.Figure:
+def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet") -> vega.Chart:
     """Grouped bars: x = model, one bar per sheet (columns: model, sheet, cost_usd, estimated).
 
-    Models a sheet has no price for are left out of the bars (not drawn as $0) and named in
-    the title instead.
+    Models a sheet has no price for are left out of the bars (not drawn as $0) and named in the
+    subtitle instead ("no price: model (sheet)").
     """
-    title = fmt.plain_label(title)
     if table.empty:
-        return empty(title, "Choose at least one model and one sheet")
+        return vega.empty(title, "Choose at least one model and one sheet")
     priced = table.dropna(subset=["cost_usd"])
     missing = table[table["cost_usd"].isna()]
+    subtitle = None
     if not missing.empty:
-        names = ", ".join(sorted({f"{m} ({s})" for m, s in zip(missing["model"], missing["sheet"])}))
-        title = f"{title}<br><sup>no price: {fmt.plain_label(names)}</sup>"
+        subtitle = "no price: " + ", ".join(sorted({f"{m} ({s})" for m, s in zip(missing["model"], missing["sheet"])}))
     if priced.empty:
-        return empty(title, "None of these models has a price on these sheets")
-    bars = []
-    for i, sheet in enumerate(dict.fromkeys(priced["sheet"])):
-        part = priced[priced["sheet"] == sheet]
-        bars.append(
-            {
-                "type": "bar",
-                "x": fmt.plain_labels(part["model"]),
-                "y": part["cost_usd"].to_numpy(),
-                "name": fmt.plain_label(sheet),
-                "marker": {"color": PALETTE[i % len(PALETTE)]},
-                "text": [fmt.usd(v) for v in part["cost_usd"]],
-                "textposition": "auto",
-                "hovertemplate": "%{fullData.name}<br>%{x}: $%{y:,.6f}<extra></extra>",
-            }
-        )
-    return _figure(bars, _layout(title, 360, "closest", barmode="group", yaxis=MONEY_AXIS, xaxis={}))
-
-
-def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> go.Figure:
-    """Bars per month (stacked by what the money pays for when those columns exist) plus the
-    cumulative total on a second axis. Columns: month, cost_usd and optionally input_usd,
-    output_usd, cumulative_usd."""
-    title = fmt.plain_label(title)
-    if bill.empty or "cost_usd" not in bill:
-        return empty(title, "No bill to show")
-    x = list(bill["month"].astype(str))
-    hover = "$%{y:,.2f}<extra></extra>"
-    parts = [c for c in ("input_usd", "cached_input_usd", "output_usd", "batch_usd", "request_usd") if c in bill]
-    if parts:
-        data = [
-            {
-                "type": "bar",
-                "x": x,
-                "y": bill[c].to_numpy(),
-                "name": c.removesuffix("_usd").replace("_", " "),
-                "marker": {"color": PALETTE[i % len(PALETTE)]},
-                "hovertemplate": hover,
-            }
-            for i, c in enumerate(parts)
-        ]
-    else:
-        data = [
-            {
-                "type": "bar",
-                "x": x,
-                "y": bill["cost_usd"].to_numpy(),
-                "name": "monthly cost",
-                "marker": {"color": ACTUAL_COLOR},
-                "hovertemplate": hover,
-            }
-        ]
-    cumulative = bill["cumulative_usd"] if "cumulative_usd" in bill else bill["cost_usd"].cumsum()
-    data.append(
+        data, spec = vega.empty(title, "None of these models has a price on these sheets")
+        spec["title"] = vega.title(title, subtitle)
+        return data, spec
+    sheets = list(dict.fromkeys(priced["sheet"]))
+    long = pd.DataFrame(
         {
-            "type": "scatter",
-            "x": x,
-            "y": cumulative.to_numpy(),
-            "name": "cumulative",
-            "mode": "lines+markers",
-            "yaxis": "y2",
-            "line": {"color": "#2d3748", "width": 2},
-            "hovertemplate": "$%{y:,.2f} so far<extra></extra>",
+            "category": list(priced["model"]),
+            "series": list(priced["sheet"]),
+            "value": priced["cost_usd"].astype(float).tolist(),
+            "text": [fmt.usd(v) for v in priced["cost_usd"]],
         }
     )
-    # Both money axes read the same way; the cumulative one sits on the right, over the bars.
-    # The cumulative axis ticks on the bars' gridlines ("sync"), in whole dollars: unsynced, it
-    # drew its own unrounded ticks ($121.8639) between the left axis' lines.
-    right = {**MONEY_AXIS, "overlaying": "y", "side": "right", "showgrid": False, "tickmode": "sync"}
-    right["tickformat"] = "$,.0f"
-    return _figure(data, _layout(title, barmode="stack", yaxis=MONEY_AXIS, yaxis2=right, xaxis={}))
+    chart = vega.grouped_bars(
+        long,
+        categories=list(dict.fromkeys(priced["model"])),
+        series_order=sheets,
+        colors=[PALETTE[i % len(PALETTE)] for i in range(len(sheets))],
+        chart_title=title,
+        y_title="Cost (USD, estimate)",
+        y_format=vega.USD_AXIS,
+        height=360,
+        subtitle=subtitle,
+        category_title="Model",
+    )
+    chart[1]["encoding"]["color"]["legend"]["title"] = "Sheet"
+    chart[1]["encoding"]["tooltip"][1]["title"] = "Sheet"
+    chart[1]["encoding"]["tooltip"][2]["format"] = "$,.6f"
+    data, spec = _with_labels(chart)
+    _headroom(spec, "y", long["value"].tolist(), 0.12)
+    return _category_labels((data, spec), len(set(priced["model"])))
 
 
-def token_tax(tax: pd.DataFrame) -> go.Figure:
-    """Tokens relative to English per language, one bar per tokenizer (`tokens.token_tax`)."""
+BILL_PARTS = ("input_usd", "cached_input_usd", "output_usd", "batch_usd", "request_usd")
+
+
+def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> vega.Chart:
+    """Bars per month (stacked by what the money pays for when those columns exist) plus the
+    cumulative total as a line on a second, independent y axis on the right. Columns: month,
+    cost_usd and optionally input_usd, cached_input_usd, output_usd, batch_usd, request_usd,
+    cumulative_usd."""
+    if bill.empty or "cost_usd" not in bill:
+        return vega.empty(title, "No bill to show")
+    months = [str(m) for m in bill["month"]]
+    cumulative = (bill["cumulative_usd"] if "cumulative_usd" in bill else bill["cost_usd"].cumsum()).astype(float)
+    parts = [c for c in BILL_PARTS if c in bill]
+    columns = {c: c.removesuffix("_usd").replace("_", " ") for c in parts} or {"cost_usd": "monthly cost"}
+    names = list(columns.values())
+    colors = [PALETTE[i % len(PALETTE)] for i in range(len(parts))] or [ACTUAL_COLOR]
+    rows = []
+    for i, (month, total) in enumerate(zip(months, cumulative)):
+        for j, (col, name) in enumerate(columns.items()):
+            rows.append(
+                {
+                    "month": month,
+                    "part": name,
+                    "rank": j,
+                    "value": float(bill[col].iloc[i]),
+                    "cumulative": float(total),
+                    "first": j == 0,  # one row per month carries the cumulative line
+                }
+            )
+    data = pd.DataFrame(rows)
+    x = {"field": "month", "type": "nominal", "sort": months, "title": None, "axis": {"labelAngle": 0}}
+    color_scale = {"domain": [*names, "cumulative"], "range": [*colors, CUMULATIVE_COLOR]}
+    bars = {
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": x,
+            "y": {
+                "field": "value",
+                "type": "quantitative",
+                "stack": "zero",
+                "title": "Cost per month",
+                "axis": {"format": vega.USD_AXIS},
+            },
+            "color": {
+                "field": "part",
+                "type": "nominal",
+                "scale": color_scale,
+                "sort": names,
+                "legend": vega.legend_bottom(None),
+            },
+            "order": {"field": "rank", "type": "quantitative", "sort": "ascending"},
+            "tooltip": [
+                {"field": "month", "type": "nominal", "title": "Month"},
+                {"field": "part", "type": "nominal", "title": "Pays for"},
+                {"field": "value", "type": "quantitative", "title": "Cost", "format": "$,.2f"},
+            ],
+        },
+    }
+    line = {
+        "transform": [{"filter": "datum.first"}],
+        "mark": {"type": "line", "point": True, "strokeWidth": 2},
+        "encoding": {
+            "x": x,
+            "y": {
+                "field": "cumulative",
+                "type": "quantitative",
+                "title": "Cumulative",
+                # The right axis in whole dollars, without its own gridlines over the bars'.
+                "axis": {"format": "$,.0f", "orient": "right", "grid": False},
+            },
+            "color": {"datum": "cumulative"},
+            "tooltip": [
+                {"field": "month", "type": "nominal", "title": "Month"},
+                {"field": "cumulative", "type": "quantitative", "title": "So far", "format": "$,.2f"},
+            ],
+        },
+    }
+    spec = {
+        "title": vega.title(title),
+        "height": 340,
+        "layer": [bars, line],
+        "resolve": {"scale": {"y": "independent"}},
+    }
+    return data, spec
+
+
+def token_tax(tax: pd.DataFrame) -> vega.Chart:
+    """Tokens relative to English per language, one bar per tokenizer (`tokens.token_tax`), with
+    a dotted rule at 1× English. Languages costliest first."""
     title = "Token tax: tokens for the same message, relative to English"
     if tax.empty:
-        return empty(title, "Choose at least one tokenizer")
+        return vega.empty(title, "Choose at least one tokenizer")
     order = tax.groupby("language")["ratio_vs_english"].mean().sort_values(ascending=False).index.tolist()
-    bars = []
-    for i, tok in enumerate(dict.fromkeys(tax["tokenizer"])):
-        part = tax[tax["tokenizer"] == tok].set_index("language").reindex(order)
-        bars.append(
-            {
-                "type": "bar",
-                "x": fmt.plain_labels(order),
-                "y": part["ratio_vs_english"].to_numpy(),
-                "name": fmt.plain_label(tok),
-                "marker": {"color": PALETTE[i % len(PALETTE)]},
-                "customdata": part["tokens"].to_numpy(),
-                "hovertemplate": "%{fullData.name}<br>%{x}: %{y:.2f}× English (%{customdata} tokens)<extra></extra>",
-            }
-        )
-    english = {
-        "type": "line",
-        "xref": "x domain",
-        "x0": 0,
-        "x1": 1,
-        "yref": "y",
-        "y0": 1,
-        "y1": 1,
-        "line": {"dash": "dot", "color": "#718096"},
-    }
-    layout = _layout(
-        title, 360, "closest", barmode="group", shapes=[english], yaxis={"ticksuffix": "×", "rangemode": "tozero"}
+    tokenizers = list(dict.fromkeys(tax["tokenizer"]))
+    long = pd.DataFrame(
+        {
+            "category": list(tax["language"]),
+            "series": list(tax["tokenizer"]),
+            "value": tax["ratio_vs_english"].astype(float).tolist(),
+            "tokens": tax["tokens"].tolist(),
+        }
     )
-    layout["xaxis"] = {}
-    return _figure(bars, layout)
+    data, spec = vega.grouped_bars(
+        long,
+        categories=order,
+        series_order=tokenizers,
+        colors=[PALETTE[i % len(PALETTE)] for i in range(len(tokenizers))],
+        chart_title=title,
+        y_title="× English",
+        y_format=".2f",
+        height=360,
+        category_title="Language",
+        extra_tooltip=[{"field": "tokens", "type": "quantitative", "title": "Tokens", "format": ","}],
+    )
+    spec["encoding"]["y"]["axis"] = {"labelExpr": "format(datum.value, '.1~f') + '×'"}
+    spec["encoding"]["y"]["scale"] = {"zero": True}
+    spec["encoding"]["color"]["legend"]["title"] = "Tokenizer"
+    spec["encoding"]["tooltip"][1]["title"] = "Tokenizer"
+    english = {
+        "data": {"values": [{"english": 1.0}]},
+        "mark": {"type": "rule", "strokeDash": [2, 3], "color": vega.MUTED, "strokeWidth": 1.5},
+        "encoding": {"y": {"field": "english", "type": "quantitative", "title": "× English"}},
+    }
+    bars = {"mark": spec.pop("mark"), "encoding": spec.pop("encoding")}
+    spec["layer"] = [bars, english]
+    return _category_labels((data, spec), len(order))
 
 
 # ------------------------------------------------------------------ Reprice
 
 
-def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> go.Figure:
-    """Per group: actual and repriced cost side by side, the delta in the hover.
-    Columns: grp, actual_usd, repriced_usd, delta_usd."""
-    title = fmt.plain_label(f"Actual vs repriced, by {group_label}")
+def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> vega.Chart:
+    """Per group (the table's first 15): actual and repriced cost side by side, the delta in the
+    tooltip. Columns: grp, actual_usd, repriced_usd, delta_usd. A missing cost draws no bar."""
+    title = f"Actual vs repriced, by {group_label}"
     data = table.dropna(subset=["actual_usd", "repriced_usd"], how="all")
     if data.empty:
-        return empty(title, "No priced calls in this period")
+        return vega.empty(title, "No priced calls in this period")
     data = data.head(15)
-    x = fmt.plain_labels(data["grp"].astype(str))
-    bars = [
+    groups = [str(g) for g in data["grp"]]
+    n = len(data)
+    long = pd.DataFrame(
         {
-            "type": "bar",
-            "x": x,
-            "y": data["actual_usd"].to_numpy(),
-            "name": "actual",
-            "marker": {"color": ACTUAL_COLOR},
-            "hovertemplate": "%{x}<br>actual $%{y:,.4f}<extra></extra>",
+            "category": groups * 2,
+            "series": ["actual"] * n + ["repriced"] * n,
+            "value": list(data["actual_usd"]) + list(data["repriced_usd"]),
+            "delta": list(data["delta_usd"]) * 2,
+        }
+    )
+    long = long.dropna(subset=["value"])
+    chart = vega.grouped_bars(
+        long,
+        categories=groups,
+        series_order=["actual", "repriced"],
+        colors=[ACTUAL_COLOR, REPRICED_COLOR],
+        chart_title=title,
+        y_title="Cost (USD)",
+        y_format=vega.USD_AXIS,
+        category_title=group_label.capitalize(),
+        extra_tooltip=[{"field": "delta", "type": "quantitative", "title": "Delta", "format": SIGNED_USD}],
+    )
+    return _category_labels(chart, n)
+
+
+def delta_bars(table: pd.DataFrame, group_label: str) -> vega.Chart:
+    """Horizontal bars of repriced − actual per group (the table's first 15, in its order, the
+    first on top): red costs more, green saves; each bar labelled with its signed amount at its
+    outer end, and a rule at zero."""
+    title = f"Change per {group_label} (repriced − actual)"
+    rows = table.dropna(subset=["delta_usd"])
+    if rows.empty:
+        return vega.empty(title, "Nothing to compare")
+    rows = rows.head(15)
+    deltas = rows["delta_usd"].astype(float).tolist()
+    data = pd.DataFrame(
+        {
+            "label": [fmt.label(g) for g in rows["grp"]],
+            "value": deltas,
+            "color": [UP_COLOR if v > 0 else DOWN_COLOR for v in deltas],
+            "text": [_signed(v) for v in deltas],
+            "side": ["up" if v > 0 else "down" for v in deltas],
+        }
+    )
+    span = max(abs(v) for v in deltas) or 1.0
+    lo = min(min(deltas), 0.0)
+    hi = max(max(deltas), 0.0)
+    # Room for the labels on whichever side has bars.
+    scale = {"domain": [lo - 0.4 * span if lo < 0 else 0.0, hi + 0.4 * span if hi > 0 else 0.0], "nice": False}
+    y = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelLimit": 240}}
+    x = {"field": "value", "type": "quantitative", "title": None, "axis": {"format": vega.USD_AXIS}, "scale": scale}
+    text = {"field": "text", "type": "nominal"}
+    label = {"type": "text", "baseline": "middle", "fontSize": 11, "color": LABEL_COLOR}
+    layers = [
+        {
+            "mark": {"type": "bar"},
+            "encoding": {
+                "y": y,
+                "x": x,
+                "color": {"field": "color", "type": "nominal", "scale": None, "legend": None},
+                "tooltip": [
+                    {"field": "label", "type": "nominal", "title": group_label.capitalize()},
+                    {"field": "value", "type": "quantitative", "title": "Change", "format": SIGNED_USD},
+                ],
+            },
         },
         {
-            "type": "bar",
-            "x": x,
-            "y": data["repriced_usd"].to_numpy(),
-            "name": "repriced",
-            "marker": {"color": REPRICED_COLOR},
-            "customdata": data["delta_usd"].to_numpy(),
-            "hovertemplate": "%{x}<br>repriced $%{y:,.4f}<br>delta %{customdata:$+,.4f}<extra></extra>",
+            "transform": [{"filter": "datum.side == 'up'"}],
+            "mark": {**label, "align": "left", "dx": 4},
+            "encoding": {"y": y, "x": x, "text": text},
+        },
+        {
+            "transform": [{"filter": "datum.side == 'down'"}],
+            "mark": {**label, "align": "right", "dx": -4},
+            "encoding": {"y": y, "x": x, "text": text},
+        },
+        {
+            "data": {"values": [{"zero": 0.0}]},
+            "mark": {"type": "rule", "color": vega.MUTED},
+            "encoding": {"x": {"field": "zero", "type": "quantitative", "title": None}},
         },
     ]
-    return _figure(bars, _layout(title, hovermode="closest", barmode="group", yaxis=MONEY_AXIS, xaxis={}))
-
-
-def delta_bars(table: pd.DataFrame, group_label: str) -> go.Figure:
-    """Horizontal bars of repriced − actual per group: red costs more, green saves."""
-    title = fmt.plain_label(f"Change per {group_label} (repriced − actual)")
-    data = table.dropna(subset=["delta_usd"])
-    if data.empty:
-        return empty(title, "Nothing to compare")
-    data = data.head(15).iloc[::-1]
-    bar = {
-        "type": "bar",
-        "x": data["delta_usd"].to_numpy(),
-        "y": fmt.plain_labels(data["grp"].astype(str)),
-        "orientation": "h",
-        "marker": {"color": [UP_COLOR if v > 0 else DOWN_COLOR for v in data["delta_usd"]]},
-        "text": [_signed(v) for v in data["delta_usd"]],
-        "textposition": "auto",
-        "hovertemplate": "%{y}: %{x:$+,.4f}<extra></extra>",
-    }
-    xaxis = {"tickformat": "$,.4~f", "zeroline": True, "zerolinecolor": "#718096"}
-    layout = _layout(title, max(220, 70 + 28 * len(data)), "closest", xaxis=xaxis, yaxis={"automargin": True})
-    return _figure([bar], layout)
+    spec = {"title": vega.title(title), "height": max(160, 28 * len(data) + 60), "layer": layers}
+    return data, spec
 
 
 __all__ = [
