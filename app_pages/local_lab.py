@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from llmledger.local import charts, lab, memory, price, quantize, runner
+from llmledger.local import lab, memory, price, quantize, runner
 from llmledger.local.gguf import read_gguf
 from llmledger.ui import format as fmt
+from llmledger.ui import local_charts, vega
 from llmledger.ui import local_lab as ui
 from llmledger.ui.common import page_setup, show_errors
 
@@ -91,8 +92,8 @@ with show_errors():
                 "least-quantized variant run."
             )
             g1, g2 = st.columns(2)
-            g1.plotly_chart(charts.throughput(summary), key="ll_fig_tps")
-            g2.plotly_chart(charts.latency(summary), key="ll_fig_latency")
+            vega.show(g1, local_charts.throughput(summary), key="ll_fig_tps")
+            vega.show(g2, local_charts.latency(summary), key="ll_fig_latency")
             with st.expander("Every run"):
                 st.dataframe(
                     [
@@ -142,7 +143,7 @@ with show_errors():
                 key="ll_ppl_table",
                 column_order=["variant", "perplexity", "size_mb", "bits_per_weight", "n_scored", "note"],
             )
-            st.plotly_chart(charts.quality_vs_size(rows), key="ll_fig_quality")
+            vega.show(st, local_charts.quality_vs_size(rows), key="ll_fig_quality")
 
     with tab_memory:
         m1, m2, m3 = st.columns(3)
@@ -184,7 +185,7 @@ with show_errors():
             "per-tensor rules to the layout; the last column is what your variants above really took "
             "(small models keep big embeddings at Q8_0 and fall back where rows don't divide by 256)."
         )
-        st.plotly_chart(charts.memory_bars(rows), key="ll_fig_memory")
+        vega.show(st, local_charts.memory_bars(rows), key="ll_fig_memory")
 
     with tab_price:
         p1, p2, p3 = st.columns(3)
@@ -215,7 +216,7 @@ with show_errors():
             f"One always-on machine serves up to {float(price.capacity_mtok_per_month(r, share)):,.0f}M "
             "tokens a month at these rates; an empty break-even means local never wins against that API."
         )
-        st.plotly_chart(charts.break_even(price.break_even_curve(r, prices, share), bes), key="ll_fig_break_even")
+        vega.show(st, local_charts.break_even(price.break_even_curve(r, prices, share), bes), key="ll_fig_break_even")
         name = st.text_input("Sheet name", f"self-hosted-{pick}".lower(), key=f"ll_sheet_name_{pick}")
         if st.button("Save as a self-hosted price sheet", key="ll_save_sheet", disabled=row is None):
             model_name = lab.run_model_name(next(v for v in (s.get("variants") or variants) if v.name == pick))

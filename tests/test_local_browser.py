@@ -33,7 +33,16 @@ def test_finished_run_in_the_browser(served_app, artifacts):
         expect(page.get_by_text("12/12 runs done")).to_be_visible(timeout=10_000)
         page.set_viewport_size({"width": 1400, "height": 2000})  # the app scrolls inside; show it all
         wait_rendered(page)
-        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)  # the charts drew
+        charts = page.locator('[data-testid="stVegaLiteChart"]')
+        tps = charts.filter(has_text="Throughput by variant")
+        tps.locator("svg").first.wait_for(timeout=60_000)  # the charts drew (Vega-Lite, no Plotly bundle)
+        assert page.locator(".js-plotly-plot").count() == 0
+        for chart, words in (
+            (tps, ("prompt processing", "generation", "Q4_1", "Q8_0", "tokens/s (median)")),
+            (charts.filter(has_text="Latency by variant"), ("time to first token", "end to end", "ms (median)")),
+        ):
+            text = chart.inner_text()
+            assert all(w in text for w in words), text[:400]
         shot = artifacts / "local_lab.png"
         page.screenshot(path=str(shot), full_page=True)
         assert not page.get_by_text("Traceback").count()

@@ -42,6 +42,56 @@ def test_page_runs_a_short_matrix_and_saves_a_sheet():
     assert mem.loc["Q2_K", "gb"] == pytest.approx(26.4, rel=0.05)
     assert mem.loc["Q8_0", "measured_bpw_here"] == pytest.approx(8.5, abs=0.05)
 
+    # the charts are Vega-Lite (no Plotly bundle), carrying the tables' figures
+    assert not at.get("plotly_chart")
+    charts = _charts(at)
+    assert set(charts) == {
+        "Throughput by variant (median; rules: fastest to slowest run)",
+        "Latency by variant",
+        "Memory by file type",
+        "Break-even: where local gets cheaper",
+    }
+    for title, pairs in (
+        (
+            "Throughput by variant (median; rules: fastest to slowest run)",
+            (("prompt processing", "prompt_tps"), ("generation", "gen_tps")),
+        ),
+        ("Latency by variant", (("time to first token", "ttft_ms"), ("end to end", "e2e_ms"))),
+    ):
+        spec, data = charts[title]
+        assert list(dict.fromkeys(data["category"])) == ["Q4_1", "Q8_0"]
+        assert spec["layer"][0]["encoding"]["xOffset"]["sort"] == [p[0] for p in pairs]
+        for series, column in pairs:
+            got = data[data["series"] == series].set_index("category")
+            assert got["value"].to_dict() == pytest.approx(summary.set_index("variant")[column].to_dict())
+            assert (got["lo"] <= got["value"] + 1e-9).all() and (got["value"] <= got["hi"] + 1e-9).all()
+    spec, data = charts["Memory by file type"]
+    effective = data[data["series"] == "effective (llama.cpp recipe)"].set_index("category")["value"]
+    assert effective.to_dict() == pytest.approx(mem["gb"].to_dict())
+    assert list(dict.fromkeys(data["category"])) == list(mem.index)
+    assert set(data["series"]) == {"block type only", "effective (llama.cpp recipe)", "KV cache"}
+    spec, data = charts["Break-even: where local gets cheaper"]
+    assert list(dict.fromkeys(data["option"]))[0] == "local (always on)"
+    assert set(data["option"]) == {"local (always on)", *price_table["option"].iloc[1:]}
+    labels = [v["label"] for layer in spec["layer"] if "data" in layer for v in layer["data"]["values"]]
+    wins = price_table.iloc[1:].dropna(subset=["break-even (M tokens/month)"])  # the APIs local beats
+    assert sorted(set(labels)) == sorted(
+        f"{o}: {v:,.1f}M" for o, v in zip(wins["option"], wins["break-even (M tokens/month)"])
+    )
+
+
+def _charts(at) -> dict:
+    """Title -> (spec, data) of every Vega-Lite chart the run drew."""
+    import json
+
+    import pyarrow as pa
+
+    out = {}
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        out[spec["title"]["text"]] = (spec, pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas())
+    return out
+
 
 def test_busy_model_is_reported_not_crashed():
     from llmledger.ui import local_lab

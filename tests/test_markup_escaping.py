@@ -350,19 +350,59 @@ def test_plan_charts():
 # ------------------------------------------------------------------ Local lab
 
 
+def local_chart_texts(chart) -> list[str]:
+    """Every string of a Local-lab Vega-Lite chart: its spec (inline layer data included) and its data."""
+    data, spec = chart
+    out: list[str] = []
+
+    def walk(x):
+        if isinstance(x, str):
+            out.append(x)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(json.loads(json.dumps(spec)))
+    walk([v for col in data.columns for v in data[col].tolist()])
+    return out
+
+
+def assert_local_as_written(chart, *shown: str) -> None:
+    """Vega draws text literally: each of `shown` is in the chart as written, nothing is HTML-escaped."""
+    texts = local_chart_texts(chart)
+    for name in shown:
+        assert any(name in t for t in texts), f"{name!r} is not in the chart as written"
+    for t in texts:
+        assert html.unescape(t) == t, f"escaped text in {t!r}"
+
+
 def test_local_lab_charts():
-    from llmledger.local import charts, price
+    from llmledger.local import price
+    from llmledger.ui import local_charts as charts
 
     summary = [
         {"variant": v, "prompt_tps": 100.0, "gen_tps": 50.0, "ttft_ms": 20.0, "e2e_ms": 300.0} for v in (BOLD, IMG)
     ]
-    assert_plain(charts.throughput(summary), BOLD, IMG)
-    assert_plain(charts.latency(summary), BOLD, IMG)
-    assert_plain(charts.quality_vs_size([{"variant": ANCHOR, "size_mb": 90.0, "perplexity": 12.0}]), ANCHOR)
-    assert_plain(charts.memory_bars([{"file_type": SCRIPT, "naive_gb": 1.0, "gb": 1.1, "kv_gb": 0.2}]), SCRIPT)
+    for chart in (charts.throughput(summary), charts.latency(summary)):
+        assert_local_as_written(chart, BOLD, IMG)
+        data, spec = chart
+        assert list(dict.fromkeys(data["category"])) == [BOLD, IMG]  # the variants, in the summary's order
+        assert spec["layer"][0]["encoding"]["x"]["sort"] == [BOLD, IMG]
+    chart = charts.quality_vs_size([{"variant": ANCHOR, "size_mb": 90.0, "perplexity": 12.0}])
+    assert_local_as_written(chart, ANCHOR)
+    assert list(chart[0]["variant"]) == [ANCHOR] and chart[1]["layer"][1]["encoding"]["text"]["field"] == "variant"
+    chart = charts.memory_bars([{"file_type": SCRIPT, "naive_gb": 1.0, "gb": 1.1, "kv_gb": 0.2}])
+    assert_local_as_written(chart, SCRIPT)
+    assert set(chart[0]["category"]) == {SCRIPT}
     r = price.rates(1.0, 500, 100)
     apis = {ANCHOR: (5.0, 15.0), MD_IMG: (0.15, 0.6)}
     _, bes = price.comparison(r, "local", apis, 0.25)
-    fig = charts.break_even(price.break_even_curve(r, apis, 0.25), bes)
-    assert_plain(fig, ANCHOR, MD_IMG)
-    assert any(ANCHOR in html.unescape(a.text) for a in fig.layout.annotations)
+    chart = charts.break_even(price.break_even_curve(r, apis, 0.25), bes)
+    assert_local_as_written(chart, ANCHOR, MD_IMG)
+    data, spec = chart
+    assert list(dict.fromkeys(data["option"])) == ["local (always on)", ANCHOR, MD_IMG]
+    labels = [v["label"] for layer in spec["layer"] if "data" in layer for v in layer["data"]["values"]]
+    assert any(label.startswith(f"{ANCHOR}: ") for label in labels)  # the break-even rule's label, as written
