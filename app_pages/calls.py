@@ -5,7 +5,7 @@ import streamlit as st
 from llmledger.reads.buckets import bucket_for
 from llmledger.reads.calls import TRACE_RANKS
 from llmledger.reads.filters import DIMENSIONS
-from llmledger.ui import call_messages, call_reads, charts, prices_widgets, sheet_widgets, widgets
+from llmledger.ui import call_messages, call_reads, charts, prices_widgets, sheet_widgets, vega, widgets
 from llmledger.ui.common import page_setup, show_errors
 
 page_setup("Calls", "📞")
@@ -19,7 +19,7 @@ st.caption(
 @st.fragment
 def over_time_tab(f, bounds, cost: bool) -> None:
     """The first tab, a fragment: a group-by change reruns only this (two cached reads and the
-    four figures), not the page's totals and other tabs."""
+    four charts), not the page's totals and other tabs."""
     with show_errors():  # a fragment rerun runs only this function
         group = st.segmented_control(
             "Group by",
@@ -33,15 +33,14 @@ def over_time_tab(f, bounds, cost: bool) -> None:
         bucket = bucket_for(f.start or bounds[0], f.end or bounds[1])
         series = call_reads.timeseries(f, group, bucket, 8, cost)
         left, right = st.columns(2)
-        left.plotly_chart(charts.over_time(series, "calls", title, f"Calls per {bucket}"), key="calls_fig_calls")
-        right.plotly_chart(charts.over_time(series, "tokens", title, f"Tokens per {bucket}"), key="calls_fig_tokens")
-        left.plotly_chart(
-            charts.over_time(series, "p95_ms", title, f"p95 latency per {bucket} (ms)", bucket),
-            key="calls_fig_latency",
-        )
-        right.plotly_chart(
-            charts.over_time(series, "cost_usd", title, f"Cost per {bucket} (USD)"), key="calls_fig_cost"
-        )
+        figures = [
+            (left, "calls", f"Calls per {bucket}", "calls_fig_calls"),
+            (right, "tokens", f"Tokens per {bucket}", "calls_fig_tokens"),
+            (left, "p95_ms", f"p95 latency per {bucket} (ms)", "calls_fig_latency"),
+            (right, "cost_usd", f"Cost per {bucket} (USD)", "calls_fig_cost"),
+        ]
+        for column, metric, chart_title, key in figures:
+            vega.show(column, charts.over_time(series, metric, title, chart_title, bucket), key=key)
         table = call_reads.breakdown(f, group, 200, cost)
         st.dataframe(
             table,

@@ -18,6 +18,7 @@ from helpers import app_pages, serve_app
 pytestmark = pytest.mark.browser
 
 START_TIMEOUT_S = 120
+VEGA = '[data-testid="stVegaLiteChart"]'
 
 
 def shot_name(page_file: str) -> str:
@@ -88,8 +89,15 @@ def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title)
         assert title in nav, f"sidebar shows {nav!r}, not the app's navigation"
         if page_file == "app_pages/calls.py":
             assert page.get_by_text("DEMO DATA").count() >= 1
-            page.wait_for_selector(".js-plotly-plot", timeout=PAGE_TIMEOUT_MS)
-            assert page.locator(".js-plotly-plot").count() >= 4
+            charts = page.locator(VEGA)
+            for chart_title in ("Calls per day", "Tokens per day", "p95 latency per day (ms)", "Cost per day (USD)"):
+                chart = charts.filter(has_text=chart_title)
+                chart.first.wait_for(timeout=PAGE_TIMEOUT_MS)
+                # drawn: marks (bars, or the latency lines) and a legend naming the demo features
+                marks = chart.first.locator("g.mark-rect path, g.mark-line path")
+                assert marks.count() > 0, f"{chart_title}: no marks drawn"
+                assert "demo-support-chat" in chart.first.locator(".role-legend").first.text_content()
+            assert page.locator(".js-plotly-plot").count() == 0  # the first view loads no Plotly
         if page_file == "app_pages/ingest.py":
             assert page.get_by_text("/v1/traces").count() >= 1  # the live receiver's endpoint
         full_screenshot(page, artifacts / f"{shot_name(page_file)}.png")

@@ -77,6 +77,7 @@ def assert_no_markup(page, watch: Watch, where: str) -> None:
 
 
 PLOTS, MARKDOWN = ".js-plotly-plot", '[data-testid="stMarkdownContainer"]'
+VEGA = '[data-testid="stVegaLiteChart"]'
 
 
 def assert_shown(page, text: str, where: str, scope: str = PLOTS) -> None:
@@ -165,15 +166,30 @@ def test_ingest_shows_the_receivers_last_error_as_text(served, page, artifacts):
 
 def test_calls_charts_and_waterfall_show_names_as_text(served, page, artifacts):
     watch = open_page(page, served[0], "app_pages/calls.py")
-    page.wait_for_selector(".js-plotly-plot", timeout=PAGE_TIMEOUT_MS)
+    charts = page.locator(VEGA)
+    charts.filter(has_text="Calls per").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert charts.count() == 4 and page.locator(PLOTS).count() == 0  # Vega-Lite: SVG text, no Plotly
     assert_no_markup(page, watch, "Calls")
-    for name in (BOLD, ANCHOR, MD_LINK):  # features, in the legends
-        assert_shown(page, name, "Calls")
+    for i in range(4):  # features, in each chart's legend, whole and as written
+        legend = charts.nth(i).locator(".role-legend").first.text_content()
+        for name in (BOLD, ANCHOR, MD_LINK):
+            assert name in legend, f"Calls chart {i}: {name!r} is not in its legend {legend!r}"
+    assert_shown(page, BOLD, "Calls", VEGA)
+    drawn = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(e => e.textContent).join()", VEGA)
+    assert "&lt;" not in drawn and "&amp;" not in drawn  # drawn as written, not escaped
+    bar = charts.first.locator("g.mark-rect path").first
+    bar.hover()  # Vega's tooltip names the bar's feature, as text
+    tooltip = page.locator("#vg-tooltip-element")
+    tooltip.wait_for(state="visible", timeout=PAGE_TIMEOUT_MS)
+    shown = tooltip.text_content()
+    assert any(name in shown for name in (BOLD, ANCHOR, MD_LINK)), shown
+    assert_no_markup(page, watch, "Calls tooltip")
+    page.mouse.move(0, 0)  # off the chart: its toolbar would cover the group-by control
     full_screenshot(page, artifacts / "escaping-calls.png")
 
     rerun(page, page.locator(".st-key-calls_group_by").get_by_text("Model", exact=True).click)
     assert_no_markup(page, watch, "Calls by model")
-    assert_shown(page, HOSTILE_MODEL, "Calls by model")
+    assert_shown(page, HOSTILE_MODEL, "Calls by model", VEGA)
 
     rerun(page, page.get_by_role("tab", name="Top traces").click)  # a lazy tab: opening it runs it
     plot = page.locator(".js-plotly-plot").filter(has_text="Trace ")

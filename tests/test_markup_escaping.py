@@ -140,6 +140,36 @@ def hostile_con(con):
     return con
 
 
+def calls_chart_strings(chart) -> list[str]:
+    """Every string of a Calls Vega-Lite chart (ui/charts.over_time): in its spec and its data."""
+    data, spec = chart
+    out: list[str] = []
+
+    def walk(x):
+        if isinstance(x, str):
+            out.append(x)
+        elif isinstance(x, dict):
+            for v in x.values():
+                walk(v)
+        elif isinstance(x, list):
+            for v in x:
+                walk(v)
+
+    walk(json.loads(json.dumps(spec)))
+    walk([v for col in data.columns for v in data[col].tolist()])
+    return out
+
+
+def assert_as_written(chart, *shown: str) -> None:
+    """Vega draws text literally: each of `shown` reaches the chart as written, and nothing in it
+    is HTML-escaped (which would show "&lt;b&gt;" on screen)."""
+    texts = calls_chart_strings(chart)
+    for name in shown:
+        assert name in texts or any(name in t for t in texts), f"{name!r} is not in the chart as written"
+    for t in texts:
+        assert html.unescape(t) == t, f"escaped text in {t!r}"
+
+
 def test_calls_charts_from_a_hostile_ledger(hostile_con):
     from llmledger.reads import calls as rc
     from llmledger.reads import filters as rf
@@ -149,21 +179,26 @@ def test_calls_charts_from_a_hostile_ledger(hostile_con):
     f = rf.CallFilter.build(None, None, {})
     series = rc.timeseries(cur, f, "feature", "day", 8, True)
     for metric in ("calls", "tokens", "p95_ms", "cost_usd"):
-        assert_plain(charts.over_time(series, metric, "feature", f"{BOLD} per day"), *FEATURES, f"{BOLD} per day")
+        data, spec = chart = charts.over_time(series, metric, "feature", f"{BOLD} per day", "day")
+        assert_as_written(chart, *FEATURES, f"{BOLD} per day")
+        assert set(data["group"]) == set(FEATURES)  # the names are data: the legend draws them
+        assert set(spec["encoding"]["color"]["scale"]["domain"]) == set(FEATURES)
+        assert spec["title"]["text"] == f"{BOLD} per day"
     by_model = rc.timeseries(cur, f, "model", "day", 8, True)
-    assert_plain(charts.over_time(by_model, "calls", f"{IMG} group"), HOSTILE_MODEL)
-    table = rc.breakdown(cur, f, "user", 200, True)
-    assert_plain(charts.breakdown_bar(table, "calls", "user"), IMG)
+    data, spec = chart = charts.over_time(by_model, "calls", f"{IMG} group", bucket="day")
+    assert_as_written(chart, HOSTILE_MODEL, IMG)
+    assert HOSTILE_MODEL in set(data["group"]) and HOSTILE_MODEL in spec["encoding"]["color"]["scale"]["domain"]
+    assert spec["encoding"]["tooltip"][0] == {"field": "group", "type": "nominal", "title": f"{IMG} group"}
     top = rc.top_traces(cur, f, "tokens")
     spans = rc.trace_spans(cur, top["trace_id"][0])
-    fig = charts.waterfall(spans, f"Trace {SCRIPT}")
+    fig = charts.waterfall(spans, f"Trace {SCRIPT}")  # Plotly: escaped
     assert_plain(fig, ROOT_SPAN, CALL_SPAN, HOSTILE_MODEL, MD_LINK)
     ticks = [html.unescape(t).replace("\u00a0", " ").strip() for t in fig.layout.yaxis.ticktext]
     assert ticks == [ROOT_SPAN, "◆ " + CALL_SPAN]  # padded and indented as before, then escaped
     assert_plain(charts.waterfall(spans.iloc[:0], SCRIPT), SCRIPT)
 
 
-def test_over_time_hover_names_the_group_through_the_trace_name():
+def test_over_time_tooltip_names_the_group_through_a_field():
     from llmledger.ui import charts
 
     series = pd.DataFrame(
@@ -176,10 +211,18 @@ def test_over_time_hover_names_the_group_through_the_trace_name():
             "p95_ms": [5.0, 6.0],
         }
     )
-    fig = charts.over_time(series, "calls", "feature")
-    assert sorted(t.name for t in fig.data) == sorted(fmt.plain_labels([ANCHOR, "%{y}"]))
-    for t in fig.data:  # the name is data, never part of the template
-        assert t.hovertemplate == "feature: %{fullData.name}<br>%{y:,.0f}<extra></extra>"
+    for metric in ("calls", "p95_ms"):
+        data, spec = charts.over_time(series, metric, "feature")
+        assert sorted(data["group"]) == sorted([ANCHOR, "%{y}"])  # as written
+        assert spec["encoding"]["tooltip"][:2] == [  # the name is data, never part of the tooltip's spec
+            {"field": "group", "type": "nominal", "title": "Feature"},
+            {"field": "when", "type": "nominal", "title": "When"},
+        ]
+        color = spec["encoding"]["color"]
+        assert color["scale"]["domain"] == color["sort"] == ["%{y}", ANCHOR]  # by calls; whole list items ...
+        rest = json.loads(json.dumps(spec))
+        del rest["encoding"]["color"]["scale"]["domain"], rest["encoding"]["color"]["sort"]
+        assert "click" not in json.dumps(rest) and "%{y}" not in json.dumps(rest)  # ... and nowhere else
 
 
 # ------------------------------------------------------------------ Spend, Estimate, Reprice

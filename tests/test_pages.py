@@ -79,11 +79,23 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     breakdown = frame(at, "grp", "calls")
     assert breakdown["calls"].sum() == demo_ledger["calls"]
     assert rf.UNATTRIBUTED in set(breakdown["grp"])
+    assert not at.get("plotly_chart")  # the first view draws no Plotly figure: its bundle is costly
+    charts = vega_charts(at)
+    assert set(charts) == {"Calls per day", "Tokens per day", "p95 latency per day (ms)", "Cost per day (USD)"}
+    assert_calls_chart(charts["Calls per day"], breakdown, demo_ledger["calls"])
+    tokens, _ = charts["Tokens per day"]
+    assert tokens["value"].sum() == breakdown["input_tokens"].sum() + breakdown["output_tokens"].sum()
+    cost, cost_spec = charts["Cost per day (USD)"]
+    assert cost["value"].sum() == pytest.approx(breakdown["cost_usd"].sum()) and cost["value"].sum() > 0
+    assert cost_spec["encoding"]["y"]["axis"]["format"].startswith("$")
+    latency, latency_spec = charts["p95 latency per day (ms)"]
+    assert latency_spec["mark"]["type"] == "line" and latency["value"].max() > 0
 
     at.segmented_control(key="calls_group_by").set_value("model")
     ok(at.run())
-    models = set(frame(at, "grp", "calls")["grp"])
-    assert {"gpt-4o-mini", "gemini-2.0-flash"} <= models
+    by_model = frame(at, "grp", "calls")
+    assert {"gpt-4o-mini", "gemini-2.0-flash"} <= set(by_model["grp"])
+    assert_calls_chart(vega_charts(at)["Calls per day"], by_model, demo_ledger["calls"])
 
     at.multiselect(key="calls_f_feature").set_value([rf.UNATTRIBUTED])
     ok(at.run())
@@ -91,7 +103,7 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     at.multiselect(key="calls_f_feature").set_value([])
     ok(at.run())
 
-    assert not at.get("plotly_chart") or all("Trace " not in c.proto.spec for c in at.get("plotly_chart"))
+    assert not at.get("plotly_chart")
     at.session_state["calls_tab"] = "Top traces"  # lazy tabs: only the open one runs
     ok(at.run())
     assert not [d for d in at.dataframe if d.value.columns[0] == "grp"]  # the closed tab ran nothing
@@ -119,6 +131,40 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     assert metric(at, "Cost") == fmt.DASH and metric(at, "Unknown model (no price)") == fmt.DASH
     assert metric(at, "Calls") == fmt.compact(demo_ledger["calls"])
     assert not any(d.value.columns[0] == "model" for d in at.dataframe)
+    at.session_state["calls_tab"] = "Over time"
+    ok(at.run())
+    off, off_spec = vega_charts(at)["Cost per day (USD)"]
+    assert list(off["message"]) == ["Cost is off, or no price sheet covers these models yet"]
+    assert off_spec["mark"]["type"] == "text"
+
+
+def vega_charts(at) -> dict:
+    """The page's Vega-Lite charts by title: (data, spec)."""
+    import pyarrow as pa
+
+    out = {}
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        out[spec["title"]["text"]] = (pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas(), spec)
+    return out
+
+
+def assert_calls_chart(chart, table, calls: int) -> None:
+    """The calls chart holds every call; each group shown has the breakdown table's count (the
+    rest is (other)); its legend and stack go by calls, largest first, greys last."""
+    data, spec = chart
+    assert data["value"].sum() == calls
+    shown = data.groupby("group")["value"].sum()
+    counts = table.set_index("grp")["calls"]
+    for group, n in shown.items():
+        if group != rf.OTHER:
+            assert n == counts[group], group
+    domain = spec["encoding"]["color"]["scale"]["domain"]
+    assert sorted(domain) == sorted(shown.index)
+    grey = [g for g in domain if g in (rf.OTHER, rf.UNATTRIBUTED)]
+    assert grey and domain[-len(grey) :] == grey
+    real = [shown[g] for g in domain[: -len(grey)]]
+    assert real == sorted(real, reverse=True)
 
 
 # ------------------------------------------------------------------ Ingest

@@ -304,10 +304,21 @@ def test_charts_and_format_from_real_rows(ledger):
     from llmledger.ui import format as fmt
 
     series = rc.timeseries(ledger, everything(), "feature", "hour")
-    fig = charts.over_time(series, "calls", "feature")
-    assert sum(sum(t.y) for t in fig.data) == 6
-    assert {t.name for t in fig.data} == {"search", "chat", rf.UNATTRIBUTED}
-    assert charts.over_time(series, "cost_usd", "feature").layout.annotations  # nothing priced: a message
+    data, spec = charts.over_time(series, "calls", "feature", "Calls per hour", "hour")
+    per_group = data.groupby("group")["value"].sum().to_dict()
+    assert per_group == {"search": 3, rf.UNATTRIBUTED: 2, "chat": 1}
+    assert spec["title"]["text"] == "Calls per hour" and spec["mark"]["type"] == "bar"
+    color = spec["encoding"]["color"]
+    assert color["scale"]["domain"] == ["search", "chat", rf.UNATTRIBUTED]  # by calls, unattributed last
+    assert color["scale"]["range"][-1] == charts.GREY[rf.UNATTRIBUTED]
+    when = data.set_index(["group", "t"])["value"].to_dict()
+    assert when[("search", "2026-03-02T12:00:00Z")] == 2 and when[("chat", "2026-03-03T12:00:00Z")] == 1
+    unpriced, message = charts.over_time(series, "cost_usd", "feature")  # without cost: a message
+    assert list(unpriced["message"]) == ["Cost is off, or no price sheet covers these models yet"]
+    assert message["mark"]["type"] == "text"
+    priced = rc.timeseries(ledger, everything(), "feature", "hour", 8, True)
+    cost, _ = charts.over_time(priced, "cost_usd", "feature", bucket="hour")
+    assert cost["value"].sum() == pytest.approx(priced["cost_usd"].sum())  # an unpriced bucket adds 0
     trace_id = rc.top_traces(ledger, everything(), "tokens").iloc[2]["trace_id"]
     wf = charts.waterfall(rc.trace_spans(ledger, trace_id))
     bar = wf.data[0]

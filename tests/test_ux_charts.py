@@ -1,6 +1,7 @@
 """Small things in charts and tables (issue 15, item 8): the bill's second axis is its own, in
 whole dollars, money ticks put the sign first, waterfall labels stay on the figure,
-latency lines break over empty buckets, and tables say what an empty cell means."""
+latency lines break over empty buckets, the Calls charts (Vega-Lite) keep each group's values,
+order and colour and say why a chart is empty, and tables say what an empty cell means."""
 
 from __future__ import annotations
 
@@ -79,10 +80,94 @@ def test_waterfall_labels_near_the_end_go_left_of_their_bar():
 def test_latency_lines_break_over_empty_buckets():
     days = pd.to_datetime(["2026-01-01", "2026-01-02", "2026-03-01"], utc=True)  # two empty months between
     series = pd.DataFrame({"bucket": days, "grp": "a", "calls": [3, 4, 5], "p95_ms": [100.0, 120.0, 90.0]})
-    line = charts.over_time(series, "p95_ms", "feature", bucket="day").data[0]
-    y = list(line.y)
-    assert len(y) == 60 and sum(v is not None and not np.isnan(v) for v in y) == 3
-    assert line.connectgaps is False
+    data, spec = charts.over_time(series, "p95_ms", "feature", bucket="day")
+    assert len(data) == 60 and data["value"].notna().sum() == 3  # every empty day is a hole
+    values = data.set_index("t")["value"]
+    assert values["2026-01-02T00:00:00Z"] == 120.0 and values["2026-03-01T00:00:00Z"] == 90.0
+    assert np.isnan(values["2026-01-03T00:00:00Z"])
+    assert spec["mark"]["type"] == "line" and spec["mark"]["invalid"] == "break-paths-show-domains"
+    assert spec["mark"]["point"]["filled"]  # a value alone between empty days still shows
+    assert spec["encoding"]["y"]["stack"] is None  # latencies do not add up
+
+
+def calls_series() -> pd.DataFrame:
+    """Two days of three groups: `b` has the most calls, (other) and (unattributed) come last."""
+    days = pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-01", "2026-01-02", "2026-01-02"], utc=True)
+    return pd.DataFrame(
+        {
+            "bucket": days,
+            "grp": ["a", "b", "(other)", "b", "(unattributed)"],
+            "calls": [2, 5, 9, 4, 1],
+            "tokens": [20, 50, 90, 0, 10],
+            "cost_usd": [0.5, None, 1.5, 0.25, None],
+            "p95_ms": [10.0, 20.0, None, 30.0, 40.0],
+        }
+    )
+
+
+def test_calls_over_time_stacks_each_group_per_bucket_in_order_of_calls():
+    data, spec = charts.over_time(calls_series(), "calls", "feature", "Calls per day", "day")
+    assert spec["title"]["text"] == "Calls per day" and spec["mark"]["type"] == "bar"
+    values = data.set_index(["group", "t"])["value"].to_dict()
+    assert values == {
+        ("a", "2026-01-01T00:00:00Z"): 2,
+        ("b", "2026-01-01T00:00:00Z"): 5,
+        ("(other)", "2026-01-01T00:00:00Z"): 9,
+        ("b", "2026-01-02T00:00:00Z"): 4,
+        ("(unattributed)", "2026-01-02T00:00:00Z"): 1,
+    }
+    order = ["b", "a", "(other)", "(unattributed)"]  # by calls; the grey ones last, whatever their size
+    color = spec["encoding"]["color"]
+    assert color["scale"]["domain"] == order and color["sort"] == order
+    assert color["scale"]["range"] == [charts.PALETTE[0], charts.PALETTE[1], "#a0aec0", "#cbd5e0"]
+    assert dict(zip(data["group"], data["rank"])) == {"b": 0, "a": 1, "(other)": 2, "(unattributed)": 3}
+    assert spec["encoding"]["order"] == {"field": "rank", "type": "quantitative", "sort": "ascending"}
+    assert set(zip(data["t"], data["t_end"])) == {  # each bar spans its day
+        ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"),
+        ("2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"),
+    }
+    tips = {t["field"]: t for t in spec["encoding"]["tooltip"]}
+    assert tips["group"]["title"] == "Feature" and tips["value"]["format"] == ",.0f"
+    assert list(data["when"])[:1] == ["2026-01-01 (UTC)"]
+
+
+def test_cost_and_latency_keep_the_groups_colours_and_say_what_is_missing():
+    series = calls_series()
+    cost, spec = charts.over_time(series, "cost_usd", "feature", bucket="day")
+    assert cost.groupby("group")["value"].sum().to_dict() == {"a": 0.5, "b": 0.25, "(other)": 1.5, "(unattributed)": 0}
+    assert spec["encoding"]["y"]["axis"]["format"] == "$,.2~f"  # $2 a day at most: "$0.4", "$0.8"
+    assert next(t for t in spec["encoding"]["tooltip"] if t["field"] == "value")["format"] == "$,.4f"
+    tiny = series.assign(cost_usd=series["cost_usd"] / 10_000)  # $0.0002 a day: ticks need more decimals
+    _, spec = charts.over_time(tiny, "cost_usd", "feature", bucket="day")
+    assert spec["encoding"]["y"]["axis"]["format"] == "$,.6~f"
+    assert next(t for t in spec["encoding"]["tooltip"] if t["field"] == "value")["format"] == "$,.6f"
+    latency, spec = charts.over_time(series, "p95_ms", "feature", bucket="day")
+    assert set(latency["group"]) == {"a", "b", "(unattributed)"}  # (other) has no latency: no line
+    scale = spec["encoding"]["color"]["scale"]
+    assert scale["domain"] == ["b", "a", "(unattributed)"]
+    assert scale["range"] == [charts.PALETTE[0], charts.PALETTE[1], "#cbd5e0"]  # as on the other charts
+
+    def message(chart):
+        data, spec = chart
+        assert spec["mark"]["type"] == "text"
+        return spec["title"]["text"], list(data["message"])
+
+    off = series.assign(cost_usd=None)
+    assert message(charts.over_time(off, "cost_usd", "feature", "Cost per day (USD)")) == (
+        "Cost per day (USD)",
+        ["Cost is off, or no price sheet covers these models yet"],
+    )
+    zero = series.assign(cost_usd=[0.0, None, 0.0, 0.0, None])
+    assert message(charts.over_time(zero, "cost_usd", "feature"))[1] == [
+        "No priced calls: no price sheet covers these models yet"
+    ]
+    assert message(charts.over_time(series.assign(tokens=0), "tokens", "feature"))[1] == ["No token usage reported"]
+    assert message(charts.over_time(series.assign(p95_ms=None), "p95_ms", "feature"))[1] == ["Nothing reported"]
+    for metric in ("calls", "tokens", "p95_ms", "cost_usd"):
+        assert message(charts.over_time(series.iloc[:0], metric, "feature", "T")) == (
+            "T",
+            ["No calls in this selection"],
+        )
 
 
 def test_plan_tables_have_human_headers_and_words_for_empty_cells():

@@ -1,17 +1,25 @@
-"""Plotly figures for the Calls page: pure functions from DataFrames to new figures.
+"""Charts for the Calls page: pure functions from DataFrames to new charts, no Streamlit, nothing
+cached (every call builds a fresh chart, so sessions never share a mutable one).
 
-No Streamlit here and nothing cached: every call builds a fresh figure, so sessions never share a
-mutable one. Names from telemetry and titles passed in go through `fmt.plain_label` (Plotly reads
-HTML in them); hover templates refer to them (%{fullData.name}, %{y}) rather than embed them.
+The first view's over-time charts are Vega-Lite (`vega.Chart`, drawn with `vega.show`): a fresh tab
+that draws a Plotly figure loads Streamlit's Plotly bundle first (bench/bench_pages.py). Vega draws
+text as written, so names from telemetry reach those charts unescaped (`fmt.label`).
+
+The trace waterfall of the second tab stays Plotly (its hover is rich HTML), as do the Plotly
+helpers other chart modules import (`empty`, `_layout`, `PALETTE`, `GREY`, `group_colors`). There
+names and titles go through `fmt.plain_label` (Plotly reads HTML in them).
 """
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 import plotly.graph_objects as go
 
 from llmledger.reads.filters import OTHER, UNATTRIBUTED
 from llmledger.ui import format as fmt
+from llmledger.ui import vega
 
 PALETTE = ["#2b6cb0", "#dd6b20", "#38a169", "#805ad5", "#d53f8c", "#319795", "#d69e2e", "#e53e3e", "#5a67d8", "#718096"]
 GREY = {OTHER: "#a0aec0", UNATTRIBUTED: "#cbd5e0"}
@@ -132,84 +140,108 @@ def _with_gaps(part: pd.DataFrame, metric: str, bucket: str | None) -> pd.DataFr
     return pd.DataFrame({"bucket": full}).merge(part.assign(bucket=x), on="bucket", how="left")
 
 
-def _times(x: pd.Series) -> list:
-    """Bucket starts for an x axis: UTC wall time without an offset (plotly.js has no time zones;
-    the validated figure API wrote them so)."""
-    x = pd.to_datetime(x)
-    if getattr(x.dt, "tz", None) is not None:
-        x = x.dt.tz_convert("UTC").dt.tz_localize(None)
-    return x.tolist()
+#: Metrics that count whole things: no "0.5 calls" tick on a small selection.
+COUNTED = {"calls", "tokens", "input_tokens", "output_tokens", "errors"}
+#: x axis labels per bucket size (UTC, as the buckets): the day with its month, the hour with its day.
+TIME_TICKS = {
+    "hour": {"format": "%b %d %H:%M"},
+    "day": {"format": "%b %d"},
+    "week": {"format": "%b %d"},
+    "month": {"format": "%b %Y", "tickCount": {"interval": "month", "step": 1}},
+}
+#: Height of a chart without its legend, and of one legend row (pixels).
+PLOT_HEIGHT, LEGEND_ROW = 330, 16
+#: Legend entries a little smaller than Streamlit's theme draws them.
+LEGEND = {"symbolSize": 80, "rowPadding": 2, "labelPadding": 6, "labelFontSize": 12, "offset": 10}
+
+
+def _long(data: pd.DataFrame, metric: str, groups: list[str], bucket: str | None, additive: bool) -> pd.DataFrame:
+    """One row per bucket and group (bucket, grp, value) of `groups`. Bars count a missing value
+    as 0; a line gets an empty value in every bucket without calls, so it breaks there."""
+    grp = data["grp"].astype(str)
+    if additive:
+        long = pd.DataFrame({"bucket": data["bucket"], "grp": grp, "value": data[metric]})[grp.isin(groups)]
+        long["value"] = pd.to_numeric(long["value"], errors="coerce").fillna(0.0)
+        return long.reset_index(drop=True)
+    frames = []
+    for g in groups:
+        part = _with_gaps(data[grp == g], metric, bucket)
+        bucket_starts = part["bucket"].reset_index(drop=True)
+        frames.append(pd.DataFrame({"bucket": bucket_starts, "grp": g, "value": part[metric].to_numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _formats(metric: str, long: pd.DataFrame) -> tuple[str, str]:
+    """d3 formats of the y axis and the tooltip. Money ticks get the decimals their step needs: cents
+    per hour would otherwise read "$0.0001, $0.0001, $0.0002" under a fixed four."""
+    if metric != "cost_usd":
+        return vega.COUNT, vega.COUNT
+    stacked = long.groupby("bucket")["value"].sum().max()
+    step = float(stacked) / 5 if pd.notna(stacked) and stacked > 0 else 1.0
+    decimals = min(8, max(2, 1 - math.floor(math.log10(step))))
+    return f"$,.{decimals}~f", f"$,.{max(4, decimals)}f"
+
+
+def _legend_grid(groups: list[str]) -> tuple[int, int]:
+    """Legend (columns, label width) that fit half the page: each chart shares a row with another,
+    and a legend wider than its chart is cut off. Long names get one column, showing them whole."""
+    longest = max((len(fmt.label(g)) for g in groups), default=0)
+    if longest <= 14:
+        return 3, 110
+    if longest <= 30:
+        return 2, 190
+    return 1, 400
 
 
 def over_time(
     series: pd.DataFrame, metric: str, group_label: str, title: str | None = None, bucket: str | None = None
-) -> go.Figure:
-    """Stacked bars for additive metrics, one line per group for latency (broken where a `bucket`
-    has no calls)."""
+) -> vega.Chart:
+    """Stacked bars per `bucket` for additive metrics, one line per group for latency (broken where
+    a bucket has no calls). Groups keep their order by total calls and their colours (OTHER and
+    UNATTRIBUTED grey) across the page's charts, whichever groups a chart has values for."""
     axis, additive = METRICS[metric]
-    title = fmt.plain_label(title or axis)
+    title = title or axis
     data = series.dropna(subset=[metric]) if not additive else series
     if metric == "cost_usd" and not series.empty and series[metric].isna().all():
-        return empty(title, "Cost is off, or no price sheet covers these models yet")
+        return vega.empty(title, "Cost is off, or no price sheet covers these models yet")
     if data.empty or (additive and not data[metric].fillna(0).any()):
-        return empty(
+        return vega.empty(
             title, "No calls in this selection" if series.empty else EMPTY_METRIC.get(metric, "Nothing reported")
         )
     order = group_order(series)
     colors = group_colors(order)
-    value = "%{y:,.0f}" if metric != "cost_usd" else "$%{y:,.2f}"
-    hover = f"{fmt.plain_label(group_label)}: %{{fullData.name}}<br>{value}<extra></extra>"
-    traces = []
-    parts = {str(g): part for g, part in data.groupby("grp", sort=False)}
-    for g in order:
-        part = parts.get(g)
-        if part is None or part.empty:
-            continue
-        trace = {"name": fmt.plain_label(g), "hovertemplate": hover}
-        if additive:
-            trace.update(
-                type="bar", x=_times(part["bucket"]), y=part[metric].fillna(0).to_numpy(), marker={"color": colors[g]}
-            )
-        else:
-            part = _with_gaps(part, metric, bucket)
-            trace.update(
-                type="scatter",
-                x=_times(part["bucket"]),
-                y=part[metric].to_numpy(),
-                connectgaps=False,
-                mode="lines",
-                line={"color": colors[g], "width": 2},
-            )
-        traces.append(trace)
-    layout = _layout_dict(title, barmode="stack", bargap=0.1, yaxis={"rangemode": "tozero"}, xaxis={})
-    return _figure(traces, layout)
-
-
-def breakdown_bar(table: pd.DataFrame, metric: str, group_label: str) -> go.Figure:
-    """Horizontal bars per group (largest on top) of one metric of `queries.breakdown`."""
-    axis, _ = METRICS[metric]
-    title = fmt.plain_label(f"{axis} by {group_label}")
-    data = table.dropna(subset=[metric]).head(15)
-    if data.empty:
-        return empty(title)
-    data = data.sort_values(metric)
-    colors = group_colors(list(table["grp"].astype(str)))
-    fig = go.Figure(
-        go.Bar(
-            x=data[metric],
-            y=fmt.plain_labels(data["grp"].astype(str)),
-            orientation="h",
-            marker_color=[colors[str(g)] for g in data["grp"]],
-            text=[fmt.compact(v) if metric != "cost_usd" else fmt.usd(v) for v in data[metric]],
-            textposition="auto",
-            hovertemplate="%{y}: %{x:,.0f}<extra></extra>",
-        )
+    present = set(data["grp"].astype(str))
+    groups = [g for g in order if g in present]
+    long = _long(data, metric, groups, bucket, additive)
+    axis_format, tip_format = _formats(metric, long)
+    chart_data, spec = vega.over_time(
+        long,
+        order=groups,
+        colors=colors,
+        kind="bar" if additive else "line",
+        chart_title=title,
+        y_title=axis,
+        y_format=axis_format,
+        group_title=group_label,
+        bucket=bucket,
     )
-    fig.update_xaxes(title=None)
-    fig.update_yaxes(title=None, automargin=True)
-    fig = _layout(fig, title, max(220, 60 + 26 * len(data)))
-    fig.update_layout(hovermode="closest")
-    return fig
+    encoding = spec["encoding"]
+    next(t for t in encoding["tooltip"] if t["field"] == "value")["format"] = tip_format
+    if metric in COUNTED:
+        encoding["y"]["axis"]["tickMinStep"] = 1
+    encoding["x"]["axis"].update(TIME_TICKS.get(bucket or "", {}))
+    columns, label_limit = _legend_grid(order)
+    encoding["color"]["legend"].update(columns=columns, labelLimit=label_limit, **LEGEND)
+    if additive:
+        # Bars' legend rows come out ~30 px apart in Streamlit's theme: clip each entry to 14 px.
+        encoding["color"]["legend"].update(symbolType="square", clipHeight=14)
+    else:  # a dot on each value: a bucket between two empty ones has no line to draw
+        spec["mark"]["point"] = {"filled": True, "size": 18}
+        encoding["color"]["legend"].update(symbolType="stroke", symbolStrokeWidth=2)
+    # The height holds the legend too: grow it by the legend's rows so the plot keeps its size (and
+    # the four charts, their legends laid out for the same groups, line up).
+    spec["height"] = PLOT_HEIGHT + LEGEND_ROW * -(-len(order) // columns)
+    return chart_data, spec
 
 
 def _span_hover(row) -> str:
