@@ -489,6 +489,8 @@ def test_every_money_chart_is_valid_vega_lite_with_its_empty_message():
 
 
 def test_money_charts_keep_order_colours_and_missing_values():
+    import pandas as pd
+
     from llmledger.ui.charts import GREY
 
     charts = _money_charts()
@@ -500,8 +502,12 @@ def test_money_charts_keep_order_colours_and_missing_values():
     assert spec["encoding"]["order"]["sort"] == "ascending" and list(data["rank"]) == [0, 1, 2, 0, 1]
     area, _ = charts["spend area"]
     assert area.set_index(["t", "group"])["value"].to_dict()[("2026-01-02T00:00:00Z", "(other)")] == 0.0  # no hole
-    data, _ = charts["spend by"]
+    data, spec = charts["spend by"]
     assert list(data["text"]) == ["$4.00 · 50.0%", "$3.00 · 37.5%", "$1.00 · 12.5%"]
+    # The labels are a second y axis on the right (laid out inside the chart, never running off it).
+    labels = spec["layer"][1]["encoding"]["y"]
+    assert labels["field"] == "tick" and labels["axis"]["orient"] == "right" and labels["sort"] is None
+    assert spec["resolve"] == {"scale": {"y": "independent"}} and list(data["tick"]) == list(data["text"])
     assert list(data["color"]) == ["#2b6cb0", "#dd6b20", GREY["(other)"]]
     data, spec = charts["repriced"]
     assert ("b", "actual") not in set(zip(data["category"], data["series"]))  # no actual cost: no bar, not $0
@@ -515,6 +521,11 @@ def test_money_charts_keep_order_colours_and_missing_values():
     assert list(data["label"]) == ["a"]  # b has no delta: left out
     data, spec = charts["tokens"]
     assert list(data["label"]) == ["y", "x"] and spec["layer"][0]["encoding"]["x"]["axis"]["format"] == ",.0f"
+    from llmledger.ui import money_charts as mc
+
+    same, _ = mc.tokens_by_tokenizer(pd.DataFrame({"tokenizer": ["p", "q", "r"], "tokens": [7, 7, 7]}))
+    assert list(same["text"]) == ["7"] * 3  # equal labels keep a row each on the right axis
+    assert same["tick"].nunique() == 3 and [t.rstrip("\u2060") for t in same["tick"]] == ["7"] * 3
     data, spec = charts["bill total only"]
     assert set(data["part"]) == {"monthly cost"} and list(data["cumulative"]) == [1.0, 3.0]
     right = spec["layer"][1]["encoding"]["y"]["axis"]

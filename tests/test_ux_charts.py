@@ -31,7 +31,7 @@ def test_bill_cumulative_axis_is_independent_and_rounded():
     bars, line = spec["layer"]
     assert line["encoding"]["y"]["field"] == "cumulative"
     assert line["encoding"]["y"]["axis"] == {"format": "$,.0f", "orient": "right", "grid": False}
-    assert bars["encoding"]["y"]["axis"]["format"] == "$,.4~f"  # d3 puts the sign first: −$0.5, not $-0.5
+    assert bars["encoding"]["y"]["axis"]["format"] == "$,.8~f"  # d3 puts the sign first: −$0.5, not $-0.5
     assert list(data.loc[data["first"], "cumulative"]) == pytest.approx(list(bill["cumulative_usd"]))
 
 
@@ -40,7 +40,7 @@ def test_delta_bars_write_the_sign_before_the_dollar():
     table["delta_usd"] = table["repriced_usd"] - table["actual_usd"]
     data, spec = money_charts.delta_bars(table, "feature")
     bars = spec["layer"][0]["encoding"]
-    assert bars["x"]["axis"]["format"] == "$,.4~f"  # a format, not a "$" prefix before the minus
+    assert bars["x"]["axis"]["format"] == "$,.8~f"  # a format, not a "$" prefix before the minus
     assert bars["tooltip"][1]["format"] == "+$,.4f"
     assert list(data["text"]) == ["−$27.50", "+$1.00"]
 

@@ -27,6 +27,10 @@ REPORTED_COLOR, CUMULATIVE_COLOR = "#a0aec0", "#2d3748"
 #: Money with its sign first: "+$0.5000", "−$1.2500" (d3 writes the minus as U+2212).
 SIGNED_USD = "+$,.4f"
 LABEL_COLOR = "#4a5568"
+#: Money ticks: "$0.00005", "$0.2", "$1,500" (trailing zeros trimmed). vega.USD_AXIS stops at four
+#: decimals, which wrote "$0.0001" three times on an axis of a few hundredths of a cent; ticks are
+#: round numbers, so more decimals never show noise. Tooltips keep vega.USD_AXIS / USD_TIP.
+MONEY_AXIS = "$,.8~f"
 
 
 def _signed(v: float) -> str:
@@ -46,8 +50,54 @@ def _headroom(spec: dict, channel: str, values: Sequence[float], share: float = 
     if top <= 0:
         return
     for layer in spec.get("layer", [spec]):
-        enc = layer["encoding"][channel]
-        enc["scale"] = {**enc.get("scale", {}), "domainMax": top * (1 + share), "nice": False}
+        enc = layer["encoding"].get(channel, {})
+        if "field" in enc:
+            enc["scale"] = {**enc.get("scale", {}), "domainMax": top * (1 + share), "nice": False}
+
+
+def _money_ticks(spec: dict, channel: str) -> None:
+    """The `channel` axis of every layer in MONEY_AXIS (tooltips keep their own format)."""
+    for layer in spec.get("layer", [spec]):
+        enc = layer["encoding"].get(channel, {})
+        if "field" in enc:
+            enc.setdefault("axis", {})["format"] = MONEY_AXIS
+
+
+def _labels_on_the_right(chart: vega.Chart) -> vega.Chart:
+    """Horizontal bars (vega.hbars with text) whose labels are a second y axis on the right of the
+    plot rather than text after each bar: an axis is laid out inside the chart's width, where text
+    after the longest bar ran off a narrow column. Each row's label is made unique (invisible
+    joiners) so two equal labels keep a row each on their own band scale."""
+    data, spec = chart
+    seen: dict[str, int] = {}
+    ticks = []
+    for t in data["text"]:
+        seen[t] = seen.get(t, -1) + 1
+        ticks.append(t + "\u2060" * seen[t])
+    data["tick"] = ticks
+    bars = spec["layer"][0]
+    right = {
+        "mark": {"type": "text", "text": ""},
+        "encoding": {
+            "y": {
+                "field": "tick",
+                "type": "nominal",
+                "sort": None,
+                "title": None,
+                "axis": {
+                    "orient": "right",
+                    "domain": False,
+                    "ticks": False,
+                    "labelColor": LABEL_COLOR,
+                    "labelFontSize": 11,
+                    "labelLimit": 200,
+                },
+            }
+        },
+    }
+    spec["layer"] = [bars, right]
+    spec["resolve"] = {"scale": {"y": "independent"}}
+    return data, spec
 
 
 def _category_labels(chart: vega.Chart, n: int) -> vega.Chart:
@@ -98,7 +148,7 @@ def spend_over_time(
     long = pd.DataFrame(
         {"bucket": series["bucket"], "grp": series["grp"].astype(str), "value": series["cost_usd"].fillna(0.0)}
     )
-    return vega.over_time(
+    chart = vega.over_time(
         long,
         order=order,
         colors=group_colors(order),
@@ -110,6 +160,8 @@ def spend_over_time(
         bucket=bucket,
         height=420,
     )
+    _money_ticks(chart[1], "y")
+    return chart
 
 
 def spend_by(table: pd.DataFrame, group_label: str) -> vega.Chart:
@@ -131,8 +183,8 @@ def spend_by(table: pd.DataFrame, group_label: str) -> vega.Chart:
         tip_title="Cost",
         label_title=group_label.capitalize(),
     )
-    _headroom(chart[1], "x", data["cost_usd"].tolist(), 0.45)
-    return chart
+    _money_ticks(chart[1], "x")
+    return _labels_on_the_right(chart)
 
 
 def reported_vs_computed(table: pd.DataFrame) -> vega.Chart:
@@ -159,6 +211,7 @@ def reported_vs_computed(table: pd.DataFrame) -> vega.Chart:
         y_format=vega.USD_AXIS,
         category_title="Model",
     )
+    _money_ticks(chart[1], "y")
     return _category_labels(chart, len(data))
 
 
@@ -182,8 +235,7 @@ def tokens_by_tokenizer(counts: pd.DataFrame) -> vega.Chart:
         tip_title="Tokens",
         label_title="Tokenizer",
     )
-    _headroom(chart[1], "x", data["tokens"].tolist())
-    return chart
+    return _labels_on_the_right(chart)
 
 
 def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet") -> vega.Chart:
@@ -229,6 +281,7 @@ def cost_per_model(table: pd.DataFrame, title: str = "Cost per model and sheet")
     chart[1]["encoding"]["tooltip"][2]["format"] = "$,.6f"
     data, spec = _with_labels(chart)
     _headroom(spec, "y", long["value"].tolist(), 0.12)
+    _money_ticks(spec, "y")
     return _category_labels((data, spec), len(set(priced["model"])))
 
 
@@ -273,7 +326,7 @@ def monthly_bill(bill: pd.DataFrame, title: str = "Projected monthly bill") -> v
                 "type": "quantitative",
                 "stack": "zero",
                 "title": "Cost per month",
-                "axis": {"format": vega.USD_AXIS},
+                "axis": {"format": MONEY_AXIS},
             },
             "color": {
                 "field": "part",
@@ -393,6 +446,7 @@ def actual_vs_repriced(table: pd.DataFrame, group_label: str) -> vega.Chart:
         category_title=group_label.capitalize(),
         extra_tooltip=[{"field": "delta", "type": "quantitative", "title": "Delta", "format": SIGNED_USD}],
     )
+    _money_ticks(chart[1], "y")
     return _category_labels(chart, n)
 
 
@@ -420,8 +474,8 @@ def delta_bars(table: pd.DataFrame, group_label: str) -> vega.Chart:
     hi = max(max(deltas), 0.0)
     # Room for the labels on whichever side has bars.
     scale = {"domain": [lo - 0.4 * span if lo < 0 else 0.0, hi + 0.4 * span if hi > 0 else 0.0], "nice": False}
-    y = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelLimit": 240}}
-    x = {"field": "value", "type": "quantitative", "title": None, "axis": {"format": vega.USD_AXIS}, "scale": scale}
+    y = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelLimit": 180}}
+    x = {"field": "value", "type": "quantitative", "title": None, "axis": {"format": MONEY_AXIS}, "scale": scale}
     text = {"field": "text", "type": "nominal"}
     label = {"type": "text", "baseline": "middle", "fontSize": 11, "color": LABEL_COLOR}
     layers = [
