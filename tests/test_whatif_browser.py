@@ -29,7 +29,15 @@ def test_whatif_page_in_the_browser(served_app, artifacts):
         )
         wait_rendered(page)
         expect(page.get_by_text("Router: strong or weak model per query")).to_be_visible(timeout=120_000)
-        page.locator(".js-plotly-plot .main-svg").nth(2).wait_for(timeout=120_000)  # three charts drew
+        charts = page.locator('[data-testid="stVegaLiteChart"]')  # Vega-Lite: no Plotly bundle on the first tab
+        charts.filter(has_text="Cascade: quality against cost").locator("svg").first.wait_for(timeout=120_000)
+        assert charts.count() == 3 and page.locator(".js-plotly-plot").count() == 0
+        share = charts.filter(has_text="Quality against % of strong calls").inner_text()
+        for label in ("oracle (upper bound)", "random router", "this router", "chosen point"):
+            assert label in share, share[:400]
+        cost = charts.filter(has_text="Quality against cost").first.inner_text()
+        for label in ("Pareto frontier", "each model alone", "oracle", "total cost over the dataset (USD)"):
+            assert label in cost, cost[:400]
         lab = artifacts / "whatif_lab.png"
         full_screenshot(page, lab)
         assert not page.get_by_text("Traceback").count()
@@ -52,7 +60,9 @@ def test_whatif_page_in_the_browser(served_app, artifacts):
         page.get_by_role("tab", name="Reproductions").click()
         expect(page.get_by_text("Unify router on MT-Bench")).to_be_visible(timeout=600_000)
         wait_rendered(page)
-        page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
+        headlines = page.locator('[data-testid="stVegaLiteChart"]').filter(has_text="RouteLLM's headlines")
+        headlines.locator("svg").first.wait_for(timeout=60_000)
+        assert "published (RouteLLM)" in headlines.inner_text() and "%" in headlines.inner_text()
         full_screenshot(page, artifacts / "whatif_reproductions.png")
         assert not page.get_by_text("Traceback").count()
 

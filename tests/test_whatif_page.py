@@ -4,6 +4,8 @@ and the Plan page showing it as a candidate."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from apptest_helpers import frame, metrics, ok, page
 from ledgers import build_ledger
@@ -54,12 +56,56 @@ def test_lab_on_a_builtin_dataset_shows_router_and_cascade():
         row = table[table["model"] == m].iloc[0]
         assert row["accuracy"] == pytest.approx(v["accuracy"]) and row["cost_usd"] == pytest.approx(v["cost_usd"])
     assert {"Quality at the chosen point", "Cost at the chosen point", "Strong calls"} <= set(metrics(at))
-    keys = {c.proto.id for c in at.get("plotly_chart")}
-    assert len(keys) >= 3  # router vs share, router vs cost, cascade frontier
+    # The dataset lab's charts are Vega-Lite (no Plotly bundle on the page's first tab).
+    assert not at.get("plotly_chart")
+    charts = vega_charts(at)
+    assert set(charts) == {"Quality against % of strong calls", "Quality against cost", "Cascade: quality against cost"}
+    share_spec, share = charts["Quality against % of strong calls"]
+    assert list(dict.fromkeys(share["series"])) == [
+        "oracle (upper bound)",
+        "random router",
+        "this router",
+        "chosen point",
+    ]
+    assert share_spec["layer"][0]["encoding"]["color"]["scale"]["domain"] == list(dict.fromkeys(share["series"]))
+    assert share["share"].between(0, 100).all()
+    chosen = share[share["series"] == "chosen point"].iloc[0]
+    m = metrics(at)
+    assert f"{chosen['quality']:.4f}" == m["Quality at the chosen point"]
+    assert abs(chosen["share"] - float(m["Strong calls"].rstrip("%"))) < 0.1
+    for title, policy in (
+        ("Quality against cost", "this router"),
+        ("Cascade: quality against cost", "cascade thresholds"),
+    ):
+        spec, data = charts[title]
+        alone = data[data["series"] == "each model alone"].set_index("label")
+        assert set(alone.index) == set(points)
+        for model, v in points.items():
+            assert alone.loc[model, "cost"] == pytest.approx(v["cost_usd"])
+            assert alone.loc[model, "quality"] == pytest.approx(v["accuracy"])
+        assert (data["series"] == "oracle").sum() == 1 and (data["series"] == "chosen point").sum() == 1
+        front = data[data["series"] == "Pareto frontier"]
+        assert list(front["cost"]) == sorted(front["cost"]) and len(front) >= 1
+        assert list(front["quality"]) == sorted(front["quality"])  # dearer points on the frontier are better
+        assert (data["series"] == policy).sum() >= len(front)
+        assert spec["layer"][0]["encoding"]["color"]["scale"]["domain"][0] == policy
     assert frame(at, "metric", "value", "meaning")["metric"].tolist()[:2] == ["CPT(50%)", "CPT(80%)"]
-    # moving the operating point moves the chosen share
+    # moving the operating point moves the chosen share, and the chart's chosen point with it
     at.slider(key="wi_share_routellm-gsm8k").set_value(20).run()
     assert abs(float(metrics(at)["Strong calls"].rstrip("%")) - 20) < 1  # the sweep's nearest point
+    share = vega_charts(at)["Quality against % of strong calls"][1]
+    assert abs(share.loc[share["series"] == "chosen point", "share"].iloc[0] - 20) < 1
+
+
+def vega_charts(at) -> dict:
+    """Title -> (spec, data) of every Vega-Lite chart the run drew."""
+    import pyarrow as pa
+
+    out = {}
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        out[spec["title"]["text"]] = (spec, pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas())
+    return out
 
 
 @pytest.mark.parametrize(
@@ -75,7 +121,7 @@ def test_a_bad_csv_gets_a_named_error(data, problem):
     at = upload(page("whatif"), data)
     errors = [e.value for e in at.error]
     assert errors and problem in errors[0], errors
-    assert not at.get("plotly_chart")
+    assert not at.get("plotly_chart") and not at.get("vega_lite_chart")
 
 
 def test_a_good_csv_runs_the_lab():
@@ -84,7 +130,11 @@ def test_a_good_csv_runs_the_lab():
     table = frame(at, "model", "accuracy", "cost_usd")
     assert table.set_index("model").loc["big", "accuracy"] == pytest.approx(0.75)
     assert table.set_index("model").loc["small", "cost_usd"] == pytest.approx(0.004)
-    assert at.get("plotly_chart")
+    charts = vega_charts(at)
+    assert "Quality against cost" in charts
+    alone = charts["Quality against cost"][1].query("series == 'each model alone'").set_index("label")
+    assert alone["cost"].to_dict() == pytest.approx({"big": 0.04, "small": 0.004})
+    assert alone["quality"].to_dict() == pytest.approx({"big": 0.75, "small": 0.5})
 
 
 def test_apply_to_traffic_then_save_a_scenario_that_plan_shows(ledger):
@@ -153,4 +203,28 @@ def test_reproductions_set_published_figures_beside_ours():
         assert name in text
     unify = frame(at, "figure", "published", "ours")
     assert {"figure", "published", "ours"} <= set(unify.columns)
-    assert at.get("plotly_chart")  # the headline bars
+    assert not at.get("plotly_chart")
+    spec, bars = vega_charts(at)["RouteLLM's headlines next to this lab's"]  # the headline bars
+    assert {"MMLU"} <= set(bars["category"])
+    assert list(dict.fromkeys(bars["series"])) == spec["layer"][0]["encoding"]["xOffset"]["sort"]
+    assert spec["layer"][0]["encoding"]["xOffset"]["sort"][:2] == ["published (RouteLLM)", "this lab's router"]
+    assert list(bars["text"]) == [f"{v:.0%}" for v in bars["value"]] and bars["value"].notna().all()
+
+
+def test_lab_charts_carry_model_names_as_written():
+    """Vega draws text literally: model names reach the chart unescaped (escaping is Plotly's)."""
+    import pandas as pd
+
+    from llmledger.ui import whatif_charts
+
+    curve = pd.DataFrame({"cost_usd": [1.0, 2.0, 1.5], "accuracy": [0.5, 0.9, 0.6], "strong_share": [0.0, 1.0, 0.5]})
+    models = {"<b>big</b>": {"cost_usd": 2.0, "accuracy": 0.9}, "[small](http://x)": {"cost_usd": 1.0, "accuracy": 0.5}}
+    data, spec = whatif_charts.quality_vs_cost(
+        curve, models, {"cost_usd": 1.2, "accuracy": 0.95}, {"cost_usd": 1.5, "accuracy": 0.6}, "accuracy", "<i>t</i>"
+    )
+    assert spec["title"]["text"] == "<i>t</i>"
+    alone = data[data["series"] == "each model alone"]
+    assert list(alone["label"]) == ["<b>big</b>", "[small](http://x)"]
+    front = data[data["series"] == "Pareto frontier"]
+    assert list(zip(front["cost"], front["quality"])) == [(1.0, 0.5), (1.5, 0.6), (2.0, 0.9)]
+    assert "&lt;" not in json.dumps(spec) and "&lt;" not in "".join(data["label"])

@@ -19,7 +19,7 @@ import streamlit as st
 
 from llmledger.errors import LedgerError
 from llmledger.ui import format as fmt
-from llmledger.ui import sheet_widgets
+from llmledger.ui import sheet_widgets, vega
 from llmledger.ui import whatif_charts as charts
 from llmledger.ui.common import connection
 
@@ -236,11 +236,13 @@ def router_section(ds, ds_id: str, summary: dict) -> None:
     rnd, orc = router.random_line(ds, strong, weak), router.oracle_line(ds, strong, weak)
     unit = ds.score_unit
     left, right = st.columns(2)
-    left.plotly_chart(
+    vega.show(
+        left,
         charts.router_vs_share(curve.points, rnd, orc, chosen, unit, "Quality against % of strong calls"),
         key="wi_router_share_chart",
     )
-    right.plotly_chart(
+    vega.show(
+        right,
         charts.quality_vs_cost(
             curve.points, summary["models"], summary["oracle"], chosen, unit, "Quality against cost", random=rnd
         ),
@@ -339,7 +341,8 @@ def cascade_section(ds, ds_id: str, summary: dict) -> None:
     )
     row = front.iloc[i]
     chosen = {"accuracy": float(row["accuracy"]), "cost_usd": float(row["cost_usd"])}
-    st.plotly_chart(
+    vega.show(
+        st,
         charts.quality_vs_cost(
             fr.points,
             summary["models"],
@@ -394,7 +397,7 @@ def reproductions_section() -> None:
         ]
     )
     if not headlines.empty:
-        st.plotly_chart(charts.headline_bars(headlines), key="wi_rep_headlines")
+        vega.show(st, charts.headline_bars(headlines), key="wi_rep_headlines")
     for r in reps:
         with st.container(border=True):
             verdict = {True: " · matches", False: " · differs (see why below)"}.get(r["matches"], "")
