@@ -227,10 +227,22 @@ def vega_charts(at: AppTest) -> list[tuple[dict, "object"]]:
     """(spec, data frame) of every Vega-Lite chart the run drew, in page order."""
     import pyarrow as pa
 
-    return [
-        (json.loads(c.proto.spec), pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas())
-        for c in at.get("vega_lite_chart")
-    ]
+    out = []
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        assert_valid_vega_lite(spec)
+        out.append((spec, pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas()))
+    return out
+
+
+def assert_valid_vega_lite(spec: dict) -> None:
+    """The spec is valid Vega-Lite v6 (the schema Streamlit draws with, shipped with altair);
+    Streamlit passes the data apart, as a named dataset."""
+    import jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    errors = [e.message for e in jsonschema.Draft7Validator(load_schema()).iter_errors({"data": {"name": "d"}, **spec})]
+    assert not errors, errors[:3]
 
 
 def title_of(spec: dict) -> str | None:

@@ -104,8 +104,19 @@ def vega_charts(at) -> dict:
     out = {}
     for c in at.get("vega_lite_chart"):
         spec = json.loads(c.proto.spec)
+        assert_valid_vega_lite(spec)
         out[spec["title"]["text"]] = (spec, pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas())
     return out
+
+
+def assert_valid_vega_lite(spec: dict) -> None:
+    """The spec is valid Vega-Lite v6 (the schema Streamlit draws with, shipped with altair);
+    Streamlit passes the data apart, as a named dataset."""
+    import jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    errors = [e.message for e in jsonschema.Draft7Validator(load_schema()).iter_errors({"data": {"name": "d"}, **spec})]
+    assert not errors, errors[:3]
 
 
 @pytest.mark.parametrize(
