@@ -208,8 +208,12 @@ def test_calls_charts_and_waterfall_show_names_as_text(served, page, artifacts):
 
 def test_spend_charts_show_names_as_text(served, page, artifacts):
     watch = open_page(page, served[0], "app_pages/spend.py")
-    page.wait_for_selector(".js-plotly-plot", timeout=PAGE_TIMEOUT_MS)
+    charts = page.locator(VEGA)
+    charts.filter(has_text="Spend by").first.locator("svg text").first.wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert charts.count() == 2 and page.locator(PLOTS).count() == 0  # Vega-Lite: SVG text, no Plotly
     assert_no_markup(page, watch, "Spend")
-    for name in (BOLD, ANCHOR, MD_LINK):
-        assert_shown(page, name, "Spend")
+    for name in (BOLD, ANCHOR, MD_LINK):  # features: legend of Spend over time, axis of Spend by
+        assert_shown(page, name, "Spend", VEGA)
+    drawn = page.evaluate("(sel) => [...document.querySelectorAll(sel)].map(e => e.textContent).join()", VEGA)
+    assert "&lt;" not in drawn and "&amp;" not in drawn  # drawn as written, not escaped
     full_screenshot(page, artifacts / "escaping-spend.png")
