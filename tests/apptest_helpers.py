@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
@@ -45,3 +47,40 @@ def frame(at: AppTest, *columns: str):
         if set(columns) <= set(d.value.columns):
             return d.value
     raise AssertionError(f"no dataframe with columns {columns}")
+
+
+def vega_charts(at: AppTest, *, by_title: bool = True):
+    """The Vega-Lite charts the run drew, each as (data, spec) like `vega.Chart`: a dict by title
+    text, or with `by_title=False` a list in page order (untitled charts too). Each spec must pass
+    the Vega-Lite schema (`assert_valid_vega_lite`); data is the DataFrame Streamlit sends apart
+    from the spec (as Arrow IPC bytes), which every chart must have."""
+    import json
+
+    import pyarrow as pa
+
+    charts = []
+    for c in at.get("vega_lite_chart"):
+        spec = json.loads(c.proto.spec)
+        assert_valid_vega_lite(spec)
+        assert c.proto.data.data, f"a chart without data: {spec.get('title')}"
+        charts.append((pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas(), spec))
+    return {spec["title"]["text"]: (data, spec) for data, spec in charts} if by_title else charts
+
+
+def assert_valid_vega_lite(spec: dict, data: dict | None = None) -> None:
+    """The spec is valid Vega-Lite v6 (the schema Streamlit draws with, shipped with altair).
+    `data` is its top-level data (e.g. `{"values": rows}` inline); without it the spec keeps its
+    own or gets a named dataset, as Streamlit passes a chart's data apart from its spec."""
+    full = {"data": {"name": "d"}, **spec}
+    if data is not None:
+        full["data"] = data
+    errors = [e.message for e in _vega_lite_validator().iter_errors(full)]
+    assert not errors, errors[:3]
+
+
+@functools.cache
+def _vega_lite_validator():
+    import jsonschema
+    from altair.vegalite.v6.schema.core import load_schema
+
+    return jsonschema.Draft7Validator(load_schema())

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 from alerts_support import add_call
-from apptest_helpers import ok, page
+from apptest_helpers import ok, page, vega_charts
 from streamlit.testing.v1 import AppTest
 
 from llmledger.alerts import budgets, evaluate
@@ -223,28 +223,6 @@ def test_budget_delete(ledger):
 # ------------------------------------------------------------------ charts (Vega-Lite)
 
 
-def vega_charts(at: AppTest) -> list[tuple[dict, "object"]]:
-    """(spec, data frame) of every Vega-Lite chart the run drew, in page order."""
-    import pyarrow as pa
-
-    out = []
-    for c in at.get("vega_lite_chart"):
-        spec = json.loads(c.proto.spec)
-        assert_valid_vega_lite(spec)
-        out.append((spec, pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas()))
-    return out
-
-
-def assert_valid_vega_lite(spec: dict) -> None:
-    """The spec is valid Vega-Lite v6 (the schema Streamlit draws with, shipped with altair);
-    Streamlit passes the data apart, as a named dataset."""
-    import jsonschema
-    from altair.vegalite.v6.schema.core import load_schema
-
-    errors = [e.message for e in jsonschema.Draft7Validator(load_schema()).iter_errors({"data": {"name": "d"}, **spec})]
-    assert not errors, errors[:3]
-
-
 def title_of(spec: dict) -> str | None:
     return (spec.get("title") or {}).get("text")
 
@@ -269,8 +247,8 @@ def test_budget_charts_are_vega_lite_with_the_card_figures(ledger):
 
     at = ok(budgets_page().run())
     assert not at.get("plotly_chart")
-    charts = vega_charts(at)
-    cards = [(s, d) for s, d in charts if title_of(s) is None]
+    charts = vega_charts(at, by_title=False)
+    cards = [(s, d) for d, s in charts if title_of(s) is None]
     assert len(cards) == 3
     captions = [c.value for c in at.caption if "spent **" in c.value]
     assert len(captions) == 3
@@ -303,7 +281,7 @@ def test_budget_details_are_vega_lite_burn_up_members_and_history(ledger):
     at = ok(budgets_page().run())
     at.selectbox(key="budgets_detail_pick").select("Chat month").run()
     ok(at)
-    charts = {title_of(s): (s, d) for s, d in vega_charts(at) if title_of(s)}
+    charts = {title_of(s): (s, d) for d, s in vega_charts(at, by_title=False) if title_of(s)}
     burn = next(k for k in charts if k.startswith("Chat month: burn-up, month "))
     spec, data = charts[burn]
     actual = data[data["kind"] == "actual"]
@@ -325,7 +303,7 @@ def test_budget_details_are_vega_lite_burn_up_members_and_history(ledger):
     # An "each" budget: its members closest to the limit (closest on top), and the history of the closest.
     at.selectbox(key="budgets_detail_pick").select("Per user").run()
     ok(at)
-    charts = {title_of(s): (s, d) for s, d in vega_charts(at) if title_of(s)}
+    charts = {title_of(s): (s, d) for d, s in vega_charts(at, by_title=False) if title_of(s)}
     spec, members = charts["Per user: user_id closest to $5.00"]
     assert list(members["pct"]) == sorted(members["pct"], reverse=True)
     # This week's members (u1 made the unpriced call), each once.
@@ -339,7 +317,7 @@ def test_budget_details_are_vega_lite_burn_up_members_and_history(ledger):
     # A name with Markdown link syntax reaches the chart title as written (Vega draws text).
     at.selectbox(key="budgets_detail_pick").select("[Last](http://evil) day").run()
     ok(at)
-    titles = [title_of(s) for s, _ in vega_charts(at)]
+    titles = [title_of(s) for _, s in vega_charts(at, by_title=False)]
     assert "[Last](http://evil) day: spent per rolling-24h" in titles
     assert not any(t and "burn-up" in t for t in titles)  # a rolling budget has no burn-up
 

@@ -1,7 +1,7 @@
 """The Local lab page under AppTest: a short real run, perplexity, memory and price tabs."""
 
 import pytest
-from apptest_helpers import page
+from apptest_helpers import page, vega_charts
 
 pytestmark = pytest.mark.llama
 
@@ -44,7 +44,7 @@ def test_page_runs_a_short_matrix_and_saves_a_sheet():
 
     # the charts are Vega-Lite (no Plotly bundle), carrying the tables' figures
     assert not at.get("plotly_chart")
-    charts = _charts(at)
+    charts = vega_charts(at)
     assert set(charts) == {
         "Throughput by variant (median; rules: fastest to slowest run)",
         "Latency by variant",
@@ -58,19 +58,19 @@ def test_page_runs_a_short_matrix_and_saves_a_sheet():
         ),
         ("Latency by variant", (("time to first token", "ttft_ms"), ("end to end", "e2e_ms"))),
     ):
-        spec, data = charts[title]
+        data, spec = charts[title]
         assert list(dict.fromkeys(data["category"])) == ["Q4_1", "Q8_0"]
         assert spec["layer"][0]["encoding"]["xOffset"]["sort"] == [p[0] for p in pairs]
         for series, column in pairs:
             got = data[data["series"] == series].set_index("category")
             assert got["value"].to_dict() == pytest.approx(summary.set_index("variant")[column].to_dict())
             assert (got["lo"] <= got["value"] + 1e-9).all() and (got["value"] <= got["hi"] + 1e-9).all()
-    spec, data = charts["Memory by file type"]
+    data, spec = charts["Memory by file type"]
     effective = data[data["series"] == "effective (llama.cpp recipe)"].set_index("category")["value"]
     assert effective.to_dict() == pytest.approx(mem["gb"].to_dict())
     assert list(dict.fromkeys(data["category"])) == list(mem.index)
     assert set(data["series"]) == {"block type only", "effective (llama.cpp recipe)", "KV cache"}
-    spec, data = charts["Break-even: where local gets cheaper"]
+    data, spec = charts["Break-even: where local gets cheaper"]
     assert list(dict.fromkeys(data["option"]))[0] == "local (always on)"
     assert set(data["option"]) == {"local (always on)", *price_table["option"].iloc[1:]}
     labels = [v["label"] for layer in spec["layer"] if "data" in layer for v in layer["data"]["values"]]
@@ -78,30 +78,6 @@ def test_page_runs_a_short_matrix_and_saves_a_sheet():
     assert sorted(set(labels)) == sorted(
         f"{o}: {v:,.1f}M" for o, v in zip(wins["option"], wins["break-even (M tokens/month)"])
     )
-
-
-def _charts(at) -> dict:
-    """Title -> (spec, data) of every Vega-Lite chart the run drew."""
-    import json
-
-    import pyarrow as pa
-
-    out = {}
-    for c in at.get("vega_lite_chart"):
-        spec = json.loads(c.proto.spec)
-        assert_valid_vega_lite(spec)
-        out[spec["title"]["text"]] = (spec, pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas())
-    return out
-
-
-def assert_valid_vega_lite(spec: dict) -> None:
-    """The spec is valid Vega-Lite v6 (the schema Streamlit draws with, shipped with altair);
-    Streamlit passes the data apart, as a named dataset."""
-    import jsonschema
-    from altair.vegalite.v6.schema.core import load_schema
-
-    errors = [e.message for e in jsonschema.Draft7Validator(load_schema()).iter_errors({"data": {"name": "d"}, **spec})]
-    assert not errors, errors[:3]
 
 
 def test_busy_model_is_reported_not_crashed():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from apptest_helpers import TIMEOUT, frame, metric, ok, page
+from apptest_helpers import TIMEOUT, frame, metric, ok, page, vega_charts
 from helpers import ROOT, TEST_DATA, app_pages, db_count
 from streamlit.testing.v1 import AppTest
 
@@ -136,17 +136,6 @@ def test_calls_with_data_group_filter_and_drill_down(demo_ledger):
     off, off_spec = vega_charts(at)["Cost per day (USD)"]
     assert list(off["message"]) == ["Cost is off, or no price sheet covers these models yet"]
     assert off_spec["mark"]["type"] == "text"
-
-
-def vega_charts(at) -> dict:
-    """The page's Vega-Lite charts by title: (data, spec)."""
-    import pyarrow as pa
-
-    out = {}
-    for c in at.get("vega_lite_chart"):
-        spec = json.loads(c.proto.spec)
-        out[spec["title"]["text"]] = (pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas(), spec)
-    return out
 
 
 def assert_calls_chart(chart, table, calls: int) -> None:

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 import streamlit as st
-from apptest_helpers import frame, metrics, page, run
+from apptest_helpers import assert_valid_vega_lite, frame, metrics, page, run, vega_charts
 from helpers import ROOT
 from ledgers import build_ledger
 
@@ -24,30 +24,6 @@ def seeded(tmp_path_factory):
 def with_data(seeded, db_path):
     shutil.copy(seeded, db_path)
     return db_path
-
-
-def vega_charts(at) -> dict[str, tuple]:
-    """The page's Vega-Lite charts by title: (data as a DataFrame, spec). Each spec is checked
-    against the Vega-Lite schema Streamlit draws with (v6, shipped with altair)."""
-    import json
-
-    import pyarrow as pa
-
-    out = {}
-    for c in at.get("vega_lite_chart"):
-        spec = json.loads(c.proto.spec)
-        data = pa.ipc.open_stream(c.proto.data.data).read_all().to_pandas() if c.proto.data.data else None
-        assert_valid_vega_lite({"data": {"name": "from_streamlit"}, **spec})  # Streamlit passes the data apart
-        out[spec["title"]["text"]] = (data, spec)
-    return out
-
-
-def assert_valid_vega_lite(spec: dict) -> None:
-    import jsonschema
-    from altair.vegalite.v6.schema.core import load_schema
-
-    errors = [e.message for e in jsonschema.Draft7Validator(load_schema()).iter_errors(spec)]
-    assert not errors, errors[:3]
 
 
 def text_of(at) -> str:
@@ -472,7 +448,7 @@ def test_every_money_chart_is_valid_vega_lite_with_its_empty_message():
 
     charts = _money_charts()
     for name, (data, spec) in charts.items():
-        assert_valid_vega_lite({**spec, "data": {"values": json.loads(data.to_json(orient="records"))}})
+        assert_valid_vega_lite(spec, {"values": json.loads(data.to_json(orient="records"))})
         assert "$" not in spec["title"]["text"] and spec["title"]["text"], name
     messages = {name: list(data["message"]) for name, (data, _) in charts.items() if name.endswith("empty")}
     assert messages == {

@@ -49,6 +49,21 @@ def _only(kind: str) -> list[dict]:
     return [{"filter": {"field": "kind", "equal": kind}}]
 
 
+def _labelled_rule(values: list[dict], rule: dict, tooltip: list[dict], label: dict, label_x: int | str) -> list[dict]:
+    """Two layers over inline `values`: a horizontal rule at each row's `y` (the `rule` mark's
+    style, `tooltip` on hover) and its `label` text, left-aligned at `label_x` (0: the plot's left
+    edge; "width": just past its right edge)."""
+    y = {"field": "y", "type": "quantitative"}
+    return [
+        {"data": {"values": values}, "mark": {"type": "rule", **rule}, "encoding": {"y": y, "tooltip": tooltip}},
+        {
+            "data": {"values": values},
+            "mark": {"type": "text", "align": "left", **label},
+            "encoding": {"y": y, "x": {"value": label_x}, "text": {"field": "label", "type": "nominal"}},
+        },
+    ]
+
+
 def progress(status, f=None) -> vega.Chart:
     """One budget (or member) as a bullet bar: actual spend, the p10–p90 forecast span with its
     p50 marker, threshold ticks and the 100% line, all in percent of the amount.
@@ -261,49 +276,23 @@ def burn_up(status) -> vega.Chart:
         {"field": "label", "type": "nominal", "title": "Line"},
         {"field": "y", "type": "quantitative", "title": "Amount", "format": money},
     ]
-    ry = {"field": "y", "type": "quantitative"}
     budget_line = [ln for ln in lines if ln["kind"] == "budget"]
     thresholds = [ln for ln in lines if ln["kind"] == "threshold"]
-    layers += [
-        {
-            "data": {"values": budget_line},
-            "mark": {"type": "rule", "color": LIMIT, "strokeWidth": 2},
-            "encoding": {"y": ry, "tooltip": line_tip},
-        },
-        {
-            "data": {"values": budget_line},
-            "mark": {
-                "type": "text",
-                "align": "left",
-                "baseline": "bottom",
-                "dx": 4,
-                "dy": -3,
-                "color": LIMIT,
-                "fontSize": 12,
-            },
-            "encoding": {"y": ry, "x": {"value": 0}, "text": {"field": "label", "type": "nominal"}},
-        },
-    ]
+    layers += _labelled_rule(
+        budget_line,
+        {"color": LIMIT, "strokeWidth": 2},
+        line_tip,
+        {"baseline": "bottom", "dx": 4, "dy": -3, "color": LIMIT, "fontSize": 12},
+        0,
+    )
     if thresholds:
-        layers += [
-            {
-                "data": {"values": thresholds},
-                "mark": {"type": "rule", "color": THRESH, "strokeWidth": 1, "strokeDash": [2, 3]},
-                "encoding": {"y": ry, "tooltip": line_tip},
-            },
-            {
-                "data": {"values": thresholds},
-                "mark": {
-                    "type": "text",
-                    "align": "left",
-                    "baseline": "middle",
-                    "dx": 4,
-                    "color": "#718096",
-                    "fontSize": 11,
-                },
-                "encoding": {"y": ry, "x": {"value": "width"}, "text": {"field": "label", "type": "nominal"}},
-            },
-        ]
+        layers += _labelled_rule(
+            thresholds,
+            {"color": THRESH, "strokeWidth": 1, "strokeDash": [2, 3]},
+            line_tip,
+            {"baseline": "middle", "dx": 4, "color": "#718096", "fontSize": 11},
+            "width",
+        )
     subtitle = None if rows else "No calls in this period yet"
     spec = {
         "title": vega.title(f"{b.name}: burn-up, {status.period_label()}", subtitle),
@@ -338,7 +327,6 @@ def history(status, past: pd.DataFrame, member: str | None = None) -> vega.Chart
     money = _tip_format(b.unit)
     x = {"field": "label", "type": "nominal", "sort": None, "title": None, "axis": {"labelAngle": 0, "labelLimit": 140}}
     line = [{"y": amount, "label": "budget", "amount": _value(b.unit, amount)}]
-    ry = {"field": "y", "type": "quantitative"}
     spec = {
         "title": vega.title(f"{b.name}: spent per {b.period}{who}"),
         "height": 300,
@@ -360,19 +348,13 @@ def history(status, past: pd.DataFrame, member: str | None = None) -> vega.Chart
                     ],
                 },
             },
-            {
-                "data": {"values": line},
-                "mark": {"type": "rule", "color": LIMIT, "strokeWidth": 2, "strokeDash": [6, 4]},
-                "encoding": {
-                    "y": ry,
-                    "tooltip": [{"field": "amount", "type": "nominal", "title": "Budget"}],
-                },
-            },
-            {
-                "data": {"values": line},
-                "mark": {"type": "text", "align": "left", "baseline": "middle", "dx": 4, "color": LIMIT},
-                "encoding": {"y": ry, "x": {"value": "width"}, "text": {"field": "label", "type": "nominal"}},
-            },
+            *_labelled_rule(
+                line,
+                {"color": LIMIT, "strokeWidth": 2, "strokeDash": [6, 4]},
+                [{"field": "amount", "type": "nominal", "title": "Budget"}],
+                {"baseline": "middle", "dx": 4, "color": LIMIT},
+                "width",
+            ),
         ],
         "padding": {"right": 52},
     }

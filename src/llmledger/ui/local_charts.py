@@ -30,11 +30,10 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(v) else v
 
 
-def _runs_bars(
-    summary: list[dict], series: tuple, chart_title: str, y_title: str, y_format: str, unit: str
-) -> vega.Chart:
-    """Median per variant and series, side by side, with a rule from the fastest to the slowest
-    run (`<key>_min` to `<key>_max`; the median alone when a run range is missing)."""
+def _runs_bars(summary: list[dict], series: tuple, chart_title: str, unit: str, y_format: str) -> vega.Chart:
+    """Median per variant and series (`(key, label, colour)` each), side by side, on a y axis of
+    "<unit> (median)", with a rule from the fastest to the slowest run (`<key>_min` to
+    `<key>_max`; the median alone when a run range is missing)."""
     rows = []
     for r in summary:
         for key, label, _ in series:
@@ -60,7 +59,7 @@ def _runs_bars(
         series_order=[label for _, label, _ in series],
         colors=[color for _, _, color in series],
         chart_title=chart_title,
-        y_title=y_title,
+        y_title=f"{unit} (median)",
         y_format=y_format,
         category_title="Variant",
         extra_tooltip=extra,
@@ -84,25 +83,16 @@ def _runs_bars(
 
 def throughput(summary: list[dict]) -> vega.Chart:
     """Median prompt and generation tokens/s per variant; rules span the runs' range."""
+    series = (("prompt_tps", "prompt processing", BLUE), ("gen_tps", "generation", ORANGE))
     return _runs_bars(
-        summary,
-        (("prompt_tps", "prompt processing", BLUE), ("gen_tps", "generation", ORANGE)),
-        "Throughput by variant (median; rules: fastest to slowest run)",
-        "tokens/s (median)",
-        ",.1f",
-        "tokens/s",
+        summary, series, "Throughput by variant (median; rules: fastest to slowest run)", "tokens/s", ",.1f"
     )
 
 
 def latency(summary: list[dict]) -> vega.Chart:
-    return _runs_bars(
-        summary,
-        (("ttft_ms", "time to first token", GREEN), ("e2e_ms", "end to end", GREY)),
-        "Latency by variant",
-        "ms (median)",
-        ",.0f",
-        "ms",
-    )
+    """Median time to first token and end-to-end ms per variant; rules span the runs' range."""
+    series = (("ttft_ms", "time to first token", GREEN), ("e2e_ms", "end to end", GREY))
+    return _runs_bars(summary, series, "Latency by variant", "ms", ",.0f")
 
 
 def quality_vs_size(rows: list[dict]) -> vega.Chart:
