@@ -60,7 +60,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"
 FLOOR_SCRIPT = 'import streamlit as st\n\nst.title("Floor")\n'
 VISIT_TIMEOUT_S = 120.0
 # What single components cost on top of the floor, served the same way (`?kind=...`): one Plotly
-# bar chart of 30 points, four of them, one 200-row dataframe, and three tabs of one chart each.
+# bar chart of 30 points, four of them, one 200-row dataframe, three tabs of one chart each, the
+# same bars in Vega-Lite and ECharts, and the pieces most pages are made of (a static table, Markdown
+# lines, KPI tiles, a sidebar of filters).
 REFERENCE_SCRIPT = """import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -87,6 +89,19 @@ if kind == "tabs3":
         tab.plotly_chart(chart(i), key=f"t{i}")
 if kind == "vega1":  # the same 30 bars through Streamlit's own chart element (Vega-Lite)
     st.bar_chart(pd.DataFrame({"y": np.arange(30)}, index=x))
+if kind == "table":  # the dataframe's rows as a static st.table (no data grid)
+    st.table(pd.DataFrame({"a": np.arange(20), "b": np.arange(20) * 0.5, "c": ["x"] * 20}))
+if kind == "markdown30":  # text: thirty short Markdown lines
+    for i in range(30):
+        st.markdown(f"**line {i}** with `code` and a [link](https://example.com)")
+if kind == "metrics8":  # eight KPI tiles in columns, each with a help tooltip
+    cols = st.columns(4)
+    for i in range(8):
+        cols[i % 4].metric(f"metric {i}", f"${i}.00", help="what it counts")
+if kind == "multiselect8":  # a filter sidebar like Calls and Spend have
+    with st.sidebar:
+        for i in range(8):
+            st.multiselect(f"filter {i}", ["a", "b", "c"], key=f"m{i}")
 if kind == "echarts1":  # and through st.echarts_chart (Apache ECharts)
     st.echarts_chart(
         {
@@ -96,7 +111,18 @@ if kind == "echarts1":  # and through st.echarts_chart (Apache ECharts)
         }
     )
 """
-REFERENCES = ("plotly1", "plotly4", "dataframe", "tabs3", "vega1", "echarts1")
+REFERENCES = (
+    "plotly1",
+    "plotly4",
+    "dataframe",
+    "tabs3",
+    "vega1",
+    "echarts1",
+    "table",
+    "markdown30",
+    "metrics8",
+    "multiselect8",
+)
 #: Measured again with a browser context per tab (no HTTP cache, no code cache shared with the
 #: tabs before): what the very first visit costs against a later fresh tab in the same browser.
 COLD_REFERENCES = ("floor", "plotly1")
