@@ -20,43 +20,50 @@ st.caption(
 with show_errors():
     widgets.show_flash()
     as_of = budget_widgets.as_of_picker()
-    statuses = budget_widgets.statuses(as_of)
-    n_open = budget_widgets.firing_count()
+    # Only the open tab runs (a closed one runs no query and sends no element); the open tab stays
+    # open across reruns (a save, an acknowledgement), even when the inbox's count changes its label.
     tab_budgets, tab_inbox, tab_edit, tab_deliveries, tab_review = st.tabs(
-        ["Budgets", f"Alerts inbox ({n_open} firing)", "Create / edit", "Notifications", "Review export"]
+        budget_widgets.tab_labels(budget_widgets.firing_count()), key=budget_widgets.TAB_KEY, on_change="rerun"
     )
 
-    with tab_budgets:
-        if not statuses:
-            st.info(
-                "No budgets yet. Create one in **Create / edit**, or with "
-                "`python -m llmledger budgets add NAME --amount USD --period month`."
+    if tab_budgets.open:
+        with tab_budgets:
+            statuses = budget_widgets.statuses(as_of)
+            if not statuses:
+                st.info(
+                    "No budgets yet. Create one in **Create / edit**, or with "
+                    "`python -m llmledger budgets add NAME --amount USD --period month`."
+                )
+            for i, s in enumerate(statuses):
+                budget_widgets.budget_card(s, i)
+            if statuses:
+                names = [s.budget.name for s in statuses]
+                pick = st.selectbox("Details of", names, key="budgets_detail_pick", persist_state="page")
+                budget_widgets.budget_detail(statuses[names.index(pick)], "budgets_detail")
+
+    if tab_inbox.open:
+        with tab_inbox:
+            budget_widgets.inbox()
+
+    if tab_edit.open:
+        with tab_edit:
+            budget_widgets.editor()
+            st.subheader("Monitors")
+            st.caption(
+                "Anomalies budgets do not catch: a cost spike against the same weekday's median, a model with "
+                "no price, missing usage or errors rising, over every call or a scope. Each fires once per "
+                "member and cool-down."
             )
-        for i, s in enumerate(statuses):
-            budget_widgets.budget_card(s, i)
-        if statuses:
-            names = [s.budget.name for s in statuses]
-            pick = st.selectbox("Details of", names, key="budgets_detail_pick")
-            budget_widgets.budget_detail(statuses[names.index(pick)], "budgets_detail")
+            budget_monitors.monitors_editor()
 
-    with tab_inbox:
-        budget_widgets.inbox()
+    if tab_deliveries.open:
+        with tab_deliveries:
+            budget_widgets.deliveries()
 
-    with tab_edit:
-        budget_widgets.editor()
-        st.subheader("Monitors")
-        st.caption(
-            "Anomalies budgets do not catch: a cost spike against the same weekday's median, a model with "
-            "no price, missing usage or errors rising, over every call or a scope. Each fires once per member "
-            "and cool-down."
-        )
-        budget_monitors.monitors_editor()
-
-    with tab_deliveries:
-        budget_widgets.deliveries()
-
-    with tab_review:
-        if statuses:
-            budget_widgets.review(statuses, as_of)
-        else:
-            st.info("Nothing to review: no budgets yet.")
+    if tab_review.open:
+        with tab_review:
+            statuses = budget_widgets.statuses(as_of)
+            if statuses:
+                budget_widgets.review(statuses, as_of)
+            else:
+                st.info("Nothing to review: no budgets yet.")

@@ -19,11 +19,14 @@ with show_errors():
     tab_lookup, tab_sheets, tab_import = st.tabs(
         ["Look a model up", "Sheets & active sheet", "Import"], key="prices_tab", on_change="rerun"
     )  # the open tab stays open across reruns (an import, a confirmation)
-    with tab_lookup:
-        prices_widgets.lookup_section()
-        prices_widgets.calls_section(sheet_widgets.view_sheet())
-    with tab_sheets:
-        prices_widgets.activate_section()
-        prices_widgets.sheets_section()
-    with tab_import:
-        prices_widgets.import_section()
+    if tab_lookup.open:  # only the open tab runs: a closed one runs no query and sends no element
+        with tab_lookup:
+            prices_widgets.lookup_section()
+            prices_widgets.calls_section(sheet_widgets.view_sheet())
+    if tab_sheets.open:
+        with tab_sheets:
+            prices_widgets.activate_section()
+            prices_widgets.sheets_section()
+    if tab_import.open:
+        with tab_import:
+            prices_widgets.import_section()

@@ -97,14 +97,28 @@ def test_budgets_page_in_chromium(budget_db, artifacts):
                 assert "100%" in charts.nth(k).inner_text()
             full_screenshot(page, artifacts / "budgets.png")
 
+            # Lazy tabs: the closed tabs sent nothing (no inbox, no forms).
+            assert page.get_by_role("tabpanel").count() == 1
+            assert page.get_by_text("Open alert").count() == 0 and page.get_by_text("Watches the calls of").count() == 0
+
             # Create / edit: the budget and monitor forms (a monitor's scope pickers included).
-            page.get_by_role("tab", name="Create / edit").click()
+            rerun(page, page.get_by_role("tab", name="Create / edit").click)  # a lazy tab: opening it runs it
             page.get_by_text("Watches the calls of").first.wait_for(timeout=PAGE_TIMEOUT_MS)
             assert page.get_by_role("button", name="Add monitor").count() == 1
+            assert charts.count() == 0  # the cards' tab is closed now
             full_screenshot(page, artifacts / "budgets_edit.png")
-            page.get_by_role("tab", name="Budgets").first.click()
+            rerun(page, page.get_by_role("tab", name="Notifications").click)
+            page.get_by_text(re.compile("Evaluator:|No notifications yet")).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            full_screenshot(page, artifacts / "budgets_notifications.png")
+            rerun(page, page.get_by_role("tab", name="Review export").click)
+            page.get_by_role("button", name="Review (Markdown)").wait_for(timeout=PAGE_TIMEOUT_MS)
+            full_screenshot(page, artifacts / "budgets_review.png")
+            rerun(page, page.get_by_role("tab", name="Budgets").first.click)
+            burn.locator("svg").first.wait_for(timeout=PAGE_TIMEOUT_MS)
 
-            page.get_by_role("tab", name="Alerts inbox").click()  # a tab switch draws, it does not rerun
+            inbox_tab = page.get_by_role("tab", name="Alerts inbox")
+            firing = int(re.search(r"\((\d+) firing\)", inbox_tab.inner_text()).group(1))
+            rerun(page, inbox_tab.click)
             box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Open alert")
             box.locator("input").click()
             rerun(page, page.get_by_role("option").filter(has_text="passed").first.click)
@@ -112,6 +126,18 @@ def test_budgets_page_in_chromium(budget_db, artifacts):
             assert page.get_by_text("Top contributors").count() >= 1 or page.get_by_text("Spent at firing").count()
             assert page.locator('[data-testid="stException"]').count() == 0
             full_screenshot(page, artifacts / "budgets_inbox.png")
+
+            # Acknowledge it: the count in the inbox's label goes down and the inbox stays open.
+            page.get_by_label("Note").fill("looked at it")
+            page.get_by_role("button", name="Acknowledge").click()
+            page.get_by_text(re.compile(r"Alert #\d+ updated")).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+            wait_rendered(page)
+            inbox_tab = page.get_by_role("tab", name="Alerts inbox")
+            assert inbox_tab.inner_text().strip() == f"Alerts inbox ({firing - 1} firing)"
+            assert inbox_tab.get_attribute("aria-selected") == "true"
+            assert page.get_by_text("Spent at firing").count() >= 1  # the same alert, still open
+            assert page.locator('[data-testid="stException"]').count() == 0
+            full_screenshot(page, artifacts / "budgets_inbox_acknowledged.png")
 
             # The alert's link opens the Spend page filtered to its scope and period.
             rag = page.locator('[data-testid="stSelectbox"]').filter(has_text="Open alert")

@@ -17,8 +17,25 @@ from llmledger.alerts.budgets import Budget
 from llmledger.store.db import connect
 
 
-def budgets_page() -> AppTest:
-    return page("budgets")
+def budgets_page(tab: str | None = None) -> AppTest:
+    """The page, not yet run; with `tab`, that tab open (lazy tabs: only the open one runs). "Alerts
+    inbox" opens the inbox whatever its count."""
+    at = page("budgets")
+    if tab is not None:
+        at.session_state["budgets_tab"] = tab
+    return at
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Open `tab` of a page already run (as a click on it does: the page reruns)."""
+    at.session_state["budgets_tab"] = tab
+    return ok(at.run())
+
+
+def firing_in_label(at: AppTest) -> int:
+    label = at.tabs[1].label
+    assert label.startswith("Alerts inbox (") and label.endswith(" firing)"), label
+    return int(label.removeprefix("Alerts inbox (").split()[0])
 
 
 def db_rows(db_path, sql):
@@ -66,11 +83,17 @@ def test_cards_details_and_inbox(ledger):
     captions = " ".join(c.value for c in at.caption)
     assert "unpriced call(s) not in the sum" in captions and "forecast at period end" in captions
     assert "over budget" in captions
-    assert at.tabs[1].label.startswith("Alerts inbox (")
+    assert [t.label for t in at.tabs][2:] == ["Create / edit", "Notifications", "Review export"]
+    assert at.tabs[0].label == "Budgets" and firing_in_label(at) >= 1
+    assert not [s for s in at.selectbox if s.key.startswith("budgets_inbox")]  # a closed tab runs nothing
     # Details of the "each" budget: members closest to their limit.
     at.selectbox(key="budgets_detail_pick").select("Per user").run()
     ok(at)
     # Open an alert, read its explanation, acknowledge it with a note.
+    open_tab(at, "Alerts inbox")
+    firing = firing_in_label(at)
+    assert at.session_state["budgets_tab"] == f"Alerts inbox ({firing} firing)"
+    assert not vega_charts(at)  # the cards' tab is closed: no bullet bar, no burn-up
     inbox = at.selectbox(key="budgets_inbox_open")
     first = [o for o in inbox.options if o and "Last" in o]
     assert first, inbox.options
@@ -85,6 +108,14 @@ def test_cards_details_and_inbox(ledger):
     assert db_rows(ledger, f"SELECT state, state_by, state_note FROM alert_events WHERE event_id = {event_id}") == [
         ("acknowledged", "ana", "batch job, expected")
     ]
+    # The count in the inbox's label went down, and the inbox stayed open on the same alert.
+    assert firing_in_label(at) == firing - 1
+    assert at.session_state["budgets_tab"] == f"Alerts inbox ({firing - 1} firing)"
+    assert at.selectbox(key="budgets_inbox_open").value == event_id
+    assert any("Alert #" in s.value and "updated" in s.value for s in at.success)
+    # Back on the first tab, the details pick is still "Per user" (kept while its tab was closed).
+    open_tab(at, "Budgets")
+    assert at.selectbox(key="budgets_detail_pick").value == "Per user"
 
 
 @pytest.mark.parametrize(
@@ -98,7 +129,7 @@ def test_cards_details_and_inbox(ledger):
     ],
 )
 def test_editor_rejects_bad_budgets_and_saves_nothing(ledger, field, value, reason):
-    at = ok(budgets_page().run())
+    at = ok(budgets_page("Create / edit").run())
     k = next(w.key for w in at.text_input if w.key.endswith("_name")).rsplit("_name", 1)[0]
     at.text_input(key=f"{k}_name").input("New one")
     at.text_input(key=f"{k}_{field}").input(value)
@@ -109,7 +140,7 @@ def test_editor_rejects_bad_budgets_and_saves_nothing(ledger, field, value, reas
 
 
 def test_editor_saves_and_edits(ledger):
-    at = ok(budgets_page().run())
+    at = ok(budgets_page("Create / edit").run())
     k = next(w.key for w in at.text_input if w.key.endswith("_name")).rsplit("_name", 1)[0]
     at.text_input(key=f"{k}_name").input("Search week")
     at.text_input(key=f"{k}_amount").input("12.5")
@@ -138,7 +169,7 @@ def test_editor_saves_and_edits(ledger):
 
 
 def test_review_export(ledger):
-    at = ok(budgets_page().run())
+    at = ok(budgets_page("Review export").run())
     code = [c.value for c in at.code]
     assert code and "# Budget review" in code[0] and "Chat month" in code[0] and "Actual cost" in code[0]
     assert "\\[Last\\]" in code[0]
@@ -158,7 +189,7 @@ def monitor_rows(db_path):
 
 
 def test_monitor_form_creates_edits_and_deletes(ledger):
-    at = ok(budgets_page().run())
+    at = ok(budgets_page("Create / edit").run())
     k = monitor_form(at)
     at.text_input(key=f"{k}_name").input("errors up")
     at.selectbox(key=f"{k}_kind").select("error_rate")
@@ -200,7 +231,7 @@ def test_monitor_form_creates_edits_and_deletes(ledger):
     ],
 )
 def test_monitor_form_rejects_bad_input_and_saves_nothing(ledger, field, value, reason):
-    at = ok(budgets_page().run())
+    at = ok(budgets_page("Create / edit").run())
     k = monitor_form(at)
     at.text_input(key=f"{k}_name").input("watch")
     widget = at.text_area(key=f"{k}_{field}") if field == "notify" else at.text_input(key=f"{k}_{field}")
@@ -212,7 +243,7 @@ def test_monitor_form_rejects_bad_input_and_saves_nothing(ledger, field, value, 
 
 
 def test_budget_delete(ledger):
-    at = ok(budgets_page().run())
+    at = ok(budgets_page("Create / edit").run())
     at.selectbox(key="budgets_edit_pick").select("Per user").run()
     k = next(w.key for w in at.text_input if w.key.endswith("_name") and w.value == "Per user").rsplit("_name", 1)[0]
     at.button(key=f"{k}_delete").click().run()

@@ -59,12 +59,26 @@ def test_lookup_says_which_entry_prices_a_model_and_why(ledger):
     assert any("the provider's own entry" in s.value for s in ok(at).success)
     at.text_input(key="prices_lookup").input("acme-inhouse-7b").run()
     assert any("has no price" in e.value and "stay unpriced" in e.value for e in at.error)
+    # Lazy tabs: a closed tab runs nothing; the name typed is still there when the tab opens again.
+    at.session_state["prices_tab"] = "Import"
+    at.run()
+    assert not [w for w in at.text_input if w.key == "prices_lookup"] and not at.error
+    assert not [d for d in at.dataframe if "priced_as" in d.value.columns]
+    at.session_state["prices_tab"] = "Look a model up"
+    at.run()
+    assert at.text_input(key="prices_lookup").value == "acme-inhouse-7b"
+    assert any("has no price" in e.value for e in at.error)
 
 
 def test_bundled_sheet_versions_and_activation_with_confirmation(ledger):
-    at = ok(page("prices").run())
+    at = page("prices")
+    at.session_state["prices_tab"] = "Import"  # lazy tabs: only the open one runs
+    at = ok(at.run())
     at.button(key="prices_bundled_langfuse").click().run()
     assert any("Imported the bundled sheet 'langfuse'" in s.value for s in ok(at).success)
+    assert at.session_state["prices_tab"] == "Import"  # the import's rerun lands on its tab
+    at.session_state["prices_tab"] = "Sheets & active sheet"
+    at = ok(at.run())
     listed = next(d.value for d in at.dataframe if "latest_effective_from" in d.value.columns)
     assert {"litellm", "langfuse"} <= set(listed["sheet"])
     versions = next(d.value for d in at.dataframe if "imported_at" in d.value.columns)

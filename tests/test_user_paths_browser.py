@@ -283,3 +283,13 @@ def test_a_bad_upload_is_refused_with_its_reason_and_a_good_one_is_imported(app,
     said = page.locator('[data-testid="stAlert"]').filter(has_text="is priced as").first.inner_text()
     assert "'gpt-4o' (snapshot match)" in said
     full_screenshot(page, shots / "prices-2-lookup-in-imported-sheet.png")
+
+    # Sheets & active sheet (a lazy tab: only it runs); the lookup is as it was on coming back.
+    rerun(page, page.get_by_role("tab", name="Sheets & active sheet").click)
+    page.get_by_role("heading", name="Active sheet").wait_for(timeout=PAGE_TIMEOUT_MS)
+    assert page.get_by_label("Model name as your telemetry reports it").count() == 0
+    full_screenshot(page, shots / "prices-3-sheets.png")
+    rerun(page, page.get_by_role("tab", name="Look a model up").click)
+    assert page.get_by_label("Model name as your telemetry reports it").input_value() == "gpt-4o-2024-08-06"
+    said = page.locator('[data-testid="stAlert"]').filter(has_text="is priced as").first.inner_text()
+    assert "'gpt-4o' (snapshot match)" in said and selected(page, "In sheet") == "team-rates"

@@ -59,7 +59,7 @@ def monitors_editor(key: str = "budgets_monitors") -> None:
             key=f"{key}_table",
         )
     names = [s.monitor.name for s in stored]
-    pick = st.selectbox("Monitor", [NEW, *names], key=f"{key}_pick")
+    pick = st.selectbox("Monitor", [NEW, *names], key=f"{key}_pick", persist_state="page")
     current = next((s.monitor for s in stored if s.monitor.name == pick), None)
     k = f"{key}_{abs(hash(pick)) % 10**8}"  # fresh widgets per monitor, pre-filled with its values
     d = current.to_dict() if current else monitors.Monitor.build("new", "cost_spike").to_dict() | {"name": ""}

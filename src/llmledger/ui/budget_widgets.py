@@ -57,6 +57,30 @@ FORM_DIMS = {
 }
 
 
+#: The page's tabs (st.tabs key) and their names; the inbox's label also carries the firing count.
+TAB_KEY = "budgets_tab"
+TABS = ("Budgets", "Alerts inbox", "Create / edit", "Notifications", "Review export")
+_TAB_LABELS = "_budgets_tab_labels"
+
+
+def tab_labels(n_firing: int) -> list[str]:
+    """The tab labels, "Alerts inbox (N firing)" with the live count, keeping the open tab open.
+
+    Streamlit identifies a keyed st.tabs by its labels too: when the count changes (an alert
+    acknowledged, a new one fired), it sees a new widget and would open the first tab. So the open
+    tab is carried over by name before the tabs are drawn; any value starting "Alerts inbox" (the
+    old count's label, or the bare name) means the inbox."""
+    labels = [TABS[0], f"{TABS[1]} ({n_firing} firing)", *TABS[2:]]
+    ss = st.session_state
+    shown = ss.get(TAB_KEY)
+    if isinstance(shown, str) and (shown not in labels or ss.get(_TAB_LABELS) != labels):
+        name = shown if shown in TABS else TABS[1] if shown.startswith(TABS[1]) else None
+        if name is not None:
+            ss[TAB_KEY] = labels[TABS.index(name)]
+    ss[_TAB_LABELS] = labels
+    return labels
+
+
 def as_of_picker() -> datetime:
     """Sidebar: the moment budgets are evaluated at (now, or the end of a past UTC day)."""
     with st.sidebar:
@@ -174,10 +198,15 @@ def firing_count() -> int:
 def inbox(key: str = "budgets_inbox") -> None:
     con = common.resources()["con"]
     c1, c2, c3 = st.columns(3)
-    state = c1.selectbox("State", ["open (firing, snoozed, acknowledged)", *events.STATES, "all"], key=f"{key}_state")
-    severity = c2.selectbox("Severity", ["all", *events.SEVERITIES], key=f"{key}_severity")
+    state = c1.selectbox(
+        "State",
+        ["open (firing, snoozed, acknowledged)", *events.STATES, "all"],
+        key=f"{key}_state",
+        persist_state="page",
+    )
+    severity = c2.selectbox("Severity", ["all", *events.SEVERITIES], key=f"{key}_severity", persist_state="page")
     names = [sb.budget.name for sb in bmod.load_all(con)]
-    rule = c3.selectbox("Budget", ["all", *names], key=f"{key}_rule")
+    rule = c3.selectbox("Budget", ["all", *names], key=f"{key}_rule", persist_state="page")
     df = events.list_events(
         con,
         state=state if state in events.STATES else None,
@@ -209,6 +238,7 @@ def inbox(key: str = "budgets_inbox") -> None:
         "Open alert",
         [None, *ids],
         key=f"{key}_open",
+        persist_state="page",
         format_func=lambda i: (
             "Pick an alert to see its explanation and act on it" if i is None else f"#{i} {titles[i]}"
         ),
@@ -342,7 +372,7 @@ def editor(key: str = "budgets_edit") -> None:
     con = common.resources()["con"]
     stored = bmod.load_all(con)
     names = [s.budget.name for s in stored]
-    pick = st.selectbox("Budget", ["➕ New budget", *names], key=f"{key}_pick")
+    pick = st.selectbox("Budget", ["➕ New budget", *names], key=f"{key}_pick", persist_state="page")
     current = next((s.budget for s in stored if s.budget.name == pick), None)
     k = f"{key}_{abs(hash(pick)) % 10**8}"  # fresh widgets per budget, pre-filled with its values
     options = call_reads.dimension_values()

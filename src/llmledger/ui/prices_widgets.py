@@ -78,14 +78,20 @@ def import_section() -> None:
             key="prices_upload",
         )
         c1, c2 = st.columns(2)
-        name = c1.text_input("Sheet name", key="prices_name", placeholder="default: from the file")
-        when = c2.date_input("Effective from", value=None, key="prices_effective", help="Blank: all history.")
+        name = c1.text_input(
+            "Sheet name", key="prices_name", persist_state="page", placeholder="default: from the file"
+        )
+        when = c2.date_input(
+            "Effective from", value=None, key="prices_effective", persist_state="page", help="Blank: all history."
+        )
         c3, c4 = st.columns(2)
         base = c3.selectbox(
             "Over a base sheet (CSV/YAML only)", [""] + sheet_widgets.sheet_names(), key="prices_base",
-            format_func=lambda s: s or "— none —",
+            persist_state="page", format_func=lambda s: s or "— none —",
         )  # fmt: skip
-        discount = c4.number_input("Discount off the base (%)", 0.0, 100.0, 0.0, key="prices_discount")
+        discount = c4.number_input(
+            "Discount off the base (%)", 0.0, 100.0, 0.0, key="prices_discount", persist_state="page"
+        )
         if st.button("Import", icon=":material/upload:", key="prices_import", disabled=up is None, type="primary"):
             try:
                 got = _import_upload(up, name, when, base, discount)
@@ -166,7 +172,9 @@ def activate_section() -> None:
     st.subheader("Active sheet")
     st.markdown(f"The active sheet is **{fmt.plain_markdown(active)}**.")
     left, right = st.columns([2, 3])
-    target = left.selectbox("Make this the active sheet", names, index=names.index(active), key="prices_target")
+    target = left.selectbox(
+        "Make this the active sheet", names, index=names.index(active), key="prices_target", persist_state="page"
+    )
     if target == active:
         right.caption("Pick another sheet to make it the active one.")
         return
@@ -197,11 +205,22 @@ def lookup_section() -> None:
     st.subheader("Look a model up")
     c1, c2, c3 = st.columns([3, 2, 2])
     name = c1.text_input(
-        "Model name as your telemetry reports it", key="prices_lookup", placeholder="claude-3-5-sonnet"
+        "Model name as your telemetry reports it",
+        key="prices_lookup",
+        persist_state="page",
+        placeholder="claude-3-5-sonnet",
     )
-    provider = c2.text_input("Provider (optional)", key="prices_lookup_provider", placeholder="e.g. aws.bedrock")
+    provider = c2.text_input(
+        "Provider (optional)", key="prices_lookup_provider", persist_state="page", placeholder="e.g. aws.bedrock"
+    )
     names = sheet_widgets.sheet_names()
-    sheet = c3.selectbox("In sheet", names, index=names.index(sheet_widgets.view_sheet()), key="prices_lookup_sheet")
+    sheet = c3.selectbox(
+        "In sheet",
+        names,
+        index=names.index(sheet_widgets.view_sheet()),
+        key="prices_lookup_sheet",
+        persist_state="page",
+    )
     if not name.strip():
         st.caption("Type a model name to see which entry prices it, the kind of match, and the other candidates.")
         return
