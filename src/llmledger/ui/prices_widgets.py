@@ -99,7 +99,10 @@ def import_section() -> None:
                 st.error(f"**{fmt.plain_markdown(up.name)}** was not imported: {fmt.plain_markdown(exc.msg)}")
             else:
                 widgets.data_changed()
-                widgets.flash(f"Imported sheet '{got}'. Look a model up below, or make it the active sheet.")
+                widgets.flash(
+                    f"Imported sheet '{got}'. Look a model up in it on the 'Look a model up' tab, "
+                    "or make it the active sheet on 'Sheets & active sheet'."
+                )
                 st.rerun()
         st.caption(
             "CSV columns: model, provider, input_per_mtok, output_per_mtok and optionally cache_read_per_mtok, "
