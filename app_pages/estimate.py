@@ -17,17 +17,33 @@ st.caption(
 )
 
 DEFAULT_MODELS = ["gpt-4o-mini", "gpt-4o", "claude-haiku-4-5"]
-tab_count, tab_bill, tab_tax = st.tabs(["Count & price", "Monthly bill", "Token tax"])
+KEEP = "page"  # widgets keep their values while another (lazy) tab is open, as when every tab ran
+CORPUS = "_est_corpus_file"  # the last corpus read: (name, bytes, file_id), kept while another tab is open
 
-with tab_count, show_errors():
+
+def forget_corpus() -> None:
+    """A new upload, or the file removed from the uploader: the kept corpus goes."""
+    st.session_state.pop(CORPUS, None)
+
+
+def count_tab() -> None:
     sheet_names = sheet_widgets.sheet_names()
     known = sheet_widgets.model_options(sheet_widgets.view_sheet())
     c1, c2 = st.columns([3, 2])
     models = c1.multiselect(
-        "Models", known, default=[m for m in DEFAULT_MODELS if m in known], accept_new_options=True, key="est_models"
+        "Models",
+        known,
+        default=[m for m in DEFAULT_MODELS if m in known],
+        accept_new_options=True,
+        key="est_models",
+        persist_state=KEEP,
     )
-    chosen_sheets = c2.multiselect("Price sheets", sheet_names, default=[sheet_widgets.view_sheet()], key="est_sheets")
-    mode = st.radio("Input", ["Prompt text", "Messages JSON", "Corpus file"], horizontal=True, key="est_mode")
+    chosen_sheets = c2.multiselect(
+        "Price sheets", sheet_names, default=[sheet_widgets.view_sheet()], key="est_sheets", persist_state=KEEP
+    )
+    mode = st.radio(
+        "Input", ["Prompt text", "Messages JSON", "Corpus file"], horizontal=True, key="est_mode", persist_state=KEEP
+    )
     available = tokens.available_names()
     c3, c4 = st.columns([3, 2])
     tok_names = c3.multiselect(
@@ -35,15 +51,16 @@ with tab_count, show_errors():
         available,
         default=[t for t in ("o200k_base", "cl100k_base", "claude") if t in available],
         key="est_tokenizers",
+        persist_state=KEEP,
     )
     out_per_req = c4.number_input(
-        "Output tokens per request (your assumption)", value=300, step=50, key="est_output_tokens"
+        "Output tokens per request (your assumption)", value=300, step=50, key="est_output_tokens", persist_state=KEEP
     )
     check_plan(1, 0, out_per_req, 0, 1)
 
     per_model, per_tok, requests = None, None, 1
     if mode == "Prompt text":
-        text = st.text_area("Prompt", height=160, key="est_text", placeholder="Paste a prompt…")
+        text = st.text_area("Prompt", height=160, key="est_text", persist_state=KEEP, placeholder="Paste a prompt…")
         if text.strip():
             per_tok = estimate_widgets.count_tokenizers(text, tuple(tok_names))
             per_model = estimate_widgets.count_for_models(text, tuple(models))
@@ -52,6 +69,7 @@ with tab_count, show_errors():
             "Messages (OpenAI chat format)",
             height=160,
             key="est_messages",
+            persist_state=KEEP,
             placeholder='[{"role": "system", "content": "…"}, {"role": "user", "content": "…"}]',
         )
         if raw.strip():
@@ -68,16 +86,27 @@ with tab_count, show_errors():
             "Corpus: .txt (documents split at blank lines), .csv, .jsonl or .json",
             type=["txt", "md", "csv", "jsonl", "ndjson", "json"],
             key="est_corpus",
+            on_change=forget_corpus,
         )
-        if up is not None:
-            docs = tokens.read_corpus(up.name, up.getvalue())
+        corpus = (up.name, up.getvalue(), up.file_id) if up is not None else st.session_state.get(CORPUS)
+        if up is None and corpus is not None:  # read before another tab was opened: the uploader forgot it
+            note, forget = st.columns([5, 1], vertical_alignment="center")
+            note.caption(
+                f"{fmt.plain_markdown(corpus[0])} was uploaded before another tab was opened and is still "
+                "counted; upload a file to replace it."
+            )
+            forget.button("Forget it", key="est_corpus_forget", on_click=forget_corpus)
+        if corpus is not None:
+            name, body, file_id = corpus
+            docs = tokens.read_corpus(name, body)
+            st.session_state[CORPUS] = corpus  # only a file that reads
             requests = len(docs)
             st.write(
-                f"**{fmt.count(requests)} documents** in {fmt.plain_markdown(up.name)}; each is priced as one request."
+                f"**{fmt.count(requests)} documents** in {fmt.plain_markdown(name)}; each is priced as one request."
             )
             choices = {m: tokens.tokenizer_for_model(m) for m in models}
             needed = sorted(set(tok_names) | {c.name for c in choices.values()})
-            key = (up.file_id, tuple(needed))
+            key = (file_id, tuple(needed))
             if st.session_state.get("_est_corpus_key") != key:
                 st.session_state["_est_corpus_totals"] = estimate_widgets.count_corpus(docs, needed, "Counting corpus")
                 st.session_state["_est_corpus_key"] = key
@@ -127,7 +156,8 @@ with tab_count, show_errors():
     elif per_tok is None:
         st.info("Paste a prompt or messages, or upload a corpus, to see token counts and costs.")
 
-with tab_bill, show_errors():
+
+def bill_tab() -> None:
     known = sheet_widgets.model_options(sheet_widgets.view_sheet())
     b1, b2 = st.columns(2)
     model = b1.selectbox(
@@ -136,17 +166,24 @@ with tab_bill, show_errors():
         index=known.index("gpt-4o-mini") if "gpt-4o-mini" in known else 0,
         accept_new_options=True,
         key="bill_model",
+        persist_state=KEEP,
     )
-    sheet = b2.selectbox("Price sheet", sheet_widgets.sheet_names(), key="bill_sheet")
+    sheet = b2.selectbox("Price sheet", sheet_widgets.sheet_names(), key="bill_sheet", persist_state=KEEP)
     n1, n2, n3 = st.columns(3)
-    req = n1.number_input("Requests per month", value=100_000.0, step=1000.0, format="%.0f", key="bill_requests")
-    n_in = n2.number_input("Input tokens per request", value=1500.0, step=100.0, format="%.0f", key="bill_input")
-    n_out = n3.number_input("Output tokens per request", value=300.0, step=50.0, format="%.0f", key="bill_output")
+    req = n1.number_input(
+        "Requests per month", value=100_000.0, step=1000.0, format="%.0f", key="bill_requests", persist_state=KEEP
+    )
+    n_in = n2.number_input(
+        "Input tokens per request", value=1500.0, step=100.0, format="%.0f", key="bill_input", persist_state=KEEP
+    )
+    n_out = n3.number_input(
+        "Output tokens per request", value=300.0, step=50.0, format="%.0f", key="bill_output", persist_state=KEEP
+    )
     s1, s2, s3, s4 = st.columns(4)
-    cached = s1.slider("Cached input share", 0, 100, 0, format="%d%%", key="bill_cached")
-    batch = s2.slider("Batch share", 0, 100, 0, format="%d%%", key="bill_batch")
-    growth = s3.number_input("Monthly growth %", value=0.0, step=1.0, key="bill_growth")
-    months = s4.number_input("Months", value=12, step=1, key="bill_months")
+    cached = s1.slider("Cached input share", 0, 100, 0, format="%d%%", key="bill_cached", persist_state=KEEP)
+    batch = s2.slider("Batch share", 0, 100, 0, format="%d%%", key="bill_batch", persist_state=KEEP)
+    growth = s3.number_input("Monthly growth %", value=0.0, step=1.0, key="bill_growth", persist_state=KEEP)
+    months = s4.number_input("Months", value=12, step=1, key="bill_months", persist_state=KEEP)
     check_plan(req, n_in, n_out, growth, months)
     b = estimate_widgets.bill(model, sheet, n_in, n_out, req, cached / 100, batch / 100, growth, months)
     for w in b.warnings:  # the model's context window / max output, from the sheet
@@ -166,7 +203,8 @@ with tab_bill, show_errors():
     vega.show(st, money_charts.monthly_bill(frame, f"Projected bill: {model} on {sheet}"), key="bill_fig")
     st.dataframe(frame, hide_index=True, key="bill_table", column_config=estimate_widgets.BILL_COLUMNS)
 
-with tab_tax, show_errors():
+
+def tax_tab() -> None:
     st.caption(
         "The same short paragraph in ten languages (data/token_tax). A ratio of 1.8 means the message "
         "costs 80% more tokens — and so 80% more money — than in English under that tokenizer."
@@ -175,6 +213,7 @@ with tab_tax, show_errors():
         "Tokenizers",
         tokens.available_names(),
         key="tax_tokenizers",
+        persist_state=KEEP,
         default=[t for t in ("o200k_base", "cl100k_base", "claude") if t in tokens.available_names()],
     )
     if names:
@@ -191,3 +230,12 @@ with tab_tax, show_errors():
         )
     else:
         st.info("Choose at least one tokenizer.")
+
+
+tab_count, tab_bill, tab_tax = st.tabs(
+    ["Count & price", "Monthly bill", "Token tax"], key="est_tab", on_change="rerun"
+)  # only the open tab runs
+for tab, draw in ((tab_count, count_tab), (tab_bill, bill_tab), (tab_tax, tax_tab)):
+    if tab.open:
+        with tab, show_errors():
+            draw()

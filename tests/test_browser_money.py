@@ -113,16 +113,43 @@ def test_estimate_in_chromium(money_app, artifacts):
         assert page.locator(f"{VEGA} b").count() == 0  # drawn as text, never as a <b> element
         no_exception(page)
         full_screenshot(page, artifacts / "money-estimate.png")
-        page.get_by_role("tab", name="Monthly bill").click()
+        rerun(page, page.get_by_role("tab", name="Monthly bill").click)  # lazy tabs: opening one runs it
+        assert page.locator(VEGA).count() == 1  # the closed Count & price tab sent nothing
         bill = chart(page, "Projected bill")
         expect(bill).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
         assert {"Month 1", "Month 12", "cumulative", "Cumulative"} <= set(svg_texts(bill))
+        months = page.get_by_label("Months", exact=True).and_(page.get_by_test_id("stNumberInputField"))
+        months.fill("6")
+        rerun(page, lambda: months.press("Enter"))
+        expect(page.get_by_text("Total over 6 months")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
         full_screenshot(page, artifacts / "money-estimate-bill.png")
-        page.get_by_role("tab", name="Token tax").click()
+        rerun(page, page.get_by_role("tab", name="Token tax").click)
         tax = chart(page, "Token tax")
         expect(tax).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
         assert {"Hindi", "English", "1×"} <= set(svg_texts(tax))
         full_screenshot(page, artifacts / "money-estimate-tax.png")
+        # Back on the first tabs: what was typed there is still there, and so are its results.
+        rerun(page, page.get_by_role("tab", name="Count & price").click)
+        assert page.get_by_role("textbox", name="Prompt").input_value().startswith("Summarise this support ticket")
+        expect(chart(page, subtitle)).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        rerun(page, page.get_by_role("tab", name="Monthly bill").click)
+        expect(page.get_by_text("Total over 6 months")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        # A corpus uploaded, another tab opened and closed: the uploader is empty, the page still counts it.
+        rerun(page, page.get_by_role("tab", name="Count & price").click)
+        rerun(page, page.get_by_text("Corpus file", exact=True).click)
+        corpus = "\n".join(f'{{"text": "ticket {i} about a refund"}}' for i in range(7)).encode()
+        rerun(
+            page,
+            lambda: page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+                files=[{"name": "tickets.jsonl", "mimeType": "application/jsonl", "buffer": corpus}]
+            ),
+        )
+        expect(page.get_by_text("7 documents")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        rerun(page, page.get_by_role("tab", name="Token tax").click)
+        rerun(page, page.get_by_role("tab", name="Count & price").click)
+        expect(page.get_by_text("7 documents")).to_have_count(1, timeout=PAGE_TIMEOUT_MS)
+        expect(page.get_by_text("tickets.jsonl was uploaded before another tab was opened")).to_have_count(1)
+        full_screenshot(page, artifacts / "money-estimate-corpus-kept.png")
         no_plotly(page)
         no_exception(page)
     finally:

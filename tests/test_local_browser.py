@@ -47,6 +47,28 @@ def test_finished_run_in_the_browser(served_app, artifacts):
         page.screenshot(path=str(shot), full_page=True)
         assert not page.get_by_text("Traceback").count()
 
+        # the other tabs are lazy (opening one runs it); the finished run shows on them
+        rerun(page, page.get_by_role("tab", name="Price").click)
+        break_even = charts.filter(has_text="Break-even: where local gets cheaper")
+        break_even.locator("svg").first.wait_for(timeout=60_000)
+        assert charts.filter(has_text="Throughput by variant").count() == 0  # the closed runs tab sent nothing
+        assert "local (always on)" in break_even.inner_text()
+        measured = page.locator('[data-testid="stSelectbox"]').filter(has_text="Measured variant")
+        picked = measured.locator('input[role="combobox"]')
+        shown = picked.first.input_value() if picked.count() else measured.inner_text()
+        assert "Q4_1" in shown, shown  # the first variant the run measured, not "(run the lab first)"
+        page.screenshot(path=str(artifacts / "local_lab_price.png"), full_page=True)
+        rerun(page, page.get_by_role("tab", name="Memory").click)
+        charts.filter(has_text="Memory by file type").locator("svg").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(artifacts / "local_lab_memory.png"), full_page=True)
+        rerun(page, page.get_by_role("tab", name="Quality").click)
+        expect(page.get_by_role("button", name="Measure perplexity")).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(artifacts / "local_lab_quality.png"), full_page=True)
+        rerun(page, page.get_by_role("tab", name="Variants & runs").click)
+        expect(page.get_by_text("Results", exact=True)).to_be_visible(timeout=60_000)
+        assert page.get_by_label("Repeats").input_value() == "2"  # typed before the other tabs were opened
+        assert not page.get_by_text("Traceback").count()
+
         # a long run, cancelled once it has finished a run: the finished runs are kept
         box = page.get_by_label("Max new tokens")
         box.fill("200")

@@ -26,6 +26,16 @@ def with_data(seeded, db_path):
     return db_path
 
 
+def estimate(tab: str | None = None):
+    """The Estimate page run once with `tab` open (lazy tabs: only the open one runs)."""
+    at = page("estimate")
+    if tab:
+        at.session_state["est_tab"] = tab
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def text_of(at) -> str:
     parts = [
         e.value for kind in ("markdown", "caption", "info", "warning", "error", "success") for e in getattr(at, kind)
@@ -46,6 +56,11 @@ def test_ledger_pages_on_an_empty_ledger_invite_data(name):
 def test_estimate_works_without_any_calls():
     at = run("estimate")
     assert not at.error
+    assert any("Paste a prompt" in i.value for i in at.info)
+    assert not at.metric  # the closed Monthly bill tab ran nothing
+    at.session_state["est_tab"] = "Monthly bill"
+    at.run()
+    assert not at.exception and not at.error
     assert "Total over 12 months" in metrics(at)
 
 
@@ -213,6 +228,59 @@ def test_estimate_corpus_upload_counts_with_progress(with_data):
     toks = frame(at, "tokenizer", "exact for").set_index("tokenizer")
     assert toks.loc["o200k_base", "tokens"] == expected
 
+    # Another (lazy) tab opened and closed: the uploader forgets the file, the page keeps counting it.
+    at.session_state["est_tab"] = "Monthly bill"
+    at.run()
+    assert "**40 documents**" not in text_of(at)
+    at.session_state["est_tab"] = "Count & price"
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.radio(key="est_mode").value == "Corpus file"
+    assert "**40 documents**" in text_of(at)
+    assert any("corpus.jsonl was uploaded before another tab was opened" in c.value for c in at.caption)
+    assert frame(at, "tokenizer", "exact for").set_index("tokenizer").loc["o200k_base", "tokens"] == expected
+    assert (frame(at, "model", "sheet", "cost_usd")["requests"] == 40).all()
+    at.button(key="est_corpus_forget").click().run()
+    assert not at.exception
+    assert "**40 documents**" not in text_of(at)
+    assert any("upload a corpus" in i.value for i in at.info)
+
+
+def test_estimate_tabs_keep_their_values_while_another_is_open(with_data):
+    at = estimate()
+    at.multiselect(key="est_models").set_value(["gpt-4o", "claude-haiku-4-5"]).run()
+    at.number_input(key="est_output_tokens").set_value(500).run()
+    prompt = "Keep this prompt while the bill is open. " * 5
+    at.text_area(key="est_text").set_value(prompt).run()
+    costs = frame(at, "model", "sheet", "cost_usd")
+    assert set(costs["model"]) == {"gpt-4o", "claude-haiku-4-5"}
+    at.session_state["est_tab"] = "Monthly bill"
+    at.run()
+    assert not [d for d in at.dataframe if "tokenizer" in d.value.columns]  # the closed tab ran nothing
+    at.number_input(key="bill_growth").set_value(5.0).run()
+    at.selectbox(key="bill_model").set_value("gpt-4o").run()
+    bill = metrics(at)
+    at.session_state["est_tab"] = "Token tax"
+    at.run()
+    assert not at.metric
+    at.multiselect(key="tax_tokenizers").set_value(["o200k_base"]).run()
+
+    at.session_state["est_tab"] = "Count & price"
+    at.run()
+    assert not at.exception and not at.error
+    assert at.text_area(key="est_text").value == prompt
+    assert at.multiselect(key="est_models").value == ["gpt-4o", "claude-haiku-4-5"]
+    assert at.number_input(key="est_output_tokens").value == 500
+    assert frame(at, "model", "sheet", "cost_usd").equals(costs)
+    at.session_state["est_tab"] = "Monthly bill"
+    at.run()
+    assert at.number_input(key="bill_growth").value == 5.0 and at.selectbox(key="bill_model").value == "gpt-4o"
+    assert metrics(at) == bill
+    at.session_state["est_tab"] = "Token tax"
+    at.run()
+    assert at.multiselect(key="tax_tokenizers").value == ["o200k_base"]
+    assert set(frame(at, "language", "ratio_vs_english")["tokenizer"]) == {"o200k_base"}
+
 
 def test_estimate_empty_corpus_gives_a_clear_message():
     at = run("estimate")
@@ -232,14 +300,14 @@ def test_estimate_empty_corpus_gives_a_clear_message():
     ],
 )
 def test_monthly_bill_rejects_absurd_inputs(field, value, message):
-    at = run("estimate")
+    at = estimate("Monthly bill")
     at.number_input(key=field).set_value(value).run()
     assert not at.exception
     assert any(message in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_monthly_bill_grows_and_discounts(with_data):
-    at = run("estimate")
+    at = estimate("Monthly bill")
     flat = _usd(metrics(at)["Total over 12 months"])
     at.number_input(key="bill_growth").set_value(10.0).run()
     grown = metrics(at)
@@ -263,7 +331,7 @@ def test_monthly_bill_grows_and_discounts(with_data):
 
 
 def test_token_tax_table():
-    at = run("estimate")
+    at = estimate("Token tax")
     tax = frame(at, "language", "ratio_vs_english")
     assert set(tax["tokenizer"]) >= {"o200k_base", "cl100k_base"}
     english = tax[tax["language"] == "English"]
