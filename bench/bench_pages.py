@@ -232,6 +232,43 @@ def cached_ledger(n_calls: int) -> tuple[Path, dict]:
     return path, {"reused": False, **info}
 
 
+def add_budgets(db: Path) -> list[str]:
+    """Budgets a reviewer would keep on this ledger, sized from its spend so far this month and this
+    week (UTC), so the cards show real progress: all spend by month at 80% (with a forecast
+    threshold), the busiest feature this week already over, and every user by week ("each")."""
+    from llmledger.alerts import budgets
+    from llmledger.alerts.budgets import Budget
+    from llmledger.store.db import connect
+
+    con = connect(db)
+    try:
+        mtd, wtd, users = con.sql(
+            "SELECT sum(actual_cost_usd) FILTER (WHERE start_time >= date_trunc('month', now())), "
+            "sum(actual_cost_usd) FILTER (WHERE start_time >= date_trunc('week', now())), "
+            "count(DISTINCT user_id) FILTER (WHERE start_time >= date_trunc('week', now())) FROM llm_calls"
+        ).fetchall()[0]
+        top = con.sql(
+            "SELECT feature, sum(actual_cost_usd) AS s FROM llm_calls WHERE start_time >= date_trunc('week', now()) "
+            "AND feature IS NOT NULL GROUP BY 1 ORDER BY s DESC LIMIT 1"
+        ).fetchall()
+        feature, fwtd = top[0] if top else ("feature-0", 0)
+        made = [
+            Budget.build("All LLM spend", max(round(float(mtd or 0) * 1.25, 2), 1), "month", forecast_thresholds="100"),
+            Budget.build(
+                f"{feature} (week)", max(round(float(fwtd or 0) * 0.9, 2), 0.01), "week", where=[f"feature={feature}"]
+            ),
+            Budget.build(
+                "Each user (week)", max(round(float(wtd or 0) / max(users or 1, 1) * 3, 4), 0.01), "week", each="user"
+            ),
+        ]
+        for b in made:
+            budgets.save(con, b)
+        con.execute("CHECKPOINT")
+        return [b.name for b in made]
+    finally:
+        con.close()
+
+
 # ------------------------------------------------------------------ serving
 
 
@@ -746,6 +783,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--profile-only", action="store_true", help="only the profile pass (no timings written)")
     ap.add_argument("--make-run-only", action="store_true", help="only `make run` on an empty ledger (printed)")
     ap.add_argument("--cold", action="store_true", help="each tab in a browser context of its own (no HTTP cache)")
+    ap.add_argument(
+        "--with-budgets",
+        action="store_true",
+        help="define a few budgets in the run's ledger (whole, per feature, each user) so Budgets draws its cards",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -803,6 +845,8 @@ def main(argv: list[str] | None = None) -> dict:
 
             db = work / "ledger.duckdb"
             shutil.copyfile(ledger, db)
+            if args.with_budgets:
+                result["budgets"] = add_budgets(db)
             server = serve(work, "app", db)
             page_runs: dict[str, list[dict]] = {}
             page_floors: dict[str, list[dict]] = {}
