@@ -24,9 +24,12 @@ def ok(at: AppTest) -> AppTest:
     return at
 
 
-def run(name: str, timeout: float = TIMEOUT) -> AppTest:
-    """The page, run once, without an exception (an st.error may be what a test looks for)."""
+def run(name: str, timeout: float = TIMEOUT, tab: tuple[str, str] | None = None) -> AppTest:
+    """The page, run once, without an exception (an st.error may be what a test looks for).
+    `tab`: (the page's st.tabs key, a tab's label) opens that tab first (lazy tabs run only when open)."""
     at = page(name, timeout)
+    if tab:
+        at.session_state[tab[0]] = tab[1]
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

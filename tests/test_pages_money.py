@@ -28,12 +28,7 @@ def with_data(seeded, db_path):
 
 def estimate(tab: str | None = None):
     """The Estimate page run once with `tab` open (lazy tabs: only the open one runs)."""
-    at = page("estimate")
-    if tab:
-        at.session_state["est_tab"] = tab
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run("estimate", tab=("est_tab", tab) if tab else None)
 
 
 def text_of(at) -> str:

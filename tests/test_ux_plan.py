@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from apptest_helpers import frame, metric, page
+from apptest_helpers import frame, metric, run
 from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, rerun, wait_rendered
 from helpers import serve_app
 
@@ -16,12 +16,7 @@ from llmledger.planning.requirements import example_set
 
 
 def run_page(tab: str | None = None):
-    at = page("plan")
-    if tab:
-        at.session_state["pf_tab"] = tab
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return run("plan", tab=("pf_tab", tab) if tab else None)
 
 
 def open_tab(at, tab: str):
