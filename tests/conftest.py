@@ -13,6 +13,14 @@ import pytest
 from helpers import ARTIFACTS, free_port
 
 
+def pytest_configure(config):
+    """Streamlit scans every installed package for components when an AppTest first runs; the
+    dashboard's launcher speeds that scan up (same result), and so do the tests."""
+    from llmledger.ui import component_scan
+
+    component_scan.install()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMLEDGER_DB", str(tmp_path / "ledger.duckdb"))
