@@ -16,9 +16,9 @@ from helpers import ARTIFACTS, free_port
 def pytest_configure(config):
     """Streamlit scans every installed package for components when an AppTest first runs; the
     dashboard's launcher speeds that scan up (same result), and so do the tests."""
-    from llmledger.ui import component_scan
+    from llmledger.ui import streamlit_startup
 
-    component_scan.install()
+    streamlit_startup.install_component_prefilter()
 
 
 @pytest.fixture(autouse=True)

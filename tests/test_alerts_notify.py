@@ -255,3 +255,22 @@ def test_serve_otlp_checks_budgets_after_loads(db_path):
             proc.wait(60)
         assert proc.returncode == 0, proc.stderr.read()[-2000:]
         assert len(hook.posts) == 1
+
+
+def test_a_start_delay_holds_the_first_check_and_a_stop_ends_it(con):
+    """The dashboard starts its evaluator with a delay (ui/common.STARTUP_QUIET_S) so that the
+    first page is drawn first: no check runs before it ends, the check runs right after, and a stop
+    during the delay ends the thread without checking."""
+    add_call(con, datetime.now(UTC) - timedelta(minutes=5), 2.0, feature="checkout")
+    budgets.save(con, Budget.build("checkout", 1, "month", where=["feature=checkout"], thresholds="100"))
+    runner = AlertRunner(con, start_delay_s=1.5).start()
+    try:
+        time.sleep(0.5)
+        assert runner.checks == 0 and con.execute("SELECT count(*) FROM alert_events").fetchone()[0] == 0
+        assert runner.wait_idle(60) and runner.checks >= 1 and runner.last_error is None
+        assert con.execute("SELECT threshold FROM alert_events").fetchall() == [("actual:100",)]
+    finally:
+        runner.stop()
+    waiting = AlertRunner(con, start_delay_s=600).start()
+    waiting.stop(timeout=10)
+    assert not waiting._thread.is_alive() and waiting.checks == 0

@@ -3,6 +3,7 @@ with prometheus_client's own parser, and checked against SQL over `llm_calls`.""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -243,3 +244,31 @@ def test_serve_otlp_serves_metrics(db_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 0
+
+
+def test_a_deferred_warm_reads_nothing_until_its_time_or_a_scrape(con, db_path, tmp_path):
+    """The dashboard defers /metrics' first read (warm_after_s) so that its first page comes
+    first. Before the delay nothing is read; a scrape then starts the read itself; without a scrape
+    the read happens once the delay is over."""
+    late = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool-late")
+    collector = metrics.attach(late, con, warm_after_s=600)
+    late.start()
+    try:
+        time.sleep(0.3)
+        assert collector._ledger.age() is None and collector._budgets.age() is None
+        assert scrape(late).status_code == 200  # starts the read, never waits for it
+        assert collector.warm(wait=120) and collector._ledger.age() is not None
+    finally:
+        collector.warm_timer.cancel()
+        late.stop()
+    soon = Service(con, db_path=db_path, port=0, spool_dir=tmp_path / "spool-soon")
+    collector = metrics.attach(soon, con, warm_after_s=0.2)
+    soon.start()
+    try:
+        deadline = time.monotonic() + 120
+        while collector._budgets.age() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert collector._ledger.age() is not None and collector._budgets.age() is not None
+    finally:
+        collector.warm(wait=120)
+        soon.stop()

@@ -144,6 +144,7 @@ class LedgerCollector(Collector):
         clock: Callable[[], float] = time.monotonic,
     ):
         self.con, self.service, self.runner = con, service, runner
+        self.warm_timer: threading.Timer | None = None  # attach(warm_after_s=...): the deferred first read
         # One read at a time (the first ones may both import the default sheet into a new ledger).
         self._reading = threading.Lock()
         self._ledger = _Cached(ledger_ttl_s, self._one_at_a_time(self._read_ledger), clock)
@@ -332,13 +333,23 @@ def route(registry: CollectorRegistry) -> Callable[[], tuple[int, str, bytes]]:
     return lambda: (200, CONTENT_TYPE_LATEST, generate_latest(registry))
 
 
-def attach(service, con, runner=None, **ttl) -> LedgerCollector:
+def attach(service, con, runner=None, warm_after_s: float = 0.0, **ttl) -> LedgerCollector:
     """Serve `/metrics` on `service`'s receiver port. Call before service.start(): the route goes
     into the receiver's `extra_routes` (telemetry keeps the dict by reference). The collector is
-    returned so that a runner started later can be set as its `runner`."""
+    returned so that a runner started later can be set as its `runner`. The figures are read in
+    the background right away, or after `warm_after_s` (the dashboard's first page comes first:
+    on a new ledger that read imports the default price sheet); a scrape before then starts it."""
     collector = LedgerCollector(con, service, runner, **ttl)
     service.limits.setdefault("extra_routes", {})[PATH] = route(registry_for(collector))
-    collector.warm()  # the first scrape after start then finds figures already read
+    if warm_after_s > 0:
+        timer = threading.Timer(warm_after_s, collector.warm)
+        timer.daemon = True
+        timer.name = "llmledger-metrics-warm"
+        background.register(timer, timer.cancel)
+        collector.warm_timer = timer
+        timer.start()
+    else:
+        collector.warm()  # the first scrape after start then finds figures already read
     return collector
 
 

@@ -37,7 +37,11 @@ class AlertRunner:
         check_on_start: bool = True,
         explain_quiet_s: float = 1.0,
         explain_max_wait_s: float = 15.0,
+        start_delay_s: float = 0.0,
     ):
+        """`start_delay_s`: the first check waits that long (the dashboard draws its first page
+        before the evaluator's full scan and forecasts compete with it for the CPU); a poke from a
+        load in that time is checked once the delay is over."""
         self.con = con
         self.interval_s = interval_s
         self.debounce_s = debounce_s
@@ -46,6 +50,7 @@ class AlertRunner:
         self.check_on_start = check_on_start
         self.explain_quiet_s = explain_quiet_s
         self.explain_max_wait_s = explain_max_wait_s
+        self.start_delay_s = start_delay_s
         self._last_poke = 0.0
         self._wake = threading.Event()
         self._poked = False
@@ -104,6 +109,8 @@ class AlertRunner:
     # ------------------------------------------------------------ loop
     def _loop(self) -> None:
         last = 0.0
+        if self.start_delay_s > 0:
+            self._stop.wait(self.start_delay_s)
         while not self._stop.is_set():
             timeout = self.interval_s
             due = self._next_delivery_in()

@@ -11,6 +11,11 @@ from llmledger import config
 from llmledger.errors import LedgerError
 from llmledger.ui.format import plain_markdown
 
+#: Seconds the dashboard's background reads wait after start (the budget evaluator's first check,
+#: /metrics' first read): the first page a browser asks for is drawn first. On a new ledger the
+#: metrics read imports the default price sheet; on a big one the first check scans every call.
+STARTUP_QUIET_S = 5.0
+
 
 @st.cache_resource(show_spinner=False)
 def _resources(db_path: str):
@@ -26,7 +31,9 @@ def _resources(db_path: str):
 
             service = Service(con, db_path=db_path, grpc_port=config.otlp_grpc_port())
             service.on_loaded.append(lambda: st.cache_data.clear())
-            collector = metrics.attach(service, con)  # GET /metrics on the receiver's port
+            collector = metrics.attach(
+                service, con, warm_after_s=STARTUP_QUIET_S
+            )  # GET /metrics on the receiver's port
             service.start()
         except (ImportError, OSError, LedgerError) as exc:  # the dashboard still works without it
             service = _Unavailable(str(exc))
@@ -34,7 +41,7 @@ def _resources(db_path: str):
     # loader and the receiver's request threads never wait on it) and every minute.
     from llmledger.alerts.runner import AlertRunner
 
-    alerts = AlertRunner(con).start()
+    alerts = AlertRunner(con, start_delay_s=STARTUP_QUIET_S).start()
     if collector is not None:
         collector.runner = alerts  # the evaluator's checks and failures on /metrics too
     if service is not None and hasattr(service, "on_loaded"):

@@ -50,9 +50,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from streamlit.web import cli as streamlit_cli
 
-    from llmledger.ui import component_scan
+    from llmledger.ui import streamlit_startup
 
-    component_scan.install()  # Streamlit's Runtime scans installed packages for components as it starts
+    streamlit_startup.install_component_prefilter()  # the Runtime scans installed packages as it starts
+    streamlit_startup.skip_direct_run_check()  # this is `streamlit run`
     # The ledger and its receiver open on a thread while Streamlit starts its server and the
     # browser loads the app; the first page's common.resources() waits for that same cached
     # entry. They used to open first, adding a second or more to `make run`'s first page.

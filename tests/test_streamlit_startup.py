@@ -1,6 +1,7 @@
-"""The start-up component scan's prefilter (ui/component_scan.py) keeps exactly the packages
-Streamlit's own filter keeps: over every installed distribution, and over made-up ones that pass it
-each way (name, summary, Requires-Dist, an "st-" name) or pass none."""
+"""Streamlit start-up (ui/streamlit_startup.py): the component scan's prefilter keeps exactly the
+packages Streamlit's own filter keeps, over every installed distribution and over made-up ones that
+pass it each way (name, summary, Requires-Dist, an "st-" name) or pass none; the hooks exist in
+the pinned Streamlit."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.components.v2 import manifest_scanner
 
-from llmledger.ui import component_scan
+from llmledger.ui import streamlit_startup
 
 
 def _streamlit_filter():
@@ -18,15 +19,26 @@ def _streamlit_filter():
     return getattr(f, "__wrapped__", f)
 
 
+def test_direct_run_check_flag_exists_in_this_streamlit():
+    from streamlit import delta_generator
+
+    before = delta_generator._use_warning_has_been_displayed
+    try:
+        assert streamlit_startup.skip_direct_run_check() is True
+        assert delta_generator._use_warning_has_been_displayed is True
+    finally:
+        delta_generator._use_warning_has_been_displayed = before
+
+
 def test_installed_with_this_streamlit():
-    assert component_scan.install() is True
-    assert component_scan.install() is True  # idempotent: one wrapper, not two
+    assert streamlit_startup.install_component_prefilter() is True
+    assert streamlit_startup.install_component_prefilter() is True  # idempotent: one wrapper, not two
     f = manifest_scanner._is_likely_streamlit_component_package
     assert f._llmledger_prefilter and not getattr(f.__wrapped__, "_llmledger_prefilter", False)
 
 
 def test_same_candidates_as_streamlit_over_installed_packages():
-    component_scan.install()
+    streamlit_startup.install_component_prefilter()
     dists = list(importlib.metadata.distributions())
     assert len(dists) > 50
     ours = [d.metadata["Name"] for d in dists if manifest_scanner._is_likely_streamlit_component_package(d)]
@@ -54,7 +66,7 @@ def test_same_answer_on_made_up_packages(tmp_path: Path, case: str):
     info.mkdir()
     (info / "METADATA").write_text(text)
     dist = importlib.metadata.PathDistribution(info)
-    component_scan.install()
+    streamlit_startup.install_component_prefilter()
     assert _streamlit_filter()(dist) is expected
     assert manifest_scanner._is_likely_streamlit_component_package(dist) is expected
 
@@ -63,6 +75,6 @@ def test_unreadable_metadata_is_left_to_streamlit(tmp_path: Path):
     info = tmp_path / "broken-1.0.dist-info"
     info.mkdir()  # no METADATA at all
     dist = importlib.metadata.PathDistribution(info)
-    assert component_scan._could_be_component(dist) is True  # never decides on what it cannot read
-    component_scan.install()
+    assert streamlit_startup._could_be_component(dist) is True  # never decides on what it cannot read
+    streamlit_startup.install_component_prefilter()
     assert manifest_scanner._is_likely_streamlit_component_package(dist) is _streamlit_filter()(dist)
