@@ -112,3 +112,25 @@ def test_feature_names_reach_the_chart_as_written():
     assert list(data["feature"]) == ["<b>a</b> & b", "(unattributed)"]
     assert list(data["cost_usd"]) == [2.5, 0.0]
     assert spec["encoding"]["y"]["sort"] == "-x"
+
+
+def test_go_to_links_every_other_page_in_the_sidebars_order():
+    """Home's links name every page of app.PAGES but Home, in the same order, with each page's
+    icon; on an empty ledger they are drawn (AppTest runs the page alone: labels, not links)."""
+    import ast
+
+    from helpers import ROOT
+
+    from llmledger.ui import home_widgets
+
+    tree = ast.parse((ROOT / "app.py").read_text())
+    pages = next(
+        ast.literal_eval(n.value)
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == "PAGES"
+    )
+    expected = [(p, t, i) for p, t, i in pages if t != "Home"]
+    assert [(p, t, i) for p, t, i, _ in home_widgets.LINKS] == expected
+    at = ok(page("home").run())
+    shown = " ".join(m.value for m in at.markdown)
+    assert all(f"**{t}**" in shown for _, t, _ in expected)

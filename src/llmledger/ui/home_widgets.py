@@ -34,15 +34,18 @@ FEATURE_COLUMNS = {
     "unpriced_calls": st.column_config.NumberColumn("Unpriced calls", format="localized"),
 }
 #: (page file, label, icon, what it answers) for the links.
+#: Every other page, in the sidebar's order (app.PAGES; tests/test_home_page.py checks none is missing).
 LINKS = [
-    ("app_pages/spend.py", "Spend", "💸", "Where the money went, by feature, team, user, model"),
     ("app_pages/calls.py", "Calls", "📞", "Volume, tokens, latency; the top traces"),
+    ("app_pages/spend.py", "Spend", "💸", "Where the money went, by feature, team, user, model"),
     ("app_pages/budgets.py", "Budgets", "🎯", "Limits, forecasts and alerts"),
     ("app_pages/estimate.py", "Estimate", "🧮", "Price a prompt or a monthly bill"),
-    ("app_pages/plan.py", "Plan", "🗓️", "Requirements, shortlist, 12–24 month bill"),
     ("app_pages/reprice.py", "Reprice", "🔁", "History under another sheet or model"),
-    ("app_pages/prices.py", "Prices", "🏷️", "Price sheets and which entry prices a model"),
+    ("app_pages/whatif.py", "What-if", "🔀", "Routers, cascades, caching and other levers on your traffic"),
+    ("app_pages/plan.py", "Plan", "🗓️", "Requirements, shortlist, 12–24 month bill"),
+    ("app_pages/local_lab.py", "Local lab", "🧪", "Quantized local models: latency here against API prices"),
     ("app_pages/ingest.py", "Ingest", "📥", "Receiver, file import, demo data"),
+    ("app_pages/prices.py", "Prices", "🏷️", "Price sheets and which entry prices a model"),
 ]
 
 
@@ -208,11 +211,12 @@ def quality_section(o: ov.Overview) -> None:
 
 def links() -> None:
     st.subheader("Go to")
-    cols = st.columns(4)
-    for i, (path, label, icon, what) in enumerate(LINKS):
-        with cols[i % 4]:
-            try:
-                st.page_link(path, label=label, icon=icon, help=what)
-            except st.errors.StreamlitAPIException:  # the page runs alone (AppTest): no navigation
-                st.markdown(f"{icon} **{label}**")
-            st.caption(what)
+    per_row = 5
+    for row in range(0, len(LINKS), per_row):  # one row of columns at a time: captions line up
+        for col, (path, label, icon, what) in zip(st.columns(per_row), LINKS[row : row + per_row]):
+            with col:
+                try:
+                    st.page_link(path, label=label, icon=icon, help=what)
+                except st.errors.StreamlitAPIException:  # the page runs alone (AppTest): no navigation
+                    st.markdown(f"{icon} **{label}**")
+                st.caption(what)
