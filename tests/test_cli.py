@@ -104,6 +104,7 @@ def test_serve_otlp_receives_and_stops_cleanly(db_path):
             proc.kill()
     assert proc.returncode == 0, err
     assert "12 spans accepted" in out
+    assert "nanobind" not in err and "leaked" not in err, err[-2000:]  # ended without the final sweep
     p = cli("sql", "SELECT count(*) FROM spans", "--json", db=db_path)
     assert json.loads(p.stdout)["rows"] == [[12]]
     assert not list(Path(str(db_path) + ".spool").glob("*.json"))  # flushed at shutdown

@@ -23,12 +23,14 @@ def launched(tmp_path, name: str, args: list[str], **env):
         [sys.executable, "-m", "llmledger.ui.launch", *args],
         cwd=ROOT,
         env=subprocess_env(
-            LLMLEDGER_DB=tmp_path / f"{name}.duckdb",
-            LLMLEDGER_RECEIVER="1",
-            LLMLEDGER_OTLP_PORT=free_port(),
-            LLMLEDGER_OTLP_GRPC_PORT=free_port(),
-            STREAMLIT_BROWSER_GATHER_USAGE_STATS="false",
-            **env,
+            **{
+                "LLMLEDGER_DB": tmp_path / f"{name}.duckdb",
+                "LLMLEDGER_RECEIVER": "1",
+                "LLMLEDGER_OTLP_PORT": free_port(),
+                "LLMLEDGER_OTLP_GRPC_PORT": free_port(),
+                "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+                **env,
+            }
         ),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -95,3 +97,52 @@ def test_a_ledger_held_by_another_process_ends_the_launcher_with_the_reason(tmp_
             assert "held by another process" in log_path.read_text()
     finally:
         holder.close()
+
+
+def test_ctrl_c_ends_quietly_and_keeps_what_was_loaded(tmp_path):
+    """Ctrl-C (SIGINT) on `make run`: exit status 0, the receiver and evaluator stopped and the
+    ledger closed cleanly (the calls sent before are there after), and no wall of DuckDB binding
+    "nanobind: leaked ..." lines from the interpreter's final sweep (background.exit_quietly)."""
+    import re
+
+    import requests
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from llmledger.store.db import connect
+    from llmledger.telemetry import demo
+
+    port, otlp = free_port(), free_port()
+    with launched(tmp_path, "c", ["--port", str(port)], LLMLEDGER_OTLP_PORT=otlp) as (proc, log_path):
+        assert wait_healthy(proc, log_path, port) == "ok"
+        deadline = time.time() + 120  # the ledger and receiver open on a thread beside the server
+        while "OTLP receiver on" not in log_path.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        sent = 0
+        for _, _, body in demo.generate_batches(n_calls=40, days=2, seed=3, traces_per_batch=20):
+            r = requests.post(
+                f"http://127.0.0.1:{otlp}/v1/traces",
+                data=body,
+                headers={"Content-Type": "application/x-protobuf"},
+                timeout=30,
+            )
+            assert r.status_code == 200, r.content
+            req = ExportTraceServiceRequest.FromString(body)
+            sent += sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
+        deadline = time.time() + 120
+        loaded = 0
+        while time.time() < deadline and loaded < sent:
+            text = requests.get(f"http://127.0.0.1:{otlp}/metrics", timeout=30).text
+            m = re.search(r"^llmledger_loader_loaded_spans_total (\S+)$", text, re.M)
+            loaded = int(float(m.group(1))) if m else 0
+            time.sleep(0.2)
+        assert loaded == sent
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        out = log_path.read_text()
+    assert "Stopping" in out and "nanobind" not in out and "leaked" not in out, out[-3000:]
+    con = connect(tmp_path / "c.duckdb")
+    try:
+        calls = con.execute("SELECT count(*) FROM calls").fetchone()[0]
+    finally:
+        con.close()
+    assert calls >= 40

@@ -25,6 +25,7 @@ SHUTDOWN_S = 20.0  # the longest an exit waits for background work (a query in f
 _lock = threading.Lock()
 _threads: dict[threading.Thread, Callable[[], None] | None] = {}
 _atexit_registered = False
+_quiet_exit = False
 
 
 def _ensure_atexit() -> None:
@@ -77,3 +78,27 @@ def shutdown(timeout: float = SHUTDOWN_S) -> list[str]:
     if left:
         log.warning("background threads still running at exit: %s", ", ".join(left))
     return left
+
+
+def want_quiet_exit() -> None:
+    """A server (`serve-otlp`, the dashboard) asks to end through `exit_quietly`."""
+    global _quiet_exit
+    _quiet_exit = True
+
+
+def quiet_exit_wanted() -> bool:
+    return _quiet_exit
+
+
+def exit_quietly(code: int) -> None:
+    """End the process without the interpreter's final sweep. The exit handlers run first (this
+    module's shutdown: the receiver, loader and evaluator stop and the ledger's writes finish; any
+    weakref.finalize cleanup); the sweep itself would only make DuckDB's bindings (nanobind) list
+    every object a server still holds, dozens of "nanobind: leaked ..." lines after each Ctrl-C."""
+    import os
+    import sys
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

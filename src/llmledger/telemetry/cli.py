@@ -129,6 +129,9 @@ def run_serve(args):
             if stopper is not None:
                 stopper()
         con.close()
+        from llmledger.store import background
+
+        background.want_quiet_exit()  # __main__ ends without the interpreter's sweep (no nanobind wall)
     s = service.stats()
     summary = (
         f"stopped: {s['requests']} requests, {s['accepted_spans']} spans accepted, "

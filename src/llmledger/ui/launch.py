@@ -18,6 +18,7 @@ import importlib
 import os
 import sys
 import threading
+import traceback
 
 from llmledger import config
 
@@ -61,7 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=open_ledger, name=PRELOAD_THREAD, daemon=True).start()
     app = str(config.PROJECT_ROOT / "app.py")
     flags = ["--server.headless", "true"] + (["--server.port", str(args.port)] if args.port else [])
-    return streamlit_cli.main(["run", app, *flags], prog_name="streamlit", standalone_mode=False) or 0
+    try:
+        code = streamlit_cli.main(["run", app, *flags], prog_name="streamlit", standalone_mode=False) or 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - shown, then the same ending
+        traceback.print_exc()
+        code = 1
+    from llmledger.store import background
+
+    background.exit_quietly(code)  # no "nanobind: leaked ..." wall after Ctrl-C
+    return code
 
 
 def open_ledger() -> None:
