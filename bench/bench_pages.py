@@ -631,14 +631,18 @@ def measure_references(browser, work: Path, runs: int, quiet_ms: float) -> dict[
         server.stop()
 
 
-def measure_make_run(browser, work: Path, runs: int, quiet_ms: float) -> list[dict]:
-    """`make run` on an empty ledger: command start -> a settled first page, `runs` times."""
+def measure_make_run(browser, work: Path, runs: int, quiet_ms: float, same_port: bool = False) -> list[dict]:
+    """`make run` on an empty ledger: command start -> a settled first page, `runs` times, each on
+    a new port (the browser has none of Streamlit's scripts cached for it). `same_port`: every run
+    on one port, like a person reopening http://localhost:8501: Streamlit serves its hashed bundles
+    as immutable, so from the second run on the browser's cache holds them (run 1 fills it)."""
     out = []
+    one_port = free_port() if same_port else None
     for i in range(runs):
-        db = work / f"empty-{i}" / "ledger.duckdb"
+        db = work / f"empty-{i}{'-same-port' if same_port else ''}" / "ledger.duckdb"
         db.parent.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        log = work / f"make-run-{i}.jsonl"
+        port = one_port or free_port()
+        log = work / f"make-run-{i}{'-same-port' if same_port else ''}.jsonl"
         t0 = time.time()
         server = Server([sys.executable, "-m", "llmledger.ui.launch", "--port", str(port)], _env(db), log)
         try:
@@ -825,8 +829,10 @@ def main(argv: list[str] | None = None) -> dict:
                 return out
             if args.make_run_only:
                 runs = measure_make_run(browser, work, args.runs, args.quiet_ms)
+                cached = measure_make_run(browser, work, args.runs + 1, args.quiet_ms, same_port=True)
                 print(json.dumps(runs))
-                return {"make_run_empty_ledger": runs}
+                print("same port (browser cache from the run before):", json.dumps(cached))
+                return {"make_run_empty_ledger": runs, "make_run_empty_ledger_same_port": cached}
             if args.profile_only:
                 db2 = work / "ledger-profiled.duckdb"
                 shutil.copyfile(ledger, db2)
@@ -891,6 +897,10 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"floor after: {[r['ms'] for r in floor_after]}", flush=True)
             make_run = [] if args.skip_make_run else measure_make_run(browser, work, args.runs, args.quiet_ms)
             print(f"make run (empty ledger): {[r['ms'] for r in make_run]}", flush=True)
+            make_run_cached = (
+                [] if args.skip_make_run else measure_make_run(browser, work, args.runs + 1, args.quiet_ms, True)
+            )
+            print(f"make run, same port (browser cache): {[r['ms'] for r in make_run_cached]}", flush=True)
 
             profiles = {}
             if args.profile:
@@ -954,6 +964,12 @@ def main(argv: list[str] | None = None) -> dict:
                 "warm_ms": make_warm,
                 "meets_target": bool(make_warm and max(make_warm) <= 3000),
             },
+            # Runs 2.. on one port: the browser's cache holds Streamlit's immutable bundles.
+            "make_run_empty_ledger_same_port": {
+                "runs": make_run_cached,
+                "cached_ms": _warm(make_run_cached),
+                "meets_target": bool(_warm(make_run_cached) and max(_warm(make_run_cached)) <= 3000),
+            },
             "summary": summary,
             "profiles": profiles,
             "targets": {
@@ -977,6 +993,7 @@ def main(argv: list[str] | None = None) -> dict:
         vals.append(_spread(s.get("warm_browser_cpu_ms", [])))
         print(f"{title:24s} " + " ".join(f"{v:>13s}" for v in vals))
     print(f"{'make run, empty ledger':24s} {_spread(make_warm):>12s}")
+    print(f"{'make run, same port':24s} {_spread(_warm(make_run_cached)):>12s}")
     print(f"wrote {args.out}")
     return result
 
