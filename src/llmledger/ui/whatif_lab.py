@@ -196,7 +196,11 @@ def dataset_summary(ds) -> dict:
         table,
         hide_index=True,
         key="wi_models_table",
-        column_config=MONEY | {"accuracy": st.column_config.NumberColumn(format="%.4f")},
+        column_config={
+            "model": st.column_config.TextColumn("Model"),
+            "accuracy": st.column_config.NumberColumn("Accuracy", format="%.4f", help="Mean score over all queries"),
+            "cost_usd": st.column_config.NumberColumn("Cost over the dataset", format="$%.4f"),
+        },
     )
     st.caption("Measured on the dataset: accuracy is the mean score over all queries, cost the total over the dataset.")
     return {"models": models, "oracle": oracle}
