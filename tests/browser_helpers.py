@@ -42,16 +42,22 @@ def url_path(page_file: str) -> str:
 
 
 # Counts the script runs that finished since it was installed (running -> notRunning on stApp).
+# Each mutation record is read with its old value: when the page is slow, the observer's callback
+# gets "running" and "notRunning" in one batch, and reading only the attribute's value at callback
+# time missed that run (a rerun then waited for a run that had already finished: two browser tests
+# timed out that way under load).
 _COUNT_RUNS = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (!app) return -1;
   if (!window.__ledgerRuns) {
-    window.__ledgerRuns = {n: 0, last: app.getAttribute('data-test-script-state')};
-    new MutationObserver(() => {
-      const s = app.getAttribute('data-test-script-state');
-      if (s !== window.__ledgerRuns.last && s === 'notRunning') window.__ledgerRuns.n += 1;
-      window.__ledgerRuns.last = s;
-    }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    window.__ledgerRuns = {n: 0};
+    new MutationObserver((records) => {
+      // records[i]'s new value is records[i + 1]'s old value (the last one's: the attribute now).
+      records.forEach((r, i) => {
+        const next = i + 1 < records.length ? records[i + 1].oldValue : app.getAttribute('data-test-script-state');
+        if (r.oldValue === 'running' && next === 'notRunning') window.__ledgerRuns.n += 1;
+      });
+    }).observe(app, {attributes: true, attributeOldValue: true, attributeFilter: ['data-test-script-state']});
   }
   return window.__ledgerRuns.n;
 }"""
@@ -79,11 +85,23 @@ def wait_rendered(page, runs_before: int | None = None) -> None:
     runs_done(page)  # from here on, runs are counted
 
 
+#: How long `rerun` waits to count the run its action started before it settles for "the page is
+#: idle" (a starved browser can render a run's start and end in one commit: nothing to count).
+RUN_COUNT_WAIT_MS = 20_000
+
+
 def rerun(page, action) -> None:
-    """Do `action` (a click, a fill, a key) that reruns the page script, and wait for that run."""
+    """Do `action` (a click, a fill, a key) that reruns the page script, and wait for that run:
+    counted when the DOM showed it running, else, after RUN_COUNT_WAIT_MS, the page idle again.
+    What the test then expects of the page is checked by its own waits and assertions."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     before = runs_done(page)
     action()
-    wait_rendered(page, before)
+    try:
+        page.wait_for_function(_SETTLED, arg=before, timeout=RUN_COUNT_WAIT_MS, polling=100)
+    except PlaywrightTimeout:
+        wait_rendered(page)
 
 
 def full_screenshot(page, path: Path) -> None:
