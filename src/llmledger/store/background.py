@@ -16,7 +16,7 @@ import atexit
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, NoReturn
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def quiet_exit_wanted() -> bool:
     return _quiet_exit
 
 
-def exit_quietly(code: int) -> None:
+def exit_quietly(code: int) -> NoReturn:
     """End the process without the interpreter's final sweep. The exit handlers run first (this
     module's shutdown: the receiver, loader and evaluator stop and the ledger's writes finish; any
     weakref.finalize cleanup); the sweep itself would only make DuckDB's bindings (nanobind) list

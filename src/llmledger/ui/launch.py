@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import traceback
+from typing import NoReturn
 
 from llmledger import config
 
@@ -39,7 +40,7 @@ def preload(modules: tuple[str, ...] = PRELOAD) -> None:
             continue
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> NoReturn:
     parser = argparse.ArgumentParser(prog="llmledger-dashboard")
     parser.add_argument(
         "--port",
@@ -71,8 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         code = 1
     from llmledger.store import background
 
-    background.exit_quietly(code)  # no "nanobind: leaked ..." wall after Ctrl-C
-    return code
+    background.exit_quietly(code)  # never returns; no "nanobind: leaked ..." wall after Ctrl-C
 
 
 def open_ledger() -> None:
