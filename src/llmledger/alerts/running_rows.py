@@ -41,11 +41,11 @@ def _rows(cur, sheet: str, pred: str, params: list, trace: bool = False) -> pd.D
     """The priced calls matching `pred`: integer ts (microseconds), nano, tokens, unpriced (NULL
     as 0, in SQL), the scope dimensions as categories (dictionary-encoded by Arrow: scope tests
     and member grouping compare small integer codes), trace_id when `trace`."""
-    from llmledger.pricing.engine import priced_calls_sql
+    from llmledger.pricing.engine import priced_calls_sql, query_arrow
 
     priced, p = priced_calls_sql(sheet, calls_where=(pred, params))
     cols = ", ".join(("trace_id",) * trace + ROW_COLUMNS)
-    t = cur.sql(ROWS_SQL.format(cols=cols, priced=priced), params=p).to_arrow_table()
+    t = query_arrow(cur, ROWS_SQL.format(cols=cols, priced=priced), p)
     out = {}
     for name in t.column_names:
         col = t.column(name)
