@@ -79,6 +79,8 @@ def pytest_sessionfinish(session, exitstatus):
     if left or strays:
         print(f"\nbackground threads at the end of the session: {', '.join(left + strays)}", file=sys.stderr)
     _status["exit"] = int(exitstatus)
+    if "demo_ledger" in sys.modules:  # the demo ledgers built for this session's tests
+        sys.modules["demo_ledger"].cleanup()
 
 
 @pytest.hookimpl(trylast=True)

@@ -22,9 +22,22 @@ DAYS = 60
 PB = {"Content-Type": "application/x-protobuf"}
 
 
+#: Where the ledgers were built (about 30 MB each): conftest removes them as the session ends (the
+#: session leaves through os._exit, which runs no atexit handler).
+_ROOTS: list[Path] = []
+
+
+def cleanup() -> None:
+    for root in _ROOTS:
+        shutil.rmtree(root, ignore_errors=True)
+    _ROOTS.clear()
+    _built.cache_clear()
+
+
 @functools.lru_cache(maxsize=None)
 def _built(n_calls: int, days: int, seed: int) -> tuple[Path, dict]:
     root = Path(tempfile.mkdtemp(prefix="demo_ledger_"))
+    _ROOTS.append(root)
     path = root / "demo.duckdb"
     con = connect(path)
     svc = Service(con, db_path=path, port=0, host="127.0.0.1", spool_dir=root / "spool").start()
