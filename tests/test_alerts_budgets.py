@@ -253,6 +253,36 @@ def test_event_states(con):
         events.acknowledge(con, 999, "x")
 
 
+def test_event_counts_follow_the_effective_state_past_the_list_limit(con):
+    """The inbox label's count: every event in the state (not the list's first 500), with a snooze
+    that has ended counted as firing again, and an unknown state refused."""
+    budgets.save(con, Budget.build("b", 1, "month", thresholds="100"))
+    t = datetime(2026, 6, 10, tzinfo=UTC)
+    add_call(con, t, 2.0)
+    [e] = evaluate.check(con, t + timedelta(hours=1))["new_events"]
+    con.execute(  # 600 more firing events of the same rule, one per member
+        """INSERT INTO alert_events (rule_id, rule_name, threshold, period_start, period_end, member, severity,
+               as_of, title, figures, explanation)
+           SELECT rule_id, rule_name, threshold, period_start, period_end, 'u' || i, severity, as_of, title,
+                  figures, explanation
+           FROM alert_events, range(600) r(i) WHERE event_id = ?""",
+        [e["event_id"]],
+    )
+    assert events.count(con, "firing") == 601 and len(events.list_events(con, state="firing")) == 500
+    events.snooze(con, e["event_id"], datetime.now(UTC) + timedelta(hours=1), "later")
+    assert (events.count(con, "firing"), events.count(con, "snoozed")) == (600, 1)
+    con.execute("UPDATE alert_events SET snoozed_until = ? WHERE event_id = ?", [t, e["event_id"]])
+    assert (events.count(con, "firing"), events.count(con, "snoozed")) == (601, 0)
+    events.acknowledge(con, e["event_id"], "seen")
+    assert (events.count(con, "firing"), events.count(con, "acknowledged"), events.count(con, "resolved")) == (
+        600,
+        1,
+        0,
+    )
+    with pytest.raises(LedgerError, match="unknown state"):
+        events.count(con, "open")
+
+
 def test_each_budget_members_closest_to_the_limit_get_the_seasonal_forecast(con):
     """A member with weeks of weekly-patterned history is forecast by the seasonal model; a new
     member by the run rate (and says why); a check keeps the run rate for every member."""

@@ -79,6 +79,20 @@ def list_events(
     return df
 
 
+def count(con, state: str) -> int:
+    """How many events are in `state` (effective: a snooze that ended counts as firing), all of them:
+    the inbox's label reads this on every run of the Budgets page, where listing them (with their
+    figures, explanations and deliveries, at most 500) took 0.2 s once a thousand had fired."""
+    if state not in STATES:
+        raise AlertError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+    cur = con.cursor()
+    try:
+        sql = f"SELECT count(*) FROM alert_events WHERE {EFFECTIVE_STATE} = ?"
+        return int(cur.execute(sql, [datetime.now(UTC), state]).fetchall()[0][0])
+    finally:
+        cur.close()
+
+
 def get(con, event_id: int) -> dict[str, Any]:
     cur = con.cursor()
     try:

@@ -192,7 +192,7 @@ def budget_detail(s: evaluate.BudgetStatus, key: str) -> None:
 
 
 def firing_count() -> int:
-    return len(events.list_events(common.resources()["con"], state="firing"))
+    return events.count(common.resources()["con"], "firing")
 
 
 def inbox(key: str = "budgets_inbox") -> None:
