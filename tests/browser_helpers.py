@@ -4,13 +4,15 @@ waiting for the served app on concrete DOM conditions (never on a fixed pause).
 Streamlit marks its root element with the script's state (`data-test-script-state` on stApp:
 "running" while the page script runs, "notRunning" once it has finished). `wait_rendered` waits
 for that; `rerun(page, action)` also waits for a run that `action` started to finish, counted by
-an observer on that attribute.
+an observer on that attribute, and on a page passed to `watch_runs` as it opened, first for
+the server to report that run finished on the page's websocket.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from helpers import ROOT, app_pages
@@ -71,8 +73,44 @@ _SETTLED = """(runsBefore) => {
 }"""
 
 
+_WATCHED: dict[int, dict] = {}  # id(page) -> {"finished": script runs the server said ended}
+
+
+def watch_runs(page):
+    """Count the page's script runs as the server reports them: every ForwardMsg `script_finished`
+    on its websocket (a fragment's run included). Call it on a new page, before it opens the app
+    (the socket is watched from its creation); `rerun` then waits for that message instead of
+    reading the DOM, where a starved browser can draw a run's start and end in one commit."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    box = _WATCHED.setdefault(id(page), {"finished": 0, "page": page})
+
+    def on_socket(ws) -> None:
+        def on_frame(payload) -> None:
+            if not isinstance(payload, bytes | bytearray):
+                return
+            try:
+                msg = ForwardMsg.FromString(bytes(payload))
+            except Exception:  # noqa: BLE001 - not a ForwardMsg: nothing to count
+                return
+            if msg.WhichOneof("type") == "script_finished":
+                box["finished"] += 1
+
+        ws.on("framereceived", on_frame)
+
+    page.on("websocket", on_socket)
+    page.on("close", lambda _page: _WATCHED.pop(id(page), None))
+    return page
+
+
+def _server_runs(page) -> int | None:
+    box = _WATCHED.get(id(page))
+    return None if box is None or box["page"] is not page else box["finished"]
+
+
 def runs_done(page) -> int:
-    """How many script runs have finished since the page's first `wait_rendered`."""
+    """How many script runs have finished since the page's first `wait_rendered`, as the DOM
+    showed them."""
     return page.evaluate(_COUNT_RUNS)
 
 
@@ -90,14 +128,24 @@ def wait_rendered(page, runs_before: int | None = None) -> None:
 RUN_COUNT_WAIT_MS = 20_000
 
 
-def rerun(page, action) -> None:
-    """Do `action` (a click, a fill, a key) that reruns the page script, and wait for that run:
-    counted when the DOM showed it running, else, after RUN_COUNT_WAIT_MS, the page idle again.
-    What the test then expects of the page is checked by its own waits and assertions."""
+def rerun(page, action, server_wait_ms: int = PAGE_TIMEOUT_MS) -> None:
+    """Do `action` (a click, a fill, a key) that reruns the page script, and wait for that run.
+    On a watched page (`watch_runs`), first until the server has reported a run finished after the
+    action: a click that starts no run fails here. Then until the page has drawn it: counted when
+    the DOM showed it running, else, after RUN_COUNT_WAIT_MS, the page idle again (a starved
+    browser can draw a run's start and end in one commit). What the test then expects of the page
+    is checked by its own waits and assertions."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     before = runs_done(page)
+    server_before = _server_runs(page)
     action()
+    if server_before is not None:
+        deadline = time.monotonic() + server_wait_ms / 1000
+        while _server_runs(page) <= server_before:
+            if time.monotonic() > deadline:
+                raise PlaywrightTimeout(f"the server finished no script run within {server_wait_ms} ms of the action")
+            page.wait_for_timeout(50)  # Playwright delivers the socket's frames while it waits
     try:
         page.wait_for_function(_SETTLED, arg=before, timeout=RUN_COUNT_WAIT_MS, polling=100)
     except PlaywrightTimeout:

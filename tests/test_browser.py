@@ -12,7 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, url_path, wait_rendered
+from browser_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_TIMEOUT_MS,
+    full_screenshot,
+    rerun,
+    url_path,
+    wait_rendered,
+    watch_runs,
+)
 from helpers import app_pages, serve_app
 
 pytestmark = pytest.mark.browser
@@ -62,7 +71,7 @@ def app_url(served_app, browser) -> str:
     files live in app_pages/, not pages/, so Streamlit never falls back to its folder-based
     navigation and a bookmarked page shows the app's own sidebar titles."""
     base, _ = served_app
-    page = browser.new_page()
+    page = watch_runs(browser.new_page())
     try:
         page.goto(f"{base}/ingest", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)
@@ -77,7 +86,7 @@ def app_url(served_app, browser) -> str:
 @pytest.mark.parametrize("page_file,title", app_pages())
 def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title):
     base = app_url
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page = watch_runs(browser.new_page(viewport={"width": 1440, "height": 1000}))
     try:
         page.goto(f"{base}/{url_path(page_file)}", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)
@@ -108,7 +117,7 @@ def test_page_renders_in_chromium(app_url, browser, artifacts, page_file, title)
 def test_calls_trace_drilldown_in_chromium(app_url, browser, artifacts):
     """Open the Top traces tab and check the waterfall draws bars for the selected trace."""
     base = app_url
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page = watch_runs(browser.new_page(viewport={"width": 1440, "height": 1000}))
     try:
         page.goto(f"{base}/{url_path('app_pages/calls.py')}", timeout=PAGE_TIMEOUT_MS)
         wait_rendered(page)

@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, url_path, wait_rendered
+from browser_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PAGE_TIMEOUT_MS,
+    full_screenshot,
+    rerun,
+    url_path,
+    wait_rendered,
+    watch_runs,
+)
 from helpers import serve_app
 from hostile import ANCHOR, BOLD, CALL_SPAN, HOST, HOSTILE_MODEL, MD_LINK, ROOT_SPAN, load_hostile
 
@@ -140,7 +149,7 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    page = watch_runs(browser.new_page(viewport={"width": 1440, "height": 1000}))
     try:
         yield page
     finally:

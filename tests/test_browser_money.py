@@ -8,7 +8,7 @@ Plotly chunk (the costliest part of a fresh tab, bench/bench_pages.py)."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 from hostile import HOSTILE_MODEL
 from ledgers import build_ledger
@@ -29,7 +29,7 @@ def money_app(tmp_path_factory):
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
-                first = browser.new_page()
+                first = watch_runs(browser.new_page())
                 first.goto(base, timeout=PAGE_TIMEOUT_MS)  # let st.navigation register the pages
                 wait_rendered(first)
                 first.close()
@@ -40,7 +40,7 @@ def money_app(tmp_path_factory):
 
 def open_page(money_app, path):
     base, browser = money_app
-    page = browser.new_page(viewport={"width": 1440, "height": 1000})  # a fresh context: nothing cached
+    page = watch_runs(browser.new_page(viewport={"width": 1440, "height": 1000}))  # a fresh context: nothing cached
     page.scripts = []
     page.on("request", lambda r: page.scripts.append(r.url) if "/static/js/" in r.url else None)
     page.goto(f"{base}/{path}", timeout=PAGE_TIMEOUT_MS)

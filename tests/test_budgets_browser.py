@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 
 pytestmark = pytest.mark.browser
@@ -73,7 +73,7 @@ def test_budgets_page_in_chromium(budget_db, artifacts):
     with serve_app(budget_db, timeout_s=120) as (base, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page = watch_runs(browser.new_page(viewport={"width": 1440, "height": 1000}))
             page.goto(f"{base}/budgets", timeout=PAGE_TIMEOUT_MS)
             # The first run imports the forecaster and builds the priced-calls memo: wait for a card.
             page.get_by_text("All traffic (week)").first.wait_for(timeout=PAGE_TIMEOUT_MS)

@@ -341,7 +341,15 @@ def _pick_sheet(page, label: str, sheet: str) -> None:
 def test_two_browser_contexts_keep_their_own_sheet(tmp_path, artifacts):
     """Two browsers on one served app: one picks another sheet, the other keeps the active one,
     and the active sheet (what the CLI uses) never changes."""
-    from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+    from browser_helpers import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        PAGE_TIMEOUT_MS,
+        full_screenshot,
+        rerun,
+        wait_rendered,
+        watch_runs,
+    )
     from helpers import serve_app
     from playwright.sync_api import sync_playwright
 
@@ -362,13 +370,13 @@ def test_two_browser_contexts_keep_their_own_sheet(tmp_path, artifacts):
     with serve_app(db) as (base, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            first = browser.new_page()
+            first = watch_runs(browser.new_page())
             first.goto(base, timeout=PAGE_TIMEOUT_MS)  # let st.navigation register the pages
             wait_rendered(first)
             first.close()
             size = {"width": 1440, "height": 1000}
-            alice = browser.new_context(viewport=size).new_page()  # two browsers: separate sessions
-            bob = browser.new_context(viewport=size).new_page()
+            alice = watch_runs(browser.new_context(viewport=size).new_page())  # two browsers: separate sessions
+            bob = watch_runs(browser.new_context(viewport=size).new_page())
             for page in (alice, bob):
                 page.goto(f"{base}/spend?preset=all", timeout=PAGE_TIMEOUT_MS)  # the totals are whole-range
                 wait_rendered(page)

@@ -6,7 +6,7 @@ its button; screenshots in tests/artifacts/levers_*.png for a human to look at."
 import re
 
 import pytest
-from browser_helpers import CHROMIUM_ARGS, chromium, full_screenshot, rerun, wait_rendered
+from browser_helpers import CHROMIUM_ARGS, chromium, full_screenshot, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 from levers_page_data import build
 
@@ -27,7 +27,7 @@ def test_levers_tab_in_the_browser(served_app, artifacts):
     shots = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = watch_runs(browser.new_page(viewport={"width": 1440, "height": 1000}))
         page.goto(served_app + "/whatif", wait_until="networkidle")
         wait_rendered(page)
         rerun(page, lambda: page.get_by_role("tab", name="Levers").click())

@@ -3,7 +3,7 @@
 import re
 
 import pytest
-from browser_helpers import CHROMIUM_ARGS, chromium, rerun, wait_rendered
+from browser_helpers import CHROMIUM_ARGS, chromium, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.llama]
@@ -20,7 +20,7 @@ def test_finished_run_in_the_browser(served_app, artifacts):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page = watch_runs(browser.new_page(viewport={"width": 1400, "height": 1000}))
         page.goto(served_app + "/local_lab", wait_until="networkidle")
         expect(page.get_by_role("heading", name="🧪 Local lab")).to_be_visible(timeout=60_000)
         wait_rendered(page)

@@ -5,7 +5,16 @@ to tests/artifacts/ to be looked at."""
 from __future__ import annotations
 
 import pytest
-from browser_helpers import CHROMIUM_ARGS, PAGE_TIMEOUT_MS, chromium, full_screenshot, rerun, url_path, wait_rendered
+from browser_helpers import (
+    CHROMIUM_ARGS,
+    PAGE_TIMEOUT_MS,
+    chromium,
+    full_screenshot,
+    rerun,
+    url_path,
+    wait_rendered,
+    watch_runs,
+)
 from genai_payloads import call_ids, logs_request, spans_request
 from helpers import ARTIFACTS, serve_app
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -37,7 +46,7 @@ def page():
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS, headless=True)
-        pg = b.new_page(viewport={"width": 1440, "height": 1000})
+        pg = watch_runs(b.new_page(viewport={"width": 1440, "height": 1000}))
         try:
             yield pg
         finally:

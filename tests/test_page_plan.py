@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from apptest_helpers import frame, metric, page
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, wait_rendered, watch_runs
 from helpers import serve_app
 from streamlit.testing.v1 import AppTest
 
@@ -143,7 +143,7 @@ def test_plan_page_in_chromium(tmp_path, artifacts):
     with serve_app(db) as (base, _), sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = b.new_page(viewport={"width": 1500, "height": 2600})
+            page = watch_runs(b.new_page(viewport={"width": 1500, "height": 2600}))
             page.goto(f"{base}/plan", timeout=PAGE_TIMEOUT_MS)
             page.wait_for_selector("text=Plan: from requirements to a monthly bill", timeout=PAGE_TIMEOUT_MS)
             page.wait_for_selector("text=Requests per day", timeout=PAGE_TIMEOUT_MS)

@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 
 pytestmark = pytest.mark.browser
@@ -53,7 +53,7 @@ def app(ledger):
     with serve_app(ledger) as (base, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            first = browser.new_page()
+            first = watch_runs(browser.new_page())
             first.goto(base, timeout=PAGE_TIMEOUT_MS)  # st.navigation registers the pages
             wait_rendered(first)
             first.close()
@@ -70,7 +70,7 @@ def shots(artifacts) -> Path:
 
 
 def open_page(browser, url: str):
-    page = browser.new_context(viewport=SIZE).new_page()  # a new context: a new browser session
+    page = watch_runs(browser.new_context(viewport=SIZE).new_page())  # a new context: a new browser session
     page.goto(url, timeout=PAGE_TIMEOUT_MS)
     wait_rendered(page)
     assert page.locator('[data-testid="stException"]').count() == 0

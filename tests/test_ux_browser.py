@@ -8,7 +8,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, full_screenshot, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 
 pytestmark = pytest.mark.browser
@@ -56,7 +56,7 @@ def test_filters_survive_navigation_and_a_shared_link_restores_them(tmp_path, ar
     with serve_app(db) as (base, _), sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            page = b.new_page(viewport={"width": 1440, "height": 1400})
+            page = watch_runs(b.new_page(viewport={"width": 1440, "height": 1400}))
             page.goto(f"{base}/calls", timeout=PAGE_TIMEOUT_MS)
             wait_rendered(page)
             page.wait_for_function("() => window.location.search.includes('preset')")
@@ -79,7 +79,9 @@ def test_filters_survive_navigation_and_a_shared_link_restores_them(tmp_path, ar
                 full_screenshot(page, artifacts / f"ux-{name.lower()}-filtered.png")
 
             shared = page.url.replace("/reprice", "/calls")
-            fresh = b.new_context(viewport={"width": 1440, "height": 1400}).new_page()  # another browser session
+            fresh = watch_runs(
+                b.new_context(viewport={"width": 1440, "height": 1400}).new_page()
+            )  # another browser session
             fresh.goto(shared, timeout=PAGE_TIMEOUT_MS)
             wait_rendered(fresh)
             assert period(fresh) == "Last 7 days" and "demo-support-chat" in sidebar(fresh).inner_text()

@@ -8,7 +8,7 @@ import json
 
 import pytest
 from apptest_helpers import frame, metric, run
-from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, rerun, wait_rendered
+from browser_helpers import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 
 from llmledger.planning import store
@@ -110,7 +110,7 @@ def test_renaming_a_use_case_keeps_it_selected_and_keeps_the_next_edits(tmp_path
     with serve_app(db) as (base, _), sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            pg = b.new_page(viewport={"width": 1500, "height": 1800})
+            pg = watch_runs(b.new_page(viewport={"width": 1500, "height": 1800}))
             pg.goto(f"{base}/plan", timeout=PAGE_TIMEOUT_MS)
             pg.wait_for_selector("text=Requests per day", timeout=PAGE_TIMEOUT_MS)
             wait_rendered(pg)

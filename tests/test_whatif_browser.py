@@ -2,7 +2,7 @@
 demo ledger, screenshotted (tests/artifacts/whatif_*.png) for a human to look at."""
 
 import pytest
-from browser_helpers import CHROMIUM_ARGS, chromium, full_screenshot, rerun, wait_rendered
+from browser_helpers import CHROMIUM_ARGS, chromium, full_screenshot, rerun, wait_rendered, watch_runs
 from helpers import serve_app
 from ledgers import build_ledger
 
@@ -22,7 +22,7 @@ def test_whatif_page_in_the_browser(served_app, artifacts):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page = watch_runs(browser.new_page(viewport={"width": 1440, "height": 1000}))
         page.goto(served_app + "/whatif", wait_until="networkidle")
         expect(page.get_by_role("heading", name="🔀 What-if: routers, cascades and levers")).to_be_visible(
             timeout=120_000
