@@ -163,3 +163,13 @@ def full_screenshot(page, path: Path) -> None:
     page.set_viewport_size({"width": 1440, "height": min(int(height) + 40, 12000)})
     page.wait_for_timeout(800)  # charts re-layout to the new size
     page.screenshot(path=str(path), full_page=True)
+
+
+def bench_pages():
+    """bench/bench_pages.py as a module (its harness serves a script and times it in Chromium)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_pages", ROOT / "bench" / "bench_pages.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

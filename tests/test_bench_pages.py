@@ -4,26 +4,16 @@ script time and the browser's figures. No speed is asserted (speed lives in benc
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from browser_helpers import chromium
-from helpers import ROOT
+from browser_helpers import bench_pages, chromium
 
 pytestmark = pytest.mark.browser
-
-
-def _bench_pages():
-    spec = importlib.util.spec_from_file_location("bench_pages", ROOT / "bench" / "bench_pages.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_harness_measures_the_floor_page(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    bp = _bench_pages()
+    bp = bench_pages()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=bp.CHROMIUM_ARGS, headless=True)
         try:
@@ -44,7 +34,7 @@ def test_the_calls_skeleton_reference_draws_what_it_claims_and_redraws_on_a_filt
     one Vega-Lite chart and a 50-row dataframe, and a filter change that changes what is drawn."""
     from streamlit.testing.v1 import AppTest
 
-    bp = _bench_pages()
+    bp = bench_pages()
     assert {"filters1", "calls_skeleton"} <= set(bp.REFERENCES) and set(bp.RERUN_REFERENCES) <= set(bp.REFERENCES)
     at = AppTest.from_string(bp.REFERENCE_SCRIPT, default_timeout=60)
     at.query_params["kind"] = "calls_skeleton"

@@ -4,11 +4,8 @@ passing as "the page is idle"."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
-from browser_helpers import CHROMIUM_ARGS, PAGE_TIMEOUT_MS, chromium, rerun, wait_rendered, watch_runs
-from helpers import ROOT
+from browser_helpers import CHROMIUM_ARGS, PAGE_TIMEOUT_MS, bench_pages, chromium, rerun, wait_rendered, watch_runs
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.browser
@@ -22,17 +19,10 @@ st.write(f"run {st.session_state['n']}")
 """
 
 
-def _bench_pages():
-    spec = importlib.util.spec_from_file_location("bench_pages", ROOT / "bench" / "bench_pages.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_rerun_waits_for_the_servers_run_and_refuses_an_action_that_starts_none(tmp_path):
     from playwright.sync_api import sync_playwright
 
-    bp = _bench_pages()
+    bp = bench_pages()
     script = tmp_path / "runs_app.py"
     script.write_text(SCRIPT)
     server = bp.serve(tmp_path, "runs", None, floor=script)
