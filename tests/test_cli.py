@@ -118,8 +118,27 @@ def test_serve_otlp_port_in_use(db_path):
         assert f"cannot listen on 127.0.0.1:{port}" in line
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=60)
-    assert proc.returncode == 0
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-3000:]
+
+
+def test_serve_otlp_stops_cleanly_on_a_ctrl_c_as_it_starts(tmp_path):
+    """Ctrl-C right after the receiver says it listens: its first /metrics read is still running on
+    the connection (closing it then raised "connection is busy" and exited 1), and the signal can
+    land while the main thread re-takes a wait's lock (setting an Event there hung the server).
+    Each time: exit status 0, no traceback, the ledger still opens."""
+    for k in range(4):
+        db = tmp_path / f"early-{k}.duckdb"
+        proc = start_server(db, free_port(), "--grpc-port", str(free_port()))
+        try:
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0 and "Traceback" not in err, err[-3000:]
+        assert "nanobind" not in err, err[-2000:]
+        assert cli("sql", "SELECT count(*) FROM spans", "--json", db=db).returncode == 0
 
 
 # ------------------------------------------------------------------ a database held by another process

@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 import socket
 import sys
-import threading
+import time
 from pathlib import Path
 
 from llmledger.cli_common import add_common
@@ -96,10 +96,13 @@ def run_serve(args):
     # Areas above telemetry (alerts) attach to the service here without telemetry importing them;
     # each hook may return a function called at shutdown.
     stoppers = [hook(service, con) for hook in SERVE_HOOKS]
-    stop = threading.Event()
+    # A flag, not a threading.Event: the handler runs on the main thread between two bytecodes, and
+    # when that falls inside Event.wait re-taking its lock, Event.set in the handler waits for the
+    # same lock forever (a Ctrl-C in the first seconds hung serve-otlp that way).
+    stopping: list[int] = []
 
     def on_signal(signum, frame):
-        stop.set()
+        stopping.append(signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
@@ -120,17 +123,22 @@ def run_serve(args):
             f"(db {db}, spool {service.spool_dir}); SIGTERM or Ctrl-C stops it",
             flush=True,
         )
-        while not stop.wait(0.5):
-            pass
+        while not stopping:
+            time.sleep(0.2)
         print("llmledger: stopping; loading what is spooled", file=sys.stderr, flush=True)
     finally:
+        from llmledger.store import background
+
         service.stop()
         for stopper in stoppers:
             if stopper is not None:
                 stopper()
-        con.close()
-        from llmledger.store import background
-
+        # Work still in flight on the connection (a /metrics read starts as the server does) ends
+        # before it closes: DuckDB refuses to close a connection that a thread is using, and a
+        # Ctrl-C in the first seconds ended with that traceback and exit status 1.
+        left = background.shutdown()
+        if not left:
+            con.close()
         background.want_quiet_exit()  # __main__ ends without the interpreter's sweep (no nanobind wall)
     s = service.stats()
     summary = (
