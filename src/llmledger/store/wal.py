@@ -22,7 +22,7 @@ _UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, 
 
 def parse_size(text: str) -> int:
     """'16.0 MiB' (DuckDB's current_setting) -> bytes."""
-    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", text or "")
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*", text or "")  # not ".", "1.2.3"
     if not m or m.group(2).lower() not in _UNITS:
         raise ValueError(f"not a size: {text!r}")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
