@@ -38,6 +38,11 @@ LIMIT ?
 """
 
 
+def _check_state(state: str) -> None:
+    if state not in STATES:
+        raise AlertError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+
+
 def list_events(
     con,
     state: str | None = None,
@@ -51,8 +56,7 @@ def list_events(
     now = datetime.now(UTC)
     clauses, params = ["TRUE"], []
     if state:
-        if state not in STATES:
-            raise AlertError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+        _check_state(state)
         clauses.append(f"{EFFECTIVE_STATE} = ?")
         params += [now, state]
     if severity:
@@ -83,8 +87,7 @@ def count(con, state: str) -> int:
     """How many events are in `state` (effective: a snooze that ended counts as firing), all of them:
     the inbox's label reads this on every run of the Budgets page, where listing them (with their
     figures, explanations and deliveries, at most 500) took 0.2 s once a thousand had fired."""
-    if state not in STATES:
-        raise AlertError(f"unknown state {state!r}; expected one of {', '.join(STATES)}")
+    _check_state(state)
     cur = con.cursor()
     try:
         sql = f"SELECT count(*) FROM alert_events WHERE {EFFECTIVE_STATE} = ?"
